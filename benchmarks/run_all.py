@@ -1,0 +1,71 @@
+"""Run every ``bench_*.py`` (or the ones named) and write ``benchmarks/RESULTS.md``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+
+def _fmt(x, unit=""):
+    return "n/a" if x is None else f"{x:.3g}{unit}"
+
+
+def write_results() -> Path:
+    lines = [
+        "# Benchmark results",
+        "",
+        "Written by `make bench` (`benchmarks/run_all.py`). Every figure is measured in the same "
+        "run as its peer, on the same data; `ratio` is our seconds over the peer's seconds "
+        "(below 1 = faster than the peer). Peak memory is the growth of the process's peak "
+        "resident set during the call.",
+        "",
+    ]
+    for path in sorted((HERE / "results").glob("*.json")):
+        data = json.loads(path.read_text())
+        lines += [f"## {data['bench']}", "", f"Machine: {data['meta']['machine']}; "
+                  f"measured {data['meta']['when']}.", "",
+                  "| operation | size | seconds | peak MB | peer | peer seconds | peer peak MB "
+                  "| ratio | target | notes |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for r in data["rows"]:
+            ours, peer = r["ours"], r.get("peer_result") or {}
+            ratio = (ours["seconds"] / peer["seconds"]
+                     if ours.get("seconds") and peer.get("seconds") else None)
+            notes = r.get("notes", "")
+            for who, m in (("ours", ours), ("peer", peer)):
+                if m.get("error"):
+                    notes += f" {who} failed: {m['error'].splitlines()[0]}"
+            lines.append(
+                f"| {r['operation']} | {r['size']} | {_fmt(ours.get('seconds'))} | "
+                f"{_fmt(ours.get('peak_mb'))} | {r.get('peer') or '-'} | "
+                f"{_fmt(peer.get('seconds'))} | {_fmt(peer.get('peak_mb'))} | "
+                f"{_fmt(ratio, 'x')} | {r.get('target', '')} | {notes.strip()} |")
+        lines.append("")
+    out = HERE / "RESULTS.md"
+    out.write_text("\n".join(lines))
+    return out
+
+
+def main(argv: list[str]) -> int:
+    scripts = [HERE / a for a in argv] if argv else sorted(HERE.glob("bench_*.py"))
+    failed = []
+    for script in scripts:
+        t0 = time.time()
+        print(f"== {script.name}", flush=True)
+        rc = subprocess.call([sys.executable, str(script)], cwd=HERE.parent)
+        print(f"   {script.name}: exit {rc} in {time.time() - t0:.0f} s", flush=True)
+        if rc:
+            failed.append(script.name)
+    print(f"wrote {write_results()}")
+    if failed:
+        print("failed:", ", ".join(failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,47 @@
+"""Shared fixtures: the sample project and small project folders written on the fly."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
+os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "data" / "sample"
+
+
+@pytest.fixture(scope="session")
+def sample_root() -> Path:
+    if not (SAMPLE / "items.csv").exists():
+        pytest.fail("data/sample is missing: run `make sample` (make test does it)")
+    return SAMPLE
+
+
+@pytest.fixture(scope="session")
+def sample_project(sample_root):
+    import workbench as wb
+
+    return wb.open_project(sample_root)
+
+
+@pytest.fixture
+def write_files(tmp_path):
+    """Write a project folder from ``{name: text-or-bytes}`` and return its path."""
+
+    def write(files: dict, root: Path | None = None) -> Path:
+        root = root or tmp_path / "project"
+        root.mkdir(parents=True, exist_ok=True)
+        for name, content in files.items():
+            path = root / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content, encoding="utf-8")
+        return root
+
+    return write

@@ -1,0 +1,354 @@
+"""The project format: loading, and one test per bad-input case of the foundation issue."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import workbench as wb
+from workbench.errors import SchemaError, WorkbenchError
+
+ITEMS = "item_id,filepath,label,vendor\n007,img/a.png,cat,A\n008,img/b.png,dog,B\n009,,,A\n"
+ANN = "item_id,annotator,label\n007,ann1,cat\n007,ann2,dog\n008,ann1,dog\n009,ann1,cat\n"
+PRED = ("item_id,run,label,confidence,prob_cat,prob_dog\n"
+        "007,r1,cat,0.8,0.8,0.2\n008,r1,dog,0.7,0.3,0.7\n")
+PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x00\x00\x00"
+       b"\x00:~\x9bU\x00\x00\x00\nIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8\xa9\x00\x00"
+       b"\x00\x00IEND\xaeB`\x82")
+
+
+def good(**over):
+    files = {"items.csv": ITEMS, "annotations.csv": ANN, "predictions.csv": PRED,
+             "img/a.png": PNG, "img/b.png": PNG}
+    files.update(over)
+    return {k: v for k, v in files.items() if v is not None}
+
+
+def problem_text(root) -> str:
+    with pytest.raises(SchemaError) as info:
+        wb.open_project(root)
+    assert isinstance(info.value, WorkbenchError) and isinstance(info.value, ValueError)
+    return str(info.value)
+
+
+# ---- loading ---------------------------------------------------------------------------
+
+
+def test_valid_project_loads_with_string_ids(write_files):
+    project = wb.open_project(write_files(good()))
+    assert list(project.items["item_id"]) == ["007", "008", "009"]
+    assert project.classes == ["cat", "dog"]
+    assert project.runs == ["r1"] and project.default_run == "r1"
+    assert project.items["label"].isna().sum() == 1  # 009 is unlabeled, not an error
+    assert project.metadata_columns == ["vendor"]
+    assert project.prob_columns == ["prob_cat", "prob_dog"]
+    assert project.annotations["label"].tolist() == ["cat", "dog", "dog", "cat"]
+    ids, probs = project.pred_probs()
+    assert list(ids) == ["007", "008"] and probs.shape == (2, 2)
+
+
+def test_na_and_none_stay_classes(write_files):
+    root = write_files(good(**{
+        "items.csv": "item_id,label\n1,NA\n2,None\n3,null\n",
+        "annotations.csv": "item_id,annotator,label\n1,a,NA\n2,a,None\n3,a,nan\n",
+        "predictions.csv": None}))
+    project = wb.open_project(root)
+    assert project.items["label"].tolist() == ["NA", "None", "null"]
+    assert project.classes == sorted(["NA", "None", "nan", "null"])
+
+
+def test_classes_from_toml_keep_declared_order(write_files):
+    root = write_files(good(**{"workbench.toml": 'name = "pets"\nclasses = ["dog", "cat"]\n'}))
+    project = wb.open_project(root)
+    assert project.classes == ["dog", "cat"] and project.name == "pets"
+    assert project.prob_columns == ["prob_dog", "prob_cat"]
+
+
+def test_confidence_defaults_to_max_probability(write_files):
+    pred = "item_id,run,label,prob_cat,prob_dog\n007,r1,cat,0.9,0.1\n"
+    project = wb.open_project(write_files(good(**{"predictions.csv": pred})))
+    assert project.predictions["confidence"].tolist() == [0.9]
+
+
+def test_parquet_and_csv_give_the_same_project(write_files, tmp_path):
+    csv_project = wb.open_project(write_files(good()))
+    out = wb.write_project(csv_project, tmp_path / "pq", format="parquet")
+    pq_project = wb.open_project(out)
+    pd.testing.assert_frame_equal(csv_project.items, pq_project.items)
+    pd.testing.assert_frame_equal(csv_project.predictions, pq_project.predictions)
+    assert pq_project.classes == csv_project.classes
+
+
+def test_from_frames_runs_the_same_checks():
+    items = pd.DataFrame({"item_id": [1, 2, 2]})
+    with pytest.raises(SchemaError, match=r"items, row 1, column 'item_id': duplicate item_id"):
+        wb.Project.from_frames(items=items)
+    project = wb.Project.from_frames(
+        items=pd.DataFrame({"item_id": [1, 2]}),
+        annotations=pd.DataFrame({"item_id": ["1", "2"], "annotator": "a", "label": ["x", "y"]}))
+    assert project.items["item_id"].tolist() == ["1", "2"] and project.classes == ["x", "y"]
+
+
+def test_reference_labels_fall_back_to_consensus(write_files):
+    project = wb.open_project(write_files(good()))
+    ref = project.reference_labels()
+    assert ref["007"] == "cat" and ref["009"] == "cat"  # 009 has no label: one annotator said cat
+
+
+# ---- bad input: one test per case --------------------------------------------------------
+
+
+def test_missing_required_column(write_files):
+    msg = problem_text(write_files(good(**{"items.csv": "id,label\n1,cat\n"})))
+    assert "items.csv" in msg and "missing required column 'item_id'" in msg
+    assert "Found columns ['id', 'label']" in msg
+
+
+def test_missing_required_column_in_annotations(write_files):
+    msg = problem_text(write_files(good(**{"annotations.csv": "item_id,rater,label\n007,a,cat\n"})))
+    assert "annotations.csv" in msg and "missing required column 'annotator'" in msg
+
+
+def test_duplicate_header(write_files):
+    msg = problem_text(write_files(good(**{"items.csv": "item_id,label,label\n1,cat,dog\n"})))
+    assert "items.csv, line 1" in msg and "duplicate column name(s) ['label']" in msg
+
+
+def test_duplicate_item_id(write_files):
+    items = "item_id,label\n007,cat\n008,dog\n007,dog\n"
+    msg = problem_text(write_files(good(**{"items.csv": items})))
+    assert "duplicate item_id(s) '007' (lines 2, 4)" in msg and "unique" in msg
+
+
+def test_annotation_for_unknown_item(write_files):
+    ann = ANN + "999,ann1,cat\n"
+    msg = problem_text(write_files(good(**{"annotations.csv": ann})))
+    assert "annotations.csv, line 6, column 'item_id'" in msg
+    assert "not in items: '999'" in msg
+
+
+def test_prediction_for_unknown_item(write_files):
+    pred = PRED + "123,r1,cat,0.5,0.5,0.5\n"
+    msg = problem_text(write_files(good(**{"predictions.csv": pred})))
+    assert "predictions.csv" in msg and "not in items: '123'" in msg
+
+
+def test_label_not_in_declared_classes_did_you_mean(write_files):
+    root = write_files(good(**{"workbench.toml": 'classes = ["cat", "dog"]\n',
+                               "annotations.csv": ANN + "008,ann2,dgo\n"}))
+    msg = problem_text(root)
+    assert "label 'dgo' is not among the declared classes" in msg
+    assert "Did you mean 'dog'?" in msg and "line 6" in msg
+
+
+def test_empty_label_in_annotations(write_files):
+    msg = problem_text(write_files(good(**{"annotations.csv": ANN + "008,ann2,\n"})))
+    assert "annotations.csv, line 6, column 'label': empty label" in msg
+
+
+def test_empty_label_in_predictions(write_files):
+    pred = "item_id,run,label\n007,r1,cat\n008,r1,\n"
+    msg = problem_text(write_files(good(**{"predictions.csv": pred})))
+    assert "predictions.csv, line 3, column 'label': empty label" in msg
+
+
+def test_unlabeled_item_is_counted_not_an_error(write_files):
+    project = wb.open_project(write_files(good()))
+    assert int(project.items["label"].isna().sum()) == 1
+
+
+def test_non_numeric_confidence(write_files):
+    pred = "item_id,run,label,confidence\n007,r1,cat,high\n008,r1,dog,0.5\n"
+    msg = problem_text(write_files(good(**{"predictions.csv": pred})))
+    assert "column 'confidence'" in msg and "'high'" in msg and "line 2" in msg
+
+
+def test_out_of_range_confidence(write_files):
+    pred = "item_id,run,label,confidence\n007,r1,cat,93\n008,r1,dog,0.5\n"
+    msg = problem_text(write_files(good(**{"predictions.csv": pred})))
+    assert "between 0 and 1" in msg and "93" in msg and "percentages" in msg
+
+
+def test_out_of_range_probability(write_files):
+    pred = "item_id,run,label,prob_cat,prob_dog\n007,r1,cat,1.5,-0.5\n"
+    msg = problem_text(write_files(good(**{"predictions.csv": pred})))
+    assert "column 'prob_cat'" in msg and "between 0 and 1" in msg
+
+
+def test_probabilities_must_sum_to_one(write_files):
+    pred = "item_id,run,label,prob_cat,prob_dog\n007,r1,cat,0.6,0.3\n008,r1,dog,0.2,0.8\n"
+    msg = problem_text(write_files(good(**{"predictions.csv": pred})))
+    assert "do not sum to 1 (within 0.001) on line 2" in msg and "0.9" in msg
+
+
+def test_probabilities_within_tolerance_are_accepted(write_files):
+    pred = "item_id,run,label,prob_cat,prob_dog\n007,r1,cat,0.6,0.4005\n"
+    wb.open_project(write_files(good(**{"predictions.csv": pred})))
+
+
+def test_missing_prob_column_for_a_class(write_files):
+    root = write_files(good(**{"workbench.toml": 'classes = ["cat", "dog", "bird"]\n'}))
+    msg = problem_text(root)
+    assert "missing probability column 'prob_bird' for class 'bird'" in msg
+
+
+def test_non_utf8_file_names_byte_offset_and_line(write_files):
+    data = "item_id,label\n1,cat\n2,".encode() + "chat noir é".encode("latin-1") + b"\n"
+    msg = problem_text(write_files(good(**{"items.csv": data})))
+    offset = data.index(b"\xe9")
+    assert f"byte offset {offset}" in msg and "(line 3)" in msg and "UTF-8" in msg
+
+
+def test_utf8_bom_is_accepted(write_files):
+    root = write_files(good(**{"items.csv": "\ufeff" + ITEMS}))
+    project = wb.open_project(root)
+    assert project.items.columns[0] == "item_id"
+
+
+def test_empty_file(write_files):
+    msg = problem_text(write_files(good(**{"annotations.csv": ""})))
+    assert "annotations.csv" in msg and "the file is empty" in msg
+
+
+def test_header_only_file(write_files):
+    msg = problem_text(write_files(good(**{"predictions.csv": "item_id,run,label\n"})))
+    assert "predictions.csv" in msg and "header but no rows" in msg
+
+
+def test_malformed_toml(write_files):
+    msg = problem_text(write_files(good(**{"workbench.toml": 'classes = ["cat", "dog"\n'})))
+    assert "workbench.toml" in msg and "malformed TOML" in msg
+
+
+def test_toml_with_wrong_types(write_files):
+    msg = problem_text(write_files(good(**{"workbench.toml": 'classes = "cat,dog"\n'})))
+    assert "'classes' must be a non-empty list" in msg
+
+
+@pytest.mark.parametrize("path", ["../outside.png", "/etc/passwd", "img/../../x.png",
+                                  "..\\win.png"])
+def test_image_path_escaping_the_project(write_files, path):
+    items = f"item_id,filepath\n1,{path}\n2,img/a.png\n"
+    msg = problem_text(write_files(good(**{"items.csv": items, "annotations.csv": None,
+                                           "predictions.csv": None})))
+    assert "filepath escapes the project folder" in msg and "line 2" in msg
+
+
+def test_symlink_out_of_the_project(write_files, tmp_path):
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(PNG)
+    root = write_files(good(**{"items.csv": "item_id,filepath\n1,img/link.png\n2,img/a.png\n",
+                               "annotations.csv": None, "predictions.csv": None}))
+    os.symlink(secret, root / "img" / "link.png")
+    project = wb.open_project(root)  # loads (lexically fine) ...
+    assert project.media_path("1") is None  # ... but the file is never served
+    assert project.media_path("2") == (root / "img" / "a.png").resolve()
+    problems = wb.validate_project(root)
+    assert any(p.severity == "error" and "outside project" in p.message for p in problems)
+
+
+def test_missing_and_unreadable_images_are_a_media_status(write_files):
+    items = "item_id,filepath\n1,img/a.png\n2,img/gone.png\n3,img/bad.png\n4,\n"
+    root = write_files(good(**{"items.csv": items, "img/bad.png": b"not an image",
+                               "annotations.csv": None, "predictions.csv": None}))
+    project = wb.open_project(root)  # no crash
+    status = project.media_status()
+    assert status.set_index("item_id")["status"].to_dict() == {
+        "1": "ok", "2": "missing", "3": "unreadable", "4": "no_path"}
+    assert status.attrs["counts"]["missing"] == 1
+    problems = wb.validate_project(root)
+    text = "\n".join(map(str, problems))
+    assert "1 image(s) missing: '2'" in text and "1 image(s) unreadable: '3'" in text
+    assert all(p.severity == "warning" for p in problems)
+
+
+def test_duplicate_annotation_rows(write_files):
+    msg = problem_text(write_files(good(**{"annotations.csv": ANN + "007,ann1,dog\n"})))
+    assert "same annotator labelled the same item more than once" in msg
+
+
+def test_reannotation_with_timestamps_is_kept(write_files):
+    ann = ("item_id,annotator,label,annotated_at\n007,a,cat,2026-01-01T00:00:00Z\n"
+           "007,a,dog,2026-02-01T00:00:00Z\n")
+    project = wb.open_project(write_files(good(**{"annotations.csv": ann})))
+    from workbench._validation import latest_annotations
+
+    assert latest_annotations(project.annotations)["label"].tolist() == ["dog"]
+
+
+def test_every_problem_is_reported_at_once(write_files):
+    items = "item_id,label\n1,cat\n1,dog\n"
+    ann = "item_id,annotator,label\n5,a,cat\n1,a,\n"
+    msg = problem_text(write_files(good(**{"items.csv": items, "annotations.csv": ann,
+                                           "predictions.csv": None})))
+    assert "duplicate item_id" in msg and "not in items" in msg and "empty label" in msg
+
+
+def test_missing_items_file(write_files):
+    msg = problem_text(write_files({"annotations.csv": ANN}))
+    assert "no items.csv or items.parquet" in msg
+
+
+def test_not_a_folder(tmp_path):
+    with pytest.raises(SchemaError, match="does not exist"):
+        wb.open_project(tmp_path / "nope")
+
+
+def test_unknown_default_run(write_files):
+    msg = problem_text(write_files(good(**{"workbench.toml": 'default_run = "r2"\n'})))
+    assert "default_run 'r2' is not a run" in msg
+
+
+def test_float_ids_in_parquet_are_refused(tmp_path):
+    root = tmp_path / "pq"
+    root.mkdir()
+    pd.DataFrame({"item_id": [1.5, 2.0]}).to_parquet(root / "items.parquet")
+    with pytest.raises(SchemaError, match="stored as floating point"):
+        wb.open_project(root)
+
+
+def test_int_ids_in_parquet_become_strings(tmp_path):
+    root = tmp_path / "pq"
+    root.mkdir()
+    pd.DataFrame({"item_id": np.array([7, 8]), "size": [1.0, 2.0]}).to_parquet(
+        root / "items.parquet")
+    project = wb.open_project(root)
+    assert project.items["item_id"].tolist() == ["7", "8"]
+    assert project.items["size"].dtype == float
+
+
+# ---- the CLI --------------------------------------------------------------------------
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "workbench.cli", *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_cli_validate_sample_exits_zero(sample_root):
+    out = run_cli("validate", str(sample_root))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "OK (1,797 items" in out.stdout
+
+
+def test_cli_validate_prints_every_problem_and_fails(write_files):
+    items = "item_id,label\n1,cat\n1,dog\n"
+    ann = "item_id,annotator,label\n5,a,cat\n"
+    out = run_cli("validate", str(write_files(good(**{"items.csv": items, "annotations.csv": ann,
+                                                      "predictions.csv": None}))))
+    assert out.returncode == 1
+    assert "error: items.csv, line 2, column 'item_id': duplicate" in out.stdout
+    assert "error: annotations.csv, line 2, column 'item_id'" in out.stdout
+
+
+def test_import_is_light():
+    code = ("import sys, workbench; import workbench.widgets; "
+            "heavy = [m for m in ('fiftyone', 'cleanlab', 'sqlalchemy', 'plotly', 'voila') "
+            "if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "[]", out.stderr

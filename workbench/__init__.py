@@ -1,0 +1,78 @@
+"""workbench: slice model errors, view annotator disagreements, tag items to relabel.
+
+The public API is imported lazily (PEP 562), so ``import workbench`` is cheap and has no
+side effects; heavy dependencies (cleanlab, FiftyOne, SQLAlchemy) load only when used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_API: dict[str, str] = {
+    # project format and loading
+    "open_project": "project",
+    "Project": "project",
+    "validate_project": "project",
+    "Problem": "project",
+    "build_sample": "sample",
+    "load_sample": "sample",
+    "make_project": "synthetic",
+    "write_project": "project",
+    # model errors
+    "project_errors": "slicing",
+    "confusion_table": "slicing",
+    "cell_items": "slicing",
+    "slice_metrics": "slicing",
+    "discover_slices": "slicing",
+    "compare_runs": "slicing",
+    # disagreements and label quality
+    "agreement_summary": "agreement",
+    "pairwise_agreement": "agreement",
+    "agreement_by": "agreement",
+    "consensus": "agreement",
+    "annotator_quality": "agreement",
+    "confused_pairs": "agreement",
+    "disagreement_frame": "agreement",
+    "label_issues": "label_quality",
+    # tags and the relabel loop
+    "TagStore": "tags",
+    "RelabelQueue": "relabel",
+    "ImportReport": "relabel",
+    "export_relabel_queue": "relabel",
+    "import_labels": "relabel",
+    "current_author": "session",
+    "can_write": "session",
+    # FiftyOne
+    "to_fiftyone": "fiftyone_bridge",
+    "fiftyone_session": "fiftyone_bridge",
+    "open_in_fiftyone": "fiftyone_bridge",
+    "sync_tags_from_fiftyone": "fiftyone_bridge",
+    # linking and errors
+    "Selection": "selection",
+    "WorkbenchError": "errors",
+    "SchemaError": "errors",
+    "MissingDependencyError": "errors",
+    "ReadOnlyError": "errors",
+    "StoreError": "errors",
+}
+
+__all__ = sorted(_API) + ["widgets"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "widgets":
+        return importlib.import_module(".widgets", __name__)
+    try:
+        module = _API[name]
+    except KeyError:
+        raise AttributeError(f"module 'workbench' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

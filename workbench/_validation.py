@@ -1,0 +1,145 @@
+"""Parameter checks with scikit-learn-style messages, shared by every module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pandas as pd
+
+from .errors import SchemaError
+
+__all__ = [
+    "check_option",
+    "check_columns",
+    "check_int",
+    "check_fraction",
+    "latest_annotations",
+]
+
+
+def _describe(options: Iterable[Any]) -> str:
+    return "{" + ", ".join(repr(o) for o in options) + "}"
+
+
+def check_option(value: Any, name: str, func: str, options: Sequence[Any], *, allow_none=False):
+    """Check that ``value`` is one of ``options``.
+
+    Raises
+    ------
+    ValueError
+        ``The 'weights' parameter of pairwise_kappa must be a str among {'linear',
+        'quadratic'} or None. Got 'cubic' instead.``
+    """
+    if value is None and allow_none:
+        return value
+    if value not in options:
+        kind = "a str among " if all(isinstance(o, str) for o in options) else "one of "
+        tail = " or None" if allow_none else ""
+        raise ValueError(
+            f"The {name!r} parameter of {func} must be {kind}{_describe(options)}{tail}. "
+            f"Got {value!r} instead."
+        )
+    return value
+
+
+def check_int(value: Any, name: str, func: str, *, minimum: int | None = None, allow_none=False):
+    """Check that ``value`` is an int (not a bool), at least ``minimum``."""
+    if value is None and allow_none:
+        return value
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(
+            f"The {name!r} parameter of {func} must be an int"
+            f"{' or None' if allow_none else ''}. Got {value!r} instead."
+        )
+    if minimum is not None and value < minimum:
+        raise ValueError(
+            f"The {name!r} parameter of {func} must be an int in the range "
+            f"[{minimum}, inf). Got {value!r} instead."
+        )
+    return int(value)
+
+
+def check_fraction(value: Any, name: str, func: str, *, low=0.0, high=1.0, allow_none=False):
+    """Check that ``value`` is a real number in ``[low, high]``."""
+    if value is None and allow_none:
+        return value
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value <= high:
+        raise ValueError(
+            f"The {name!r} parameter of {func} must be a float in the range "
+            f"[{low}, {high}]. Got {value!r} instead."
+        )
+    return float(value)
+
+
+def check_columns(frame: Any, required: Iterable[str], *, what: str, func: str) -> pd.DataFrame:
+    """Check that ``frame`` is a DataFrame holding every column of ``required``.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The frame to check.
+    required : iterable of str
+        Column names that must be present.
+    what : str
+        What the frame is, for the message (``"annotations"``).
+    func : str
+        The public function that received it.
+
+    Raises
+    ------
+    TypeError
+        If ``frame`` is not a DataFrame.
+    SchemaError
+        If columns are missing; the message lists the missing and the present columns.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(
+            f"The {what!r} parameter of {func} must be a pandas DataFrame. "
+            f"Got {type(frame).__name__} instead."
+        )
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise SchemaError(
+            f"{func}: {what} is missing the column(s) {missing}. "
+            f"It has {list(map(str, frame.columns))}. Rename or add them "
+            f"(see the project format in the README)."
+        )
+    return frame
+
+
+def latest_annotations(annotations: pd.DataFrame) -> pd.DataFrame:
+    """Keep one label per (item_id, annotator): the latest one.
+
+    Re-imported labels are appended to ``annotations`` rather than overwriting, so an
+    annotator may have several rows for one item; the row with the latest ``annotated_at``
+    (or, without that column, the last row) is the annotator's current label.
+
+    Parameters
+    ----------
+    annotations : DataFrame
+        Long annotations with ``item_id``, ``annotator``, ``label`` [, ``annotated_at``].
+
+    Returns
+    -------
+    DataFrame
+        The same columns, at most one row per (item_id, annotator), in the original order.
+    """
+    check_columns(annotations, ["item_id", "annotator", "label"], what="annotations",
+                  func="latest_annotations")
+    if annotations.empty:
+        return annotations
+    key = ["item_id", "annotator"]
+    if not annotations.duplicated(key).any():
+        return annotations
+    frame = annotations
+    if "annotated_at" in frame.columns:
+        order = frame["annotated_at"].rank(method="first", na_option="bottom")
+        frame = frame.assign(_order=order.to_numpy()).sort_values("_order", kind="stable")
+        frame = frame.drop(columns="_order")
+    keep = ~frame.duplicated(key, keep="last")
+    return frame[keep].sort_index()

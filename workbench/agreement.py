@@ -1,0 +1,1150 @@
+"""Annotator agreement, consensus labels, annotator quality and confused class pairs.
+
+Every function takes the long ``annotations`` frame of a project (``item_id``, ``annotator``,
+``label`` [, ``annotated_at``]) and returns a DataFrame (or a dict of numbers). When an
+annotator labelled an item several times (re-imports), only the latest label counts
+(:func:`workbench._validation.latest_annotations`).
+
+Conventions
+-----------
+* Items with fewer than two labels carry no information about agreement; agreement measures
+  skip them (and say so in ``n_items_scored``), consensus keeps them (``n_labels == 1``).
+* Class order is the ``classes=`` parameter when given (labels outside it raise
+  :class:`~workbench.errors.SchemaError`), else the sorted set of labels seen. Ties are
+  always broken by this class order, so every result is deterministic.
+* Suspicious-but-valid input (an annotator who shares no item with anyone, a kappa that is
+  undefined because both annotators used one class) raises a ``UserWarning``, never a
+  silent NaN.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._validation import check_columns, check_fraction, check_int, check_option, latest_annotations
+from .errors import MissingDependencyError, SchemaError
+
+__all__ = [
+    "agreement_summary",
+    "pairwise_agreement",
+    "pivot_pairwise",
+    "agreement_by",
+    "consensus",
+    "dawid_skene",
+    "DawidSkeneResult",
+    "annotator_quality",
+    "confused_pairs",
+    "confused_pairs_matrix",
+    "disagreement_frame",
+    "disagreeing_items",
+]
+
+CONSENSUS_METHODS = ("majority", "dawid_skene", "crowdlab")
+
+
+# --------------------------------------------------------------------------------------
+# encoding
+# --------------------------------------------------------------------------------------
+@dataclass
+class _Encoded:
+    """Annotations as integer codes (one row per current (item, annotator) label)."""
+
+    item: np.ndarray  # int64 codes into items
+    annotator: np.ndarray  # int64 codes into annotators
+    label: np.ndarray  # int64 codes into classes
+    items: np.ndarray  # object array of item ids (sorted)
+    annotators: np.ndarray  # object array of annotator names (sorted)
+    classes: list[str]
+    _counts: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Matrix (n_items, n_classes) of label counts per item."""
+        if self._counts is None:
+            k = self.n_classes
+            flat = np.bincount(self.item * k + self.label, minlength=self.n_items * k)
+            self._counts = flat.reshape(self.n_items, k)
+        return self._counts
+
+
+def _as_str_array(values: pd.Series) -> np.ndarray:
+    return values.astype(str).to_numpy(dtype=object)
+
+
+def _encode(annotations: Any, func: str, *, classes=None, allow_empty=False) -> _Encoded:
+    """Validate ``annotations`` and turn it into integer codes."""
+    check_columns(annotations, ["item_id", "annotator", "label"], what="annotations", func=func)
+    ann = latest_annotations(annotations)
+    for col in ("item_id", "annotator", "label"):
+        if ann[col].isna().any():
+            rows = ann.index[ann[col].isna()][:5].tolist()
+            raise SchemaError(
+                f"{func}: annotations has missing values in column {col!r} (rows {rows}). "
+                f"Every annotation needs an item_id, an annotator and a label; drop those rows."
+            )
+    if ann.empty and not allow_empty:
+        raise SchemaError(f"{func}: annotations is empty; there is nothing to compare.")
+    item, items = pd.factorize(_as_str_array(ann["item_id"]), sort=True)
+    annotator, annotators = pd.factorize(_as_str_array(ann["annotator"]), sort=True)
+    labels = _as_str_array(ann["label"])
+    if classes is None:
+        label, uniques = pd.factorize(labels, sort=True)
+        class_list = [str(c) for c in uniques]
+    else:
+        class_list = [str(c) for c in classes]
+        if len(set(class_list)) != len(class_list):
+            raise ValueError(f"The 'classes' parameter of {func} must not repeat a class. "
+                             f"Got {class_list!r} instead.")
+        label = pd.Index(class_list).get_indexer(labels)
+        if (label < 0).any():
+            unknown = sorted(set(labels[label < 0]))
+            raise SchemaError(
+                f"{func}: annotations use label(s) {unknown[:10]} that are not in classes "
+                f"{class_list[:20]}. Add them to classes (workbench.toml) or fix the labels."
+            )
+    return _Encoded(
+        item=np.asarray(item, dtype=np.int64),
+        annotator=np.asarray(annotator, dtype=np.int64),
+        label=np.asarray(label, dtype=np.int64),
+        items=np.asarray(items, dtype=object),
+        annotators=np.asarray(annotators, dtype=object),
+        classes=class_list,
+    )
+
+
+def _within_item_pairs(enc: _Encoded) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (r1, r2) of every unordered pair of annotations on the same item."""
+    order = np.argsort(enc.item, kind="stable")
+    items_sorted = enc.item[order]
+    n = len(order)
+    if n == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    starts = np.flatnonzero(np.r_[True, items_sorted[1:] != items_sorted[:-1]])
+    sizes = np.diff(np.r_[starts, n])
+    size_of_row = np.repeat(sizes, sizes)
+    pos = np.arange(n) - np.repeat(starts, sizes)
+    left, right = [], []
+    candidates = np.arange(n)
+    d = 1
+    while True:
+        candidates = candidates[pos[candidates] + d < size_of_row[candidates]]
+        if candidates.size == 0:
+            break
+        left.append(order[candidates])
+        right.append(order[candidates + d])
+        d += 1
+    if not left:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    return np.concatenate(left), np.concatenate(right)
+
+
+# --------------------------------------------------------------------------------------
+# agreement measures from per-item counts
+# --------------------------------------------------------------------------------------
+def _agreement_stats(counts: np.ndarray, weights: np.ndarray | None = None) -> dict[str, float]:
+    """Percent agreement, Fleiss' kappa and Krippendorff's alpha from item x class counts.
+
+    ``counts`` must only hold items with at least two labels. ``weights`` (bootstrap
+    multiplicities per item) default to one.
+    """
+    counts = counts.astype(np.float64, copy=False)
+    m = counts.sum(axis=1)
+    w = np.ones(len(m)) if weights is None else weights.astype(np.float64)
+    same_pairs = (counts * (counts - 1)).sum(axis=1)  # ordered agreeing pairs per item
+    p_i = same_pairs / (m * (m - 1))
+    wsum = w.sum()
+    if wsum == 0:
+        return {"percent_agreement": np.nan, "fleiss_kappa": np.nan,
+                "krippendorff_alpha": np.nan}
+    p_bar = (w @ p_i) / wsum
+    # Fleiss: class shares over all labels of the scored items
+    n_c = w @ counts
+    total = n_c.sum()
+    p_e = ((n_c / total) ** 2).sum()
+    fleiss = (p_bar - p_e) / (1 - p_e) if p_e < 1 else np.nan
+    # Krippendorff (nominal): coincidences o_cc = sum_u n_uc (n_uc - 1) / (m_u - 1)
+    o_diag = w @ (same_pairs / (m - 1))
+    n = total
+    d_e = n * n - (n_c * n_c).sum()
+    alpha = 1 - (n - 1) * (n - o_diag) / d_e if d_e > 0 else np.nan
+    return {"percent_agreement": float(p_bar), "fleiss_kappa": float(fleiss),
+            "krippendorff_alpha": float(alpha)}
+
+
+def agreement_summary(annotations: pd.DataFrame, *, classes=None, min_shared: int = 10) -> dict:
+    """Summarise how much annotators agree, with the usual chance-corrected measures.
+
+    Parameters
+    ----------
+    annotations : DataFrame
+        Long annotations ``item_id``, ``annotator``, ``label`` [, ``annotated_at``].
+    classes : sequence of str, optional
+        The class order; labels outside it raise. Default: sorted labels seen.
+    min_shared : int, default=10
+        Annotator pairs sharing fewer items are left out of ``mean_cohen_kappa``.
+
+    Returns
+    -------
+    dict
+        ``percent_agreement`` : share of agreeing annotator pairs, averaged over items with
+        at least two labels (a fraction in [0, 1]).
+        ``fleiss_kappa`` : Fleiss' kappa. Items with unequal numbers of labels are handled
+        by the usual generalisation: each item's agreement uses its own number of labels
+        ``m_i`` (``sum_k n_ik (n_ik - 1) / (m_i (m_i - 1))``), chance agreement uses the
+        class shares over all labels. With equal numbers of labels this is exactly
+        Fleiss (1971) (and ``statsmodels.stats.inter_rater.fleiss_kappa``).
+        ``krippendorff_alpha`` : Krippendorff's alpha, nominal metric, missing labels
+        allowed (the coincidence-matrix form of Krippendorff 2011).
+        ``mean_cohen_kappa`` : mean Cohen's kappa over annotator pairs sharing at least
+        ``min_shared`` items and whose kappa is defined (NaN, with a warning, if none).
+        ``n_items``, ``n_annotators``, ``n_labels`` : sizes of the (current) annotations.
+        ``n_items_scored`` : items with at least two labels (the ones measured).
+        ``n_pairs_scored`` : annotator pairs averaged in ``mean_cohen_kappa``.
+
+    Raises
+    ------
+    SchemaError
+        If no item has two labels (agreement is undefined), or labels are outside
+        ``classes``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ann = pd.DataFrame({"item_id": ["a", "a", "b", "b"], "annotator": ["x", "y"] * 2,
+    ...                     "label": ["cat", "cat", "dog", "cat"]})
+    >>> agreement_summary(ann, min_shared=1)["percent_agreement"]
+    0.5
+    """
+    func = "agreement_summary"
+    check_int(min_shared, "min_shared", func, minimum=1)
+    enc = _encode(annotations, func, classes=classes)
+    counts = enc.counts
+    m = counts.sum(axis=1)
+    scored = m >= 2
+    if not scored.any():
+        raise SchemaError(
+            f"{func}: no item has labels from two annotators, so agreement is undefined. "
+            f"Collect overlapping labels (at least 2 per item) for some items."
+        )
+    out = _agreement_stats(counts[scored])
+    pairs = pairwise_agreement(annotations, classes=enc.classes, _enc=enc, _warn=False)
+    use = pairs[(pairs["n_shared"] >= min_shared) & pairs["kappa"].notna()]
+    if use.empty:
+        warnings.warn(
+            f"{func}: no annotator pair shares at least {min_shared} items with a defined "
+            f"kappa, so mean_cohen_kappa is NaN. Lower min_shared to include sparser pairs.",
+            stacklevel=2,
+        )
+        mean_kappa = np.nan
+    else:
+        mean_kappa = float(use["kappa"].mean())
+    out.update(
+        mean_cohen_kappa=mean_kappa,
+        n_items=int(enc.n_items),
+        n_annotators=int(len(enc.annotators)),
+        n_labels=int(len(enc.item)),
+        n_items_scored=int(scored.sum()),
+        n_pairs_scored=int(len(use)),
+    )
+    if int(scored.sum()) < enc.n_items:
+        out["n_items_single_label"] = int(enc.n_items - scored.sum())
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# pairwise
+# --------------------------------------------------------------------------------------
+def pairwise_agreement(annotations: pd.DataFrame, *, classes=None, min_shared: int = 1,
+                       _enc: _Encoded | None = None, _warn: bool = True) -> pd.DataFrame:
+    """Raw agreement and Cohen's kappa for every pair of annotators that share items.
+
+    Parameters
+    ----------
+    annotations : DataFrame
+        Long annotations ``item_id``, ``annotator``, ``label``.
+    classes : sequence of str, optional
+        The class order. Default: sorted labels seen.
+    min_shared : int, default=1
+        Pairs sharing fewer items are dropped.
+
+    Returns
+    -------
+    DataFrame
+        One row per unordered pair (``annotator_a < annotator_b``): ``annotator_a``,
+        ``annotator_b``, ``n_shared`` (items both labelled), ``agreement`` (share of
+        those items with the same label), ``kappa`` (Cohen's kappa on the shared items,
+        as ``sklearn.metrics.cohen_kappa_score``; NaN when undefined, i.e. both annotators
+        used one and the same class on every shared item). Pivot it with
+        :func:`pivot_pairwise`.
+
+    Warns
+    -----
+    UserWarning
+        When some annotators share no item with anyone (they are absent from the frame),
+        or some kappas are undefined.
+    """
+    func = "pairwise_agreement"
+    check_int(min_shared, "min_shared", func, minimum=1)
+    enc = _enc if _enc is not None else _encode(annotations, func, classes=classes)
+    k = enc.n_classes
+    n_ann = len(enc.annotators)
+    r1, r2 = _within_item_pairs(enc)
+    a1, a2 = enc.annotator[r1], enc.annotator[r2]
+    l1, l2 = enc.label[r1], enc.label[r2]
+    swap = a1 > a2
+    a1, a2 = np.where(swap, a2, a1), np.where(swap, a1, a2)
+    l1, l2 = np.where(swap, l2, l1), np.where(swap, l1, l2)
+    key = a1 * n_ann + a2
+    ukeys, inv = np.unique(key, return_inverse=True)
+    npairs = len(ukeys)
+    n_shared = np.bincount(inv, minlength=npairs).astype(np.int64)
+    agree = np.bincount(inv, weights=(l1 == l2), minlength=npairs)
+    marg_a = np.bincount(inv * k + l1, minlength=npairs * k).reshape(npairs, k)
+    marg_b = np.bincount(inv * k + l2, minlength=npairs * k).reshape(npairs, k)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p_o = agree / n_shared
+        p_e = (marg_a * marg_b).sum(axis=1) / n_shared.astype(np.float64) ** 2
+        kappa = np.where(p_e < 1, (p_o - p_e) / (1 - p_e), np.nan)
+    frame = pd.DataFrame({
+        "annotator_a": pd.array(enc.annotators[ukeys // n_ann].astype(str), dtype="str"),
+        "annotator_b": pd.array(enc.annotators[ukeys % n_ann].astype(str), dtype="str"),
+        "n_shared": n_shared,
+        "agreement": p_o,
+        "kappa": kappa,
+    })
+    frame = frame[frame["n_shared"] >= min_shared].reset_index(drop=True)
+    if _warn:
+        seen = set(frame["annotator_a"]) | set(frame["annotator_b"])
+        alone = [a for a in enc.annotators if a not in seen]
+        if alone:
+            warnings.warn(
+                f"{func}: annotator(s) {alone[:10]} share no item (at least {min_shared}) "
+                f"with any other annotator; they have no pairwise agreement and are left out.",
+                stacklevel=2,
+            )
+        undefined = int(frame["kappa"].isna().sum())
+        if undefined:
+            warnings.warn(
+                f"{func}: Cohen's kappa is undefined (NaN) for {undefined} pair(s) whose "
+                f"shared items all got one and the same class from both annotators.",
+                stacklevel=2,
+            )
+    return frame
+
+
+def pivot_pairwise(pairs: pd.DataFrame, value: str = "kappa") -> pd.DataFrame:
+    """Turn the long output of :func:`pairwise_agreement` into a square annotator matrix.
+
+    Parameters
+    ----------
+    pairs : DataFrame
+        Output of :func:`pairwise_agreement`.
+    value : {'kappa', 'agreement', 'n_shared'}, default='kappa'
+        The measure to put in the cells.
+
+    Returns
+    -------
+    DataFrame
+        Symmetric annotator x annotator matrix (index and columns sorted). The diagonal is
+        1 for ``kappa``/``agreement`` and NaN for ``n_shared``; pairs that share no item
+        are NaN.
+    """
+    check_option(value, "value", "pivot_pairwise", ("kappa", "agreement", "n_shared"))
+    check_columns(pairs, ["annotator_a", "annotator_b", value], what="pairs",
+                  func="pivot_pairwise")
+    names = sorted(set(pairs["annotator_a"]) | set(pairs["annotator_b"]))
+    mat = pd.DataFrame(np.nan, index=pd.Index(names, name="annotator"),
+                       columns=pd.Index(names, name="annotator"))
+    ia = mat.index.get_indexer(pairs["annotator_a"])
+    ib = mat.columns.get_indexer(pairs["annotator_b"])
+    arr = mat.to_numpy(copy=True)
+    vals = pairs[value].to_numpy(dtype=float)
+    arr[ia, ib] = vals
+    arr[ib, ia] = vals
+    if value != "n_shared":
+        np.fill_diagonal(arr, 1.0)
+    return pd.DataFrame(arr, index=mat.index, columns=mat.columns)
+
+
+# --------------------------------------------------------------------------------------
+# agreement per slice
+# --------------------------------------------------------------------------------------
+def agreement_by(annotations: pd.DataFrame, project_or_items: Any, by, *, n_boot: int = 200,
+                 confidence_level: float = 0.95, seed: int = 0, classes=None,
+                 min_items: int = 2) -> pd.DataFrame:
+    """Agreement per metadata slice (vendor, batch, ...) with bootstrap confidence intervals.
+
+    Parameters
+    ----------
+    annotations : DataFrame
+        Long annotations ``item_id``, ``annotator``, ``label``.
+    project_or_items : Project or DataFrame
+        Where the metadata lives: a project (its ``items``) or a frame with ``item_id``
+        and the ``by`` column(s).
+    by : str or list of str
+        Metadata column(s) to group by.
+    n_boot : int, default=200
+        Bootstrap resamples (of items, within each slice). 0 disables the intervals.
+    confidence_level : float, default=0.95
+        Width of the percentile intervals.
+    seed : int, default=0
+        Seed of the bootstrap, so results are reproducible.
+    classes : sequence of str, optional
+        Class order (default: sorted labels seen).
+    min_items : int, default=2
+        Slices with fewer scored items (items with two or more labels) are dropped.
+
+    Returns
+    -------
+    DataFrame
+        One row per slice, sorted by ``by``: the ``by`` column(s), ``n_items`` (scored
+        items), ``n_labels``, then for each of ``percent_agreement``, ``fleiss_kappa``,
+        ``krippendorff_alpha`` the estimate and ``<measure>_low`` / ``<measure>_high``.
+        Items whose slice value is missing form no slice.
+    """
+    func = "agreement_by"
+    n_boot = check_int(n_boot, "n_boot", func, minimum=0)
+    confidence_level = check_fraction(confidence_level, "confidence_level", func)
+    check_int(min_items, "min_items", func, minimum=1)
+    by_cols = [by] if isinstance(by, str) else list(by)
+    items = getattr(project_or_items, "items", project_or_items)
+    check_columns(items, ["item_id", *by_cols], what="items", func=func)
+    enc = _encode(annotations, func, classes=classes)
+    counts = enc.counts
+    m = counts.sum(axis=1)
+    meta = items[["item_id", *by_cols]].copy()
+    meta["item_id"] = meta["item_id"].astype(str)
+    meta = meta.drop_duplicates("item_id").set_index("item_id")
+    meta = meta.reindex(pd.Index(enc.items.astype(str)))
+    keep = (m >= 2) & meta.notna().all(axis=1).to_numpy()
+    if not keep.any():
+        raise SchemaError(f"{func}: no item has two labels and a value in {by_cols}.")
+    groups = meta[keep].groupby(by_cols, sort=True, observed=True).indices
+    rng = np.random.default_rng(seed)
+    measures = ("percent_agreement", "fleiss_kappa", "krippendorff_alpha")
+    rows = []
+    kept_idx = np.flatnonzero(keep)
+    lo_q, hi_q = (1 - confidence_level) / 2, 1 - (1 - confidence_level) / 2
+    for key, pos in groups.items():
+        idx = kept_idx[pos]
+        if len(idx) < min_items:
+            continue
+        sub = counts[idx]
+        est = _agreement_stats(sub)
+        row = dict(zip(by_cols, key if isinstance(key, tuple) else (key,), strict=True))
+        row.update(n_items=len(idx), n_labels=int(m[idx].sum()))
+        boots = {name: np.empty(n_boot) for name in measures}
+        for b in range(n_boot):
+            w = np.bincount(rng.integers(0, len(idx), len(idx)), minlength=len(idx))
+            stats = _agreement_stats(sub, w)
+            for name in measures:
+                boots[name][b] = stats[name]
+        for name in measures:
+            row[name] = est[name]
+            if n_boot:
+                vals = boots[name][np.isfinite(boots[name])]
+                low, high = (np.quantile(vals, [lo_q, hi_q]) if len(vals)
+                             else (np.nan, np.nan))
+            else:
+                low = high = np.nan
+            row[f"{name}_low"] = float(low)
+            row[f"{name}_high"] = float(high)
+        rows.append(row)
+    cols = [*by_cols, "n_items", "n_labels"]
+    for name in measures:
+        cols += [name, f"{name}_low", f"{name}_high"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+# --------------------------------------------------------------------------------------
+# consensus
+# --------------------------------------------------------------------------------------
+def _align_pred_probs(pred_probs: Any, item_ids: np.ndarray, classes: list[str], func: str,
+                      *, require_all: bool = True) -> np.ndarray:
+    """Return model probabilities as an (n_items, K) array aligned to ``item_ids``.
+
+    ``pred_probs`` is a DataFrame indexed by item_id with one column per class (``<class>``
+    or ``prob_<class>``), or a DataFrame with an ``item_id`` column and such columns, or a
+    tuple ``(item_ids, array)`` with columns in class order.
+    """
+    if isinstance(pred_probs, tuple) and len(pred_probs) == 2:
+        ids, arr = pred_probs
+        arr = np.asarray(arr, dtype=np.float64)
+        ids = np.asarray(ids).astype(str)
+        if arr.ndim != 2 or arr.shape[0] != len(ids):
+            raise ValueError(
+                f"The 'pred_probs' parameter of {func} must be (item_ids, array of shape "
+                f"(n_items, n_classes)). Got ids of length {len(ids)} and an array of shape "
+                f"{arr.shape} instead."
+            )
+        if arr.shape[1] != len(classes):
+            raise SchemaError(
+                f"{func}: pred_probs has {arr.shape[1]} columns but there are "
+                f"{len(classes)} classes {classes[:20]}. Pass classes= in the model's order."
+            )
+        index = pd.Index(ids)
+    elif isinstance(pred_probs, pd.DataFrame):
+        frame = pred_probs
+        if "item_id" in frame.columns:
+            frame = frame.set_index("item_id")
+        cols = []
+        for c in classes:
+            if c in frame.columns:
+                cols.append(c)
+            elif f"prob_{c}" in frame.columns:
+                cols.append(f"prob_{c}")
+            else:
+                raise SchemaError(
+                    f"{func}: pred_probs has no column for class {c!r} (looked for {c!r} "
+                    f"and 'prob_{c}'). It has {list(map(str, frame.columns))[:20]}."
+                )
+        arr = frame[cols].to_numpy(dtype=np.float64)
+        index = pd.Index(frame.index.astype(str))
+    else:
+        raise TypeError(
+            f"The 'pred_probs' parameter of {func} must be a DataFrame indexed by item_id "
+            f"with one column per class, or a tuple (item_ids, array). "
+            f"Got {type(pred_probs).__name__} instead."
+        )
+    if index.has_duplicates:
+        dup = index[index.duplicated()].unique()[:5].tolist()
+        raise SchemaError(f"{func}: pred_probs has several rows for item(s) {dup}.")
+    pos = index.get_indexer(pd.Index(np.asarray(item_ids).astype(str)))
+    missing = pos < 0
+    if missing.any():
+        if require_all:
+            raise SchemaError(
+                f"{func}: pred_probs has no row for {int(missing.sum())} item(s), e.g. "
+                f"{list(np.asarray(item_ids)[missing][:5])}. Predict every annotated item "
+                f"(out of sample) or drop those items."
+            )
+        out = np.full((len(pos), arr.shape[1]), np.nan)
+        out[~missing] = arr[pos[~missing]]
+        return out
+    out = arr[pos]
+    if not np.isfinite(out).all():
+        raise SchemaError(f"{func}: pred_probs holds NaN or infinite values.")
+    return out
+
+
+def _majority_codes(counts: np.ndarray, pred_probs: np.ndarray | None = None):
+    """Winning class per row (ties: highest pred_prob when given, then class order)."""
+    top = counts.max(axis=1)
+    is_top = counts == top[:, None]
+    tie = is_top.sum(axis=1) > 1
+    if pred_probs is None:
+        label = np.argmax(is_top, axis=1)  # first tied class in class order
+    else:
+        score = np.where(is_top, pred_probs, -np.inf)
+        label = np.argmax(score, axis=1)
+    return label, top, tie
+
+
+def consensus(annotations: pd.DataFrame, method: str = "majority", *, pred_probs=None,
+              classes=None, smoothing: float = 2.0, max_iter: int = 100,
+              tol: float = 1e-6) -> pd.DataFrame:
+    """One consensus label per annotated item.
+
+    Parameters
+    ----------
+    annotations : DataFrame
+        Long annotations ``item_id``, ``annotator``, ``label`` [, ``annotated_at``].
+    method : {'majority', 'dawid_skene', 'crowdlab'}, default='majority'
+        ``'majority'``: most frequent label. **Tie policy**: when model probabilities are
+        given, the tied class the model finds most probable wins; otherwise the tied class
+        that comes first in the class order (``classes=``, else sorted labels). Ties are
+        flagged in the ``tie`` column.
+        ``'dawid_skene'``: Dawid & Skene (1979) EM with one full confusion matrix per
+        annotator (see :func:`dawid_skene`).
+        ``'crowdlab'``: cleanlab's CROWDLAB
+        (``cleanlab.multiannotator.get_label_quality_multiannotator``), which also needs
+        out-of-sample ``pred_probs``.
+    pred_probs : DataFrame or tuple (item_ids, array), optional
+        Model probabilities: a DataFrame indexed by ``item_id`` (or with an ``item_id``
+        column) with one column per class (``<class>`` or ``prob_<class>``), or
+        ``project.pred_probs(run)``. Required by ``'crowdlab'``; breaks majority ties.
+    classes : sequence of str, optional
+        Class order (labels outside it raise). Default: sorted labels seen.
+    smoothing : float, default=2.0
+        Dawid-Skene only: pseudo-labels per true class added to each annotator's
+        confusion matrix, spread like the pooled matrix of all annotators.
+    max_iter : int, default=100
+        Dawid-Skene only: maximum EM iterations.
+    tol : float, default=1e-6
+        Dawid-Skene only: stop when the mean log-likelihood per label improves less.
+
+    Returns
+    -------
+    DataFrame
+        One row per annotated item, sorted by ``item_id``: ``item_id``, ``label``,
+        ``confidence`` (majority: share of labels for the winner; dawid_skene: posterior
+        probability; crowdlab: cleanlab's consensus quality score), ``n_labels``, and for
+        majority ``tie`` (bool).
+
+    Raises
+    ------
+    MissingDependencyError
+        If ``method='crowdlab'`` and cleanlab is not installed.
+    ValueError
+        If ``method='crowdlab'`` and ``pred_probs`` is None.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ann = pd.DataFrame({"item_id": ["a", "a", "a", "b", "b"],
+    ...                     "annotator": ["x", "y", "z", "x", "y"],
+    ...                     "label": ["cat", "dog", "cat", "dog", "cat"]})
+    >>> consensus(ann)[["item_id", "label", "n_labels", "tie"]]
+      item_id label  n_labels    tie
+    0       a   cat         3  False
+    1       b   cat         2   True
+    """
+    func = "consensus"
+    check_option(method, "method", func, CONSENSUS_METHODS)
+    if method == "crowdlab" and pred_probs is None:
+        raise ValueError(
+            "consensus(method='crowdlab') needs out-of-sample model probabilities: pass "
+            "pred_probs=project.pred_probs(run) (or a DataFrame indexed by item_id with one "
+            "column per class). Without a model use method='majority' or 'dawid_skene'."
+        )
+    enc = _encode(annotations, func, classes=classes, allow_empty=True)
+    n_labels = enc.counts.sum(axis=1)
+    if method == "majority":
+        probs = (None if pred_probs is None else
+                 _align_pred_probs(pred_probs, enc.items, enc.classes, func,
+                                   require_all=False))
+        if probs is not None:
+            probs = np.where(np.isnan(probs), -1.0, probs)
+        label, top, tie = _majority_codes(enc.counts, probs)
+        with np.errstate(invalid="ignore"):
+            conf = top / n_labels
+        extra = {"tie": tie}
+    elif method == "dawid_skene":
+        res = dawid_skene(annotations, classes=enc.classes, smoothing=smoothing,
+                          max_iter=max_iter, tol=tol, _enc=enc)
+        post = res.posteriors.to_numpy()
+        label = np.argmax(post, axis=1)
+        conf = post[np.arange(len(label)), label]
+        extra = {}
+    else:
+        label, conf = _crowdlab(enc, pred_probs, func)
+        extra = {}
+    classes_arr = np.asarray(enc.classes, dtype=object)
+    out = pd.DataFrame({
+        "item_id": pd.array(enc.items.astype(str), dtype="str"),
+        "label": pd.array(classes_arr[label] if len(label) else [], dtype="str"),
+        "confidence": np.asarray(conf, dtype=np.float64),
+        "n_labels": n_labels.astype(np.int64),
+        **extra,
+    })
+    return out
+
+
+def _crowdlab(enc: _Encoded, pred_probs, func: str):
+    try:
+        from cleanlab.multiannotator import get_label_quality_multiannotator
+    except ImportError as exc:  # pragma: no cover - cleanlab is a core dependency
+        raise MissingDependencyError(
+            "consensus(method='crowdlab') needs cleanlab: pip install cleanlab"
+        ) from exc
+    probs = _align_pred_probs(pred_probs, enc.items, enc.classes, func)
+    n_ann = len(enc.annotators)
+    wide = np.full((enc.n_items, n_ann), np.nan)
+    wide[enc.item, enc.annotator] = enc.label
+    labels = pd.DataFrame(wide, columns=[str(a) for a in enc.annotators])
+    # cleanlab requires every annotator to have labelled something (true by construction)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = get_label_quality_multiannotator(labels, probs, verbose=False)
+    lq = res["label_quality"]
+    return (lq["consensus_label"].to_numpy(dtype=np.int64),
+            lq["consensus_quality_score"].to_numpy(dtype=np.float64))
+
+
+# --------------------------------------------------------------------------------------
+# Dawid-Skene
+# --------------------------------------------------------------------------------------
+@dataclass
+class DawidSkeneResult:
+    """Fitted Dawid-Skene model.
+
+    Attributes
+    ----------
+    posteriors : DataFrame
+        (n_items, n_classes) posterior class probabilities, index ``item_id``.
+    confusion : dict of str to DataFrame
+        Per annotator, rows = true class, columns = given label, rows sum to 1.
+    priors : Series
+        Estimated class prevalence.
+    n_iter : int
+        EM iterations run.
+    log_likelihood : float
+        Final mean log-likelihood per label.
+    converged : bool
+        Whether ``tol`` was reached before ``max_iter``.
+    """
+
+    posteriors: pd.DataFrame
+    confusion: dict[str, pd.DataFrame]
+    priors: pd.Series
+    n_iter: int
+    log_likelihood: float
+    converged: bool
+
+
+def dawid_skene(annotations: pd.DataFrame, *, classes=None, smoothing: float = 2.0,
+                max_iter: int = 100, tol: float = 1e-6, _enc: _Encoded | None = None
+                ) -> DawidSkeneResult:
+    """Fit Dawid & Skene (1979): true labels and one confusion matrix per annotator by EM.
+
+    Vectorised numpy. EM starts from the soft majority vote (label shares per item). The
+    M-step adds ``smoothing`` pseudo-labels to every row of each annotator's confusion
+    matrix, distributed like the pooled confusion matrix of all annotators (plus a tiny
+    uniform floor), so annotators with few labels are pulled towards the average annotator
+    instead of getting degenerate 0/1 matrices.
+
+    Parameters
+    ----------
+    annotations : DataFrame
+        Long annotations ``item_id``, ``annotator``, ``label``.
+    classes : sequence of str, optional
+        Class order. Default: sorted labels seen.
+    smoothing : float, default=2.0
+        Pseudo-labels per true class and annotator (0 = plain maximum likelihood).
+    max_iter : int, default=100
+        Maximum EM iterations.
+    tol : float, default=1e-6
+        Stop when the mean log-likelihood per label improves by less than this.
+
+    Returns
+    -------
+    DawidSkeneResult
+    """
+    func = "dawid_skene"
+    if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float)) or smoothing < 0:
+        raise ValueError(f"The 'smoothing' parameter of {func} must be a float in the range "
+                         f"[0, inf). Got {smoothing!r} instead.")
+    max_iter = check_int(max_iter, "max_iter", func, minimum=1)
+    enc = _enc if _enc is not None else _encode(annotations, func, classes=classes)
+    k = enc.n_classes
+    n_ann = len(enc.annotators)
+    n = enc.n_items
+    counts = enc.counts.astype(np.float64)
+    # sort annotations by item once, so per-item sums are np.add.reduceat
+    order = np.argsort(enc.item, kind="stable")
+    item_s, ann_s, lab_s = enc.item[order], enc.annotator[order], enc.label[order]
+    starts = np.flatnonzero(np.r_[True, item_s[1:] != item_s[:-1]])
+    post = counts / counts.sum(axis=1, keepdims=True)
+    floor = 1e-3
+    ll_old = -np.inf
+    converged = False
+    it = 0
+    log_conf = np.zeros((n_ann, k, k))
+    log_prior = np.zeros(k)
+    for it in range(1, max_iter + 1):  # noqa: B007
+        # M-step: priors and confusion matrices from the current posteriors
+        prior = post.mean(axis=0) + 1e-12
+        log_prior = np.log(prior / prior.sum())
+        tw = post[item_s]  # (N, K) weights of each true class per annotation
+        conf = np.empty((n_ann, k, k))
+        for t in range(k):
+            conf[:, t, :] = np.bincount(ann_s * k + lab_s, weights=tw[:, t],
+                                        minlength=n_ann * k).reshape(n_ann, k)
+        pooled = conf.sum(axis=0) + floor
+        pooled /= pooled.sum(axis=1, keepdims=True)
+        conf += smoothing * pooled[None, :, :] + floor
+        conf /= conf.sum(axis=2, keepdims=True)
+        log_conf = np.log(conf)
+        # E-step: log p(true = t | labels) per item
+        per_label = log_conf[ann_s, :, lab_s]  # (N, K)
+        log_post = np.add.reduceat(per_label, starts, axis=0) + log_prior
+        mx = log_post.max(axis=1, keepdims=True)
+        unnorm = np.exp(log_post - mx)
+        z = unnorm.sum(axis=1, keepdims=True)
+        post = unnorm / z
+        ll = float((np.log(z) + mx).sum() / len(item_s))
+        if ll - ll_old < tol:
+            converged = True
+            break
+        ll_old = ll
+    items = pd.Index(enc.items.astype(str), name="item_id")
+    cls = pd.Index(enc.classes)
+    confusion = {
+        str(a): pd.DataFrame(np.exp(log_conf[j]), index=cls.rename("true"),
+                             columns=cls.rename("given"))
+        for j, a in enumerate(enc.annotators)
+    }
+    return DawidSkeneResult(
+        posteriors=pd.DataFrame(post, index=items, columns=cls),
+        confusion=confusion,
+        priors=pd.Series(np.exp(log_prior), index=cls, name="prior"),
+        n_iter=it,
+        log_likelihood=ll,
+        converged=converged,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# annotator quality
+# --------------------------------------------------------------------------------------
+def _reference_codes(reference: Any, enc: _Encoded, func: str) -> np.ndarray:
+    """Reference class code per item of ``enc`` (-1 = no reference)."""
+    if isinstance(reference, pd.DataFrame):
+        check_columns(reference, ["item_id", "label"], what="reference", func=func)
+        ref = reference.set_index(reference["item_id"].astype(str))["label"]
+    elif isinstance(reference, pd.Series):
+        ref = reference
+    else:
+        raise TypeError(
+            f"The 'reference' parameter of {func} must be a Series indexed by item_id, a "
+            f"DataFrame with item_id and label, a str among {{'majority', 'dawid_skene'}} "
+            f"or None. Got {type(reference).__name__} instead."
+        )
+    ref = ref.copy()
+    ref.index = ref.index.astype(str)
+    if ref.index.has_duplicates:
+        raise SchemaError(f"{func}: reference has several labels for some items, e.g. "
+                          f"{ref.index[ref.index.duplicated()][:5].tolist()}.")
+    ref = ref.reindex(pd.Index(enc.items.astype(str)))
+    present = ref.notna().to_numpy()
+    codes = np.full(enc.n_items, -1, dtype=np.int64)
+    vals = ref[present].astype(str).to_numpy()
+    idx = pd.Index(enc.classes).get_indexer(vals)
+    if (idx < 0).any():
+        raise SchemaError(
+            f"{func}: reference uses label(s) {sorted(set(vals[idx < 0]))[:10]} that no "
+            f"annotator used and that are not in classes {enc.classes[:20]}. "
+            f"Pass classes= with every class."
+        )
+    codes[present] = idx
+    if not present.any():
+        raise SchemaError(f"{func}: reference has no label for any annotated item "
+                          f"(check that its index holds item_id values).")
+    return codes
+
+
+def _kappa_from_confusion(cm: np.ndarray) -> np.ndarray:
+    """Cohen's kappa for a stack of (K, K) confusion matrices."""
+    n = cm.sum(axis=(1, 2)).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p_o = np.trace(cm, axis1=1, axis2=2) / n
+        p_e = (cm.sum(axis=2) * cm.sum(axis=1)).sum(axis=1) / n**2
+        return np.where((p_e < 1) & (n > 0), (p_o - p_e) / (1 - p_e), np.nan)
+
+
+def annotator_quality(annotations: pd.DataFrame, reference=None, *, confusion: bool = False,
+                      classes=None, min_support: int = 1) -> pd.DataFrame:
+    """How well each annotator matches a reference (gold labels, or the other annotators).
+
+    Parameters
+    ----------
+    annotations : DataFrame
+        Long annotations ``item_id``, ``annotator``, ``label``.
+    reference : Series, DataFrame, {'majority', 'dawid_skene'} or None, default=None
+        Gold labels: a Series indexed by ``item_id`` or a frame with ``item_id`` and
+        ``label``. ``None`` (default) compares each label with the **leave-one-out
+        majority** of the *other* annotators of the item (so an annotator's own vote does
+        not inflate their score; items where the others tie or that nobody else labelled
+        are not scored). ``'majority'`` / ``'dawid_skene'`` use that consensus of all
+        labels.
+    confusion : bool, default=False
+        Add a ``confusion`` column holding each annotator's confusion matrix (DataFrame,
+        rows = reference class, columns = given label).
+    classes : sequence of str, optional
+        Class order. Default: sorted labels seen (plus reference labels).
+    min_support : int, default=1
+        ``worst_class`` considers only reference classes with at least this many scored
+        labels from the annotator.
+
+    Returns
+    -------
+    DataFrame
+        One row per annotator, best first (by ``accuracy`` descending, then ``kappa``):
+        ``annotator``, ``n_labels``, ``n_scored`` (labels with a reference), ``accuracy``,
+        ``kappa`` (Cohen's kappa against the reference), ``worst_class`` (reference class
+        with the lowest recall), ``worst_class_recall``, ``rank`` (1 = best)
+        [, ``confusion``]. Annotators with nothing scored are last with NaN scores (and a
+        warning).
+    """
+    func = "annotator_quality"
+    check_int(min_support, "min_support", func, minimum=1)
+    if isinstance(reference, str):
+        check_option(reference, "reference", func, ("majority", "dawid_skene"))
+    if classes is None and isinstance(reference, (pd.Series, pd.DataFrame)):
+        ann_labels = set(annotations["label"].dropna().astype(str)) if "label" in \
+            annotations.columns else set()
+        ref_vals = reference["label"] if isinstance(reference, pd.DataFrame) and \
+            "label" in reference.columns else reference
+        if isinstance(ref_vals, pd.Series):
+            classes = sorted(ann_labels | set(ref_vals.dropna().astype(str)))
+    enc = _encode(annotations, func, classes=classes)
+    k = enc.n_classes
+    n_ann = len(enc.annotators)
+    if reference is None:
+        c = enc.counts[enc.item].copy()  # (N, K) counts of the annotation's item
+        c[np.arange(len(c)), enc.label] -= 1
+        label_ref, top, tie = _majority_codes(c)
+        ref_per_ann = np.where((top > 0) & ~tie, label_ref, -1)
+    else:
+        if isinstance(reference, str):
+            cons = consensus(annotations, method=reference, classes=enc.classes)
+            reference = cons.set_index("item_id")["label"]
+        ref_codes = _reference_codes(reference, enc, func)
+        ref_per_ann = ref_codes[enc.item]
+    scored = ref_per_ann >= 0
+    a, r, g = enc.annotator[scored], ref_per_ann[scored], enc.label[scored]
+    cm = np.bincount(a * k * k + r * k + g, minlength=n_ann * k * k).reshape(n_ann, k, k)
+    n_labels = np.bincount(enc.annotator, minlength=n_ann)
+    n_scored = cm.sum(axis=(1, 2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        accuracy = np.trace(cm, axis1=1, axis2=2) / n_scored
+        support = cm.sum(axis=2)  # (n_ann, K) per reference class
+        recall = np.diagonal(cm, axis1=1, axis2=2) / support
+    kappa = _kappa_from_confusion(cm)
+    recall_masked = np.where(support >= min_support, recall, np.inf)
+    worst = np.argmin(recall_masked, axis=1)
+    has_worst = np.isfinite(recall_masked[np.arange(n_ann), worst])
+    classes_arr = np.asarray(enc.classes, dtype=object)
+    out = pd.DataFrame({
+        "annotator": pd.array(enc.annotators.astype(str), dtype="str"),
+        "n_labels": n_labels.astype(np.int64),
+        "n_scored": n_scored.astype(np.int64),
+        "accuracy": accuracy.astype(np.float64),
+        "kappa": kappa,
+        "worst_class": pd.array(np.where(has_worst, classes_arr[worst], None), dtype="str"),
+        "worst_class_recall": np.where(has_worst, recall_masked[np.arange(n_ann), worst],
+                                       np.nan),
+    })
+    if confusion:
+        cls = pd.Index(enc.classes)
+        out["confusion"] = [pd.DataFrame(cm[j], index=cls.rename("reference"),
+                                         columns=cls.rename("given")) for j in range(n_ann)]
+    unscored = out.loc[out["n_scored"] == 0, "annotator"].tolist()
+    if unscored:
+        warnings.warn(
+            f"{func}: annotator(s) {unscored[:10]} have no label with a reference (no shared "
+            f"item, or no gold label for their items); their scores are NaN.",
+            stacklevel=2,
+        )
+    out = out.sort_values(["accuracy", "kappa", "annotator"], ascending=[False, False, True],
+                          na_position="last", kind="stable").reset_index(drop=True)
+    out.insert(len(out.columns) - (1 if confusion else 0), "rank", np.arange(1, len(out) + 1))
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# confused pairs and disagreement
+# --------------------------------------------------------------------------------------
+def confused_pairs(annotations: pd.DataFrame, *, classes=None, min_count: int = 1
+                   ) -> pd.DataFrame:
+    """Class pairs that annotators swap, most frequent first, with the items behind them.
+
+    Every two annotators who labelled the same item form a co-labelled pair; when their
+    labels differ, the unordered class pair ``{a, b}`` is counted once.
+
+    Parameters
+    ----------
+    annotations : DataFrame
+        Long annotations ``item_id``, ``annotator``, ``label``.
+    classes : sequence of str, optional
+        Class order (``class_a`` comes before ``class_b`` in it). Default: sorted labels.
+    min_count : int, default=1
+        Drop pairs seen fewer times.
+
+    Returns
+    -------
+    DataFrame
+        ``class_a``, ``class_b``, ``n_pairs`` (disagreeing annotator pairs), ``n_items``
+        (distinct items), ``share`` (of all disagreeing annotator pairs), ``rate``
+        (``n_pairs`` over the co-labelled pairs where either label is ``class_a`` or
+        ``class_b``), ``item_ids`` (sorted list of str). Sorted by ``n_pairs`` descending.
+        Empty (with these columns) when annotators never disagree.
+    """
+    func = "confused_pairs"
+    check_int(min_count, "min_count", func, minimum=1)
+    enc = _encode(annotations, func, classes=classes)
+    k = enc.n_classes
+    r1, r2 = _within_item_pairs(enc)
+    l1, l2 = enc.label[r1], enc.label[r2]
+    lo, hi = np.minimum(l1, l2), np.maximum(l1, l2)
+    # co-labelled pairs touching each class (for the rate)
+    touch = np.bincount(lo, minlength=k) + np.bincount(hi, minlength=k) - \
+        np.bincount(lo[lo == hi], minlength=k)
+    diff = lo != hi
+    lo, hi, item = lo[diff], hi[diff], enc.item[r1][diff]
+    key = lo * k + hi
+    cols = ["class_a", "class_b", "n_pairs", "n_items", "share", "rate", "item_ids"]
+    if key.size == 0:
+        return pd.DataFrame({c: pd.Series([], dtype="str" if c.startswith("class") else
+                                          ("object" if c == "item_ids" else "float64"))
+                             for c in cols})
+    ukeys, inv, n_pairs = np.unique(key, return_inverse=True, return_counts=True)
+    # distinct items per pair
+    pair_item = np.unique(inv.astype(np.int64) * max(enc.n_items, 1) + item)
+    pi_pair = pair_item // max(enc.n_items, 1)
+    pi_item = pair_item % max(enc.n_items, 1)
+    n_items = np.bincount(pi_pair, minlength=len(ukeys))
+    splits = np.cumsum(n_items)[:-1]
+    item_lists = [list(x) for x in np.split(enc.items[pi_item].astype(str), splits)]
+    a, b = ukeys // k, ukeys % k
+    both = np.zeros(len(ukeys))
+    both[:] = touch[a] + touch[b] - n_pairs  # pairs touching a or b
+    classes_arr = np.asarray(enc.classes, dtype=object)
+    out = pd.DataFrame({
+        "class_a": pd.array(classes_arr[a].astype(str), dtype="str"),
+        "class_b": pd.array(classes_arr[b].astype(str), dtype="str"),
+        "n_pairs": n_pairs.astype(np.int64),
+        "n_items": n_items.astype(np.int64),
+        "share": n_pairs / n_pairs.sum(),
+        "rate": n_pairs / both,
+        "item_ids": item_lists,
+    })
+    out = out[out["n_pairs"] >= min_count]
+    return out.sort_values(["n_pairs", "class_a", "class_b"], ascending=[False, True, True],
+                           kind="stable").reset_index(drop=True)
+
+
+def confused_pairs_matrix(pairs: pd.DataFrame, classes=None, value: str = "n_pairs"
+                          ) -> pd.DataFrame:
+    """Symmetric class x class matrix of :func:`confused_pairs` (zero where never swapped).
+
+    Parameters
+    ----------
+    pairs : DataFrame
+        Output of :func:`confused_pairs`.
+    classes : sequence of str, optional
+        Row/column order. Default: the classes appearing in ``pairs``, sorted.
+    value : {'n_pairs', 'n_items', 'share', 'rate'}, default='n_pairs'
+        The cell value.
+
+    Returns
+    -------
+    DataFrame
+    """
+    check_option(value, "value", "confused_pairs_matrix", ("n_pairs", "n_items", "share",
+                                                           "rate"))
+    if classes is None:
+        classes = sorted(set(pairs["class_a"]) | set(pairs["class_b"]))
+    classes = [str(c) for c in classes]
+    idx = pd.Index(classes)
+    arr = np.zeros((len(classes), len(classes)))
+    ia, ib = idx.get_indexer(pairs["class_a"]), idx.get_indexer(pairs["class_b"])
+    ok = (ia >= 0) & (ib >= 0)
+    vals = pairs[value].to_numpy(dtype=float)[ok]
+    arr[ia[ok], ib[ok]] = vals
+    arr[ib[ok], ia[ok]] = vals
+    return pd.DataFrame(arr, index=idx, columns=idx)
+
+
+def disagreeing_items(annotations: pd.DataFrame, annotator_a: str,
+                      annotator_b: str | None = None) -> list[str]:
+    """Items where two annotators (or one annotator and anyone else) gave different labels.
+
+    Parameters
+    ----------
+    annotations : DataFrame
+        Long annotations ``item_id``, ``annotator``, ``label``.
+    annotator_a : str
+        An annotator.
+    annotator_b : str, optional
+        Another annotator. ``None``: items where ``annotator_a`` disagrees with at least
+        one other annotator of the item.
+
+    Returns
+    -------
+    list of str
+        Sorted item ids.
+    """
+    check_columns(annotations, ["item_id", "annotator", "label"], what="annotations",
+                  func="disagreeing_items")
+    ann = latest_annotations(annotations)
+    ann = ann.assign(item_id=ann["item_id"].astype(str), annotator=ann["annotator"].astype(str),
+                     label=ann["label"].astype(str))
+    mine = ann[ann["annotator"] == str(annotator_a)][["item_id", "label"]]
+    if annotator_b is None:
+        others = ann[ann["annotator"] != str(annotator_a)][["item_id", "label"]]
+    else:
+        others = ann[ann["annotator"] == str(annotator_b)][["item_id", "label"]]
+    merged = mine.merge(others, on="item_id", suffixes=("_a", "_b"))
+    bad = merged.loc[merged["label_a"] != merged["label_b"], "item_id"]
+    return sorted(set(bad))
+
+
+def disagreement_frame(project_or_annotations: Any, items: pd.DataFrame | None = None, *,
+                       min_labels: int = 2, classes=None) -> pd.DataFrame:
+    """Per item: do the annotators disagree, and how much — joined with item metadata.
+
+    The result feeds disagreement-driven slicing:
+    ``workbench.discover_slices(disagreement_frame(project), target="disagree")``.
+
+    Parameters
+    ----------
+    project_or_annotations : Project or DataFrame
+        A project (annotations and items are taken from it) or a long annotations frame.
+    items : DataFrame, optional
+        Item metadata (``item_id`` plus columns) to join; default the project's items.
+    min_labels : int, default=2
+        Items with fewer labels are left out (one label cannot disagree).
+    classes : sequence of str, optional
+        Class order for the consensus tie policy.
+
+    Returns
+    -------
+    DataFrame
+        ``item_id``, ``n_labels``, ``n_distinct`` (distinct labels), ``consensus_label``
+        (majority; ties by class order), ``agreement`` (share of labels equal to it),
+        ``disagreement`` (``1 - agreement``), ``disagree`` (int 0/1: not unanimous),
+        then the metadata columns of ``items`` (``filepath`` and ``label`` excluded).
+    """
+    func = "disagreement_frame"
+    check_int(min_labels, "min_labels", func, minimum=1)
+    if isinstance(project_or_annotations, pd.DataFrame):
+        annotations = project_or_annotations
+    else:
+        annotations = project_or_annotations.annotations
+        if items is None:
+            items = project_or_annotations.items
+        if classes is None:
+            classes = getattr(project_or_annotations, "classes", None) or None
+    if classes is not None:
+        seen = set(annotations["label"].dropna().astype(str)) if "label" in \
+            annotations.columns else set()
+        if not seen <= set(map(str, classes)):
+            classes = None
+    enc = _encode(annotations, func, classes=classes)
+    counts = enc.counts
+    n_labels = counts.sum(axis=1)
+    label, top, _ = _majority_codes(counts)
+    keep = n_labels >= min_labels
+    agreement = top / n_labels
+    classes_arr = np.asarray(enc.classes, dtype=object)
+    out = pd.DataFrame({
+        "item_id": pd.array(enc.items[keep].astype(str), dtype="str"),
+        "n_labels": n_labels[keep].astype(np.int64),
+        "n_distinct": (counts[keep] > 0).sum(axis=1).astype(np.int64),
+        "consensus_label": pd.array(classes_arr[label[keep]].astype(str), dtype="str"),
+        "agreement": agreement[keep],
+        "disagreement": 1 - agreement[keep],
+        "disagree": (agreement[keep] < 1).astype(np.int64),
+    })
+    if items is not None:
+        check_columns(items, ["item_id"], what="items", func=func)
+        meta_cols = [c for c in items.columns
+                     if c not in ("filepath", "label") and c not in out.columns]
+        meta = items[["item_id", *[c for c in meta_cols if c != "item_id"]]].copy()
+        meta["item_id"] = meta["item_id"].astype("str")
+        out = out.merge(meta.drop_duplicates("item_id"), on="item_id", how="left")
+    return out

@@ -1,0 +1,96 @@
+"""The ``workbench`` command: ``validate``, ``sample``, ``synth``, ``serve``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _validate(args) -> int:
+    from .project import validate_project
+
+    problems = validate_project(args.path, check_media=not args.no_media)
+    errors = [p for p in problems if p.severity == "error"]
+    warnings = [p for p in problems if p.severity == "warning"]
+    for p in errors:
+        print(f"error: {p}")
+    for p in warnings:
+        print(f"warning: {p}")
+    if errors or (args.strict and warnings):
+        print(f"{args.path}: {len(errors)} error(s), {len(warnings)} warning(s).",
+              file=sys.stderr)
+        return 1
+    from .project import open_project
+
+    project = open_project(args.path)
+    print(f"{args.path}: OK ({len(project.items):,} items, {len(project.classes)} classes, "
+          f"{len(project.annotations):,} annotations, runs {project.runs}; "
+          f"{len(warnings)} warning(s)).")
+    return 0
+
+
+def _sample(args) -> int:
+    from .sample import build_sample
+
+    path = build_sample(args.directory, seed=args.seed)
+    print(f"sample project written to {path}")
+    return 0
+
+
+def _synth(args) -> int:
+    from .project import write_project
+    from .synthetic import make_project
+
+    project = make_project(
+        args.items, n_classes=args.classes, n_annotators=args.annotators,
+        labels_per_item=args.labels_per_item, n_metadata=args.metadata, n_runs=args.runs,
+        images=args.images, directory=args.directory if args.images else None, seed=args.seed)
+    path = write_project(project, args.directory, format=args.format)
+    print(f"synthetic project ({len(project.items):,} items) written to {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``workbench`` command line."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"]:
+        from .serve import main as serve_main
+
+        return serve_main(argv[1:])
+    parser = argparse.ArgumentParser(prog="workbench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="check a project folder and print every problem")
+    p.add_argument("path", type=Path)
+    p.add_argument("--strict", action="store_true", help="fail on warnings too")
+    p.add_argument("--no-media", action="store_true", help="skip checking image files")
+    p.set_defaults(func=_validate)
+
+    p = sub.add_parser("sample", help="build the sample project (scikit-learn digits)")
+    p.add_argument("directory", type=Path)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_sample)
+
+    p = sub.add_parser("synth", help="write a synthetic project with planted weak slices")
+    p.add_argument("directory", type=Path)
+    p.add_argument("--items", type=int, default=10_000)
+    p.add_argument("--classes", type=int, default=10)
+    p.add_argument("--annotators", type=int, default=5)
+    p.add_argument("--labels-per-item", type=int, default=3)
+    p.add_argument("--metadata", type=int, default=10)
+    p.add_argument("--runs", type=int, default=1)
+    p.add_argument("--images", action="store_true")
+    p.add_argument("--format", choices=["parquet", "csv"], default="parquet")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_synth)
+
+    sub.add_parser("serve", help="serve the dashboards with Voila (see `workbench serve -h`)")
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

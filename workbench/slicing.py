@@ -1,0 +1,1082 @@
+"""Slice model errors: confusion tables, metrics per slice, slice discovery, run comparison.
+
+Every function here is pure: DataFrames in, DataFrames out, no widgets. The input of most
+functions is an *errors frame*, one row per item, as returned by :func:`project_errors`
+(``Project.errors(run)``)::
+
+    item_id  label  predicted  confidence  correct  <metadata columns...>
+
+``label`` is the reference label (the item's own label, else the annotators' majority
+consensus) and ``correct`` is ``label == predicted``. ``label`` and ``predicted`` are
+categoricals whose categories are the project's classes, in class order.
+
+Statistics used (stated once here, repeated in each docstring):
+
+* Confidence intervals of a rate: 95 % Wilson score interval, the same numbers as
+  ``statsmodels.stats.proportion.proportion_confint(count, nobs, method="wilson")``.
+* Slice against the rest of the items: two-proportion z-test (pooled variance); when an
+  expected cell count of the 2x2 table is below 5, Fisher's exact test instead. Scores that
+  are not 0/1 use Welch's t-test. :func:`slice_metrics` is two-sided, :func:`discover_slices`
+  one-sided ("worse than the rest").
+* Multiple testing: Benjamini-Hochberg false discovery rate over every slice tested in the
+  call (``q_value``).
+* Numeric columns (with more distinct values than ``bins``) are cut at their quantiles into
+  half-open bins ``[low, high)``, the last one closed ``[low, high]``; missing values are a
+  slice of their own.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._validation import check_columns, check_fraction, check_int, check_option
+from .errors import SchemaError
+
+__all__ = [
+    "project_errors",
+    "confusion_table",
+    "cell_items",
+    "slice_metrics",
+    "slice_items",
+    "discover_slices",
+    "compare_runs",
+    "RunDiff",
+    "wilson_interval",
+    "bh_adjust",
+]
+
+#: Columns of an errors frame that are not metadata (never sliced on by default).
+CORE_COLUMNS = ("item_id", "label", "predicted", "confidence", "correct", "filepath")
+_NA_LABEL = "<NA>"
+
+
+# --------------------------------------------------------------------------------------
+# errors frame
+# --------------------------------------------------------------------------------------
+
+
+def project_errors(project: Any, run: str | None = None) -> pd.DataFrame:
+    """One row per item: its reference label, the run's prediction and whether it is right.
+
+    Parameters
+    ----------
+    project : Project
+        An open project (``workbench.open_project`` or ``Project.from_frames``).
+    run : str, default=None
+        The prediction run; None means ``project.default_run``.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``item_id`` (str), ``label`` (the reference label: the item's ``label``, or
+        the annotators' majority consensus where the item has none), ``predicted``,
+        ``confidence`` (float, NaN when the run gave none), ``correct`` (bool), then every
+        metadata column of the project. ``label`` and ``predicted`` are categoricals with
+        the project's classes as categories. Items are in the project's item order.
+
+        Items **without a prediction in the run** or **without any reference label** are
+        excluded; how many is recorded in ``frame.attrs["excluded"]`` (a dict
+        ``{"no_prediction": int, "no_reference": int}``) and ``frame.attrs["n_excluded"]``.
+        ``frame.attrs`` also holds ``run``, ``classes`` and ``metadata_columns``.
+
+    Raises
+    ------
+    ValueError
+        If the project has no predictions, or ``run`` is not one of its runs.
+
+    See Also
+    --------
+    confusion_table, slice_metrics, discover_slices
+    """
+    runs = list(getattr(project, "runs", []) or [])
+    if not runs:
+        raise ValueError(
+            f"Project {getattr(project, 'name', '')!r} has no predictions, so there are no "
+            "model errors to show. Add a predictions file (see the project format in the "
+            "README) or use the disagreement tools, which need only annotations."
+        )
+    if run is None:
+        run = getattr(project, "default_run", None) or runs[0]
+    check_option(run, "run", "project_errors", runs)
+
+    items = project.items
+    meta_cols = [c for c in getattr(project, "metadata_columns", []) if c in items.columns]
+    ref = project.reference_labels()
+    preds = project.predictions
+    preds = preds[preds["run"] == run]
+    if preds["item_id"].duplicated().any():
+        preds = preds.drop_duplicates("item_id", keep="last")
+    preds = preds.set_index("item_id")
+
+    ids = items["item_id"]
+    ref_values = ref.reindex(ids.to_numpy())
+    has_ref = ref_values.notna().to_numpy()
+    pred_label = preds["label"].reindex(ids.to_numpy())
+    has_pred = pred_label.notna().to_numpy()
+    keep = has_ref & has_pred
+
+    classes = [str(c) for c in getattr(project, "classes", [])]
+    seen = set(ref_values[keep].astype(str)) | set(pred_label[keep].astype(str))
+    extra = sorted(seen - set(classes))
+    categories = classes + extra
+
+    if "confidence" in preds.columns:
+        conf = preds["confidence"].reindex(ids.to_numpy()).to_numpy(dtype=float, na_value=np.nan)
+    else:
+        conf = np.full(len(ids), np.nan)
+    label = pd.Categorical(ref_values.to_numpy()[keep].astype(str), categories=categories)
+    predicted = pd.Categorical(pred_label.to_numpy()[keep].astype(str), categories=categories)
+    frame = pd.DataFrame({
+        "item_id": ids.to_numpy()[keep],
+        "label": label,
+        "predicted": predicted,
+        "confidence": conf[keep],
+        "correct": np.asarray(label.codes == predicted.codes),
+    })
+    frame["item_id"] = frame["item_id"].astype("str")
+    for col in meta_cols:
+        frame[col] = items[col].to_numpy()[keep]
+    excluded = {"no_prediction": int((~has_pred).sum()),
+                "no_reference": int((has_pred & ~has_ref).sum())}
+    frame.attrs.update({
+        "run": run,
+        "classes": categories,
+        "metadata_columns": list(meta_cols),
+        "excluded": excluded,
+        "n_excluded": int(sum(excluded.values())),
+    })
+    return frame
+
+
+# --------------------------------------------------------------------------------------
+# helpers: statistics
+# --------------------------------------------------------------------------------------
+
+
+def wilson_interval(count, nobs, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised Wilson score interval of ``count / nobs``.
+
+    Same numbers as ``statsmodels.stats.proportion.proportion_confint(count, nobs,
+    alpha, method="wilson")`` (clipped to [0, 1]); NaN where ``nobs`` is 0.
+
+    Parameters
+    ----------
+    count, nobs : array-like
+        Successes and trials.
+    alpha : float, default=0.05
+        One minus the coverage.
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        Lower and upper bounds.
+
+    Examples
+    --------
+    >>> low, high = wilson_interval([3], [10])
+    >>> round(float(low[0]), 4), round(float(high[0]), 4)
+    (0.1078, 0.6032)
+    """
+    from scipy import stats
+
+    count = np.asarray(count, dtype=float)
+    nobs = np.asarray(nobs, dtype=float)
+    crit = stats.norm.isf(alpha / 2.0)
+    crit2 = crit**2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = count / nobs
+        denom = 1 + crit2 / nobs
+        center = (q + crit2 / (2 * nobs)) / denom
+        dist = crit * np.sqrt(q * (1.0 - q) / nobs + crit2 / (4.0 * nobs**2)) / denom
+    low = np.clip(center - dist, 0, 1)
+    high = np.clip(center + dist, 0, 1)
+    return low, high
+
+
+def bh_adjust(p_values) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (q-values); NaN p-values stay NaN.
+
+    Examples
+    --------
+    >>> bh_adjust([0.01, 0.04, 0.03]).round(3).tolist()
+    [0.03, 0.04, 0.04]
+    """
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    m = int(ok.sum())
+    if m == 0:
+        return out
+    pv = p[ok]
+    order = np.argsort(pv)
+    ranked = pv[order] * m / np.arange(1, m + 1)
+    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
+    q = np.empty(m)
+    q[order] = np.minimum(ranked, 1.0)
+    out[ok] = q
+    return out
+
+
+def _test_vs_rest(n, s, ss, total_n, total_s, total_ss, *, binary: bool,
+                  alternative: str) -> np.ndarray:
+    """p-values of each slice (n items, sum s, sum of squares ss) against the rest."""
+    from scipy import stats
+
+    n = np.asarray(n, dtype=float)
+    s = np.asarray(s, dtype=float)
+    n2 = total_n - n
+    s2 = total_s - s
+    p = np.full(n.shape, np.nan)
+    valid = (n > 0) & (n2 > 0)
+    if not valid.any():
+        return p
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if binary:
+            p1 = s / n
+            p2 = s2 / n2
+            pooled = total_s / total_n
+            se = np.sqrt(pooled * (1 - pooled) * (1 / n + 1 / n2))
+            z = (p1 - p2) / se
+            if alternative == "greater":
+                pz = stats.norm.sf(z)
+            else:
+                pz = 2 * stats.norm.sf(np.abs(z))
+            # degenerate: no variance at all (every item the same) -> no evidence
+            pz = np.where(se == 0, 1.0, pz)
+            p[valid] = pz[valid]
+            # Fisher's exact test where an expected count is below 5
+            exp_min = np.minimum.reduce([
+                n * pooled, n * (1 - pooled), n2 * pooled, n2 * (1 - pooled)])
+            small = valid & (exp_min < 5) & (se > 0)
+            if small.any():
+                idx = np.flatnonzero(small)
+                if alternative == "greater":
+                    # P(X >= s), X ~ Hypergeom(total_n, total_s, n)
+                    p[idx] = stats.hypergeom.sf(s[idx] - 1, total_n, total_s, n[idx])
+                else:
+                    for i in idx:
+                        table = [[s[i], n[i] - s[i]], [s2[i], n2[i] - s2[i]]]
+                        p[i] = stats.fisher_exact(table, alternative="two-sided")[1]
+        else:
+            ss = np.asarray(ss, dtype=float)
+            ss2 = total_ss - ss
+            m1, m2 = s / n, s2 / n2
+            v1 = (ss - n * m1**2) / (n - 1)
+            v2 = (ss2 - n2 * m2**2) / (n2 - 1)
+            se = np.sqrt(np.maximum(v1, 0) / n + np.maximum(v2, 0) / n2)
+            t = (m1 - m2) / se
+            dof = se**4 / ((np.maximum(v1, 0) / n) ** 2 / (n - 1)
+                           + (np.maximum(v2, 0) / n2) ** 2 / (n2 - 1))
+            if alternative == "greater":
+                pt = stats.t.sf(t, dof)
+            else:
+                pt = 2 * stats.t.sf(np.abs(t), dof)
+            pt = np.where(se == 0, 1.0, pt)
+            ok = valid & (n > 1) & (n2 > 1)
+            p[ok] = pt[ok]
+    return np.clip(p, 0.0, 1.0)
+
+
+# --------------------------------------------------------------------------------------
+# helpers: target and encoding
+# --------------------------------------------------------------------------------------
+
+
+def _target_values(errors: pd.DataFrame, target: str, func: str) -> tuple[np.ndarray, bool]:
+    """The per-item "badness" (1 = error) as float array, and whether it is 0/1."""
+    if not isinstance(target, str):
+        raise TypeError(f"The 'target' parameter of {func} must be a str. Got {target!r} "
+                        "instead.")
+    check_columns(errors, [target], what="errors", func=func)
+    col = errors[target]
+    if col.isna().any():
+        raise SchemaError(
+            f"{func}: the target column {target!r} has {int(col.isna().sum())} missing "
+            "value(s). Drop those rows or fill them before slicing.")
+    if pd.api.types.is_bool_dtype(col):
+        values = col.to_numpy(dtype=bool).astype(float)
+    elif pd.api.types.is_numeric_dtype(col):
+        values = col.to_numpy(dtype=float)
+    else:
+        raise SchemaError(
+            f"{func}: the target column {target!r} must be boolean or numeric (1 = bad). "
+            f"Got dtype {col.dtype}.")
+    if target == "correct":
+        values = 1.0 - values
+    binary = bool(np.isin(values, (0.0, 1.0)).all())
+    return values, binary
+
+
+def _is_binned(col: pd.Series, bins: int | None) -> bool:
+    if not bins or pd.api.types.is_bool_dtype(col):
+        return False
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return False
+    if not pd.api.types.is_numeric_dtype(col):
+        return False
+    return col.nunique(dropna=True) > bins
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}"
+
+
+@dataclass
+class _Encoded:
+    """A column encoded as integer codes 0..k-1 with the value and label of each code."""
+
+    name: str
+    codes: np.ndarray  # intp, one per item
+    values: list  # python value (or pd.Interval) per code
+    labels: list[str]  # readable text per code
+    edges: list[float] | None = None
+
+
+def _encode(col: pd.Series, bins: int | None) -> _Encoded:
+    name = str(col.name)
+    if _is_binned(col, bins):
+        x = col.to_numpy(dtype=float, na_value=np.nan)
+        finite = x[~np.isnan(x)]
+        edges = np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1)))
+        if len(edges) < 2:
+            edges = np.array([finite.min(), finite.max()])
+        inner = edges[1:-1]
+        codes = np.searchsorted(inner, x, side="right").astype(np.intp)
+        k = len(edges) - 1
+        values: list = []
+        labels: list[str] = []
+        for i in range(k):
+            closed = "both" if i == k - 1 else "left"
+            values.append(pd.Interval(float(edges[i]), float(edges[i + 1]), closed=closed))
+            right = "]" if i == k - 1 else ")"
+            labels.append(f"[{_fmt(edges[i])}, {_fmt(edges[i + 1])}{right}")
+        nan = np.isnan(x)
+        if nan.any():
+            codes[nan] = k
+            values.append(None)
+            labels.append(_NA_LABEL)
+        return _Encoded(name, codes, values, labels, edges=[float(e) for e in edges])
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes = col.cat.codes.to_numpy().astype(np.intp)
+        cats = list(col.cat.categories)
+        if (codes < 0).any():
+            codes = np.where(codes < 0, len(cats), codes)
+            cats = cats + [None]
+        labels = [_NA_LABEL if v is None else str(v) for v in cats]
+        return _Encoded(name, codes, cats, labels)
+    codes, uniques = pd.factorize(col, sort=True, use_na_sentinel=True)
+    codes = np.asarray(codes, dtype=np.intp)
+    values = [v.item() if hasattr(v, "item") else v for v in np.asarray(uniques, dtype=object)]
+    if (codes < 0).any():
+        codes = np.where(codes < 0, len(values), codes)
+        values.append(None)
+    labels = [_NA_LABEL if v is None else str(v) for v in values]
+    return _Encoded(name, codes, values, labels)
+
+
+def _value_mask(col: pd.Series, value: Any) -> np.ndarray:
+    if isinstance(value, pd.Interval):
+        x = col.to_numpy(dtype=float, na_value=np.nan)
+        lo = x >= value.left if value.closed in ("left", "both") else x > value.left
+        hi = x <= value.right if value.closed in ("right", "both") else x < value.right
+        return lo & hi
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return col.isna().to_numpy()
+    return (col == value).fillna(False).to_numpy(dtype=bool)
+
+
+def slice_items(errors: pd.DataFrame, conditions: dict) -> list[str]:
+    """Item ids of the rows of ``errors`` meeting every ``column: value`` condition.
+
+    Parameters
+    ----------
+    errors : DataFrame
+        An errors frame (or any frame with ``item_id``).
+    conditions : dict
+        ``{column: value}``; a value may be a ``pandas.Interval`` (a numeric bin, as found in
+        the ``value``/``conditions`` of :func:`slice_metrics`/:func:`discover_slices`) or
+        None (missing values).
+
+    Returns
+    -------
+    list of str
+        In the frame's order.
+    """
+    check_columns(errors, ["item_id", *conditions], what="errors", func="slice_items")
+    mask = np.ones(len(errors), dtype=bool)
+    for col, value in conditions.items():
+        mask &= _value_mask(errors[col], value)
+    return errors["item_id"].to_numpy()[mask].astype(str).tolist()
+
+
+def _default_features(errors: pd.DataFrame, target: str) -> list[str]:
+    meta = errors.attrs.get("metadata_columns")
+    if meta:
+        return [c for c in meta if c in errors.columns and c != target]
+    return [c for c in errors.columns
+            if c not in CORE_COLUMNS and c != target and not str(c).startswith("prob_")]
+
+
+def _as_columns(by: str | Iterable[str] | None, errors: pd.DataFrame, target: str,
+                name: str, func: str) -> list[str]:
+    if by is None:
+        cols = _default_features(errors, target)
+    elif isinstance(by, str):
+        cols = [by]
+    else:
+        cols = list(by)
+    check_columns(errors, cols, what="errors", func=func)
+    if target in cols:
+        raise ValueError(f"The {name!r} parameter of {func} must not contain the target "
+                         f"column {target!r}.")
+    return cols
+
+
+# --------------------------------------------------------------------------------------
+# confusion table
+# --------------------------------------------------------------------------------------
+
+
+def _classes_of(errors: pd.DataFrame) -> list[str]:
+    label, pred = errors["label"], errors["predicted"]
+    if isinstance(label.dtype, pd.CategoricalDtype):
+        classes = [str(c) for c in label.cat.categories]
+        extra = set(pred.dropna().astype(str)) - set(classes)
+        return classes + sorted(extra)
+    values = set(label.dropna().astype(str)) | set(pred.dropna().astype(str))
+    return sorted(values)
+
+
+def confusion_table(errors: pd.DataFrame, normalize: str | None = None) -> pd.DataFrame:
+    """Confusion matrix as a labelled DataFrame: rows = true class, columns = predicted.
+
+    Parameters
+    ----------
+    errors : DataFrame
+        An errors frame with ``label`` and ``predicted`` (see :func:`project_errors`).
+    normalize : {'true', 'pred', 'all'}, default=None
+        As in ``sklearn.metrics.confusion_matrix``: None gives counts; ``'true'`` divides
+        each row by its total (recall on the diagonal), ``'pred'`` each column (precision on
+        the diagonal), ``'all'`` everything by the number of items. Empty rows/columns give
+        0 (like scikit-learn).
+
+    Returns
+    -------
+    DataFrame
+        Square, index named ``true`` and columns named ``predicted``, both in class order
+        (the categories of ``label`` when it is categorical, else the sorted union of the
+        labels seen). Equal to ``confusion_matrix(label, predicted, labels=classes)``.
+        The items behind a cell: :func:`cell_items`.
+
+    Examples
+    --------
+    >>> errors = pd.DataFrame({"item_id": ["a", "b", "c"], "label": ["x", "x", "y"],
+    ...                        "predicted": ["x", "y", "y"]})
+    >>> confusion_table(errors).to_numpy().tolist()
+    [[1, 1], [0, 1]]
+    """
+    check_columns(errors, ["label", "predicted"], what="errors", func="confusion_table")
+    check_option(normalize, "normalize", "confusion_table", ["true", "pred", "all"],
+                 allow_none=True)
+    classes = _classes_of(errors)
+    k = len(classes)
+    t = pd.Categorical(errors["label"].astype(str), categories=classes).codes.astype(np.intp)
+    p = pd.Categorical(errors["predicted"].astype(str), categories=classes).codes.astype(np.intp)
+    ok = (t >= 0) & (p >= 0)
+    counts = np.bincount(t[ok] * k + p[ok], minlength=k * k).reshape(k, k)
+    values: np.ndarray = counts
+    if normalize is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if normalize == "true":
+                values = counts / counts.sum(axis=1, keepdims=True)
+            elif normalize == "pred":
+                values = counts / counts.sum(axis=0, keepdims=True)
+            else:
+                values = counts / counts.sum()
+        values = np.nan_to_num(values)
+    table = pd.DataFrame(values, index=pd.Index(classes, name="true"),
+                         columns=pd.Index(classes, name="predicted"))
+    table.attrs["normalize"] = normalize
+    return table
+
+
+def cell_items(errors: pd.DataFrame, true: str | None, predicted: str | None) -> list[str]:
+    """Item ids behind one cell of :func:`confusion_table`.
+
+    Parameters
+    ----------
+    errors : DataFrame
+        An errors frame.
+    true, predicted : str or None
+        The row and column of the cell; None matches every class (a whole row or column).
+
+    Returns
+    -------
+    list of str
+        In the frame's order.
+
+    Examples
+    --------
+    >>> errors = pd.DataFrame({"item_id": ["a", "b", "c"], "label": ["x", "x", "y"],
+    ...                        "predicted": ["x", "y", "y"]})
+    >>> cell_items(errors, "x", "y")
+    ['b']
+    """
+    check_columns(errors, ["item_id", "label", "predicted"], what="errors", func="cell_items")
+    mask = np.ones(len(errors), dtype=bool)
+    if true is not None:
+        mask &= (errors["label"].astype(str) == str(true)).to_numpy(dtype=bool)
+    if predicted is not None:
+        mask &= (errors["predicted"].astype(str) == str(predicted)).to_numpy(dtype=bool)
+    return errors["item_id"].to_numpy()[mask].astype(str).tolist()
+
+
+# --------------------------------------------------------------------------------------
+# metrics per slice
+# --------------------------------------------------------------------------------------
+
+_METRIC_COLUMNS = ["column", "value", "bin", "n", "errors", "error_rate", "ci_low", "ci_high",
+                   "lift", "p_value", "q_value"]
+
+
+def slice_metrics(errors: pd.DataFrame, by: str | Sequence[str] | None = None, *,
+                  bins: int | None = 4, per_class_recall: bool = False,
+                  target: str = "correct") -> pd.DataFrame:
+    """Error rate and its uncertainty for every value of one or more metadata columns.
+
+    Parameters
+    ----------
+    errors : DataFrame
+        An errors frame (:func:`project_errors`), or any frame with ``item_id`` and the
+        ``target`` column.
+    by : str or list of str, default=None
+        Columns to slice on; None means every metadata column.
+    bins : int, default=4
+        Numeric columns with more distinct values than ``bins`` are cut at their quantiles
+        into at most ``bins`` half-open bins ``[low, high)`` (the last closed); the edges are
+        in ``frame.attrs["bins"]``. None or 0 never bins.
+    per_class_recall : bool, default=False
+        Add ``recall_<class>``: the share of the slice's items of that (reference) class
+        that are predicted right (NaN where the slice has none of the class).
+    target : str, default="correct"
+        The per-item outcome. ``"correct"`` counts errors as ``~correct``; any other column
+        is taken as the bad outcome itself (1/True = bad, e.g. annotator disagreement or a
+        label-issue flag) or a score where higher is worse.
+
+    Returns
+    -------
+    DataFrame
+        One row per (column, value), in column order then value order, with ``column``,
+        ``value`` (the value, a ``pandas.Interval`` for a numeric bin, None for missing),
+        ``bin`` (readable text of the value, e.g. ``"[0.12, 0.55)"``), ``n``, ``errors``
+        (sum of the target), ``error_rate``, ``ci_low``/``ci_high`` (95 % Wilson interval;
+        mean +- 1.96 standard errors for a non-0/1 score), ``lift`` (error rate over the
+        overall rate), ``p_value`` (slice against the rest of the items, two-sided:
+        two-proportion z-test, or Fisher's exact test when an expected count is below 5;
+        Welch's t-test for scores) and ``q_value`` (Benjamini-Hochberg over all rows).
+        ``frame.attrs``: ``overall_rate``, ``n``, ``bins``, ``target``, ``tests``.
+
+    Raises
+    ------
+    SchemaError
+        If a column is missing or the target is not boolean/numeric.
+
+    See Also
+    --------
+    discover_slices : the worst conjunctions of conditions, found automatically.
+
+    Examples
+    --------
+    >>> errors = pd.DataFrame({"item_id": list("abcd"), "correct": [True, False, False, True],
+    ...                        "scanner": ["A", "B", "B", "A"]})
+    >>> slice_metrics(errors, "scanner")[["column", "value", "n", "errors", "error_rate"]]
+        column value  n  errors  error_rate
+    0  scanner     A  2       0         0.0
+    1  scanner     B  2       2         1.0
+    """
+    func = "slice_metrics"
+    check_columns(errors, ["item_id"], what="errors", func=func)
+    if bins is not None:
+        check_int(bins, "bins", func, minimum=0)
+    cols = _as_columns(by, errors, target, "by", func)
+    y, binary = _target_values(errors, target, func)
+    total_n = len(y)
+    total_s = float(y.sum())
+    total_ss = float((y * y).sum())
+    overall = total_s / total_n if total_n else np.nan
+
+    recall_codes = None
+    classes: list[str] = []
+    if per_class_recall:
+        check_columns(errors, ["label", "correct"], what="errors", func=func)
+        classes = _classes_of(errors) if "predicted" in errors else sorted(
+            set(errors["label"].dropna().astype(str)))
+        recall_codes = pd.Categorical(errors["label"].astype(str),
+                                      categories=classes).codes.astype(np.intp)
+        correct = errors["correct"].to_numpy(dtype=bool).astype(float)
+
+    parts = []
+    bin_edges: dict[str, list[float]] = {}
+    for col in cols:
+        enc = _encode(errors[col], bins)
+        k = len(enc.values)
+        n = np.bincount(enc.codes, minlength=k).astype(float)
+        s = np.bincount(enc.codes, weights=y, minlength=k)
+        ss = s if binary else np.bincount(enc.codes, weights=y * y, minlength=k)
+        if enc.edges is not None:
+            bin_edges[col] = enc.edges
+        part = {
+            "column": [col] * k,
+            "value": list(enc.values),
+            "bin": enc.labels,
+            "n": n.astype(np.int64),
+            "errors": s.astype(np.int64) if binary else s,
+            "_s": s,
+            "_ss": ss,
+        }
+        if recall_codes is not None:
+            kc = len(classes)
+            valid = recall_codes >= 0
+            idx = enc.codes[valid] * kc + recall_codes[valid]
+            cnt = np.bincount(idx, minlength=k * kc).reshape(k, kc)
+            hit = np.bincount(idx, weights=correct[valid], minlength=k * kc).reshape(k, kc)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rec = hit / cnt
+            for j, c in enumerate(classes):
+                part[f"recall_{c}"] = rec[:, j]
+        parts.append(pd.DataFrame(part))
+    if parts:
+        frame = pd.concat(parts, ignore_index=True)
+    else:
+        frame = pd.DataFrame({c: [] for c in [*_METRIC_COLUMNS, "_s", "_ss"]})
+    n = frame["n"].to_numpy(dtype=float)
+    s = frame["_s"].to_numpy(dtype=float)
+    ss = frame["_ss"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = s / n
+        if binary:
+            low, high = wilson_interval(s, n)
+        else:
+            var = (ss - n * rate**2) / (n - 1)
+            half = 1.959963984540054 * np.sqrt(np.maximum(var, 0) / n)
+            low, high = rate - half, rate + half
+        lift = rate / overall if overall else np.full(len(rate), np.nan)
+    p = _test_vs_rest(n, s, ss, total_n, total_s, total_ss, binary=binary,
+                      alternative="two-sided")
+    frame["error_rate"] = rate
+    frame["ci_low"] = low
+    frame["ci_high"] = high
+    frame["lift"] = lift
+    frame["p_value"] = p
+    frame["q_value"] = bh_adjust(p)
+    extra = [c for c in frame.columns if c.startswith("recall_")]
+    frame = frame[_METRIC_COLUMNS + extra]
+    frame.attrs.update({
+        "overall_rate": overall,
+        "n": total_n,
+        "bins": bin_edges,
+        "target": target,
+        "tests": ("two-sided two-proportion z-test (Fisher exact when an expected count < 5)"
+                  if binary else "two-sided Welch t-test") + ", Benjamini-Hochberg q-values",
+    })
+    return frame
+
+
+# --------------------------------------------------------------------------------------
+# slice discovery
+# --------------------------------------------------------------------------------------
+
+_DISCOVER_COLUMNS = ["slice", "conditions", "order", "n", "errors", "error_rate", "ci_low",
+                     "ci_high", "lift", "score", "p_value", "q_value", "item_ids"]
+
+
+def discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None,
+                    max_order: int = 2, min_support: int | float | None = None,
+                    top: int | None = 20, target: str = "correct", *, bins: int | None = 4,
+                    alpha: float = 0.05) -> pd.DataFrame:
+    """Find the slices (conjunctions of ``feature=value``) where the target is worst.
+
+    Every conjunction of up to ``max_order`` conditions on distinct features with at least
+    ``min_support`` items is counted (exhaustively, with integer codes and ``np.bincount``);
+    then each is tested against the rest of the items, the tests are corrected for their
+    number, redundant refinements are pruned and the rest ranked.
+
+    Parameters
+    ----------
+    errors : DataFrame
+        An errors frame (:func:`project_errors`) or any frame with ``item_id``, the
+        ``target`` column and the feature columns.
+    features : list of str, default=None
+        Columns to build conditions from; None means every metadata column
+        (``errors.attrs["metadata_columns"]`` when present, else every column but
+        ``item_id``, ``label``, ``predicted``, ``confidence``, ``correct``, ``filepath``,
+        ``prob_*`` and the target).
+    max_order : int, default=2
+        Most conditions in one slice.
+    min_support : int or float, default=None
+        Fewest items in a reported slice: an int is a count, a float in (0, 1) a fraction
+        of the items. None means ``max(20, 1 % of the items)``.
+    top : int, default=20
+        Most slices returned (None: all significant ones).
+    target : str, default="correct"
+        ``"correct"``: the target is model error (``~correct``). Any other per-item column
+        is used as is: 0/1 or bool (1 = bad, e.g. annotator disagreement, a label-issue
+        flag) or a score where higher is worse.
+    bins : int, default=4
+        Quantile bins for numeric features (see :func:`slice_metrics`).
+    alpha : float, default=0.05
+        False discovery rate: slices with ``q_value > alpha`` are not returned, and the
+        level of the pruning test.
+
+    Returns
+    -------
+    DataFrame
+        One row per slice, best first: ``slice`` (readable, e.g. ``"scanner=C & vendor=B"``),
+        ``conditions`` (dict ``{feature: value}``, a ``pandas.Interval`` for a numeric bin),
+        ``order``, ``n``, ``errors``, ``error_rate``, ``ci_low``/``ci_high`` (Wilson),
+        ``lift`` (rate over the overall rate), ``score``, ``p_value``, ``q_value`` and
+        ``item_ids`` (list of str). ``frame.attrs`` records the settings, the overall rate
+        and ``n_tested``.
+
+    Notes
+    -----
+    * **Score**: ``(rate - overall_rate) * sqrt(n)``, the excess error weighted by the
+      square root of the slice size (proportional to the z statistic of the slice against
+      the overall rate); a refinement scores higher than its parent only when it
+      concentrates the errors.
+    * **Test**: one-sided (the slice is worse than the rest of the items) two-proportion
+      z-test, Fisher's exact (hypergeometric) test when an expected count is below 5;
+      Welch's t-test for scores. **Multiple testing**: Benjamini-Hochberg over every slice
+      tested (all conjunctions with enough support), reported as ``q_value``.
+    * **Pruning**: a slice of order >= 2 is dropped when its rate is not significantly
+      (one-sided, level ``alpha``) higher than that of the rest of its worst parent (the
+      parent minus the slice), i.e. when the added condition does not make things worse.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> errors = pd.DataFrame({"item_id": [f"i{i}" for i in range(2000)],
+    ...                        "scanner": rng.choice(list("ABC"), 2000),
+    ...                        "vendor": rng.choice(list("XY"), 2000)})
+    >>> bad = (errors.scanner == "C") & (errors.vendor == "Y")
+    >>> errors["correct"] = rng.random(2000) > np.where(bad, 0.5, 0.05)
+    >>> discover_slices(errors).slice.iloc[0]
+    'scanner=C & vendor=Y'
+    """
+    func = "discover_slices"
+    check_columns(errors, ["item_id"], what="errors", func=func)
+    max_order = check_int(max_order, "max_order", func, minimum=1)
+    top = check_int(top, "top", func, minimum=1, allow_none=True)
+    if bins is not None:
+        check_int(bins, "bins", func, minimum=0)
+    alpha = check_fraction(alpha, "alpha", func)
+    feats = _as_columns(features, errors, target, "features", func)
+    y, binary = _target_values(errors, target, func)
+    total_n = len(y)
+    if min_support is None:
+        min_n = max(20, int(math.ceil(0.01 * total_n)))
+    elif isinstance(min_support, float) and not isinstance(min_support, bool):
+        if not 0 < min_support < 1:
+            raise ValueError("The 'min_support' parameter of discover_slices must be an int "
+                             "in the range [1, inf), a float in the range (0, 1) or None. "
+                             f"Got {min_support!r} instead.")
+        min_n = max(1, int(math.ceil(min_support * total_n)))
+    else:
+        min_n = check_int(min_support, "min_support", func, minimum=1)
+    total_s = float(y.sum())
+    y2 = y * y
+    total_ss = float(y2.sum())
+    overall = total_s / total_n if total_n else np.nan
+
+    # encode each feature once; levels without support share a sentinel code k
+    encs: list[_Encoded] = []
+    codes: list[np.ndarray] = []
+    ks: list[int] = []
+    for f in feats:
+        enc = _encode(errors[f], bins)
+        k = len(enc.values)
+        cnt = np.bincount(enc.codes, minlength=k)
+        supported = cnt >= min_n
+        if supported.sum() == 0:
+            continue
+        remap = np.where(supported, np.arange(k), k)
+        encs.append(enc)
+        codes.append(remap[enc.codes].astype(np.intp))
+        ks.append(k)
+
+    # candidates: key = tuple of (feature index, level code), sorted by feature index
+    keys: list[tuple] = []
+    ns: list[float] = []
+    ss_: list[float] = []
+    sq_: list[float] = []
+    stats_by_key: dict[tuple, tuple[float, float, float]] = {}
+    supported_at: dict[int, set] = {}
+
+    def _add(key, n, s, sq):
+        keys.append(key)
+        ns.append(n)
+        ss_.append(s)
+        sq_.append(sq)
+        stats_by_key[key] = (n, s, sq)
+
+    for order in range(1, max_order + 1):
+        found: set = set()
+        for combo in itertools.combinations(range(len(encs)), order):
+            if order > 1:
+                # Apriori: every sub-combination of features must have supported slices
+                if any(sub not in supported_at.get(order - 1, set())
+                       for sub in itertools.combinations(combo, order - 1)):
+                    continue
+            radix = [ks[i] + 1 for i in combo]
+            size = int(np.prod(radix))
+            code = codes[combo[0]]
+            for i, r in zip(combo[1:], radix[1:], strict=True):
+                code = code * r + codes[i]
+            cnt = np.bincount(code, minlength=size)
+            cand = np.flatnonzero(cnt >= min_n)
+            if cand.size == 0:
+                continue
+            digits = np.array(np.unravel_index(cand, radix)).T  # (m, order)
+            valid = (digits < np.array(radix) - 1).all(axis=1)
+            cand, digits = cand[valid], digits[valid]
+            if cand.size == 0:
+                continue
+            s = np.bincount(code, weights=y, minlength=size)
+            sq = s if binary else np.bincount(code, weights=y2, minlength=size)
+            any_kept = False
+            for c, dig in zip(cand.tolist(), digits.tolist(), strict=True):
+                key = tuple(zip(combo, dig, strict=True))
+                if order > 1 and any(key[:j] + key[j + 1:] not in stats_by_key
+                                     for j in range(order)):
+                    continue
+                _add(key, float(cnt[c]), float(s[c]), float(sq[c]))
+                any_kept = True
+            if any_kept:
+                found.add(combo)
+        supported_at[order] = found
+        if not found:
+            break
+
+    n_arr = np.asarray(ns, dtype=float)
+    s_arr = np.asarray(ss_, dtype=float)
+    q_arr = np.asarray(sq_, dtype=float)
+    p = _test_vs_rest(n_arr, s_arr, q_arr, total_n, total_s, total_ss, binary=binary,
+                      alternative="greater")
+    q = bh_adjust(p)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = s_arr / n_arr
+    score = (rate - overall) * np.sqrt(n_arr)
+
+    keep = (q <= alpha) & (rate > overall)
+    # prune refinements that are not significantly worse than the rest of their worst parent
+    for i in np.flatnonzero(keep & (np.array([len(k) for k in keys]) > 1)):
+        key = keys[i]
+        parents = [key[:j] + key[j + 1:] for j in range(len(key))]
+        pstats = [stats_by_key[pk] for pk in parents]
+        worst = max(pstats, key=lambda t: t[1] / t[0])
+        pn, ps, psq = worst
+        rest_n = pn - n_arr[i]
+        if rest_n <= 0:
+            keep[i] = False  # same items as a parent: the parent says it all
+            continue
+        pp = _test_vs_rest(np.array([n_arr[i]]), np.array([s_arr[i]]), np.array([q_arr[i]]),
+                           pn, ps, psq, binary=binary, alternative="greater")[0]
+        if not pp <= alpha:
+            keep[i] = False
+
+    idx = np.flatnonzero(keep)
+    idx = idx[np.lexsort((-n_arr[idx], -score[idx]))]
+    if top is not None:
+        idx = idx[:top]
+
+    rows = []
+    item_ids = errors["item_id"].to_numpy()
+    for i in idx.tolist():
+        key = keys[i]
+        conds = {encs[f].name: encs[f].values[c] for f, c in key}
+        text = " & ".join(f"{encs[f].name}={encs[f].labels[c]}" for f, c in key)
+        mask = np.ones(total_n, dtype=bool)
+        for f, c in key:
+            mask &= codes[f] == c
+        rows.append({"slice": text, "conditions": conds, "order": len(key),
+                     "item_ids": item_ids[mask].astype(str).tolist(), "_i": i})
+    frame = pd.DataFrame(rows, columns=["slice", "conditions", "order", "item_ids", "_i"])
+    sel = frame["_i"].to_numpy(dtype=np.intp)
+    frame["n"] = n_arr[sel].astype(np.int64)
+    frame["errors"] = s_arr[sel].astype(np.int64) if binary else s_arr[sel]
+    frame["error_rate"] = rate[sel]
+    if binary:
+        low, high = wilson_interval(s_arr[sel], n_arr[sel])
+    else:
+        var = (q_arr[sel] - n_arr[sel] * rate[sel] ** 2) / np.maximum(n_arr[sel] - 1, 1)
+        half = 1.959963984540054 * np.sqrt(np.maximum(var, 0) / n_arr[sel])
+        low, high = rate[sel] - half, rate[sel] + half
+    frame["ci_low"] = low
+    frame["ci_high"] = high
+    frame["lift"] = rate[sel] / overall if overall else np.nan
+    frame["score"] = score[sel]
+    frame["p_value"] = p[sel]
+    frame["q_value"] = q[sel]
+    frame = frame[_DISCOVER_COLUMNS].reset_index(drop=True)
+    frame.attrs.update({
+        "overall_rate": overall, "n": total_n, "n_tested": len(keys), "min_support": min_n,
+        "max_order": max_order, "alpha": alpha, "target": target, "features": feats,
+        "score": "(rate - overall_rate) * sqrt(n)",
+        "tests": ("one-sided two-proportion z-test (Fisher exact when an expected count < 5)"
+                  if binary else "one-sided Welch t-test")
+                 + ", Benjamini-Hochberg over all tested slices",
+    })
+    return frame
+
+
+# --------------------------------------------------------------------------------------
+# run comparison
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunDiff:
+    """Result of :func:`compare_runs`.
+
+    Attributes
+    ----------
+    base, candidate : str
+        The compared runs.
+    overall : DataFrame
+        One row: ``n`` (items with a reference label and a prediction in both runs),
+        ``base_error_rate``, ``candidate_error_rate``, ``delta`` (candidate minus base;
+        negative = better), ``n_fixed``, ``n_broken``, ``p_value`` (exact McNemar test on
+        the flips).
+    by_slice : DataFrame
+        The same per metadata ``column`` and ``value`` (numeric columns binned, ``bin`` text).
+    fixed, broken : DataFrame
+        Items wrong in base and right in candidate (fixed), or the reverse (broken):
+        ``item_id``, ``label``, ``base_predicted``, ``candidate_predicted``,
+        ``base_confidence``, ``candidate_confidence``.
+    """
+
+    base: str
+    candidate: str
+    overall: pd.DataFrame
+    by_slice: pd.DataFrame
+    fixed: pd.DataFrame
+    broken: pd.DataFrame
+    errors: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+
+    @property
+    def fixed_ids(self) -> list[str]:
+        """Ids of the fixed items."""
+        return self.fixed["item_id"].astype(str).tolist()
+
+    @property
+    def broken_ids(self) -> list[str]:
+        """Ids of the broken items."""
+        return self.broken["item_id"].astype(str).tolist()
+
+    def __repr__(self) -> str:
+        o = self.overall.iloc[0]
+        return (f"RunDiff({self.base!r} -> {self.candidate!r}: n={int(o['n'])}, error rate "
+                f"{o['base_error_rate']:.3f} -> {o['candidate_error_rate']:.3f}, "
+                f"fixed={int(o['n_fixed'])}, broken={int(o['n_broken'])})")
+
+
+def _mcnemar(b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    from scipy import stats
+
+    b = np.asarray(b, dtype=float)
+    c = np.asarray(c, dtype=float)
+    m = b + c
+    p = np.minimum(1.0, 2 * stats.binom.cdf(np.minimum(b, c), m, 0.5))
+    return np.where(m == 0, 1.0, p)
+
+
+def compare_runs(project: Any, base: str, candidate: str, *, bins: int | None = 4,
+                 by: Sequence[str] | None = None) -> RunDiff:
+    """Compare two prediction runs on the same items: overall, per slice, and the flips.
+
+    Parameters
+    ----------
+    project : Project
+        The project holding both runs.
+    base, candidate : str
+        Run names (``project.runs``).
+    bins : int, default=4
+        Quantile bins for numeric metadata (see :func:`slice_metrics`).
+    by : list of str, default=None
+        Metadata columns for ``by_slice``; None means all.
+
+    Returns
+    -------
+    RunDiff
+        ``.overall``, ``.by_slice``, ``.fixed``, ``.broken`` (see :class:`RunDiff`). Only
+        items with a reference label and a prediction in both runs are compared.
+        ``p_value`` is the two-sided exact McNemar test on the fixed/broken counts.
+    """
+    func = "compare_runs"
+    runs = list(getattr(project, "runs", []) or [])
+    check_option(base, "base", func, runs)
+    check_option(candidate, "candidate", func, runs)
+    eb = project_errors(project, base)
+    ec = project_errors(project, candidate)
+    cols = ["item_id", "predicted", "confidence", "correct"]
+    merged = eb.merge(ec[cols], on="item_id", suffixes=("_base", "_candidate"))
+    merged = merged.rename(columns={
+        "predicted_base": "base_predicted", "predicted_candidate": "candidate_predicted",
+        "confidence_base": "base_confidence", "confidence_candidate": "candidate_confidence",
+        "correct_base": "base_correct", "correct_candidate": "candidate_correct"})
+    bc = merged["base_correct"].to_numpy(dtype=bool)
+    cc = merged["candidate_correct"].to_numpy(dtype=bool)
+    fixed_m = ~bc & cc
+    broken_m = bc & ~cc
+    flip_cols = ["item_id", "label", "base_predicted", "candidate_predicted",
+                 "base_confidence", "candidate_confidence"]
+    fixed = merged.loc[fixed_m, flip_cols].reset_index(drop=True)
+    broken = merged.loc[broken_m, flip_cols].reset_index(drop=True)
+
+    n = len(merged)
+    be = (~bc).astype(float)
+    ce = (~cc).astype(float)
+    fx = fixed_m.astype(float)
+    br = broken_m.astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        overall = pd.DataFrame({
+            "n": [n], "base_error_rate": [be.sum() / n], "candidate_error_rate": [ce.sum() / n],
+        })
+    overall["delta"] = overall["candidate_error_rate"] - overall["base_error_rate"]
+    overall["n_fixed"] = [int(fx.sum())]
+    overall["n_broken"] = [int(br.sum())]
+    overall["p_value"] = _mcnemar(overall["n_fixed"], overall["n_broken"])
+
+    meta = eb.attrs.get("metadata_columns", [])
+    cols_by = list(meta) if by is None else list(by)
+    check_columns(merged, cols_by, what="errors", func=func)
+    parts = []
+    for col in cols_by:
+        enc = _encode(merged[col], bins)
+        k = len(enc.values)
+        cnt = np.bincount(enc.codes, minlength=k).astype(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            b_rate = np.bincount(enc.codes, weights=be, minlength=k) / cnt
+            c_rate = np.bincount(enc.codes, weights=ce, minlength=k) / cnt
+        nf = np.bincount(enc.codes, weights=fx, minlength=k)
+        nb = np.bincount(enc.codes, weights=br, minlength=k)
+        parts.append(pd.DataFrame({
+            "column": [col] * k, "value": list(enc.values), "bin": enc.labels,
+            "n": cnt.astype(np.int64), "base_error_rate": b_rate,
+            "candidate_error_rate": c_rate, "delta": c_rate - b_rate,
+            "n_fixed": nf.astype(np.int64), "n_broken": nb.astype(np.int64),
+            "p_value": _mcnemar(nf, nb)}))
+    by_cols = ["column", "value", "bin", "n", "base_error_rate", "candidate_error_rate",
+               "delta", "n_fixed", "n_broken", "p_value"]
+    by_slice = (pd.concat(parts, ignore_index=True) if parts
+                else pd.DataFrame({c: [] for c in by_cols}))
+    merged.attrs = {"base": base, "candidate": candidate, "metadata_columns": cols_by}
+    return RunDiff(base=base, candidate=candidate, overall=overall, by_slice=by_slice,
+                   fixed=fixed, broken=broken, errors=merged)
