@@ -381,8 +381,40 @@ def _check_empty(frame, cols, source: _Source, problems: _Problems, what: str) -
     return bad_any
 
 
+def _duplicated_keys(key: np.ndarray) -> np.ndarray:
+    """Mask of rows whose int64 key occurs more than once (sort-based, no hashing)."""
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    same = ordered[1:] == ordered[:-1]
+    mask = np.zeros(len(key), dtype=bool)
+    if same.any():
+        hit = np.zeros(len(key), dtype=bool)
+        hit[1:] |= same
+        hit[:-1] |= same
+        mask[order] = hit
+    return mask
+
+
+def _arrow(series: pd.Series):
+    """The pyarrow array behind a string Series, or None when it is not Arrow-backed."""
+    arrow = getattr(series.array, "__arrow_array__", None)
+    return arrow() if arrow is not None else None
+
+
+def _lookup(index: pd.Index, values: pd.Series) -> np.ndarray:
+    """Positions of ``values`` in ``index`` (-1 when absent), hashing in Arrow when possible."""
+    left, right = _arrow(values), _arrow(index.to_series())
+    if left is None or right is None:
+        return index.get_indexer(values)
+    import pyarrow.compute as pc
+
+    found = pc.index_in(left, value_set=right)
+    return found.to_numpy(zero_copy_only=False) if found.null_count == 0 else \
+        pc.fill_null(found, -1).to_numpy(zero_copy_only=False)
+
+
 def _check_known_ids(frame, index: pd.Index, source: _Source, problems, what: str) -> np.ndarray:
-    codes = index.get_indexer(frame["item_id"])
+    codes = _lookup(index, frame["item_id"])
     unknown = codes < 0
     if unknown.any():
         pos = np.flatnonzero(unknown & frame["item_id"].notna().to_numpy())
@@ -406,10 +438,10 @@ def _check_labels(frame, col: str, classes: list[str] | None, source, problems) 
     values = pd.unique(s.to_numpy()[pos])
     for value in values[:_MAX_LISTED]:
         vpos = np.flatnonzero(bad & (s == value).to_numpy())
+        hint = _did_you_mean(value, classes)
         problems.error(source.name, f"label {value!r} is not among the declared classes "
-                                    f"{classes} ({source.where(vpos)}).{_did_you_mean(value, classes)}"
-                                    f" Correct the label, or add the class to 'classes' in "
-                                    f"workbench.toml.",
+                                    f"{classes} ({source.where(vpos)}).{hint} Correct the "
+                                    f"label, or add the class to 'classes' in workbench.toml.",
                        column=col, **source.at(vpos[0]))
     if len(values) > _MAX_LISTED:
         problems.error(source.name, f"{len(values) - _MAX_LISTED} more unknown labels: "
@@ -443,15 +475,18 @@ def _numeric(frame, col, source, problems, *, what: str, allow_missing: bool) ->
     return arr
 
 
-def _validate_items(items, source, classes, problems) -> pd.DataFrame | None:
+def _validate_items(items, source, classes, problems, own=False) -> pd.DataFrame | None:
     if not _check_required(items, "items", source, problems):
         return None
-    items = items.copy()
+    items = items if own else items.copy()
     for col in _STRING_COLUMNS["items"]:
         if col in items.columns:
             _as_string(items, col)
     _check_empty(items, ["item_id"], source, problems, "item")
-    dup = items["item_id"].duplicated(keep=False).to_numpy()
+    if pd.Index(items["item_id"]).is_unique:
+        dup = np.zeros(len(items), dtype=bool)
+    else:
+        dup = items["item_id"].duplicated(keep=False).to_numpy()
     if dup.any():
         pos = np.flatnonzero(dup)
         ids = pd.unique(items["item_id"].to_numpy()[pos])
@@ -482,10 +517,10 @@ def _validate_items(items, source, classes, problems) -> pd.DataFrame | None:
     return items
 
 
-def _validate_annotations(ann, source, index, classes, problems) -> pd.DataFrame | None:
+def _validate_annotations(ann, source, index, classes, problems, own=False) -> pd.DataFrame | None:
     if not _check_required(ann, "annotations", source, problems):
         return None
-    ann = ann.copy()
+    ann = ann if own else ann.copy()
     for col in _STRING_COLUMNS["annotations"]:
         _as_string(ann, col)
     _check_empty(ann, ["item_id", "annotator", "label"], source, problems, "annotation")
@@ -506,10 +541,12 @@ def _validate_annotations(ann, source, index, classes, problems) -> pd.DataFrame
                            **source.at(pos[0]))
         ann["annotated_at"] = parsed
         keys = keys + ["annotated_at"]
-    if codes is not None and (codes >= 0).all() and len(keys) == 2:
+    if codes is not None and (codes >= 0).all():
         ann_codes, _ = pd.factorize(ann["annotator"])
-        key = codes.astype(np.int64) * (ann_codes.max() + 1) + ann_codes
-        dup = pd.Series(key).duplicated(keep=False).to_numpy()
+        dup = _duplicated_keys(codes.astype(np.int64) * (ann_codes.max() + 1) + ann_codes)
+        if dup.any() and len(keys) == 3:  # the same annotator again, at another time, is fine
+            sub = ann[dup]
+            dup[np.flatnonzero(dup)] = sub.duplicated(keys, keep=False).to_numpy()
     else:
         dup = ann.duplicated(keys, keep=False).to_numpy()
     if dup.any():
@@ -523,10 +560,10 @@ def _validate_annotations(ann, source, index, classes, problems) -> pd.DataFrame
     return ann
 
 
-def _validate_predictions(pred, source, index, classes, problems):
+def _validate_predictions(pred, source, index, classes, problems, own=False):
     if not _check_required(pred, "predictions", source, problems):
         return None, []
-    pred = pred.copy()
+    pred = pred if own else pred.copy()
     for col in _STRING_COLUMNS["predictions"]:
         _as_string(pred, col)
     _check_empty(pred, ["item_id", "run", "label"], source, problems, "prediction")
@@ -535,8 +572,7 @@ def _validate_predictions(pred, source, index, classes, problems):
     _check_labels(pred, "label", classes, source, problems)
     if codes is not None and (codes >= 0).all():
         run_codes, _ = pd.factorize(pred["run"])
-        dup = pd.Series(codes.astype(np.int64) * (run_codes.max() + 1) + run_codes).duplicated(
-            keep=False).to_numpy()
+        dup = _duplicated_keys(codes.astype(np.int64) * (run_codes.max() + 1) + run_codes)
     else:
         dup = pred.duplicated(["item_id", "run"], keep=False).to_numpy()
     if dup.any():
@@ -550,8 +586,8 @@ def _validate_predictions(pred, source, index, classes, problems):
         if classes is not None:
             unknown = [c for c in prob_classes if c not in classes]
             for c in unknown:
-                problems.error(source.name, f"probability column {PROB_PREFIX + c!r} is for a class "
-                                            f"that is not declared in {classes}."
+                problems.error(source.name, f"probability column {PROB_PREFIX + c!r} is for a "
+                                            f"class that is not declared in {classes}."
                                             f"{_did_you_mean(c, classes)} Rename or drop it, or "
                                             f"add the class.", column=PROB_PREFIX + c)
             missing = [c for c in classes if c not in prob_classes]
@@ -614,7 +650,7 @@ class Project:
     """
 
     def __init__(self, *, items, annotations, predictions, classes, name, default_run, root,
-                 image_root, info, problems):
+                 image_root, info, problems, index=None):
         self.items: pd.DataFrame = items
         self.annotations: pd.DataFrame = annotations
         self.predictions: pd.DataFrame = predictions
@@ -629,7 +665,7 @@ class Project:
         )
         self.default_run = default_run if default_run is not None else (
             self.runs[0] if self.runs else None)
-        self._index = pd.Index(items["item_id"])
+        self._index = index if index is not None else pd.Index(items["item_id"])
         self._reference: pd.Series | None = None
         self._media: pd.DataFrame | None = None
 
@@ -815,7 +851,10 @@ class Project:
         return _confined(self.root, base, rel)
 
     def media_status(self) -> pd.DataFrame:
-        """Per-item image status: ``ok``, ``missing``, ``unreadable``, ``outside_project``, ``no_path``.
+        """Per-item image status.
+
+        One of ``ok``, ``missing``, ``unreadable`` (not an image, or no permission),
+        ``outside_project`` (resolves outside the project folder) and ``no_path``.
 
         Returns
         -------
@@ -876,11 +915,12 @@ def _status(root: Path, base: Path, rel: Any) -> str:
     return "unreadable"
 
 
-def _build(frames, sources, config, *, root, problems: _Problems, info) -> Project:
+def _build(frames, sources, config, *, root, problems: _Problems, info,
+           own=False) -> Project:
     classes = config.get("classes")
     items = frames["items"]
-    items = _validate_items(items, sources["items"], classes, problems) if items is not None \
-        else None
+    items = _validate_items(items, sources["items"], classes, problems, own=own) \
+        if items is not None else None
     index = None
     if items is not None:
         index = pd.Index(items["item_id"])
@@ -890,10 +930,11 @@ def _build(frames, sources, config, *, root, problems: _Problems, info) -> Proje
     pred = frames.get("predictions")
     prob_classes: list[str] = []
     if ann is not None:
-        ann = _validate_annotations(ann, sources["annotations"], index, classes, problems)
+        ann = _validate_annotations(ann, sources["annotations"], index, classes, problems,
+                                    own=own)
     if pred is not None:
         pred, prob_classes = _validate_predictions(pred, sources["predictions"], index, classes,
-                                                   problems)
+                                                   problems, own=own)
     if problems.errors:
         raise SchemaError(_summary(problems), problems=list(problems))
 
@@ -936,7 +977,7 @@ def _build(frames, sources, config, *, root, problems: _Problems, info) -> Proje
     info = {**{k: v for k, v in config.items() if k not in _TOML_KEYS}, **info}
     return Project(items=items, annotations=ann, predictions=pred, classes=classes, name=name,
                    default_run=default_run, root=root, image_root=image_root, info=info,
-                   problems=list(problems))
+                   problems=list(problems), index=index)
 
 
 def _summary(problems: _Problems, limit: int = 25) -> str:
@@ -977,7 +1018,7 @@ def _load(path, problems: _Problems) -> Project | None:
         return None
     try:
         # read errors are already in `problems`, so _build raises after adding its own
-        return _build(frames, sources, config, root=root, problems=problems, info={})
+        return _build(frames, sources, config, root=root, problems=problems, info={}, own=True)
     except SchemaError as exc:
         if not problems.errors:
             problem = exc.problems[0] if exc.problems else None
