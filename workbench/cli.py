@@ -41,8 +41,7 @@ def _sample(args) -> int:
 
 
 def _synth(args) -> int:
-    from .project import write_project
-    from .synthetic import make_project
+    from .synthetic import make_project, write_project
 
     project = make_project(
         args.items, n_classes=args.classes, n_annotators=args.annotators,

@@ -126,6 +126,8 @@ def _items(n: int, seed: int) -> pd.DataFrame:
     week = rng.integers(1, N_BATCHES + 1, size=n)
     split = rng.choice(3, size=n, p=[0.70, 0.15, 0.15])
     vendors = list(VENDORS)
+    monday = {w: dt.date.fromisocalendar(BATCH_YEAR, w, 1).isoformat()
+              for w in range(1, N_BATCHES + 1)}
     return pd.DataFrame(
         {
             "item_id": item_ids,
@@ -134,7 +136,7 @@ def _items(n: int, seed: int) -> pd.DataFrame:
             "scanner": np.asarray(SCANNERS)[scanner],
             "vendor": np.asarray(vendors)[vendor],
             "batch": [f"{BATCH_YEAR}-W{w:02d}" for w in week],
-            "batch_date": [dt.date.fromisocalendar(BATCH_YEAR, int(w), 1).isoformat() for w in week],
+            "batch_date": [monday[int(w)] for w in week],
             "split": np.asarray(["train", "val", "test"])[split],
         }
     )
@@ -157,19 +159,17 @@ def _annotations(items: pd.DataFrame, truth: np.ndarray, seed: int) -> pd.DataFr
     n = len(items)
     vendors = list(VENDORS)
     own = items["vendor"].to_numpy()
-    rows_item, rows_ann, rows_role = [], [], []
+    rows_item, rows_ann = [], []
     for i in range(n):
         mine = VENDORS[own[i]]
         other = VENDORS[vendors[1 - vendors.index(own[i])]]
         pair = rng.choice(len(mine), size=2, replace=False)
         check = rng.integers(len(other))
-        for annotator, role in ((mine[pair[0]], 0), (mine[pair[1]], 1), (other[check], 2)):
+        for annotator in (mine[pair[0]], mine[pair[1]], other[check]):
             rows_item.append(i)
             rows_ann.append(annotator)
-            rows_role.append(role)
     idx = np.asarray(rows_item)
     annotator = np.asarray(rows_ann)
-    role = np.asarray(rows_role)
     true = truth[idx]
 
     # Who labels what, and how: each annotator's slips and systematic confusions.
@@ -189,8 +189,11 @@ def _annotations(items: pd.DataFrame, truth: np.ndarray, seed: int) -> pd.DataFr
     given[slip] = _slip(true[slip], rng)
 
     # When: vendor labels on the batch's working days, the cross-check one to three days later.
+    # (rows come in threes per item: two vendor labels, then the cross-check)
     start = pd.to_datetime(items["batch_date"].to_numpy()[idx]).to_numpy()
-    day = rng.integers(0, 5, len(idx)) + np.where(role == 2, rng.integers(1, 4, len(idx)), 0)
+    own_days = rng.integers(0, 4, size=(n, 2))
+    check_day = own_days.max(axis=1) + rng.integers(1, 4, size=n)
+    day = np.column_stack([own_days, check_day]).ravel()
     second = rng.integers(8 * 3600, 18 * 3600, len(idx))
     when = start + (day * 86400 + second).astype("timedelta64[s]")
     return pd.DataFrame(
@@ -214,8 +217,6 @@ def _round_probs(probs: np.ndarray, decimals: int = 6) -> np.ndarray:
 
 def _predictions(features: np.ndarray, labels: np.ndarray, item_ids, seed: int) -> pd.DataFrame:
     """Out-of-fold class probabilities of two real models trained on the given labels."""
-    import warnings
-
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
@@ -232,8 +233,7 @@ def _predictions(features: np.ndarray, labels: np.ndarray, item_ids, seed: int) 
     }
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
     frames = []
-    with threadpool_limits(limits=1), warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=FutureWarning)
+    with threadpool_limits(limits=1):
         for run, model in models.items():
             probs = cross_val_predict(model, features, labels, cv=folds, method="predict_proba")
             probs = _round_probs(probs)
