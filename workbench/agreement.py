@@ -420,7 +420,8 @@ def agreement_by(annotations: pd.DataFrame, project_or_items: Any, by, *, n_boot
     confidence_level = check_fraction(confidence_level, "confidence_level", func)
     check_int(min_items, "min_items", func, minimum=1)
     by_cols = [by] if isinstance(by, str) else list(by)
-    items = getattr(project_or_items, "items", project_or_items)
+    items = (project_or_items if isinstance(project_or_items, pd.DataFrame)
+             else getattr(project_or_items, "items", project_or_items))
     check_columns(items, ["item_id", *by_cols], what="items", func=func)
     enc = _encode(annotations, func, classes=classes)
     counts = enc.counts
@@ -500,12 +501,13 @@ def _align_pred_probs(pred_probs: Any, item_ids: np.ndarray, classes: list[str],
         frame = pred_probs
         if "item_id" in frame.columns:
             frame = frame.set_index("item_id")
+        by_name = {str(col): col for col in frame.columns}
         cols = []
         for c in classes:
-            if c in frame.columns:
-                cols.append(c)
-            elif f"prob_{c}" in frame.columns:
-                cols.append(f"prob_{c}")
+            if c in by_name:
+                cols.append(by_name[c])
+            elif f"prob_{c}" in by_name:
+                cols.append(by_name[f"prob_{c}"])
             else:
                 raise SchemaError(
                     f"{func}: pred_probs has no column for class {c!r} (looked for {c!r} "
@@ -620,7 +622,15 @@ def consensus(annotations: pd.DataFrame, method: str = "majority", *, pred_probs
             "pred_probs=project.pred_probs(run) (or a DataFrame indexed by item_id with one "
             "column per class). Without a model use method='majority' or 'dawid_skene'."
         )
+    if method == "crowdlab" and classes is None and isinstance(pred_probs, pd.DataFrame):
+        classes = _classes_from_probs(pred_probs, annotations)
     enc = _encode(annotations, func, classes=classes, allow_empty=True)
+    if enc.n_items == 0:
+        empty = {"item_id": pd.array([], dtype="str"), "label": pd.array([], dtype="str"),
+                 "confidence": np.empty(0), "n_labels": np.empty(0, dtype=np.int64)}
+        if method == "majority":
+            empty["tie"] = np.empty(0, dtype=bool)
+        return pd.DataFrame(empty)
     n_labels = enc.counts.sum(axis=1)
     if method == "majority":
         probs = (None if pred_probs is None else
@@ -651,6 +661,17 @@ def consensus(annotations: pd.DataFrame, method: str = "majority", *, pred_probs
         **extra,
     })
     return out
+
+
+def _classes_from_probs(pred_probs: pd.DataFrame, annotations: Any) -> list[str] | None:
+    """The model's classes (column order) when they cover every label annotators used."""
+    cols = [str(c) for c in pred_probs.columns if str(c) != "item_id"]
+    cols = [c[len("prob_"):] if c.startswith("prob_") else c for c in cols]
+    try:
+        seen = set(annotations["label"].dropna().astype(str))
+    except (KeyError, TypeError):
+        return None
+    return cols if seen <= set(cols) and len(set(cols)) == len(cols) else None
 
 
 def _crowdlab(enc: _Encoded, pred_probs, func: str):
@@ -741,7 +762,6 @@ def dawid_skene(annotations: pd.DataFrame, *, classes=None, smoothing: float = 2
     enc = _enc if _enc is not None else _encode(annotations, func, classes=classes)
     k = enc.n_classes
     n_ann = len(enc.annotators)
-    n = enc.n_items
     counts = enc.counts.astype(np.float64)
     # sort annotations by item once, so per-item sums are np.add.reduceat
     order = np.argsort(enc.item, kind="stable")
@@ -1108,6 +1128,8 @@ def disagreement_frame(project_or_annotations: Any, items: pd.DataFrame | None =
         (majority; ties by class order), ``agreement`` (share of labels equal to it),
         ``disagreement`` (``1 - agreement``), ``disagree`` (int 0/1: not unanimous),
         then the metadata columns of ``items`` (``filepath`` and ``label`` excluded).
+        ``frame.attrs["metadata_columns"]`` lists those metadata columns, so
+        :func:`workbench.discover_slices` slices on them and not on the derived scores.
     """
     func = "disagreement_frame"
     check_int(min_labels, "min_labels", func, minimum=1)
@@ -1147,4 +1169,8 @@ def disagreement_frame(project_or_annotations: Any, items: pd.DataFrame | None =
         meta = items[["item_id", *[c for c in meta_cols if c != "item_id"]]].copy()
         meta["item_id"] = meta["item_id"].astype("str")
         out = out.merge(meta.drop_duplicates("item_id"), on="item_id", how="left")
+        out.attrs["metadata_columns"] = [c for c in meta_cols if c != "item_id"]
+    else:
+        out.attrs["metadata_columns"] = []
+    out.attrs["target"] = "disagree"
     return out

@@ -40,23 +40,54 @@ FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning"
 QUALITY_METHODS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
 
 
+def _string_index(index: pd.Index) -> pd.Index:
+    """The index as strings, without converting when it already holds strings."""
+    if isinstance(index.dtype, pd.StringDtype) or (index.dtype == object
+                                                   and index.inferred_type == "string"):
+        return index
+    return index.astype(str)
+
+
 def _labels_series(labels: Any, func: str) -> pd.Series:
     if isinstance(labels, pd.DataFrame):
         check_columns(labels, ["item_id", "label"], what="labels", func=func)
-        ser = pd.Series(labels["label"].to_numpy(), index=labels["item_id"].astype(str),
+        ser = pd.Series(labels["label"].array, index=pd.Index(labels["item_id"]),
                         name="label")
     elif isinstance(labels, pd.Series):
-        ser = labels.copy()
-        ser.index = ser.index.astype(str)
+        ser = labels
     else:
         raise TypeError(
             f"The 'labels' parameter of {func} must be a Series indexed by item_id or a "
             f"DataFrame with item_id and label. Got {type(labels).__name__} instead."
         )
-    if ser.index.has_duplicates:
-        raise SchemaError(f"{func}: labels has several rows for item(s) "
-                          f"{ser.index[ser.index.duplicated()].unique()[:5].tolist()}.")
+    index = _string_index(ser.index)
+    if index is not ser.index:
+        ser = ser.set_axis(index)
+    _, uniques = pd.factorize(index)
+    if len(uniques) < len(index):
+        dup = index[index.duplicated()].unique()[:5].tolist()
+        raise SchemaError(f"{func}: labels has several rows for item(s) {dup}.")
     return ser
+
+
+def _same_ids(index: pd.Index, ids: Any) -> bool:
+    """Whether ``ids`` is exactly ``index`` (same ids, same order), checked in Arrow."""
+    if len(index) != len(ids):
+        return False
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        left = pa.array(index)
+        right = pa.array(np.asarray(ids))
+        if not pa.types.is_string(left.type) and not pa.types.is_large_string(left.type):
+            return False
+        if not pa.types.is_string(right.type) and not pa.types.is_large_string(right.type):
+            return False
+        eq = pc.equal(left, right)
+        return bool(pc.all(eq).as_py()) and eq.null_count == 0
+    except Exception:  # any type trouble: take the general path
+        return False
 
 
 def find_label_issues_frame(labels: Any, pred_probs: Any, *, classes=None,
@@ -90,7 +121,8 @@ def find_label_issues_frame(labels: Any, pred_probs: Any, *, classes=None,
     annotator_weight : float, default=1.0
         Weight ``w`` of one annotator label relative to the model (see module docstring).
     n_jobs : int, optional
-        Passed to cleanlab's ``find_label_issues``.
+        Passed to cleanlab's ``find_label_issues``. None: cleanlab's default (all cores),
+        except 1 below 50,000 items, where worker processes cost more than they save.
 
     Returns
     -------
@@ -122,32 +154,47 @@ def find_label_issues_frame(labels: Any, pred_probs: Any, *, classes=None,
     except ImportError as exc:  # pragma: no cover - core dependency
         raise MissingDependencyError("label issues need cleanlab: pip install cleanlab") from exc
 
-    ser = _labels_series(labels, func).dropna()
+    ser = _labels_series(labels, func)
+    if ser.hasnans:
+        ser = ser[ser.notna()]
+    codes, uniques = pd.factorize(ser.array)
+    uniques = [str(u) for u in uniques]
     if classes is None:
-        classes = sorted(set(ser.astype(str)))
+        classes = sorted(set(uniques))
         if isinstance(pred_probs, tuple) and np.asarray(pred_probs[1]).shape[1] != len(classes):
             raise SchemaError(
                 f"{func}: pred_probs has {np.asarray(pred_probs[1]).shape[1]} columns but the "
                 f"labels use {len(classes)} classes; pass classes= in the model's column order.")
     classes = [str(c) for c in classes]
-    given_str = ser.astype(str).to_numpy(dtype=object)
-    given = pd.Index(classes).get_indexer(given_str)
-    if (given < 0).any():
+    class_of_unique = pd.Index(classes).get_indexer(uniques)
+    if (class_of_unique < 0).any():
+        unknown = sorted(u for u, c in zip(uniques, class_of_unique, strict=True) if c < 0)
         raise SchemaError(
-            f"{func}: labels use {sorted(set(given_str[given < 0]))[:10]} which are not in "
-            f"classes {classes[:20]}. Add them to classes or fix the labels.")
-    ids = ser.index.to_numpy(dtype=object)
-    probs = _align_pred_probs(pred_probs, ids, classes, func, require_all=False)
-    has = ~np.isnan(probs).any(axis=1)
-    if not has.all():
-        if not has.any():
-            raise SchemaError(f"{func}: pred_probs has no row for any labelled item "
-                              f"(e.g. {list(ids[:3])}). Check the item ids.")
-        warnings.warn(
-            f"{func}: {int((~has).sum())} labelled item(s) have no model probabilities "
-            f"(e.g. {list(ids[~has][:3])}) and are left out.", stacklevel=2)
-        ids, given, probs = ids[has], given[has], probs[has]
-    if len(ids) == 0:
+            f"{func}: labels use {unknown[:10]} which are not in classes {classes[:20]}. "
+            f"Add them to classes or fix the labels.")
+    given = class_of_unique[codes]
+    index = ser.index
+    if isinstance(pred_probs, tuple) and len(pred_probs) == 2 and \
+            _same_ids(index, pred_probs[0]):
+        probs = np.asarray(pred_probs[1], dtype=np.float64)  # already aligned: no copy
+        if probs.ndim != 2 or probs.shape[1] != len(classes):
+            raise SchemaError(f"{func}: pred_probs has shape {probs.shape}; expected "
+                              f"({len(index)}, {len(classes)}) (one column per class).")
+        if not np.isfinite(probs).all():
+            raise SchemaError(f"{func}: pred_probs holds NaN or infinite values.")
+    else:
+        ids_obj = index.to_numpy(dtype=object)
+        probs = _align_pred_probs(pred_probs, ids_obj, classes, func, require_all=False)
+        has = ~np.isnan(probs).any(axis=1)
+        if not has.all():
+            if not has.any():
+                raise SchemaError(f"{func}: pred_probs has no row for any labelled item "
+                                  f"(e.g. {list(ids_obj[:3])}). Check the item ids.")
+            warnings.warn(
+                f"{func}: {int((~has).sum())} labelled item(s) have no model probabilities "
+                f"(e.g. {list(ids_obj[~has][:3])}) and are left out.", stacklevel=2)
+            index, given, probs = index[has], given[has], probs[has]
+    if len(index) == 0:
         raise SchemaError(f"{func}: no labelled item is left to check.")
     if np.any(np.abs(probs.sum(axis=1) - 1) > 1e-3):
         raise SchemaError(f"{func}: pred_probs rows must sum to 1 (some are off by more than "
@@ -155,17 +202,18 @@ def find_label_issues_frame(labels: Any, pred_probs: Any, *, classes=None,
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        if n_jobs is None and len(given) < 50_000:
+            n_jobs = 1  # worker processes cost more than they save on small inputs
         model_issue = find_label_issues(given, probs, filter_by=filter_by, n_jobs=n_jobs)
         model_quality = get_label_quality_scores(given, probs, method=quality_method)
     model_label = probs.argmax(axis=1)
-    n = len(ids)
-    classes_arr = np.asarray(classes, dtype=object)
+    n = len(index)
     quality = model_quality
     suggested = model_label
     extra: dict[str, Any] = {}
     if annotations is not None and len(annotations):
         enc = _encode(annotations, func, classes=classes)
-        pos = pd.Index(enc.items.astype(str)).get_indexer(pd.Index(ids.astype(str)))
+        pos = pd.Index(enc.items.astype(str)).get_indexer(index.to_numpy(dtype=object))
         has_ann = pos >= 0
         counts = np.zeros((n, len(classes)))
         counts[has_ann] = enc.counts[pos[has_ann]]
@@ -180,30 +228,35 @@ def find_label_issues_frame(labels: Any, pred_probs: Any, *, classes=None,
         top = counts.max(axis=1)
         is_top = counts == top[:, None]
         cons = np.argmax(is_top, axis=1)
-        cons_label = np.where(n_lab > 0, classes_arr[cons], None)
+        cons_label = pd.array(classes, dtype="str").take(np.where(n_lab > 0, cons, -1),
+                                                          allow_fill=True)
         annotator_issue = (n_lab >= 2) & (np.nan_to_num(agreement, nan=1.0) < 0.5)
         extra = {
             "n_labels": n_lab.astype(np.int64),
-            "consensus_label": pd.array(cons_label, dtype="str"),
+            "consensus_label": cons_label,
             "annotator_agreement": agreement,
             "annotator_issue": annotator_issue,
         }
         is_issue = model_issue | annotator_issue
     else:
         is_issue = model_issue
+    # sorted by label quality, ties in input order; strings via Arrow takes (no Python loop)
+    order = np.argsort(np.asarray(quality, dtype=np.float64), kind="stable")
+    names = pd.array(classes, dtype="str")
+    item_ids = index.take(order)
     out = pd.DataFrame({
-        "item_id": pd.array(ids.astype(str), dtype="str"),
-        "given_label": pd.array(classes_arr[given].astype(str), dtype="str"),
-        "suggested_label": pd.array(classes_arr[suggested].astype(str), dtype="str"),
-        "label_quality": np.asarray(quality, dtype=np.float64),
-        "is_issue": np.asarray(is_issue, dtype=bool),
-        "model_quality": np.asarray(model_quality, dtype=np.float64),
-        "model_issue": np.asarray(model_issue, dtype=bool),
-        "model_label": pd.array(classes_arr[model_label].astype(str), dtype="str"),
-        **extra,
+        "item_id": item_ids.array if isinstance(item_ids.dtype, pd.StringDtype)
+        else pd.array(item_ids.astype(str), dtype="str"),
+        "given_label": names.take(given[order]),
+        "suggested_label": names.take(suggested[order]),
+        "label_quality": np.asarray(quality, dtype=np.float64)[order],
+        "is_issue": np.asarray(is_issue, dtype=bool)[order],
+        "model_quality": np.asarray(model_quality, dtype=np.float64)[order],
+        "model_issue": np.asarray(model_issue, dtype=bool)[order],
+        "model_label": names.take(model_label[order]),
+        **{k: (v.take(order) if hasattr(v, "take") and not isinstance(v, np.ndarray)
+               else v[order]) for k, v in extra.items()},
     })
-    order = np.lexsort((out["item_id"].to_numpy(dtype=object), out["label_quality"].to_numpy()))
-    out = out.iloc[order].reset_index(drop=True)
     out["rank"] = np.arange(1, n + 1)
     return out
 

@@ -35,6 +35,7 @@ import contextlib
 import ipaddress
 import json
 import os
+import queue
 import re
 import secrets
 import shutil
@@ -44,9 +45,9 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = [
@@ -457,11 +458,9 @@ def _run(args: argparse.Namespace, project: Path, serve_dir: Path) -> int:
     os.environ["WORKBENCH_PROJECT"] = str(project)
     os.environ["WORKBENCH_ROLE"] = args.role
     if args.author:
-        os.environ["WORKBENCH_AUTHOR"] = args.author
-    os.environ["VOILA_APP_IP"] = ip if is_loopback(ip) or ip not in ("", "0.0.0.0", "::") \
-        else "127.0.0.1"
-    if ip == "localhost":
-        os.environ["VOILA_APP_IP"] = "127.0.0.1"
+        os.environ["WORKBENCH_USER"] = args.author
+    wildcard = ip in ("", "0.0.0.0", "::", "localhost") or ":" in ip
+    os.environ["VOILA_APP_IP"] = "127.0.0.1" if wildcard else ip
     os.environ["JUPYTER_PATH"] = os.pathsep.join(
         [str(_TEMPLATE_ROOT)] + [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep)
                                  if p]
@@ -550,8 +549,8 @@ class ServeProcess:
         The printed login URL (holds ``token=`` unless ``--no-auth``).
     token : str
         The token ('' without authentication).
-    output : list of str
-        The lines the server printed so far on stdout.
+    output, errors : list of str
+        The lines the server printed so far on stdout and on stderr (its log).
     """
 
     def __init__(self, project, *extra: str, port: int = 0, env: dict | None = None,
@@ -563,6 +562,7 @@ class ServeProcess:
         self.startup_timeout = startup_timeout
         self.proc: subprocess.Popen | None = None
         self.output: list[str] = []
+        self.errors: list[str] = []
         self.login_url = ""
         self.token = ""
         self.url = f"http://127.0.0.1:{self.port}/"
@@ -572,31 +572,34 @@ class ServeProcess:
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
         cmd = [sys.executable, "-m", "workbench.serve", self.project, "--port", str(self.port),
                *self.extra]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, env=env, start_new_session=True)
-        deadline = time.monotonic() + self.startup_timeout
-        import selectors
+        lines: queue.Queue = queue.Queue()
 
-        sel = selectors.DefaultSelector()
-        sel.register(self.proc.stdout, selectors.EVENT_READ)
+        def pump(stream, sink, q=None):
+            with contextlib.suppress(Exception):
+                for line in stream:
+                    sink.append(line)
+                    if q is not None:
+                        q.put(line)
+
+        threading.Thread(target=pump, args=(self.proc.stderr, self.errors), daemon=True).start()
+        threading.Thread(target=pump, args=(self.proc.stdout, self.output, lines),
+                         daemon=True).start()
+        deadline = time.monotonic() + self.startup_timeout
         while not self.login_url:
             if time.monotonic() > deadline or self.proc.poll() is not None:
                 self.stop()
                 raise RuntimeError("workbench serve did not print a login URL:\n"
-                                   + "".join(self.output)[-4000:])
-            if sel.select(timeout=0.5):
-                line = self.proc.stdout.readline()
-                if line:
-                    self.output.append(line)
-                    if line.startswith("http://"):
-                        self.login_url = line.strip()
-        sel.close()
+                                   + "".join(self.output + self.errors)[-4000:])
+            try:
+                line = lines.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if line.startswith("http://"):
+                self.login_url = line.strip()
         m = re.search(r"token=([^&\s]+)", self.login_url)
         self.token = m.group(1) if m else ""
-        # keep draining the pipe so the server never blocks on a full stdout
-        import threading
-
-        threading.Thread(target=self._drain, daemon=True).start()
         while time.monotonic() < deadline:
             try:
                 urllib.request.urlopen(self.url + "voila/static/voila-style.js", timeout=5)
@@ -605,11 +608,6 @@ class ServeProcess:
                 time.sleep(0.3)
         self.stop()
         raise RuntimeError("workbench serve did not answer HTTP in time")
-
-    def _drain(self):
-        with contextlib.suppress(Exception):
-            for line in self.proc.stdout:
-                self.output.append(line)
 
     def stop(self, timeout: float = 20) -> None:
         """Stop the server (SIGTERM to its process group, then SIGKILL)."""
@@ -635,10 +633,6 @@ class ServeProcess:
         name = notebook if notebook.endswith(".ipynb") else notebook + ".ipynb"
         url = f"{self.url}voila/render/{name}"
         return f"{url}?token={self.token}" if token and self.token else url
-
-
-def _iter_lines(text: str) -> Iterator[str]:  # pragma: no cover - tiny helper
-    yield from text.splitlines()
 
 
 if __name__ == "__main__":

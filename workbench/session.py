@@ -1,4 +1,4 @@
-"""Who is working in this kernel, and may they write?
+"""Who is working in this kernel, and whether they may write.
 
 The author of every tag and status event comes from the server side (this module), never
 from a widget value: a Voila viewer can send any value to any widget, but cannot change the

@@ -231,6 +231,8 @@ def _test_vs_rest(n, s, ss, total_n, total_s, total_ss, *, binary: bool,
 
     n = np.asarray(n, dtype=float)
     s = np.asarray(s, dtype=float)
+    total_n, total_s, total_ss = (np.broadcast_to(np.asarray(t, dtype=float), n.shape)
+                                  for t in (total_n, total_s, total_ss))
     n2 = total_n - n
     s2 = total_s - s
     p = np.full(n.shape, np.nan)
@@ -259,7 +261,8 @@ def _test_vs_rest(n, s, ss, total_n, total_s, total_ss, *, binary: bool,
                 idx = np.flatnonzero(small)
                 if alternative == "greater":
                     # P(X >= s), X ~ Hypergeom(total_n, total_s, n)
-                    p[idx] = stats.hypergeom.sf(s[idx] - 1, total_n, total_s, n[idx])
+                    p[idx] = stats.hypergeom.sf(s[idx] - 1, total_n[idx], total_s[idx],
+                                                n[idx])
                 else:
                     for i in idx:
                         table = [[s[i], n[i] - s[i]], [s2[i], n2[i] - s2[i]]]
@@ -700,7 +703,8 @@ _DISCOVER_COLUMNS = ["slice", "conditions", "order", "n", "errors", "error_rate"
 def discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None,
                     max_order: int = 2, min_support: int | float | None = None,
                     top: int | None = 20, target: str = "correct", *, bins: int | None = 4,
-                    alpha: float = 0.05) -> pd.DataFrame:
+                    alpha: float = 0.05, min_refinement: float = 0.1,
+                    prune_explained: bool = True) -> pd.DataFrame:
     """Find the slices (conjunctions of ``feature=value``) where the target is worst.
 
     Every conjunction of up to ``max_order`` conditions on distinct features with at least
@@ -734,6 +738,19 @@ def discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None,
     alpha : float, default=0.05
         False discovery rate: slices with ``q_value > alpha`` are not returned, and the
         level of the pruning test.
+    min_refinement : float, default=0.1
+        A slice of order >= 2 must also raise the rate of its worst parent by at least
+        this relative amount (0.1: 10 %), so that large slices do not report every
+        statistically detectable but negligible refinement.
+    prune_explained : bool, default=True
+        Also drop a slice whose excess is explained by other reported slices: (1) by its
+        refinements: once their items are removed, the rest of it is not significantly
+        (level ``alpha``) or not ``min_refinement`` worse than the items outside it; (2) by
+        better-ranked overlapping slices: slices are accepted best first, and a slice is
+        retested without the items of the slices accepted before it (its ancestors
+        excepted) against the items in no accepted slice and, for a refinement, against
+        the likewise reduced rest of its worst parent (Bonferroni level ``alpha`` over all
+        slices tested).
 
     Returns
     -------
@@ -757,7 +774,11 @@ def discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None,
       tested (all conjunctions with enough support), reported as ``q_value``.
     * **Pruning**: a slice of order >= 2 is dropped when its rate is not significantly
       (one-sided, level ``alpha``) higher than that of the rest of its worst parent (the
-      parent minus the slice), i.e. when the added condition does not make things worse.
+      parent minus the slice; Benjamini-Hochberg over these tests), i.e. when the added
+      condition does not make things worse, or when it is less than ``min_refinement``
+      (relative) above the worst parent's rate.
+      With ``prune_explained``, a parent is then dropped when its refinements explain it,
+      and any slice when better-ranked overlapping slices explain it.
 
     Examples
     --------
@@ -777,6 +798,7 @@ def discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None,
     if bins is not None:
         check_int(bins, "bins", func, minimum=0)
     alpha = check_fraction(alpha, "alpha", func)
+    min_refinement = check_fraction(min_refinement, "min_refinement", func, high=np.inf)
     feats = _as_columns(features, errors, target, "features", func)
     y, binary = _target_values(errors, target, func)
     total_n = len(y)
@@ -875,24 +897,63 @@ def discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None,
     score = (rate - overall) * np.sqrt(n_arr)
 
     keep = (q <= alpha) & (rate > overall)
-    # prune refinements that are not significantly worse than the rest of their worst parent
-    for i in np.flatnonzero(keep & (np.array([len(k) for k in keys]) > 1)):
-        key = keys[i]
-        parents = [key[:j] + key[j + 1:] for j in range(len(key))]
-        pstats = [stats_by_key[pk] for pk in parents]
-        worst = max(pstats, key=lambda t: t[1] / t[0])
-        pn, ps, psq = worst
-        rest_n = pn - n_arr[i]
-        if rest_n <= 0:
-            keep[i] = False  # same items as a parent: the parent says it all
-            continue
-        pp = _test_vs_rest(np.array([n_arr[i]]), np.array([s_arr[i]]), np.array([q_arr[i]]),
-                           pn, ps, psq, binary=binary, alternative="greater")[0]
-        if not pp <= alpha:
-            keep[i] = False
+    # prune refinements that are not significantly worse than the rest of their worst
+    # parent (one-sided test of the slice against "parent minus slice", Benjamini-Hochberg
+    # over all these tests) or not min_refinement worse than that parent
+    refine = np.flatnonzero(keep & (np.array([len(k) for k in keys], dtype=int) > 1))
+    if refine.size:
+        worst = np.empty((refine.size, 3))
+        for r, i in enumerate(refine.tolist()):
+            key = keys[i]
+            pstats = [stats_by_key[key[:j] + key[j + 1:]] for j in range(len(key))]
+            worst[r] = max(pstats, key=lambda t: t[1] / t[0])
+        pn, ps, psq = worst[:, 0], worst[:, 1], worst[:, 2]
+        ok = (pn - n_arr[refine] > 0) & (rate[refine] >= (ps / pn) * (1 + min_refinement))
+        pp = _test_vs_rest(n_arr[refine], s_arr[refine], q_arr[refine], pn, ps, psq,
+                           binary=binary, alternative="greater")
+        pq = bh_adjust(np.where(ok, pp, np.nan))
+        keep[refine] = ok & (pq <= alpha)
+
+    def _mask(key) -> np.ndarray:
+        m = np.ones(total_n, dtype=bool)
+        for f, c in key:
+            m &= codes[f] == c
+        return m
+
+    if prune_explained:
+        # drop a slice whose excess is explained by its kept refinements: without them, the
+        # rest of it is not significantly (or hardly) worse than the items outside it
+        kept_keys = {keys[i]: i for i in np.flatnonzero(keep)}
+        for i in sorted(np.flatnonzero(keep).tolist(), key=lambda j: -len(keys[j])):
+            key = set(keys[i])
+            children = [k for k, j in kept_keys.items() if keep[j] and len(k) > len(key)
+                        and key.issubset(k)]
+            if not children:
+                continue
+            rest = _mask(keys[i])
+            for ck in children:
+                rest &= ~_mask(ck)
+            rn = float(rest.sum())
+            if rn == 0:
+                keep[i] = False
+                continue
+            rs = float(y[rest].sum())
+            rsq = rs if binary else float(y2[rest].sum())
+            out_n = total_n - n_arr[i]
+            out_s = total_s - s_arr[i]
+            out_sq = total_ss - q_arr[i]
+            pp = _test_vs_rest(np.array([rn]), np.array([rs]), np.array([rsq]),
+                               rn + out_n, rs + out_s, rsq + out_sq, binary=binary,
+                               alternative="greater")[0]
+            out_rate = out_s / out_n if out_n else overall
+            if not pp <= alpha or rs / rn < out_rate * (1 + min_refinement):
+                keep[i] = False
 
     idx = np.flatnonzero(keep)
     idx = idx[np.lexsort((-n_arr[idx], -score[idx]))]
+    if prune_explained:
+        idx = _greedy_overlaps(idx, keys, codes, y, y2, binary, total_n, total_s, total_ss,
+                               alpha, min_refinement, top, len(keys))
     if top is not None:
         idx = idx[:top]
 
@@ -902,9 +963,7 @@ def discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None,
         key = keys[i]
         conds = {encs[f].name: encs[f].values[c] for f, c in key}
         text = " & ".join(f"{encs[f].name}={encs[f].labels[c]}" for f, c in key)
-        mask = np.ones(total_n, dtype=bool)
-        for f, c in key:
-            mask &= codes[f] == c
+        mask = _mask(key)
         rows.append({"slice": text, "conditions": conds, "order": len(key),
                      "item_ids": item_ids[mask].astype(str).tolist(), "_i": i})
     frame = pd.DataFrame(rows, columns=["slice", "conditions", "order", "item_ids", "_i"])
@@ -927,13 +986,88 @@ def discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None,
     frame = frame[_DISCOVER_COLUMNS].reset_index(drop=True)
     frame.attrs.update({
         "overall_rate": overall, "n": total_n, "n_tested": len(keys), "min_support": min_n,
-        "max_order": max_order, "alpha": alpha, "target": target, "features": feats,
+        "max_order": max_order, "alpha": alpha, "min_refinement": min_refinement,
+        "prune_explained": prune_explained,
+        "target": target, "features": feats,
         "score": "(rate - overall_rate) * sqrt(n)",
         "tests": ("one-sided two-proportion z-test (Fisher exact when an expected count < 5)"
                   if binary else "one-sided Welch t-test")
                  + ", Benjamini-Hochberg over all tested slices",
     })
     return frame
+
+
+def _greedy_overlaps(order, keys, codes, y, y2, binary, total_n, total_s, total_ss, alpha,
+                     min_refinement, top, n_tested):
+    """Accept slices best first; drop one whose excess comes from overlapping better ones.
+
+    A candidate is retested without the items of the slices accepted before it (except its
+    own ancestors): against the background (items in no accepted slice and not in it) and,
+    for a refinement, against the rest of its worst parent (likewise reduced); each test at
+    the Bonferroni level ``alpha / n_tested`` (every slice tested could have been here).
+    """
+    level = alpha / max(n_tested, 1)
+    accepted: list[int] = []
+    union = np.zeros(total_n, dtype=bool)
+    bg = [float(total_n), float(total_s), float(total_ss)]
+    ysq = y if binary else y2
+
+    def members_of(key):
+        m = np.ones(total_n, dtype=bool)
+        for f, c in key:
+            m &= codes[f] == c
+        return np.flatnonzero(m)
+
+    def without(members, others):
+        own = np.ones(members.size, dtype=bool)
+        for ok in others:
+            hit = np.ones(members.size, dtype=bool)
+            for f, c in ok:
+                hit &= codes[f][members] == c
+            own &= ~hit
+        return members[own]
+
+    def worse(n1, s1, q1, n2, s2, q2):
+        if n1 <= 0 or n2 <= 0:
+            return n2 <= 0 < n1
+        p = _test_vs_rest(np.array([n1]), np.array([s1]), np.array([q1]), n1 + n2,
+                          s1 + s2, q1 + q2, binary=binary, alternative="greater")[0]
+        return bool(p <= level and s1 / n1 >= (s2 / n2) * (1 + min_refinement))
+
+    for i in order.tolist():
+        key = keys[i]
+        kset = set(key)
+        members = members_of(key)
+        others = [keys[j] for j in accepted if not set(keys[j]) <= kset]
+        sel = without(members, others)
+        rn, rs, rq = float(sel.size), float(y[sel].sum()), float(ysq[sel].sum())
+        outside = members[~union[members]]
+        b = (bg[0] - outside.size, bg[1] - float(y[outside].sum()),
+             bg[2] - float(ysq[outside].sum()))
+        if not worse(rn, rs, rq, *b):
+            continue
+        if len(key) > 1:
+            in_c = np.zeros(total_n, dtype=bool)
+            in_c[members] = True
+            best = None
+            for j in range(len(key)):
+                pm = without(members_of(key[:j] + key[j + 1:]), others)
+                pm = pm[~in_c[pm]]
+                if pm.size:
+                    st = (float(pm.size), float(y[pm].sum()), float(ysq[pm].sum()))
+                    if best is None or st[1] / st[0] > best[1] / best[0]:
+                        best = st
+            if best is not None and not worse(rn, rs, rq, *best):
+                continue
+        accepted.append(i)
+        newly = members[~union[members]]
+        union[members] = True
+        bg[0] -= newly.size
+        bg[1] -= float(y[newly].sum())
+        bg[2] -= float(ysq[newly].sum())
+        if top is not None and len(accepted) >= top:
+            break
+    return np.asarray(accepted, dtype=np.intp)
 
 
 # --------------------------------------------------------------------------------------

@@ -1,0 +1,22 @@
+"""Constants and helpers shared by the browser tests and their conftest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from workbench.serve import ROLE_NOTEBOOKS
+
+REPO = Path(__file__).resolve().parents[2]
+ERROR_CELL = "There was an error when executing cell"
+XSS = '<img src=x onerror="window.__xss=1;alert(1)">'
+
+
+def is_local(url: str) -> bool:
+    """A request that stays on this machine (the test servers listen on 127.0.0.1)."""
+    return url.startswith(("http://127.0.0.1:", "ws://127.0.0.1:", "data:",
+                           "blob:http://127.0.0.1:", "about:"))
+
+
+def curator_notebooks_present() -> bool:
+    """Whether the four curator dashboards are in the repository's notebooks/."""
+    return all((REPO / "notebooks" / nb).is_file() for nb in ROLE_NOTEBOOKS["curator"])

@@ -1,0 +1,155 @@
+"""Fixtures for the Voila journeys: ``workbench serve`` on a free loopback port + Chromium.
+
+Chromium is Debian's (``/usr/bin/chromium``), driven by Python Playwright (which may not
+download its own browser here). Servers are started once per (project, role) and shared by
+the tests of the session; each test gets a fresh browser context and page that records every
+request URL and every dialog.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+try:  # tests/browser is a package (tests/__init__.py); keep working if it is not
+    from ._browser import ERROR_CELL, XSS
+except ImportError:
+    from _browser import ERROR_CELL, XSS
+
+from workbench.serve import ServeProcess
+
+CHROMIUM = os.environ.get("WORKBENCH_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-quic",
+                 "--no-first-run"]
+ARTIFACTS = Path(os.environ.get("WORKBENCH_BROWSER_ARTIFACTS", "/tmp/workbench-browser"))
+
+
+def pytest_collection_modifyitems(items):
+    here = Path(__file__).parent
+    for item in items:
+        if Path(str(item.fspath)).is_relative_to(here):
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"Debian Chromium not found at {CHROMIUM}: apt-get install -y chromium")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="session")
+def config_home(tmp_path_factory) -> Path:
+    """A private XDG_CONFIG_HOME so the tests never touch the user's token."""
+    return tmp_path_factory.mktemp("xdg")
+
+
+@pytest.fixture(scope="session")
+def serve(config_home):
+    """``serve(project, role, *extra) -> ServeProcess`` started once per arguments."""
+    running: dict[tuple, ServeProcess] = {}
+
+    def start(project, role: str = "curator", *extra: str, user: str = "browser-test"):
+        key = (str(project), role, extra, user)
+        if key not in running:
+            running[key] = ServeProcess(
+                project, "--role", role, *extra,
+                env={"XDG_CONFIG_HOME": str(config_home), "WORKBENCH_USER": user},
+                startup_timeout=180).start()
+        return running[key]
+
+    yield start
+    for srv in running.values():
+        srv.stop()
+
+
+@pytest.fixture
+def page(browser, request):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    pg.requests = []
+    pg.dialogs = []
+    pg.console_errors = []
+    pg.on("request", lambda r: pg.requests.append(r.url))
+    pg.on("websocket", lambda ws: pg.requests.append(ws.url))
+
+    def on_dialog(dialog):
+        pg.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    pg.on("dialog", on_dialog)
+    pg.on("console", lambda m: pg.console_errors.append(m.text) if m.type == "error" else None)
+    yield pg
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    context.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, f"rep_{rep.when}", rep)
+
+
+@pytest.fixture
+def open_dashboard():
+    """``open_dashboard(page, server, "00_overview") -> seconds`` until ``.wb-ready``."""
+
+    def go(pg, server, name: str, *, timeout: float = 180) -> float:
+        t0 = time.perf_counter()
+        pg.goto(server.render_url(name), timeout=timeout * 1000)
+        pg.wait_for_selector(".wb-ready", timeout=timeout * 1000)
+        seconds = time.perf_counter() - t0
+        pg.wait_for_timeout(500)  # late outputs (errors are appended after the ready cell)
+        body = pg.inner_text("body")
+        assert ERROR_CELL not in body, body[-3000:]
+        return seconds
+
+    return go
+
+
+@pytest.fixture(scope="session")
+def project_copy(tmp_path_factory, sample_root):
+    """A writable copy of the sample project (own tag database)."""
+
+    def make(name: str) -> Path:
+        root = tmp_path_factory.mktemp(name) / "project"
+        shutil.copytree(sample_root, root, ignore=shutil.ignore_patterns(".workbench"))
+        return root
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def xss_project(project_copy) -> Path:
+    """The sample project whose metadata, run and project name hold HTML and script."""
+    import pandas as pd
+
+    root = project_copy("xss")
+    items = pd.read_csv(root / "items.csv", dtype=str)
+    vendors = sorted(items["vendor"].dropna().unique())
+    items["vendor"] = items["vendor"].replace({vendors[0]: XSS})
+    batches = sorted(items["batch"].dropna().unique())
+    items["batch"] = items["batch"].replace(
+        {batches[0]: "<script>window.__xss=2;alert(2)</script>",
+         batches[1]: "<svg onload=\"window.__xss=3;alert(3)\">"})
+    scanners = sorted(items["scanner"].dropna().unique())
+    items["scanner"] = items["scanner"].replace(
+        {scanners[1]: "<b onmouseover=alert(4)>scanner</b>"})
+    items.to_csv(root / "items.csv", index=False)
+    toml = (root / "workbench.toml").read_text()
+    toml = toml.replace('name = "digits-sample"', 'name = "digits <img src=x onerror=alert(5)>"')
+    (root / "workbench.toml").write_text(toml)
+    return root

@@ -1,0 +1,129 @@
+"""The manager overview's key figures (workbench.kpis)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench import kpis
+from workbench.errors import SchemaError
+
+
+def test_error_rate_table_change_from_previous_run():
+    errors = pd.DataFrame({"run": ["a"] * 4 + ["b"] * 4 + ["c"] * 2,
+                           "correct": [True, False, False, True, True, True, True, False,
+                                       False, False]})
+    out = kpis.error_rate_table(errors, runs=["a", "b", "c"])
+    assert out["run"].tolist() == ["a", "b", "c"]
+    assert out["n"].tolist() == [4, 4, 2]
+    assert out["errors"].tolist() == [2, 1, 2]
+    np.testing.assert_allclose(out["error_rate"], [0.5, 0.25, 1.0])
+    assert np.isnan(out["change"].iloc[0])
+    np.testing.assert_allclose(out["change"].iloc[1:], [-0.25, 0.75])
+
+
+def test_error_rate_table_keeps_a_run_without_items():
+    errors = pd.DataFrame({"run": ["a", "a"], "correct": [True, False]})
+    out = kpis.error_rate_table(errors, runs=["a", "b"])
+    assert out["n"].tolist() == [2, 0]
+    assert np.isnan(out["error_rate"].iloc[1])
+
+
+def test_error_rate_table_names_missing_columns():
+    with pytest.raises(SchemaError, match=r"missing the column\(s\) \['correct'\]"):
+        kpis.error_rate_table(pd.DataFrame({"run": ["a"]}))
+
+
+def test_relabel_status_counts_untriaged_and_statuses():
+    tags = pd.DataFrame({"item_id": ["a", "b", "c", "d"],
+                         "tag": ["relabel", "relabel", "blurry", "relabel"]})
+    statuses = pd.DataFrame({"item_id": ["b", "d", "e"], "status": ["sent", "verified", "queued"]})
+    out = kpis.relabel_status_counts(tags, statuses)
+    assert out["status"].tolist() == list(kpis.STATUS_ORDER)
+    assert dict(zip(out["status"], out["n_items"], strict=True)) == {
+        "untriaged": 1, "queued": 1, "sent": 1, "relabeled": 0, "verified": 1}
+
+
+def test_relabel_status_counts_other_queue():
+    tags = pd.DataFrame({"item_id": ["a"], "tag": ["relabel"]})
+    out = kpis.relabel_status_counts(tags, pd.DataFrame({"item_id": [], "status": []}),
+                                     queue="review")
+    assert out["n_items"].sum() == 0
+
+
+def test_label_issue_rate():
+    assert kpis.label_issue_rate(pd.DataFrame({"is_issue": [True, True, False]})) == {
+        "n_items": 3, "n_issues": 2, "rate": 2 / 3}
+    assert np.isnan(kpis.label_issue_rate(pd.DataFrame({"is_issue": []}))["rate"])
+
+
+def test_batch_trends_long_frame():
+    errors = pd.DataFrame({"run": ["a", "a", "a", "b"], "correct": [True, False, True, False],
+                           "batch": ["w2", "w1", "w1", "w1"]})
+    agreement = pd.DataFrame({"batch": ["w1", "w2"], "n_items": [5, 6],
+                              "percent_agreement": [0.9, 0.8]})
+    out = kpis.batch_trends(errors, agreement)
+    got = {(r.series, r.batch): (r.value, r.n) for r in out.itertuples()}
+    assert got == {("error rate: a", "w1"): (0.5, 2), ("error rate: a", "w2"): (0.0, 1),
+                   ("error rate: b", "w1"): (1.0, 1), ("label agreement", "w1"): (0.9, 5),
+                   ("label agreement", "w2"): (0.8, 6)}
+
+
+def test_overview_kpis_on_the_sample(sample_project):
+    k = kpis.overview_kpis(sample_project)
+    assert k.problems == {}
+    s = k.summary
+    assert s["n_items"] == len(sample_project.items)
+    assert s["n_classes"] == len(sample_project.classes)
+    assert s["n_annotators"] == sample_project.annotations["annotator"].nunique()
+    assert s["runs"] == sample_project.runs
+    errors = sample_project.errors(sample_project.default_run)
+    row = k.error_rates.set_index("run").loc[sample_project.default_run]
+    assert row["error_rate"] == pytest.approx(1 - errors["correct"].mean())
+    assert set(k.agreement) == {"vendor", "batch"}
+    assert set(k.agreement["vendor"]["vendor"]) == set(sample_project.items["vendor"].dropna())
+    assert 0 < k.label_issues["rate"] < 0.5
+    assert k.trends["series"].str.startswith("error rate: ").sum() == \
+        len(sample_project.runs) * sample_project.items["batch"].nunique()
+    assert len(k.worst) >= 1 and (k.worst["lift"] > 1).all()
+
+
+def test_overview_kpis_reports_missing_sections_instead_of_failing():
+    import workbench as wb
+
+    items = pd.DataFrame({"item_id": ["a", "b", "c"], "label": ["x", "y", "x"],
+                          "vendor": ["v1", "v1", "v2"]})
+    project = wb.Project.from_frames(items=items)
+    k = kpis.overview_kpis(project)
+    assert k.summary["n_items"] == 3
+    assert "error_rates" in k.problems and "no predictions" in k.problems["error_rates"]
+    assert "agreement" in k.problems
+    assert k.error_rates is None and k.worst is None
+    assert k.relabel["n_items"].sum() == 0
+
+
+def test_overview_kpis_reads_the_relabel_queue(sample_project, tmp_path):
+    from workbench.tags import TagStore
+
+    store = TagStore(f"sqlite:///{tmp_path / 'tags.db'}",
+                     item_ids=sample_project.items["item_id"].tolist())
+    ids = sample_project.items["item_id"].tolist()[:5]
+    store.add(ids, "relabel", author="alice", reason="blurry")
+    store.set_status(ids[:2], "sent", queue="relabel", author="alice")
+    k = kpis.overview_kpis(sample_project, store=store, issues=False)
+    counts = dict(zip(k.relabel["status"], k.relabel["n_items"], strict=True))
+    assert counts["untriaged"] == 3 and counts["sent"] == 2
+
+
+def test_overview_never_creates_a_tag_database(tmp_path, sample_root):
+    import shutil
+
+    import workbench as wb
+
+    root = tmp_path / "proj"
+    shutil.copytree(sample_root, root, ignore=shutil.ignore_patterns(".workbench", "images"))
+    project = wb.open_project(root)
+    k = kpis.overview_kpis(project, issues=False)
+    assert k.relabel["n_items"].sum() == 0
+    assert not (root / ".workbench").exists()

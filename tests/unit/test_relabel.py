@@ -1,0 +1,292 @@
+"""The relabel loop: queue, export (CSV/JSONL/Label Studio), re-import with a report."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import workbench as wb
+from workbench.errors import ReadOnlyError, SchemaError
+from workbench.project import write_project
+from workbench.relabel import RelabelQueue, atomic_write, export_relabel_queue, import_labels
+from workbench.tags import TagStore
+
+CLASSES = ["cat", "dog"]
+
+
+@pytest.fixture(autouse=True)
+def _session(monkeypatch):
+    monkeypatch.setenv("WORKBENCH_USER", "curator-1")
+    monkeypatch.delenv("WORKBENCH_ROLE", raising=False)
+    monkeypatch.delenv("WORKBENCH_DB_URL", raising=False)
+
+
+def _frames():
+    ids = [f"it{k}" for k in range(8)]
+    items = pd.DataFrame({
+        "item_id": ids,
+        "filepath": [f"images/{i}.png" for i in ids],
+        "label": ["cat", "dog"] * 4,
+        "site": ["north"] * 4 + ["south"] * 4,
+    })
+    ann = pd.DataFrame({
+        "item_id": [i for i in ids for _ in range(2)],
+        "annotator": ["ann1", "ann2"] * 8,
+        "label": ["cat", "cat", "dog", "cat", "cat", "cat", "dog", "dog",
+                  "cat", "dog", "dog", "dog", "cat", "cat", "dog", "dog"],
+        "annotated_at": pd.Timestamp("2026-01-05T10:00:00Z"),
+    })
+    p_cat = [0.9, 0.6, 0.2, 0.3, 0.95, 0.05, 0.5, 0.1]
+    pred = pd.DataFrame({"item_id": ids, "run": "m",
+                         "label": ["cat" if p >= 0.5 else "dog" for p in p_cat],
+                         "prob_cat": p_cat, "prob_dog": [1 - p for p in p_cat]})
+    return items, ann, pred
+
+
+@pytest.fixture
+def project(tmp_path):
+    items, ann, pred = _frames()
+    mem = wb.Project.from_frames(items=items, annotations=ann, predictions=pred,
+                                 classes=CLASSES, name="pets")
+    root = write_project(mem, tmp_path / "pets", format="csv")
+    return wb.open_project(root)
+
+
+def _ls_export(tasks_path: Path, choices: dict, *, annotator=7) -> list:
+    """Turn exported tasks into a Label Studio export with one annotation per task."""
+    tasks = json.loads(tasks_path.read_text())
+    out = []
+    for n, task in enumerate(tasks):
+        item = task["data"]["item_id"]
+        if item not in choices:
+            continue
+        out.append({"id": n + 1, "data": task["data"], "annotations": [
+            {"id": 100 + n, "completed_by": annotator, "was_cancelled": False,
+             "created_at": "2026-03-01T09:00:00.000000Z",
+             "result": [{"from_name": "label", "to_name": "image", "type": "choices",
+                         "value": {"choices": [choices[item]]}}]},
+            {"id": 200 + n, "completed_by": {"id": 9, "email": "lead@vendor.example"},
+             "was_cancelled": True, "result": []},
+        ]})
+    return out
+
+
+def test_queue_status_priority_and_budget(project):
+    store = TagStore.for_project(project)
+    store.add(["it1", "it2", "it6"], "relabel", author="u", reason="looks off")
+    queue = RelabelQueue(project)
+    frame = queue.frame()
+    assert set(frame["item_id"]) == {"it1", "it2", "it6"}
+    assert (frame["status"] == "queued").all()
+    assert frame["priority"].is_monotonic_decreasing
+    assert queue.priority_source in ("label_issues", "model_probability")
+    if queue.priority_source == "model_probability":  # 1 - p(reference label)
+        assert frame.set_index("item_id")["priority"].round(3).to_dict() == {
+            "it1": 0.4, "it2": 0.2, "it6": 0.5}
+    assert len(queue.frame(limit=2)) == 2
+    assert queue.frame(limit=2)["item_id"].tolist() == frame["item_id"].head(2).tolist()
+    assert frame.columns[:6].tolist() == ["item_id", "status", "priority", "label", "predicted",
+                                          "confidence"]
+    queue.mark(["it1"], "sent")
+    assert queue.counts().set_index("status")["n_items"].to_dict() == {
+        "queued": 2, "sent": 1, "relabeled": 0, "verified": 0}
+    assert store.status_history(item_id="it1")["author"].tolist() == ["curator-1"]
+
+
+def test_export_csv_neutralises_formulas_and_marks_sent(project, tmp_path):
+    store = TagStore.for_project(project)
+    store.add(["it0"], "relabel", author="=cmd|' /C calc'!A0", reason="@SUM(A1)")
+    store.add(["it3"], "relabel", author="u", reason="+1 looks wrong\tbadly")
+    store.add(["it4"], "relabel", author="u", reason="-2 ok")
+    out = tmp_path / "batch.csv"
+    assert export_relabel_queue(project, out, format="csv") == 3
+    rows = list(csv.DictReader(out.open(newline="")))
+    by_id = {r["item_id"]: r for r in rows}
+    assert by_id["it0"]["tagged_by"] == "'=cmd|' /C calc'!A0"
+    assert by_id["it0"]["reason"] == "'@SUM(A1)"
+    assert by_id["it3"]["reason"].startswith("'+1")
+    assert by_id["it4"]["reason"] == "'-2 ok"
+    assert by_id["it3"]["filepath"] == "images/it3.png"
+    st = store.statuses("relabel")
+    assert set(st["status"]) == {"sent"}
+    hist = store.status_history()
+    assert hist["context"].iloc[0] == {"export": str(out), "format": "csv"}
+    # re-export sends the same outstanding batch; statuses are not duplicated
+    assert export_relabel_queue(project, out, format="csv") == 3
+    assert len(store.status_history()) == 3
+
+
+def test_export_jsonl_and_labelstudio(project, tmp_path):
+    TagStore.for_project(project).add(["it2", "it5"], "relabel", author="u")
+    lines = (tmp_path / "b.jsonl")
+    assert export_relabel_queue(project, lines, format="jsonl") == 2
+    recs = [json.loads(x) for x in lines.read_text().splitlines()]
+    assert {r["item_id"] for r in recs} == {"it2", "it5"}
+    ls = tmp_path / "tasks.json"
+    assert export_relabel_queue(project, ls, limit=1) == 1
+    tasks = json.loads(ls.read_text())
+    assert len(tasks) == 1
+    task = tasks[0]
+    assert task["data"]["image"] == f"images/{task['data']['item_id']}.png"
+    versions = {p["model_version"]: p["result"][0] for p in task["predictions"]}
+    assert set(versions) == {"current-label", "m"}
+    for res in versions.values():
+        assert res["type"] == "choices" and res["from_name"] == "label"
+        assert res["value"]["choices"][0] in CLASSES
+    q = RelabelQueue(project)
+    q.export(ls, url_prefix="https://media.example/pets/")
+    tasks = json.loads(ls.read_text())
+    assert tasks[0]["data"]["image"].startswith("https://media.example/pets/images/")
+
+
+def test_killed_export_leaves_previous_file(tmp_path):
+    target = tmp_path / "batch.json"
+    target.write_text("previous")
+
+    def half(fh):
+        fh.write("partial")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(target, half)
+    assert target.read_text() == "previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["batch.json"]
+    # a real SIGKILL in the middle of writing
+    code = (
+        "import sys, time\n"
+        "from workbench.relabel import atomic_write\n"
+        "def slow(fh):\n"
+        "    fh.write('x' * 1000); fh.flush(); print('writing', flush=True); time.sleep(60)\n"
+        "atomic_write(sys.argv[1], slow)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(target)], stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    assert target.read_text() == "previous"
+
+
+def test_import_labelstudio_appends_reports_and_is_idempotent(project, tmp_path):
+    store = TagStore.for_project(project)
+    store.add(["it1", "it3", "it6"], "relabel", author="u")
+    tasks = tmp_path / "tasks.json"
+    export_relabel_queue(project, tasks)
+    results = tmp_path / "ls-export.json"
+    results.write_text(json.dumps(_ls_export(tasks, {"it1": "cat", "it3": "dog", "it6": "dog"})))
+    ann_file = project.root / "annotations.csv"
+    n_before = len(project.annotations)
+    report = import_labels(project, results)
+    assert (report.n_rows, report.n_new, report.n_changed, report.n_duplicate) == (3, 3, 0, 0)
+    assert report.written and report.backup_path.exists()
+    assert len(pd.read_csv(report.backup_path)) == n_before
+    reopened = report.project
+    assert len(reopened.annotations) == n_before + 3
+    added = reopened.annotations[reopened.annotations["annotator"] == "ls-7"]
+    assert dict(zip(added["item_id"], added["label"], strict=True)) == {
+        "it1": "cat", "it3": "dog", "it6": "dog"}
+    assert str(added["annotated_at"].iloc[0]) == "2026-03-01 09:00:00+00:00"
+    assert len(project.annotations) == n_before  # the caller's object is untouched
+    # before: it1 dog/cat (no), it3 dog/dog, it6 cat/cat; after +cat, +dog, +dog: only it3
+    assert (report.items_agreeing_before, report.items_agreeing_after) == (2, 1)
+    ps = report.per_slice.set_index(["column", "value"])
+    assert ps.loc[("(all)", "(all)"), "n_items"] == 8
+    assert ps.loc[("site", "north"), "n_imported"] == 2
+    assert ps.loc[("site", "south"), "n_imported"] == 1
+    assert set(store.statuses("relabel")["status"]) == {"relabeled"}
+    assert report.n_relabeled == 3
+    # importing the same file again adds nothing and does not rewrite the file
+    content = ann_file.read_bytes()
+    again = import_labels(reopened, results)
+    assert (again.n_new, again.n_changed, again.n_duplicate) == (0, 0, 3)
+    assert not again.written and ann_file.read_bytes() == content
+    assert again.n_relabeled == 0
+    assert len(store.status_history()) == 6  # 3 sent + 3 relabeled
+
+
+def test_import_csv_changed_labels_without_times(project, tmp_path):
+    path = tmp_path / "vendor.csv"
+    path.write_text("item_id,annotator,label\nit1,ann1,cat\nit0,ann1,cat\nit5,vendor-9,dog\n")
+    report = import_labels(project, path, format="csv")
+    kinds = dict(zip(report.labels["item_id"], report.labels["kind"], strict=True))
+    assert kinds == {"it1": "changed", "it0": "duplicate", "it5": "new"}
+    assert report.labels.set_index("item_id").loc["it1", "previous_label"] == "dog"
+    assert (report.items_agreeing_before, report.items_agreeing_after) == (2, 3)  # it1 agrees
+    latest = wb._validation.latest_annotations(report.project.annotations)
+    assert latest.set_index(["item_id", "annotator"]).loc[("it1", "ann1"), "label"] == "cat"
+    again = import_labels(report.project, path, format="csv")
+    assert (again.n_new, again.n_changed, again.n_duplicate) == (0, 0, 3)
+
+
+@pytest.mark.parametrize("body, match", [
+    ("item_id,annotator,label\nit1,a,cat\nghost,a,cat\n", r"not in the project: \['ghost'\]"),
+    ("item_id,annotator,label\nit1,a,bird\n", r"label\(s\) \['bird'\] are not classes"),
+    ("item_id,annotator,label\nit1,,cat\n", "empty annotator"),
+    ("item_id,who,label\nit1,a,cat\n", "missing the column"),
+    ("item_id,annotator,label,annotated_at\nit1,a,cat,yesterday\n", "not a date/time"),
+])
+def test_invalid_import_writes_nothing(project, tmp_path, body, match):
+    path = tmp_path / "bad.csv"
+    path.write_text(body)
+    ann_file = project.root / "annotations.csv"
+    before = ann_file.read_bytes()
+    with pytest.raises(SchemaError, match=match):
+        import_labels(project, path, format="csv")
+    assert ann_file.read_bytes() == before
+    assert not (project.root / ".workbench" / "backups").exists()
+
+
+def test_bad_labelstudio_json(project, tmp_path):
+    path = tmp_path / "x.json"
+    path.write_text("[{\"data\": {}}]")
+    with pytest.raises(SchemaError, match="no data.item_id"):
+        import_labels(project, path)
+    path.write_text("{not json")
+    with pytest.raises(SchemaError, match="not valid JSON"):
+        import_labels(project, path)
+
+
+def test_read_only_session_refuses_export_and_import(project, tmp_path, monkeypatch):
+    store = TagStore.for_project(project)
+    store.add(["it1"], "relabel", author="u")
+    monkeypatch.setenv("WORKBENCH_ROLE", "manager")
+    with pytest.raises(ReadOnlyError, match="read-only"):
+        export_relabel_queue(project, tmp_path / "b.csv", format="csv")
+    path = tmp_path / "v.csv"
+    path.write_text("item_id,annotator,label\nit1,v,dog\n")
+    with pytest.raises(ReadOnlyError):
+        import_labels(project, path, format="csv")
+    assert not (tmp_path / "b.csv").exists()
+    assert store.status_history().empty
+    assert RelabelQueue(project).frame()["status"].tolist() == ["queued"]  # reads still work
+
+
+def test_import_into_project_without_folder(tmp_path):
+    items, ann, pred = _frames()
+    mem = wb.Project.from_frames(items=items, annotations=ann, predictions=pred,
+                                 classes=CLASSES)
+    path = tmp_path / "v.csv"
+    path.write_text("item_id,annotator,label,annotated_at\nit2,v,cat,2026-02-01T00:00:00Z\n")
+    report = import_labels(mem, path, format="csv")
+    assert report.n_new == 1 and not report.written and report.annotations_path is None
+    assert len(report.project.annotations) == len(ann) + 1
+
+
+def test_time_is_recorded_in_order(project, tmp_path):
+    """An import without times is later than every existing label (latest wins)."""
+    path = tmp_path / "v.csv"
+    path.write_text("item_id,annotator,label\nit0,ann1,dog\n")
+    t0 = pd.Timestamp.now(tz="UTC")
+    time.sleep(0.01)
+    report = import_labels(project, path, format="csv")
+    rows = report.project.annotations
+    new = rows[(rows["item_id"] == "it0") & (rows["annotator"] == "ann1")]
+    assert len(new) == 2 and new["annotated_at"].max() > t0

@@ -1,0 +1,368 @@
+"""``workbench serve``: configuration units, then a real server answering real HTTP requests."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from workbench import serve
+
+REPO = Path(__file__).resolve().parents[2]
+ERROR_CELL = "There was an error when executing cell"
+
+
+# --------------------------------------------------------------------------- token
+
+
+def test_token_created_private_and_reused(tmp_path):
+    path = tmp_path / "cfg" / "workbench" / "token"
+    token = serve.load_or_create_token(path)
+    assert re.fullmatch(r"[A-Za-z0-9_\-]{40,}", token)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert serve.load_or_create_token(path) == token
+    renewed = serve.load_or_create_token(path, renew=True)
+    assert renewed != token and path.read_text().strip() == renewed
+
+
+def test_token_with_loose_permissions_is_replaced(tmp_path):
+    path = tmp_path / "token"
+    path.write_text("a" * 43 + "\n")
+    os.chmod(path, 0o644)  # readable by others: the old token must be considered leaked
+    token = serve.load_or_create_token(path)
+    assert token != "a" * 43
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_malformed_token_is_replaced(tmp_path):
+    path = tmp_path / "token"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.write(fd, b"short")
+    os.close(fd)
+    assert serve.load_or_create_token(path) != "short"
+
+
+def test_default_token_path_honours_xdg(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert serve.default_token_path() == tmp_path / "workbench" / "token"
+
+
+@pytest.mark.parametrize("ip, expected", [
+    ("127.0.0.1", True), ("127.0.0.2", True), ("::1", True), ("localhost", True),
+    ("0.0.0.0", False), ("", False), ("::", False), ("192.168.1.10", False),
+    ("example.org", False),
+])
+def test_is_loopback(ip, expected):
+    assert serve.is_loopback(ip) is expected
+
+
+# --------------------------------------------------------------------------- serve dir
+
+
+def _fake_notebooks(root: Path, names) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        nb = {"cells": [{"cell_type": "code", "execution_count": 3, "metadata": {},
+                         "outputs": [{"output_type": "stream", "name": "stdout",
+                                      "text": "SECRET-OUTPUT"}],
+                         "source": "print(1)"}],
+              "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                          "language": "python"},
+                           "widgets": {"state": "SECRET-WIDGET-STATE"}},
+              "nbformat": 4, "nbformat_minor": 5}
+        (root / name).write_text(json.dumps(nb))
+    (root / "99_scratch.ipynb").write_text("{}")  # never vetted, never served
+    (root / "helper.py").write_text("x = 1\n")
+    return root
+
+
+def test_manager_serve_dir_holds_only_the_overview(tmp_path):
+    src = _fake_notebooks(tmp_path / "nbs", serve.ROLE_NOTEBOOKS["curator"])
+    out = serve.prepare_serve_dir("manager", src, dest=tmp_path / "serve")
+    assert sorted(p.name for p in out.iterdir()) == ["00_overview.ipynb"]
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700
+
+
+def test_curator_serve_dir_holds_the_four_dashboards_without_outputs(tmp_path):
+    src = _fake_notebooks(tmp_path / "nbs", serve.ROLE_NOTEBOOKS["curator"])
+    out = serve.prepare_serve_dir("curator", src)
+    try:
+        assert sorted(p.name for p in out.iterdir()) == sorted(serve.ROLE_NOTEBOOKS["curator"])
+        assert out.name.startswith("workbench-serve-curator-")
+        for path in out.iterdir():
+            text = path.read_text()
+            assert "SECRET" not in text
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    finally:
+        import shutil
+
+        shutil.rmtree(out)
+
+
+def test_missing_dashboard_is_named(tmp_path):
+    src = _fake_notebooks(tmp_path / "nbs", ["00_overview.ipynb"])
+    with pytest.raises(FileNotFoundError, match="01_error_explorer.ipynb"):
+        serve.prepare_serve_dir("curator", src, dest=tmp_path / "serve")
+
+
+def test_unknown_role_is_a_parameter_error(tmp_path):
+    with pytest.raises(ValueError, match="The 'role' parameter of prepare_serve_dir must be"):
+        serve.prepare_serve_dir("admin", tmp_path)
+
+
+def test_repository_overview_is_vetted_and_thin():
+    nb = json.loads((REPO / "notebooks" / "00_overview.ipynb").read_text())
+    code = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+    assert any("OverviewDashboard" in c for c in code)
+    assert any("wait_for_viewer()" in c for c in code)
+    for c in nb["cells"]:
+        assert c.get("outputs", []) == []  # committed stripped
+    assert not any(re.search(r"^\s*(def|class)\s", c, re.M) for c in code)
+
+
+# --------------------------------------------------------------------------- voila options
+
+
+def test_voila_argv_is_hardened_and_holds_no_secret(tmp_path):
+    argv = serve.voila_argv(tmp_path, port=9999, ip="127.0.0.1", timeout=30,
+                            cull_idle_timeout=600, preheat_denylist=["03_relabel_queue.ipynb"])
+    joined = " ".join(argv)
+    for option in ["--VoilaConfiguration.strip_sources=True",
+                   "--VoilaConfiguration.show_tracebacks=False",
+                   "--VoilaConfiguration.file_allowlist=[]",
+                   "--VoilaConfiguration.allow_template_override=NO",
+                   "--VoilaConfiguration.template=workbench",
+                   "--VoilaExecutor.timeout=30",
+                   "--MappingKernelManager.cull_idle_timeout=600",
+                   "--VoilaConfiguration.preheat_kernel=True",
+                   "--Voila.port_retries=0"]:
+        assert option in argv
+    assert "03_relabel_queue.ipynb" in joined
+    assert "token" not in joined.lower()
+    assert argv[0] == str(tmp_path)
+    assert "--VoilaConfiguration.preheat_kernel=False" in serve.voila_argv(
+        tmp_path, port=1, ip="127.0.0.1", pool_size=0)
+
+
+def test_template_has_no_cdn_links():
+    template = REPO / "workbench" / "_voila" / "jupyter" / "voila" / "templates" / "workbench"
+    for name in ["index.html.j2", "page.html"]:
+        text = (template / name).read_text()
+        assert "cdn.jsdelivr" not in text and "cdnjs" not in text and "https://" not in text \
+            .replace("https://github.com/pallets/jinja/issues/1044", "")
+    assert json.loads((template / "conf.json").read_text())["base_template"] == "lab"
+
+
+def test_only_notebooks_calling_wait_for_viewer_are_preheated(tmp_path):
+    src = _fake_notebooks(tmp_path, ["a.ipynb"])
+    assert not serve._calls_wait_for_viewer(src / "a.ipynb")
+    assert serve._calls_wait_for_viewer(REPO / "notebooks" / "00_overview.ipynb")
+
+
+def test_wait_for_viewer_is_a_no_op_outside_a_preheated_kernel(monkeypatch):
+    monkeypatch.delenv("VOILA_PREHEAT", raising=False)
+    assert serve.wait_for_viewer() is None
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+def test_no_auth_on_a_public_address_is_refused(capsys, tmp_path):
+    code = serve.main([str(tmp_path), "--ip", "0.0.0.0", "--no-auth"])
+    assert code == 2
+    assert "refusing --no-auth on '0.0.0.0'" in capsys.readouterr().err
+
+
+def test_missing_project_is_refused(capsys, tmp_path):
+    assert serve.main([str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_negative_pool_size_is_refused(capsys, tmp_path):
+    assert serve.main([str(tmp_path), "--pool-size", "-1"]) == 2
+    assert "--pool-size must be >= 0" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- a real server
+
+
+@pytest.fixture(scope="module")
+def manager_server(tmp_path_factory, sample_root):
+    cfg = tmp_path_factory.mktemp("cfg")
+    with serve.ServeProcess(sample_root, "--role", "manager", "--pool-size", "1",
+                            env={"XDG_CONFIG_HOME": str(cfg)}) as srv:
+        srv.token_file = cfg / "workbench" / "token"
+        yield srv
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def _get(url, *, follow=False, timeout=120):
+    opener = urllib.request.build_opener(*(() if follow else (_NoRedirect(),)))
+    try:
+        with opener.open(url, timeout=timeout) as resp:
+            return resp.status, dict(resp.headers), resp.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read().decode("utf-8", "replace")
+
+
+@pytest.mark.slow
+def test_serve_prints_one_login_url_and_serves_the_overview(manager_server):
+    srv = manager_server
+    lines = [ln.strip() for ln in srv.output if ln.startswith("http://")]
+    assert len(lines) == 1 and "token=" in lines[0]
+    assert srv.token == srv.token_file.read_text().strip()
+    assert stat.S_IMODE(srv.token_file.stat().st_mode) == 0o600
+    status, headers, body = _get(srv.render_url("00_overview"))
+    assert status == 200, body[-2000:]
+    assert ERROR_CELL not in body
+    assert "jupyter-config-data" in body and "application/vnd.jupyter.widget-view+json" in body
+    # sources stripped: the notebook's code never reaches the page
+    assert "wait_for_viewer" not in body and "open_project" not in body
+    assert "cdn.jsdelivr" not in body and "cdnjs.cloudflare" not in body
+    assert "connect-src 'self'" in headers.get("Content-Security-Policy", "")
+
+
+@pytest.mark.slow
+def test_server_process_command_line_holds_no_token(manager_server):
+    cmdline = Path(f"/proc/{manager_server.proc.pid}/cmdline").read_bytes()
+    assert manager_server.token.encode() not in cmdline
+    environ = Path(f"/proc/{manager_server.proc.pid}/environ").read_bytes()
+    assert manager_server.token.encode() not in environ
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", ["", "voila/render/00_overview.ipynb", "voila/tree"])
+def test_pages_redirect_to_login_without_token(manager_server, path):
+    status, headers, _ = _get(manager_server.url + path)
+    assert status == 302
+    assert "/login?next=" in headers["Location"]
+
+
+@pytest.mark.slow
+def test_wrong_token_is_not_accepted(manager_server):
+    status, headers, _ = _get(manager_server.render_url("00_overview", token=False)
+                              + "?token=" + "x" * 43)
+    assert status == 302 and "/login" in headers["Location"]
+
+
+@pytest.mark.slow
+def test_other_notebooks_are_not_served_to_a_manager(manager_server):
+    status, _, body = _get(manager_server.url + "voila/render/01_error_explorer.ipynb?token="
+                           + manager_server.token)
+    assert status == 404, body[:500]
+
+
+# what a leaked copy of each private file would contain
+_MARKERS = {
+    "items.csv": "digit-0000", "annotations.csv": "annotated_at", "predictions.csv": "prob_0",
+    "workbench.toml": "digits-sample", ".workbench/workbench.db": "SQLite format",
+    "images/digit-0000.png": "PNG", "workbench/serve.py": "load_or_create_token",
+    "notebooks/00_overview.ipynb": "wait_for_viewer",
+}
+_PREFIXES = ["voila/files/", "files/", "voila/static/", "voila/templates/lab/static/",
+             "voila/labextensions/", "voila/api/themes/", "voila/render/", "static/",
+             "notebooks/", "tree/", "api/contents/", "voila/api/contents/", "voila/tree/"]
+_UPS = ["../", "..%2f", "%2e%2e/", "%2e%2e%2f", "..%252f", "%252e%252e%252f", "....//",
+        "..\\", "%2e%2e%5c", ".%2e/"]
+
+
+def _private_paths(sample_root: Path) -> list[tuple[str, str]]:
+    """(absolute path without the leading slash, marker) of private files."""
+    out = []
+    for rel, marker in _MARKERS.items():
+        base = REPO if rel.startswith(("workbench/", "notebooks/")) else sample_root.resolve()
+        out.append(((base / rel).as_posix().lstrip("/"), marker))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("with_token", [False, True])
+def test_private_files_cannot_be_fetched(manager_server, sample_root, with_token):
+    srv = manager_server
+    q = f"?token={srv.token}" if with_token else ""
+    tried = 0
+    for prefix in _PREFIXES:
+        # relative to the served folder (which holds only the notebook copies)
+        for name in ["items.csv", "predictions.csv", "workbench.toml", "serve.py",
+                     "helper.py", ".workbench/workbench.db"]:
+            status, _, body = _get(srv.url + prefix + name + q)
+            assert status != 200 or not any(m in body for m in _MARKERS.values()), \
+                (prefix + name, status, body[:200])
+            tried += 1
+        # path traversal to the absolute path of every private file, in many encodings
+        for up in _UPS:
+            for path, marker in _private_paths(sample_root):
+                if prefix == "voila/render/" and path.endswith(".ipynb"):
+                    continue  # would start a kernel; covered by the 404 test above
+                for climb in (up * 3, up * 12):
+                    url = srv.url + prefix + climb + path + q
+                    status, _, body = _get(url)
+                    assert not (status == 200 and marker in body), (url, status, body[:200])
+                    tried += 1
+    assert tried > 1000
+    # the tree/API answers never list the project either
+    for api in ["voila/api/contents", "api/contents", "api/kernels", "api/sessions",
+                "voila/tree", "voila/api/contents/.."]:
+        status, _, body = _get(srv.url + api + q)
+        assert "items.csv" not in body and "predictions" not in body, (api, status)
+
+
+@pytest.mark.slow
+def test_etc_passwd_cannot_be_fetched(manager_server):
+    for prefix in ["voila/static/", "voila/templates/lab/static/", "voila/labextensions/",
+                   "voila/files/", "voila/api/themes/"]:
+        for up in ["../" * 12, "..%2f" * 12, "%2e%2e/" * 12, "..%252f" * 12]:
+            status, _, body = _get(manager_server.url + prefix + up + "etc/passwd")
+            assert "root:" not in body, (prefix, up, status)
+
+
+@pytest.mark.slow
+def test_kernel_api_and_websocket_refuse_without_token(manager_server):
+    srv = manager_server
+    status, _, body = _get(srv.render_url("00_overview"))
+    kernel_id = json.loads(re.search(
+        r'<script id="jupyter-config-data" type="application/json">\s*(\{.*?\})\s*</script>',
+        body, re.S).group(1))["kernelId"]
+    assert _get(srv.url + f"api/kernels/{kernel_id}")[0] == 403
+    assert _get(srv.url + f"api/kernels/{kernel_id}?token={srv.token}")[0] == 200
+
+    import tornado.httpclient
+    import tornado.ioloop
+    import tornado.websocket
+
+    async def connect(url):
+        req = tornado.httpclient.HTTPRequest(url, headers={"Origin": srv.url.rstrip("/")})
+        try:
+            ws = await tornado.websocket.websocket_connect(req)
+        except tornado.httpclient.HTTPClientError as exc:
+            return exc.code
+        ws.close()
+        return 101
+
+    ws_url = srv.url.replace("http://", "ws://") + f"api/kernels/{kernel_id}/channels"
+    assert tornado.ioloop.IOLoop.current().run_sync(lambda: connect(ws_url)) == 403
+    assert tornado.ioloop.IOLoop.current().run_sync(
+        lambda: connect(ws_url + "?token=" + srv.token)) == 101
+
+
+@pytest.mark.slow
+def test_foreign_host_header_is_refused_on_loopback(manager_server):
+    req = urllib.request.Request(manager_server.render_url("00_overview"),
+                                 headers={"Host": "attacker.example:80"})
+    try:
+        status = urllib.request.urlopen(req, timeout=60).status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    assert status == 403  # DNS rebinding: a page on another origin cannot reach the server

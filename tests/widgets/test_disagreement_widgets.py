@@ -1,0 +1,185 @@
+"""Disagreement widgets: clicks (simulated plotly/ipywidgets callbacks) drive the Selection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from plotly.callbacks import Points
+
+import workbench as wb
+from workbench.agreement import disagreeing_items
+from workbench.selection import Selection
+from workbench.widgets.agreement_matrix import AgreementMatrix
+from workbench.widgets.annotator_table import AnnotatorTable
+from workbench.widgets.confused_pairs import ConfusedPairs
+from workbench.widgets.disagreement_explorer import DisagreementExplorer
+from workbench.widgets.label_issue_list import LabelIssueList
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = REPO / "data" / "sample"
+    if not (root / "items.csv").exists():
+        root = tmp_path_factory.mktemp("sample")
+        wb.build_sample(root)
+    return wb.open_project(root)
+
+
+def _points(*inds):
+    return Points(point_inds=list(inds), xs=[], ys=[], trace_name="", trace_index=1)
+
+
+class Counter:
+    def __init__(self, selection):
+        self.n = 0
+        selection.observe(self, names=["ids"])
+
+    def __call__(self, change):
+        self.n += 1
+
+
+def test_agreement_matrix_click_selects_disagreements(project):
+    sel = Selection()
+    calls = Counter(sel)
+    m = AgreementMatrix(project, sel)
+    names = sorted(project.annotators)
+    k = len(names)
+    assert list(m.figure.data[0].x) == names and len(m.figure.data[1].x) == k * k
+    # click the grid point of cell (row 'ana', column 'ben')
+    i, j = names.index("ana"), names.index("ben")
+    m._on_click(m.figure.data[1], _points(i * k + j))
+    assert m.cell == ("ana", "ben")
+    assert sel.ids == tuple(disagreeing_items(project.annotations, "ana", "ben"))
+    assert sel.source == "AgreementMatrix" and calls.n == 1
+    assert len(m.figure.layout.shapes) == 1
+    # the same click again changes nothing (no notification loop)
+    m._on_click(m.figure.data[1], _points(i * k + j))
+    assert calls.n == 1
+    # the diagonal: the annotator against everyone
+    d = names.index("eli")
+    m._on_click(m.figure.data[1], _points(d * k + d))
+    assert sel.ids == tuple(disagreeing_items(project.annotations, "eli"))
+    # a selection from elsewhere clears the cell highlight
+    sel.select(["digit-0001"], source="other")
+    assert m.cell is None and len(m.figure.layout.shapes) == 0
+    # the matrix shows kappa by default, agreement on request
+    kappa = m.matrix.loc["ana", "ben"]
+    m.value = "agreement"
+    assert m.matrix.loc["ana", "ben"] != kappa and 0 <= m.matrix.loc["ana", "ben"] <= 1
+    assert "AgreementMatrix(" in repr(m)
+
+
+def test_agreement_matrix_click_errors_are_shown(project):
+    m = AgreementMatrix(project.annotations)
+    m.items_of = None  # break the lookup: the callback must report, not swallow
+    m._on_click(m.figure.data[1], _points(1))
+    assert "Error" in m.error_box.value and m.error_box.layout.display is None
+
+
+def test_confused_pairs_click(project):
+    sel = Selection()
+    c = ConfusedPairs(project, sel)
+    classes = project.classes
+    k = len(classes)
+    i, j = classes.index("1"), classes.index("7")
+    c._on_click(c.figure.data[1], _points(i * k + j))
+    pairs = wb.confused_pairs(project.annotations, classes=classes)
+    expected = pairs[(pairs["class_a"] == "1") & (pairs["class_b"] == "7")]["item_ids"].item()
+    assert sel.ids == tuple(sorted(expected)) and c.cell == ("1", "7")
+    assert c.matrix.loc["7", "1"] == c.matrix.loc["1", "7"] > 0
+    # every selected item really has a 1 and a 7 among its labels
+    ann = project.annotations[project.annotations["item_id"].isin(sel.ids)]
+    per_item = ann.groupby("item_id")["label"].agg(set)
+    assert all({"1", "7"} <= s for s in per_item)
+    # the diagonal does nothing
+    before = sel.ids
+    c._on_click(c.figure.data[1], _points(i * k + i))
+    assert sel.ids == before
+    assert "1 &harr; 7" in c.top_list.value or "4 &harr; 9" in c.top_list.value
+
+
+def test_annotator_table_click(project):
+    sel = Selection()
+    t = AnnotatorTable(project, sel)
+    assert [b.description for b in t.buttons][-1] == "eli"  # careless annotator last
+    t.buttons[-1].click()
+    assert t.annotator == "eli"
+    assert sel.ids == tuple(disagreeing_items(project.annotations, "eli"))
+    assert t.buttons[-1].button_style == "info"
+    sel.clear(source="test")
+    assert t.annotator is None and t.buttons[-1].button_style == ""
+
+
+def test_label_issue_list_pages_and_clicks(project):
+    sel = Selection()
+    li = LabelIssueList(project, sel, page_size=5)
+    assert li.frame["is_issue"].all() and li.frame["label_quality"].is_monotonic_increasing
+    first = li.frame["item_id"].iloc[0]
+    li.rows[0].button.click()
+    assert sel.ids == (first,) and li.item_id == first
+    li.next_button.click()
+    assert li.page == 1 and li.rows[0].button.description == li.frame["item_id"].iloc[5]
+    li.select_page_button.click()
+    assert sel.ids == tuple(sorted(li.frame["item_id"].iloc[5:10]))
+    li.select_all_button.click()
+    assert len(sel.ids) == int(li.issues["is_issue"].sum())
+    li.go(10_000)
+    assert li.page == li.n_pages - 1
+    li.issues_only = False
+    assert len(li.frame) == len(li.issues) and li.page == 0
+
+
+def test_label_issue_list_without_probabilities(project):
+    no_probs = project.predictions.drop(columns=project.prob_columns)
+    p = wb.Project.from_frames(items=project.items, annotations=project.annotations,
+                               predictions=no_probs, classes=project.classes)
+    li = LabelIssueList(p)
+    assert li.unavailable and "probabilities" in li.message.value
+    assert len(li.frame) == 0 and li.select_all_button.disabled
+
+
+def test_explorer_links_everything(project):
+    sel = Selection()
+    app = DisagreementExplorer(project, sel)
+    assert {"wb-disagreement-explorer", "wb-ready"} <= set(app._dom_classes)
+    assert "wb-status" in app.status._dom_classes
+    assert "No selection" in app.status.value
+    assert app.summary["n_annotators"] == len(project.annotators)
+    app.annotators.select_annotator("eli")
+    assert f"{len(sel.ids)} items selected" in app.status.value
+    if app.gallery is not None:
+        assert set(app.gallery.selection.ids) == set(sel.ids)
+    # a click in one view clears the others' highlights
+    app.matrix.select_pair("cho", "dev")
+    assert app.annotators.annotator is None and app.matrix.cell == ("cho", "dev")
+    app.clear_button.click()
+    assert sel.ids is None and "No selection" in app.status.value
+    # agreement by another column
+    app.slice_picker.value = "vendor"
+    assert "quicklabel" in app.slice_table.value
+
+
+def test_explorer_without_annotations(project):
+    p = wb.Project.from_frames(items=project.items, predictions=project.predictions,
+                               classes=project.classes)
+    app = DisagreementExplorer(p)
+    assert "wb-ready" in app._dom_classes
+    assert "no annotations" in app.header.value
+    assert len(app.issues.issues) == len(project.items)
+
+
+def test_widgets_accept_annotation_frames():
+    ann = pd.DataFrame({"item_id": ["a", "a", "b", "b"], "annotator": ["x", "y"] * 2,
+                        "label": ["1", "2", "1", "1"]}).astype("str")
+    sel = Selection()
+    m = AgreementMatrix(ann, sel)
+    m.select_pair("x", "y")
+    assert sel.ids == ("a",)
+    c = ConfusedPairs(ann, sel)
+    assert c.select_pair("2", "1") == ["a"]
+    with pytest.raises(TypeError, match="Expected a workbench Project or an annotations"):
+        AgreementMatrix(42)

@@ -1,0 +1,435 @@
+"""Key figures for the manager dashboard: pure functions, DataFrames in, DataFrames out.
+
+The manager overview (:class:`workbench.widgets.OverviewDashboard`, notebook
+``00_overview``) shows, read-only:
+
+* the project at a glance (:func:`project_summary`);
+* the model's error rate per run and its change from the previous run
+  (:func:`error_rate_table`);
+* how consistent the labels are per vendor and per batch (:func:`agreement_table`);
+* the share of suspected label errors (:func:`label_issue_rate`);
+* the relabel queue by status (:func:`relabel_status_counts`);
+* trends over batches (:func:`batch_trends`) and the worst slices (:func:`worst_slices`).
+
+:func:`overview_kpis` computes them all from a project; a section that cannot be computed
+(no predictions, no annotations, a module missing) is reported in ``problems`` instead of
+failing the whole dashboard.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._validation import check_columns, check_int
+
+__all__ = [
+    "OverviewKPIs",
+    "project_summary",
+    "error_rate_table",
+    "agreement_table",
+    "label_issue_rate",
+    "relabel_status_counts",
+    "batch_trends",
+    "worst_slices",
+    "overview_kpis",
+    "STATUS_ORDER",
+]
+
+#: Relabel-queue statuses in workflow order (``untriaged`` = tagged, no status event yet).
+STATUS_ORDER = ("untriaged", "queued", "sent", "relabeled", "verified")
+
+
+def project_summary(project: Any) -> dict:
+    """Summarise a project: sizes, classes, annotators and runs.
+
+    Parameters
+    ----------
+    project : Project
+        An open project.
+
+    Returns
+    -------
+    dict
+        ``name``, ``n_items``, ``n_labeled`` (items with their own ``label``), ``n_classes``,
+        ``classes``, ``n_annotators``, ``annotators``, ``n_annotations``, ``runs``,
+        ``default_run``, ``metadata_columns``.
+    """
+    items = project.items
+    ann = project.annotations
+    n_labeled = int(items["label"].notna().sum()) if "label" in items.columns else 0
+    annotators = sorted(map(str, pd.unique(ann["annotator"]))) if len(ann) else []
+    return {
+        "name": str(getattr(project, "name", "")),
+        "n_items": int(len(items)),
+        "n_labeled": n_labeled,
+        "n_classes": len(project.classes),
+        "classes": list(project.classes),
+        "n_annotators": len(annotators),
+        "annotators": annotators,
+        "n_annotations": int(len(ann)),
+        "runs": list(project.runs),
+        "default_run": project.default_run,
+        "metadata_columns": list(getattr(project, "metadata_columns", [])),
+    }
+
+
+def error_rate_table(errors: pd.DataFrame, runs: list[str] | None = None) -> pd.DataFrame:
+    """Error rate of each run and its change from the previous run.
+
+    Parameters
+    ----------
+    errors : DataFrame
+        Per-item outcomes of every run: ``run`` and ``correct`` (bool) columns, e.g. the
+        frames of :func:`workbench.slicing.project_errors` concatenated with a ``run``.
+    runs : list of str, default=None
+        Run order (the change is measured from the previous run in this order); default:
+        order of first appearance.
+
+    Returns
+    -------
+    DataFrame
+        ``run``, ``n``, ``errors``, ``error_rate``, ``change`` (error rate minus the previous
+        run's; NaN for the first run), one row per run in order.
+
+    Examples
+    --------
+    >>> errors = pd.DataFrame({"run": ["a", "a", "b", "b"],
+    ...                        "correct": [True, False, True, True]})
+    >>> error_rate_table(errors)[["run", "error_rate", "change"]]
+      run  error_rate  change
+    0   a         0.5     NaN
+    1   b         0.0    -0.5
+    """
+    check_columns(errors, ["run", "correct"], what="errors", func="error_rate_table")
+    order = list(pd.unique(errors["run"].astype(str))) if runs is None else list(runs)
+    run = errors["run"].astype(str)
+    bad = ~errors["correct"].astype(bool)
+    grouped = pd.DataFrame({"run": run, "bad": bad}).groupby("run", sort=False)["bad"]
+    n = grouped.size().reindex(order).fillna(0).astype(int)
+    e = grouped.sum().reindex(order).fillna(0).astype(int)
+    rate = (e / n.replace(0, np.nan)).astype(float)
+    out = pd.DataFrame({"run": order, "n": n.to_numpy(), "errors": e.to_numpy(),
+                        "error_rate": rate.to_numpy()})
+    out["change"] = out["error_rate"].diff()
+    return out
+
+
+def agreement_table(annotations: pd.DataFrame, items: pd.DataFrame, by: str, *,
+                    n_boot: int = 0, seed: int = 0) -> pd.DataFrame:
+    """Label agreement per value of one metadata column (vendor, batch, ...).
+
+    Uses :func:`workbench.agreement.agreement_by`.
+
+    Parameters
+    ----------
+    annotations : DataFrame
+        Long annotations ``item_id``, ``annotator``, ``label``.
+    items : DataFrame
+        ``item_id`` and the ``by`` column.
+    by : str
+        The metadata column.
+    n_boot : int, default=0
+        Bootstrap resamples for the intervals (0: none, fastest).
+    seed : int, default=0
+
+    Returns
+    -------
+    DataFrame
+        ``by``, ``n_items``, ``percent_agreement``, ``fleiss_kappa`` (and ``*_low/_high``
+        when ``n_boot > 0``), sorted by ``by``.
+    """
+    from .agreement import agreement_by
+
+    check_columns(items, ["item_id", by], what="items", func="agreement_table")
+    n_boot = check_int(n_boot, "n_boot", "agreement_table", minimum=0)
+    frame = agreement_by(annotations, items, by, n_boot=n_boot, seed=seed)
+    cols = [by, "n_items", "percent_agreement", "fleiss_kappa"]
+    if n_boot:
+        cols += ["percent_agreement_low", "percent_agreement_high"]
+    return frame[cols].reset_index(drop=True)
+
+
+def label_issue_rate(issues: pd.DataFrame) -> dict:
+    """Share of items flagged as suspected label errors.
+
+    Parameters
+    ----------
+    issues : DataFrame
+        Output of :func:`workbench.label_issues`: one row per item with a boolean
+        ``is_issue`` column.
+
+    Returns
+    -------
+    dict
+        ``n_items``, ``n_issues``, ``rate`` (NaN without items).
+
+    Examples
+    --------
+    >>> label_issue_rate(pd.DataFrame({"is_issue": [True, False, False, False]}))
+    {'n_items': 4, 'n_issues': 1, 'rate': 0.25}
+    """
+    check_columns(issues, ["is_issue"], what="issues", func="label_issue_rate")
+    n = int(len(issues))
+    k = int(issues["is_issue"].astype(bool).sum())
+    return {"n_items": n, "n_issues": k, "rate": (k / n) if n else float("nan")}
+
+
+def relabel_status_counts(tags: pd.DataFrame, statuses: pd.DataFrame, *,
+                          queue: str = "relabel") -> pd.DataFrame:
+    """Count the items of the relabel queue by status.
+
+    An item is in the queue when it carries the queue's tag or has a status in the queue;
+    tagged items without a status event yet are ``untriaged``.
+
+    Parameters
+    ----------
+    tags : DataFrame
+        Current tags: ``item_id``, ``tag`` (:meth:`workbench.TagStore.tags`).
+    statuses : DataFrame
+        Current statuses of the queue: ``item_id``, ``status``
+        (:meth:`workbench.TagStore.statuses`).
+    queue : str, default='relabel'
+        The queue's tag.
+
+    Returns
+    -------
+    DataFrame
+        ``status`` (in :data:`STATUS_ORDER`, then any other status), ``n_items``; every
+        known status is listed, with 0 when empty.
+
+    Examples
+    --------
+    >>> tags = pd.DataFrame({"item_id": ["a", "b", "c"], "tag": ["relabel"] * 2 + ["blurry"]})
+    >>> statuses = pd.DataFrame({"item_id": ["b"], "status": ["sent"]})
+    >>> relabel_status_counts(tags, statuses).set_index("status")["n_items"].to_dict()
+    {'untriaged': 1, 'queued': 0, 'sent': 1, 'relabeled': 0, 'verified': 0}
+    """
+    check_columns(tags, ["item_id", "tag"], what="tags", func="relabel_status_counts")
+    check_columns(statuses, ["item_id", "status"], what="statuses",
+                  func="relabel_status_counts")
+    tagged = set(tags.loc[tags["tag"].astype(str) == queue, "item_id"].astype(str))
+    status = dict(zip(statuses["item_id"].astype(str), statuses["status"].astype(str),
+                      strict=True))
+    members = tagged | set(status)
+    counts: dict[str, int] = dict.fromkeys(STATUS_ORDER, 0)
+    for item in members:
+        s = status.get(item, "untriaged")
+        counts[s] = counts.get(s, 0) + 1
+    return pd.DataFrame({"status": list(counts), "n_items": list(counts.values())})
+
+
+def batch_trends(errors: pd.DataFrame, agreement: pd.DataFrame | None = None, *,
+                 by: str = "batch") -> pd.DataFrame:
+    """Error rate per run and label agreement along the batches, as one long frame.
+
+    Parameters
+    ----------
+    errors : DataFrame
+        ``run``, ``correct`` and the ``by`` column (see :func:`error_rate_table`).
+    agreement : DataFrame, default=None
+        :func:`agreement_table` by the same column (adds a ``percent_agreement`` series).
+    by : str, default='batch'
+        The ordered metadata column (batches sort as text, e.g. ISO weeks).
+
+    Returns
+    -------
+    DataFrame
+        ``by``, ``series`` (``"error rate: <run>"`` or ``"label agreement"``), ``value``,
+        ``n``, sorted by series then ``by``.
+    """
+    check_columns(errors, ["run", "correct", by], what="errors", func="batch_trends")
+    frame = pd.DataFrame({"run": errors["run"].astype(str), by: errors[by].astype(str),
+                          "bad": ~errors["correct"].astype(bool)})
+    frame = frame[errors[by].notna().to_numpy()]
+    g = frame.groupby(["run", by], sort=False)["bad"].agg(["mean", "size"]).reset_index()
+    parts = [pd.DataFrame({by: g[by], "series": "error rate: " + g["run"],
+                           "value": g["mean"].astype(float), "n": g["size"].astype(int)})]
+    if agreement is not None and len(agreement):
+        check_columns(agreement, [by, "percent_agreement", "n_items"], what="agreement",
+                      func="batch_trends")
+        parts.append(pd.DataFrame({by: agreement[by].astype(str), "series": "label agreement",
+                                   "value": agreement["percent_agreement"].astype(float),
+                                   "n": agreement["n_items"].astype(int)}))
+    out = pd.concat(parts, ignore_index=True)
+    return out.sort_values(["series", by], kind="stable").reset_index(drop=True)
+
+
+def worst_slices(errors: pd.DataFrame, *, top: int = 5, max_order: int = 2,
+                 features: list[str] | None = None) -> pd.DataFrame:
+    """The slices where the model errs most (:func:`workbench.slicing.discover_slices`).
+
+    Parameters
+    ----------
+    errors : DataFrame
+        One run's errors (:func:`workbench.slicing.project_errors`).
+    top : int, default=5
+        Most slices returned.
+    max_order : int, default=2
+        Most conditions per slice.
+    features : list of str, default=None
+        Metadata columns to slice on (default: every metadata column).
+
+    Returns
+    -------
+    DataFrame
+        ``slice``, ``n``, ``errors``, ``error_rate``, ``lift``, ``q_value``, best first
+        (only slices significantly worse than the rest).
+    """
+    from .slicing import discover_slices
+
+    top = check_int(top, "top", "worst_slices", minimum=1)
+    found = discover_slices(errors, features=features, max_order=max_order, top=top)
+    cols = [c for c in ("slice", "n", "errors", "error_rate", "lift", "q_value")
+            if c in found.columns]
+    return found[cols].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- orchestration
+
+
+@dataclasses.dataclass
+class OverviewKPIs:
+    """Everything the manager overview shows; a missing section is None with a reason."""
+
+    summary: dict
+    error_rates: pd.DataFrame | None = None
+    agreement: dict[str, pd.DataFrame] = dataclasses.field(default_factory=dict)
+    agreement_overall: dict | None = None
+    label_issues: dict | None = None
+    relabel: pd.DataFrame | None = None
+    trends: pd.DataFrame | None = None
+    worst: pd.DataFrame | None = None
+    run: str | None = None
+    problems: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+def _store_exists(project: Any) -> bool:
+    if os.environ.get("WORKBENCH_DB_URL"):
+        return True
+    root = getattr(project, "root", None)
+    if root is None:
+        return True  # in-memory store shared in this kernel
+    return (Path(root) / ".workbench" / "workbench.db").exists()
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}"[:300]
+
+
+def overview_kpis(project: Any, *, store: Any = None, by: tuple[str, ...] = ("vendor", "batch"),
+                  trend_by: str = "batch", queue: str = "relabel", top: int = 5,
+                  issues: bool = True) -> OverviewKPIs:
+    """Compute every section of the manager overview; failures become ``problems``.
+
+    Parameters
+    ----------
+    project : Project
+        An open project.
+    store : TagStore, default=None
+        The tag store; default :meth:`workbench.TagStore.for_project` (only if the project
+        already has one: a read-only overview never creates a database).
+    by : tuple of str, default=('vendor', 'batch')
+        Metadata columns to measure agreement on (those absent are skipped).
+    trend_by : str, default='batch'
+        Column of the trend chart.
+    queue : str, default='relabel'
+        The relabel queue's tag.
+    top : int, default=5
+        Worst slices shown.
+    issues : bool, default=True
+        Run the label-issue check (cleanlab) on the default run.
+
+    Returns
+    -------
+    OverviewKPIs
+    """
+    top = check_int(top, "top", "overview_kpis", minimum=1)
+    out = OverviewKPIs(summary=project_summary(project), run=project.default_run)
+    meta = [c for c in by if c in project.items.columns]
+
+    # model errors per run, trends, worst slices
+    per_run = []
+    if project.runs:
+        try:
+            from .slicing import project_errors
+
+            for run in project.runs:
+                e = project_errors(project, run)
+                per_run.append(e.assign(run=run))
+            long = pd.concat(per_run, ignore_index=True)
+            out.error_rates = error_rate_table(long, runs=list(project.runs))
+        except Exception as exc:  # noqa: BLE001 - shown on the dashboard
+            out.problems["error_rates"] = _reason(exc)
+    else:
+        out.problems["error_rates"] = "the project has no predictions"
+
+    # agreement per vendor / batch
+    ann = project.annotations
+    if len(ann):
+        try:
+            from .agreement import agreement_summary
+
+            out.agreement_overall = agreement_summary(ann, classes=project.classes)
+        except Exception as exc:  # noqa: BLE001
+            out.problems["agreement"] = _reason(exc)
+        for col in meta:
+            try:
+                out.agreement[col] = agreement_table(ann, project.items, col)
+            except Exception as exc:  # noqa: BLE001
+                out.problems[f"agreement_{col}"] = _reason(exc)
+    else:
+        out.problems["agreement"] = "the project has no annotations"
+
+    if per_run and trend_by not in project.items.columns:
+        out.problems["trends"] = f"the items have no {trend_by!r} column"
+    elif per_run:
+        try:
+            long = pd.concat(per_run, ignore_index=True)
+            if trend_by not in long.columns:
+                long = long.merge(project.items[["item_id", trend_by]], on="item_id",
+                                  how="left")
+            out.trends = batch_trends(long, out.agreement.get(trend_by), by=trend_by)
+        except Exception as exc:  # noqa: BLE001
+            out.problems["trends"] = _reason(exc)
+
+    if per_run:
+        try:
+            default = project.default_run or project.runs[0]
+            errors = per_run[list(project.runs).index(default)]
+            out.worst = worst_slices(errors, top=top)
+        except Exception as exc:  # noqa: BLE001
+            out.problems["worst"] = _reason(exc)
+
+    if issues and project.runs and getattr(project, "prob_columns", []):
+        try:
+            from .label_quality import label_issues
+
+            out.label_issues = label_issue_rate(label_issues(project, project.default_run))
+        except Exception as exc:  # noqa: BLE001
+            out.problems["label_issues"] = _reason(exc)
+    elif issues:
+        out.problems["label_issues"] = "needs a run with class probabilities"
+
+    # relabel queue (never creates a store)
+    try:
+        if store is None and _store_exists(project):
+            from .tags import TagStore
+
+            store = TagStore.for_project(project)
+        if store is None:
+            out.relabel = relabel_status_counts(
+                pd.DataFrame({"item_id": [], "tag": []}),
+                pd.DataFrame({"item_id": [], "status": []}), queue=queue)
+        else:
+            out.relabel = relabel_status_counts(store.tags(), store.statuses(queue),
+                                                queue=queue)
+    except Exception as exc:  # noqa: BLE001
+        out.problems["relabel"] = _reason(exc)
+    return out

@@ -1,0 +1,927 @@
+"""The relabel loop: queue tagged items, export a batch for a labelling vendor, import results.
+
+The queue is every item carrying a tag (``relabel`` by default) in the project's
+:class:`~workbench.tags.TagStore`. Each queued item moves through the statuses
+``queued -> sent -> relabeled -> verified``; every transition is an audited event in the store.
+
+* :func:`export_relabel_queue` writes a batch (Label Studio tasks, CSV or JSON Lines),
+  atomically, and marks it ``sent``.
+* :func:`import_labels` reads the vendor's results (a Label Studio JSON export or a CSV),
+  validates them, appends the new labels to the project's annotations file (atomically, with
+  a backup), marks the items ``relabeled`` and reports what changed, per slice.
+
+Both are idempotent: exporting the same queue twice writes the same file, importing the same
+results twice adds nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._validation import check_columns, check_int, check_option, latest_annotations
+from .errors import SchemaError, StoreError
+from .session import current_author, require_write
+from .tags import STATUSES, TagStore
+
+__all__ = [
+    "RelabelQueue",
+    "ImportReport",
+    "export_relabel_queue",
+    "import_labels",
+    "read_labels",
+    "neutralize_cell",
+    "atomic_write",
+]
+
+EXPORT_FORMATS = ("labelstudio", "csv", "jsonl")
+IMPORT_FORMATS = ("labelstudio", "csv")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
+
+
+# --------------------------------------------------------------------------------------
+# files
+# --------------------------------------------------------------------------------------
+
+
+def neutralize_cell(value: Any) -> Any:
+    r"""Prefix ``'`` to a text cell a spreadsheet would run as a formula (CSV injection).
+
+    Examples
+    --------
+    >>> neutralize_cell('=HYPERLINK("http://x")')
+    '\'=HYPERLINK("http://x")'
+    >>> neutralize_cell("cat")
+    'cat'
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[io.TextIOBase], None]) -> Path:
+    """Write a text file atomically: a temporary file in the same folder, fsync, rename.
+
+    If ``write`` fails (or the process is killed) the previous file stays intact and no
+    temporary file is left behind (except after a kill, a hidden ``.<name>.*.tmp``).
+
+    Parameters
+    ----------
+    path : path-like
+        The target file.
+    write : callable
+        Called with the open text file (UTF-8, ``newline=""``).
+
+    Returns
+    -------
+    Path
+        The target file.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    mode = _file_mode(target)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            write(fh)
+            fh.flush()
+            os.chmod(fh.fileno(), mode)
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    return target
+
+
+def _file_mode(target: Path) -> int:
+    try:
+        return target.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _atomic_frame(frame: pd.DataFrame, target: Path) -> None:
+    if target.suffix == ".parquet":
+        mode = _file_mode(target)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            frame.to_parquet(tmp, index=False)
+            with open(tmp, "rb+") as fh:
+                os.chmod(fh.fileno(), mode)
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+    else:
+        atomic_write(target, lambda fh: frame.to_csv(fh, index=False,
+                                                     date_format="%Y-%m-%dT%H:%M:%S.%fZ"))
+
+
+# --------------------------------------------------------------------------------------
+# the queue
+# --------------------------------------------------------------------------------------
+
+
+class RelabelQueue:
+    """The items tagged for relabelling, with their status and priority.
+
+    Parameters
+    ----------
+    project : Project
+        The project.
+    store : TagStore, optional
+        Default: ``TagStore.for_project(project)``.
+    tag : str, default="relabel"
+        The tag that puts an item in the queue (also the queue's name for statuses).
+
+    Attributes
+    ----------
+    priority_source : str
+        How priorities were computed: ``"label_issues"`` (cleanlab label quality),
+        ``"model_probability"`` (1 - the model's probability of the reference label),
+        ``"model_disagreement"`` (1 when the model disagrees with the label) or ``"none"``.
+
+    Examples
+    --------
+    >>> queue = RelabelQueue(project)  # doctest: +SKIP
+    >>> queue.frame(limit=50)  # the 50 most urgent items  # doctest: +SKIP
+    """
+
+    def __init__(self, project, *, store: TagStore | None = None, tag: str = "relabel"):
+        from .tags import normalize_tag
+
+        self.project = project
+        self.store = store if store is not None else TagStore.for_project(project)
+        self.tag = normalize_tag(tag, func="RelabelQueue")
+        self.priority_source = "none"
+        self._priority: pd.Series | None = None
+
+    # ------------------------------------------------------------------ priorities
+
+    def priorities(self) -> pd.Series:
+        """Return the priority of every item (higher = relabel first), indexed by item_id.
+
+        The label-issue score of :func:`workbench.label_quality.label_issues`
+        (``1 - label_quality``) when available, else ``1 -`` the default run's probability
+        of the item's reference label, else 1 where the run disagrees with it, else 0.
+        """
+        if self._priority is not None:
+            return self._priority
+        project = self.project
+        ids = project.items["item_id"].astype(str)
+        prio = None
+        if project.default_run is not None and project.prob_columns:
+            try:
+                from .label_quality import label_issues
+
+                issues = label_issues(project)
+                if "label_quality" in issues.columns:
+                    quality = issues.set_index("item_id")["label_quality"].astype(float)
+                    prio = (1.0 - quality).reindex(ids)
+                    self.priority_source = "label_issues"
+            except Exception:  # optional scorer unavailable/failing: fall back below
+                prio = None
+        if prio is None and project.default_run is not None:
+            ref = project.reference_labels()
+            if project.prob_columns:
+                item_ids, probs = project.pred_probs()
+                pos = {c: k for k, c in enumerate(project.classes)}
+                given = ref.reindex(item_ids)
+                codes = np.array([pos.get(v, -1) if isinstance(v, str) else -1
+                                  for v in given.to_numpy()])
+                p = np.where(codes >= 0, probs[np.arange(len(codes)), np.maximum(codes, 0)],
+                             np.nan)
+                prio = pd.Series(1.0 - p, index=pd.Index(item_ids, name="item_id"))
+                self.priority_source = "model_probability"
+            else:
+                pred = project.predictions
+                pred = pred[pred["run"] == project.default_run].set_index("item_id")["label"]
+                given = ref.reindex(pred.index)
+                prio = pd.Series((pred.to_numpy() != given.to_numpy()).astype(float),
+                                 index=pred.index)
+                self.priority_source = "model_disagreement"
+        if prio is None:
+            prio = pd.Series(0.0, index=ids)
+        prio = prio.reindex(ids).astype(float).fillna(0.0)
+        prio.index = pd.Index(ids.to_numpy(), name="item_id")
+        self._priority = prio.rename("priority")
+        return self._priority
+
+    # ------------------------------------------------------------------ state
+
+    def frame(self, limit: int | None = None, *, status: str | list | None = None
+              ) -> pd.DataFrame:
+        """Return the queue, most urgent first.
+
+        Parameters
+        ----------
+        limit : int, optional
+            Budget cut: keep only the ``limit`` highest-priority items.
+        status : str or list of str, optional
+            Keep only items in these statuses.
+
+        Returns
+        -------
+        DataFrame
+            ``item_id``, ``status``, ``priority``, ``label`` (reference label),
+            ``predicted`` and ``confidence`` (default run), ``filepath`` (if any),
+            ``tagged_by``, ``reason``, ``tagged_at``, ``status_at``.
+        """
+        check_int(limit, "limit", "RelabelQueue.frame", minimum=0, allow_none=True)
+        wanted = None
+        if status is not None:
+            wanted = [status] if isinstance(status, str) else list(status)
+            for s in wanted:
+                check_option(s, "status", "RelabelQueue.frame", STATUSES)
+        tags = self.store.tags()
+        tags = tags[tags["tag"] == self.tag].drop(columns="tag")
+        tags = tags.rename(columns={"author": "tagged_by"}).reset_index(drop=True)
+        st = self.store.statuses(self.tag).rename(columns={"updated_at": "status_at"})
+        frame = tags.merge(st[["item_id", "status", "status_at"]], on="item_id", how="left")
+        # re-tagged after its last status (or never given one): back in the queue
+        fresh = frame["status"].isna() | (frame["tagged_at"] > frame["status_at"])
+        frame["status"] = frame["status"].where(~fresh, "queued").astype("str")
+        frame["priority"] = self.priorities().reindex(frame["item_id"]).fillna(0.0).to_numpy()
+        project = self.project
+        ref = project.reference_labels()
+        frame["label"] = pd.array(ref.reindex(frame["item_id"]).to_numpy(), dtype="str")
+        pred = project.predictions
+        if project.default_run is not None and len(pred):
+            pred = pred[pred["run"] == project.default_run].set_index("item_id")
+            frame["predicted"] = pd.array(pred["label"].reindex(frame["item_id"]).to_numpy(),
+                                          dtype="str")
+            frame["confidence"] = pred["confidence"].reindex(frame["item_id"]).to_numpy(
+                dtype=float)
+        else:
+            frame["predicted"] = pd.array([pd.NA] * len(frame), dtype="str")
+            frame["confidence"] = np.nan
+        if "filepath" in project.items.columns:
+            fp = project.items.set_index("item_id")["filepath"]
+            frame["filepath"] = pd.array(fp.reindex(frame["item_id"]).to_numpy(), dtype="str")
+        if wanted is not None:
+            frame = frame[frame["status"].isin(wanted)]
+        frame = frame.sort_values(["priority", "item_id"], ascending=[False, True],
+                                  kind="stable", ignore_index=True)
+        if limit is not None:
+            frame = frame.head(limit)
+        cols = ["item_id", "status", "priority", "label", "predicted", "confidence"]
+        cols += ["filepath"] if "filepath" in frame.columns else []
+        cols += ["tagged_by", "reason", "tagged_at", "status_at"]
+        return frame[cols].reset_index(drop=True)
+
+    def counts(self) -> pd.DataFrame:
+        """Return ``status``, ``n_items`` for every status (in workflow order)."""
+        frame = self.frame()
+        n = frame["status"].value_counts()
+        return pd.DataFrame({"status": pd.array(list(STATUSES), dtype="str"),
+                             "n_items": [int(n.get(s, 0)) for s in STATUSES]})
+
+    def mark(self, item_ids, status: str, *, author: str | None = None,
+             reason: str | None = None, context: dict | None = None,
+             action_key: str | None = None) -> int:
+        """Move items to ``status`` (an audited event); returns the events written.
+
+        Raises
+        ------
+        ReadOnlyError
+            In a read-only session.
+        """
+        require_write(f"mark items {status}")
+        return self.store.set_status(item_ids, status, queue=self.tag,
+                                     author=author or current_author(), reason=reason,
+                                     context=context, action_key=action_key)
+
+    # ------------------------------------------------------------------ export
+
+    def export(self, path, *, format: str = "labelstudio", limit: int | None = None,
+               statuses: tuple[str, ...] = ("queued", "sent"), url_prefix: str | None = None,
+               from_name: str = "label", to_name: str = "image", author: str | None = None
+               ) -> int:
+        """Write a batch for the labelling vendor and mark it ``sent``.
+
+        Parameters
+        ----------
+        path : path-like
+            The file to write (replaced atomically: a killed export leaves the previous one).
+        format : {'labelstudio', 'csv', 'jsonl'}, default='labelstudio'
+            Label Studio task import JSON (with the current label and the model prediction
+            as pre-annotations), CSV (formula-like cells neutralised) or JSON Lines.
+        limit : int, optional
+            Budget: the ``limit`` most urgent items only.
+        statuses : tuple of str, default=('queued', 'sent')
+            Which items to send (default: everything not yet relabelled).
+        url_prefix : str, optional
+            Label Studio ``data.image`` = ``url_prefix + filepath`` (default: the path
+            relative to the project folder).
+        from_name, to_name : str
+            The names of the Choices and Image tags of the Label Studio labelling config.
+        author : str, optional
+            Default: ``workbench.session.current_author()``.
+
+        Returns
+        -------
+        int
+            Items written.
+        """
+        func = "export_relabel_queue"
+        check_option(format, "format", func, EXPORT_FORMATS)
+        check_int(limit, "limit", func, minimum=0, allow_none=True)
+        require_write("export the relabel queue")
+        batch = self.frame(limit=limit, status=list(statuses))
+        path = Path(path)
+        if format == "labelstudio":
+            payload = _labelstudio_tasks(batch, self.project, url_prefix, from_name, to_name)
+            atomic_write(path, lambda fh: json.dump(payload, fh, ensure_ascii=False, indent=1))
+        elif format == "csv":
+            atomic_write(path, lambda fh: _write_csv(batch, fh))
+        else:
+            atomic_write(path, lambda fh: _write_jsonl(batch, fh))
+        if len(batch):
+            self.store.set_status(batch["item_id"].tolist(), "sent", queue=self.tag,
+                                  author=author or current_author(),
+                                  context={"export": str(path), "format": format})
+        return len(batch)
+
+
+def _record(row: pd.Series) -> dict:
+    out = {}
+    for key in ("item_id", "filepath", "label", "predicted", "confidence", "priority", "status",
+                "reason", "tagged_by"):
+        if key not in row.index:
+            continue
+        value = row[key]
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            out[key] = None
+        elif isinstance(value, (float, np.floating)):
+            out[key] = round(float(value), 6)
+        else:
+            out[key] = str(value)
+    return out
+
+
+def _write_csv(batch: pd.DataFrame, fh) -> None:
+    fields = [c for c in ("item_id", "filepath", "label", "predicted", "confidence", "priority",
+                          "status", "reason", "tagged_by") if c in batch.columns]
+    writer = csv.DictWriter(fh, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for _, row in batch.iterrows():
+        rec = _record(row)
+        writer.writerow({k: neutralize_cell("" if rec[k] is None else rec[k]) for k in fields})
+
+
+def _write_jsonl(batch: pd.DataFrame, fh) -> None:
+    for _, row in batch.iterrows():
+        fh.write(json.dumps(_record(row), ensure_ascii=False) + "\n")
+
+
+def _labelstudio_tasks(batch: pd.DataFrame, project, url_prefix, from_name, to_name) -> list:
+    run = project.default_run
+    tasks = []
+    for _, row in batch.iterrows():
+        rec = _record(row)
+        data: dict[str, Any] = {"item_id": rec["item_id"]}
+        if rec.get("filepath"):
+            rel = rec["filepath"].replace(os.sep, "/")
+            if url_prefix:
+                from urllib.parse import quote
+
+                data["image"] = url_prefix.rstrip("/") + "/" + quote(rel.lstrip("/"))
+            else:
+                data["image"] = rel
+        if rec.get("label") is not None:
+            data["label"] = rec["label"]
+        if rec.get("predicted") is not None:
+            data["predicted"] = rec["predicted"]
+        predictions = []
+        for version, choice, score in (("current-label", rec.get("label"), None),
+                                       (run, rec.get("predicted"), rec.get("confidence"))):
+            if choice is None:
+                continue
+            pred = {"model_version": str(version),
+                    "result": [{"from_name": from_name, "to_name": to_name, "type": "choices",
+                                "value": {"choices": [choice]}}]}
+            if score is not None:
+                pred["score"] = score
+            predictions.append(pred)
+        tasks.append({"data": data, "predictions": predictions})
+    return tasks
+
+
+def export_relabel_queue(project, path, *, format: str = "labelstudio", tag: str = "relabel",
+                         limit: int | None = None, store: TagStore | None = None,
+                         url_prefix: str | None = None) -> int:
+    """Export the relabel queue (most urgent first) and mark the exported items ``sent``.
+
+    Parameters
+    ----------
+    project : Project
+    path : path-like
+        The file to write, atomically.
+    format : {'labelstudio', 'csv', 'jsonl'}, default='labelstudio'
+    tag : str, default='relabel'
+    limit : int, optional
+        Budget: at most this many items, by priority.
+    store : TagStore, optional
+        Default: ``TagStore.for_project(project)``.
+    url_prefix : str, optional
+        Prefix for Label Studio image URLs (default: paths relative to the project).
+
+    Returns
+    -------
+    int
+        Items written.
+
+    Raises
+    ------
+    ReadOnlyError
+        In a read-only session.
+
+    See Also
+    --------
+    RelabelQueue.export, import_labels
+    """
+    return RelabelQueue(project, store=store, tag=tag).export(path, format=format, limit=limit,
+                                                              url_prefix=url_prefix)
+
+
+# --------------------------------------------------------------------------------------
+# import
+# --------------------------------------------------------------------------------------
+
+
+def _annotator_of(completed_by: Any, annotation: dict) -> str | None:
+    if isinstance(completed_by, dict):
+        email = completed_by.get("email")
+        if email:
+            return str(email)
+        completed_by = completed_by.get("id")
+    if completed_by is None or completed_by == "":
+        email = annotation.get("created_username") or ""
+        return email.split(",")[0].strip() or None
+    return f"ls-{completed_by}"
+
+
+def _parse_labelstudio(path: Path) -> pd.DataFrame:
+    try:
+        tasks = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise SchemaError(f"{path}: not valid JSON ({exc}). Export the project from Label "
+                          "Studio with 'Export > JSON'.") from exc
+    if isinstance(tasks, dict):
+        tasks = [tasks]
+    if not isinstance(tasks, list):
+        raise SchemaError(f"{path}: expected a JSON list of Label Studio tasks.")
+    rows = []
+    for n, task in enumerate(tasks):
+        if not isinstance(task, dict):
+            raise SchemaError(f"{path}: task #{n} is not a JSON object.")
+        data = task.get("data") or {}
+        item_id = data.get("item_id")
+        if item_id is None or str(item_id).strip() == "":
+            raise SchemaError(f"{path}: task #{n} (id {task.get('id')!r}) has no data.item_id. "
+                              "Import tasks exported by workbench (they carry data.item_id).")
+        for ann in task.get("annotations") or []:
+            if ann.get("was_cancelled"):
+                continue
+            choice = None
+            for res in ann.get("result") or []:
+                value = res.get("value") or {}
+                if res.get("type") == "choices" or "choices" in value:
+                    choices = value.get("choices") or []
+                    if choices:
+                        choice = choices[0]
+                        break
+            if choice is None:
+                continue
+            annotator = _annotator_of(ann.get("completed_by"), ann)
+            if annotator is None:
+                raise SchemaError(f"{path}: an annotation of task #{n} (item "
+                                  f"{item_id!r}) has no completed_by; cannot tell who labelled.")
+            rows.append({"item_id": str(item_id), "annotator": annotator, "label": str(choice),
+                         "annotated_at": ann.get("updated_at") or ann.get("created_at")})
+    return pd.DataFrame(rows, columns=["item_id", "annotator", "label", "annotated_at"])
+
+
+def _parse_csv(path: Path) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise SchemaError(f"{path}: cannot read the CSV ({exc}). Expected columns item_id, "
+                          "annotator, label[, annotated_at].") from exc
+    frame.columns = [str(c).strip() for c in frame.columns]
+    check_columns(frame, ["item_id", "annotator", "label"], what=f"labels file {path.name}",
+                  func="import_labels")
+    cols = ["item_id", "annotator", "label"] + (
+        ["annotated_at"] if "annotated_at" in frame.columns else [])
+    frame = frame[cols].copy()
+    for col in ("item_id", "annotator", "label"):
+        frame[col] = frame[col].str.strip()
+    if "annotated_at" not in frame.columns:
+        frame["annotated_at"] = None
+    frame["annotated_at"] = frame["annotated_at"].replace("", None)
+    return frame
+
+
+def read_labels(path, *, format: str = "labelstudio", classes=None, item_ids=None
+                ) -> pd.DataFrame:
+    """Read a vendor's labels into long annotations, validated.
+
+    Parameters
+    ----------
+    path : path-like
+        A Label Studio JSON export (``data.item_id``; ``annotations[].completed_by`` becomes
+        the annotator ``ls-<id>`` or the user's email; ``result[].value.choices[0]`` the
+        label) or a CSV with ``item_id``, ``annotator``, ``label`` [, ``annotated_at``].
+    format : {'labelstudio', 'csv'}, default='labelstudio'
+    classes : list of str, optional
+        Allowed labels.
+    item_ids : iterable of str, optional
+        Known item ids.
+
+    Returns
+    -------
+    DataFrame
+        ``item_id``, ``annotator``, ``label``, ``annotated_at`` (UTC, NaT when not given).
+
+    Raises
+    ------
+    SchemaError
+        Unreadable file, missing fields, unknown items or classes, empty values; the message
+        lists the offenders.
+    """
+    check_option(format, "format", "import_labels", IMPORT_FORMATS)
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"import_labels: no file {path}.")
+    frame = _parse_labelstudio(path) if format == "labelstudio" else _parse_csv(path)
+    for col in ("item_id", "annotator", "label"):
+        empty = frame[col].isna() | (frame[col].astype(str).str.len() == 0)
+        if empty.any():
+            rows = (np.flatnonzero(empty.to_numpy()) + 2).tolist()[:5]
+            raise SchemaError(f"{path}: empty {col} on line(s) {rows}. Fill them or drop "
+                              "those rows; nothing was imported.")
+    raw = frame["annotated_at"]
+    parsed = pd.to_datetime(raw, errors="coerce", utc=True, format="mixed")
+    bad = parsed.isna() & raw.notna()
+    if bad.any():
+        raise SchemaError(f"{path}: annotated_at is not a date/time: "
+                          f"{sorted(set(raw[bad].astype(str)))[:5]}. Use ISO 8601 like "
+                          "2026-01-31T14:05:00Z; nothing was imported.")
+    frame["annotated_at"] = parsed.dt.as_unit("us")
+    if item_ids is not None:
+        known = set(map(str, item_ids))
+        unknown = sorted(set(frame["item_id"]) - known)
+        if unknown:
+            raise SchemaError(f"{path}: {len(unknown)} item id(s) are not in the project: "
+                              f"{unknown[:5]}{' ...' if len(unknown) > 5 else ''}. Check the "
+                              "file is for this project; nothing was imported.")
+    if classes is not None:
+        allowed = set(map(str, classes))
+        unknown = sorted(set(frame["label"]) - allowed)
+        if unknown:
+            raise SchemaError(f"{path}: label(s) {unknown[:5]} are not classes of the project "
+                              f"{sorted(allowed)[:20]}. Fix the labelling config or map them; "
+                              "nothing was imported.")
+    for col in ("item_id", "annotator", "label"):
+        frame[col] = frame[col].astype("str")
+    return frame.reset_index(drop=True)
+
+
+@dataclass
+class ImportReport:
+    """What an :func:`import_labels` call did.
+
+    Attributes
+    ----------
+    path : Path
+        The imported file.
+    n_rows, n_new, n_changed, n_duplicate : int
+        Labels read; labels from an annotator new to the item; labels that replace the
+        annotator's previous, different label; labels already recorded (skipped).
+    labels : DataFrame
+        Every row read with ``kind`` ('new', 'changed', 'duplicate') and ``previous_label``.
+    items_agreeing_before, items_agreeing_after : int
+        Imported items whose annotators all agree, before and after.
+    per_slice : DataFrame
+        ``column``, ``value``, ``n_items``, ``n_imported``, ``agreement_before``,
+        ``agreement_after``, ``accuracy_before``, ``accuracy_after``, ``accuracy_change``:
+        the share of items whose annotators agree, and the default run's accuracy against the
+        annotators' consensus, for the whole project (``column='(all)'``) and each metadata
+        slice holding imported items.
+    written : bool
+        Whether the annotations file was rewritten (False when nothing was new).
+    annotations_path, backup_path : Path or None
+    n_relabeled : int
+        Queue items marked ``relabeled``.
+    project : Project
+        The project re-read after the import (the caller's object is not modified).
+    """
+
+    path: Path
+    format: str
+    n_rows: int
+    n_new: int
+    n_changed: int
+    n_duplicate: int
+    labels: pd.DataFrame
+    items_agreeing_before: int
+    items_agreeing_after: int
+    per_slice: pd.DataFrame
+    written: bool
+    annotations_path: Path | None
+    backup_path: Path | None
+    n_relabeled: int
+    project: Any = field(repr=False)
+
+    @property
+    def new(self) -> int:
+        """Alias of ``n_new``."""
+        return self.n_new
+
+    @property
+    def changed(self) -> int:
+        """Alias of ``n_changed``."""
+        return self.n_changed
+
+    @property
+    def duplicate(self) -> int:
+        """Alias of ``n_duplicate``."""
+        return self.n_duplicate
+
+    duplicates = duplicate
+
+    def summary(self) -> str:
+        """One line: counts and agreement before/after."""
+        return (f"{self.n_rows} labels read from {self.path.name}: {self.n_new} new, "
+                f"{self.n_changed} changed, {self.n_duplicate} duplicate; items agreeing "
+                f"{self.items_agreeing_before} -> {self.items_agreeing_after}; "
+                f"{self.n_relabeled} queue items marked relabeled.")
+
+    def __repr__(self) -> str:
+        return f"ImportReport({self.summary()})"
+
+
+def _consensus(ann: pd.DataFrame) -> pd.DataFrame:
+    """Per item: majority label (NA on ties) and whether all annotators agree."""
+    if ann.empty:
+        return pd.DataFrame({"consensus": pd.Series(dtype="str"),
+                             "agree": pd.Series(dtype=bool)})
+    counts = ann.groupby(["item_id", "label"], observed=True).size().rename("n").reset_index()
+    counts = counts.sort_values(["item_id", "n"], ascending=[True, False], kind="stable")
+    top = counts.groupby("item_id", sort=False).head(2)
+    first = top.groupby("item_id", sort=False).nth(0).set_index("item_id")
+    second = top.groupby("item_id", sort=False).nth(1).set_index("item_id")["n"]
+    tie = second.reindex(first.index).fillna(0).to_numpy() == first["n"].to_numpy()
+    n_labels = counts.groupby("item_id", sort=False).size().reindex(first.index)
+    out = pd.DataFrame(index=first.index)
+    out["consensus"] = pd.array(np.where(tie, None, first["label"].to_numpy()), dtype="str")
+    out["agree"] = (n_labels == 1).to_numpy()
+    return out
+
+
+def _slice_report(project, before: pd.DataFrame, after: pd.DataFrame, imported: set
+                  ) -> pd.DataFrame:
+    items = project.items.set_index("item_id")
+    cb, ca = _consensus(latest_annotations(before)), _consensus(latest_annotations(after))
+    base = pd.DataFrame(index=items.index)
+    base["agree_before"] = cb["agree"].reindex(base.index)
+    base["agree_after"] = ca["agree"].reindex(base.index)
+    pred = project.predictions
+    if project.default_run is not None and len(pred):
+        p = pred[pred["run"] == project.default_run].set_index("item_id")["label"]
+        p = p.reindex(base.index)
+        for when, cons in (("before", cb), ("after", ca)):
+            c = cons["consensus"].reindex(base.index)
+            ok = (p.to_numpy() == c.to_numpy())
+            valid = p.notna().to_numpy() & c.notna().to_numpy()
+            base[f"correct_{when}"] = np.where(valid, ok, np.nan)
+    else:
+        base["correct_before"] = np.nan
+        base["correct_after"] = np.nan
+    base["imported"] = base.index.isin(list(imported))
+
+    def row(column, value, mask):
+        sub = base[mask]
+        acc_b = sub["correct_before"].astype(float).mean()
+        acc_a = sub["correct_after"].astype(float).mean()
+        return {"column": column, "value": value, "n_items": int(len(sub)),
+                "n_imported": int(sub["imported"].sum()),
+                "agreement_before": sub["agree_before"].dropna().astype(float).mean(),
+                "agreement_after": sub["agree_after"].dropna().astype(float).mean(),
+                "accuracy_before": acc_b, "accuracy_after": acc_a,
+                "accuracy_change": acc_a - acc_b}
+
+    rows = [row("(all)", "(all)", np.ones(len(base), dtype=bool))]
+    for col in project.metadata_columns:
+        values = items[col]
+        if values.nunique(dropna=True) > 50:
+            continue
+        hit = pd.unique(values[base["imported"].to_numpy()].dropna())
+        for value in sorted(map(str, hit)):
+            rows.append(row(col, value, (values.astype(str) == value).to_numpy()))
+    frame = pd.DataFrame(rows)
+    frame["column"] = frame["column"].astype("str")
+    frame["value"] = frame["value"].astype("str")
+    return frame
+
+
+@contextlib.contextmanager
+def _import_lock(root: Path):
+    import fcntl
+
+    lock_dir = root / ".workbench"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with open(lock_dir / "import.lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def import_labels(project, path, *, format: str = "labelstudio", tag: str = "relabel",
+                  store: TagStore | None = None, author: str | None = None) -> ImportReport:
+    """Import a vendor's labels: append them to the project's annotations, report changes.
+
+    The file is read and validated first (unknown items or classes raise and nothing is
+    written). Labels already recorded (the annotator's current label for the item is the same,
+    or the same row with the same ``annotated_at`` exists) are skipped, so importing a file
+    twice adds nothing. The others are appended to ``annotations.csv``/``.parquet``, which is
+    rewritten atomically after a backup copy in ``.workbench/backups/``. Imported items in the
+    queue are marked ``relabeled``.
+
+    Parameters
+    ----------
+    project : Project
+    path : path-like
+        A Label Studio JSON export, or a CSV ``item_id, annotator, label[, annotated_at]``.
+    format : {'labelstudio', 'csv'}, default='labelstudio'
+    tag : str, default='relabel'
+        The queue whose items are marked ``relabeled``.
+    store : TagStore, optional
+        Default: ``TagStore.for_project(project)``.
+    author : str, optional
+        Who imports (default: ``workbench.session.current_author()``).
+
+    Returns
+    -------
+    ImportReport
+        Counts, the per-slice before/after, and ``.project`` re-read from disk. For a project
+        without a folder nothing is written to disk and ``.project`` is a new in-memory
+        project holding the appended annotations.
+
+    Raises
+    ------
+    SchemaError
+        Invalid file content (nothing written).
+    ReadOnlyError
+        In a read-only session.
+    """
+    check_option(format, "format", "import_labels", IMPORT_FORMATS)
+    require_write("import labels")
+    path = Path(path)
+    root = getattr(project, "root", None)
+    lock = _import_lock(Path(root)) if root is not None else contextlib.nullcontext()
+    with lock:
+        current = project.reload() if root is not None else project
+        labels = read_labels(path, format=format, classes=current.classes,
+                             item_ids=current.items["item_id"])
+        before = current.annotations.copy()
+        if "annotated_at" in before.columns:
+            before["annotated_at"] = pd.to_datetime(before["annotated_at"], utc=True)
+        now = pd.Timestamp.now(tz="UTC").as_unit("us")
+        latest = latest_annotations(before) if len(before) else before
+        state = {(i, a): lab for i, a, lab in zip(latest["item_id"], latest["annotator"],
+                                                  latest["label"], strict=True)}
+        exact = set()
+        if "annotated_at" in before.columns:
+            exact = set(zip(before["item_id"], before["annotator"], before["label"],
+                            before["annotated_at"], strict=True))
+        order = labels.assign(_t=labels["annotated_at"].fillna(now)).sort_values(
+            "_t", kind="stable")
+        kinds, previous = {}, {}
+        for idx, i, a, lab, t in zip(order.index, order["item_id"], order["annotator"],
+                                     order["label"], order["annotated_at"], strict=True):
+            prev = state.get((i, a))
+            previous[idx] = prev
+            if prev == lab or (not pd.isna(t) and (i, a, lab, t) in exact):
+                kinds[idx] = "duplicate"
+                continue
+            kinds[idx] = "new" if prev is None else "changed"
+            state[(i, a)] = lab
+        labels["kind"] = pd.array([kinds[k] for k in labels.index], dtype="str")
+        labels["previous_label"] = pd.array([previous[k] for k in labels.index], dtype="str")
+        added = labels[labels["kind"] != "duplicate"]
+        new_rows = added[["item_id", "annotator", "label", "annotated_at"]].copy()
+        new_rows["annotated_at"] = new_rows["annotated_at"].fillna(now)
+        after = before
+        if len(new_rows):
+            old = before.copy()
+            if "annotated_at" not in old.columns:
+                # rows without a time are older than any import: stamp them 1970-01-01
+                old["annotated_at"] = _EPOCH
+            old["annotated_at"] = pd.to_datetime(old["annotated_at"], utc=True).dt.as_unit("us")
+            after = pd.concat([old, new_rows], ignore_index=True)
+            for col in ("item_id", "annotator", "label"):
+                after[col] = after[col].astype("str")
+        target = backup = None
+        written = False
+        if len(new_rows):
+            from .project import Project
+
+            # validate the result exactly as the loader will before touching the disk
+            Project.from_frames(items=current.items, annotations=after,
+                                predictions=current.predictions, classes=current.classes,
+                                default_run=current.default_run)
+            if root is not None:
+                target, backup = _write_annotations(Path(root), after)
+                written = True
+        imported = set(labels["item_id"])
+        per_slice = _slice_report(current, before, after, imported)
+        agree_b = _consensus(latest_annotations(before)).reindex(sorted(imported))["agree"]
+        agree_a = _consensus(latest_annotations(after)).reindex(sorted(imported))["agree"]
+        if root is not None:
+            refreshed = project.reload()
+        else:
+            from .project import Project
+
+            refreshed = Project.from_frames(items=current.items, annotations=after,
+                                            predictions=current.predictions,
+                                            classes=current.classes, name=current.name,
+                                            default_run=current.default_run,
+                                            info=current.info)
+    queue_store = store if store is not None else TagStore.for_project(project)
+    n_relabeled = _mark_relabeled(queue_store, tag, sorted(imported), path,
+                                  author or current_author())
+    return ImportReport(
+        path=path, format=format, n_rows=len(labels),
+        n_new=int((labels["kind"] == "new").sum()),
+        n_changed=int((labels["kind"] == "changed").sum()),
+        n_duplicate=int((labels["kind"] == "duplicate").sum()),
+        labels=labels, items_agreeing_before=int(agree_b.fillna(False).sum()),
+        items_agreeing_after=int(agree_a.fillna(False).sum()), per_slice=per_slice,
+        written=written, annotations_path=target, backup_path=backup,
+        n_relabeled=n_relabeled, project=refreshed)
+
+
+def _mark_relabeled(store: TagStore, tag: str, item_ids: list[str], path: Path,
+                    author: str) -> int:
+    queued = set(store.items_with(tag))
+    st = store.statuses(tag, item_ids)
+    verified = set(st.loc[st["status"] == "verified", "item_id"])
+    ids = [i for i in item_ids if (i in queued or i in set(st["item_id"])) and i not in verified]
+    if not ids:
+        return 0
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:32]
+    return store.set_status(ids, "relabeled", queue=tag, author=author,
+                            context={"import": path.name, "sha256": digest},
+                            action_key=f"import:{digest}")
+
+
+def _write_annotations(root: Path, frame: pd.DataFrame) -> tuple[Path, Path | None]:
+    existing = [root / "annotations.parquet", root / "annotations.csv"]
+    target = next((p for p in existing if p.exists()), None)
+    if target is None:
+        target = root / ("annotations.parquet" if (root / "items.parquet").exists()
+                         else "annotations.csv")
+    backup = None
+    if target.exists():
+        backups = root / ".workbench" / "backups"
+        backups.mkdir(parents=True, exist_ok=True)
+        stamp = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%S%fZ")
+        backup = backups / f"{target.stem}-{stamp}{target.suffix}"
+        shutil.copy2(target, backup)
+    try:
+        _atomic_frame(frame, target)
+    except OSError as exc:
+        raise StoreError(f"Cannot write {target}: {exc}. The previous file is intact"
+                         f"{f' (backup: {backup})' if backup else ''}; make the project "
+                         "folder writable and retry.") from exc
+    return target, backup

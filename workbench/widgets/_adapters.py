@@ -1,0 +1,125 @@
+"""Adapters between browser payloads and workbench state, and small shared widget helpers.
+
+An adapter is a one-line translation (plotly ``Points.point_inds`` -> item ids or a cell);
+keeping them here makes them testable without a browser.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pandas as pd
+
+__all__ = [
+    "point_indices",
+    "points_to_ids",
+    "grid_point_to_cell",
+    "errors_from",
+    "StatusMixin",
+    "guarded",
+    "esc",
+]
+
+
+def esc(value: Any) -> str:
+    """HTML-escape any value for display (``None``/NA shown as an empty string)."""
+    if value is None:
+        return ""
+    try:
+        if pd.isna(value):
+            return ""
+    except (TypeError, ValueError):
+        pass
+    return html.escape(str(value), quote=True)
+
+
+def point_indices(points: Any) -> list[int]:
+    """The ``point_inds`` of a plotly ``Points`` (or anything with that attribute / a list)."""
+    if points is None:
+        return []
+    inds = getattr(points, "point_inds", points)
+    return [int(i) for i in inds]
+
+
+def points_to_ids(points: Any, ids: Sequence[str]) -> list[str]:
+    """Translate the point indices of a plotly callback into item ids (``ids[i]``)."""
+    return [str(ids[i]) for i in point_indices(points) if 0 <= i < len(ids)]
+
+
+def grid_point_to_cell(points: Any, classes: Sequence[str]) -> tuple[str, str] | None:
+    """Translate a click on the confusion matrix's scatter grid into ``(true, predicted)``.
+
+    The grid has one point per cell in row-major order: point ``i`` is row ``i // k``
+    (true class) and column ``i % k`` (predicted class), ``k = len(classes)``.
+    """
+    inds = point_indices(points)
+    k = len(classes)
+    if not inds or k == 0:
+        return None
+    i = inds[0]
+    if not 0 <= i < k * k:
+        return None
+    return str(classes[i // k]), str(classes[i % k])
+
+
+def errors_from(project_or_errors: Any, run: str | None = None) -> tuple[Any, pd.DataFrame]:
+    """``(project or None, errors frame)`` from a Project or an errors DataFrame."""
+    if isinstance(project_or_errors, pd.DataFrame):
+        return None, project_or_errors
+    if hasattr(project_or_errors, "errors") and hasattr(project_or_errors, "items"):
+        return project_or_errors, project_or_errors.errors(run)
+    raise TypeError(
+        "Expected a workbench Project or an errors DataFrame (Project.errors()). "
+        f"Got {type(project_or_errors).__name__} instead.")
+
+
+class StatusMixin:
+    """Gives a widget a visible error banner (``self.error_box``, class ``wb-error``)."""
+
+    error_box: Any
+
+    def _make_error_box(self):
+        import ipywidgets as w
+
+        self.error_box = w.HTML("", layout=w.Layout(display="none"))
+        self.error_box.add_class("wb-error")
+        return self.error_box
+
+    def show_error(self, exc: BaseException) -> None:
+        """Show an exception raised in a callback (Jupyter would swallow it)."""
+        text = f"{type(exc).__name__}: {exc}"
+        tb = traceback.format_exc(limit=3)
+        self.error_box.value = (
+            f"<div style='color:#b00020'><b>Error:</b> {esc(text)}"
+            f"<details><summary>details</summary><pre>{esc(tb)}</pre></details></div>")
+        self.error_box.layout.display = None
+
+    def clear_error(self) -> None:
+        """Hide the error banner."""
+        if getattr(self, "error_box", None) is not None and self.error_box.value:
+            self.error_box.value = ""
+            self.error_box.layout.display = "none"
+
+
+def guarded(method: Callable) -> Callable:
+    """Decorator for callbacks: exceptions go to the widget's error banner, not the void."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            out = method(self, *args, **kwargs)
+        except Exception as exc:  # shown to the user, never swallowed
+            if getattr(self, "error_box", None) is None:
+                raise
+            self.show_error(exc)
+            if getattr(self, "raise_errors", False):
+                raise
+            return None
+        self.clear_error()
+        return out
+
+    return wrapper

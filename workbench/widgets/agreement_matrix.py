@@ -1,0 +1,259 @@
+"""AgreementMatrix: annotator x annotator heatmap of Cohen's kappa; a click selects items."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import ipywidgets as w
+import numpy as np
+import pandas as pd
+import traitlets
+
+from .._validation import check_option, latest_annotations
+from ..agreement import disagreeing_items, pairwise_agreement, pivot_pairwise
+from ..selection import Selection
+from ._adapters import StatusMixin, grid_point_to_cell, guarded
+
+__all__ = ["AgreementMatrix", "annotations_from", "sync_figure_state"]
+
+
+def annotations_from(project_or_annotations: Any) -> tuple[Any, pd.DataFrame]:
+    """``(project or None, current annotations)`` from a Project or an annotations frame."""
+    if isinstance(project_or_annotations, pd.DataFrame):
+        ann = project_or_annotations
+        project = None
+    elif hasattr(project_or_annotations, "annotations") and hasattr(project_or_annotations,
+                                                                    "items"):
+        project = project_or_annotations
+        ann = project.annotations
+    else:
+        raise TypeError(
+            "Expected a workbench Project or an annotations DataFrame (item_id, annotator, "
+            f"label). Got {type(project_or_annotations).__name__} instead.")
+    if len(ann):
+        ann = latest_annotations(ann)
+    return project, ann
+
+
+def sync_figure_state(fig) -> None:
+    """Copy a FigureWidget's current data and layout into its synced initial state.
+
+    plotly 6's ``FigureWidget`` sends changes made after construction (``add_trace``,
+    ``update_layout``, assignments) as one-off delta messages that only a live view applies;
+    a view created later (Voila renders after the cell ran) starts from the *constructor's*
+    state and shows an empty figure. Calling this once the figure is built and before it is
+    displayed makes the first view complete; later changes still go as deltas.
+    """
+    from copy import deepcopy
+
+    fig._widget_layout = deepcopy(fig._layout_obj._props)
+    fig._widget_data = deepcopy(fig._data)
+
+
+class _ClickHeatmap:
+    """A plotly heatmap plus a transparent scatter grid whose points take the clicks.
+
+    Plotly heatmaps cannot be lasso-selected; one near-invisible marker per cell (row-major:
+    point ``i`` is row ``i // k``, column ``i % k``) receives ``on_click`` instead, as in
+    FiftyOne's ``InteractiveHeatmap``.
+    """
+
+    def _make_figure(self, *, xtitle: str, ytitle: str, colorscale: str, zmin=None, zmax=None,
+                     hover: str, size: int = 480):
+        import plotly.graph_objects as go
+
+        fig = go.FigureWidget()
+        fig.add_heatmap(z=[[0]], colorscale=colorscale, hoverinfo="skip", showscale=True,
+                        zmin=zmin, zmax=zmax, texttemplate="%{text}")
+        fig.add_scatter(x=[], y=[], mode="markers", showlegend=False,
+                        marker={"size": 26, "opacity": 0.01, "symbol": "square",
+                                "color": "black"},
+                        hovertemplate=hover + "<extra></extra>")
+        fig.update_layout(
+            xaxis={"title": xtitle, "side": "top", "type": "category"},
+            yaxis={"title": ytitle, "autorange": "reversed", "type": "category"},
+            margin={"l": 70, "r": 10, "t": 70, "b": 10}, width=size + 40, height=size,
+            clickmode="event")
+        fig.data[1].on_click(self._on_click)
+        return fig
+
+    def _draw(self, labels: list[str], z: np.ndarray, text: list[list[str]],
+              custom: list[str]) -> None:
+        k = len(labels)
+        with self.figure.batch_update():
+            hm = self.figure.data[0]
+            hm.z = z.tolist()
+            hm.x = labels
+            hm.y = labels
+            hm.text = text
+            sc = self.figure.data[1]
+            sc.x = [labels[j] for _i in range(k) for j in range(k)]
+            sc.y = [labels[i] for i in range(k) for _j in range(k)]
+            sc.customdata = custom
+            self._draw_highlight()
+
+    def _draw_highlight(self) -> None:
+        labels = self._labels
+        shapes = []
+        cell = self.cell
+        if cell is not None and cell[0] in labels and cell[1] in labels:
+            i, j = labels.index(cell[0]), labels.index(cell[1])
+            shapes.append({"type": "rect", "xref": "x", "yref": "y", "x0": j - 0.5,
+                           "x1": j + 0.5, "y0": i - 0.5, "y1": i + 0.5,
+                           "line": {"color": "#d62728", "width": 3}})
+        self.figure.layout.shapes = shapes
+
+    def _cell_at(self, points) -> tuple[str, str] | None:
+        return grid_point_to_cell(points, self._labels)
+
+
+class AgreementMatrix(StatusMixin, _ClickHeatmap, w.VBox):
+    """Annotator x annotator heatmap of pairwise agreement; clicking a cell selects items.
+
+    A click on cell (a, b) selects the items where annotators a and b gave different
+    labels; a click on the diagonal (a, a) selects the items where a disagrees with any
+    other annotator.
+
+    Parameters
+    ----------
+    project_or_annotations : Project or DataFrame
+        A project or a long annotations frame.
+    selection : Selection, default=None
+        The shared selection; a new one when None.
+    value : {'kappa', 'agreement'}, default='kappa'
+        What the colours show: Cohen's kappa or raw agreement on the shared items.
+
+    Attributes
+    ----------
+    pairs : DataFrame
+        :func:`workbench.pairwise_agreement` of the annotations.
+    matrix : DataFrame
+        The square matrix shown.
+    cell : tuple of (str, str) or None
+        The selected ``(annotator_a, annotator_b)``.
+    figure : plotly.graph_objects.FigureWidget
+        ``data[0]`` the heatmap, ``data[1]`` the click grid.
+    """
+
+    cell = traitlets.Tuple(default_value=None, allow_none=True)
+    value = traitlets.Unicode("kappa")
+
+    def __init__(self, project_or_annotations: Any, selection: Selection | None = None, *,
+                 value: str = "kappa"):
+        check_option(value, "value", "AgreementMatrix", ("kappa", "agreement"))
+        self.project, self.annotations = annotations_from(project_or_annotations)
+        self.selection = selection if selection is not None else Selection()
+        self._labels: list[str] = []
+        self.figure = self._make_figure(
+            xtitle="annotator", ytitle="annotator", colorscale="RdYlGn", zmin=None, zmax=1,
+            hover="%{y} vs %{x}<br>%{customdata}")
+        self.value_picker = w.ToggleButtons(options=[("Cohen's kappa", "kappa"),
+                                                     ("raw agreement", "agreement")],
+                                            value=value)
+        self.value_picker.add_class("wb-agreement-value")
+        self.caption = w.HTML("")
+        self.caption.add_class("wb-agreement-caption")
+        super().__init__([self.value_picker, self._make_error_box(), self.caption, self.figure])
+        self.add_class("wb-agreement-matrix")
+        self.value = value
+        w.link((self.value_picker, "value"), (self, "value"))
+        self.selection.observe(self._on_selection, names=["ids"])
+        self._compute()
+        self._render()
+        sync_figure_state(self.figure)
+
+    # ---- state ------------------------------------------------------------------------
+    def _compute(self) -> None:
+        if len(self.annotations) == 0:
+            self.pairs = pd.DataFrame(columns=["annotator_a", "annotator_b", "n_shared",
+                                               "agreement", "kappa"])
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # surfaced in the caption instead
+                self.pairs = pairwise_agreement(self.annotations)
+        names = sorted(set(self.annotations["annotator"].astype(str))) if len(
+            self.annotations) else []
+        self._labels = names
+        self._cache: dict = {}
+
+    def items_of(self, annotator_a: str, annotator_b: str) -> list[str]:
+        """Items where the two annotators disagree (a == b: a disagrees with anyone)."""
+        key = (str(annotator_a), str(annotator_b))
+        if key not in self._cache:
+            other = None if key[0] == key[1] else key[1]
+            self._cache[key] = disagreeing_items(self.annotations, key[0], other)
+        return self._cache[key]
+
+    def select_pair(self, annotator_a: str, annotator_b: str) -> list[str]:
+        """Select the items where the two annotators disagree (what a click does)."""
+        ids = self.items_of(annotator_a, annotator_b)
+        self.cell = (str(annotator_a), str(annotator_b))
+        if annotator_a == annotator_b:
+            desc = f"{annotator_a} disagrees with another annotator"
+        else:
+            desc = f"{annotator_a} and {annotator_b} disagree"
+        self.selection.select(ids, source="AgreementMatrix", description=desc)
+        return ids
+
+    @guarded
+    def _on_click(self, trace, points, state=None) -> None:
+        """Adapter: plotly click on the grid -> annotator pair -> selection."""
+        cell = self._cell_at(points)
+        if cell is not None:
+            self.select_pair(*cell)
+
+    @guarded
+    def _on_selection(self, change) -> None:
+        if self.cell is not None and self.selection.source != "AgreementMatrix":
+            self.cell = None
+
+    @traitlets.observe("cell")
+    def _on_cell(self, change) -> None:
+        if getattr(self, "figure", None) is not None:
+            self._draw_highlight()
+
+    @traitlets.observe("value")
+    def _on_value(self, change) -> None:
+        if getattr(self, "pairs", None) is not None:
+            try:
+                self._render()
+            except Exception as exc:  # shown, not swallowed
+                self.show_error(exc)
+
+    # ---- view -------------------------------------------------------------------------
+    def _render(self) -> None:
+        names = self._labels
+        k = len(names)
+        if k == 0 or self.pairs.empty:
+            self.matrix = pd.DataFrame()
+            self.caption.value = ("<i>No two annotators labelled the same item, so there is "
+                                  "no pairwise agreement to show.</i>")
+            self._draw([], np.zeros((0, 0)), [], [])
+            return
+        mat = pivot_pairwise(self.pairs, self.value).reindex(index=names, columns=names)
+        if self.value == "kappa":
+            mat = mat.where(~np.eye(k, dtype=bool), np.nan)  # diagonal is not informative
+        shared = pivot_pairwise(self.pairs, "n_shared").reindex(index=names, columns=names)
+        self.matrix = mat
+        z = mat.to_numpy(dtype=float, copy=True)
+        text = [["" if np.isnan(z[i, j]) else f"{z[i, j]:.2f}" for j in range(k)]
+                for i in range(k)]
+        custom = []
+        for i in range(k):
+            for j in range(k):
+                if i == j:
+                    custom.append("click: items where this annotator disagrees with others")
+                else:
+                    n = shared.iat[i, j]
+                    custom.append(f"{0 if np.isnan(n) else int(n)} shared items")
+        self._draw(names, z, text, custom)
+        alone = [a for a in names if a not in set(self.pairs["annotator_a"])
+                 | set(self.pairs["annotator_b"])]
+        note = f" Annotators sharing no item: {', '.join(alone)}." if alone else ""
+        self.caption.value = (
+            f"<span>{k} annotators, {len(self.pairs)} pairs with shared items. Click a cell to "
+            f"see the items where two annotators disagree.{note}</span>")
+
+    def __repr__(self) -> str:
+        return f"AgreementMatrix({len(self._labels)} annotators, cell={self.cell})"

@@ -1,0 +1,216 @@
+"""ConfusionMatrix: a plotly heatmap whose cells select their items."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as w
+import numpy as np
+import pandas as pd
+import traitlets
+
+from .._validation import check_option
+from ..selection import Selection
+from ..slicing import cell_items, confusion_table
+from ._adapters import StatusMixin, errors_from, grid_point_to_cell, guarded
+
+__all__ = ["ConfusionMatrix"]
+
+_NORMALIZE_OPTIONS = [("counts", "counts"), ("rates per true class", "true"),
+                      ("rates per predicted class", "pred"), ("share of all", "all")]
+
+
+class ConfusionMatrix(StatusMixin, w.VBox):
+    """Confusion matrix heatmap (rows = true class, columns = predicted); a click selects.
+
+    Plotly heatmaps cannot be lasso-selected, so a transparent scatter grid with one point
+    per cell sits on top and its ``on_click`` selects the cell's items (as FiftyOne's
+    ``InteractiveHeatmap`` does). The selected cell is outlined.
+
+    Parameters
+    ----------
+    project_or_errors : Project or DataFrame
+        A project (its errors for ``run`` are used) or an errors frame
+        (:func:`workbench.slicing.project_errors`).
+    selection : Selection, default=None
+        The shared selection; a new one when None.
+    run : str, default=None
+        The run when a project is given (None: the default run).
+    hide_diagonal : bool, default=False
+        Blank the diagonal so the errors stand out.
+    normalize : {'true', 'pred', 'all'}, default=None
+        Show rates instead of counts (as :func:`workbench.confusion_table`).
+
+    Attributes
+    ----------
+    figure : plotly.graph_objects.FigureWidget
+        ``data[0]`` the heatmap, ``data[1]`` the click grid.
+    cell : tuple of (str, str) or None
+        The selected ``(true, predicted)`` cell.
+    table : DataFrame
+        The counts shown (the same as ``confusion_table(errors)``).
+    """
+
+    cell = traitlets.Tuple(default_value=None, allow_none=True)
+    hide_diagonal = traitlets.Bool(False)
+    normalize = traitlets.Unicode(None, allow_none=True)
+
+    def __init__(self, project_or_errors: Any, selection: Selection | None = None, *,
+                 run: str | None = None, hide_diagonal: bool = False,
+                 normalize: str | None = None):
+        import plotly.graph_objects as go
+
+        check_option(normalize, "normalize", "ConfusionMatrix", ["true", "pred", "all"],
+                     allow_none=True)
+        self.project, self.errors = errors_from(project_or_errors, run)
+        self.selection = selection if selection is not None else Selection()
+        self.hide_diagonal = hide_diagonal
+        self.normalize = normalize
+        self._compute()
+        # the figure is built with its content: in Voila the page connects after the
+        # notebook ran, and plotly's incremental messages sent before that are lost
+        heat, grid, shapes = self._content()
+        self.figure = go.FigureWidget(
+            data=[go.Heatmap(**heat, colorscale="Blues", hoverinfo="skip", showscale=False,
+                             texttemplate="%{text}"),
+                  go.Scatter(**grid, mode="markers", showlegend=False,
+                             marker={"size": 28, "opacity": 0.01, "symbol": "square",
+                                     "color": "black"},
+                             hovertemplate="true %{y}, predicted %{x}<br>%{customdata}"
+                                           "<extra></extra>")],
+            layout={"xaxis": {"title": {"text": "predicted"}, "side": "top",
+                              "type": "category"},
+                    "yaxis": {"title": {"text": "true"}, "autorange": "reversed",
+                              "type": "category"},
+                    "margin": {"l": 60, "r": 10, "t": 60, "b": 10}, "width": 520,
+                    "height": 500, "clickmode": "event", "shapes": shapes})
+        self.figure.data[1].on_click(self._on_click)
+        self.diag_box = w.Checkbox(value=hide_diagonal, description="hide diagonal",
+                                   indent=False)
+        self.norm_box = w.Dropdown(options=_NORMALIZE_OPTIONS, value=normalize or "counts",
+                                   description="show", layout=w.Layout(width="260px"))
+        self.diag_box.add_class("wb-confusion-hide-diagonal")
+        self.norm_box.add_class("wb-confusion-normalize")
+        controls = w.HBox([self.norm_box, self.diag_box])
+        super().__init__([controls, self._make_error_box(), self.figure])
+        self.add_class("wb-confusion")
+        w.link((self.diag_box, "value"), (self, "hide_diagonal"))
+        w.link((self.norm_box, "value"), (self, "normalize"),
+               transform=(lambda v: None if v == "counts" else v,
+                          lambda v: "counts" if v is None else v))
+        self.selection.observe(self._on_selection, names=["ids"])
+
+    # ---- state ------------------------------------------------------------------------
+
+    def _compute(self) -> None:
+        self.table = confusion_table(self.errors)
+        self.classes = [str(c) for c in self.table.index]
+        k = len(self.classes)
+        t = pd.Categorical(self.errors["label"].astype(str), categories=self.classes).codes
+        p = pd.Categorical(self.errors["predicted"].astype(str), categories=self.classes).codes
+        code = t.astype(np.intp) * k + p
+        code[(t < 0) | (p < 0)] = -1
+        self._cell_code = code
+        self._ids = self.errors["item_id"].astype(str).to_numpy()
+        self._cell_ids_cache: dict = {}
+
+    def items_of(self, true: str, predicted: str) -> list[str]:
+        """Item ids in cell ``(true, predicted)``."""
+        key = (str(true), str(predicted))
+        if key not in self._cell_ids_cache:
+            k = len(self.classes)
+            if key[0] in self.classes and key[1] in self.classes:
+                code = self.classes.index(key[0]) * k + self.classes.index(key[1])
+                self._cell_ids_cache[key] = self._ids[self._cell_code == code].tolist()
+            else:
+                self._cell_ids_cache[key] = cell_items(self.errors, *key)
+        return self._cell_ids_cache[key]
+
+    def set_errors(self, errors: pd.DataFrame) -> None:
+        """Show another errors frame (for example after the run changed)."""
+        self.errors = errors
+        self.cell = None
+        self._compute()
+        self._render()
+
+    def select_cell(self, true: str, predicted: str) -> list[str]:
+        """Select the items of a cell (what a click does); returns their ids."""
+        ids = self.items_of(true, predicted)
+        self.cell = (str(true), str(predicted))
+        self.selection.select(ids, source="ConfusionMatrix",
+                              description=f"true {true}, predicted {predicted}")
+        return ids
+
+    @guarded
+    def _on_click(self, trace, points, state=None) -> None:
+        """Adapter: plotly click on the grid -> cell -> selection."""
+        cell = grid_point_to_cell(points, self.classes)
+        if cell is not None:
+            self.select_cell(*cell)
+
+    @guarded
+    def _on_selection(self, change) -> None:
+        if self.cell is None:
+            return
+        if self.selection.source == "ConfusionMatrix":
+            return
+        if change["new"] != tuple(sorted(self.items_of(*self.cell))):
+            self.cell = None
+
+    @traitlets.observe("cell")
+    def _on_cell(self, change) -> None:
+        if getattr(self, "figure", None) is not None:
+            self._render_highlight()
+
+    @traitlets.observe("hide_diagonal", "normalize")
+    def _on_view(self, change) -> None:
+        if getattr(self, "figure", None) is not None:
+            try:
+                self._render()
+            except Exception as exc:
+                self.show_error(exc)
+
+    # ---- view -------------------------------------------------------------------------
+
+    def _shapes(self) -> list[dict]:
+        if self.cell is None or self.cell[0] not in self.classes or \
+                self.cell[1] not in self.classes:
+            return []
+        i, j = self.classes.index(self.cell[0]), self.classes.index(self.cell[1])
+        return [{"type": "rect", "xref": "x", "yref": "y", "x0": j - 0.5, "x1": j + 0.5,
+                 "y0": i - 0.5, "y1": i + 0.5, "line": {"color": "#d62728", "width": 3}}]
+
+    def _render_highlight(self) -> None:
+        self.figure.layout.shapes = self._shapes()
+
+    def _content(self) -> tuple[dict, dict, list]:
+        counts = self.table.to_numpy()
+        shown = confusion_table(self.errors, normalize=self.normalize).to_numpy(dtype=float)
+        k = len(self.classes)
+        z = shown.copy()
+        if self.hide_diagonal and k:
+            z[np.arange(k), np.arange(k)] = np.nan
+        if self.normalize is None:
+            text = [["" if np.isnan(z[i, j]) else f"{int(counts[i, j])}" for j in range(k)]
+                    for i in range(k)]
+        else:
+            text = [["" if np.isnan(z[i, j]) else f"{z[i, j]:.2f}" for j in range(k)]
+                    for i in range(k)]
+        heat = {"z": z.tolist(), "x": list(self.classes), "y": list(self.classes),
+                "text": text}
+        grid = {"x": [self.classes[j] for _i in range(k) for j in range(k)],
+                "y": [self.classes[i] for i in range(k) for _j in range(k)],
+                "customdata": [f"{int(counts[i, j])} items" for i in range(k)
+                               for j in range(k)]}
+        return heat, grid, self._shapes()
+
+    def _render(self) -> None:
+        heat, grid, shapes = self._content()
+        with self.figure.batch_update():
+            self.figure.data[0].update(heat)
+            self.figure.data[1].update(grid)
+            self.figure.layout.shapes = shapes
+
+    def __repr__(self) -> str:
+        return (f"ConfusionMatrix({len(self.classes)} classes, {len(self.errors)} items, "
+                f"cell={self.cell})")

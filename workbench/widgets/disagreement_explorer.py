@@ -1,0 +1,218 @@
+"""DisagreementExplorer: annotator disagreements and suspected label errors, in one board."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import ipywidgets as w
+import pandas as pd
+
+from ..agreement import agreement_by, agreement_summary
+from ..selection import Selection
+from ._adapters import StatusMixin, esc, guarded
+from .agreement_matrix import AgreementMatrix
+from .annotator_table import AnnotatorTable
+from .confused_pairs import ConfusedPairs
+from .label_issue_list import LabelIssueList
+
+__all__ = ["DisagreementExplorer"]
+
+
+def _optional(name: str, *args, **kwargs):
+    """Build an optional companion widget; ``(widget or None, reason or None)``."""
+    try:
+        import importlib
+
+        cls = getattr(importlib.import_module("workbench.widgets"), name)
+    except (ImportError, AttributeError) as exc:
+        return None, f"{name} unavailable ({type(exc).__name__}: {exc})"
+    try:
+        return cls(*args, **kwargs), None
+    except (ImportError, AttributeError) as exc:
+        return None, f"{name} unavailable ({type(exc).__name__}: {exc})"
+
+
+def _fmt(x: Any) -> str:
+    return "–" if x is None or pd.isna(x) else f"{x:.3f}"
+
+
+class DisagreementExplorer(StatusMixin, w.VBox):
+    """Where annotators disagree, who is reliable, and which labels look wrong.
+
+    Composes :class:`AgreementMatrix`, :class:`AnnotatorTable`, :class:`ConfusedPairs`,
+    :class:`LabelIssueList` and an agreement-per-slice table, all linked by one
+    :class:`~workbench.selection.Selection`; the selected items appear in the
+    ``ItemGallery`` (with every annotator's label), where they can be tagged with the
+    ``TagPanel`` or opened in FiftyOne.
+
+    Parameters
+    ----------
+    project : Project
+        The project (annotations, items, and predictions with probabilities for the label
+        issues).
+    selection : Selection, default=None
+        The shared selection; a new one when None.
+    run : str, default=None
+        Model run for the label issues (None: the project's default run).
+    slice_by : str, default=None
+        Metadata column of the agreement-per-slice tab (None: ``batch`` when present, else
+        the first metadata column).
+
+    Attributes
+    ----------
+    matrix, annotators, pairs, issues : widgets
+        The linked views.
+    gallery, tag_panel, fiftyone_button : widgets or None
+        Companion widgets (None when not available in this installation).
+    status : ipywidgets.HTML
+        The status line (CSS class ``wb-status``).
+    summary : dict
+        :func:`workbench.agreement_summary` of the annotations (empty without them).
+    """
+
+    def __init__(self, project: Any, selection: Selection | None = None, *,
+                 run: str | None = None, slice_by: str | None = None):
+        self.project = project
+        self.selection = selection if selection is not None else Selection()
+        self.notes: list[str] = []
+        self.status = w.HTML("")
+        self.status.add_class("wb-status")
+        self.header = w.HTML("")
+        self.header.add_class("wb-agreement-summary")
+        super().__init__([self._make_error_box(), self.header, self.status])
+        self.add_class("wb-disagreement-explorer")
+        try:
+            self._build(run, slice_by)
+        except Exception as exc:  # a broken board says why instead of a blank page
+            self.show_error(exc)
+            raise
+        self.selection.observe(self._on_selection, names=["ids"])
+        self._update_status()
+        self.add_class("wb-ready")
+
+    # ---- build ------------------------------------------------------------------------
+    def _build(self, run, slice_by) -> None:
+        project, sel = self.project, self.selection
+        ann = project.annotations
+        self.summary: dict = {}
+        if len(ann):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    self.summary = agreement_summary(ann, classes=project.classes or None)
+                except Exception as exc:  # e.g. no item with two labels
+                    self.notes.append(str(exc))
+            self.notes += [str(c.message) for c in caught]
+        else:
+            self.notes.append("This project has no annotations: only label issues are shown.")
+        self.header.value = self._header_html()
+
+        self.matrix = AgreementMatrix(project, sel)
+        self.annotators = AnnotatorTable(project, sel)
+        self.pairs = ConfusedPairs(project, sel)
+        self.issues = LabelIssueList(project, sel, run=run)
+        self.slice_picker = w.Dropdown(description="agreement by",
+                                       options=list(project.metadata_columns),
+                                       layout=w.Layout(width="280px"))
+        self.slice_picker.add_class("wb-agreement-by")
+        self.slice_table = w.HTML("")
+        self.slice_table.add_class("wb-agreement-by-table")
+        if project.metadata_columns:
+            default = slice_by or ("batch" if "batch" in project.metadata_columns
+                                   else project.metadata_columns[0])
+            self.slice_picker.value = default
+        self.slice_picker.observe(self._on_slice_by, names=["value"])
+        self._render_slices()
+
+        self.tabs = w.Tab(children=[
+            w.HBox([self.matrix, self.annotators]),
+            self.pairs,
+            self.issues,
+            w.VBox([self.slice_picker, self.slice_table]),
+        ])
+        for i, title in enumerate(["Annotators", "Confused labels", "Label issues",
+                                   "Agreement by slice"]):
+            self.tabs.set_title(i, title)
+        self.tabs.add_class("wb-disagreement-tabs")
+
+        self.gallery, why = _optional("ItemGallery", project, sel)
+        if why:
+            self.notes.append(why)
+        self.tag_panel, why = _optional("TagPanel", project, sel,
+                                        context={"dashboard": "disagreements"})
+        if why:
+            self.notes.append(why)
+        self.fiftyone_button, why = _optional("FiftyOneButton", project, sel)
+        if why:
+            self.notes.append(why)
+        side = [x for x in (self.tag_panel, self.fiftyone_button) if x is not None]
+        lower = [x for x in (self.gallery,) if x is not None]
+        self.clear_button = w.Button(description="clear selection")
+        self.clear_button.add_class("wb-clear-selection")
+        self.clear_button.on_click(self._on_clear)
+        self.children = [self.error_box, self.header, self.tabs,
+                         w.HBox([self.status, self.clear_button]), *side, *lower]
+
+    def _header_html(self) -> str:
+        s = self.summary
+        notes = "".join(f"<li>{esc(n)}</li>" for n in self.notes)
+        notes = f"<ul style='color:#a60'>{notes}</ul>" if notes else ""
+        if not s:
+            return f"<h3>Disagreements and label quality</h3>{notes}"
+        return (
+            "<h3>Disagreements and label quality</h3>"
+            f"<span>{s['n_items']} items, {s['n_annotators']} annotators, {s['n_labels']} "
+            f"labels. Percent agreement {_fmt(s['percent_agreement'])} · Fleiss' kappa "
+            f"{_fmt(s['fleiss_kappa'])} · Krippendorff's alpha {_fmt(s['krippendorff_alpha'])}"
+            f" · mean Cohen's kappa {_fmt(s['mean_cohen_kappa'])}</span>{notes}")
+
+    def _render_slices(self) -> None:
+        col = self.slice_picker.value
+        ann = self.project.annotations
+        if not col or not len(ann):
+            self.slice_table.value = "<i>No metadata column or no annotations.</i>"
+            return
+        try:
+            table = agreement_by(ann, self.project, col, n_boot=200)
+        except Exception as exc:  # e.g. no item with two labels in any slice
+            self.slice_table.value = f"<i>{esc(exc)}</i>"
+            return
+        rows = "".join(
+            f"<tr><td>{esc(r[col])}</td><td>{r['n_items']}</td>"
+            f"<td>{_fmt(r['percent_agreement'])}</td>"
+            f"<td>{_fmt(r['fleiss_kappa'])} [{_fmt(r['fleiss_kappa_low'])}, "
+            f"{_fmt(r['fleiss_kappa_high'])}]</td>"
+            f"<td>{_fmt(r['krippendorff_alpha'])}</td></tr>"
+            for _, r in table.iterrows())
+        self.slice_frame = table
+        self.slice_table.value = (
+            "<table><tr><th>" + esc(col) + "</th><th>items</th><th>agreement</th>"
+            "<th>Fleiss' kappa [95% CI]</th><th>alpha</th></tr>" + rows + "</table>"
+            "<small>Bootstrap intervals over items (200 resamples, seeded).</small>")
+
+    # ---- callbacks --------------------------------------------------------------------
+    @guarded
+    def _on_slice_by(self, change) -> None:
+        self._render_slices()
+
+    @guarded
+    def _on_clear(self, _button) -> None:
+        self.selection.clear(source="DisagreementExplorer")
+
+    @guarded
+    def _on_selection(self, change) -> None:
+        self._update_status()
+
+    def _update_status(self) -> None:
+        sel = self.selection
+        if sel.ids is None:
+            text = "No selection: click a cell, an annotator or a suspected label error."
+        else:
+            what = f": {esc(sel.description)}" if sel.description else ""
+            src = f" (from {esc(sel.source)})" if sel.source else ""
+            text = f"{len(sel.ids)} items selected{what}{src}"
+        self.status.value = f"<span>{text}</span>"
+
+    def __repr__(self) -> str:
+        return f"DisagreementExplorer({self.project!r}, {self.selection!r})"

@@ -1,0 +1,216 @@
+"""ErrorExplorer: confusion matrix, slices, run comparison, gallery and tagging in one app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as w
+import traitlets
+
+from ..selection import Selection
+from ._adapters import StatusMixin, esc, guarded
+from .confusion import ConfusionMatrix
+from .gallery import ItemGallery
+from .run_comparison import RunComparison
+from .slice_table import SliceTable
+
+__all__ = ["ErrorExplorer"]
+
+
+class ErrorExplorer(StatusMixin, w.VBox):
+    """Where is the model wrong? One app over one shared selection of items.
+
+    The curator picks a run, clicks a confusion-matrix cell, a slice (a metadata value or a
+    discovered conjunction) or the items a new run fixed/broke; the gallery shows the
+    selected items and the tag panel tags them for relabeling.
+
+    Parameters
+    ----------
+    project : Project
+        A project with at least one prediction run.
+    selection : Selection, default=None
+        The shared selection; a new one when None.
+    run : str, default=None
+        The run shown first (None: the project's default run).
+
+    Attributes
+    ----------
+    confusion : ConfusionMatrix
+    slices : SliceTable
+    runs : RunComparison or None
+        None when the project has a single run.
+    gallery : ItemGallery
+    tags, fiftyone : widget or None
+        ``TagPanel`` and ``FiftyOneButton`` when available.
+    status : ipywidgets.HTML
+        What is selected (CSS class ``wb-status``).
+    errors : DataFrame
+        The current run's errors frame.
+
+    Examples
+    --------
+    >>> app = ErrorExplorer(wb.open_project())  # doctest: +SKIP
+    >>> app  # doctest: +SKIP
+    """
+
+    run = traitlets.Unicode(None, allow_none=True)
+
+    def __init__(self, project: Any, selection: Selection | None = None, *,
+                 run: str | None = None):
+        self.project = project
+        self.selection = selection if selection is not None else Selection()
+        runs = list(getattr(project, "runs", []) or [])
+        run = run if run is not None else (getattr(project, "default_run", None) or
+                                           (runs[0] if runs else None))
+        if not runs:
+            self._build_without_runs(project)
+            return
+        self.errors = project.errors(run)
+        self.run_picker = w.Dropdown(options=runs, value=run, description="run",
+                                     layout=w.Layout(width="260px"))
+        self.run_picker.add_class("wb-run-picker")
+        self.status = w.HTML("")
+        self.status.add_class("wb-status")
+        self.clear_button = w.Button(description="clear selection",
+                                     layout=w.Layout(width="140px"))
+        self.clear_button.add_class("wb-clear")
+        self.clear_button.on_click(lambda _b: self.selection.clear(source="ErrorExplorer"))
+
+        self.confusion = ConfusionMatrix(self.errors, self.selection, hide_diagonal=False)
+        self.slices = SliceTable(self.errors, self.selection)
+        self.runs = (RunComparison(project, self.selection) if len(runs) >= 2 else None)
+        self.gallery = ItemGallery(project, self.selection, run=run)
+        self.notes = w.HTML("")
+        self.notes.add_class("wb-notes")
+        self.tags = self._optional("TagPanel", project, self.selection,
+                                   context={"source": "ErrorExplorer", "run": run})
+        self.fiftyone = self._optional("FiftyOneButton", project, self.selection)
+
+        tabs = [self.slices] + ([self.runs] if self.runs is not None else [])
+        tab = w.Tab(children=tabs)
+        tab.set_title(0, "slices")
+        if self.runs is not None:
+            tab.set_title(1, "compare runs")
+        tab.add_class("wb-error-tabs")
+        side = [x for x in (self.tags, self.fiftyone) if x is not None]
+        top = w.HBox([self.confusion, tab], layout=w.Layout(flex_flow="row wrap"))
+        header = w.HBox([self.run_picker, self.clear_button, self.status],
+                        layout=w.Layout(align_items="center"))
+        title = w.HTML(f"<h3 style='margin:4px 0'>Model errors: {esc(project.name)}</h3>")
+        super().__init__([title, header, self._make_error_box(), top,
+                          w.HBox([self.gallery, w.VBox(side + [self.notes])],
+                                 layout=w.Layout(flex_flow="row wrap"))])
+        self.add_class("wb-error-explorer")
+        self.run = run
+        w.link((self.run_picker, "value"), (self, "run"))
+        self.selection.observe(self._on_selection, names=["ids", "description"])
+        self._render_status()
+        self.add_class("wb-ready")
+
+    def _build_without_runs(self, project) -> None:
+        """No predictions: say so, and keep the gallery and tag panel usable."""
+        self.errors = None
+        self.confusion = self.slices = self.runs = None
+        self.run_picker = w.Dropdown(options=[], description="run", disabled=True)
+        self.gallery = ItemGallery(project, self.selection)
+        self.notes = w.HTML("")
+        self.tags = self._optional("TagPanel", project, self.selection,
+                                   context={"source": "ErrorExplorer"})
+        self.fiftyone = None
+        self.status = w.HTML(
+            f"Project {esc(project.name)} has no model predictions, so there are no model "
+            "errors to show. Add a predictions file (item_id, run, label) to the project; "
+            "annotator disagreements are in the disagreement explorer.")
+        self.status.add_class("wb-status")
+        side = [x for x in (self.tags,) if x is not None]
+        w.VBox.__init__(self, [self.status, self._make_error_box(),
+                               w.HBox([self.gallery, w.VBox(side + [self.notes])])])
+        self.add_class("wb-error-explorer")
+        self.add_class("wb-ready")
+
+    def _optional(self, name: str, *args, **kwargs):
+        """Build a widget written elsewhere when it exists; otherwise note why not."""
+        try:
+            import importlib
+
+            module = importlib.import_module("workbench.widgets")
+            cls = getattr(module, name)
+        except (ImportError, AttributeError) as exc:
+            self._note(f"{name} is not available ({type(exc).__name__}: {exc}).")
+            return None
+        if getattr(cls, "open", w.Widget.open) is not w.Widget.open:
+            # a method named ``open`` replaces ipywidgets' comm opening: building it would
+            # run that method and leave a widget that cannot be displayed
+            self._note(f"{name} is not shown: it overrides ipywidgets.Widget.open.")
+            return None
+        try:
+            widget = cls(*args, **kwargs)
+        except TypeError:
+            kwargs.pop("context", None)
+            try:
+                widget = cls(*args, **kwargs)
+            except Exception as exc:
+                self._note(f"{name} could not be built: {type(exc).__name__}: {exc}")
+                return None
+        except Exception as exc:
+            self._note(f"{name} could not be built: {type(exc).__name__}: {exc}")
+            return None
+        if getattr(widget, "comm", None) is None:
+            self._note(f"{name} is not shown: its widget has no comm (it was closed).")
+            return None
+        return widget
+
+    def _note(self, text: str) -> None:
+        notes = getattr(self, "_notes_text", [])
+        notes.append(text)
+        self._notes_text = notes
+        if getattr(self, "notes", None) is not None:
+            self.notes.value = "<br>".join(
+                f"<span style='color:#777;font-size:11px'>{esc(t)}</span>" for t in notes)
+
+    # ---- state ------------------------------------------------------------------------
+
+    @traitlets.observe("run")
+    def _on_run(self, change) -> None:
+        if change["old"] is None or change["new"] == change["old"] or \
+                getattr(self, "gallery", None) is None:
+            return
+        try:
+            self.set_run(change["new"])
+            self.clear_error()
+        except Exception as exc:
+            self.show_error(exc)
+
+    def set_run(self, run: str) -> None:
+        """Recompute the errors for ``run`` and update every child widget."""
+        self.errors = self.project.errors(run)
+        self.confusion.set_errors(self.errors)
+        self.slices.set_errors(self.errors)
+        self.gallery.run = run
+        if self.tags is not None and hasattr(self.tags, "context"):
+            try:
+                self.tags.context = {**(self.tags.context or {}), "run": run}
+            except Exception:  # context is informative only
+                pass
+        if self.run != run:
+            self.run = run
+        self._render_status()
+
+    @guarded
+    def _on_selection(self, change) -> None:
+        self._render_status()
+
+    def _render_status(self) -> None:
+        if self.errors is None:
+            return
+        ids = self.selection.ids
+        if ids is None:
+            self.status.value = (f"No selection: {len(self.errors):,} items with a prediction "
+                                 f"in run <b>{esc(self.run)}</b>.")
+            return
+        what = self.selection.description
+        text = f"{len(ids):,} items" + (f": {esc(what)}" if what else "")
+        self.status.value = text
+
+    def __repr__(self) -> str:
+        return f"ErrorExplorer(run={self.run!r}, {self.selection!r})"

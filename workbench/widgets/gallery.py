@@ -1,0 +1,299 @@
+"""ItemGallery: thumbnails of the selected items, paginated over a fixed pool of cards."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import ipywidgets as w
+import numpy as np
+import pandas as pd
+import traitlets
+
+from .._validation import check_int, latest_annotations
+from ..selection import Selection
+from ._adapters import StatusMixin, esc, guarded
+
+__all__ = ["ItemGallery", "read_image"]
+
+_WEB_FORMATS = {
+    b"\x89PNG\r\n\x1a\n": "png",
+    b"\xff\xd8\xff": "jpeg",
+    b"GIF87a": "gif",
+    b"GIF89a": "gif",
+}
+#: Largest image file read into the kernel for a thumbnail.
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+
+
+def read_image(path) -> tuple[bytes, str] | None:
+    """Bytes and format of an image file for ``ipywidgets.Image``, or None if unusable.
+
+    PNG/JPEG/GIF are sent as they are (after checking that Pillow can parse them); other
+    formats Pillow reads (BMP, TIFF, ...) are converted to PNG. Anything missing, too large,
+    or unreadable gives None (the card shows a placeholder).
+    """
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_IMAGE_BYTES + 1)
+    except OSError:
+        return None
+    if not data or len(data) > MAX_IMAGE_BYTES:
+        return None
+    fmt = next((f for magic, f in _WEB_FORMATS.items() if data.startswith(magic)), None)
+    try:
+        from PIL import Image as PILImage
+
+        with PILImage.open(io.BytesIO(data)) as im:
+            if fmt is not None:
+                im.verify()
+                return data, fmt
+            im.load()
+            out = io.BytesIO()
+            im.convert("RGBA" if "A" in im.getbands() else "RGB").save(out, format="PNG")
+            return out.getvalue(), "png"
+    except ImportError:  # pragma: no cover - pillow is a core dependency
+        return (data, fmt) if fmt else None
+    except Exception:  # any decoding failure -> placeholder
+        return None
+
+
+class _Card:
+    """One reusable card: image + placeholder + caption (CSS class ``wb-card``)."""
+
+    def __init__(self, size: int):
+        self.image = w.Image(format="png", layout=w.Layout(width=f"{size}px",
+                                                           height=f"{size}px"))
+        self.image.add_class("wb-card-image")
+        self.placeholder = w.HTML(
+            f"<div style='width:{size}px;height:{size}px;display:flex;align-items:center;"
+            "justify-content:center;background:#eee;color:#777;font-size:11px'>no image</div>",
+            layout=w.Layout(display="none"))
+        self.placeholder.add_class("wb-placeholder")
+        self.caption = w.HTML("")
+        self.caption.add_class("wb-card-caption")
+        self.box = w.VBox([self.image, self.placeholder, self.caption],
+                          layout=w.Layout(width=f"{size + 60}px", padding="4px",
+                                          border="1px solid #ddd", display="none"))
+        self.box.add_class("wb-card")
+        self.item_id: str | None = None
+
+
+class ItemGallery(StatusMixin, w.VBox):
+    """Thumbnails of the selected items with their labels, prediction and metadata.
+
+    Parameters
+    ----------
+    project : Project
+        Images are read in the kernel through ``project.media_path(item_id)`` (confined to
+        the project folder) and sent as bytes; never through a file URL.
+    selection : Selection, default=None
+        The shared selection; a new one when None.
+    page_size : int, default=24
+        Cards per page. The cards are a fixed pool reused for every page.
+    run : str, default=None
+        The run whose prediction is shown; None means ``project.default_run``.
+    thumb_size : int, default=96
+        Thumbnail size in pixels.
+
+    Attributes
+    ----------
+    page : int
+        Current page (0-based).
+    ids_on_page : list of str
+        The items shown now.
+
+    Examples
+    --------
+    >>> gallery = ItemGallery(project, selection)  # doctest: +SKIP
+    """
+
+    page = traitlets.Int(0)
+    run = traitlets.Unicode(None, allow_none=True)
+
+    def __init__(self, project: Any, selection: Selection | None = None, *,
+                 page_size: int = 24, run: str | None = None, thumb_size: int = 96):
+        self.project = project
+        self.selection = selection if selection is not None else Selection()
+        self.page_size = check_int(page_size, "page_size", "ItemGallery", minimum=1)
+        self.ids_on_page: list[str] = []
+        self._ids: list[str] = []
+        self._lookup_cache: dict = {}
+        self.status = w.HTML("")
+        self.status.add_class("wb-gallery-status")
+        self.prev_button = w.Button(description="◀ prev", layout=w.Layout(width="80px"))
+        self.next_button = w.Button(description="next ▶", layout=w.Layout(width="80px"))
+        self.prev_button.add_class("wb-gallery-prev")
+        self.next_button.add_class("wb-gallery-next")
+        self.cards = [_Card(thumb_size) for _ in range(self.page_size)]
+        grid = w.GridBox([c.box for c in self.cards], layout=w.Layout(
+            grid_template_columns=f"repeat(auto-fill, minmax({thumb_size + 70}px, 1fr))",
+            grid_gap="6px"))
+        grid.add_class("wb-gallery-grid")
+        header = w.HBox([self.prev_button, self.next_button, self.status])
+        super().__init__([header, self._make_error_box(), grid])
+        self.add_class("wb-gallery")
+        self.run = run
+        self.prev_button.on_click(lambda _b: self.go(self.page - 1))
+        self.next_button.on_click(lambda _b: self.go(self.page + 1))
+        self.selection.observe(self._on_selection, names=["ids"])
+        try:  # load Pillow's image plugins now, not on the first click
+            from PIL import Image as PILImage
+
+            PILImage.preinit()
+        except ImportError:  # pragma: no cover - pillow is a core dependency
+            pass
+        self._load_ids()
+        self.render()
+
+    # ---- state ------------------------------------------------------------------------
+
+    @property
+    def n_pages(self) -> int:
+        """Number of pages of the current selection (at least 1)."""
+        return max(1, -(-len(self._ids) // self.page_size))
+
+    def _load_ids(self) -> None:
+        ids = self.selection.ids
+        self._ids = [] if ids is None else list(ids)
+
+    @guarded
+    def _on_selection(self, change) -> None:
+        self._load_ids()
+        if self.page != 0:
+            with self.hold_trait_notifications():
+                self.page = 0
+        self.render()
+
+    @traitlets.observe("run")
+    def _on_run(self, change) -> None:
+        self._lookup_cache.pop("pred", None)
+        if getattr(self, "cards", None) is not None and change["old"] != change["new"]:
+            self.render()
+
+    def go(self, page: int) -> None:
+        """Show ``page`` (clipped to the valid range)."""
+        page = min(max(int(page), 0), self.n_pages - 1)
+        if page != self.page:
+            self.page = page
+            self.render()
+
+    # ---- lookups (built once per project/run) ----------------------------------------
+
+    def _items(self) -> pd.DataFrame:
+        if "items" not in self._lookup_cache:
+            self._lookup_cache["items"] = self.project.items.set_index("item_id", drop=False)
+        return self._lookup_cache["items"]
+
+    def _pred(self) -> pd.DataFrame | None:
+        if "pred" not in self._lookup_cache:
+            p = self.project.predictions
+            run = self.run or getattr(self.project, "default_run", None)
+            frame = None
+            if run is not None and len(p):
+                cols = [c for c in ("item_id", "label", "confidence") if c in p.columns]
+                frame = p.loc[p["run"] == run, cols].drop_duplicates("item_id", keep="last")
+                frame = frame.set_index("item_id")
+            self._lookup_cache["pred"] = frame
+        return self._lookup_cache["pred"]
+
+    def _ann(self) -> pd.DataFrame | None:
+        if "ann" not in self._lookup_cache:
+            a = self.project.annotations
+            frame = None
+            if len(a):
+                a = latest_annotations(a)
+                frame = a[["item_id", "annotator", "label"]].sort_values(
+                    ["item_id", "annotator"], kind="stable").set_index("item_id")
+            self._lookup_cache["ann"] = frame
+        return self._lookup_cache["ann"]
+
+    def _reference(self) -> pd.Series | None:
+        if "ref" not in self._lookup_cache:
+            try:
+                self._lookup_cache["ref"] = self.project.reference_labels()
+            except Exception:  # a project without labels at all: show none
+                self._lookup_cache["ref"] = None
+        return self._lookup_cache["ref"]
+
+    # ---- view -------------------------------------------------------------------------
+
+    def _caption(self, item_id: str, items: pd.DataFrame, pred, ann, ref) -> str:
+        meta_cols = [c for c in getattr(self.project, "metadata_columns", [])
+                     if c in items.columns]
+        row = items.loc[item_id] if item_id in items.index else None
+        label = None
+        if row is not None and "label" in items.columns and not pd.isna(row["label"]):
+            label = row["label"]
+        ref_label = ref.get(item_id) if ref is not None else None
+        lines = [f"<b>{esc(item_id)}</b>"]
+        if label is not None:
+            lines.append(f"label: <b>{esc(label)}</b>")
+        elif ref_label is not None and not pd.isna(ref_label):
+            lines.append(f"consensus: <b>{esc(ref_label)}</b>")
+        else:
+            lines.append("label: <i>none</i>")
+        if pred is not None and item_id in pred.index:
+            p = pred.loc[item_id]
+            shown = label if label is not None else ref_label
+            wrong = shown is not None and not pd.isna(shown) and str(shown) != str(p["label"])
+            color = "#b00020" if wrong else "#1b5e20"
+            conf = p.get("confidence", np.nan)
+            conf_txt = "" if conf is None or pd.isna(conf) else f" ({float(conf):.2f})"
+            lines.append(f"pred: <span style='color:{color}'><b>{esc(p['label'])}</b>"
+                         f"{esc(conf_txt)}</span>")
+        if ann is not None and item_id in ann.index:
+            rows = ann.loc[[item_id]]
+            votes = ", ".join(f"{esc(a)}={esc(lbl)}" for a, lbl in
+                              zip(rows["annotator"].tolist(), rows["label"].tolist(),
+                                  strict=True))
+            lines.append(f"<span class='wb-card-annotations'>annotators: {votes}</span>")
+        if row is not None and meta_cols:
+            meta = "; ".join(f"{esc(c)}={esc(row[c])}" for c in meta_cols)
+            lines.append(f"<span style='color:#555'>{meta}</span>")
+        return ("<div style='font-size:11px;line-height:1.3;word-break:break-all'>"
+                + "<br>".join(lines) + "</div>")
+
+    def render(self) -> None:
+        """Fill the card pool with the current page of the selection."""
+        n = len(self._ids)
+        start = self.page * self.page_size
+        page_ids = self._ids[start:start + self.page_size]
+        self.ids_on_page = list(page_ids)
+        items = self._items()
+        pred = self._pred()
+        ann = self._ann()
+        ref = self._reference()
+        for card, item_id in zip(self.cards, page_ids + [None] * (len(self.cards)
+                                                                   - len(page_ids)),
+                                 strict=True):
+            card.item_id = item_id
+            if item_id is None:
+                card.box.layout.display = "none"
+                continue
+            card.caption.value = self._caption(item_id, items, pred, ann, ref)
+            image = read_image(self.project.media_path(item_id))
+            if image is None:
+                card.image.layout.display = "none"
+                card.placeholder.layout.display = None
+            else:
+                card.image.format = image[1]
+                card.image.value = image[0]
+                card.image.layout.display = None
+                card.placeholder.layout.display = "none"
+            card.box.layout.display = None
+        if self.selection.ids is None:
+            self.status.value = ("No selection: click a confusion-matrix cell or a slice to "
+                                 "see its items.")
+        else:
+            what = esc(self.selection.description)
+            what = f" ({what})" if what else ""
+            self.status.value = f"{n} selected{what}, page {self.page + 1} of {self.n_pages}"
+        self.prev_button.disabled = self.page <= 0
+        self.next_button.disabled = self.page >= self.n_pages - 1
+
+    def __repr__(self) -> str:
+        return (f"ItemGallery({len(self._ids)} selected, page {self.page + 1} of "
+                f"{self.n_pages})")

@@ -1,0 +1,273 @@
+"""LabelIssueList: items ranked by label quality (most suspicious first); clicking selects."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import ipywidgets as w
+import pandas as pd
+import traitlets
+
+from .._validation import check_int
+from ..label_quality import label_issues
+from ..selection import Selection
+from ._adapters import StatusMixin, esc, guarded
+
+__all__ = ["LabelIssueList"]
+
+_HEADERS = ["item", "given → suggested", "label quality", "annotators agree", "issue"]
+
+
+class _Row:
+    def __init__(self, slot: int, on_click):
+        self.slot = slot
+        self.button = w.Button(description="", layout=w.Layout(width="auto"))
+        self.button.add_class("wb-issue-row")
+        self.button.on_click(lambda _b: on_click(self.slot))
+        self.cells = [w.HTML("") for _ in range(len(_HEADERS) - 1)]
+
+    @property
+    def widgets(self) -> list:
+        return [self.button, *self.cells]
+
+    def show(self, visible: bool) -> None:
+        for x in self.widgets:
+            x.layout.display = None if visible else "none"
+
+
+class LabelIssueList(StatusMixin, w.VBox):
+    """Suspected label errors, ranked and paginated; a click selects the item.
+
+    Rows come from :func:`workbench.label_issues` (cleanlab on the run's out-of-sample
+    probabilities, combined with annotator votes). Buttons select the current page or every
+    flagged item.
+
+    Parameters
+    ----------
+    project_or_issues : Project or DataFrame
+        A project (``label_issues(project, run)`` is computed) or a ready label-issues frame.
+    selection : Selection, default=None
+        The shared selection; a new one when None.
+    run : str, default=None
+        The model run (None: the project's default run).
+    page_size : int, default=15
+        Rows per page.
+    issues_only : bool, default=True
+        List only the flagged items (``is_issue``); otherwise every item, most suspicious
+        first.
+
+    Attributes
+    ----------
+    issues : DataFrame
+        The full label-issues frame (empty with a message when the project has no model
+        probabilities).
+    frame : DataFrame
+        The rows listed (``issues`` or its flagged part).
+    item_id : str or None
+        The item selected by a click.
+    """
+
+    page = traitlets.Int(0)
+    issues_only = traitlets.Bool(True)
+    item_id = traitlets.Unicode(None, allow_none=True)
+
+    def __init__(self, project_or_issues: Any, selection: Selection | None = None, *,
+                 run: str | None = None, page_size: int = 15, issues_only: bool = True):
+        self.page_size = check_int(page_size, "page_size", "LabelIssueList", minimum=1)
+        self.selection = selection if selection is not None else Selection()
+        self.project = None if isinstance(project_or_issues, pd.DataFrame) else \
+            project_or_issues
+        self.run = run
+        self.message = w.HTML("")
+        self.message.add_class("wb-issue-message")
+        self.only_box = w.Checkbox(value=issues_only, description="flagged only",
+                                   indent=False)
+        self.only_box.add_class("wb-issue-only")
+        self.select_page_button = w.Button(description="select page")
+        self.select_page_button.add_class("wb-issue-select-page")
+        self.select_all_button = w.Button(description="select all flagged")
+        self.select_all_button.add_class("wb-issue-select-all")
+        self.prev_button = w.Button(description="◀", layout=w.Layout(width="40px"))
+        self.next_button = w.Button(description="▶", layout=w.Layout(width="40px"))
+        self.prev_button.add_class("wb-issue-prev")
+        self.next_button.add_class("wb-issue-next")
+        self.page_label = w.HTML("")
+        self.page_label.add_class("wb-issue-page")
+        self.rows = [_Row(i, self._on_row) for i in range(self.page_size)]
+        header = [w.HTML(f"<b>{h}</b>") for h in _HEADERS]
+        self.grid = w.GridBox(header + [x for r in self.rows for x in r.widgets],
+                              layout=w.Layout(grid_template_columns=(
+                                  "minmax(110px, 1fr) 140px 90px 110px 50px"),
+                                  grid_gap="2px 8px", align_items="center"))
+        self.grid.add_class("wb-issue-grid")
+        super().__init__([
+            w.HBox([self.only_box, self.select_page_button, self.select_all_button]),
+            self._make_error_box(), self.message, self.grid,
+            w.HBox([self.prev_button, self.next_button, self.page_label]),
+        ])
+        self.add_class("wb-label-issues")
+        self.prev_button.on_click(lambda _b: self.go(self.page - 1))
+        self.next_button.on_click(lambda _b: self.go(self.page + 1))
+        self.select_page_button.on_click(self._on_select_page)
+        self.select_all_button.on_click(self._on_select_all)
+        self._load(project_or_issues)
+        self.issues_only = issues_only
+        w.link((self.only_box, "value"), (self, "issues_only"))
+        self.selection.observe(self._on_selection, names=["ids"])
+        self._refilter()
+
+    # ---- state ------------------------------------------------------------------------
+    def _load(self, project_or_issues) -> None:
+        self.unavailable = None
+        if isinstance(project_or_issues, pd.DataFrame):
+            self.issues = project_or_issues.reset_index(drop=True)
+            return
+        self.notes: list[str] = []
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                self.issues = label_issues(project_or_issues, self.run)
+            self.notes = [str(c.message) for c in caught if issubclass(c.category, UserWarning)]
+        except Exception as exc:  # no predictions / no probabilities: say so, keep working
+            self.unavailable = f"{type(exc).__name__}: {exc}"
+            self.issues = pd.DataFrame(columns=["item_id", "given_label", "suggested_label",
+                                                "label_quality", "is_issue", "rank"])
+
+    def _refilter(self) -> None:
+        frame = self.issues
+        if self.issues_only and len(frame):
+            frame = frame[frame["is_issue"].astype(bool)]
+        self.frame = frame.reset_index(drop=True)
+        self.page = 0
+        self._render()
+
+    @property
+    def n_pages(self) -> int:
+        """Number of pages (at least 1)."""
+        return max(1, -(-len(self.frame) // self.page_size))
+
+    def go(self, page: int) -> None:
+        """Show page ``page`` (clipped to the valid range)."""
+        self.page = min(max(0, int(page)), self.n_pages - 1)
+
+    def page_ids(self) -> list[str]:
+        """Item ids listed on the current page."""
+        start = self.page * self.page_size
+        return self.frame["item_id"].iloc[start:start + self.page_size].astype(str).tolist()
+
+    def flagged_ids(self) -> list[str]:
+        """Every flagged item id."""
+        if not len(self.issues):
+            return []
+        return self.issues.loc[self.issues["is_issue"].astype(bool), "item_id"].astype(
+            str).tolist()
+
+    def select_item(self, item_id: str) -> list[str]:
+        """Select one item (what clicking its row does)."""
+        self.item_id = str(item_id)
+        row = self.issues[self.issues["item_id"].astype(str) == str(item_id)]
+        desc = f"suspected label error {item_id}"
+        if len(row):
+            r = row.iloc[0]
+            desc = (f"suspected label error {item_id}: given {r['given_label']}, "
+                    f"suggested {r['suggested_label']}")
+        self.selection.select([str(item_id)], source="LabelIssueList", description=desc)
+        return [str(item_id)]
+
+    def select_page(self) -> list[str]:
+        """Select every item on the current page."""
+        ids = self.page_ids()
+        self.item_id = None
+        self.selection.select(ids, source="LabelIssueList",
+                              description=f"suspected label errors, page {self.page + 1}")
+        return ids
+
+    def select_flagged(self) -> list[str]:
+        """Select every flagged item."""
+        ids = self.flagged_ids()
+        self.item_id = None
+        self.selection.select(ids, source="LabelIssueList",
+                              description="all suspected label errors")
+        return ids
+
+    @guarded
+    def _on_row(self, slot: int) -> None:
+        """Adapter: a click on row ``slot`` of the page."""
+        ids = self.page_ids()
+        if slot < len(ids):
+            self.select_item(ids[slot])
+
+    @guarded
+    def _on_select_page(self, _button) -> None:
+        self.select_page()
+
+    @guarded
+    def _on_select_all(self, _button) -> None:
+        self.select_flagged()
+
+    @guarded
+    def _on_selection(self, change) -> None:
+        if self.item_id is not None and self.selection.source != "LabelIssueList":
+            self.item_id = None
+
+    @traitlets.observe("page")
+    def _on_page(self, change) -> None:
+        if getattr(self, "frame", None) is not None:
+            self._render()
+
+    @traitlets.observe("issues_only")
+    def _on_only(self, change) -> None:
+        if getattr(self, "frame", None) is not None:
+            try:
+                self._refilter()
+            except Exception as exc:  # shown, not swallowed
+                self.show_error(exc)
+
+    @traitlets.observe("item_id")
+    def _on_item(self, change) -> None:
+        for r in getattr(self, "rows", []):
+            r.button.button_style = "info" if r.button.description == change["new"] else ""
+
+    # ---- view -------------------------------------------------------------------------
+    def _render(self) -> None:
+        start = self.page * self.page_size
+        page = self.frame.iloc[start:start + self.page_size]
+        has_ann = "annotator_agreement" in self.frame.columns
+        for slot, r in enumerate(self.rows):
+            if slot < len(page):
+                row = page.iloc[slot]
+                r.button.description = str(row["item_id"])
+                r.button.tooltip = f"rank {row.get('rank', '')}: select this item"
+                r.button.button_style = "info" if str(row["item_id"]) == self.item_id else ""
+                r.cells[0].value = (f"{esc(row['given_label'])} → "
+                                    f"<b>{esc(row['suggested_label'])}</b>")
+                r.cells[1].value = f"{row['label_quality']:.3f}"
+                agree = row["annotator_agreement"] if has_ann else None
+                r.cells[2].value = "–" if agree is None or pd.isna(agree) else \
+                    f"{100 * agree:.0f}% of {int(row.get('n_labels', 0))}"
+                r.cells[3].value = "⚑" if bool(row["is_issue"]) else ""
+                r.show(True)
+            else:
+                r.show(False)
+        n_flagged = int(self.issues["is_issue"].astype(bool).sum()) if len(self.issues) else 0
+        self.page_label.value = f"page {self.page + 1} of {self.n_pages}"
+        if self.unavailable:
+            self.message.value = (
+                "<span style='color:#a60'>Label issues need a model run with class "
+                f"probabilities (prob_&lt;class&gt; columns). {esc(self.unavailable)}</span>")
+        else:
+            run = f" (run {esc(self.run or getattr(self.project, 'default_run', '') or '')})" \
+                if self.project is not None else ""
+            notes = "".join(f"<br><span style='color:#a60'>{esc(m)}</span>"
+                            for m in getattr(self, "notes", []))
+            self.message.value = (f"<span>{n_flagged} of {len(self.issues)} items flagged as "
+                                  f"suspected label errors{run}; lowest label quality "
+                                  f"first.</span>{notes}")
+        self.select_all_button.disabled = n_flagged == 0
+        self.prev_button.disabled = self.page == 0
+        self.next_button.disabled = self.page >= self.n_pages - 1
+
+    def __repr__(self) -> str:
+        return (f"LabelIssueList({len(self.frame)} rows, page {self.page + 1}/{self.n_pages}, "
+                f"item_id={self.item_id!r})")

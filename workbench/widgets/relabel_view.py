@@ -1,0 +1,234 @@
+"""RelabelQueueView: the relabel queue by status and priority, export a batch, import results."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as w
+import traitlets
+
+from ..relabel import RelabelQueue, atomic_write, import_labels
+from ..selection import Selection
+from ..session import can_write, current_author, require_write
+from ..tags import STATUSES, TagStore
+from ._adapters import StatusMixin, esc, guarded
+
+__all__ = ["RelabelQueueView"]
+
+_EXT = {"labelstudio": "json", "csv": "csv", "jsonl": "jsonl"}
+#: Largest uploaded results file accepted.
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+
+
+class RelabelQueueView(StatusMixin, w.VBox):
+    """The relabel queue: counts by status, the most urgent items, export and import.
+
+    Parameters
+    ----------
+    project : Project
+    selection : Selection, optional
+        The shared selection; "Select queue" puts the queue's items in it.
+    store : TagStore, optional
+        Default: ``TagStore.for_project(project)``.
+    tag : str, default="relabel"
+        The tag that queues an item.
+    rows : int, default=15
+        Items listed.
+
+    Notes
+    -----
+    Exports go to ``<project>/exports/relabel-<time>.<ext>``; uploaded results are saved in
+    ``<project>/imports/`` and imported with :func:`workbench.import_labels`. Every handler
+    that writes checks the session's write permission itself; in a read-only session the
+    export/import controls are not shown.
+
+    CSS classes: ``wb-relabel-view`` and ``wb-ready`` (root), ``wb-relabel-counts``,
+    ``wb-relabel-table``, ``wb-relabel-format``, ``wb-relabel-limit``, ``wb-relabel-export``,
+    ``wb-relabel-upload``, ``wb-relabel-import``, ``wb-relabel-select``,
+    ``wb-relabel-status``, ``wb-relabel-report``, ``wb-readonly``, ``wb-error``.
+    """
+
+    #: Path of the last export ("" before any).
+    last_export = traitlets.Unicode("")
+
+    def __init__(self, project, selection: Selection | None = None, *,
+                 store: TagStore | None = None, tag: str = "relabel", rows: int = 15,
+                 **kwargs: Any):
+        if selection is not None and not isinstance(selection, Selection):
+            raise TypeError("The 'selection' parameter of RelabelQueueView must be a workbench "
+                            f"Selection or None. Got {type(selection).__name__} instead.")
+        self.project = project
+        self.selection = selection if selection is not None else Selection()
+        self.store = store if store is not None else TagStore.for_project(project)
+        self.queue = RelabelQueue(project, store=self.store, tag=tag)
+        self.rows = int(rows)
+        self.raise_errors = False
+        self.read_only = not can_write()
+        self.report = None
+
+        self.counts_html = w.HTML("")
+        self.counts_html.add_class("wb-relabel-counts")
+        self.table_html = w.HTML("")
+        self.table_html.add_class("wb-relabel-table")
+        self.format_picker = w.Dropdown(options=[("Label Studio", "labelstudio"),
+                                                 ("CSV", "csv"), ("JSON Lines", "jsonl")],
+                                        value="labelstudio", description="Format",
+                                        layout=w.Layout(width="220px"))
+        self.format_picker.add_class("wb-relabel-format")
+        self.limit_box = w.BoundedIntText(value=0, min=0, max=10_000_000,
+                                          description="Budget",
+                                          tooltip="Most urgent items to send (0 = all)",
+                                          layout=w.Layout(width="180px"))
+        self.limit_box.add_class("wb-relabel-limit")
+        self.export_button = w.Button(description="Export batch", icon="download",
+                                      button_style="primary")
+        self.export_button.add_class("wb-relabel-export")
+        self.upload = w.FileUpload(accept=".json,.csv", multiple=False,
+                                   description="Results file")
+        self.upload.add_class("wb-relabel-upload")
+        self.import_button = w.Button(description="Import results", icon="upload")
+        self.import_button.add_class("wb-relabel-import")
+        self.select_button = w.Button(description="Select queue", icon="check-square",
+                                      tooltip="Put the queued items in the shared selection")
+        self.select_button.add_class("wb-relabel-select")
+        self.status = w.HTML("")
+        self.status.add_class("wb-relabel-status")
+        self.report_html = w.HTML("")
+        self.report_html.add_class("wb-relabel-report")
+        self.export_button.on_click(lambda _b: self.export())
+        self.import_button.on_click(lambda _b: self.import_upload())
+        self.select_button.on_click(lambda _b: self.select_queue())
+        if self.read_only:
+            controls: w.Widget = w.HTML("<span>Read-only session: the queue is shown but "
+                                        "batches cannot be exported or imported here.</span>")
+            controls.add_class("wb-readonly")
+        else:
+            controls = w.VBox([
+                w.HBox([self.format_picker, self.limit_box, self.export_button]),
+                w.HBox([self.upload, self.import_button])])
+            controls.add_class("wb-relabel-controls")
+        super().__init__([w.HTML(f"<b>Relabel queue</b> (tag <code>{esc(self.queue.tag)}"
+                                 "</code>)"),
+                          self.counts_html, w.HBox([self.select_button]), self.table_html,
+                          controls, self.status, self._make_error_box(), self.report_html],
+                         **kwargs)
+        self.add_class("wb-relabel-view")
+        self.refresh()
+        self.add_class("wb-ready")
+
+    # ---- state -> view ----------------------------------------------------------------
+
+    @guarded
+    def refresh(self) -> None:
+        """Re-read the queue and redraw the counts and the table."""
+        frame = self.queue.frame()
+        self._frame = frame
+        n = frame["status"].value_counts()
+        self.counts_html.value = " ".join(
+            f"<span class='wb-status-{s}'>{esc(s)}: <b>{int(n.get(s, 0))}</b></span>"
+            for s in STATUSES)
+        if frame.empty:
+            self.table_html.value = (f"<span>No items tagged {esc(self.queue.tag)!s} yet: tag "
+                                     "items in a TagPanel to queue them.</span>")
+            return
+        head = frame.head(self.rows)
+        cols = ["item_id", "status", "priority", "label", "predicted", "reason", "tagged_by"]
+        body = "".join(
+            "<tr>" + "".join(
+                f"<td>{esc(round(v, 3) if c == 'priority' else v)}</td>"
+                for c, v in ((c, getattr(r, c)) for c in cols)) + "</tr>"
+            for r in head.itertuples())
+        more = f"<div>... and {len(frame) - len(head)} more</div>" if len(frame) > len(head) \
+            else ""
+        self.table_html.value = ("<table><tr>" + "".join(f"<th>{c}</th>" for c in cols) +
+                                 f"</tr>{body}</table>{more}"
+                                 f"<div><small>priority: {esc(self.queue.priority_source)}"
+                                 "</small></div>")
+
+    # ---- handlers ---------------------------------------------------------------------
+
+    @guarded
+    def select_queue(self) -> None:
+        """Put the items still waiting (queued or sent) in the shared selection."""
+        frame = self.queue.frame(status=["queued", "sent"])
+        self.selection.select(frame["item_id"].tolist(), source="RelabelQueueView",
+                              description=f"relabel queue ({len(frame)} items)")
+
+    @guarded
+    def export(self) -> Path:
+        """Export the queue in the picked format into ``<project>/exports/``; return the path."""
+        require_write("export the relabel queue")
+        root = getattr(self.project, "root", None)
+        if root is None:
+            raise ValueError("This project has no folder to export into; use "
+                             "workbench.export_relabel_queue(project, path) instead.")
+        fmt = self.format_picker.value
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        path = Path(root) / "exports" / f"{self.queue.tag}-{stamp}.{_EXT[fmt]}"
+        limit = self.limit_box.value or None
+        n = self.queue.export(path, format=fmt, limit=limit, author=current_author())
+        self.last_export = str(path)
+        self.refresh()
+        self.status.value = f"<span>Exported {n} item(s) to <code>{esc(path)}</code>.</span>"
+        return path
+
+    @guarded
+    def import_upload(self):
+        """Import the uploaded results file (Label Studio JSON or CSV); return the report."""
+        require_write("import labels")
+        files = list(self.upload.value or ())
+        if not files:
+            raise ValueError("Choose a results file first (Label Studio JSON export or CSV "
+                             "item_id, annotator, label).")
+        upload = files[0]
+        content = bytes(upload["content"])
+        if len(content) > MAX_UPLOAD_BYTES:
+            raise ValueError(f"The file is {len(content)} bytes; at most {MAX_UPLOAD_BYTES} "
+                             "are accepted here. Use workbench.import_labels for large files.")
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(str(upload.get("name", "upload"))).name)
+        name = name.lstrip(".") or "upload"
+        root = getattr(self.project, "root", None)
+        if root is None:
+            raise ValueError("This project has no folder; use workbench.import_labels.")
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        path = Path(root) / "imports" / f"{stamp}-{name}"
+        atomic_write(path, lambda fh: fh.write(content.decode("utf-8")))
+        report = self.import_file(path)
+        self.upload.value = ()
+        return report
+
+    def import_file(self, path, *, format: str | None = None):
+        """Import a results file already on disk; show and return the report."""
+        require_write("import labels")
+        path = Path(path)
+        fmt = format or ("csv" if path.suffix.lower() == ".csv" else "labelstudio")
+        report = import_labels(self.project, path, format=fmt, tag=self.queue.tag,
+                               store=self.store, author=current_author())
+        self.report = report
+        self.project = report.project
+        self.queue = RelabelQueue(report.project, store=self.store, tag=self.queue.tag)
+        self.refresh()
+        self._show_report(report)
+        self.status.value = f"<span>{esc(report.summary())}</span>"
+        return report
+
+    def _show_report(self, report) -> None:
+        ps = report.per_slice
+        cols = ["column", "value", "n_items", "n_imported", "agreement_before",
+                "agreement_after", "accuracy_before", "accuracy_after"]
+
+        def fmt(v):
+            return f"{v:.3f}" if isinstance(v, float) else v
+
+        body = "".join("<tr>" + "".join(f"<td>{esc(fmt(getattr(r, c)))}</td>" for c in cols)
+                       + "</tr>" for r in ps.itertuples())
+        self.report_html.value = (
+            f"<div><b>Import</b>: {esc(report.summary())}</div><table><tr>"
+            + "".join(f"<th>{c}</th>" for c in cols) + f"</tr>{body}</table>")
+
+    def __repr__(self) -> str:
+        return (f"RelabelQueueView(tag={self.queue.tag!r}, items={len(self._frame)}, "
+                f"read_only={self.read_only})")

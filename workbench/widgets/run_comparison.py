@@ -1,0 +1,227 @@
+"""RunComparison: per-slice error deltas between two runs and the fixed/broken items."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as w
+import numpy as np
+import pandas as pd
+import traitlets
+
+from .._validation import check_int
+from ..selection import Selection
+from ..slicing import RunDiff, _encode, compare_runs
+from ._adapters import StatusMixin, esc, guarded
+
+__all__ = ["RunComparison"]
+
+_HEADERS = ["slice", "n", "base", "candidate", "delta", "fixed", "broken"]
+
+
+def _pct(x) -> str:
+    return "" if x is None or pd.isna(x) else f"{100 * x:.1f}%"
+
+
+class RunComparison(StatusMixin, w.VBox):
+    """Compare two runs: overall and per-slice error rates, and the items that flipped.
+
+    Parameters
+    ----------
+    project : Project
+        A project with at least two runs.
+    selection : Selection, default=None
+        The shared selection; a new one when None.
+    base, candidate : str, default=None
+        Runs to compare (default: the first two of ``project.runs``; the candidate defaults
+        to the default run when it is not the base).
+    column : str, default=None
+        Metadata column of the slice rows (default: the first).
+    page_size : int, default=10
+
+    Attributes
+    ----------
+    diff : RunDiff
+        The result of :func:`workbench.compare_runs`.
+    rows_frame : DataFrame
+        The slice rows shown (``diff.by_slice`` for the chosen column, worst delta first).
+    """
+
+    base = traitlets.Unicode(None, allow_none=True)
+    candidate = traitlets.Unicode(None, allow_none=True)
+    column = traitlets.Unicode(None, allow_none=True)
+
+    def __init__(self, project: Any, selection: Selection | None = None, *,
+                 base: str | None = None, candidate: str | None = None,
+                 column: str | None = None, page_size: int = 10):
+        self.project = project
+        self.selection = selection if selection is not None else Selection()
+        self.page_size = check_int(page_size, "page_size", "RunComparison", minimum=1)
+        runs = list(project.runs)
+        if base is None:
+            base = runs[0] if runs else None
+        if candidate is None:
+            others = [r for r in runs if r != base]
+            default = getattr(project, "default_run", None)
+            candidate = default if default in others else (others[0] if others else base)
+        self._ready = False
+        self.diff: RunDiff | None = None
+        self.rows_frame = pd.DataFrame()
+        self.base_picker = w.Dropdown(options=runs, value=base, description="base",
+                                      layout=w.Layout(width="220px"))
+        self.candidate_picker = w.Dropdown(options=runs, value=candidate,
+                                           description="candidate",
+                                           layout=w.Layout(width="240px"))
+        self.column_picker = w.Dropdown(description="column", layout=w.Layout(width="240px"))
+        self.base_picker.add_class("wb-run-base")
+        self.candidate_picker.add_class("wb-run-candidate")
+        self.column_picker.add_class("wb-run-column")
+        self.summary = w.HTML("")
+        self.summary.add_class("wb-run-summary")
+        self.fixed_button = w.Button(description="fixed", button_style="success")
+        self.broken_button = w.Button(description="broken", button_style="danger")
+        self.fixed_button.add_class("wb-run-fixed")
+        self.broken_button.add_class("wb-run-broken")
+        self.fixed_button.on_click(lambda _b: self._click("fixed"))
+        self.broken_button.on_click(lambda _b: self._click("broken"))
+        self._row_buttons = []
+        self._row_cells = []
+        cells = [w.HTML(f"<b>{h}</b>") for h in _HEADERS]
+        for k in range(self.page_size):
+            b = w.Button(description="", layout=w.Layout(width="auto"))
+            b.add_class("wb-run-row")
+            b.on_click(lambda _b, k=k: self._click_row(k))
+            row = [w.HTML("") for _ in range(len(_HEADERS) - 1)]
+            self._row_buttons.append(b)
+            self._row_cells.append(row)
+            cells += [b, *row]
+        self.grid = w.GridBox(cells, layout=w.Layout(
+            grid_template_columns="minmax(140px, 2fr) 60px 70px 80px 70px 60px 60px",
+            grid_gap="2px 8px", align_items="center"))
+        self.grid.add_class("wb-run-grid")
+        super().__init__([
+            w.HBox([self.base_picker, self.candidate_picker, self.column_picker]),
+            self._make_error_box(), self.summary,
+            w.HBox([self.fixed_button, self.broken_button]), self.grid,
+        ])
+        self.add_class("wb-run-comparison")
+        self.base, self.candidate, self.column = base, candidate, column
+        w.link((self.base_picker, "value"), (self, "base"))
+        w.link((self.candidate_picker, "value"), (self, "candidate"))
+        self._ready = True
+        self._safe(self.compute)
+        w.link((self.column_picker, "value"), (self, "column"))
+
+    # ---- state ------------------------------------------------------------------------
+
+    def _safe(self, fn) -> None:
+        try:
+            fn()
+            self.clear_error()
+        except Exception as exc:
+            self.show_error(exc)
+
+    def compute(self) -> None:
+        """Compare the chosen runs and show the result."""
+        if self.base is None or self.candidate is None:
+            self.summary.value = "This project needs two prediction runs to compare."
+            return
+        self.diff = compare_runs(self.project, self.base, self.candidate)
+        self._ids = self.diff.errors["item_id"].astype(str).to_numpy()
+        self._encodings: dict = {}
+        columns = list(self.diff.by_slice["column"].unique()) if len(self.diff.by_slice) else []
+        keep = self.column if self.column in columns else (columns[0] if columns else None)
+        self.column_picker.options = columns
+        self.column_picker.value = keep
+        self.column = keep
+        self._render()
+
+    @traitlets.observe("base", "candidate")
+    def _on_runs(self, change) -> None:
+        if self._ready and change["old"] != change["new"]:
+            self._safe(self.compute)
+
+    @traitlets.observe("column")
+    def _on_column(self, change) -> None:
+        if self._ready and self.diff is not None:
+            self._safe(self._render)
+
+    def items_of(self, what: str) -> list[str]:
+        """Ids of the ``"fixed"`` or ``"broken"`` items."""
+        if self.diff is None:
+            return []
+        return self.diff.fixed_ids if what == "fixed" else self.diff.broken_ids
+
+    def select_flips(self, what: str) -> list[str]:
+        """Select the fixed or broken items (what the buttons do)."""
+        if what not in ("fixed", "broken"):
+            raise ValueError("The 'what' parameter of RunComparison.select_flips must be a str "
+                             f"among {{'fixed', 'broken'}}. Got {what!r} instead.")
+        ids = self.items_of(what)
+        verb = "fixed" if what == "fixed" else "broken"
+        self.selection.select(ids, source="RunComparison",
+                              description=f"{verb} by {self.candidate} vs {self.base}")
+        return ids
+
+    def items_of_row(self, i: int) -> list[str]:
+        """Ids of the items in slice row ``i`` of :attr:`rows_frame`."""
+        row = self.rows_frame.iloc[int(i)]
+        col = row["column"]
+        if col not in self._encodings:
+            self._encodings[col] = _encode(self.diff.errors[col], 4)
+        return self._ids[self._encodings[col].codes == int(row["_code"])].tolist()
+
+    def select_row(self, i: int) -> list[str]:
+        """Select the items of slice row ``i`` (what clicking a row does)."""
+        ids = self.items_of_row(i)
+        row = self.rows_frame.iloc[int(i)]
+        self.selection.select(ids, source="RunComparison",
+                              description=f"{row['column']}={row['bin']}")
+        return ids
+
+    @guarded
+    def _click(self, what: str) -> None:
+        self.select_flips(what)
+
+    @guarded
+    def _click_row(self, k: int) -> None:
+        if k < len(self.rows_frame):
+            self.select_row(k)
+
+    # ---- view -------------------------------------------------------------------------
+
+    def _render(self) -> None:
+        d = self.diff
+        o = d.overall.iloc[0]
+        better = "better" if o["delta"] < 0 else ("worse" if o["delta"] > 0 else "unchanged")
+        self.summary.value = (
+            f"<b>{esc(self.candidate)}</b> vs <b>{esc(self.base)}</b> on {int(o['n']):,} items: "
+            f"error rate {_pct(o['base_error_rate'])} &rarr; {_pct(o['candidate_error_rate'])}"
+            f" ({better}; McNemar p = {o['p_value']:.2g}).")
+        self.fixed_button.description = f"fixed ({int(o['n_fixed'])})"
+        self.broken_button.description = f"broken ({int(o['n_broken'])})"
+        frame = d.by_slice
+        if self.column is not None and len(frame):
+            frame = frame[frame["column"] == self.column].copy()
+            frame["_code"] = np.arange(len(frame))
+            frame = frame.sort_values("delta", ascending=False, kind="stable")
+        self.rows_frame = frame.reset_index(drop=True)  # the first page_size rows are shown
+        for k, (b, cells) in enumerate(zip(self._row_buttons, self._row_cells, strict=True)):
+            visible = k < len(self.rows_frame)
+            for x in (b, *cells):
+                x.layout.display = None if visible else "none"
+            if not visible:
+                continue
+            r = self.rows_frame.iloc[k]
+            b.description = str(r["bin"])
+            b.tooltip = f"{r['column']}={r['bin']}"
+            color = "#b00020" if r["delta"] > 0 else "#1b5e20"
+            values = [f"{int(r['n']):,}", _pct(r["base_error_rate"]),
+                      _pct(r["candidate_error_rate"]),
+                      f"<span style='color:{color}'>{100 * r['delta']:+.1f} pt</span>",
+                      str(int(r["n_fixed"])), str(int(r["n_broken"]))]
+            for c, v in zip(cells, values, strict=True):
+                c.value = v
+
+    def __repr__(self) -> str:
+        return f"RunComparison({self.diff!r})"

@@ -1,0 +1,321 @@
+"""SliceTable: error metrics per slice of a metadata column (or discovered slices); rows select."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as w
+import numpy as np
+import pandas as pd
+import traitlets
+
+from .._validation import check_int
+from ..selection import Selection
+from ..slicing import _default_features, _encode, discover_slices, slice_metrics
+from ._adapters import StatusMixin, errors_from, esc, guarded
+
+__all__ = ["SliceTable"]
+
+#: (label, (column, ascending))
+SORT_OPTIONS = [
+    ("worst error rate", ("error_rate", False)),
+    ("most items", ("n", False)),
+    ("most errors", ("errors", False)),
+    ("highest lift", ("lift", False)),
+    ("most significant", ("q_value", True)),
+    ("value", ("bin", True)),
+    ("score (discovered)", ("score", False)),
+]
+_HEADERS = ["slice", "n", "errors", "error rate (95% CI)", "lift", "q-value"]
+
+
+def _pct(x: float) -> str:
+    return "" if x is None or pd.isna(x) else f"{100 * x:.1f}%"
+
+
+def _num(x: float, fmt: str = "{:.2f}") -> str:
+    return "" if x is None or pd.isna(x) else fmt.format(x)
+
+
+class _Row:
+    def __init__(self, index: int, on_click):
+        self.index = index
+        self.button = w.Button(description="", layout=w.Layout(width="auto",
+                                                               justify_content="flex-start"))
+        self.button.add_class("wb-slice-row")
+        self.button.on_click(lambda _b: on_click(self.index))
+        self.cells = [w.HTML("") for _ in range(len(_HEADERS) - 1)]
+        for c in self.cells:
+            c.add_class("wb-slice-cell")
+
+    @property
+    def widgets(self) -> list:
+        return [self.button, *self.cells]
+
+    def show(self, visible: bool) -> None:
+        for x in self.widgets:
+            x.layout.display = None if visible else "none"
+
+
+class SliceTable(StatusMixin, w.VBox):
+    """Error rate per slice, sortable and paginated; clicking a row selects its items.
+
+    Parameters
+    ----------
+    project_or_errors : Project or DataFrame
+        A project (its errors for ``run``) or an errors frame.
+    selection : Selection, default=None
+        The shared selection; a new one when None.
+    column : str, default=None
+        The metadata column shown first (None: the first one).
+    run : str, default=None
+        The run when a project is given.
+    discovered : bool, default=False
+        Start with the automatically discovered slices
+        (:func:`workbench.discover_slices`) instead of one column's values.
+    page_size : int, default=12
+        Rows per page (a fixed pool of row widgets is reused).
+    bins : int, default=4
+        Quantile bins for numeric columns.
+
+    Attributes
+    ----------
+    frame : DataFrame
+        The rows in display order (metrics of :func:`workbench.slice_metrics` or
+        discovered slices).
+    selected_row : int or None
+        Position in ``frame`` of the row that made the current selection.
+    """
+
+    column = traitlets.Unicode(None, allow_none=True)
+    discovered = traitlets.Bool(False)
+    sort = traitlets.Tuple(("error_rate", False))
+    page = traitlets.Int(0)
+    selected_row = traitlets.Int(None, allow_none=True)
+
+    def __init__(self, project_or_errors: Any, selection: Selection | None = None, *,
+                 column: str | None = None, run: str | None = None, discovered: bool = False,
+                 page_size: int = 12, bins: int | None = 4):
+        self.project, errors = errors_from(project_or_errors, run)
+        self.selection = selection if selection is not None else Selection()
+        self.page_size = check_int(page_size, "page_size", "SliceTable", minimum=1)
+        self.bins = bins
+        self._ready = False
+        self.column_picker = w.Dropdown(description="column", layout=w.Layout(width="260px"))
+        self.column_picker.add_class("wb-slice-column")
+        self.sort_picker = w.Dropdown(options=SORT_OPTIONS, value=SORT_OPTIONS[0][1],
+                                      description="sort by", layout=w.Layout(width="260px"))
+        self.sort_picker.add_class("wb-slice-sort")
+        self.discovered_toggle = w.ToggleButton(
+            value=discovered, description="discovered",
+            tooltip="Show the worst slices found automatically (up to 2 conditions)")
+        self.discovered_toggle.add_class("wb-slice-discovered")
+        self.prev_button = w.Button(description="◀", layout=w.Layout(width="40px"))
+        self.next_button = w.Button(description="▶", layout=w.Layout(width="40px"))
+        self.page_label = w.HTML("")
+        self.page_label.add_class("wb-slice-page")
+        self.summary = w.HTML("")
+        self.summary.add_class("wb-slice-summary")
+        self.rows = [_Row(i, self.select_row_on_page) for i in range(self.page_size)]
+        header = [w.HTML(f"<b>{h}</b>") for h in _HEADERS]
+        self.grid = w.GridBox(header + [x for r in self.rows for x in r.widgets],
+                              layout=w.Layout(grid_template_columns=(
+                                  "minmax(160px, 2fr) 70px 70px minmax(150px, 1.5fr) 60px 80px"),
+                                  grid_gap="2px 8px", align_items="center"))
+        self.grid.add_class("wb-slice-grid")
+        super().__init__([
+            w.HBox([self.column_picker, self.sort_picker, self.discovered_toggle]),
+            self._make_error_box(), self.summary, self.grid,
+            w.HBox([self.prev_button, self.next_button, self.page_label]),
+        ])
+        self.add_class("wb-slice-table")
+        self.prev_button.on_click(lambda _b: self.go(self.page - 1))
+        self.next_button.on_click(lambda _b: self.go(self.page + 1))
+        self._set_errors(errors, column)
+        w.link((self.sort_picker, "value"), (self, "sort"))
+        w.link((self.column_picker, "value"), (self, "column"))
+        w.link((self.discovered_toggle, "value"), (self, "discovered"))
+        self.selection.observe(self._on_selection, names=["ids"])
+        self._ready = True
+        self.refresh()
+
+    # ---- state ------------------------------------------------------------------------
+
+    def _set_errors(self, errors: pd.DataFrame, column: str | None = None) -> None:
+        self.errors = errors
+        self._encodings: dict = {}
+        self._discovered_frame: pd.DataFrame | None = None
+        self._ids = errors["item_id"].astype(str).to_numpy()
+        columns = _default_features(errors, "correct")
+        self.columns = columns
+        keep = column if column in columns else (
+            self.column if self.column in columns else (columns[0] if columns else None))
+        self.column_picker.options = columns
+        self.column_picker.value = keep
+        self.column = keep
+
+    def set_errors(self, errors: pd.DataFrame) -> None:
+        """Show another errors frame (for example after the run changed)."""
+        ready, self._ready = self._ready, False
+        self._set_errors(errors)
+        self._ready = ready
+        self.refresh()
+
+    def _metrics(self) -> pd.DataFrame:
+        if self.discovered:
+            if self._discovered_frame is None:
+                self._discovered_frame = discover_slices(self.errors, bins=self.bins)
+            frame = self._discovered_frame.copy()
+            frame["bin"] = frame["slice"]
+            return frame
+        if self.column is None:
+            return pd.DataFrame(columns=["column", "value", "bin", "n", "errors",
+                                         "error_rate", "ci_low", "ci_high", "lift", "q_value"])
+        frame = slice_metrics(self.errors, self.column, bins=self.bins)
+        frame["_code"] = np.arange(len(frame))
+        return frame
+
+    def refresh(self) -> None:
+        """Recompute the rows (column, mode or errors changed) and show the first page."""
+        self.frame = self._sorted(self._metrics())
+        self.selected_row = None
+        self.page = 0
+        self._render()
+
+    def _sorted(self, frame: pd.DataFrame) -> pd.DataFrame:
+        col, ascending = self.sort
+        if col not in frame.columns:
+            return frame.reset_index(drop=True)
+        key = frame[col].astype(str) if col == "bin" else frame[col]
+        order = np.argsort(key.to_numpy(), kind="stable")
+        if not ascending:
+            order = order[::-1] if col == "bin" else np.argsort(-key.to_numpy(dtype=float),
+                                                                kind="stable")
+        return frame.iloc[order].reset_index(drop=True)
+
+    @traitlets.observe("column", "discovered")
+    def _on_source(self, change) -> None:
+        if change["name"] == "discovered":
+            # discovered slices rank by score; metric rows by error rate
+            ready, self._ready = self._ready, False
+            if change["new"] and self.sort[0] == "error_rate":
+                self.sort = ("score", False)
+            elif not change["new"] and self.sort[0] == "score":
+                self.sort = ("error_rate", False)
+            self._ready = ready
+        if self._ready:
+            self._safe(self.refresh)
+
+    @traitlets.observe("sort")
+    def _on_sort(self, change) -> None:
+        if self._ready:
+            self._safe(self._resort)
+
+    def _resort(self) -> None:
+        self.frame = self._sorted(self.frame)
+        self.selected_row = None
+        self.page = 0
+        self._render()
+
+    def _safe(self, fn) -> None:
+        try:
+            fn()
+            self.clear_error()
+        except Exception as exc:
+            self.show_error(exc)
+
+    def go(self, page: int) -> None:
+        """Show ``page`` (clipped)."""
+        n_pages = max(1, -(-len(self.frame) // self.page_size))
+        page = min(max(int(page), 0), n_pages - 1)
+        if page != self.page:
+            self.page = page
+            self._render()
+
+    def items_of_row(self, i: int) -> list[str]:
+        """Item ids of row ``i`` of :attr:`frame`."""
+        row = self.frame.iloc[int(i)]
+        if self.discovered:
+            return list(row["item_ids"])
+        col = row["column"]
+        if col not in self._encodings:
+            self._encodings[col] = _encode(self.errors[col], self.bins)
+        enc = self._encodings[col]
+        return self._ids[enc.codes == int(row["_code"])].tolist()
+
+    def describe_row(self, i: int) -> str:
+        """Readable name of row ``i`` (``"scanner=C"``)."""
+        row = self.frame.iloc[int(i)]
+        return str(row["slice"]) if self.discovered else f"{row['column']}={row['bin']}"
+
+    def select_row(self, i: int) -> list[str]:
+        """Select the items of row ``i`` of :attr:`frame` (what a click does)."""
+        ids = self.items_of_row(i)
+        self.selected_row = int(i)
+        self.selection.select(ids, source="SliceTable", description=self.describe_row(i))
+        self._render_highlight()
+        return ids
+
+    @guarded
+    def select_row_on_page(self, k: int) -> None:
+        """Click handler of the ``k``-th row widget of the current page."""
+        i = self.page * self.page_size + k
+        if i < len(self.frame):
+            self.select_row(i)
+
+    @guarded
+    def _on_selection(self, change) -> None:
+        if self.selection.source != "SliceTable" and self.selected_row is not None:
+            self.selected_row = None
+            self._render_highlight()
+
+    # ---- view -------------------------------------------------------------------------
+
+    def _render_highlight(self) -> None:
+        for r in self.rows:
+            i = self.page * self.page_size + r.index
+            r.button.button_style = "info" if i == self.selected_row else ""
+
+    def _render(self) -> None:
+        frame = self.frame
+        n = len(frame)
+        start = self.page * self.page_size
+        overall = self._overall()
+        for r in self.rows:
+            i = start + r.index
+            if i >= n:
+                r.show(False)
+                continue
+            row = frame.iloc[i]
+            label = self.describe_row(i) if self.discovered else str(row["bin"])
+            r.button.description = label
+            r.button.tooltip = label
+            ci = f" <span style='color:#777'>[{_pct(row['ci_low'])}, {_pct(row['ci_high'])}]"\
+                 "</span>"
+            q = row.get("q_value", np.nan)
+            sig = " *" if not pd.isna(q) and q <= 0.05 and row["error_rate"] > overall else ""
+            values = [f"{int(row['n']):,}", f"{row['errors']:,.0f}",
+                      f"<b>{_pct(row['error_rate'])}</b>{ci}", _num(row["lift"]),
+                      f"{_num(q, '{:.2g}')}{sig}"]
+            for cell, v in zip(r.cells, values, strict=True):
+                cell.value = v
+            r.show(True)
+        self._render_highlight()
+        n_pages = max(1, -(-n // self.page_size))
+        self.page_label.value = f"page {self.page + 1} of {n_pages} ({n} slices)"
+        self.prev_button.disabled = self.page <= 0
+        self.next_button.disabled = self.page >= n_pages - 1
+        what = ("discovered slices (up to 2 conditions, FDR 5%)" if self.discovered
+                else f"slices of <b>{esc(self.column)}</b>")
+        self.summary.value = (f"{what}; overall error rate {_pct(overall)} over "
+                              f"{len(self.errors):,} items. * = significantly worse "
+                              "(Benjamini-Hochberg q &le; 0.05).")
+
+    def _overall(self) -> float:
+        if len(self.errors) == 0:
+            return float("nan")
+        return float(1 - self.errors["correct"].to_numpy(dtype=bool).mean())
+
+    def __repr__(self) -> str:
+        mode = "discovered" if self.discovered else f"column={self.column!r}"
+        return f"SliceTable({mode}, {len(self.frame)} rows, selected_row={self.selected_row})"
