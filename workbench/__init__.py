@@ -37,6 +37,11 @@ _API: dict[str, str] = {
     "confused_pairs": "agreement",
     "disagreement_frame": "agreement",
     "label_issues": "label_quality",
+    "find_label_issues_frame": "label_quality",
+    "pivot_pairwise": "agreement",
+    "dawid_skene": "agreement",
+    "disagreeing_items": "agreement",
+    "confused_pairs_matrix": "agreement",
     # tags and the relabel loop
     "TagStore": "tags",
     "RelabelQueue": "relabel",

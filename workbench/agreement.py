@@ -42,6 +42,7 @@ __all__ = [
     "confused_pairs_matrix",
     "disagreement_frame",
     "disagreeing_items",
+    "disagreeing_items_by_annotator",
 ]
 
 CONSENSUS_METHODS = ("majority", "dawid_skene", "crowdlab")
@@ -154,34 +155,45 @@ def _within_item_pairs(enc: _Encoded) -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------------------
 # agreement measures from per-item counts
 # --------------------------------------------------------------------------------------
-def _agreement_stats(counts: np.ndarray, weights: np.ndarray | None = None) -> dict[str, float]:
-    """Percent agreement, Fleiss' kappa and Krippendorff's alpha from item x class counts.
+def _item_terms(counts: np.ndarray) -> np.ndarray:
+    """Per-item terms whose (weighted) sums give every agreement measure.
 
-    ``counts`` must only hold items with at least two labels. ``weights`` (bootstrap
-    multiplicities per item) default to one.
+    Columns: ``p_i`` (share of agreeing ordered pairs), ``d_i`` (Krippendorff's diagonal
+    coincidences ``sum_c n_ic (n_ic - 1) / (m_i - 1)``), then the class counts. Items must
+    have at least two labels.
     """
     counts = counts.astype(np.float64, copy=False)
     m = counts.sum(axis=1)
-    w = np.ones(len(m)) if weights is None else weights.astype(np.float64)
     same_pairs = (counts * (counts - 1)).sum(axis=1)  # ordered agreeing pairs per item
-    p_i = same_pairs / (m * (m - 1))
-    wsum = w.sum()
+    return np.column_stack([same_pairs / (m * (m - 1)), same_pairs / (m - 1), counts])
+
+
+def _stats_from_sums(sums: np.ndarray, wsum: float) -> dict[str, float]:
+    """Measures from ``weights @ _item_terms(counts)`` and the sum of the weights."""
     if wsum == 0:
         return {"percent_agreement": np.nan, "fleiss_kappa": np.nan,
                 "krippendorff_alpha": np.nan}
-    p_bar = (w @ p_i) / wsum
-    # Fleiss: class shares over all labels of the scored items
-    n_c = w @ counts
+    p_bar = sums[0] / wsum
+    o_diag = sums[1]
+    n_c = sums[2:]
     total = n_c.sum()
+    # Fleiss: class shares over all labels of the scored items
     p_e = ((n_c / total) ** 2).sum()
     fleiss = (p_bar - p_e) / (1 - p_e) if p_e < 1 else np.nan
-    # Krippendorff (nominal): coincidences o_cc = sum_u n_uc (n_uc - 1) / (m_u - 1)
-    o_diag = w @ (same_pairs / (m - 1))
-    n = total
-    d_e = n * n - (n_c * n_c).sum()
-    alpha = 1 - (n - 1) * (n - o_diag) / d_e if d_e > 0 else np.nan
+    # Krippendorff (nominal): alpha = 1 - (n - 1) (n - sum_c o_cc) / (n^2 - sum_c n_c^2)
+    d_e = total * total - (n_c * n_c).sum()
+    alpha = 1 - (total - 1) * (total - o_diag) / d_e if d_e > 0 else np.nan
     return {"percent_agreement": float(p_bar), "fleiss_kappa": float(fleiss),
             "krippendorff_alpha": float(alpha)}
+
+
+def _agreement_stats(counts: np.ndarray) -> dict[str, float]:
+    """Percent agreement, Fleiss' kappa and Krippendorff's alpha from item x class counts.
+
+    ``counts`` must only hold items with at least two labels.
+    """
+    terms = _item_terms(counts)
+    return _stats_from_sums(terms.sum(axis=0), float(len(terms)))
 
 
 def agreement_summary(annotations: pd.DataFrame, *, classes=None, min_shared: int = 10) -> dict:
@@ -443,14 +455,14 @@ def agreement_by(annotations: pd.DataFrame, project_or_items: Any, by, *, n_boot
         idx = kept_idx[pos]
         if len(idx) < min_items:
             continue
-        sub = counts[idx]
-        est = _agreement_stats(sub)
+        terms = _item_terms(counts[idx])
+        est = _stats_from_sums(terms.sum(axis=0), float(len(idx)))
         row = dict(zip(by_cols, key if isinstance(key, tuple) else (key,), strict=True))
         row.update(n_items=len(idx), n_labels=int(m[idx].sum()))
         boots = {name: np.empty(n_boot) for name in measures}
         for b in range(n_boot):
             w = np.bincount(rng.integers(0, len(idx), len(idx)), minlength=len(idx))
-            stats = _agreement_stats(sub, w)
+            stats = _stats_from_sums(w @ terms, float(len(idx)))
             for name in measures:
                 boots[name][b] = stats[name]
         for name in measures:
@@ -1101,6 +1113,39 @@ def disagreeing_items(annotations: pd.DataFrame, annotator_a: str,
     merged = mine.merge(others, on="item_id", suffixes=("_a", "_b"))
     bad = merged.loc[merged["label_a"] != merged["label_b"], "item_id"]
     return sorted(set(bad))
+
+
+def disagreeing_items_by_annotator(annotations: pd.DataFrame) -> dict[str, list[str]]:
+    """For every annotator, the items where they disagree with at least one other annotator.
+
+    Vectorised form of ``disagreeing_items(annotations, a)`` for all annotators at once.
+
+    Parameters
+    ----------
+    annotations : DataFrame
+        Long annotations ``item_id``, ``annotator``, ``label``.
+
+    Returns
+    -------
+    dict of str to list of str
+        Every annotator (also those without disagreements) to sorted item ids.
+    """
+    enc = _encode(annotations, "disagreeing_items_by_annotator", allow_empty=True)
+    n_ann = len(enc.annotators)
+    out: dict[str, list[str]] = {str(a): [] for a in enc.annotators}
+    if enc.n_items == 0:
+        return out
+    r1, r2 = _within_item_pairs(enc)
+    diff = enc.label[r1] != enc.label[r2]
+    who = np.concatenate([enc.annotator[r1][diff], enc.annotator[r2][diff]])
+    item = np.concatenate([enc.item[r1][diff], enc.item[r2][diff]])
+    key = np.unique(who.astype(np.int64) * enc.n_items + item)  # sorted by annotator, item
+    who, item = key // enc.n_items, key % enc.n_items
+    bounds = np.searchsorted(who, np.arange(n_ann + 1))
+    ids = enc.items.astype(str)
+    for j, a in enumerate(enc.annotators):
+        out[str(a)] = ids[item[bounds[j]:bounds[j + 1]]].tolist()
+    return out
 
 
 def disagreement_frame(project_or_annotations: Any, items: pd.DataFrame | None = None, *,

@@ -52,6 +52,7 @@ __all__ = [
     "open_in_fiftyone",
     "sync_tags_from_fiftyone",
     "selection_from_fiftyone",
+    "push_tags",
     "close_fiftyone_session",
     "check_database",
 ]
@@ -77,6 +78,21 @@ _RESERVED = frozenset(
 
 _SESSION: dict[str, Any] = {}  # {"session": fo.Session, "port": int, "address": str}
 _LAST_STATS: dict[str, SyncStats] = {}
+_SYNCED: dict[str, Any] = {}  # dataset name -> weak reference to the project last synced
+
+
+def _ref(obj):
+    import weakref
+
+    try:
+        return weakref.ref(obj)
+    except TypeError:
+        return lambda: None
+
+
+def _synced_here(project, name: str) -> bool:
+    ref = _SYNCED.get(name)
+    return ref is not None and ref() is project
 
 
 # --------------------------------------------------------------------------------------
@@ -317,35 +333,65 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _hash_default(value: Any) -> str:
-    return repr(value)
+def _column_values(series) -> list:
+    """Plain python values of a column (NA -> None), fast for the common dtypes."""
+    import numpy as np
+    import pandas as pd
+
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype) and not series.isna().any():
+        return [bool(v) for v in series.to_numpy()]
+    if isinstance(dtype, np.dtype) and dtype.kind in "iu":
+        return series.to_numpy().tolist()
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        arr = series.to_numpy()
+        return [None if v != v else v for v in arr.tolist()]
+    if pd.api.types.is_string_dtype(dtype):
+        values = series.astype(object).tolist()
+        mask = series.isna().tolist()
+        if all(isinstance(v, str) for v, m in zip(values, mask, strict=True) if not m):
+            return [None if m else v for v, m in zip(values, mask, strict=True)]
+    return [_plain(v) for v in series.tolist()]
 
 
-def _content_hash(record: dict) -> str:
-    text = json.dumps(record, sort_keys=True, default=_hash_default, separators=(",", ":"))
-    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+def _content_hashes(fields: list[str], columns: dict[str, list], n: int) -> list[str]:
+    """One content hash per item over the given fields (names included), in item order.
+
+    ``repr`` of plain python values is deterministic (dicts are built in a fixed key order,
+    floats repr exactly), so equal content gives equal hashes across runs and processes.
+    """
+    blake = hashlib.blake2b
+    prefix = repr(fields).encode()
+    cols = [columns[f] for f in fields]
+    return [blake(prefix + repr(row).encode(), digest_size=12).hexdigest()
+            for row in zip(*cols, strict=True)] if n else []
 
 
-def _placeholder(project, item_id: str, rel: Any = None) -> str:
+def _placeholder_base(project) -> str:
+    base = Path(project.root) if getattr(project, "root", None) is not None else Path(
+        os.path.expanduser("~"), ".workbench", "no-root", _field_name(project.name))
+    return str((base / ".workbench-no-media").absolute()) + os.sep
+
+
+_EXT = re.compile(r"\.[A-Za-z0-9]{1,5}$")
+
+
+def _placeholder(base: str, item_id: str, rel: Any = None) -> str:
     """A unique absolute path that does not exist, for an item without a usable image.
 
     It keeps the extension of the item's ``filepath`` (``.png`` by default) so FiftyOne
     treats the sample as an image.
     """
-    base = Path(project.root) if getattr(project, "root", None) is not None else Path(
-        os.path.expanduser("~"), ".workbench", "no-root", _field_name(project.name))
-    ext = os.path.splitext(str(rel))[1].lower() if isinstance(rel, str) else ""
-    if not re.fullmatch(r"\.[a-z0-9]{1,5}", ext):
-        ext = ".png"
-    name = urllib.parse.quote(item_id, safe="") + ext
-    return str((base / ".workbench-no-media" / name).absolute())
+    match = _EXT.search(rel) if isinstance(rel, str) else None
+    ext = match.group(0).lower() if match else ".png"
+    return base + urllib.parse.quote(item_id, safe="") + ext
 
 
 def _media(project, ids: list[str]) -> tuple[list[str], list[str]]:
     status: dict[str, str] = {}
     try:
         frame = project.media_status()
-        status = dict(zip(frame["item_id"].astype(str), frame["status"].astype(str)))
+        status = dict(zip(frame["item_id"].astype(str), frame["status"].astype(str), strict=True))
     except Exception:  # noqa: BLE001 - status is informative only
         status = {}
     paths, states = [], []
@@ -353,13 +399,14 @@ def _media(project, ids: list[str]) -> tuple[list[str], list[str]]:
                     and getattr(project, "root", None) is not None)
     rels = (project.items["filepath"].tolist() if "filepath" in project.items.columns
             else [None] * len(ids))
-    for item_id, rel in zip(ids, rels):
+    base = _placeholder_base(project)
+    for item_id, rel in zip(ids, rels, strict=True):
         path = project.media_path(item_id) if has_filepath else None
         if path is not None:
             paths.append(str(Path(path).absolute()))
             states.append(status.get(item_id, "ok"))
         else:
-            paths.append(_placeholder(project, item_id, rel))
+            paths.append(_placeholder(base, item_id, rel))
             states.append(status.get(item_id, "none" if not has_filepath else "missing"))
     return paths, states
 
@@ -394,7 +441,7 @@ def _optional_consensus(project, skipped: list[str]) -> dict[str, dict] | None:
     ids = frame["item_id"].astype(str).tolist()
     labels = frame[label_col].tolist()
     confs = frame[conf_col].tolist() if conf_col else [None] * len(ids)
-    for item_id, label, conf in zip(ids, labels, confs):
+    for item_id, label, conf in zip(ids, labels, confs, strict=True):
         label = _plain(label)
         if label is None:
             continue
@@ -427,7 +474,7 @@ def _optional_label_issues(project, skipped: list[str]) -> dict[str, tuple] | No
         return None
     flags = frame["is_issue"].tolist() if "is_issue" in frame.columns else [None] * len(frame)
     return {str(i): (_plain(q), _plain(f))
-            for i, q, f in zip(frame["item_id"], frame["label_quality"], flags)}
+            for i, q, f in zip(frame["item_id"], frame["label_quality"], flags, strict=True)}
 
 
 def _store_tags(project, skipped: list[str]) -> dict[str, list[str]] | None:
@@ -439,7 +486,7 @@ def _store_tags(project, skipped: list[str]) -> dict[str, list[str]] | None:
     store = TagStore.for_project(project)
     frame = store.tags()
     out: dict[str, set] = defaultdict(set)
-    for item_id, tag in zip(frame["item_id"].astype(str), frame["tag"].astype(str)):
+    for item_id, tag in zip(frame["item_id"].astype(str), frame["tag"].astype(str), strict=True):
         out[item_id].add(tag)
     return {k: sorted(v) for k, v in out.items()}
 
@@ -468,7 +515,7 @@ def _records(project, skipped: list[str], *, consensus: bool = True, label_issue
             name += "_"
         used.add(name)
         meta_map[col] = name
-        columns[name] = [_plain(v) for v in items[col].tolist()]
+        columns[name] = _column_values(items[col])
         kinds[name] = "value"
 
     if "label" in items.columns:
@@ -490,7 +537,7 @@ def _records(project, skipped: list[str], *, consensus: bool = True, label_issue
         labels = sub["label"].tolist()
         confs = sub["confidence"].tolist() if "confidence" in sub.columns else [None] * len(sub)
         probs = sub[prob_cols].to_numpy(dtype=float).tolist() if prob_cols else None
-        for j, (item_id, label, conf) in enumerate(zip(sub_ids, labels, confs)):
+        for j, (item_id, label, conf) in enumerate(zip(sub_ids, labels, confs, strict=True)):
             i = pos.get(item_id)
             if i is None:
                 continue
@@ -514,7 +561,7 @@ def _records(project, skipped: list[str], *, consensus: bool = True, label_issue
         per: dict[str, list] = defaultdict(list)
         for item_id, annotator, label in zip(latest["item_id"].astype(str),
                                              latest["annotator"].astype(str),
-                                             latest["label"].astype(str)):
+                                             latest["label"].astype(str), strict=True):
             per[item_id].append({"label": label, "annotator": annotator})
         columns["annotator_labels"] = [
             sorted(per[i], key=lambda d: d["annotator"]) if i in per else None for i in ids
@@ -779,23 +826,22 @@ def sync_project(project, name: str | None = None, overwrite: bool = False, *,
     store_tags = _store_tags(project, skipped)
     fields = sorted(f for f in columns if f != "item_id")
     n = len(ids)
-    hashes = [
-        _content_hash({f: columns[f][i] for f in fields}) for i in range(n)
-    ]
+    hashes = _content_hashes(fields, columns, n)
 
     ds, created = _load_dataset(fo, name, overwrite)
     info = dict(ds.info.get("workbench") or {})
     previous_fields = set(info.get("fields", []))
 
     existing: dict[str, tuple[str, str | None]] = {}
+    base_of: dict[str, list] = {}
     dup_sample_ids: list[str] = []
-    if not created and len(ds):
-        sids, eids, ehashes = ds.values(["id", "item_id", HASH_FIELD])
-        for sid, eid, eh in zip(sids, eids, ehashes):
+    if not created:
+        for sid, eid, eh, base in _read_samples(ds, [HASH_FIELD, SYNCED_TAGS_FIELD]):
             if eid in existing or eid is None:
                 dup_sample_ids.append(sid)
             else:
                 existing[eid] = (sid, eh)
+                base_of[sid] = base
 
     idset = set(ids)
     new_idx = [i for i, item_id in enumerate(ids) if item_id not in existing]
@@ -825,7 +871,7 @@ def sync_project(project, name: str | None = None, overwrite: bool = False, *,
     tags_added = tags_removed = 0
     if store_tags is not None and existing:
         keep = {eid: sid for eid, (sid, _) in existing.items() if eid in idset}
-        tags_added, tags_removed = _push_store_tags(ds, keep, store_tags)
+        tags_added, tags_removed = _push_store_tags(ds, keep, store_tags, base_of)
 
     new_info = {"version": 1, "fields": sorted(set(fields) | {"item_id"}),
                 "kinds": kinds, "project": project.name,
@@ -843,17 +889,24 @@ def sync_project(project, name: str | None = None, overwrite: bool = False, *,
                       fields_dropped=tuple(stale), seconds=time.perf_counter() - t0,
                       skipped=tuple(skipped), dataset=ds)
     _LAST_STATS[name] = stats
+    _SYNCED[name] = _ref(project)
     return stats
 
 
-def _push_store_tags(ds, sample_of: dict[str, str], store_tags: dict[str, list[str]]):
+def _read_samples(ds, fields: list[str]) -> list[tuple]:
+    """``(sample id, item_id, *fields)`` of every sample, read with one MongoDB query."""
+    projection = {"_id": 1, "item_id": 1, **{f: 1 for f in fields}}
+    cursor = ds._sample_collection.find({}, projection, batch_size=10_000)
+    return [(str(d["_id"]), d.get("item_id"), *(d.get(f) for f in fields)) for d in cursor]
+
+
+def _push_store_tags(ds, sample_of: dict[str, str], store_tags: dict[str, list[str]],
+                     base_of: dict[str, list]):
     """Apply store-side tag changes since the last sync to FiftyOne; returns (added, removed).
 
     Per sample: ``S`` store tags, ``B`` last synced tags. Tags in ``S - B`` are added to the
     sample, tags in ``B - S`` removed; App-side changes are left for the pull. New base: ``S``.
     """
-    sids, bases = ds.values(["id", SYNCED_TAGS_FIELD])
-    base_of = dict(zip(sids, bases))
     to_add: dict[str, list[str]] = defaultdict(list)
     to_remove: dict[str, list[str]] = defaultdict(list)
     new_base: dict[str, list[str]] = {}
@@ -877,6 +930,38 @@ def _push_store_tags(ds, sample_of: dict[str, str], store_tags: dict[str, list[s
     if new_base:
         ds.set_values(SYNCED_TAGS_FIELD, new_base, key_field="id")
     return added, removed
+
+
+def push_tags(project, *, name: str | None = None, dataset=None) -> tuple[int, int]:
+    """Push the tag store's changes since the last sync to the FiftyOne dataset (tags only).
+
+    Cheaper than :func:`sync_project` (no fields recomputed); what ``open_in_fiftyone`` does
+    on later opens of the same project. App-side changes are left for
+    :func:`sync_tags_from_fiftyone`.
+
+    Returns
+    -------
+    (int, int)
+        Sample-tag writes: added, removed.
+    """
+    _check_project(project, "push_tags")
+    fo = _fiftyone()
+    name = name or dataset_name(project)
+    if dataset is None:
+        if not fo.dataset_exists(name):
+            raise WorkbenchError(f"No FiftyOne dataset {name!r}: run to_fiftyone(project) first.")
+        dataset = fo.load_dataset(name)
+    skipped: list[str] = []
+    store_tags = _store_tags(project, skipped)
+    if store_tags is None:
+        return 0, 0
+    known = set(project.items["item_id"].astype(str))
+    sample_of, base_of = {}, {}
+    for sid, eid, base in _read_samples(dataset, [SYNCED_TAGS_FIELD]):
+        if eid in known and eid not in sample_of:
+            sample_of[eid] = sid
+            base_of[sid] = base
+    return _push_store_tags(dataset, sample_of, store_tags, base_of)
 
 
 def to_fiftyone(project, name: str | None = None, overwrite: bool = False):
@@ -984,7 +1069,7 @@ def _resolve_port(port: int | None) -> int:
 
 
 def fiftyone_session(project=None, *, port: int | None = None, proxy_url: str | None = None,
-                     sync: bool = True, timeout: float = 180.0):
+                     sync: bool | str = "auto", timeout: float = 180.0):
     """Return the kernel's FiftyOne App session on the project's dataset, launching it once.
 
     The App is served remotely on ``127.0.0.1:port`` (``remote=True, auto=False``); the call
@@ -1001,8 +1086,11 @@ def fiftyone_session(project=None, *, port: int | None = None, proxy_url: str | 
         The App's URL as seen by the browser behind a proxy (JupyterHub:
         ``https://hub.example.org/user/<name>/proxy/5151/``); None means env
         ``WORKBENCH_FIFTYONE_PROXY_URL``, else FiftyOne's ``FIFTYONE_APP_PROXY_URL``.
-    sync : bool, default=True
-        Sync the project into its dataset first (incremental, see :func:`sync_project`).
+    sync : {'auto', True, False}, default='auto'
+        ``True``: sync the project into its dataset first (incremental, see
+        :func:`sync_project`). ``'auto'``: the first time this project object is opened in
+        this kernel do that, afterwards only push the tag store's changes (:func:`push_tags`).
+        ``False``: use the dataset as it is (synced only if it does not exist).
     timeout : float, default=180
         Seconds to wait for the App (the first launch takes 30-40 s on 2 cores).
 
@@ -1018,14 +1106,14 @@ def fiftyone_session(project=None, *, port: int | None = None, proxy_url: str | 
             raise WorkbenchError("No FiftyOne session yet: call fiftyone_session(project) first.")
         return current
     _check_project(project, "fiftyone_session")
-    if sync:
+    name = dataset_name(project)
+    if sync is True or not fo.dataset_exists(name) or (
+            sync == "auto" and not _synced_here(project, name)):
         dataset = to_fiftyone(project)
     else:
-        name = dataset_name(project)
-        if not fo.dataset_exists(name):
-            dataset = to_fiftyone(project)
-        else:
-            dataset = fo.load_dataset(name)
+        dataset = fo.load_dataset(name)
+        if sync == "auto":
+            push_tags(project, dataset=dataset)
     proxy_url = proxy_url or os.environ.get("WORKBENCH_FIFTYONE_PROXY_URL") or None
     address = "127.0.0.1"
     if current is not None and port is not None and _SESSION.get("port") != _resolve_port(port):
@@ -1208,11 +1296,12 @@ def sync_tags_from_fiftyone(project, author: str = "fiftyone", *, name: str | No
     store = TagStore.for_project(project)
     frame = store.tags()
     store_tags: dict[str, set] = defaultdict(set)
-    for item_id, tag in zip(frame["item_id"].astype(str), frame["tag"].astype(str)):
+    for item_id, tag in zip(frame["item_id"].astype(str), frame["tag"].astype(str), strict=True):
         store_tags[item_id].add(tag)
 
     known = set(project.items["item_id"].astype(str))
-    sids, eids, ftags, btags = ds.values(["id", "item_id", "tags", SYNCED_TAGS_FIELD])
+    rows = _read_samples(ds, ["tags", SYNCED_TAGS_FIELD])
+    sids, eids, ftags, btags = zip(*rows, strict=True) if rows else ((), (), (), ())
     store_add: dict[str, list] = defaultdict(list)
     store_remove: dict[str, list] = defaultdict(list)
     fo_add: dict[str, list] = defaultdict(list)
@@ -1220,7 +1309,7 @@ def sync_tags_from_fiftyone(project, author: str = "fiftyone", *, name: str | No
     new_base: dict[str, list] = {}
     rejected: set[str] = set()
     n = 0
-    for sid, eid, f_, b_ in zip(sids, eids, ftags, btags):
+    for sid, eid, f_, b_ in zip(sids, eids, ftags, btags, strict=True):
         if eid not in known:
             continue
         n += 1

@@ -41,8 +41,8 @@ __all__ = [
     "STATUS_ORDER",
 ]
 
-#: Relabel-queue statuses in workflow order (``untriaged`` = tagged, no status event yet).
-STATUS_ORDER = ("untriaged", "queued", "sent", "relabeled", "verified")
+#: Relabel-queue statuses in workflow order (as :data:`workbench.tags.STATUSES`).
+STATUS_ORDER = ("queued", "sent", "relabeled", "verified")
 
 
 def project_summary(project: Any) -> dict:
@@ -182,17 +182,19 @@ def label_issue_rate(issues: pd.DataFrame) -> dict:
 
 def relabel_status_counts(tags: pd.DataFrame, statuses: pd.DataFrame, *,
                           queue: str = "relabel") -> pd.DataFrame:
-    """Count the items of the relabel queue by status.
+    """Count the items of the relabel queue by status (as :class:`workbench.RelabelQueue`).
 
-    An item is in the queue when it carries the queue's tag or has a status in the queue;
-    tagged items without a status event yet are ``untriaged``.
+    The queue holds the items that currently carry the queue's tag. An item's status is its
+    latest status event in the queue; an item never given one, or tagged again after it
+    (``tagged_at`` later than ``updated_at``, when both columns are present), is
+    ``queued``. Items with a status but no tag any more are not in the queue.
 
     Parameters
     ----------
     tags : DataFrame
-        Current tags: ``item_id``, ``tag`` (:meth:`workbench.TagStore.tags`).
+        Current tags: ``item_id``, ``tag`` [, ``tagged_at``] (:meth:`workbench.TagStore.tags`).
     statuses : DataFrame
-        Current statuses of the queue: ``item_id``, ``status``
+        Current statuses of the queue: ``item_id``, ``status`` [, ``updated_at``]
         (:meth:`workbench.TagStore.statuses`).
     queue : str, default='relabel'
         The queue's tag.
@@ -200,28 +202,33 @@ def relabel_status_counts(tags: pd.DataFrame, statuses: pd.DataFrame, *,
     Returns
     -------
     DataFrame
-        ``status`` (in :data:`STATUS_ORDER`, then any other status), ``n_items``; every
-        known status is listed, with 0 when empty.
+        ``status`` (every status of :data:`STATUS_ORDER`, in workflow order, then any other),
+        ``n_items``.
 
     Examples
     --------
     >>> tags = pd.DataFrame({"item_id": ["a", "b", "c"], "tag": ["relabel"] * 2 + ["blurry"]})
-    >>> statuses = pd.DataFrame({"item_id": ["b"], "status": ["sent"]})
+    >>> statuses = pd.DataFrame({"item_id": ["b", "c"], "status": ["sent", "verified"]})
     >>> relabel_status_counts(tags, statuses).set_index("status")["n_items"].to_dict()
-    {'untriaged': 1, 'queued': 0, 'sent': 1, 'relabeled': 0, 'verified': 0}
+    {'queued': 1, 'sent': 1, 'relabeled': 0, 'verified': 0}
     """
     check_columns(tags, ["item_id", "tag"], what="tags", func="relabel_status_counts")
     check_columns(statuses, ["item_id", "status"], what="statuses",
                   func="relabel_status_counts")
-    tagged = set(tags.loc[tags["tag"].astype(str) == queue, "item_id"].astype(str))
-    status = dict(zip(statuses["item_id"].astype(str), statuses["status"].astype(str),
-                      strict=True))
-    members = tagged | set(status)
-    counts: dict[str, int] = dict.fromkeys(STATUS_ORDER, 0)
-    for item in members:
-        s = status.get(item, "untriaged")
-        counts[s] = counts.get(s, 0) + 1
-    return pd.DataFrame({"status": list(counts), "n_items": list(counts.values())})
+    tagged = tags[tags["tag"].astype(str) == queue].drop_duplicates("item_id")
+    keep = ["item_id", "status"] + (["updated_at"] if "updated_at" in statuses.columns else [])
+    st = statuses[keep].drop_duplicates("item_id", keep="last")
+    frame = tagged.assign(item_id=tagged["item_id"].astype(str)).merge(
+        st.assign(item_id=st["item_id"].astype(str)), on="item_id", how="left")
+    fresh = frame["status"].isna().to_numpy()
+    if "tagged_at" in frame.columns and "updated_at" in frame.columns:
+        later = (pd.to_datetime(frame["tagged_at"], utc=True)
+                 > pd.to_datetime(frame["updated_at"], utc=True)).to_numpy()
+        fresh = fresh | later
+    status = np.where(fresh, "queued", frame["status"].astype(object).to_numpy())
+    counts = pd.Series(status, dtype=object).value_counts()
+    order = list(STATUS_ORDER) + sorted(set(counts.index) - set(STATUS_ORDER))
+    return pd.DataFrame({"status": order, "n_items": [int(counts.get(s, 0)) for s in order]})
 
 
 def batch_trends(errors: pd.DataFrame, agreement: pd.DataFrame | None = None, *,

@@ -260,8 +260,7 @@ class RelabelQueue:
             wanted = [status] if isinstance(status, str) else list(status)
             for s in wanted:
                 check_option(s, "status", "RelabelQueue.frame", STATUSES)
-        tags = self.store.tags()
-        tags = tags[tags["tag"] == self.tag].drop(columns="tag")
+        tags = self.store.tags(tag=self.tag).drop(columns="tag")
         tags = tags.rename(columns={"author": "tagged_by"}).reset_index(drop=True)
         st = self.store.statuses(self.tag).rename(columns={"updated_at": "status_at"})
         frame = tags.merge(st[["item_id", "status", "status_at"]], on="item_id", how="left")
@@ -858,8 +857,8 @@ def import_labels(project, path, *, format: str = "labelstudio", tag: str = "rel
 
             # validate the result exactly as the loader will before touching the disk
             Project.from_frames(items=current.items, annotations=after,
-                                predictions=current.predictions, classes=current.classes,
-                                default_run=current.default_run)
+                                predictions=_or_none(current.predictions),
+                                classes=current.classes, default_run=current.default_run)
             if root is not None:
                 target, backup = _write_annotations(Path(root), after)
                 written = True
@@ -872,8 +871,8 @@ def import_labels(project, path, *, format: str = "labelstudio", tag: str = "rel
         else:
             from .project import Project
 
-            refreshed = Project.from_frames(items=current.items, annotations=after,
-                                            predictions=current.predictions,
+            refreshed = Project.from_frames(items=current.items, annotations=_or_none(after),
+                                            predictions=_or_none(current.predictions),
                                             classes=current.classes, name=current.name,
                                             default_run=current.default_run,
                                             info=current.info)
@@ -889,6 +888,11 @@ def import_labels(project, path, *, format: str = "labelstudio", tag: str = "rel
         items_agreeing_after=int(agree_a.fillna(False).sum()), per_slice=per_slice,
         written=written, annotations_path=target, backup_path=backup,
         n_relabeled=n_relabeled, project=refreshed)
+
+
+def _or_none(frame: pd.DataFrame) -> pd.DataFrame | None:
+    """An empty frame as None (``Project.from_frames`` treats None as 'no such table')."""
+    return None if frame is None or frame.empty else frame
 
 
 def _mark_relabeled(store: TagStore, tag: str, item_ids: list[str], path: Path,

@@ -11,7 +11,7 @@ any widget. ``workbench serve`` closes that:
   the tracebacks are stripped from the pages; ``?template=``/``?theme=`` overrides are off.
 * **token authentication by default**: the token comes from :mod:`secrets`, lives in a file
   readable only by the user (``$XDG_CONFIG_HOME/workbench/token``, mode 0600) and reaches
-  Voila in-process (never on a command line, never in the environment of the kernels). The
+  Voila in-process (never on a command line, never in the server's environment). The
   login URL is printed as one line starting with ``http://``. ``--no-auth`` is refused
   unless the server listens on a loopback address, and a loopback server also checks the
   ``Host`` header (DNS-rebinding protection).
@@ -484,13 +484,14 @@ def _run(args: argparse.Namespace, project: Path, serve_dir: Path) -> int:
                               timeout=args.timeout, cull_idle_timeout=args.cull_idle_timeout,
                               preheat_denylist=denylist)
                    + [f"--Voila.log_level={args.log_level}"])
-    # the secret never appears on a command line or in the kernels' environment
+    # the secret never appears on a command line or in the server's environment
     app.token = token
     app.tornado_settings = {
         **app.tornado_settings,
         "headers": {
             "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-            "Referrer-Policy": "no-referrer",
+            # not "no-referrer": Chromium would then send "Origin: null" on the login POST
+            "Referrer-Policy": "same-origin",
             "X-Frame-Options": "SAMEORIGIN",
         },
         # a loopback server only answers to loopback Host headers (DNS rebinding)
@@ -503,10 +504,12 @@ def _run(args: argparse.Namespace, project: Path, serve_dir: Path) -> int:
     login = f"{url}?token={token}" if token else url
 
     def _announce():
+        names = [nb.removesuffix(".ipynb") for nb in notebooks]
+        warm = [nb.removesuffix(".ipynb") for nb in notebooks
+                if nb not in denylist and args.pool_size > 0]
         lines = [
             f"workbench serve: role={args.role}, project={project}",
-            f"  dashboards: {', '.join(nb.removesuffix('.ipynb') for nb in notebooks)}"
-            f" (preheated: {', '.join(n.removesuffix('.ipynb') for n in notebooks if n not in denylist) or 'none'})",
+            f"  dashboards: {', '.join(names)} (preheated: {', '.join(warm) or 'none'})",
         ]
         if token:
             lines.append(f"  token kept in {token_file} (mode 0600). Open this login URL:")
@@ -570,8 +573,9 @@ class ServeProcess:
     def start(self) -> ServeProcess:
         """Start the server and wait until it printed the login URL and answers HTTP."""
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
-        cmd = [sys.executable, "-m", "workbench.serve", self.project, "--port", str(self.port),
-               *self.extra]
+        # the same entry point as `workbench serve` / `make serve`
+        cmd = [sys.executable, "-m", "workbench.cli", "serve", self.project,
+               "--port", str(self.port), *self.extra]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, env=env, start_new_session=True)
         lines: queue.Queue = queue.Queue()

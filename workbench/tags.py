@@ -2,7 +2,8 @@
 
 Every ``add``/``remove`` call appends one action (who, when, what, why, from where) to
 ``tag_actions`` and one event per item it changed to ``tag_events``; the current tags are kept
-in ``tag_current``, updated in the same transaction, so reads stay fast. Relabel-queue statuses are stored the same way (``status_events``/``status_current``).
+in ``tag_current``, updated in the same transaction, so reads stay fast. Relabel-queue
+statuses are stored the same way (``status_events``/``status_current``).
 
 Storage
 -------
@@ -44,7 +45,7 @@ __all__ = ["TagStore", "SCHEMA_VERSION", "STATUSES", "normalize_tag"]
 log = logging.getLogger(__name__)
 
 #: Version of the store's tables; older stores are upgraded on open, newer ones refused.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: Relabel-queue statuses, in workflow order.
 STATUSES = ("queued", "sent", "relabeled", "verified")
 
@@ -185,8 +186,9 @@ def _now_us() -> int:
     return time.time_ns() // 1000
 
 
-def _to_ts(values) -> pd.Series:
-    return pd.to_datetime(np.asarray(values, dtype="int64"), unit="us", utc=True)
+def _to_ts(values) -> pd.DatetimeIndex:
+    """Microseconds since the epoch -> UTC timestamps (no per-element conversion)."""
+    return pd.DatetimeIndex(np.asarray(values, dtype="int64").view("M8[us]")).tz_localize("UTC")
 
 
 # --------------------------------------------------------------------------------------
@@ -237,11 +239,9 @@ def _tables(metadata):
     )
     t["current"] = Table(
         "tag_current", metadata,
-        Column("tag_id", BigInteger, primary_key=True),
+        Column("tag_id", BigInteger, primary_key=True),  # wb_strings id of the tag name
         Column("item_id", Text, primary_key=True),
-        Column("author_id", BigInteger, nullable=False),
-        Column("reason_id", BigInteger),
-        Column("tagged_at", BigInteger, nullable=False),
+        Column("action_id", BigInteger, nullable=False),  # the add: who, why, when
         sqlite_with_rowid=False,
     )
     t["status_events"] = Table(
@@ -534,16 +534,18 @@ class TagStore:
         t = self._tables
         log.info("Upgrading tag store %s from schema %s to %s", self._where(), version,
                  SCHEMA_VERSION)
-        if version < 3:
-            # Schemas 1 and 2 kept one flat row per event (action key, tag, author... repeated
-            # on every item). Schema 3 stores each call once (tag_actions) and one small row
-            # per item (tag_events). The old table is kept as tag_events_v1 (audit data is
-            # never dropped); the current state is derived, so it is rebuilt by replaying.
+        if version < 4:
+            # Schemas 1-2 kept one flat row per event (action key, tag, author... repeated on
+            # every item). Since schema 3 each call is stored once (tag_actions) with one
+            # small row per item (tag_events); schema 4 points the current state at the
+            # action. The flat table is kept as tag_events_v1 (audit data is never dropped);
+            # the current state is derived, so it is rebuilt by replaying the events.
             insp = sa.inspect(conn)
             if insp.has_table("tag_current"):
                 conn.exec_driver_sql("DROP TABLE tag_current")
             flat = []
-            if insp.has_table("tag_events"):
+            if insp.has_table("tag_events") and "action_key" in {
+                    c["name"] for c in insp.get_columns("tag_events")}:
                 conn.exec_driver_sql("ALTER TABLE tag_events RENAME TO tag_events_v1")
                 if self.dialect == "postgresql":
                     conn.exec_driver_sql(
@@ -555,7 +557,6 @@ class TagStore:
             actions: dict[tuple, int] = {}
             keys_used: set[str] = set()
             events = []
-            state: dict[tuple[str, str], tuple] = {}
             for event_id, item_id, tag, action, author, reason, context, created, key in flat:
                 attrs = (key, action, tag, author, reason, context, int(created))
                 if attrs not in actions:
@@ -570,18 +571,22 @@ class TagStore:
                     ).returning(t["actions"].c.action_id)).scalar_one()
                 events.append({"event_id": int(event_id), "item_id": item_id,
                                "action_id": actions[attrs]})
-                if action == "add":
-                    state[(item_id, tag)] = (author, reason, int(created))
-                else:
-                    state.pop((item_id, tag), None)
             if events:
                 conn.execute(sa.insert(t["events"]), events)
-            ids = self._intern(conn, {s for k, v in state.items() for s in (k[1], v[0], v[1])})
+            replay = conn.exec_driver_sql(
+                "SELECT e.item_id, a.tag, a.action, a.action_id FROM tag_events e "
+                "JOIN tag_actions a ON a.action_id = e.action_id ORDER BY e.event_id").fetchall()
+            state: dict[tuple[str, str], int] = {}
+            for item_id, tag, action, action_id in replay:
+                if action == "add":
+                    state[(item_id, tag)] = action_id
+                else:
+                    state.pop((item_id, tag), None)
+            ids = self._intern(conn, {tag for _, tag in state})
             if state:
                 conn.execute(sa.insert(t["current"]), [
-                    {"item_id": i, "tag_id": ids[g], "author_id": ids[a],
-                     "reason_id": ids.get(r) if r else None, "tagged_at": c}
-                    for (i, g), (a, r, c) in state.items()])
+                    {"tag_id": ids[g], "item_id": i, "action_id": a}
+                    for (i, g), a in state.items()])
         conn.execute(sa.delete(t["meta"]).where(t["meta"].c.key == "schema_version"))
         conn.execute(sa.insert(t["meta"]).values(key="schema_version", value=str(SCHEMA_VERSION)))
 
@@ -784,8 +789,7 @@ class TagStore:
                 todo = [i for i in todo if i not in done]
                 if not todo:
                     return 0
-            names = self._intern(conn, [tag, author, reason])
-            tag_id = names[tag]
+            tag_id = self._intern(conn, [tag])[tag]
             present: set[str] = set()
             for chunk in _chunks(todo):
                 present.update(cursor.column(
@@ -808,11 +812,9 @@ class TagStore:
             cursor.executemany("INSERT INTO tag_events (item_id, action_id) VALUES (?, ?)",
                                [(i, action_id) for i in todo])
             if action == "add":
-                reason_id = names[reason] if reason else None
                 cursor.executemany(
-                    "INSERT INTO tag_current (tag_id, item_id, author_id, reason_id, tagged_at) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    [(tag_id, i, names[author], reason_id, now) for i in todo])
+                    "INSERT INTO tag_current (tag_id, item_id, action_id) VALUES (?, ?, ?)",
+                    [(tag_id, i, action_id) for i in todo])
             else:
                 for chunk in _chunks(todo):
                     cursor.execute(
@@ -893,13 +895,15 @@ class TagStore:
 
     # ------------------------------------------------------------------ reads
 
-    def tags(self, item_ids=None) -> pd.DataFrame:
+    def tags(self, item_ids=None, *, tag: str | None = None) -> pd.DataFrame:
         """Return the current tags.
 
         Parameters
         ----------
         item_ids : iterable of str, optional
             Only these items (default: every tagged item).
+        tag : str, optional
+            Only this tag.
 
         Returns
         -------
@@ -910,62 +914,65 @@ class TagStore:
         sa = self._sa
         cur = self._tables["current"]
         ids = None if item_ids is None else _normalize_ids(item_ids, "TagStore.tags")
+        only = None if tag is None else normalize_tag(tag, func="TagStore.tags")
 
         def run(conn):
-            if ids is None and self.dialect == "sqlite":
-                cols = self._fast_current(conn)
+            if ids is None and only is None and self.dialect == "sqlite":
+                items, tag_ids, action_ids = self._fast_current(conn)
                 blocks = True  # primary-key order: one block per tag id, items sorted
             else:
                 blocks = False
-                q = sa.select(cur.c.item_id, cur.c.tag_id, cur.c.author_id, cur.c.reason_id,
-                              cur.c.tagged_at)
+                q = sa.select(cur.c.item_id, cur.c.tag_id, cur.c.action_id)
                 rows: list = []
-                if ids is None:
-                    rows = conn.execute(q).all()
-                else:
-                    # probe the (tag_id, item_id) primary key for each tag in use
-                    tag_ids = conn.execute(sa.text(
+                if only is not None:
+                    wanted = conn.execute(sa.text(
+                        "SELECT string_id FROM wb_strings WHERE value = :v"), {"v": only}
+                    ).scalars().all()
+                else:  # probe the (tag_id, item_id) primary key for each tag in use
+                    wanted = conn.execute(sa.text(
                         "SELECT string_id FROM wb_strings WHERE value IN "
                         "(SELECT DISTINCT tag FROM tag_actions)")).scalars().all()
-                    if tag_ids:
-                        q = q.where(cur.c.tag_id.in_(tag_ids))
-                        for chunk in _chunks(ids):
-                            rows.extend(conn.execute(q.where(cur.c.item_id.in_(chunk))))
-                if rows:
-                    item, tag, author, reason, at = zip(*rows, strict=True)
-                    cols = (list(item), np.asarray(tag, dtype="int64"),
-                            np.asarray(author, dtype="int64"),
-                            np.asarray([-1 if r is None else r for r in reason], dtype="int64"),
-                            np.asarray(at, dtype="int64"))
-                else:
-                    cols = ([], *(np.zeros(0, dtype="int64") for _ in range(4)))
-            codes = np.unique(np.concatenate(cols[1:4]))
-            names = self._strings(conn, codes[codes >= 0])
-            return cols, names, blocks
+                if ids is None and only is None:
+                    rows = conn.execute(q).all()
+                elif ids is None:
+                    if wanted:
+                        rows = conn.execute(q.where(cur.c.tag_id.in_(wanted))).all()
+                elif wanted:
+                    q = q.where(cur.c.tag_id.in_(wanted))
+                    for chunk in _chunks(ids):
+                        rows.extend(conn.execute(q.where(cur.c.item_id.in_(chunk))))
+                items = [r[0] for r in rows]
+                tag_ids = np.asarray([r[1] for r in rows], dtype="int64")
+                action_ids = np.asarray([r[2] for r in rows], dtype="int64")
+            names = self._strings(conn, pd.unique(tag_ids))
+            act = self._tables["actions"]
+            info = []
+            for chunk in _chunks(sorted(pd.unique(action_ids).tolist()), 5000):
+                info.extend(conn.execute(sa.select(act.c.action_id, act.c.author, act.c.reason,
+                                                   act.c.created_at)
+                                         .where(act.c.action_id.in_(chunk))).all())
+            return items, tag_ids, action_ids, names, info, blocks
 
-        (item, tag, author, reason, at), names, blocks = self._reading(run)
-        return _current_frame(item, tag, author, reason, at, names, blocks=blocks)
+        items, tag_ids, action_ids, names, info, blocks = self._reading(run)
+        return _current_frame(items, tag_ids, action_ids, names, info, blocks=blocks)
 
     def _fast_current(self, conn):
         """Read tag_current column-wise with group_concat (fast for millions of rows)."""
-        sep = "\x1f"
         row = conn.exec_driver_sql(
             "SELECT count(*), group_concat(item_id, char(31)), group_concat(tag_id, ','), "
-            "group_concat(author_id, ','), group_concat(coalesce(reason_id, -1), ','), "
-            "group_concat(tagged_at, ',') FROM tag_current").fetchone()
+            "group_concat(action_id, ',') FROM tag_current").fetchone()
         n = int(row[0])
         if n == 0:
-            return ([], *(np.zeros(0, dtype="int64") for _ in range(4)))
-        items = row[1].split(sep)
+            return [], np.zeros(0, dtype="int64"), np.zeros(0, dtype="int64")
+        items = row[1].split("\x1f")
         ints = [np.array(row[k].split(","), dtype="int64") if n < 1000 else
-                np.fromstring(row[k], sep=",", dtype=np.int64) for k in range(2, 6)]
+                np.fromstring(row[k], sep=",", dtype=np.int64) for k in (2, 3)]
         if len(items) != n or any(len(a) != n for a in ints):  # an id holding \x1f
             rows = conn.exec_driver_sql(
-                "SELECT item_id, tag_id, author_id, coalesce(reason_id, -1), tagged_at "
-                "FROM tag_current").fetchall()
+                "SELECT item_id, tag_id, action_id FROM tag_current").fetchall()
             items = [r[0] for r in rows]
-            ints = [np.array([r[k] for r in rows], dtype="int64") for k in range(1, 5)]
-        return (items, *ints)
+            ints = [np.array([r[k] for r in rows], dtype="int64") for k in (1, 2)]
+        return items, ints[0], ints[1]
 
     def items_with(self, tag: str) -> list[str]:
         """Return the sorted ids of the items that currently carry ``tag``."""
@@ -1183,63 +1190,59 @@ def _chunks(values: list, size: int = _CHUNK):
         yield values[start:start + size]
 
 
-def _current_frame(item, tag, author, reason, at, names, *, blocks: bool = False
+def _current_frame(items, tag_ids, action_ids, names, info, *, blocks: bool = False
                    ) -> pd.DataFrame:
-    """Build the current-tags frame from columns of string ids, sorted by tag then item.
+    """Build the current-tags frame, sorted by tag then item.
 
+    ``items``/``tag_ids``/``action_ids`` are the rows of ``tag_current``; ``names`` maps
+    tag ids to names and ``info`` holds ``(action_id, author, reason, created_at)``.
     ``blocks=True`` promises primary-key order (each tag id one block, items sorted within):
     then only the blocks are reordered (a stable sort of small ints).
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    n = len(item)
+    n = len(items)
     if n == 0:
         empty = pd.array([], dtype="str")
         return pd.DataFrame({"item_id": empty, "tag": empty, "author": empty, "reason": empty,
                              "tagged_at": _to_ts([])})
-    codes = sorted(names)
-    lookup = np.full(int(max(codes, default=0)) + 2, -1, dtype="int64")
-    lookup[np.asarray(codes, dtype="int64")] = np.arange(len(codes))
-    dictionary = pa.array([names[c] for c in codes], type=pa.string())
-    by_name = np.argsort(np.asarray([names[c] for c in codes], dtype=object), kind="stable")
-    name_rank = np.empty(len(codes), dtype="int64")
-    name_rank[by_name] = np.arange(len(codes))
+    # tags: position in a dictionary of names, ranked alphabetically
+    codes = np.asarray(sorted(names), dtype="int64")
+    tag_names = [names[c] for c in codes.tolist()]
+    tag_pos = np.searchsorted(codes, tag_ids)
+    rank_of = np.empty(len(codes), dtype="int64")
+    rank_of[np.argsort(np.asarray(tag_names, dtype=object), kind="stable")] = np.arange(
+        len(codes))
+    rank = rank_of[tag_pos]
+    # actions: author, reason, time of the add that holds the tag
+    info = sorted(info)
+    act_codes = np.asarray([r[0] for r in info], dtype="int64")
+    act_pos = np.searchsorted(act_codes, action_ids)
+    text = pa.large_string()  # what pandas' str dtype holds: no cast later
+    authors = pa.array([r[1] for r in info], type=text)
+    reasons = pa.array([r[2] for r in info], type=text)
+    created = np.asarray([r[3] for r in info], dtype="int64")
 
-    def index_of(values):
-        values = np.asarray(values, dtype="int64")
-        return np.where(values >= 0, lookup[np.where(values >= 0, values, -1)], -1)
-
-    items = pa.array(item, type=pa.string())
-    tag_idx = index_of(tag)
-    rank = name_rank[tag_idx]
+    arr = pa.array(items, type=text)
     order = None
     if n > 1:
         if blocks:
             if (rank[1:] < rank[:-1]).any():
                 order = np.argsort(rank, kind="stable")
         else:
-            table = pa.table({"t": rank, "i": items})
+            table = pa.table({"t": rank, "i": arr})
             order = pc.sort_indices(table, sort_keys=[("t", "ascending"),
                                                       ("i", "ascending")]).to_numpy()
-
-    def take(values):
-        return values if order is None else values[order]
-
-    def decode(idx):
-        idx = take(idx)
-        mask = idx < 0
-        return pd.array(dictionary.take(pa.array(np.where(mask, 0, idx), mask=mask)),
-                        dtype="str")
-
     if order is not None:
-        items = items.take(pa.array(order))
+        arr = arr.take(pa.array(order))
+        tag_pos, act_pos = tag_pos[order], act_pos[order]
     return pd.DataFrame({
-        "item_id": pd.array(items, dtype="str"),
-        "tag": decode(tag_idx),
-        "author": decode(index_of(author)),
-        "reason": decode(index_of(reason)),
-        "tagged_at": _to_ts(take(np.asarray(at, dtype="int64"))),
+        "item_id": pd.array(arr, dtype="str"),
+        "tag": pd.array(pa.array(tag_names, type=text).take(pa.array(tag_pos)), dtype="str"),
+        "author": pd.array(authors.take(pa.array(act_pos)), dtype="str"),
+        "reason": pd.array(reasons.take(pa.array(act_pos)), dtype="str"),
+        "tagged_at": _to_ts(created[act_pos]),
     })
 
 

@@ -11,11 +11,7 @@ import json
 import re
 import time
 import uuid
-from datetime import datetime, timezone
-
-import tornado.httpclient
-import tornado.ioloop
-import tornado.websocket
+from datetime import UTC, datetime
 
 
 def kernel_id_of(html: str) -> str:
@@ -29,50 +25,44 @@ def _msg(msg_type: str, content: dict, session: str, channel: str = "shell") -> 
     return json.dumps({
         "header": {"msg_id": uuid.uuid4().hex, "msg_type": msg_type, "username": "forged",
                    "session": session, "version": "5.3",
-                   "date": datetime.now(timezone.utc).isoformat()},
+                   "date": datetime.now(UTC).isoformat()},
         "parent_header": {}, "metadata": {}, "content": content, "channel": channel,
         "buffers": [],
     })
 
 
 class KernelWire:
-    """A raw websocket to ``/api/kernels/<id>/channels`` (token in the URL)."""
+    """A raw websocket to ``/api/kernels/<id>/channels`` (token in the URL).
+
+    Uses the synchronous ``websocket-client`` (a jupyter_server dependency), so it works next
+    to Playwright's sync API, which keeps an asyncio loop running in the main thread.
+    """
 
     def __init__(self, base_url: str, kernel_id: str, token: str):
+        import websocket
+
         self.url = (base_url.replace("http://", "ws://")
                     + f"api/kernels/{kernel_id}/channels?session_id={uuid.uuid4().hex}"
                     + (f"&token={token}" if token else ""))
-        self.origin = base_url.rstrip("/")
         self.session = uuid.uuid4().hex
-        self.loop = tornado.ioloop.IOLoop()  # private loop: safe next to Playwright
-        self.ws = self.loop.run_sync(self._connect)
-
-    async def _connect(self):
-        req = tornado.httpclient.HTTPRequest(self.url, headers={"Origin": self.origin})
-        return await tornado.websocket.websocket_connect(req, max_message_size=64 << 20)
+        self._timeout_error = websocket.WebSocketTimeoutException
+        self.ws = websocket.create_connection(self.url, origin=base_url.rstrip("/"),
+                                              timeout=10)
 
     def send(self, msg_type: str, content: dict) -> None:
-        self.ws.write_message(_msg(msg_type, content, self.session))
+        self.ws.send(_msg(msg_type, content, self.session))
 
     def read_until(self, predicate, timeout: float = 30) -> list[dict]:
         """Read messages until ``predicate(msg)`` is true (or the time is up)."""
         seen = []
         deadline = time.monotonic() + timeout
-
-        async def one():
-            import asyncio
-
-            try:
-                return await asyncio.wait_for(self.ws.read_message(),
-                                              max(0.05, deadline - time.monotonic()))
-            except asyncio.TimeoutError:
-                return None
-
         while time.monotonic() < deadline:
-            raw = self.loop.run_sync(one)
-            if raw is None:
+            self.ws.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                raw = self.ws.recv()
+            except self._timeout_error:
                 break
-            if isinstance(raw, bytes):
+            if isinstance(raw, bytes) or not raw:
                 continue  # binary (buffers) frames: not needed here
             msg = json.loads(raw)
             seen.append(msg)
@@ -86,7 +76,6 @@ class KernelWire:
 
     def close(self) -> None:
         self.ws.close()
-        self.loop.close()
 
 
 def widget_states(wire: KernelWire) -> dict[str, dict]:

@@ -1,8 +1,8 @@
 """Fixtures for the Voila journeys: ``workbench serve`` on a free loopback port + Chromium.
 
 Chromium is Debian's (``/usr/bin/chromium``), driven by Python Playwright (which may not
-download its own browser here). Servers are started once per (project, role) and shared by
-the tests of the session; each test gets a fresh browser context and page that records every
+download its own browser here). Servers are started once per (project, role, options) and
+shared by the tests of a module; each test gets a fresh browser context and page that records every
 request URL and every dialog.
 """
 
@@ -53,16 +53,21 @@ def config_home(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("xdg")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def serve(config_home):
-    """``serve(project, role, *extra) -> ServeProcess`` started once per arguments."""
+    """``serve(project, role, *extra) -> ServeProcess`` started once per arguments.
+
+    Module-scoped: a module's servers (and their preheated kernels) are stopped before the
+    next module starts its own, so a 2-core machine is not running a dozen kernel pools.
+    Abandoned kernels are culled after two idle minutes.
+    """
     running: dict[tuple, ServeProcess] = {}
 
     def start(project, role: str = "curator", *extra: str, user: str = "browser-test"):
         key = (str(project), role, extra, user)
         if key not in running:
             running[key] = ServeProcess(
-                project, "--role", role, *extra,
+                project, "--role", role, "--cull-idle-timeout", "120", *extra,
                 env={"XDG_CONFIG_HOME": str(config_home), "WORKBENCH_USER": user},
                 startup_timeout=180).start()
         return running[key]

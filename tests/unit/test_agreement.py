@@ -318,7 +318,8 @@ def test_consensus_on_sample_is_accurate(sample_project, sample_truth):
 # ---------------------------------------------------------------- annotator quality
 def test_careless_annotator_ranks_last(sample_project, sample_truth):
     gold = sample_truth.set_index("item_id")["true_label"]
-    for reference in (None, gold, "majority", "dawid_skene"):
+    for reference in (None, gold, "majority", "dawid_skene",
+                      sample_project.reference_labels()):
         q = wb.annotator_quality(sample_project.annotations, reference)
         assert q["annotator"].iloc[-1] == "eli", reference
         assert list(q["rank"]) == list(range(1, 7))
@@ -467,3 +468,13 @@ def test_crowdlab_with_frame_takes_model_classes(sample_project):
     cons = wb.consensus(ann, "crowdlab", pred_probs=frame)
     assert "3" in set(cons["label"])  # a class no annotator used can still win
     assert list(cons.columns) == ["item_id", "label", "confidence", "n_labels"]
+
+
+def test_disagreeing_items_by_annotator_matches_pairwise_form():
+    from workbench.agreement import disagreeing_items_by_annotator
+
+    ann, _ = simulate(n_items=200, n_annotators=6, labels_per_item=3, seed=8)
+    every = disagreeing_items_by_annotator(ann)
+    assert set(every) == set(ann["annotator"])
+    for name, ids in every.items():
+        assert ids == disagreeing_items(ann, name)

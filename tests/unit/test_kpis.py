@@ -35,21 +35,36 @@ def test_error_rate_table_names_missing_columns():
         kpis.error_rate_table(pd.DataFrame({"run": ["a"]}))
 
 
-def test_relabel_status_counts_untriaged_and_statuses():
-    tags = pd.DataFrame({"item_id": ["a", "b", "c", "d"],
-                         "tag": ["relabel", "relabel", "blurry", "relabel"]})
-    statuses = pd.DataFrame({"item_id": ["b", "d", "e"], "status": ["sent", "verified", "queued"]})
+def test_relabel_status_counts_like_the_relabel_queue():
+    tags = pd.DataFrame({"item_id": ["a", "b", "c", "d", "f"],
+                         "tag": ["relabel", "relabel", "blurry", "relabel", "relabel"],
+                         "tagged_at": pd.to_datetime(["2026-01-01"] * 4 + ["2026-03-01"])})
+    statuses = pd.DataFrame({"item_id": ["b", "d", "e", "f"],
+                             "status": ["sent", "verified", "queued", "relabeled"],
+                             "updated_at": pd.to_datetime(["2026-02-01"] * 4)})
     out = kpis.relabel_status_counts(tags, statuses)
     assert out["status"].tolist() == list(kpis.STATUS_ORDER)
+    # a: tagged, no status -> queued; f: re-tagged after its status -> queued;
+    # e: a status but no tag -> not in the queue; c: another tag
     assert dict(zip(out["status"], out["n_items"], strict=True)) == {
-        "untriaged": 1, "queued": 1, "sent": 1, "relabeled": 0, "verified": 1}
+        "queued": 2, "sent": 1, "relabeled": 0, "verified": 1}
 
 
-def test_relabel_status_counts_other_queue():
-    tags = pd.DataFrame({"item_id": ["a"], "tag": ["relabel"]})
-    out = kpis.relabel_status_counts(tags, pd.DataFrame({"item_id": [], "status": []}),
-                                     queue="review")
-    assert out["n_items"].sum() == 0
+def test_relabel_status_counts_matches_relabel_queue(sample_project, tmp_path):
+    from workbench.relabel import RelabelQueue
+    from workbench.tags import TagStore
+
+    store = TagStore(f"sqlite:///{tmp_path / 'tags.db'}",
+                     item_ids=sample_project.items["item_id"].tolist())
+    ids = sample_project.items["item_id"].tolist()[:6]
+    store.add(ids, "relabel", author="alice")
+    store.set_status(ids[:2], "sent", queue="relabel", author="alice")
+    store.set_status(ids[2:3], "verified", queue="relabel", author="alice")
+    store.add(ids[2:3], "relabel", author="bob")  # already tagged: no new event
+    mine = kpis.relabel_status_counts(store.tags(), store.statuses("relabel"))
+    theirs = RelabelQueue(sample_project, store=store).counts()
+    assert dict(zip(mine["status"], mine["n_items"], strict=True)) == dict(
+        zip(theirs["status"], theirs["n_items"], strict=True))
 
 
 def test_label_issue_rate():
@@ -113,7 +128,7 @@ def test_overview_kpis_reads_the_relabel_queue(sample_project, tmp_path):
     store.set_status(ids[:2], "sent", queue="relabel", author="alice")
     k = kpis.overview_kpis(sample_project, store=store, issues=False)
     counts = dict(zip(k.relabel["status"], k.relabel["n_items"], strict=True))
-    assert counts["untriaged"] == 3 and counts["sent"] == 2
+    assert counts["queued"] == 3 and counts["sent"] == 2
 
 
 def test_overview_never_creates_a_tag_database(tmp_path, sample_root):

@@ -290,3 +290,18 @@ def test_time_is_recorded_in_order(project, tmp_path):
     rows = report.project.annotations
     new = rows[(rows["item_id"] == "it0") & (rows["annotator"] == "ann1")]
     assert len(new) == 2 and new["annotated_at"].max() > t0
+
+
+def test_import_into_parquet_project_without_annotations(tmp_path):
+    items = pd.DataFrame({"item_id": ["a", "b", "c"], "label": ["cat", "dog", "cat"],
+                          "site": ["n", "n", "s"]})
+    root = write_project(wb.Project.from_frames(items=items, classes=CLASSES), tmp_path / "p",
+                         format="parquet")
+    project = wb.open_project(root)
+    TagStore.for_project(project).add(["a", "b"], "relabel", author="u")
+    path = tmp_path / "r.csv"
+    path.write_text("item_id,annotator,label\na,v1,dog\nb,v1,dog\n")
+    report = import_labels(project, path, format="csv")
+    assert report.annotations_path == root / "annotations.parquet" and report.backup_path is None
+    assert report.n_new == 2 and len(report.project.annotations) == 2
+    assert RelabelQueue(report.project).counts().set_index("status")["n_items"]["relabeled"] == 2

@@ -181,6 +181,13 @@ def test_no_auth_on_a_public_address_is_refused(capsys, tmp_path):
     assert "refusing --no-auth on '0.0.0.0'" in capsys.readouterr().err
 
 
+def test_the_workbench_command_dispatches_serve(capsys, tmp_path):
+    from workbench.cli import main
+
+    assert main(["serve", str(tmp_path), "--ip", "0.0.0.0", "--no-auth"]) == 2
+    assert "refusing --no-auth" in capsys.readouterr().err
+
+
 def test_missing_project_is_refused(capsys, tmp_path):
     assert serve.main([str(tmp_path / "nope")]) == 2
     assert "does not exist" in capsys.readouterr().err

@@ -433,3 +433,16 @@ def test_compare_runs_on_sample(sample_project):
 def test_compare_runs_bad_run(sample_project):
     with pytest.raises(ValueError, match="The 'candidate' parameter of compare_runs"):
         wb.compare_runs(sample_project, "baseline", "nope")
+
+
+def test_discover_order_three():
+    rng = np.random.default_rng(0)
+    n = 30_000
+    e = pd.DataFrame({"item_id": [f"i{i}" for i in range(n)],
+                      **{f"f{j}": rng.choice(list("abc"), n) for j in range(5)}})
+    bad = (e["f0"] == "a") & (e["f1"] == "b") & (e["f2"] == "c")
+    e["correct"] = rng.random(n) > np.where(bad, 0.5, 0.1)
+    d = wb.discover_slices(e, max_order=3)
+    assert d["conditions"].iloc[0] == {"f0": "a", "f1": "b", "f2": "c"}
+    assert d["order"].iloc[0] == 3
+    assert wb.discover_slices(e, max_order=2)["order"].max() <= 2

@@ -51,6 +51,9 @@ def test_tags_filter_counts_order_and_undo(store):
     store.add(["a", "b", "c"], "x", author="u")
     store.add(["a"], "y", author="u")
     assert store.tags(["a"])[["item_id", "tag"]].values.tolist() == [["a", "x"], ["a", "y"]]
+    assert store.tags(tag="x")["item_id"].tolist() == ["a", "b", "c"]
+    assert store.tags(["b", "a"], tag=" y")[["item_id", "tag"]].values.tolist() == [["a", "y"]]
+    assert store.tags(tag="never-used").empty
     assert store.counts()["tag"].tolist() == ["x", "y"]
     store.remove(["a", "b", "c"], "x", author="u")  # undo is a remove event
     assert store.items_with("x") == []
@@ -275,3 +278,30 @@ def test_status_events_are_audited(store):
     assert store.status_history(item_id="a")["status"].tolist() == ["sent", "relabeled"]
     with pytest.raises(ValueError, match="'status' parameter"):
         store.set_status(["a"], "done", queue="relabel", author="u")
+
+
+@pytest.mark.postgres
+def test_postgresql_survives_dropped_connections(pg_url):
+    import psycopg
+
+    store = TagStore(pg_url)
+    assert store.add(["a"], "t", author="u") == 1
+    dbname = pg_url.rsplit("/", 1)[1]
+    admin = pg_url.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0] + \
+        "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        killed = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()", [dbname]).fetchone()[0]
+    assert killed >= 1  # the store's pooled connection is gone
+    assert store.add(["b"], "t", author="u", action_key="after-drop") == 1
+    assert store.items_with("t") == ["a", "b"]
+    assert store.integrity_check() == "ok"
+
+
+def test_store_url_forms(tmp_path):
+    store = TagStore(str(tmp_path / "plain.db"))  # a plain path is a SQLite file
+    assert store.path == (tmp_path / "plain.db").resolve() and store.persistent
+    assert "memory" in repr(TagStore("sqlite://"))
+    with pytest.raises(StoreError, match="supports SQLite and PostgreSQL"):
+        TagStore("mysql://u@h/db")

@@ -183,3 +183,14 @@ def test_widgets_accept_annotation_frames():
     assert c.select_pair("2", "1") == ["a"]
     with pytest.raises(TypeError, match="Expected a workbench Project or an annotations"):
         AgreementMatrix(42)
+
+
+def test_heatmaps_ship_their_data_in_the_initial_state(project):
+    # Voila creates the view after the cell ran: the figure's synced initial state must
+    # already hold the heatmap, not the placeholder it was constructed with.
+    for widget in (AgreementMatrix(project), ConfusedPairs(project)):
+        data = widget.figure._widget_data
+        assert len(data) == 2 and data[0]["type"] == "heatmap"
+        assert len(data[0]["z"]) == len(widget._labels) > 1
+        assert len(data[1]["x"]) == len(widget._labels) ** 2
+        assert widget.figure._widget_layout["xaxis"]["type"] == "category"

@@ -49,6 +49,7 @@ def test_adapters_translate_points():
     assert grid_point_to_cell(_points(5), ["x", "y", "z"]) == ("y", "z")
     assert grid_point_to_cell(_points(), ["x"]) is None
     assert grid_point_to_cell(_points(99), ["x"]) is None
+    assert grid_point_to_cell(_points([2, 0]), ["x", "y", "z"]) == ("z", "x")  # heatmap
 
 
 # ---- ConfusionMatrix ------------------------------------------------------------------
@@ -75,6 +76,8 @@ def test_confusion_click_selects_cell_items(sample_project):
     assert counter.n == 1  # one notification, no echo
     _click_cell(cm, t, p)
     assert counter.n == 1  # same selection again: nobody notified
+    cm.figure.data[0]._dispatch_on_click(_points([int(j), int(i)]), None)  # on the heatmap
+    assert cm.cell == (p, t) and len(sel.ids) == table.loc[p, t]
 
 
 def test_confusion_matches_table_and_options(sample_project):
@@ -180,7 +183,7 @@ def test_gallery_pages_through_a_fixed_pool(sample_project):
     ids = sorted(sample_project.items["item_id"])[:12]
     sel.select(ids, description="twelve")
     assert g.ids_on_page == ids[:5]
-    assert g.status.value.startswith("12 selected") and "page 1 of 3" in g.status.value
+    assert g.status.value.startswith("12 selected, page 1 of 3")
     g.next_button.click()
     g.next_button.click()
     assert g.ids_on_page == ids[10:] and "page 3 of 3" in g.status.value
@@ -193,7 +196,7 @@ def test_gallery_pages_through_a_fixed_pool(sample_project):
     assert "wb-card" in card.box._dom_classes
     assert "wb-gallery-status" in g.status._dom_classes
     sel.select([])
-    assert g.status.value.startswith("0 selected") and g.ids_on_page == []
+    assert g.status.value.startswith("0 selected, page 1 of 1") and g.ids_on_page == []
 
 
 def test_gallery_escapes_text_and_shows_placeholders(tiny_project):

@@ -74,7 +74,7 @@ def test_refresh_rereads_the_tag_store(sample_project, tmp_path):
     store.add(sample_project.items["item_id"].tolist()[:4], "relabel", author="alice")
     app.refresh_button.click()
     assert app.kpis.relabel["n_items"].sum() == before + 4
-    assert "untriaged 4" in app.cards.value
+    assert "queued 4" in app.cards.value
 
 
 def test_manager_session_shows_read_only_badge(sample_project, monkeypatch):

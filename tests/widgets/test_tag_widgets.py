@@ -137,6 +137,13 @@ def test_relabel_view_export_import_and_report(project, tmp_path):
     saved = list((project.root / "imports").iterdir())
     assert len(saved) == 1 and saved[0].name.endswith("results.csv")
     assert len(view.project.annotations) == len(project.annotations) + 2
+    sel.select(["it2", "it4"])
+    view.verify_button.click()
+    assert "verified: <b>1</b>" in view.counts_html.value
+    assert store.statuses("relabel").set_index("item_id")["status"].to_dict() == {
+        "it2": "verified", "it5": "relabeled"}
+    assert store.status_history(item_id="it2")["status"].tolist() == [
+        "sent", "relabeled", "verified"]
 
 
 def test_relabel_view_read_only(project, monkeypatch):

@@ -54,13 +54,21 @@ def grid_point_to_cell(points: Any, classes: Sequence[str]) -> tuple[str, str] |
     """Translate a click on the confusion matrix's scatter grid into ``(true, predicted)``.
 
     The grid has one point per cell in row-major order: point ``i`` is row ``i // k``
-    (true class) and column ``i % k`` (predicted class), ``k = len(classes)``.
+    (true class) and column ``i % k`` (predicted class), ``k = len(classes)``. A click on
+    the heatmap trace itself (``point_inds == [[row, column]]``) is understood too.
     """
-    inds = point_indices(points)
     k = len(classes)
-    if not inds or k == 0:
+    raw = list(getattr(points, "point_inds", points) or [])
+    if not raw or k == 0:
         return None
-    i = inds[0]
+    first = raw[0]
+    if isinstance(first, (list, tuple)) and len(first) == 2:
+        # a click on the heatmap itself: plotly gives [row, column]
+        r, c = int(first[0]), int(first[1])
+        if 0 <= r < k and 0 <= c < k:
+            return str(classes[r]), str(classes[c])
+        return None
+    i = int(first)
     if not 0 <= i < k * k:
         return None
     return str(classes[i // k]), str(classes[i % k])

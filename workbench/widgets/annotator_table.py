@@ -9,7 +9,7 @@ import ipywidgets as w
 import pandas as pd
 import traitlets
 
-from ..agreement import annotator_quality, disagreeing_items
+from ..agreement import annotator_quality, disagreeing_items, disagreeing_items_by_annotator
 from ..selection import Selection
 from ._adapters import StatusMixin, esc, guarded
 from .agreement_matrix import annotations_from
@@ -80,6 +80,7 @@ class AnnotatorTable(StatusMixin, w.VBox):
             warnings.simplefilter("always")
             q = annotator_quality(self.annotations, self.reference)
         self._warnings = [str(c.message) for c in caught]
+        self._cache = disagreeing_items_by_annotator(self.annotations)
         q["n_disagreements"] = [len(self.items_of(a)) for a in q["annotator"]]
         self.quality = q
 

@@ -84,7 +84,10 @@ class ConfusionMatrix(StatusMixin, w.VBox):
                               "type": "category"},
                     "margin": {"l": 60, "r": 10, "t": 60, "b": 10}, "width": 520,
                     "height": 500, "clickmode": "event", "shapes": shapes})
+        self.figure._config = {**(self.figure._config or {}), "displayModeBar": False,
+                               "displaylogo": False}
         self.figure.data[1].on_click(self._on_click)
+        self.figure.data[0].on_click(self._on_click)
         self.diag_box = w.Checkbox(value=hide_diagonal, description="hide diagonal",
                                    indent=False)
         self.norm_box = w.Dropdown(options=_NORMALIZE_OPTIONS, value=normalize or "counts",

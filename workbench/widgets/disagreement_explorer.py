@@ -114,7 +114,8 @@ class DisagreementExplorer(StatusMixin, w.VBox):
         self.issues = LabelIssueList(project, sel, run=run)
         self.slice_picker = w.Dropdown(description="agreement by",
                                        options=list(project.metadata_columns),
-                                       layout=w.Layout(width="280px"))
+                                       style={"description_width": "initial"},
+                                       layout=w.Layout(width="300px"))
         self.slice_picker.add_class("wb-agreement-by")
         self.slice_table = w.HTML("")
         self.slice_table.add_class("wb-agreement-by-table")
@@ -187,6 +188,8 @@ class DisagreementExplorer(StatusMixin, w.VBox):
             for _, r in table.iterrows())
         self.slice_frame = table
         self.slice_table.value = (
+            "<style>.wb-agreement-by-table td, .wb-agreement-by-table th "
+            "{padding: 2px 10px; text-align: left}</style>"
             "<table><tr><th>" + esc(col) + "</th><th>items</th><th>agreement</th>"
             "<th>Fleiss' kappa [95% CI]</th><th>alpha</th></tr>" + rows + "</table>"
             "<small>Bootstrap intervals over items (200 resamples, seeded).</small>")

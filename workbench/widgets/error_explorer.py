@@ -97,9 +97,13 @@ class ErrorExplorer(StatusMixin, w.VBox):
         header = w.HBox([self.run_picker, self.clear_button, self.status],
                         layout=w.Layout(align_items="center"))
         title = w.HTML(f"<h3 style='margin:4px 0'>Model errors: {esc(project.name)}</h3>")
-        super().__init__([title, header, self._make_error_box(), top,
-                          w.HBox([self.gallery, w.VBox(side + [self.notes])],
-                                 layout=w.Layout(flex_flow="row wrap"))])
+        self.gallery.layout.flex = "1 1 0%"
+        self.gallery.layout.min_width = "360px"
+        bottom = w.HBox([self.gallery,
+                         w.VBox(side + [self.notes], layout=w.Layout(width="380px",
+                                                                     flex="0 0 auto"))],
+                        layout=w.Layout(width="100%", align_items="flex-start"))
+        super().__init__([title, header, self._make_error_box(), top, bottom])
         self.add_class("wb-error-explorer")
         self.run = run
         w.link((self.run_picker, "value"), (self, "run"))

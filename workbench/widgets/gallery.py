@@ -75,8 +75,8 @@ class _Card:
         self.caption = w.HTML("")
         self.caption.add_class("wb-card-caption")
         self.box = w.VBox([self.image, self.placeholder, self.caption],
-                          layout=w.Layout(width=f"{size + 60}px", padding="4px",
-                                          border="1px solid #ddd", display="none"))
+                          layout=w.Layout(padding="4px", border="1px solid #ddd",
+                                          display="none"))
         self.box.add_class("wb-card")
         self.item_id: str | None = None
 
@@ -130,7 +130,7 @@ class ItemGallery(StatusMixin, w.VBox):
         self.cards = [_Card(thumb_size) for _ in range(self.page_size)]
         grid = w.GridBox([c.box for c in self.cards], layout=w.Layout(
             grid_template_columns=f"repeat(auto-fill, minmax({thumb_size + 70}px, 1fr))",
-            grid_gap="6px"))
+            grid_gap="6px", width="100%"))
         grid.add_class("wb-gallery-grid")
         header = w.HBox([self.prev_button, self.next_button, self.status])
         super().__init__([header, self._make_error_box(), grid])
@@ -184,7 +184,9 @@ class ItemGallery(StatusMixin, w.VBox):
 
     def _items(self) -> pd.DataFrame:
         if "items" not in self._lookup_cache:
-            self._lookup_cache["items"] = self.project.items.set_index("item_id", drop=False)
+            frame = self.project.items.set_index("item_id", drop=False)
+            frame.index.get_indexer(frame.index[:1])  # build the hash table now, not on click
+            self._lookup_cache["items"] = frame
         return self._lookup_cache["items"]
 
     def _pred(self) -> pd.DataFrame | None:
@@ -196,6 +198,7 @@ class ItemGallery(StatusMixin, w.VBox):
                 cols = [c for c in ("item_id", "label", "confidence") if c in p.columns]
                 frame = p.loc[p["run"] == run, cols].drop_duplicates("item_id", keep="last")
                 frame = frame.set_index("item_id")
+                frame.index.get_indexer(frame.index[:1])
             self._lookup_cache["pred"] = frame
         return self._lookup_cache["pred"]
 
@@ -289,8 +292,8 @@ class ItemGallery(StatusMixin, w.VBox):
                                  "see its items.")
         else:
             what = esc(self.selection.description)
-            what = f" ({what})" if what else ""
-            self.status.value = f"{n} selected{what}, page {self.page + 1} of {self.n_pages}"
+            what = f" &middot; {what}" if what else ""
+            self.status.value = f"{n} selected, page {self.page + 1} of {self.n_pages}{what}"
         self.prev_button.disabled = self.page <= 0
         self.next_button.disabled = self.page >= self.n_pages - 1
 

@@ -98,7 +98,7 @@ class LabelIssueList(StatusMixin, w.VBox):
         header = [w.HTML(f"<b>{h}</b>") for h in _HEADERS]
         self.grid = w.GridBox(header + [x for r in self.rows for x in r.widgets],
                               layout=w.Layout(grid_template_columns=(
-                                  "minmax(110px, 1fr) 140px 90px 110px 50px"),
+                                  "minmax(110px, 220px) 140px 90px 110px 50px"),
                                   grid_gap="2px 8px", align_items="center"))
         self.grid.add_class("wb-issue-grid")
         super().__init__([

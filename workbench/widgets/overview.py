@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 import time
 from typing import Any
@@ -61,6 +62,11 @@ def _num(x: Any, digits: int = 2) -> str:
     if math.isnan(x):
         return "–"
     return f"{x:,.0f}" if digits == 0 else f"{x:.{digits}f}"
+
+
+def _plot_text(value: Any) -> str:
+    """Escape text for plotly labels: plotly decodes ``&lt; &gt; &amp;`` but not ``&quot;``."""
+    return html.escape(str(value), quote=False)
 
 
 def _table(frame: pd.DataFrame | None, formats: dict[str, Any], *, css: str) -> str:
@@ -275,7 +281,7 @@ class OverviewDashboard(StatusMixin, w.VBox):
         if k.relabel is not None:
             blocks.append(("Relabel queue by status", _table(
                 k.relabel, {"status": None, "n_items": lambda v: _num(v, 0)},
-                css="wb-relabel-table")))
+                css="wb-overview-relabel-table")))
         cells = "".join(f"<div><div class='wb-section-title'>{esc(t)}</div>{body}</div>"
                         for t, body in blocks)
         return f"<div style='display:flex;flex-wrap:wrap;gap:24px'>{cells}</div>"
@@ -284,26 +290,26 @@ class OverviewDashboard(StatusMixin, w.VBox):
         if k.trends is None or not len(k.trends):
             self.figure = None
             note = k.problems.get("trends", "no batches to plot")
-            self.trends.children = [w.HTML(f"<i>Trends: {esc(note)}</i>")]
+            self.trends.children = [w.HTML(f"<i>Trends: {_plot_text(note)}</i>")]
             return
         by = self._trend_by
         order = sorted(pd.unique(k.trends[by].astype(str)))
         traces = []
         for series, part in k.trends.groupby("series", sort=True):
             part = part.set_index(by).reindex(order)
-            name = esc(series)
+            name = _plot_text(series)
             traces.append(go.Scatter(
-                x=[esc(v) for v in order], y=part["value"].tolist(),
+                x=[_plot_text(v) for v in order], y=part["value"].tolist(),
                 customdata=part["n"].fillna(0).astype(int).tolist(),
                 mode="lines+markers", name=name,
-                hovertemplate=(f"{esc(by)} %{{x}}<br>{name}: %{{y:.1%}}"
+                hovertemplate=(f"{_plot_text(by)} %{{x}}<br>{name}: %{{y:.1%}}"
                                "<br>%{customdata} items<extra></extra>")))
         layout = go.Layout(
-            title=f"Trends over {esc(by)}", height=320,
+            title=f"Trends over {_plot_text(by)}", height=320,
             margin={"l": 50, "r": 20, "t": 40, "b": 40},
             yaxis={"tickformat": ".0%", "rangemode": "tozero"},
             xaxis={"type": "category", "categoryorder": "array",
-                   "categoryarray": [esc(v) for v in order]},
+                   "categoryarray": [_plot_text(v) for v in order]},
             legend={"orientation": "h", "y": -0.2})
         if self.figure is None:
             fig = go.FigureWidget(data=traces, layout=layout)

@@ -47,7 +47,7 @@ class RelabelQueueView(StatusMixin, w.VBox):
 
     CSS classes: ``wb-relabel-view`` and ``wb-ready`` (root), ``wb-relabel-counts``,
     ``wb-relabel-table``, ``wb-relabel-format``, ``wb-relabel-limit``, ``wb-relabel-export``,
-    ``wb-relabel-upload``, ``wb-relabel-import``, ``wb-relabel-select``,
+    ``wb-relabel-upload``, ``wb-relabel-import``, ``wb-relabel-select``, ``wb-relabel-verify``,
     ``wb-relabel-status``, ``wb-relabel-report``, ``wb-readonly``, ``wb-error``.
     """
 
@@ -94,6 +94,9 @@ class RelabelQueueView(StatusMixin, w.VBox):
         self.select_button = w.Button(description="Select queue", icon="check-square",
                                       tooltip="Put the queued items in the shared selection")
         self.select_button.add_class("wb-relabel-select")
+        self.verify_button = w.Button(description="Mark verified", icon="check",
+                                      tooltip="Mark the selected relabeled items verified")
+        self.verify_button.add_class("wb-relabel-verify")
         self.status = w.HTML("")
         self.status.add_class("wb-relabel-status")
         self.report_html = w.HTML("")
@@ -101,6 +104,7 @@ class RelabelQueueView(StatusMixin, w.VBox):
         self.export_button.on_click(lambda _b: self.export())
         self.import_button.on_click(lambda _b: self.import_upload())
         self.select_button.on_click(lambda _b: self.select_queue())
+        self.verify_button.on_click(lambda _b: self.verify_selection())
         if self.read_only:
             controls: w.Widget = w.HTML("<span>Read-only session: the queue is shown but "
                                         "batches cannot be exported or imported here.</span>")
@@ -108,7 +112,7 @@ class RelabelQueueView(StatusMixin, w.VBox):
         else:
             controls = w.VBox([
                 w.HBox([self.format_picker, self.limit_box, self.export_button]),
-                w.HBox([self.upload, self.import_button])])
+                w.HBox([self.upload, self.import_button, self.verify_button])])
             controls.add_class("wb-relabel-controls")
         super().__init__([w.HTML(f"<b>Relabel queue</b> (tag <code>{esc(self.queue.tag)}"
                                  "</code>)"),
@@ -156,6 +160,21 @@ class RelabelQueueView(StatusMixin, w.VBox):
         frame = self.queue.frame(status=["queued", "sent"])
         self.selection.select(frame["item_id"].tolist(), source="RelabelQueueView",
                               description=f"relabel queue ({len(frame)} items)")
+
+    @guarded
+    def verify_selection(self) -> int:
+        """Mark the selected items that came back ``relabeled`` as ``verified``."""
+        require_write("verify relabeled items")
+        ids = set(self.selection.ids or ())
+        frame = self.queue.frame(status="relabeled")
+        todo = [i for i in frame["item_id"] if i in ids]
+        if not todo:
+            raise ValueError("Select relabeled items first (Select queue, then narrow the "
+                             "selection in a gallery or table); nothing was changed.")
+        n = self.queue.mark(todo, "verified", author=current_author())
+        self.refresh()
+        self.status.value = f"<span>Marked {n} item(s) verified.</span>"
+        return n
 
     @guarded
     def export(self) -> Path:

@@ -9,7 +9,7 @@ pytestmark = pytest.mark.fiftyone
 
 def _sample_tags(ds) -> dict[str, list[str]]:
     ds.reload()
-    return {i: sorted(t) for i, t in zip(ds.values("item_id"), ds.values("tags"))}
+    return {i: sorted(t) for i, t in zip(ds.values("item_id"), ds.values("tags"), strict=True)}
 
 
 @pytest.fixture

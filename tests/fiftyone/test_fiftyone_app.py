@@ -108,6 +108,20 @@ def test_tag_in_fiftyone_pull_back_then_resync_is_noop(project, session):
     assert not wb.sync_tags_from_fiftyone(project).wrote
 
 
+def test_reopening_pushes_store_tags_without_a_full_sync(project, session):
+    import workbench as wb
+    import workbench.fiftyone_bridge as fb
+    from workbench.tags import TagStore
+
+    item = _twelve(project)[8]
+    stats_before = fb.last_sync_stats(project)
+    TagStore.for_project(project).add([item], "from-store", author="erin")
+    wb.open_in_fiftyone([item], project)
+    assert fb.last_sync_stats(project) is stats_before  # no full re-sync
+    assert "from-store" in session.view.first().tags
+    assert fb.push_tags(project) == (0, 0)
+
+
 def test_app_selection_becomes_workbench_selection(project, session):
     import workbench as wb
 
