@@ -28,6 +28,8 @@ _API: dict[str, str] = {
     "slice_metrics": "slicing",
     "discover_slices": "slicing",
     "compare_runs": "slicing",
+    "slice_items": "slicing",
+    "RunDiff": "slicing",
     # disagreements and label quality
     "agreement_summary": "agreement",
     "pairwise_agreement": "agreement",

@@ -755,6 +755,8 @@ def _load_dataset(fo, name: str, overwrite: bool):
                 )
             return ds, False
     ds = fo.Dataset(name, persistent=True)
+    ds.info["workbench"] = {"version": 1, "fields": []}  # ours, even if the first sync fails
+    ds.save()
     return ds, True
 
 
@@ -837,7 +839,9 @@ def sync_project(project, name: str | None = None, overwrite: bool = False, *,
     dup_sample_ids: list[str] = []
     if not created:
         for sid, eid, eh, base in _read_samples(ds, [HASH_FIELD, SYNCED_TAGS_FIELD]):
-            if eid in existing or eid is None:
+            if eid is None:
+                continue  # a sample added outside the workbench: not ours, left alone
+            if eid in existing:
                 dup_sample_ids.append(sid)
             else:
                 existing[eid] = (sid, eh)
@@ -881,6 +885,7 @@ def sync_project(project, name: str | None = None, overwrite: bool = False, *,
         ds.save()
     if created:
         ds.default_classes = new_info["classes"]
+        _group_bookkeeping_fields(fo, ds)
         ds.save()
 
     stats = SyncStats(dataset_name=name, added=len(new_idx), updated=len(changed_idx),
@@ -891,6 +896,20 @@ def sync_project(project, name: str | None = None, overwrite: bool = False, *,
     _LAST_STATS[name] = stats
     _SYNCED[name] = _ref(project)
     return stats
+
+
+def _group_bookkeeping_fields(fo, ds) -> None:
+    """Move ``wb_hash`` and ``wb_synced_tags`` into a collapsed App sidebar group."""
+    internal = [HASH_FIELD, SYNCED_TAGS_FIELD]
+    try:
+        groups = fo.DatasetAppConfig.default_sidebar_groups(ds)
+        for group in groups:
+            group.paths = [p for p in group.paths if p not in internal]
+        groups.append(fo.SidebarGroupDocument(name="workbench", paths=internal, expanded=False))
+        ds.app_config.sidebar_groups = groups
+    except Exception as exc:  # noqa: BLE001 - cosmetic only; the App's default applies
+        warnings.warn(f"Could not group the workbench fields in the App sidebar: {exc}",
+                      stacklevel=3)
 
 
 def _read_samples(ds, fields: list[str]) -> list[tuple]:

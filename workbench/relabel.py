@@ -167,6 +167,8 @@ class RelabelQueue:
         How priorities were computed: ``"label_issues"`` (cleanlab label quality),
         ``"model_probability"`` (1 - the model's probability of the reference label),
         ``"model_disagreement"`` (1 when the model disagrees with the label) or ``"none"``.
+    priority_note : str
+        Why the label-issue score was not used, when it failed ("" otherwise).
 
     Examples
     --------
@@ -181,6 +183,7 @@ class RelabelQueue:
         self.store = store if store is not None else TagStore.for_project(project)
         self.tag = normalize_tag(tag, func="RelabelQueue")
         self.priority_source = "none"
+        self.priority_note = ""
         self._priority: pd.Series | None = None
 
     # ------------------------------------------------------------------ priorities
@@ -206,7 +209,9 @@ class RelabelQueue:
                     quality = issues.set_index("item_id")["label_quality"].astype(float)
                     prio = (1.0 - quality).reindex(ids)
                     self.priority_source = "label_issues"
-            except Exception:  # optional scorer unavailable/failing: fall back below
+            except Exception as exc:  # optional scorer unavailable/failing: fall back below
+                self.priority_note = (f"label_issues unavailable ({type(exc).__name__}: "
+                                      f"{exc}); using the model's probabilities")
                 prio = None
         if prio is None and project.default_run is not None:
             ref = project.reference_labels()

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _frames import make_tiny_frames  # noqa: E402
+from _fo_frames import make_tiny_frames  # noqa: E402
 
 HAVE_FIFTYONE = importlib.util.find_spec("fiftyone") is not None
 _HOME = Path(tempfile.mkdtemp(prefix="wb-fiftyone-tests-"))

@@ -364,7 +364,7 @@ def test_works_against_an_existing_mongodb(external_mongod, tmp_path):
     out = _run(f"""
         import sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from _frames import make_tiny_frames
+        from _fo_frames import make_tiny_frames
         import workbench as wb, workbench.fiftyone_bridge as fb
         items, ann, preds, classes = make_tiny_frames()
         p = wb.Project.from_frames(items=items, annotations=ann, predictions=preds,
@@ -379,3 +379,15 @@ def test_works_against_an_existing_mongodb(external_mongod, tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert "counts 16 0 0 16" in out.stdout
     assert f"uri {external_mongod}/?serverSelectionTimeoutMS=5000" in out.stdout
+
+
+@pytest.mark.fiftyone
+def test_samples_added_outside_the_workbench_are_kept(fo, tiny_project, ds_name):
+    import workbench.fiftyone_bridge as fb
+
+    ds = fb.sync_project(tiny_project, name=ds_name).dataset
+    ds.add_sample(fo.Sample(filepath="/tmp/someone-elses.png", note="mine"))
+    stats = fb.sync_project(tiny_project, name=ds_name)
+    assert (stats.added, stats.updated, stats.deleted) == (0, 0, 0)
+    assert len(ds) == 17
+    assert ds.one(fo.ViewField("filepath") == "/tmp/someone-elses.png").note == "mine"

@@ -150,7 +150,7 @@ class RelabelQueueView(StatusMixin, w.VBox):
         self.table_html.value = ("<table><tr>" + "".join(f"<th>{c}</th>" for c in cols) +
                                  f"</tr>{body}</table>{more}"
                                  f"<div><small>priority: {esc(self.queue.priority_source)}"
-                                 "</small></div>")
+                                 f" {esc(self.queue.priority_note)}</small></div>")
 
     # ---- handlers ---------------------------------------------------------------------
 
