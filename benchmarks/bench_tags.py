@@ -58,8 +58,8 @@ def fiftyone_tag(ids: list[str], tmp: Path):
     os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
     db_dir = Path(tempfile.mkdtemp(prefix="wb-bench-fiftyone-"))
     os.environ.setdefault("FIFTYONE_DATABASE_DIR", str(db_dir))
-    # registered before FiftyOne's own exit handlers, so it runs after mongod has stopped
-    atexit.register(shutil.rmtree, db_dir, True)
+    # registered before FiftyOne's own exit handlers, so it runs after theirs
+    atexit.register(_cleanup_fiftyone, db_dir)
     try:
         import fiftyone as fo
     except Exception as exc:  # not installed / no mongod
@@ -97,6 +97,26 @@ def fiftyone_tag(ids: list[str], tmp: Path):
                 dataset.delete()
             except Exception:
                 pass
+
+
+def _cleanup_fiftyone(db_dir: Path) -> None:
+    """Stop the bundled mongod (wait for it), then delete its throwaway database folder."""
+    try:
+        import fiftyone.core.odm.database as fodb
+        import psutil
+
+        if fodb._db_service is not None:
+            fodb._db_service.stop()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            running = [p for p in psutil.process_iter(["cmdline"])
+                       if str(db_dir) in " ".join(p.info["cmdline"] or [])]
+            if not running:
+                break
+            time.sleep(0.2)
+    except Exception as exc:  # cleanup must not hide the results
+        print(f"   FiftyOne cleanup: {type(exc).__name__}: {exc}", flush=True)
+    shutil.rmtree(db_dir, ignore_errors=True)
 
 
 def build_read_store(path: Path) -> TagStore:

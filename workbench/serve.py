@@ -58,6 +58,8 @@ __all__ = [
     "prepare_serve_dir",
     "voila_argv",
     "wait_for_viewer",
+    "preload",
+    "PRELOAD_MODULES",
     "main",
     "ServeProcess",
 ]
@@ -255,19 +257,49 @@ def _calls_wait_for_viewer(path: Path) -> bool:
     return False
 
 
+#: Imported by :func:`wait_for_viewer` before it pauses: the slow imports of the dashboards
+#: (plotly's FigureWidget alone pulls nbformat and jsonschema: seconds on 2 cores).
+PRELOAD_MODULES = (
+    "plotly.graph_objects", "plotly.graph_objs._figurewidget", "anywidget", "ipywidgets",
+    "PIL.Image", "sqlalchemy", "scipy.stats", "cleanlab.filter", "cleanlab.rank",
+    "workbench.project", "workbench.slicing", "workbench.agreement",
+    "workbench.label_quality", "workbench.tags", "workbench.relabel", "workbench.session",
+    "workbench.kpis",
+    *(f"workbench.widgets.{m}" for m in (
+        "confusion", "slice_table", "gallery", "run_comparison", "error_explorer",
+        "agreement_matrix", "confused_pairs", "annotator_table", "label_issue_list",
+        "disagreement_explorer", "tag_panel", "relabel_view", "overview")),
+)
+
+
+def preload(modules=PRELOAD_MODULES) -> list[str]:
+    """Import ``modules`` (those missing are skipped); return the ones that failed."""
+    import importlib
+
+    failed = []
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - an optional module; the dashboard will say
+            failed.append(name)
+    return failed
+
+
 def wait_for_viewer() -> None:
     """Pause a preheated Voila kernel until a viewer opens the page; no-op anywhere else.
 
-    ``workbench serve`` keeps one kernel per dashboard started and its imports done before
-    anyone asks (a preheated pool). A dashboard that reads live data (tags, the relabel
-    queue) calls this right after its imports: the slow part (kernel start, imports) is done
-    ahead, and the data is read when the page is requested, so it is never stale. Only the
-    notebooks that call it are preheated by ``workbench serve``.
+    ``workbench serve`` keeps one kernel per dashboard started before anyone asks (a
+    preheated pool). A dashboard that reads live data (tags, the relabel queue) calls this
+    right after its imports: the slow part (kernel start, the imports of
+    :data:`PRELOAD_MODULES`) is done ahead, and the data is read when the page is
+    requested, so it is never stale. Only the notebooks that call it are preheated by
+    ``workbench serve``.
 
     Outside a preheated Voila kernel (JupyterLab, nbval, plain Python) it returns at once.
     """
     if os.environ.get("VOILA_PREHEAT", "False") != "True" or not os.environ.get("VOILA_KERNEL_ID"):
         return
+    preload()
     from voila.utils import wait_for_request
 
     ip = os.environ.get("VOILA_APP_IP", "127.0.0.1")
@@ -319,6 +351,9 @@ def voila_argv(serve_dir: str | os.PathLike, *, port: int, ip: str, pool_size: i
         "--VoilaConfiguration.allow_template_override=NO",
         "--VoilaConfiguration.allow_theme_override=NO",
         "--VoilaConfiguration.http_header_envs=[]",
+        # the dashboards use plotly's FigureWidget (anywidget: its JS comes with the widget);
+        # the mime renderer extension would load a second 4.8 MB copy of plotly.js
+        "--VoilaConfiguration.extension_denylist=['jupyterlab-plotly']",
         # cell timeout and culling of idle kernels
         f"--VoilaExecutor.timeout={int(timeout)}",
         "--VoilaExecutor.interrupt_on_timeout=False",
@@ -459,8 +494,10 @@ def _run(args: argparse.Namespace, project: Path, serve_dir: Path) -> int:
     os.environ["WORKBENCH_ROLE"] = args.role
     if args.author:
         os.environ["WORKBENCH_USER"] = args.author
-    wildcard = ip in ("", "0.0.0.0", "::", "localhost") or ":" in ip
-    os.environ["VOILA_APP_IP"] = "127.0.0.1" if wildcard else ip
+    if ip in ("", "0.0.0.0", "::", "localhost"):
+        os.environ["VOILA_APP_IP"] = "127.0.0.1"  # where a preheated kernel finds the server
+    else:
+        os.environ["VOILA_APP_IP"] = f"[{ip}]" if ":" in ip else ip
     os.environ["JUPYTER_PATH"] = os.pathsep.join(
         [str(_TEMPLATE_ROOT)] + [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep)
                                  if p]

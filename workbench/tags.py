@@ -53,7 +53,7 @@ MAX_TAG_LENGTH = 64
 MAX_REASON_LENGTH = 2000
 MAX_AUTHOR_LENGTH = 128
 MAX_KEY_LENGTH = 200
-_CHUNK = 500  # ids per IN (...) query
+_CHUNK = 2000  # ids per IN (...) query
 _PG_LOCK_KEY = 0x5742_5441  # advisory lock serialising writers ("WBTA")
 
 # Bidirectional overrides/isolates and marks: they make a tag display differently from what
@@ -170,6 +170,10 @@ def _normalize_ids(item_ids: Any, func: str) -> list[str]:
     if isinstance(item_ids, pd.DataFrame):
         raise TypeError(f"The 'item_ids' parameter of {func} must be a list of item ids, "
                         "not a DataFrame; pass frame['item_id'].")
+    if isinstance(item_ids, (list, tuple)) and all(type(v) is str for v in item_ids):
+        if "" in item_ids:
+            raise SchemaError(f"{func}: item_ids holds an empty id ''. Drop it.")
+        return list(dict.fromkeys(item_ids))  # fast path: de-duplicate, keep order
     out: list[str] = []
     for value in item_ids:
         if value is None or (not isinstance(value, str) and pd.isna(value)):
@@ -920,6 +924,9 @@ class TagStore:
             if ids is None and only is None and self.dialect == "sqlite":
                 items, tag_ids, action_ids = self._fast_current(conn)
                 blocks = True  # primary-key order: one block per tag id, items sorted
+            elif ids is None and only is None:
+                items, tag_ids, action_ids = self._copy_current(conn)
+                blocks = False
             else:
                 blocks = False
                 q = sa.select(cur.c.item_id, cur.c.tag_id, cur.c.action_id)
@@ -964,7 +971,11 @@ class TagStore:
         n = int(row[0])
         if n == 0:
             return [], np.zeros(0, dtype="int64"), np.zeros(0, dtype="int64")
-        items = row[1].split("\x1f")
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        # split in Arrow: no Python str object per item
+        items = pc.split_pattern(pa.array([row[1]], type=pa.large_string()), "\x1f").flatten()
         ints = [np.array(row[k].split(","), dtype="int64") if n < 1000 else
                 np.fromstring(row[k], sep=",", dtype=np.int64) for k in (2, 3)]
         if len(items) != n or any(len(a) != n for a in ints):  # an id holding \x1f
@@ -973,6 +984,33 @@ class TagStore:
             items = [r[0] for r in rows]
             ints = [np.array([r[k] for r in rows], dtype="int64") for k in (1, 2)]
         return items, ints[0], ints[1]
+
+    def _copy_current(self, conn):
+        """Read tag_current with PostgreSQL's COPY, parsed by Arrow (no per-row objects)."""
+        import io
+
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        buf = io.BytesIO()
+        with conn.connection.driver_connection.cursor() as cur:
+            with cur.copy("COPY (SELECT item_id, tag_id, action_id FROM tag_current) "
+                          "TO STDOUT WITH (FORMAT csv)") as copy:
+                for data in copy:
+                    buf.write(data)
+        if buf.tell() == 0:
+            return [], np.zeros(0, dtype="int64"), np.zeros(0, dtype="int64")
+        names = ["item_id", "tag_id", "action_id"]
+        table = pacsv.read_csv(
+            io.BytesIO(buf.getvalue()),
+            read_options=pacsv.ReadOptions(column_names=names),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={"item_id": pa.large_string(), "tag_id": pa.int64(),
+                              "action_id": pa.int64()},
+                strings_can_be_null=False, quoted_strings_can_be_null=False))
+        return (table["item_id"].combine_chunks(), table["tag_id"].to_numpy(),
+                table["action_id"].to_numpy())
 
     def items_with(self, tag: str) -> list[str]:
         """Return the sorted ids of the items that currently carry ``tag``."""
@@ -1224,7 +1262,7 @@ def _current_frame(items, tag_ids, action_ids, names, info, *, blocks: bool = Fa
     reasons = pa.array([r[2] for r in info], type=text)
     created = np.asarray([r[3] for r in info], dtype="int64")
 
-    arr = pa.array(items, type=text)
+    arr = items.cast(text) if isinstance(items, pa.Array) else pa.array(items, type=text)
     order = None
     if n > 1:
         if blocks:

@@ -172,6 +172,15 @@ def test_wait_for_viewer_is_a_no_op_outside_a_preheated_kernel(monkeypatch):
     assert serve.wait_for_viewer() is None
 
 
+def test_preload_imports_every_dashboard_module():
+    import sys
+
+    assert serve.preload() == []
+    for name in serve.PRELOAD_MODULES:
+        assert name in sys.modules
+    assert serve.preload(["workbench.no_such_module"]) == ["workbench.no_such_module"]
+
+
 # --------------------------------------------------------------------------- refusals
 
 
@@ -373,3 +382,46 @@ def test_foreign_host_header_is_refused_on_loopback(manager_server):
     except urllib.error.HTTPError as exc:
         status = exc.code
     assert status == 403  # DNS rebinding: a page on another origin cannot reach the server
+
+
+def _one_notebook(folder: Path, *cells: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    nb = {"cells": [{"cell_type": "code", "execution_count": None, "metadata": {},
+                     "outputs": [], "source": src} for src in cells],
+          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                      "language": "python"}},
+          "nbformat": 4, "nbformat_minor": 5}
+    (folder / "00_overview.ipynb").write_text(json.dumps(nb))
+    return folder
+
+
+@pytest.mark.slow
+def test_a_stuck_cell_is_stopped_by_the_timeout(tmp_path, sample_root):
+    nbs = _one_notebook(tmp_path / "nbs", "import time\ntime.sleep(600)", "print('after')")
+    with serve.ServeProcess(sample_root, "--role", "manager", "--notebooks", str(nbs),
+                            "--pool-size", "0", "--timeout", "3",
+                            env={"XDG_CONFIG_HOME": str(tmp_path / "cfg")}) as srv:
+        status, _, body = _get(srv.render_url("00_overview"), timeout=120)
+    assert status == 200
+    assert ERROR_CELL in body  # the page says so (no traceback: show_tracebacks=False)
+    assert "Traceback" not in body and "time.sleep" not in body
+
+
+@pytest.mark.slow
+def test_a_preheated_kernel_waiting_for_a_viewer_is_not_timed_out(tmp_path, sample_root):
+    nbs = _one_notebook(
+        tmp_path / "nbs",
+        "from workbench.serve import wait_for_viewer\nwait_for_viewer()",
+        "import os\nprint('role=' + os.environ['WORKBENCH_ROLE'] + ' project=' "
+        "+ os.path.basename(os.environ['WORKBENCH_PROJECT']))")
+    with serve.ServeProcess(sample_root, "--role", "manager", "--notebooks", str(nbs),
+                            "--pool-size", "1", "--timeout", "2",
+                            env={"XDG_CONFIG_HOME": str(tmp_path / "cfg")}) as srv:
+        assert "(preheated: 00_overview)" in "".join(srv.output)
+        import time
+
+        time.sleep(8)  # longer than the cell timeout: the pooled kernel is still waiting
+        status, _, body = _get(srv.render_url("00_overview"), timeout=120)
+    assert status == 200
+    assert ERROR_CELL not in body
+    assert f"role=manager project={sample_root.name}" in body

@@ -137,15 +137,16 @@ def test_batch_is_all_or_nothing(tmp_path):
     assert len(store.items_with("big")) == 3000
 
 
-def test_fast_read_path_matches_plain_rows(tmp_path):
-    store = TagStore(tmp_path / "t.db")
-    ids = [f"it{k:04d}" for k in range(2500)] + ["odd\x1fid"]
+def test_fast_read_path_matches_plain_rows(store_url):
+    store = TagStore(store_url)
+    ids = [f"it{k:04d}" for k in range(2500)] + ["odd\x1fid", 'comma, "quote"\nline', "é"]
     store.add(ids, "a", author="u", reason="why")
     store.add(ids[::3], "b", author="v")
-    full = store.tags()  # column-wise group_concat path (falls back for the \x1f id)
+    full = store.tags()  # column-wise path (SQLite group_concat, PostgreSQL COPY)
     plain = store.tags(ids)  # per-row path
     pd.testing.assert_frame_equal(full, plain)
-    assert len(full) == 2501 + 834
+    assert len(full) == 2503 + 835
+    assert set(full["item_id"]) == set(ids)
 
 
 def test_for_project_with_and_without_folder(tmp_path, monkeypatch):

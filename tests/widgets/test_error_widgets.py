@@ -176,7 +176,7 @@ def test_slice_table_discovered_slices(sample_project):
 
 def test_gallery_pages_through_a_fixed_pool(sample_project):
     sel = Selection()
-    g = ItemGallery(sample_project, sel, page_size=5)
+    g = ItemGallery(sample_project, sel, page_size=5, errors_first=False)
     assert "No selection" in g.status.value
     assert all(c.box.layout.display == "none" for c in g.cards)
     pool = [c.box for c in g.cards]
@@ -256,6 +256,28 @@ def test_run_comparison_swaps_runs(tiny_project):
     rc.base_picker.value = "cand"
     rc.candidate_picker.value = "base"
     assert len(rc.diff.broken) == n_fixed and rc.error_box.value == ""
+
+
+def test_gallery_shows_the_model_errors_of_a_selection_first(sample_project):
+    errors = sample_project.errors("candidate")
+    wrong = set(errors.loc[~errors["correct"].astype(bool), "item_id"])
+    ids = sorted(sample_project.items["item_id"])[:60]
+    n_wrong = sum(i in wrong for i in ids)
+    assert 0 < n_wrong < 24  # the fixture: some errors among the first 60 items
+    sel = Selection()
+    g = ItemGallery(sample_project, sel, page_size=24, run="candidate")
+    sel.select(ids)
+    expected = [i for i in ids if i in wrong] + [i for i in ids if i not in wrong]
+    assert g.ids_on_page == expected[:24]
+    assert "model errors first" in g.status.value
+    g.go(2)
+    assert g.ids_on_page == expected[48:]
+    # another run: its own errors come first
+    g.run = "baseline"
+    base = sample_project.errors("baseline")
+    wrong_b = set(base.loc[~base["correct"].astype(bool), "item_id"])
+    expected_b = [i for i in ids if i in wrong_b] + [i for i in ids if i not in wrong_b]
+    assert g._ids == expected_b
 
 
 # ---- ErrorExplorer --------------------------------------------------------------------

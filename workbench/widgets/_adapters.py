@@ -22,6 +22,9 @@ __all__ = [
     "StatusMixin",
     "guarded",
     "esc",
+    "plot_text",
+    "sync_figure_state",
+    "square_axes",
 ]
 
 
@@ -35,6 +38,45 @@ def esc(value: Any) -> str:
     except (TypeError, ValueError):
         pass
     return html.escape(str(value), quote=True)
+
+
+def plot_text(value: Any) -> str:
+    """Text for plotly (tick labels, hover, cell text) that shows as typed.
+
+    Plotly interprets a subset of HTML in text (``<b>``, ``<i>``, ``<br>``, ``<a>``...), so
+    an annotator called ``<b>x</b>`` would be shown as a bold "x". Escaping the markup
+    characters makes plotly show the literal name (it decodes the entities back).
+    """
+    return esc(value)
+
+
+def sync_figure_state(fig: Any) -> Any:
+    """Copy a FigureWidget's current data and layout into its synced initial state.
+
+    plotly 6's ``FigureWidget`` sends changes made after construction (``add_trace``,
+    ``update_layout``, assignments) as one-off delta messages that only a live view applies;
+    a view created later (Voila renders after the cell ran) starts from the *constructor's*
+    state and shows an empty figure. Calling this once the figure is built and before it is
+    displayed makes the first view complete; later changes still go as deltas. Returns
+    ``fig``.
+    """
+    from copy import deepcopy
+
+    fig._widget_layout = deepcopy(fig._layout_obj._props)
+    fig._widget_data = deepcopy(fig._data)
+    return fig
+
+
+def square_axes(k: int) -> dict:
+    """Layout of a k x k category heatmap: axes fit the cells exactly (row 0 at the top).
+
+    Without explicit ranges the transparent click-grid markers make plotly pad the axes,
+    which leaves an empty band around the heatmap.
+    """
+    if k <= 0:
+        return {"xaxis": {"autorange": True}, "yaxis": {"autorange": "reversed"}}
+    return {"xaxis": {"range": [-0.5, k - 0.5], "autorange": False},
+            "yaxis": {"range": [k - 0.5, -0.5], "autorange": False}}
 
 
 def point_indices(points: Any) -> list[int]:

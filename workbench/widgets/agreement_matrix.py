@@ -13,7 +13,8 @@ import traitlets
 from .._validation import check_option, latest_annotations
 from ..agreement import disagreeing_items, pairwise_agreement, pivot_pairwise
 from ..selection import Selection
-from ._adapters import StatusMixin, grid_point_to_cell, guarded
+from ._adapters import (StatusMixin, esc, grid_point_to_cell, guarded, plot_text, square_axes,
+                        sync_figure_state)
 
 __all__ = ["AgreementMatrix", "annotations_from", "sync_figure_state"]
 
@@ -34,21 +35,6 @@ def annotations_from(project_or_annotations: Any) -> tuple[Any, pd.DataFrame]:
     if len(ann):
         ann = latest_annotations(ann)
     return project, ann
-
-
-def sync_figure_state(fig) -> None:
-    """Copy a FigureWidget's current data and layout into its synced initial state.
-
-    plotly 6's ``FigureWidget`` sends changes made after construction (``add_trace``,
-    ``update_layout``, assignments) as one-off delta messages that only a live view applies;
-    a view created later (Voila renders after the cell ran) starts from the *constructor's*
-    state and shows an empty figure. Calling this once the figure is built and before it is
-    displayed makes the first view complete; later changes still go as deltas.
-    """
-    from copy import deepcopy
-
-    fig._widget_layout = deepcopy(fig._layout_obj._props)
-    fig._widget_data = deepcopy(fig._data)
 
 
 class _ClickHeatmap:
@@ -75,22 +61,25 @@ class _ClickHeatmap:
             yaxis={"title": ytitle, "autorange": "reversed", "type": "category"},
             margin={"l": 70, "r": 10, "t": 70, "b": 10}, width=size + 40, height=size,
             clickmode="event")
+        fig._config = {**(fig._config or {}), "displayModeBar": False, "displaylogo": False}
         fig.data[1].on_click(self._on_click)
         return fig
 
     def _draw(self, labels: list[str], z: np.ndarray, text: list[list[str]],
               custom: list[str]) -> None:
         k = len(labels)
+        shown = [plot_text(x) for x in labels]  # plotly would render markup in names
         with self.figure.batch_update():
             hm = self.figure.data[0]
             hm.z = z.tolist()
-            hm.x = labels
-            hm.y = labels
+            hm.x = shown
+            hm.y = shown
             hm.text = text
             sc = self.figure.data[1]
-            sc.x = [labels[j] for _i in range(k) for j in range(k)]
-            sc.y = [labels[i] for i in range(k) for _j in range(k)]
-            sc.customdata = custom
+            sc.x = [shown[j] for _i in range(k) for j in range(k)]
+            sc.y = [shown[i] for i in range(k) for _j in range(k)]
+            sc.customdata = [plot_text(c) for c in custom]
+            self.figure.update_layout(square_axes(k))
             self._draw_highlight()
 
     def _draw_highlight(self) -> None:
@@ -250,7 +239,7 @@ class AgreementMatrix(StatusMixin, _ClickHeatmap, w.VBox):
         self._draw(names, z, text, custom)
         alone = [a for a in names if a not in set(self.pairs["annotator_a"])
                  | set(self.pairs["annotator_b"])]
-        note = f" Annotators sharing no item: {', '.join(alone)}." if alone else ""
+        note = (f" Annotators sharing no item: {esc(', '.join(alone))}." if alone else "")
         self.caption.value = (
             f"<span>{k} annotators, {len(self.pairs)} pairs with shared items. Click a cell to "
             f"see the items where two annotators disagree.{note}</span>")

@@ -16,7 +16,7 @@ from .agreement_matrix import annotations_from
 
 __all__ = ["AnnotatorTable"]
 
-_HEADERS = ["annotator", "labels", "accuracy", "kappa", "worst class", "disagreements"]
+_HEADERS = ["annotator", "labels", "accuracy", "kappa", "worst class", "disagrees on"]
 
 
 def _fmt(x: Any, pct: bool = False) -> str:
@@ -61,7 +61,7 @@ class AnnotatorTable(StatusMixin, w.VBox):
         self.caption = w.HTML("")
         self.caption.add_class("wb-annotator-caption")
         self.grid = w.GridBox([], layout=w.Layout(
-            grid_template_columns="minmax(110px, 1fr) 70px 80px 60px 90px 100px",
+            grid_template_columns="minmax(90px, 1fr) 55px 75px 50px 95px 105px",
             grid_gap="2px 8px", align_items="center"))
         self.grid.add_class("wb-annotator-grid")
         super().__init__([self._make_error_box(), self.caption, self.grid])
@@ -137,9 +137,11 @@ class AnnotatorTable(StatusMixin, w.VBox):
                f"the {self.reference} consensus")
         notes = "".join(f"<br><span style='color:#a60'>{esc(m)}</span>"
                         for m in getattr(self, "_warnings", []))
-        self.caption.value = (f"<span>Accuracy and kappa against {ref}; worst class = lowest "
-                              f"recall. Click an annotator to see the items where they "
-                              f"disagree.</span>{notes}")
+        self.caption.value = (
+            f"<span>How often each annotator agrees with {esc(ref)} (<i>accuracy</i>, and "
+            "<i>kappa</i>: the same corrected for chance, 1 = perfect); <i>worst class</i> is "
+            "the class they get right least often. Click an annotator to see the items where "
+            f"they disagree with the others.</span>{notes}")
 
     def __repr__(self) -> str:
         return f"AnnotatorTable({len(self.quality)} annotators, annotator={self.annotator!r})"

@@ -12,8 +12,8 @@ import traitlets
 from .._validation import check_option
 from ..agreement import confused_pairs, confused_pairs_matrix
 from ..selection import Selection
-from ._adapters import StatusMixin, esc, guarded
-from .agreement_matrix import _ClickHeatmap, annotations_from, sync_figure_state
+from ._adapters import StatusMixin, esc, guarded, sync_figure_state
+from .agreement_matrix import _ClickHeatmap, annotations_from
 
 __all__ = ["ConfusedPairs"]
 
@@ -56,8 +56,9 @@ class ConfusedPairs(StatusMixin, _ClickHeatmap, w.VBox):
         self.selection = selection if selection is not None else Selection()
         self.top = top
         self._labels: list[str] = []
-        self.figure = self._make_figure(xtitle="label", ytitle="label", colorscale="Oranges",
-                                        hover="%{y} vs %{x}<br>%{customdata}")
+        self.figure = self._make_figure(
+            xtitle="label given by one annotator", ytitle="label given by another",
+            colorscale="Oranges", hover="%{y} vs %{x}<br>%{customdata}")
         self.value_picker = w.ToggleButtons(options=[("annotator pairs", "n_pairs"),
                                                      ("items", "n_items"),
                                                      ("rate", "rate")], value=value)

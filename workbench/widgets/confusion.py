@@ -12,7 +12,8 @@ import traitlets
 from .._validation import check_option
 from ..selection import Selection
 from ..slicing import cell_items, confusion_table
-from ._adapters import StatusMixin, errors_from, grid_point_to_cell, guarded
+from ._adapters import (StatusMixin, errors_from, grid_point_to_cell, guarded, plot_text,
+                        square_axes)
 
 __all__ = ["ConfusionMatrix"]
 
@@ -78,12 +79,7 @@ class ConfusionMatrix(StatusMixin, w.VBox):
                                      "color": "black"},
                              hovertemplate="true %{y}, predicted %{x}<br>%{customdata}"
                                            "<extra></extra>")],
-            layout={"xaxis": {"title": {"text": "predicted"}, "side": "top",
-                              "type": "category"},
-                    "yaxis": {"title": {"text": "true"}, "autorange": "reversed",
-                              "type": "category"},
-                    "margin": {"l": 60, "r": 10, "t": 60, "b": 10}, "width": 520,
-                    "height": 500, "clickmode": "event", "shapes": shapes})
+            layout=self._layout(shapes))
         self.figure._config = {**(self.figure._config or {}), "displayModeBar": False,
                                "displaylogo": False}
         self.figure.data[1].on_click(self._on_click)
@@ -186,6 +182,14 @@ class ConfusionMatrix(StatusMixin, w.VBox):
     def _render_highlight(self) -> None:
         self.figure.layout.shapes = self._shapes()
 
+    def _layout(self, shapes: list) -> dict:
+        axes = square_axes(len(self.classes))
+        return {"xaxis": {"title": {"text": "predicted"}, "side": "top", "type": "category",
+                          **axes["xaxis"]},
+                "yaxis": {"title": {"text": "true"}, "type": "category", **axes["yaxis"]},
+                "margin": {"l": 60, "r": 10, "t": 60, "b": 10}, "width": 520,
+                "height": 500, "clickmode": "event", "shapes": shapes}
+
     def _content(self) -> tuple[dict, dict, list]:
         counts = self.table.to_numpy()
         shown = confusion_table(self.errors, normalize=self.normalize).to_numpy(dtype=float)
@@ -199,10 +203,10 @@ class ConfusionMatrix(StatusMixin, w.VBox):
         else:
             text = [["" if np.isnan(z[i, j]) else f"{z[i, j]:.2f}" for j in range(k)]
                     for i in range(k)]
-        heat = {"z": z.tolist(), "x": list(self.classes), "y": list(self.classes),
-                "text": text}
-        grid = {"x": [self.classes[j] for _i in range(k) for j in range(k)],
-                "y": [self.classes[i] for i in range(k) for _j in range(k)],
+        shown_names = [plot_text(c) for c in self.classes]  # plotly shows markup as is
+        heat = {"z": z.tolist(), "x": shown_names, "y": shown_names, "text": text}
+        grid = {"x": [shown_names[j] for _i in range(k) for j in range(k)],
+                "y": [shown_names[i] for i in range(k) for _j in range(k)],
                 "customdata": [f"{int(counts[i, j])} items" for i in range(k)
                                for j in range(k)]}
         return heat, grid, self._shapes()
@@ -213,6 +217,7 @@ class ConfusionMatrix(StatusMixin, w.VBox):
             self.figure.data[0].update(heat)
             self.figure.data[1].update(grid)
             self.figure.layout.shapes = shapes
+            self.figure.update_layout(square_axes(len(self.classes)))
 
     def __repr__(self) -> str:
         return (f"ConfusionMatrix({len(self.classes)} classes, {len(self.errors)} items, "

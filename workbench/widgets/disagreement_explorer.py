@@ -127,7 +127,8 @@ class DisagreementExplorer(StatusMixin, w.VBox):
         self._render_slices()
 
         self.tabs = w.Tab(children=[
-            w.HBox([self.matrix, self.annotators]),
+            w.HBox([self.matrix, self.annotators],
+                   layout=w.Layout(flex_flow="row wrap", grid_gap="8px 24px")),
             self.pairs,
             self.issues,
             w.VBox([self.slice_picker, self.slice_table]),
@@ -152,8 +153,15 @@ class DisagreementExplorer(StatusMixin, w.VBox):
         self.clear_button = w.Button(description="clear selection")
         self.clear_button.add_class("wb-clear-selection")
         self.clear_button.on_click(self._on_clear)
+        # what to do with the selection (tag it, open it in FiftyOne) sits side by side above
+        # the gallery, so the items stay in view at 1280 px
+        actions = w.HBox(side, layout=w.Layout(flex_flow="row wrap", align_items="flex-start",
+                                               grid_gap="4px 32px"))
+        actions.add_class("wb-actions")
         self.children = [self.error_box, self.header, self.tabs,
-                         w.HBox([self.status, self.clear_button]), *side, *lower]
+                         w.HBox([self.status, self.clear_button],
+                                layout=w.Layout(align_items="center", grid_gap="12px")),
+                         actions, *lower]
 
     def _header_html(self) -> str:
         s = self.summary
@@ -214,7 +222,8 @@ class DisagreementExplorer(StatusMixin, w.VBox):
         else:
             what = f": {esc(sel.description)}" if sel.description else ""
             src = f" (from {esc(sel.source)})" if sel.source else ""
-            text = f"{len(sel.ids)} items selected{what}{src}"
+            n = len(sel.ids)
+            text = f"{n:,} item{'' if n == 1 else 's'} selected{what}{src}"
         self.status.value = f"<span>{text}</span>"
 
     def __repr__(self) -> str:

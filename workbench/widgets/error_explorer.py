@@ -87,22 +87,25 @@ class ErrorExplorer(StatusMixin, w.VBox):
         self.fiftyone = self._optional("FiftyOneButton", project, self.selection)
 
         tabs = [self.slices] + ([self.runs] if self.runs is not None else [])
-        tab = w.Tab(children=tabs)
+        # beside the confusion matrix when the window is wide enough, below it otherwise
+        tab = w.Tab(children=tabs, layout=w.Layout(flex="1 1 520px", min_width="0"))
         tab.set_title(0, "slices")
         if self.runs is not None:
             tab.set_title(1, "compare runs")
         tab.add_class("wb-error-tabs")
         side = [x for x in (self.tags, self.fiftyone) if x is not None]
-        top = w.HBox([self.confusion, tab], layout=w.Layout(flex_flow="row wrap"))
+        self.confusion.layout.flex = "0 0 auto"
+        top = w.HBox([self.confusion, tab], layout=w.Layout(
+            flex_flow="row wrap", align_items="flex-start", grid_gap="8px 16px"))
         header = w.HBox([self.run_picker, self.clear_button, self.status],
-                        layout=w.Layout(align_items="center"))
+                        layout=w.Layout(align_items="center", grid_gap="8px"))
         title = w.HTML(f"<h3 style='margin:4px 0'>Model errors: {esc(project.name)}</h3>")
-        self.gallery.layout.flex = "1 1 0%"
-        self.gallery.layout.min_width = "360px"
-        bottom = w.HBox([self.gallery,
-                         w.VBox(side + [self.notes], layout=w.Layout(width="380px",
-                                                                     flex="0 0 auto"))],
-                        layout=w.Layout(width="100%", align_items="flex-start"))
+        # what to do with the selection (tag it, open it in FiftyOne) sits above the
+        # gallery, side by side, so that the gallery gets the full width
+        actions = w.HBox(side, layout=w.Layout(flex_flow="row wrap", align_items="flex-start",
+                                               grid_gap="4px 32px"))
+        actions.add_class("wb-actions")
+        bottom = w.VBox([actions, self.notes, self.gallery], layout=w.Layout(width="100%"))
         super().__init__([title, header, self._make_error_box(), top, bottom])
         self.add_class("wb-error-explorer")
         self.run = run

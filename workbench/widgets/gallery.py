@@ -97,6 +97,10 @@ class ItemGallery(StatusMixin, w.VBox):
         The run whose prediction is shown; None means ``project.default_run``.
     thumb_size : int, default=96
         Thumbnail size in pixels.
+    errors_first : bool, default=True
+        Show the items the model gets wrong (prediction of ``run`` != reference label)
+        first, then the others, each group by item id: a slice of 500 items opens on its
+        errors. False keeps the selection's order (sorted item ids).
 
     Attributes
     ----------
@@ -114,8 +118,10 @@ class ItemGallery(StatusMixin, w.VBox):
     run = traitlets.Unicode(None, allow_none=True)
 
     def __init__(self, project: Any, selection: Selection | None = None, *,
-                 page_size: int = 24, run: str | None = None, thumb_size: int = 96):
+                 page_size: int = 24, run: str | None = None, thumb_size: int = 96,
+                 errors_first: bool = True):
         self.project = project
+        self.errors_first = bool(errors_first)
         self.selection = selection if selection is not None else Selection()
         self.page_size = check_int(page_size, "page_size", "ItemGallery", minimum=1)
         self.ids_on_page: list[str] = []
@@ -157,7 +163,25 @@ class ItemGallery(StatusMixin, w.VBox):
 
     def _load_ids(self) -> None:
         ids = self.selection.ids
-        self._ids = [] if ids is None else list(ids)
+        self._ids = [] if ids is None else self._ordered(list(ids))
+
+    def _ordered(self, ids: list[str]) -> list[str]:
+        """``ids`` with the model's errors first (stable: item-id order within each group)."""
+        if not self.errors_first or len(ids) < 2:
+            return ids
+        pred, ref = self._pred(), self._reference()
+        if pred is None or ref is None or "label" not in pred.columns:
+            return ids
+        index = pd.Index(ids)
+        p = pred["label"].reindex(index).astype(object).to_numpy()
+        r = ref.reindex(index).astype(object).to_numpy()
+        known = ~(pd.isna(p) | pd.isna(r))
+        wrong = np.zeros(len(ids), dtype=bool)
+        wrong[known] = p[known].astype(str) != r[known].astype(str)
+        if not wrong.any() or wrong.all():
+            return ids
+        order = np.argsort(~wrong, kind="stable")
+        return [ids[i] for i in order]
 
     @guarded
     def _on_selection(self, change) -> None:
@@ -171,6 +195,7 @@ class ItemGallery(StatusMixin, w.VBox):
     def _on_run(self, change) -> None:
         self._lookup_cache.pop("pred", None)
         if getattr(self, "cards", None) is not None and change["old"] != change["new"]:
+            self._load_ids()  # the errors of the new run come first
             self.render()
 
     def go(self, page: int) -> None:
@@ -288,12 +313,16 @@ class ItemGallery(StatusMixin, w.VBox):
                 card.placeholder.layout.display = "none"
             card.box.layout.display = None
         if self.selection.ids is None:
-            self.status.value = ("No selection: click a confusion-matrix cell or a slice to "
-                                 "see its items.")
+            self.status.value = ("No selection: click a cell, a row or a button above to see "
+                                 "its items here.")
         else:
             what = esc(self.selection.description)
             what = f" &middot; {what}" if what else ""
-            self.status.value = f"{n} selected, page {self.page + 1} of {self.n_pages}{what}"
+            first = ""
+            if self.errors_first and n > 1 and self._pred() is not None:
+                first = " &middot; model errors first"
+            self.status.value = (f"{n} selected, page {self.page + 1} of {self.n_pages}{what}"
+                                 f"{first}")
         self.prev_button.disabled = self.page <= 0
         self.next_button.disabled = self.page >= self.n_pages - 1
 

@@ -16,7 +16,24 @@ from ._adapters import StatusMixin, esc, guarded
 
 __all__ = ["LabelIssueList"]
 
-_HEADERS = ["item", "given → suggested", "label quality", "annotators agree", "issue"]
+_HEADERS = ["item", "label → suggested", "label quality", "annotators agreeing", "flagged"]
+
+
+def _quality(q: Any) -> str:
+    """A label-quality score (0 = surely wrong, 1 = surely right) for a reader."""
+    if q is None or pd.isna(q):
+        return "–"
+    return "&lt; 0.01" if q < 0.01 else f"{q:.2f}"
+
+
+def _agreeing(agree: Any, n_labels: Any) -> str:
+    """``'1 of 3'``: how many of the item's annotators gave the current label."""
+    if agree is None or pd.isna(agree):
+        return "–"
+    n = 0 if n_labels is None or pd.isna(n_labels) else int(n_labels)
+    if n <= 0:
+        return f"{100 * agree:.0f}%"
+    return f"{int(round(agree * n))} of {n}"
 
 
 class _Row:
@@ -242,10 +259,9 @@ class LabelIssueList(StatusMixin, w.VBox):
                 r.button.button_style = "info" if str(row["item_id"]) == self.item_id else ""
                 r.cells[0].value = (f"{esc(row['given_label'])} → "
                                     f"<b>{esc(row['suggested_label'])}</b>")
-                r.cells[1].value = f"{row['label_quality']:.3f}"
+                r.cells[1].value = _quality(row["label_quality"])
                 agree = row["annotator_agreement"] if has_ann else None
-                r.cells[2].value = "–" if agree is None or pd.isna(agree) else \
-                    f"{100 * agree:.0f}% of {int(row.get('n_labels', 0))}"
+                r.cells[2].value = _agreeing(agree, row.get("n_labels", 0))
                 r.cells[3].value = "⚑" if bool(row["is_issue"]) else ""
                 r.show(True)
             else:
@@ -261,9 +277,12 @@ class LabelIssueList(StatusMixin, w.VBox):
                 if self.project is not None else ""
             notes = "".join(f"<br><span style='color:#a60'>{esc(m)}</span>"
                             for m in getattr(self, "notes", []))
-            self.message.value = (f"<span>{n_flagged} of {len(self.issues)} items flagged as "
-                                  f"suspected label errors{run}; lowest label quality "
-                                  f"first.</span>{notes}")
+            self.message.value = (
+                f"<span>{n_flagged:,} of {len(self.issues):,} items flagged as suspected "
+                f"label errors{run}, most suspicious first. <i>Label quality</i> combines "
+                "the model's confidence in the current label with the annotators' votes: "
+                "0 = surely wrong, 1 = surely right. <i>Suggested</i> is the label the "
+                f"evidence points to.</span>{notes}")
         self.select_all_button.disabled = n_flagged == 0
         self.prev_button.disabled = self.page == 0
         self.next_button.disabled = self.page >= self.n_pages - 1

@@ -68,11 +68,11 @@ class RunComparison(StatusMixin, w.VBox):
         self.diff: RunDiff | None = None
         self.rows_frame = pd.DataFrame()
         self.base_picker = w.Dropdown(options=runs, value=base, description="base",
-                                      layout=w.Layout(width="220px"))
+                                      layout=w.Layout(width="200px"))
         self.candidate_picker = w.Dropdown(options=runs, value=candidate,
                                            description="candidate",
-                                           layout=w.Layout(width="240px"))
-        self.column_picker = w.Dropdown(description="column", layout=w.Layout(width="240px"))
+                                           layout=w.Layout(width="220px"))
+        self.column_picker = w.Dropdown(description="column", layout=w.Layout(width="220px"))
         self.base_picker.add_class("wb-run-base")
         self.candidate_picker.add_class("wb-run-candidate")
         self.column_picker.add_class("wb-run-column")
@@ -100,7 +100,8 @@ class RunComparison(StatusMixin, w.VBox):
             grid_gap="2px 8px", align_items="center"))
         self.grid.add_class("wb-run-grid")
         super().__init__([
-            w.HBox([self.base_picker, self.candidate_picker, self.column_picker]),
+            w.HBox([self.base_picker, self.candidate_picker, self.column_picker],
+                   layout=w.Layout(flex_flow="row wrap")),
             self._make_error_box(), self.summary,
             w.HBox([self.fixed_button, self.broken_button]), self.grid,
         ])

@@ -101,10 +101,10 @@ class SliceTable(StatusMixin, w.VBox):
         self.page_size = check_int(page_size, "page_size", "SliceTable", minimum=1)
         self.bins = bins
         self._ready = False
-        self.column_picker = w.Dropdown(description="column", layout=w.Layout(width="260px"))
+        self.column_picker = w.Dropdown(description="column", layout=w.Layout(width="220px"))
         self.column_picker.add_class("wb-slice-column")
         self.sort_picker = w.Dropdown(options=SORT_OPTIONS, value=SORT_OPTIONS[0][1],
-                                      description="sort by", layout=w.Layout(width="260px"))
+                                      description="sort by", layout=w.Layout(width="230px"))
         self.sort_picker.add_class("wb-slice-sort")
         self.discovered_toggle = w.ToggleButton(
             value=discovered, description="discovered",
@@ -120,11 +120,12 @@ class SliceTable(StatusMixin, w.VBox):
         header = [w.HTML(f"<b>{h}</b>") for h in _HEADERS]
         self.grid = w.GridBox(header + [x for r in self.rows for x in r.widgets],
                               layout=w.Layout(grid_template_columns=(
-                                  "minmax(160px, 2fr) 70px 70px minmax(150px, 1.5fr) 60px 80px"),
+                                  "minmax(120px, 2fr) 55px 55px minmax(160px, 1.6fr) 45px 70px"),
                                   grid_gap="2px 8px", align_items="center"))
         self.grid.add_class("wb-slice-grid")
         super().__init__([
-            w.HBox([self.column_picker, self.sort_picker, self.discovered_toggle]),
+            w.HBox([self.column_picker, self.sort_picker, self.discovered_toggle],
+                   layout=w.Layout(flex_flow="row wrap")),
             self._make_error_box(), self.summary, self.grid,
             w.HBox([self.prev_button, self.next_button, self.page_label]),
         ])
