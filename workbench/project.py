@@ -713,6 +713,9 @@ class Project:
             if frame is not None and not isinstance(frame, pd.DataFrame):
                 raise TypeError(f"The {key!r} parameter of Project.from_frames must be a pandas "
                                 f"DataFrame or None. Got {type(frame).__name__} instead.")
+        for key in ("annotations", "predictions"):  # an empty frame means none yet
+            if frames[key] is not None and frames[key].empty:
+                frames[key] = None
         sources = {k: _Source(k) for k in frames}
         config = {"name": name, "default_run": default_run, "image_root": image_root}
         if classes is not None:

@@ -352,3 +352,11 @@ def test_import_is_light():
             "if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_from_frames_accepts_empty_annotations_and_predictions():
+    empty_pred = pd.DataFrame({"item_id": [], "run": [], "label": []})
+    empty_ann = pd.DataFrame({"item_id": [], "annotator": [], "label": []})
+    project = wb.Project.from_frames(items=pd.DataFrame({"item_id": ["a"], "label": ["x"]}),
+                                     annotations=empty_ann, predictions=empty_pred)
+    assert project.runs == [] and project.annotations.empty and project.classes == ["x"]

@@ -198,11 +198,13 @@ def test_write_lock_taken_at_begin(tmp_path):
 
 def test_newer_schema_is_refused_and_left_untouched(tmp_path):
     path = tmp_path / "t.db"
-    TagStore(path).add(["a"], "t", author="u")
+    with TagStore(path) as first:
+        first.add(["a"], "t", author="u")
     con = sqlite3.connect(path)
     con.execute("UPDATE wb_meta SET value = ? WHERE key = 'schema_version'",
                 (str(SCHEMA_VERSION + 1),))
     con.commit()
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the main file
     con.close()
     before = path.read_bytes()
     with pytest.raises(StoreError, match=r"newer workbench.*pip install -U workbench"):
@@ -253,7 +255,8 @@ def test_corrupt_store_gets_clear_error_and_is_kept(tmp_path):
 
 def test_read_only_store_reads_but_refuses_writes(tmp_path):
     path = tmp_path / "t.db"
-    TagStore(path).add(["a"], "t", author="u")
+    with TagStore(path) as first:
+        first.add(["a"], "t", author="u")
     path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
     try:
         store = TagStore(path)

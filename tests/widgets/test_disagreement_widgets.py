@@ -194,3 +194,69 @@ def test_heatmaps_ship_their_data_in_the_initial_state(project):
         assert len(data[0]["z"]) == len(widget._labels) > 1
         assert len(data[1]["x"]) == len(widget._labels) ** 2
         assert widget.figure._widget_layout["xaxis"]["type"] == "category"
+
+
+def test_heatmaps_state_follows_changes_and_fits_the_cells(project):
+    m = AgreementMatrix(project)
+    k = len(m._labels)
+    layout = m.figure._widget_layout
+    assert layout["xaxis"]["range"] == [-0.5, k - 0.5]  # no empty band around the cells
+    assert layout["yaxis"]["range"] == [k - 0.5, -0.5]
+    kappa = [row[:] for row in m.figure._widget_data[0]["z"]]
+    m.value = "agreement"  # the toggle: a view opened later shows the new values
+    assert m.figure._widget_data[0]["z"] != kappa
+    assert m.figure._widget_data[0]["z"][0][1] == pytest.approx(m.matrix.iat[0, 1])
+    m.select_pair(m._labels[0], m._labels[1])
+    assert len(m.figure._widget_layout["shapes"]) == 1
+    c = ConfusedPairs(project)
+    c.value = "rate"
+    z = c.figure._widget_data[0]["z"]
+    assert max(v for row in z for v in row if v == v) <= 1.0
+    assert c.figure._config.get("displayModeBar") is False
+
+
+HOSTILE_NAME = "<img src=q onerror=alert(4)>"
+
+
+def test_annotator_names_with_markup_are_shown_as_text():
+    # "<b>x</b>" labels with others; HOSTILE_NAME shares no item with anyone
+    ann = pd.DataFrame({"item_id": ["a", "a", "b", "b", "c"],
+                        "annotator": ["<b>x</b>", "y", "<b>x</b>", "y", HOSTILE_NAME],
+                        "label": ["1", "2", "1", "1", "1"]}).astype("str")
+    sel = Selection()
+    m = AgreementMatrix(ann, sel)
+    assert "Annotators sharing no item" in m.caption.value
+    assert "<img" not in m.caption.value and "&lt;img src=q" in m.caption.value
+    shown = list(m.figure._widget_data[0]["x"])
+    assert "&lt;b&gt;x&lt;/b&gt;" in shown and "<b>x</b>" not in shown
+    assert not any("<" in str(v) for v in m.figure._widget_data[1]["customdata"])
+    i, j = m._labels.index("<b>x</b>"), m._labels.index("y")
+    m._on_click(m.figure.data[1], _points(i * len(m._labels) + j))
+    assert m.cell == ("<b>x</b>", "y") and sel.ids == ("a",)
+    t = AnnotatorTable(ann, sel)
+    assert "<img" not in t.caption.value
+    assert {b.description for b in t.buttons} == {"<b>x</b>", "y", HOSTILE_NAME}
+
+
+def test_label_issue_cells_read_plainly(project):
+    from workbench.widgets.label_issue_list import _agreeing, _quality
+
+    assert _quality(5e-07) == "&lt; 0.01" and _quality(0.456) == "0.46"
+    assert _quality(float("nan")) == "–"
+    assert _agreeing(0.0, 3) == "0 of 3" and _agreeing(2 / 3, 3) == "2 of 3"
+    assert _agreeing(None, 3) == "–" and _agreeing(0.5, 0) == "50%"
+    li = LabelIssueList(project)
+    top = li.frame.iloc[0]
+    assert li.rows[0].cells[2].value == _agreeing(top["annotator_agreement"], top["n_labels"])
+    assert "0 = surely wrong" in li.message.value
+
+
+def test_explorer_status_counts_items_in_plain_words(project):
+    app = DisagreementExplorer(project)
+    app.selection.select(["digit-0001"], source="test", description="one")
+    assert app.status.value.startswith("<span>1 item selected: one")
+    app.selection.select(["digit-0001", "digit-0002"], source="test")
+    assert "2 items selected" in app.status.value
+    actions = [c for c in app.children if "wb-actions" in getattr(c, "_dom_classes", ())]
+    assert len(actions) == 1 and app.gallery not in actions[0].children
+    assert app.children[-1] is app.gallery

@@ -4,6 +4,7 @@ then the shared selection, the other widgets and the gallery are checked."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from plotly.callbacks import Points
 
@@ -328,3 +329,55 @@ def test_error_explorer_without_predictions(tiny_project):
     assert "no model predictions" in app.status.value
     app.selection.select(["it-04"])
     assert app.gallery.ids_on_page == ["it-04"]
+
+
+# ---- what a view opened late receives (Voila renders after the cell ran) ---------------
+
+
+def test_confusion_initial_state_holds_the_counts_and_follows_changes(sample_project):
+    cm = ConfusionMatrix(sample_project, run="candidate")
+    k = len(sample_project.classes)
+    data, layout = cm.figure._widget_data, cm.figure._widget_layout
+    counts = wb.confusion_table(sample_project.errors("candidate")).to_numpy()
+    np.testing.assert_array_equal(np.array(data[0]["z"], dtype=float), counts)
+    assert data[0]["text"][0][0] == str(int(counts[0, 0]))
+    assert list(data[0]["x"]) == list(sample_project.classes)
+    assert layout["xaxis"]["title"]["text"] == "predicted"
+    assert layout["yaxis"]["title"]["text"] == "true"
+    # the axes fit the cells: no empty band around the heatmap, row 0 at the top
+    assert layout["xaxis"]["range"] == [-0.5, k - 0.5]
+    assert layout["yaxis"]["range"] == [k - 0.5, -0.5]
+    # after a change (another run, hide diagonal, a clicked cell) a view opened later
+    # shows the current figure, not the one of the constructor
+    cm.set_errors(sample_project.errors("baseline"))
+    base = wb.confusion_table(sample_project.errors("baseline")).to_numpy()
+    np.testing.assert_array_equal(np.array(cm.figure._widget_data[0]["z"], dtype=float), base)
+    cm.hide_diagonal = True
+    assert np.isnan(np.diag(np.array(cm.figure._widget_data[0]["z"], dtype=float))).all()
+    _click_cell(cm, "1", "8")
+    assert len(cm.figure._widget_layout["shapes"]) == 1
+
+
+def test_confusion_shows_markup_in_class_names_as_text():
+    errors = pd.DataFrame({
+        "item_id": ["a", "b", "c"], "label": ["<b>x</b>", "y", "y"],
+        "predicted": ["y", "y", "<b>x</b>"], "correct": [False, True, False]})
+    sel = Selection()
+    cm = ConfusionMatrix(errors, sel)
+    names = list(cm.figure._widget_data[0]["x"])
+    assert "&lt;b&gt;x&lt;/b&gt;" in names and "<b>x</b>" not in names
+    # clicks still map back to the real class names
+    cm._on_click(cm.figure.data[1], Points(point_inds=[1], xs=[], ys=[], trace_name="",
+                                           trace_index=1))
+    assert cm.cell == ("<b>x</b>", "y") and sel.ids == ("a",)
+
+
+def test_error_explorer_layout_keeps_the_gallery_full_width(sample_project):
+    app = ErrorExplorer(sample_project)
+    bottom = app.children[-1]
+    actions = bottom.children[0]
+    assert "wb-actions" in actions._dom_classes
+    assert app.gallery in bottom.children and app.gallery not in actions.children
+    assert all(x in actions.children for x in (app.tags, app.fiftyone) if x is not None)
+    top = app.children[3]
+    assert top.children[0] is app.confusion and top.layout.flex_flow == "row wrap"

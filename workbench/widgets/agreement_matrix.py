@@ -13,8 +13,15 @@ import traitlets
 from .._validation import check_option, latest_annotations
 from ..agreement import disagreeing_items, pairwise_agreement, pivot_pairwise
 from ..selection import Selection
-from ._adapters import (StatusMixin, esc, grid_point_to_cell, guarded, plot_text, square_axes,
-                        sync_figure_state)
+from ._adapters import (
+    StatusMixin,
+    esc,
+    grid_point_to_cell,
+    guarded,
+    plot_text,
+    square_axes,
+    sync_figure_state,
+)
 
 __all__ = ["AgreementMatrix", "annotations_from", "sync_figure_state"]
 
@@ -80,9 +87,10 @@ class _ClickHeatmap:
             sc.y = [shown[i] for i in range(k) for _j in range(k)]
             sc.customdata = [plot_text(c) for c in custom]
             self.figure.update_layout(square_axes(k))
-            self._draw_highlight()
+            self._draw_highlight(sync=False)
+        sync_figure_state(self.figure)  # after the batch: its edits are applied on exit
 
-    def _draw_highlight(self) -> None:
+    def _draw_highlight(self, sync: bool = True) -> None:
         labels = self._labels
         shapes = []
         cell = self.cell
@@ -92,6 +100,10 @@ class _ClickHeatmap:
                            "x1": j + 0.5, "y0": i - 0.5, "y1": i + 0.5,
                            "line": {"color": "#d62728", "width": 3}})
         self.figure.layout.shapes = shapes
+        if sync:
+            # live views got the change as a delta; a view opened later (Voila renders after
+            # the cell ran, or a second display) starts from the synced state
+            sync_figure_state(self.figure)
 
     def _cell_at(self, points) -> tuple[str, str] | None:
         return grid_point_to_cell(points, self._labels)

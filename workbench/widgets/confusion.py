@@ -12,8 +12,15 @@ import traitlets
 from .._validation import check_option
 from ..selection import Selection
 from ..slicing import cell_items, confusion_table
-from ._adapters import (StatusMixin, errors_from, grid_point_to_cell, guarded, plot_text,
-                        square_axes)
+from ._adapters import (
+    StatusMixin,
+    errors_from,
+    grid_point_to_cell,
+    guarded,
+    plot_text,
+    square_axes,
+    sync_figure_state,
+)
 
 __all__ = ["ConfusionMatrix"]
 
@@ -84,6 +91,7 @@ class ConfusionMatrix(StatusMixin, w.VBox):
                                "displaylogo": False}
         self.figure.data[1].on_click(self._on_click)
         self.figure.data[0].on_click(self._on_click)
+        sync_figure_state(self.figure)
         self.diag_box = w.Checkbox(value=hide_diagonal, description="hide diagonal",
                                    indent=False)
         self.norm_box = w.Dropdown(options=_NORMALIZE_OPTIONS, value=normalize or "counts",
@@ -181,6 +189,7 @@ class ConfusionMatrix(StatusMixin, w.VBox):
 
     def _render_highlight(self) -> None:
         self.figure.layout.shapes = self._shapes()
+        sync_figure_state(self.figure)  # a view opened later starts from the current state
 
     def _layout(self, shapes: list) -> dict:
         axes = square_axes(len(self.classes))
@@ -218,6 +227,9 @@ class ConfusionMatrix(StatusMixin, w.VBox):
             self.figure.data[1].update(grid)
             self.figure.layout.shapes = shapes
             self.figure.update_layout(square_axes(len(self.classes)))
+        # live views got the changes as deltas; a view opened later (Voila, a second
+        # display) starts from the synced state, so keep it current
+        sync_figure_state(self.figure)
 
     def __repr__(self) -> str:
         return (f"ConfusionMatrix({len(self.classes)} classes, {len(self.errors)} items, "

@@ -110,6 +110,9 @@ class DisagreementExplorer(StatusMixin, w.VBox):
 
         self.matrix = AgreementMatrix(project, sel)
         self.annotators = AnnotatorTable(project, sel)
+        self.annotators.layout.flex = "1 1 420px"  # beside the matrix when there is room
+        self.annotators.layout.min_width = "0"
+        self.matrix.layout.flex = "0 0 auto"
         self.pairs = ConfusedPairs(project, sel)
         self.issues = LabelIssueList(project, sel, run=run)
         self.slice_picker = w.Dropdown(description="agreement by",
@@ -128,7 +131,8 @@ class DisagreementExplorer(StatusMixin, w.VBox):
 
         self.tabs = w.Tab(children=[
             w.HBox([self.matrix, self.annotators],
-                   layout=w.Layout(flex_flow="row wrap", grid_gap="8px 24px")),
+                   layout=w.Layout(flex_flow="row wrap", align_items="flex-start",
+                                   grid_gap="8px 24px")),
             self.pairs,
             self.issues,
             w.VBox([self.slice_picker, self.slice_table]),

@@ -167,6 +167,7 @@ class ItemGallery(StatusMixin, w.VBox):
 
     def _ordered(self, ids: list[str]) -> list[str]:
         """``ids`` with the model's errors first (stable: item-id order within each group)."""
+        self._reordered = False
         if not self.errors_first or len(ids) < 2:
             return ids
         pred, ref = self._pred(), self._reference()
@@ -181,6 +182,7 @@ class ItemGallery(StatusMixin, w.VBox):
         if not wrong.any() or wrong.all():
             return ids
         order = np.argsort(~wrong, kind="stable")
+        self._reordered = True
         return [ids[i] for i in order]
 
     @guarded
@@ -319,7 +321,7 @@ class ItemGallery(StatusMixin, w.VBox):
             what = esc(self.selection.description)
             what = f" &middot; {what}" if what else ""
             first = ""
-            if self.errors_first and n > 1 and self._pred() is not None:
+            if getattr(self, "_reordered", False):
                 first = " &middot; model errors first"
             self.status.value = (f"{n} selected, page {self.page + 1} of {self.n_pages}{what}"
                                  f"{first}")

@@ -198,7 +198,10 @@ class RunComparison(StatusMixin, w.VBox):
         self.summary.value = (
             f"<b>{esc(self.candidate)}</b> vs <b>{esc(self.base)}</b> on {int(o['n']):,} items: "
             f"error rate {_pct(o['base_error_rate'])} &rarr; {_pct(o['candidate_error_rate'])}"
-            f" ({better}; McNemar p = {o['p_value']:.2g}).")
+            f" ({better}; McNemar p = {o['p_value']:.2g}: the chance of a change this large "
+            "if both runs were equally good). <b>fixed</b>: wrong in the base run, right in "
+            "the candidate; <b>broken</b>: the other way round. Click a button or a slice to "
+            "see those items.")
         self.fixed_button.description = f"fixed ({int(o['n_fixed'])})"
         self.broken_button.description = f"broken ({int(o['n_broken'])})"
         frame = d.by_slice

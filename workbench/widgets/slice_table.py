@@ -308,9 +308,12 @@ class SliceTable(StatusMixin, w.VBox):
         self.next_button.disabled = self.page >= n_pages - 1
         what = ("discovered slices (up to 2 conditions, FDR 5%)" if self.discovered
                 else f"slices of <b>{esc(self.column)}</b>")
-        self.summary.value = (f"{what}; overall error rate {_pct(overall)} over "
-                              f"{len(self.errors):,} items. * = significantly worse "
-                              "(Benjamini-Hochberg q &le; 0.05).")
+        self.summary.value = (
+            f"{what}; overall error rate {_pct(overall)} over {len(self.errors):,} items. "
+            "<span style='color:#555'><i>lift</i>: the slice's error rate divided by the "
+            "overall one; <i>q-value</i>: how likely a gap this large is chance, corrected "
+            "for the number of slices tried (Benjamini-Hochberg); * = worse than the rest "
+            "beyond chance (q &le; 0.05).</span>")
 
     def _overall(self) -> float:
         if len(self.errors) == 0:
