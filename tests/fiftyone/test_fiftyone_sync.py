@@ -391,3 +391,59 @@ def test_samples_added_outside_the_workbench_are_kept(fo, tiny_project, ds_name)
     assert (stats.added, stats.updated, stats.deleted) == (0, 0, 0)
     assert len(ds) == 17
     assert ds.one(fo.ViewField("filepath") == "/tmp/someone-elses.png").note == "mine"
+
+
+def _other_fiftyone_db_service_running() -> bool:
+    import psutil
+
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = proc.info.get("cmdline") or []
+        if "--51-service" in cmd and "db" in cmd:
+            return True
+    return False
+
+
+@pytest.mark.fiftyone
+def test_works_offline_with_the_bundled_mongod(tmp_path):
+    """FiftyOne's own database service: starts the bundled mongod in FIFTYONE_DATABASE_DIR."""
+    if _other_fiftyone_db_service_running():
+        pytest.skip("another FiftyOne database service runs on this machine; FiftyOne would "
+                    "attach to it instead of starting one in our directory")
+    db_dir = tmp_path / "fo-db"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("FIFTYONE_DATABASE_URI", "FIFTYONE_PRIVATE_DATABASE_PORT")}
+    env.update(FIFTYONE_DATABASE_DIR=str(db_dir), PYTHONPATH=str(REPO))
+    env.pop("FIFTYONE_DATABASE_VALIDATION", None)  # the workbench sets it
+    code = textwrap.dedent(f"""
+        import os, sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from _fo_frames import make_tiny_frames
+        import workbench as wb, workbench.fiftyone_bridge as fb
+        items, ann, preds, classes = make_tiny_frames()
+        p = wb.Project.from_frames(items=items, annotations=ann, predictions=preds,
+                                   classes=classes, name="offline", root={str(tmp_path)!r})
+        first = fb.sync_project(p)
+        again = fb.sync_project(p)
+        print("counts", first.added, again.added, again.updated, again.unchanged)
+        print("validation", os.environ["FIFTYONE_DATABASE_VALIDATION"])
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, timeout=300, cwd=REPO)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "counts 16 0 0 16" in out.stdout
+    assert "validation false" in out.stdout
+    assert (db_dir / "log" / "mongo.log").exists()  # our directory, not a user's
+
+
+@pytest.mark.parametrize("uri, expected", [
+    ("mongodb://h:27017", "mongodb://h:27017/?serverSelectionTimeoutMS=5000"),
+    ("mongodb://h:27017/", "mongodb://h:27017/?serverSelectionTimeoutMS=5000"),
+    ("mongodb://u:p@h/db", "mongodb://u:p@h/db?serverSelectionTimeoutMS=5000"),
+    ("mongodb://h/?tls=true", "mongodb://h/?tls=true&serverSelectionTimeoutMS=5000"),
+    ("mongodb://h/?serverSelectionTimeoutMS=100", "mongodb://h/?serverSelectionTimeoutMS=100"),
+])
+def test_database_uri_gets_a_short_server_selection_timeout(uri, expected):
+    from workbench.fiftyone_bridge import _redact, _with_timeout
+
+    assert _with_timeout(uri, 5000) == expected
+    assert "p@" not in _redact("mongodb://u:p@h/db")

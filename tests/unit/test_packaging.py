@@ -39,7 +39,7 @@ def test_environment_yml_pins_the_python_of_pyproject():
 
 
 def test_design_card_dependencies_are_declared():
-    names = {re.split(r"[<>=!\[; ]", r, 1)[0] for r in _pyproject_requirements()}
+    names = {re.split(r"[<>=!\[; ]", r, maxsplit=1)[0] for r in _pyproject_requirements()}
     for pkg in ("jupyterlab", "ipywidgets", "anywidget", "voila", "jupyter-server", "pandas",
                 "pyarrow", "plotly", "scikit-learn", "fiftyone", "sqlalchemy", "nbval", "pytest",
                 "cleanlab", "statsmodels"):

@@ -198,7 +198,7 @@ def test_missing_prob_column_for_a_class(write_files):
 
 
 def test_non_utf8_file_names_byte_offset_and_line(write_files):
-    data = "item_id,label\n1,cat\n2,".encode() + "chat noir é".encode("latin-1") + b"\n"
+    data = b"item_id,label\n1,cat\n2," + "chat noir é".encode("latin-1") + b"\n"
     msg = problem_text(write_files(good(**{"items.csv": data})))
     offset = data.index(b"\xe9")
     assert f"byte offset {offset}" in msg and "(line 3)" in msg and "UTF-8" in msg

@@ -99,7 +99,12 @@ def test_confused_pairs_click(project):
     before = sel.ids
     c._on_click(c.figure.data[1], _points(i * k + i))
     assert sel.ids == before
-    assert "1 &harr; 7" in c.top_list.value or "4 &harr; 9" in c.top_list.value
+    tops = [b.description for b in c.top_buttons if b.layout.display is None]
+    assert len(tops) == 5 and tops[0].startswith(("1 ↔ 7", "4 ↔ 9"))
+    first = c.pairs.iloc[0]
+    c.top_buttons[0].click()  # the list selects like the cell
+    assert c.cell == (first["class_a"], first["class_b"])
+    assert set(c.selection.ids) == set(first["item_ids"])
 
 
 def test_annotator_table_click(project):
@@ -160,7 +165,8 @@ def test_explorer_links_everything(project):
     assert sel.ids is None and "No selection" in app.status.value
     # agreement by another column
     app.slice_picker.value = "vendor"
-    assert "quicklabel" in app.slice_table.value
+    assert "quicklabel" in [b.description for b in app.slice_buttons]
+    assert "<b>vendor</b>" in app.slice_table.value
 
 
 def test_explorer_without_annotations(project):
@@ -253,6 +259,8 @@ def test_label_issue_cells_read_plainly(project):
 
 def test_explorer_status_counts_items_in_plain_words(project):
     app = DisagreementExplorer(project)
+    share = f"{100 * app.summary['percent_agreement']:.1f}%"
+    assert f"same label <b>{share}</b> of the time" in app.header.value
     app.selection.select(["digit-0001"], source="test", description="one")
     assert app.status.value.startswith("<span>1 item selected: one")
     app.selection.select(["digit-0001", "digit-0002"], source="test")
@@ -260,3 +268,22 @@ def test_explorer_status_counts_items_in_plain_words(project):
     actions = [c for c in app.children if "wb-actions" in getattr(c, "_dom_classes", ())]
     assert len(actions) == 1 and app.gallery not in actions[0].children
     assert app.children[-1] is app.gallery
+
+
+def test_agreement_by_slice_rows_select_their_disagreements(project):
+    app = DisagreementExplorer(project, slice_by="batch")
+    frame = app.slice_frame
+    assert list(frame["batch"]) == [b.description for b in app.slice_buttons]
+    worst = frame.loc[frame["fleiss_kappa"].idxmin(), "batch"]
+    assert f"batch={worst}" in app.slice_table.value  # the dip is named
+    k = list(frame["batch"]).index(worst)
+    app.slice_buttons[k].click()
+    ids = set(app.selection.ids)
+    items = project.items.set_index("item_id")
+    n_labels = project.annotations.groupby("item_id")["label"].nunique()
+    in_batch = set(items.index[items["batch"] == worst])
+    assert ids and ids == {i for i in in_batch if n_labels.get(i, 0) > 1}
+    assert app.slice_buttons[k].button_style == "info"
+    assert f"batch={worst}, annotators disagree" in app.status.value
+    app.annotators.select_annotator("eli")  # a selection from elsewhere clears the mark
+    assert app.slice_buttons[k].button_style == ""

@@ -65,8 +65,16 @@ class ConfusedPairs(StatusMixin, _ClickHeatmap, w.VBox):
         self.value_picker.add_class("wb-confused-value")
         self.top_list = w.HTML("")
         self.top_list.add_class("wb-confused-top")
+        # one button per most-confused pair: a click selects its items, like the cell
+        self.top_buttons = []
+        for k in range(top):
+            b = w.Button(description="", layout=w.Layout(width="auto", display="none"))
+            b.add_class("wb-confused-top-row")
+            b.on_click(lambda _b, k=k: self._click_top(k))
+            self.top_buttons.append(b)
+        top_box = w.VBox(self.top_buttons, layout=w.Layout(align_items="flex-start"))
         super().__init__([self.value_picker, self._make_error_box(), self.figure,
-                          self.top_list])
+                          self.top_list, top_box])
         self.add_class("wb-confused-pairs")
         self.value = value
         w.link((self.value_picker, "value"), (self, "value"))
@@ -146,14 +154,30 @@ class ConfusedPairs(StatusMixin, _ClickHeatmap, w.VBox):
         n_items = confused_pairs_matrix(self.pairs, labels, "n_items").to_numpy()
         custom = [f"{int(n_items[i, j])} items" for i in range(k) for j in range(k)]
         self._draw(labels, z, text, custom)
+        for b in self.top_buttons:
+            b.layout.display = "none"
         if self.pairs.empty:
             self.top_list.value = "<i>Annotators never disagree.</i>"
             return
-        rows = "".join(
-            f"<li>{esc(r.class_a)} &harr; {esc(r.class_b)}: {r.n_pairs} annotator pairs on "
-            f"{r.n_items} items ({100 * r.share:.0f}% of disagreements)</li>"
-            for r in self.pairs.head(self.top).itertuples())
-        self.top_list.value = f"<b>Most confused label pairs</b><ol>{rows}</ol>"
+        head = self.pairs.head(self.top)
+        self.top_list.value = (
+            "<b>Most confused label pairs</b> (click one to see its items; clear examples of "
+            "them belong in the labeling guide)")
+        for b, r in zip(self.top_buttons, head.itertuples(), strict=False):
+            b.description = (f"{r.class_a} ↔ {r.class_b}: {r.n_pairs} annotator pairs on "
+                             f"{r.n_items} items ({100 * r.share:.0f}% of disagreements)")
+            b.tooltip = f"select the {r.n_items} items labelled {r.class_a} by some " \
+                        f"annotators and {r.class_b} by others"
+            b.layout.display = None
+
+    def _click_top(self, k: int) -> None:
+        """Adapter: a click on the k-th most-confused pair."""
+        try:
+            r = self.pairs.iloc[k]
+            self.select_pair(r["class_a"], r["class_b"])
+            self.clear_error()
+        except Exception as exc:  # shown, not swallowed
+            self.show_error(exc)
 
     def __repr__(self) -> str:
         return f"ConfusedPairs({len(self._labels)} classes, {len(self.pairs)} pairs, " \

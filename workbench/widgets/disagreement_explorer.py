@@ -33,6 +33,10 @@ def _optional(name: str, *args, **kwargs):
         return None, f"{name} unavailable ({type(exc).__name__}: {exc})"
 
 
+def _pct(x: Any) -> str:
+    return "–" if x is None or pd.isna(x) else f"{100 * x:.1f}%"
+
+
 def _fmt(x: Any) -> str:
     return "–" if x is None or pd.isna(x) else f"{x:.3f}"
 
@@ -122,6 +126,12 @@ class DisagreementExplorer(StatusMixin, w.VBox):
         self.slice_picker.add_class("wb-agreement-by")
         self.slice_table = w.HTML("")
         self.slice_table.add_class("wb-agreement-by-table")
+        self.slice_frame = pd.DataFrame()
+        self.slice_buttons: list = []
+        self.slice_grid = w.GridBox([], layout=w.Layout(
+            grid_template_columns="minmax(120px, 220px) 60px 90px 200px 70px",
+            grid_gap="2px 10px", align_items="center"))
+        self.slice_grid.add_class("wb-agreement-by-grid")
         if project.metadata_columns:
             default = slice_by or ("batch" if "batch" in project.metadata_columns
                                    else project.metadata_columns[0])
@@ -135,7 +145,7 @@ class DisagreementExplorer(StatusMixin, w.VBox):
                                    grid_gap="8px 24px")),
             self.pairs,
             self.issues,
-            w.VBox([self.slice_picker, self.slice_table]),
+            w.VBox([self.slice_picker, self.slice_table, self.slice_grid]),
         ])
         for i, title in enumerate(["Annotators", "Confused labels", "Label issues",
                                    "Agreement by slice"]):
@@ -169,20 +179,28 @@ class DisagreementExplorer(StatusMixin, w.VBox):
 
     def _header_html(self) -> str:
         s = self.summary
+        name = esc(getattr(self.project, "name", "") or "")
+        title = (f"<h3 style='margin:4px 0'>Annotator agreement: {name}</h3>" if name
+                 else "<h3 style='margin:4px 0'>Annotator agreement</h3>")
         notes = "".join(f"<li>{esc(n)}</li>" for n in self.notes)
         notes = f"<ul style='color:#a60'>{notes}</ul>" if notes else ""
         if not s:
-            return f"<h3>Disagreements and label quality</h3>{notes}"
+            return f"{title}{notes}"
         return (
-            "<h3>Disagreements and label quality</h3>"
-            f"<span>{s['n_items']} items, {s['n_annotators']} annotators, {s['n_labels']} "
-            f"labels. Percent agreement {_fmt(s['percent_agreement'])} · Fleiss' kappa "
+            f"{title}"
+            f"<span>{s['n_items']:,} items, {s['n_annotators']} annotators, "
+            f"{s['n_labels']:,} labels. Two annotators give an item the same label "
+            f"<b>{_pct(s['percent_agreement'])}</b> of the time. Corrected for chance "
+            "(1 = perfect, 0 = chance): Fleiss' kappa "
             f"{_fmt(s['fleiss_kappa'])} · Krippendorff's alpha {_fmt(s['krippendorff_alpha'])}"
-            f" · mean Cohen's kappa {_fmt(s['mean_cohen_kappa'])}</span>{notes}")
+            f" · mean Cohen's kappa {_fmt(s['mean_cohen_kappa'])}.</span>{notes}")
 
     def _render_slices(self) -> None:
         col = self.slice_picker.value
         ann = self.project.annotations
+        self.slice_frame = pd.DataFrame()
+        self.slice_grid.children = ()
+        self.slice_buttons = []
         if not col or not len(ann):
             self.slice_table.value = "<i>No metadata column or no annotations.</i>"
             return
@@ -191,20 +209,69 @@ class DisagreementExplorer(StatusMixin, w.VBox):
         except Exception as exc:  # e.g. no item with two labels in any slice
             self.slice_table.value = f"<i>{esc(exc)}</i>"
             return
-        rows = "".join(
-            f"<tr><td>{esc(r[col])}</td><td>{r['n_items']}</td>"
-            f"<td>{_fmt(r['percent_agreement'])}</td>"
-            f"<td>{_fmt(r['fleiss_kappa'])} [{_fmt(r['fleiss_kappa_low'])}, "
-            f"{_fmt(r['fleiss_kappa_high'])}]</td>"
-            f"<td>{_fmt(r['krippendorff_alpha'])}</td></tr>"
-            for _, r in table.iterrows())
-        self.slice_frame = table
+        self.slice_frame = table.reset_index(drop=True)
+        lowest = ""
+        if len(table) > 1 and table["fleiss_kappa"].notna().any():
+            worst = table.loc[table["fleiss_kappa"].idxmin()]
+            lowest = (f" Lowest: <b>{esc(col)}={esc(worst[col])}</b> (kappa "
+                      f"{_fmt(worst['fleiss_kappa'])}): look there first.")
         self.slice_table.value = (
-            "<style>.wb-agreement-by-table td, .wb-agreement-by-table th "
-            "{padding: 2px 10px; text-align: left}</style>"
-            "<table><tr><th>" + esc(col) + "</th><th>items</th><th>agreement</th>"
-            "<th>Fleiss' kappa [95% CI]</th><th>alpha</th></tr>" + rows + "</table>"
-            "<small>Bootstrap intervals over items (200 resamples, seeded).</small>")
+            f"<span>Agreement of the annotators per <b>{esc(col)}</b>. <i>agreement</i>: the "
+            "share of annotator pairs who gave an item the same label; <i>Fleiss' kappa</i> "
+            "and <i>alpha</i>: the same corrected for chance (1 = perfect, 0 = no better "
+            "than chance), with a 95% interval (bootstrap over items, 200 resamples, "
+            f"seeded).{lowest} Click a value to see its items where annotators "
+            "disagree.</span>")
+        header = [w.HTML(f"<b>{h}</b>") for h in
+                  (esc(col), "items", "agreement", "Fleiss' kappa [95% CI]", "alpha")]
+        cells: list = []
+        low = table["fleiss_kappa"].min() if len(table) > 1 else None
+        for k, r in enumerate(table.itertuples(index=False)):
+            row = dict(zip(table.columns, r, strict=True))
+            b = w.Button(description=str(row[col]), tooltip=(
+                f"select the items of {col}={row[col]} where annotators disagree"),
+                layout=w.Layout(width="auto"))
+            b.add_class("wb-agreement-by-row")
+            b.on_click(lambda _b, k=k: self.select_slice(k))
+            self.slice_buttons.append(b)
+            kappa = _fmt(row["fleiss_kappa"])
+            if low is not None and row["fleiss_kappa"] == low:
+                kappa = f"<b style='color:#b00020'>{kappa}</b>"
+            cells += [b, w.HTML(f"{row['n_items']}"), w.HTML(_fmt(row["percent_agreement"])),
+                      w.HTML(f"{kappa} [{_fmt(row['fleiss_kappa_low'])}, "
+                             f"{_fmt(row['fleiss_kappa_high'])}]"),
+                      w.HTML(_fmt(row["krippendorff_alpha"]))]
+        self.slice_grid.children = header + cells
+
+    def _disagreeing(self) -> set:
+        """Items whose annotators gave more than one label (current labels)."""
+        if getattr(self, "_disagreeing_ids", None) is None:
+            from .._validation import latest_annotations
+
+            ann = self.project.annotations
+            ids: set = set()
+            if len(ann):
+                n = latest_annotations(ann).groupby("item_id")["label"].nunique()
+                ids = set(n.index[n > 1].astype(str))
+            self._disagreeing_ids = ids
+        return self._disagreeing_ids
+
+    def select_slice(self, k: int) -> list[str]:
+        """Select the disagreements of row ``k`` of the agreement-by-slice table (a click).
+
+        Selects the items of that slice whose annotators gave more than one label; returns
+        their ids.
+        """
+        col = self.slice_picker.value
+        value = self.slice_frame.iloc[k][col]
+        items = self.project.items
+        in_slice = items.loc[items[col] == value, "item_id"].astype(str)
+        ids = sorted(set(in_slice) & self._disagreeing())
+        self.selection.select(ids, source="DisagreementExplorer",
+                              description=f"{col}={value}, annotators disagree")
+        for i, b in enumerate(self.slice_buttons):
+            b.button_style = "info" if i == k else ""
+        return ids
 
     # ---- callbacks --------------------------------------------------------------------
     @guarded
@@ -217,6 +284,9 @@ class DisagreementExplorer(StatusMixin, w.VBox):
 
     @guarded
     def _on_selection(self, change) -> None:
+        if self.selection.ids is None or self.selection.source != "DisagreementExplorer":
+            for b in getattr(self, "slice_buttons", []):
+                b.button_style = ""
         self._update_status()
 
     def _update_status(self) -> None:
