@@ -57,6 +57,10 @@ _API: dict[str, str] = {
     "fiftyone_session": "fiftyone_bridge",
     "open_in_fiftyone": "fiftyone_bridge",
     "sync_tags_from_fiftyone": "fiftyone_bridge",
+    "sync_project": "fiftyone_bridge",
+    "SyncStats": "fiftyone_bridge",
+    "selection_from_fiftyone": "fiftyone_bridge",
+    "push_tags": "fiftyone_bridge",
     # linking and errors
     "Selection": "selection",
     "WorkbenchError": "errors",

@@ -12,7 +12,7 @@ import traitlets
 from .._validation import check_option
 from ..agreement import confused_pairs, confused_pairs_matrix
 from ..selection import Selection
-from ._adapters import StatusMixin, esc, guarded, sync_figure_state
+from ._adapters import StatusMixin, guarded, sync_figure_state
 from .agreement_matrix import _ClickHeatmap, annotations_from
 
 __all__ = ["ConfusedPairs"]
