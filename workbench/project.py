@@ -517,16 +517,22 @@ def _validate_items(items, source, classes, problems, own=False) -> pd.DataFrame
     return items
 
 
+def _validate_long(frame, kind, source, index, classes, problems, own):
+    """Checks shared by annotations and predictions; returns (frame, item positions)."""
+    frame = frame if own else frame.copy()
+    for col in _STRING_COLUMNS[kind]:
+        _as_string(frame, col)
+    _check_empty(frame, list(_REQUIRED[kind]), source, problems, kind[:-1])
+    codes = (_check_known_ids(frame, index, source, problems, kind)
+             if index is not None else None)
+    _check_labels(frame, "label", classes, source, problems)
+    return frame, codes
+
+
 def _validate_annotations(ann, source, index, classes, problems, own=False) -> pd.DataFrame | None:
     if not _check_required(ann, "annotations", source, problems):
         return None
-    ann = ann if own else ann.copy()
-    for col in _STRING_COLUMNS["annotations"]:
-        _as_string(ann, col)
-    _check_empty(ann, ["item_id", "annotator", "label"], source, problems, "annotation")
-    codes = _check_known_ids(ann, index, source, problems, "annotations") if index is not None \
-        else None
-    _check_labels(ann, "label", classes, source, problems)
+    ann, codes = _validate_long(ann, "annotations", source, index, classes, problems, own)
     keys = ["item_id", "annotator"]
     if "annotated_at" in ann.columns:
         raw = ann["annotated_at"]
@@ -563,13 +569,7 @@ def _validate_annotations(ann, source, index, classes, problems, own=False) -> p
 def _validate_predictions(pred, source, index, classes, problems, own=False):
     if not _check_required(pred, "predictions", source, problems):
         return None, []
-    pred = pred if own else pred.copy()
-    for col in _STRING_COLUMNS["predictions"]:
-        _as_string(pred, col)
-    _check_empty(pred, ["item_id", "run", "label"], source, problems, "prediction")
-    codes = _check_known_ids(pred, index, source, problems, "predictions") if index is not None \
-        else None
-    _check_labels(pred, "label", classes, source, problems)
+    pred, codes = _validate_long(pred, "predictions", source, index, classes, problems, own)
     if codes is not None and (codes >= 0).all():
         run_codes, _ = pd.factorize(pred["run"])
         dup = _duplicated_keys(codes.astype(np.int64) * (run_codes.max() + 1) + run_codes)
