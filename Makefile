@@ -39,9 +39,14 @@ sample: $(SAMPLE)
 serve: $(STAMP) $(SAMPLE)
 	$(BIN)/workbench serve $(PROJECT)
 
+# Two pytest processes: Playwright's sync API keeps an event loop running in the main
+# thread, so the real-browser tests (marker `browser`) run apart from everything else.
 test: $(STAMP) $(SAMPLE)
+	@rc=0; \
 	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env \
-		--doctest-modules workbench -p no:cacheprovider $(PYTEST_ARGS)
+		--doctest-modules workbench -p no:cacheprovider -m "not browser" $(PYTEST_ARGS) || rc=$$?; \
+	$(BIN)/python -m pytest tests -p no:cacheprovider -m browser $(PYTEST_ARGS) || rc=$$?; \
+	exit $$rc
 
 bench: $(STAMP) $(SAMPLE)
 	$(BIN)/python benchmarks/run_all.py $(BENCH)

@@ -12,6 +12,27 @@ os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
+CHROMIUM = os.environ.get("WORKBENCH_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-quic",
+                 "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright's sync API: one per test process.
+
+    Playwright's sync API keeps an event loop running in the main thread while it is open,
+    so every browser test shares this one instance, and ``make test`` runs the tests marked
+    ``browser`` in a pytest process of their own (nothing else sees that loop).
+    """
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"Debian Chromium not found at {CHROMIUM}: apt-get install -y chromium")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
 
 
 @pytest.fixture(scope="session")

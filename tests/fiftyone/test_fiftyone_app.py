@@ -184,25 +184,22 @@ def test_button_errors_are_shown_not_swallowed(project, session):
 
 @pytest.mark.browser
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing")
-def test_browser_app_shows_the_twelve_selected_samples(project, session):
-    playwright = pytest.importorskip("playwright.sync_api")
+def test_browser_app_shows_the_twelve_selected_samples(project, session, browser):
     import workbench as wb
 
     ids = _twelve(project)
     wb.open_in_fiftyone(ids, project)
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.goto(session.url, wait_until="domcontentloaded", timeout=120_000)
-            page.get_by_text(re.compile(r"^\s*\d[\d,]* samples?\s*$")).first.wait_for(
-                timeout=120_000)
-            # wait for the grid to draw the images before taking the screenshot
-            page.wait_for_timeout(3000)
-            page.screenshot(path="/tmp/wb_fiftyone_app.png")
-            text = page.inner_text("body")
-        finally:
-            browser.close()
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    try:
+        page.goto(session.url, wait_until="domcontentloaded", timeout=120_000)
+        page.get_by_text(re.compile(r"^\s*\d[\d,]* samples?\s*$")).first.wait_for(
+            timeout=120_000)
+        # wait for the grid to draw the images before taking the screenshot
+        page.wait_for_timeout(3000)
+        page.screenshot(path="/tmp/wb_fiftyone_app.png")
+        text = page.inner_text("body")
+    finally:
+        page.close()
     counts = re.findall(r"(\d[\d,]*) samples?\b", text)
     assert counts and int(counts[0].replace(",", "")) == 12, text[:2000]
     assert len(project.items) > 12  # so the 12 is the view, not the dataset

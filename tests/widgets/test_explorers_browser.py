@@ -98,16 +98,6 @@ def voila_url(hostile_project, tmp_path_factory):
             proc.wait()
 
 
-@pytest.fixture(scope="module")
-def browser(voila_url):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
 def _open(browser, url: str):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.requests, page.dialogs = [], []
