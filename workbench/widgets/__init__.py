@@ -26,7 +26,42 @@ _API: dict[str, str] = {
     "OverviewDashboard": "overview",
 }
 
-__all__ = sorted(_API)
+__all__ = sorted(_API) + ["preload"]
+
+#: Heavy modules the dashboards need; importing them takes seconds on a small machine.
+_HEAVY_MODULES = (
+    "plotly.graph_objects",
+    "scipy.stats",
+    "statsmodels.stats.proportion",
+    "sklearn.metrics",
+    "sqlalchemy",
+    "cleanlab.filter",
+    "cleanlab.rank",
+    "PIL.Image",
+)
+
+
+def preload() -> None:
+    """Import every widget and the heavy modules they use, without building anything.
+
+    A dashboard calls this before :func:`workbench.serve.wait_for_viewer`, so a preheated
+    Voila kernel has paid for the imports (plotly's ``FigureWidget`` alone pulls in nbformat
+    and jsonschema; scipy.stats and statsmodels take seconds) before a viewer arrives, and
+    only the data is read when the page is requested.
+    """
+    for name in _HEAVY_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # an optional extra: the feature says so when it is used
+            continue
+    import plotly.graph_objects as go
+
+    go.FigureWidget  # noqa: B018 - a lazy attribute: imports plotly's widget machinery
+    for name in _API:
+        try:
+            __getattr__(name)
+        except ImportError:
+            continue
 
 
 def __getattr__(name: str) -> Any:
