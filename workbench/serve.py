@@ -478,6 +478,28 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args, project, serve_dir)
     finally:
         shutil.rmtree(serve_dir, ignore_errors=True)
+        shutil.rmtree(serve_dir.with_name(serve_dir.name + "-static"), ignore_errors=True)
+
+
+#: Environment variable telling a dashboard kernel where the server serves plotly's bundle.
+PLOTLY_ESM_ENV = "WORKBENCH_PLOTLY_ESM"
+
+
+def _plotly_bundle(directory: Path) -> Path | None:
+    """Copy plotly's FigureWidget bundle into ``directory`` under a content-hashed name."""
+    import hashlib
+
+    try:
+        import plotly
+
+        source = Path(plotly.__file__).parent / "package_data" / "widgetbundle.js"
+        data = source.read_bytes()
+    except (ImportError, OSError):
+        return None
+    directory.mkdir(mode=0o700, exist_ok=True)
+    target = directory / f"plotly-widget-{hashlib.sha256(data).hexdigest()[:16]}.js"
+    target.write_bytes(data)
+    return target
 
 
 def _run(args: argparse.Namespace, project: Path, serve_dir: Path) -> int:
@@ -521,6 +543,12 @@ def _run(args: argparse.Namespace, project: Path, serve_dir: Path) -> int:
                               timeout=args.timeout, cull_idle_timeout=args.cull_idle_timeout,
                               preheat_denylist=denylist)
                    + [f"--Voila.log_level={args.log_level}"])
+    # plotly's 5 MB widget bundle, served once as a static file that the browser fetches,
+    # parses and caches once per page (instead of once per figure through the websocket)
+    static = _plotly_bundle(serve_dir.with_name(serve_dir.name + "-static"))
+    if static is not None:
+        app.static_paths.append(str(static.parent))
+        os.environ[PLOTLY_ESM_ENV] = f"/voila/static/{static.name}"
     # the secret never appears on a command line or in the server's environment
     app.token = token
     app.tornado_settings = {

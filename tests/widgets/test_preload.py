@@ -34,3 +34,34 @@ def test_dashboards_preload_before_waiting_for_a_viewer():
         assert "wb.widgets.preload()" in text and "wait_for_viewer()" in text, path.name
         assert text.index("wb.widgets.preload()") < text.index("wait_for_viewer()"), path.name
         assert "def " not in text and "class " not in text, path.name  # thin notebooks
+
+
+def test_served_dashboards_load_plotly_once_from_the_server(tmp_path):
+    from workbench.serve import _plotly_bundle
+
+    bundle = _plotly_bundle(tmp_path / "static")
+    assert bundle is not None and bundle.name.startswith("plotly-widget-")
+    assert bundle.stat().st_size > 1_000_000  # plotly's whole widget bundle
+    code = (
+        "import os, workbench as wb\n"
+        f"os.environ['WORKBENCH_PLOTLY_ESM'] = '/voila/static/{bundle.name}'\n"
+        "wb.widgets.preload()\n"
+        "import plotly.graph_objects as go\n"
+        "fig = go.FigureWidget()\n"
+        f"print(len(fig._esm), '{bundle.name}' in fig._esm)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    size, named = out.stdout.split()
+    assert int(size) < 500 and named == "True"
+
+
+def test_without_a_server_figures_keep_plotlys_own_bundle():
+    code = ("import workbench as wb; wb.widgets.preload(); import plotly.graph_objects as go; "
+            "print(len(go.FigureWidget()._esm))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, env={k: v for k, v in __import__("os").environ.items()
+                                           if k != "WORKBENCH_PLOTLY_ESM"})
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) > 1_000_000

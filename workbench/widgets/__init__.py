@@ -41,6 +41,29 @@ _HEAVY_MODULES = (
 )
 
 
+def _use_served_plotly_bundle(figure_class) -> None:
+    """Point FigureWidgets at plotly's bundle served by ``workbench serve`` (if it does).
+
+    anywidget sends a widget's ``_esm`` source to the browser with every model; plotly's is
+    5 MB, so a page with several figures transfers and parses it several times. When the
+    server publishes the bundle as a static file (``WORKBENCH_PLOTLY_ESM``, a path on the
+    same origin), the figures get a small module that imports it from there instead: the
+    browser fetches and parses it once per page, and caches it.
+    """
+    import json
+    import os
+
+    path = os.environ.get("WORKBENCH_PLOTLY_ESM", "")
+    if not path.startswith("/voila/static/plotly-widget-") or not path.endswith(".js"):
+        return
+    figure_class._esm = (
+        f"const mod = await import(new URL({json.dumps(path)}, document.baseURI).href);\n"
+        "export const FigureModel = mod.FigureModel;\n"
+        "export const FigureView = mod.FigureView;\n"
+        "export default mod.default;\n"
+    )
+
+
 def preload() -> None:
     """Import every widget and the heavy modules they use, without building anything.
 
@@ -57,6 +80,7 @@ def preload() -> None:
     import plotly.graph_objects as go
 
     go.FigureWidget  # noqa: B018 - a lazy attribute: imports plotly's widget machinery
+    _use_served_plotly_bundle(go.FigureWidget)
     for name in _API:
         try:
             __getattr__(name)
