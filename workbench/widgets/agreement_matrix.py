@@ -44,13 +44,37 @@ def annotations_from(project_or_annotations: Any) -> tuple[Any, pd.DataFrame]:
     return project, ann
 
 
-class _ClickHeatmap:
+class _ClickHeatmap(traitlets.HasTraits):
     """A plotly heatmap plus a transparent scatter grid whose points take the clicks.
 
     Plotly heatmaps cannot be lasso-selected; one near-invisible marker per cell (row-major:
     point ``i`` is row ``i // k``, column ``i % k``) receives ``on_click`` instead, as in
     FiftyOne's ``InteractiveHeatmap``.
+
+    It also holds the state handlers both heatmaps share: a subclass defines the traits
+    ``cell`` and ``value``, the attributes ``figure`` and ``pairs``, ``_draw_highlight`` and
+    ``_render``, and ``_SOURCE`` (its name in ``Selection.source``).
     """
+
+    _SOURCE = ""
+
+    @guarded
+    def _on_selection(self, change) -> None:
+        if self.cell is not None and self.selection.source != self._SOURCE:
+            self.cell = None
+
+    @traitlets.observe("cell")
+    def _on_cell(self, change) -> None:
+        if getattr(self, "figure", None) is not None:
+            self._draw_highlight()
+
+    @traitlets.observe("value")
+    def _on_value(self, change) -> None:
+        if getattr(self, "pairs", None) is not None:
+            try:
+                self._render()
+            except Exception as exc:  # shown, not swallowed
+                self.show_error(exc)
 
     def _make_figure(self, *, xtitle: str, ytitle: str, colorscale: str, zmin=None, zmax=None,
                      hover: str, size: int = 480):
@@ -137,6 +161,7 @@ class AgreementMatrix(StatusMixin, _ClickHeatmap, w.VBox):
         ``data[0]`` the heatmap, ``data[1]`` the click grid.
     """
 
+    _SOURCE = "AgreementMatrix"
     cell = traitlets.Tuple(default_value=None, allow_none=True)
     value = traitlets.Unicode("kappa")
 
@@ -194,7 +219,7 @@ class AgreementMatrix(StatusMixin, _ClickHeatmap, w.VBox):
             desc = f"{annotator_a} disagrees with another annotator"
         else:
             desc = f"{annotator_a} and {annotator_b} disagree"
-        self.selection.select(ids, source="AgreementMatrix", description=desc)
+        self.selection.select(ids, source=self._SOURCE, description=desc)
         return ids
 
     @guarded
@@ -203,24 +228,6 @@ class AgreementMatrix(StatusMixin, _ClickHeatmap, w.VBox):
         cell = self._cell_at(points)
         if cell is not None:
             self.select_pair(*cell)
-
-    @guarded
-    def _on_selection(self, change) -> None:
-        if self.cell is not None and self.selection.source != "AgreementMatrix":
-            self.cell = None
-
-    @traitlets.observe("cell")
-    def _on_cell(self, change) -> None:
-        if getattr(self, "figure", None) is not None:
-            self._draw_highlight()
-
-    @traitlets.observe("value")
-    def _on_value(self, change) -> None:
-        if getattr(self, "pairs", None) is not None:
-            try:
-                self._render()
-            except Exception as exc:  # shown, not swallowed
-                self.show_error(exc)
 
     # ---- view -------------------------------------------------------------------------
     def _render(self) -> None:

@@ -46,6 +46,7 @@ class ConfusedPairs(StatusMixin, _ClickHeatmap, w.VBox):
         The selected class pair.
     """
 
+    _SOURCE = "ConfusedPairs"
     cell = traitlets.Tuple(default_value=None, allow_none=True)
     value = traitlets.Unicode("n_pairs")
 
@@ -110,7 +111,7 @@ class ConfusedPairs(StatusMixin, _ClickHeatmap, w.VBox):
         """Select the items behind a class pair (what a click does)."""
         ids = self.items_of(class_a, class_b)
         self.cell = (str(class_a), str(class_b))
-        self.selection.select(ids, source="ConfusedPairs",
+        self.selection.select(ids, source=self._SOURCE,
                               description=f"annotators disagree between {class_a} and "
                                           f"{class_b}")
         return ids
@@ -121,24 +122,6 @@ class ConfusedPairs(StatusMixin, _ClickHeatmap, w.VBox):
         cell = self._cell_at(points)
         if cell is not None and cell[0] != cell[1]:
             self.select_pair(*cell)
-
-    @guarded
-    def _on_selection(self, change) -> None:
-        if self.cell is not None and self.selection.source != "ConfusedPairs":
-            self.cell = None
-
-    @traitlets.observe("cell")
-    def _on_cell(self, change) -> None:
-        if getattr(self, "figure", None) is not None:
-            self._draw_highlight()
-
-    @traitlets.observe("value")
-    def _on_value(self, change) -> None:
-        if getattr(self, "pairs", None) is not None:
-            try:
-                self._render()
-            except Exception as exc:  # shown, not swallowed
-                self.show_error(exc)
 
     def _render(self) -> None:
         labels = self._labels
