@@ -194,6 +194,13 @@ def test_browser_app_shows_the_twelve_selected_samples(project, session, browser
         page.goto(session.url, wait_until="domcontentloaded", timeout=120_000)
         page.get_by_text(re.compile(r"^\s*\d[\d,]* samples?\s*$")).first.wait_for(
             timeout=120_000)
+        # the App may first draw the whole dataset and apply the session's view a moment
+        # later: give the view time to arrive (the count is still asserted below)
+        try:
+            page.get_by_text(re.compile(r"^\s*12 samples\s*$")).first.wait_for(
+                timeout=60_000)
+        except Exception:  # noqa: BLE001 - reported by the assertion with the page text
+            pass
         # wait for the grid to draw the images before taking the screenshot
         page.wait_for_timeout(3000)
         page.screenshot(path="/tmp/wb_fiftyone_app.png")
