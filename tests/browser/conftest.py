@@ -56,7 +56,8 @@ def serve(config_home):
         key = (str(project), role, extra, user)
         if key not in running:
             running[key] = ServeProcess(
-                project, "--role", role, "--cull-idle-timeout", "120", *extra,
+                project, "--role", role, "--cull-idle-timeout", "120", "--log-level", "INFO",
+                *extra,
                 env={"XDG_CONFIG_HOME": str(config_home), "WORKBENCH_USER": user},
                 startup_timeout=180).start()
         return running[key]
@@ -104,7 +105,14 @@ def open_dashboard():
     def go(pg, server, name: str, *, timeout: float = 180) -> float:
         t0 = time.perf_counter()
         pg.goto(server.render_url(name), timeout=timeout * 1000)
-        pg.wait_for_selector(".wb-ready", timeout=timeout * 1000)
+        try:
+            pg.wait_for_selector(".wb-ready", timeout=timeout * 1000)
+        except Exception as exc:  # say what the server and the page were doing
+            raise AssertionError(
+                f"{name} not ready after {time.perf_counter() - t0:.0f} s\n"
+                f"--- server log (tail)\n{''.join(server.errors)[-6000:]}\n"
+                f"--- console errors\n{pg.console_errors[-20:]}\n"
+                f"--- page text\n{pg.inner_text('body')[-1500:]}") from exc
         seconds = time.perf_counter() - t0
         pg.wait_for_timeout(500)  # late outputs (errors are appended after the ready cell)
         body = pg.inner_text("body")
