@@ -48,6 +48,8 @@ __all__ = [
 ]
 
 EXPORT_FORMATS = ("labelstudio", "csv", "jsonl")
+#: How a :class:`RelabelQueue` ranks its items.
+PRIORITIES = ("combined", "label_issue", "slice_lift")
 IMPORT_FORMATS = ("labelstudio", "csv")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
@@ -160,15 +162,25 @@ class RelabelQueue:
         Default: ``TagStore.for_project(project)``.
     tag : str, default="relabel"
         The tag that puts an item in the queue (also the queue's name for statuses).
+    priority : {'combined', 'label_issue', 'slice_lift'}, default='combined'
+        How items are ranked (higher = relabel first):
+
+        * ``'label_issue'``: the item's ``score``, how likely its label is wrong (see
+          ``priority_source``);
+        * ``'slice_lift'``: the ``slice_lift`` of the worst automatically found slice
+          (:func:`workbench.discover_slices` on the default run's errors) holding the item,
+          1 outside every such slice; ties broken by ``score``;
+        * ``'combined'``: ``score * slice_lift``, a suspicious label counts more where the
+          model fails most (labels there are what the model learned the slice from).
 
     Attributes
     ----------
     priority_source : str
-        How priorities were computed: ``"label_issues"`` (cleanlab label quality),
+        Where ``score`` comes from: ``"label_issues"`` (1 - cleanlab label quality),
         ``"model_probability"`` (1 - the model's probability of the reference label),
         ``"model_disagreement"`` (1 when the model disagrees with the label) or ``"none"``.
     priority_note : str
-        Why the label-issue score was not used, when it failed ("" otherwise).
+        Why the label-issue score or the slice lift was not used, when it failed ("" otherwise).
 
     Examples
     --------
@@ -176,27 +188,40 @@ class RelabelQueue:
     >>> queue.frame(limit=50)  # the 50 most urgent items  # doctest: +SKIP
     """
 
-    def __init__(self, project, *, store: TagStore | None = None, tag: str = "relabel"):
+    def __init__(self, project, *, store: TagStore | None = None, tag: str = "relabel",
+                 priority: str = "combined"):
         from .tags import normalize_tag
 
         self.project = project
         self.store = store if store is not None else TagStore.for_project(project)
         self.tag = normalize_tag(tag, func="RelabelQueue")
+        self.priority = priority
         self.priority_source = "none"
         self.priority_note = ""
-        self._priority: pd.Series | None = None
+        self._scores: pd.Series | None = None
+        self._slices: pd.DataFrame | None = None
 
     # ------------------------------------------------------------------ priorities
 
-    def priorities(self) -> pd.Series:
-        """Return the priority of every item (higher = relabel first), indexed by item_id.
+    @property
+    def priority(self) -> str:
+        """How items are ranked; may be changed (the scores and slices are kept)."""
+        return self._priority_kind
+
+    @priority.setter
+    def priority(self, value: str) -> None:
+        check_option(value, "priority", "RelabelQueue", PRIORITIES)
+        self._priority_kind = value
+
+    def scores(self) -> pd.Series:
+        """Return how likely each item's label is wrong (higher = more), indexed by item_id.
 
         The label-issue score of :func:`workbench.label_quality.label_issues`
         (``1 - label_quality``) when available, else ``1 -`` the default run's probability
         of the item's reference label, else 1 where the run disagrees with it, else 0.
         """
-        if self._priority is not None:
-            return self._priority
+        if self._scores is not None:
+            return self._scores
         project = self.project
         ids = project.items["item_id"].astype(str)
         prio = None
@@ -236,8 +261,60 @@ class RelabelQueue:
             prio = pd.Series(0.0, index=ids)
         prio = prio.reindex(ids).astype(float).fillna(0.0)
         prio.index = pd.Index(ids.to_numpy(), name="item_id")
-        self._priority = prio.rename("priority")
-        return self._priority
+        self._scores = prio.rename("score")
+        return self._scores
+
+    def slice_lifts(self) -> pd.DataFrame:
+        """Return the worst found slice of every item, indexed by item_id.
+
+        :func:`workbench.discover_slices` (default settings: up to two conditions, false
+        discovery rate 5 %) on the default run's errors; each item gets the slice of highest
+        ``lift`` (error rate over the overall rate) that holds it.
+
+        Returns
+        -------
+        DataFrame
+            ``slice`` ("" outside every found slice) and ``slice_lift`` (1.0 there, and
+            everywhere when the project has no run).
+        """
+        if self._slices is not None:
+            return self._slices
+        ids = self.project.items["item_id"].astype(str).to_numpy()
+        lift = pd.Series(1.0, index=pd.Index(ids, name="item_id"))
+        name = pd.Series("", index=lift.index, dtype=object)
+        if self.project.default_run is not None:
+            from .slicing import discover_slices, slice_items
+
+            try:
+                errors = self.project.errors()
+                found = discover_slices(errors)
+            except Exception as exc:  # e.g. no metadata column: the lift stays 1
+                self.priority_note = (self.priority_note + f" slice lift unavailable "
+                                      f"({type(exc).__name__}: {exc})").strip()
+                found = pd.DataFrame(columns=["slice", "conditions", "lift"])
+            # lowest lift first: a later (worse) slice overwrites an item's slice
+            for row in found.sort_values("lift", kind="stable").itertuples():
+                members = slice_items(errors, row.conditions)
+                lift[members] = float(row.lift)
+                name[members] = row.slice
+        self._slices = pd.DataFrame({"slice": pd.array(name.to_numpy(), dtype="str"),
+                                     "slice_lift": lift.to_numpy()}, index=lift.index)
+        return self._slices
+
+    def priorities(self) -> pd.Series:
+        """Return the priority of every item (higher = relabel first), indexed by item_id.
+
+        See the ``priority`` parameter: ``score``, ``slice_lift`` (ties broken by
+        ``score``) or their product.
+        """
+        score = self.scores()
+        if self.priority == "label_issue":
+            return score.rename("priority")
+        lift = self.slice_lifts()["slice_lift"].reindex(score.index).fillna(1.0)
+        if self.priority == "slice_lift":
+            # the score is in [0, 1]: a tie-break below any difference of lift that matters
+            return (lift + 1e-6 * score).rename("priority")
+        return (score * lift).rename("priority")
 
     # ------------------------------------------------------------------ state
 
@@ -256,23 +333,18 @@ class RelabelQueue:
         -------
         DataFrame
             ``item_id``, ``status``, ``priority``, ``label`` (reference label),
-            ``predicted`` and ``confidence`` (default run), ``filepath`` (if any),
-            ``tagged_by``, ``reason``, ``tagged_at``, ``status_at``.
+            ``predicted`` and ``confidence`` (default run), ``score`` (how likely the label
+            is wrong, see :meth:`scores`), ``slice`` and ``slice_lift`` (the item's worst
+            found slice, see :meth:`slice_lifts`), ``filepath`` (if any), ``tagged_by``,
+            ``reason``, ``tagged_at``, ``status_at``.
         """
         check_int(limit, "limit", "RelabelQueue.frame", minimum=0, allow_none=True)
-        wanted = None
-        if status is not None:
-            wanted = [status] if isinstance(status, str) else list(status)
-            for s in wanted:
-                check_option(s, "status", "RelabelQueue.frame", STATUSES)
-        tags = self.store.tags(tag=self.tag).drop(columns="tag")
-        tags = tags.rename(columns={"author": "tagged_by"}).reset_index(drop=True)
-        st = self.store.statuses(self.tag).rename(columns={"updated_at": "status_at"})
-        frame = tags.merge(st[["item_id", "status", "status_at"]], on="item_id", how="left")
-        # re-tagged after its last status (or never given one): back in the queue
-        fresh = frame["status"].isna() | (frame["tagged_at"] > frame["status_at"])
-        frame["status"] = frame["status"].where(~fresh, "queued").astype("str")
+        frame = self._state(status, func="RelabelQueue.frame")
         frame["priority"] = self.priorities().reindex(frame["item_id"]).fillna(0.0).to_numpy()
+        frame["score"] = self.scores().reindex(frame["item_id"]).fillna(0.0).to_numpy()
+        slices = self.slice_lifts().reindex(frame["item_id"])
+        frame["slice"] = pd.array(slices["slice"].fillna("").to_numpy(), dtype="str")
+        frame["slice_lift"] = slices["slice_lift"].fillna(1.0).to_numpy()
         project = self.project
         ref = project.reference_labels()
         frame["label"] = pd.array(ref.reindex(frame["item_id"]).to_numpy(), dtype="str")
@@ -289,20 +361,37 @@ class RelabelQueue:
         if "filepath" in project.items.columns:
             fp = project.items.set_index("item_id")["filepath"]
             frame["filepath"] = pd.array(fp.reindex(frame["item_id"]).to_numpy(), dtype="str")
-        if wanted is not None:
-            frame = frame[frame["status"].isin(wanted)]
         frame = frame.sort_values(["priority", "item_id"], ascending=[False, True],
                                   kind="stable", ignore_index=True)
         if limit is not None:
             frame = frame.head(limit)
-        cols = ["item_id", "status", "priority", "label", "predicted", "confidence"]
+        cols = ["item_id", "status", "priority", "label", "predicted", "confidence", "score",
+                "slice", "slice_lift"]
         cols += ["filepath"] if "filepath" in frame.columns else []
         cols += ["tagged_by", "reason", "tagged_at", "status_at"]
         return frame[cols].reset_index(drop=True)
 
+    def _state(self, status, *, func: str) -> pd.DataFrame:
+        """The queued items with their tag and current status (no priorities)."""
+        wanted = None
+        if status is not None:
+            wanted = [status] if isinstance(status, str) else list(status)
+            for s in wanted:
+                check_option(s, "status", func, STATUSES)
+        tags = self.store.tags(tag=self.tag).drop(columns="tag")
+        tags = tags.rename(columns={"author": "tagged_by"}).reset_index(drop=True)
+        st = self.store.statuses(self.tag).rename(columns={"updated_at": "status_at"})
+        frame = tags.merge(st[["item_id", "status", "status_at"]], on="item_id", how="left")
+        # re-tagged after its last status (or never given one): back in the queue
+        fresh = frame["status"].isna() | (frame["tagged_at"] > frame["status_at"])
+        frame["status"] = frame["status"].where(~fresh, "queued").astype("str")
+        if wanted is not None:
+            frame = frame[frame["status"].isin(wanted)].reset_index(drop=True)
+        return frame
+
     def counts(self) -> pd.DataFrame:
         """Return ``status``, ``n_items`` for every status (in workflow order)."""
-        frame = self.frame()
+        frame = self._state(None, func="RelabelQueue.counts")
         n = frame["status"].value_counts()
         return pd.DataFrame({"status": pd.array(list(STATUSES), dtype="str"),
                              "n_items": [int(n.get(s, 0)) for s in STATUSES]})
@@ -440,7 +529,7 @@ def _labelstudio_tasks(batch: pd.DataFrame, project, url_prefix, from_name, to_n
 
 def export_relabel_queue(project, path, *, format: str = "labelstudio", tag: str = "relabel",
                          limit: int | None = None, store: TagStore | None = None,
-                         url_prefix: str | None = None) -> int:
+                         url_prefix: str | None = None, priority: str = "combined") -> int:
     """Export the relabel queue (most urgent first) and mark the exported items ``sent``.
 
     Parameters
@@ -456,6 +545,8 @@ def export_relabel_queue(project, path, *, format: str = "labelstudio", tag: str
         Default: ``TagStore.for_project(project)``.
     url_prefix : str, optional
         Prefix for Label Studio image URLs (default: paths relative to the project).
+    priority : {'combined', 'label_issue', 'slice_lift'}, default='combined'
+        How the budget picks the most urgent items (see :class:`RelabelQueue`).
 
     Returns
     -------
@@ -471,8 +562,8 @@ def export_relabel_queue(project, path, *, format: str = "labelstudio", tag: str
     --------
     RelabelQueue.export, import_labels
     """
-    return RelabelQueue(project, store=store, tag=tag).export(path, format=format, limit=limit,
-                                                              url_prefix=url_prefix)
+    queue = RelabelQueue(project, store=store, tag=tag, priority=priority)
+    return queue.export(path, format=format, limit=limit, url_prefix=url_prefix)
 
 
 # --------------------------------------------------------------------------------------

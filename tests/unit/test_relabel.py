@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -305,3 +306,68 @@ def test_import_into_parquet_project_without_annotations(tmp_path):
     assert report.annotations_path == root / "annotations.parquet" and report.backup_path is None
     assert report.n_new == 2 and len(report.project.annotations) == 2
     assert RelabelQueue(report.project).counts().set_index("status")["n_items"]["relabeled"] == 2
+
+
+# --------------------------------------------------------------------------- slice-lift priority
+
+
+@pytest.fixture(scope="module")
+def sample_queue_store(sample_project, tmp_path_factory):
+    """A store on a temporary SQLite file holding 12 items in scanner-b and 12 elsewhere."""
+    items = sample_project.items
+    inside = sorted(items.loc[items["scanner"] == "scanner-b", "item_id"])[:12]
+    outside = sorted(items.loc[items["scanner"] != "scanner-b", "item_id"])[:12]
+    db = tmp_path_factory.mktemp("queue") / "tags.db"
+    store = TagStore(f"sqlite:///{db}", item_ids=items["item_id"])
+    store.add(inside + outside, "relabel", author="u", reason="check")
+    return store, inside, outside
+
+
+def test_queue_slice_lift_is_the_worst_found_slice_of_each_item(sample_project,
+                                                                 sample_queue_store):
+    store, inside, outside = sample_queue_store
+    queue = RelabelQueue(sample_project, store=store, priority="slice_lift")
+    frame = queue.frame().set_index("item_id")
+    # the oracle: every slice discover_slices reports, and the largest lift holding the item
+    errors = sample_project.errors()
+    found = wb.discover_slices(errors)
+    assert (found["slice"].str.contains("scanner=scanner-b")).any()
+    worst = {}
+    for row in found.itertuples():
+        for item in wb.slice_items(errors, row.conditions):
+            worst[item] = max(worst.get(item, 1.0), float(row.lift))
+    for item in inside + outside:
+        assert frame.loc[item, "slice_lift"] == pytest.approx(worst.get(item, 1.0))
+    assert (frame.loc[inside, "slice_lift"] > 1.0).all()
+    assert frame.loc[inside, "slice"].str.contains("scanner-b").all()
+    assert (frame.loc[outside, "slice"] == "").sum() == (frame.loc[outside, "slice_lift"]
+                                                          == 1.0).sum()
+    # ranked by lift first: every scanner-b item before every item outside a found slice
+    order = queue.frame()["item_id"].tolist()
+    plain = [i for i in outside if worst.get(i, 1.0) == 1.0]
+    assert max(order.index(i) for i in inside) < min(order.index(i) for i in plain)
+
+
+def test_queue_priority_kinds_and_switching(sample_project, sample_queue_store):
+    store, inside, outside = sample_queue_store
+    queue = RelabelQueue(sample_project, store=store)
+    assert queue.priority == "combined"
+    combined = queue.frame().set_index("item_id")
+    assert queue.priority_source == "label_issues"
+    quality = wb.label_issues(sample_project).set_index("item_id")["label_quality"]
+    ids = inside + outside
+    np.testing.assert_allclose(combined.loc[ids, "score"], 1.0 - quality.loc[ids])
+    np.testing.assert_allclose(combined.loc[ids, "priority"],
+                               combined.loc[ids, "score"] * combined.loc[ids, "slice_lift"])
+    queue.priority = "label_issue"  # switching keeps the computed scores and slices
+    by_score = queue.frame()
+    np.testing.assert_allclose(by_score["priority"], by_score["score"])
+    assert by_score["score"].is_monotonic_decreasing
+    with pytest.raises(ValueError, match="The 'priority' parameter of RelabelQueue must be"):
+        queue.priority = "urgent"
+    with pytest.raises(ValueError, match="'combined', 'label_issue', 'slice_lift'"):
+        RelabelQueue(sample_project, store=store, priority="random")
+    # counts need no priorities at all
+    fresh = RelabelQueue(sample_project, store=store)
+    assert fresh.counts().set_index("status")["n_items"]["queued"] == len(ids)
+    assert fresh._scores is None and fresh._slices is None

@@ -175,3 +175,27 @@ def test_widgets_on_a_project_without_folder():
     assert "queued: <b>1</b>" in view.counts_html.value
     view.export_button.click()
     assert "no folder" in view.error_box.value
+
+
+def test_queue_view_rank_picker_reorders_the_table_read_only_too(sample_project, tmp_path,
+                                                                 monkeypatch):
+    items = sample_project.items
+    inside = sorted(items.loc[items["scanner"] == "scanner-b", "item_id"])[:5]
+    outside = sorted(items.loc[items["scanner"] == "scanner-a", "item_id"])[:5]
+    store = TagStore(f"sqlite:///{tmp_path / 'tags.db'}", item_ids=items["item_id"])
+    store.add(inside + outside, "relabel", author="u")
+    monkeypatch.setenv("WORKBENCH_ROLE", "manager")  # ranking is a view, not a write
+    view = RelabelQueueView(sample_project, store=store, rows=20)
+    assert view.read_only and view.rank_picker.value == "combined"
+
+    def listed():
+        return [i for i in view._frame["item_id"]]
+
+    view.rank_picker.value = "slice_lift"
+    assert view.error_box.value == ""
+    by_lift = listed()
+    assert set(by_lift[:5]) == set(inside), by_lift
+    assert "scanner=scanner-b" in view.table_html.value
+    view.rank_picker.value = "label_issue"
+    assert view._frame["priority"].tolist() == sorted(view._frame["score"], reverse=True)
+    assert view.queue.priority == "label_issue"

@@ -37,6 +37,9 @@ class RelabelQueueView(StatusMixin, w.VBox):
         The tag that queues an item.
     rows : int, default=15
         Items listed.
+    priority : {'combined', 'label_issue', 'slice_lift'}, default='combined'
+        The first ranking (the "Rank by" picker changes it; see
+        :class:`workbench.RelabelQueue`).
 
     Notes
     -----
@@ -46,7 +49,8 @@ class RelabelQueueView(StatusMixin, w.VBox):
     export/import controls are not shown.
 
     CSS classes: ``wb-relabel-view`` and ``wb-ready`` (root), ``wb-relabel-counts``,
-    ``wb-relabel-table``, ``wb-relabel-format``, ``wb-relabel-limit``, ``wb-relabel-export``,
+    ``wb-relabel-table``, ``wb-relabel-rank``, ``wb-relabel-format``, ``wb-relabel-limit``,
+    ``wb-relabel-export``,
     ``wb-relabel-upload``, ``wb-relabel-import``, ``wb-relabel-select``, ``wb-relabel-verify``,
     ``wb-relabel-status``, ``wb-relabel-report``, ``wb-readonly``, ``wb-error``.
     """
@@ -56,19 +60,27 @@ class RelabelQueueView(StatusMixin, w.VBox):
 
     def __init__(self, project, selection: Selection | None = None, *,
                  store: TagStore | None = None, tag: str = "relabel", rows: int = 15,
-                 **kwargs: Any):
+                 priority: str = "combined", **kwargs: Any):
         if selection is not None and not isinstance(selection, Selection):
             raise TypeError("The 'selection' parameter of RelabelQueueView must be a workbench "
                             f"Selection or None. Got {type(selection).__name__} instead.")
         self.project = project
         self.selection = selection if selection is not None else Selection()
         self.store = store if store is not None else TagStore.for_project(project)
-        self.queue = RelabelQueue(project, store=self.store, tag=tag)
+        self.queue = RelabelQueue(project, store=self.store, tag=tag, priority=priority)
         self.rows = int(rows)
         self.raise_errors = False
         self.read_only = not can_write()
         self.report = None
 
+        self.rank_picker = w.Dropdown(
+            options=[("label issue x slice lift", "combined"),
+                     ("label issue score", "label_issue"), ("slice error lift", "slice_lift")],
+            value=self.queue.priority, description="Rank by",
+            tooltip="How the most urgent items are chosen (the budget takes them first)",
+            layout=w.Layout(width="300px"))
+        self.rank_picker.add_class("wb-relabel-rank")
+        self.rank_picker.observe(self._on_rank, names="value")
         self.counts_html = w.HTML("")
         self.counts_html.add_class("wb-relabel-counts")
         self.table_html = w.HTML("")
@@ -116,7 +128,8 @@ class RelabelQueueView(StatusMixin, w.VBox):
             controls.add_class("wb-relabel-controls")
         super().__init__([w.HTML(f"<b>Relabel queue</b> (tag <code>{esc(self.queue.tag)}"
                                  "</code>)"),
-                          self.counts_html, w.HBox([self.select_button]), self.table_html,
+                          self.counts_html, w.HBox([self.select_button, self.rank_picker]),
+                          self.table_html,
                           controls, self.status, self._make_error_box(), self.report_html],
                          **kwargs)
         self.add_class("wb-relabel-view")
@@ -139,18 +152,25 @@ class RelabelQueueView(StatusMixin, w.VBox):
                                      "items in a TagPanel to queue them.</span>")
             return
         head = frame.head(self.rows)
-        cols = ["item_id", "status", "priority", "label", "predicted", "reason", "tagged_by"]
+        cols = ["item_id", "status", "priority", "label", "predicted", "score", "slice",
+                "slice_lift", "reason", "tagged_by"]
         body = "".join(
             "<tr>" + "".join(
-                f"<td>{esc(round(v, 3) if c == 'priority' else v)}</td>"
+                f"<td>{esc(round(v, 3) if isinstance(v, float) else v)}</td>"
                 for c, v in ((c, getattr(r, c)) for c in cols)) + "</tr>"
             for r in head.itertuples())
         more = f"<div>... and {len(frame) - len(head)} more</div>" if len(frame) > len(head) \
             else ""
         self.table_html.value = ("<table><tr>" + "".join(f"<th>{c}</th>" for c in cols) +
                                  f"</tr>{body}</table>{more}"
-                                 f"<div><small>priority: {esc(self.queue.priority_source)}"
+                                 f"<div><small>score: {esc(self.queue.priority_source)}"
                                  f" {esc(self.queue.priority_note)}</small></div>")
+
+    @guarded
+    def _on_rank(self, change) -> None:
+        # a view choice, not a write: allowed in read-only sessions too
+        self.queue.priority = change["new"]
+        self.refresh()
 
     # ---- handlers ---------------------------------------------------------------------
 
@@ -228,7 +248,8 @@ class RelabelQueueView(StatusMixin, w.VBox):
                                store=self.store, author=current_author())
         self.report = report
         self.project = report.project
-        self.queue = RelabelQueue(report.project, store=self.store, tag=self.queue.tag)
+        self.queue = RelabelQueue(report.project, store=self.store, tag=self.queue.tag,
+                                  priority=self.queue.priority)
         self.refresh()
         self._show_report(report)
         self.status.value = f"<span>{esc(report.summary())}</span>"
