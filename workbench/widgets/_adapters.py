@@ -25,6 +25,7 @@ __all__ = [
     "plot_text",
     "sync_figure_state",
     "square_axes",
+    "RowGrid",
 ]
 
 
@@ -173,3 +174,79 @@ def guarded(method: Callable) -> Callable:
         return out
 
     return wrapper
+
+
+class _Row:
+    """One row of a :class:`RowGrid`: a button (the first column) and HTML cells."""
+
+    def __init__(self, slot: int, n_cells: int, on_click: Callable[[int], Any], prefix: str):
+        import ipywidgets as w
+
+        self.slot = slot
+        self.button = w.Button(description="", layout=w.Layout(width="auto",
+                                                               justify_content="flex-start"))
+        self.button.add_class(f"wb-{prefix}-row")
+        self.button.on_click(lambda _b: on_click(self.slot))
+        self.cells = [w.HTML("") for _ in range(n_cells)]
+        for c in self.cells:
+            c.add_class(f"wb-{prefix}-cell")
+
+    @property
+    def widgets(self) -> list:
+        return [self.button, *self.cells]
+
+    def show(self, visible: bool) -> None:
+        for x in self.widgets:
+            x.layout.display = None if visible else "none"
+
+
+class RowGrid:
+    """A paginated table: a fixed pool of clickable rows in a grid, and a pager.
+
+    The widgets are made once; a page is shown by writing into them (no widget is created
+    or destroyed when paging), so a page change is a handful of small state updates.
+
+    Parameters
+    ----------
+    headers : sequence of str
+        Column titles (HTML-escaped here); the first column holds the row's button.
+    n_rows : int
+        Rows per page.
+    on_row : callable
+        ``on_row(slot)`` when the button of row ``slot`` (0-based on the page) is clicked.
+    on_page : callable
+        ``on_page(page)`` when the pager asks for another page.
+    prefix : str
+        CSS class prefix: ``wb-{prefix}-grid``, ``-row``, ``-cell``, ``-prev``, ``-next``,
+        ``-page``.
+    columns : str
+        The grid's ``grid_template_columns``.
+    """
+
+    def __init__(self, headers: Sequence[str], n_rows: int, on_row: Callable[[int], Any],
+                 on_page: Callable[[int], Any], *, prefix: str, columns: str):
+        import ipywidgets as w
+
+        self.page = 0
+        self.rows = [_Row(i, len(headers) - 1, on_row, prefix) for i in range(n_rows)]
+        header = [w.HTML(f"<b>{esc(h)}</b>") for h in headers]
+        self.grid = w.GridBox(header + [x for r in self.rows for x in r.widgets],
+                              layout=w.Layout(grid_template_columns=columns,
+                                              grid_gap="2px 8px", align_items="center"))
+        self.grid.add_class(f"wb-{prefix}-grid")
+        self.prev_button = w.Button(description="◀", layout=w.Layout(width="40px"))
+        self.next_button = w.Button(description="▶", layout=w.Layout(width="40px"))
+        self.prev_button.add_class(f"wb-{prefix}-prev")
+        self.next_button.add_class(f"wb-{prefix}-next")
+        self.page_label = w.HTML("")
+        self.page_label.add_class(f"wb-{prefix}-page")
+        self.prev_button.on_click(lambda _b: on_page(self.page - 1))
+        self.next_button.on_click(lambda _b: on_page(self.page + 1))
+        self.pager = w.HBox([self.prev_button, self.next_button, self.page_label])
+
+    def show_pager(self, page: int, n_pages: int, label: str) -> None:
+        """Record the page shown and update the pager's label and buttons."""
+        self.page = page
+        self.page_label.value = label
+        self.prev_button.disabled = page <= 0
+        self.next_button.disabled = page >= n_pages - 1

@@ -12,7 +12,7 @@ import traitlets
 from .._validation import check_int
 from ..label_quality import label_issues
 from ..selection import Selection
-from ._adapters import StatusMixin, esc, guarded
+from ._adapters import RowGrid, StatusMixin, esc, guarded
 
 __all__ = ["LabelIssueList"]
 
@@ -34,23 +34,6 @@ def _agreeing(agree: Any, n_labels: Any) -> str:
     if n <= 0:
         return f"{100 * agree:.0f}%"
     return f"{int(round(agree * n))} of {n}"
-
-
-class _Row:
-    def __init__(self, slot: int, on_click):
-        self.slot = slot
-        self.button = w.Button(description="", layout=w.Layout(width="auto"))
-        self.button.add_class("wb-issue-row")
-        self.button.on_click(lambda _b: on_click(self.slot))
-        self.cells = [w.HTML("") for _ in range(len(_HEADERS) - 1)]
-
-    @property
-    def widgets(self) -> list:
-        return [self.button, *self.cells]
-
-    def show(self, visible: bool) -> None:
-        for x in self.widgets:
-            x.layout.display = None if visible else "none"
 
 
 class LabelIssueList(StatusMixin, w.VBox):
@@ -105,27 +88,16 @@ class LabelIssueList(StatusMixin, w.VBox):
         self.select_page_button.add_class("wb-issue-select-page")
         self.select_all_button = w.Button(description="select all flagged")
         self.select_all_button.add_class("wb-issue-select-all")
-        self.prev_button = w.Button(description="◀", layout=w.Layout(width="40px"))
-        self.next_button = w.Button(description="▶", layout=w.Layout(width="40px"))
-        self.prev_button.add_class("wb-issue-prev")
-        self.next_button.add_class("wb-issue-next")
-        self.page_label = w.HTML("")
-        self.page_label.add_class("wb-issue-page")
-        self.rows = [_Row(i, self._on_row) for i in range(self.page_size)]
-        header = [w.HTML(f"<b>{h}</b>") for h in _HEADERS]
-        self.grid = w.GridBox(header + [x for r in self.rows for x in r.widgets],
-                              layout=w.Layout(grid_template_columns=(
-                                  "minmax(110px, 220px) 140px 90px 110px 50px"),
-                                  grid_gap="2px 8px", align_items="center"))
-        self.grid.add_class("wb-issue-grid")
+        self.table = RowGrid(_HEADERS, self.page_size, self._on_row, self.go, prefix="issue",
+                             columns="minmax(110px, 220px) 140px 90px 110px 50px")
+        self.rows, self.grid = self.table.rows, self.table.grid
+        self.prev_button, self.next_button = self.table.prev_button, self.table.next_button
+        self.page_label = self.table.page_label
         super().__init__([
             w.HBox([self.only_box, self.select_page_button, self.select_all_button]),
-            self._make_error_box(), self.message, self.grid,
-            w.HBox([self.prev_button, self.next_button, self.page_label]),
+            self._make_error_box(), self.message, self.grid, self.table.pager,
         ])
         self.add_class("wb-label-issues")
-        self.prev_button.on_click(lambda _b: self.go(self.page - 1))
-        self.next_button.on_click(lambda _b: self.go(self.page + 1))
         self.select_page_button.on_click(self._on_select_page)
         self.select_all_button.on_click(self._on_select_all)
         self._load(project_or_issues)
@@ -267,7 +239,7 @@ class LabelIssueList(StatusMixin, w.VBox):
             else:
                 r.show(False)
         n_flagged = int(self.issues["is_issue"].astype(bool).sum()) if len(self.issues) else 0
-        self.page_label.value = f"page {self.page + 1} of {self.n_pages}"
+        self.table.show_pager(self.page, self.n_pages, f"page {self.page + 1} of {self.n_pages}")
         if self.unavailable:
             self.message.value = (
                 "<span style='color:#a60'>Label issues need a model run with class "
@@ -284,8 +256,6 @@ class LabelIssueList(StatusMixin, w.VBox):
                 "0 = surely wrong, 1 = surely right. <i>Suggested</i> is the label the "
                 f"evidence points to.</span>{notes}")
         self.select_all_button.disabled = n_flagged == 0
-        self.prev_button.disabled = self.page == 0
-        self.next_button.disabled = self.page >= self.n_pages - 1
 
     def __repr__(self) -> str:
         return (f"LabelIssueList({len(self.frame)} rows, page {self.page + 1}/{self.n_pages}, "

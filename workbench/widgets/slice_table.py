@@ -12,7 +12,7 @@ import traitlets
 from .._validation import check_int
 from ..selection import Selection
 from ..slicing import _default_features, _encode, discover_slices, slice_metrics
-from ._adapters import StatusMixin, errors_from, esc, guarded
+from ._adapters import RowGrid, StatusMixin, errors_from, esc, guarded
 
 __all__ = ["SliceTable"]
 
@@ -35,26 +35,6 @@ def _pct(x: float) -> str:
 
 def _num(x: float, fmt: str = "{:.2f}") -> str:
     return "" if x is None or pd.isna(x) else fmt.format(x)
-
-
-class _Row:
-    def __init__(self, index: int, on_click):
-        self.index = index
-        self.button = w.Button(description="", layout=w.Layout(width="auto",
-                                                               justify_content="flex-start"))
-        self.button.add_class("wb-slice-row")
-        self.button.on_click(lambda _b: on_click(self.index))
-        self.cells = [w.HTML("") for _ in range(len(_HEADERS) - 1)]
-        for c in self.cells:
-            c.add_class("wb-slice-cell")
-
-    @property
-    def widgets(self) -> list:
-        return [self.button, *self.cells]
-
-    def show(self, visible: bool) -> None:
-        for x in self.widgets:
-            x.layout.display = None if visible else "none"
 
 
 class SliceTable(StatusMixin, w.VBox):
@@ -110,28 +90,20 @@ class SliceTable(StatusMixin, w.VBox):
             value=discovered, description="discovered",
             tooltip="Show the worst slices found automatically (up to 2 conditions)")
         self.discovered_toggle.add_class("wb-slice-discovered")
-        self.prev_button = w.Button(description="◀", layout=w.Layout(width="40px"))
-        self.next_button = w.Button(description="▶", layout=w.Layout(width="40px"))
-        self.page_label = w.HTML("")
-        self.page_label.add_class("wb-slice-page")
         self.summary = w.HTML("")
         self.summary.add_class("wb-slice-summary")
-        self.rows = [_Row(i, self.select_row_on_page) for i in range(self.page_size)]
-        header = [w.HTML(f"<b>{h}</b>") for h in _HEADERS]
-        self.grid = w.GridBox(header + [x for r in self.rows for x in r.widgets],
-                              layout=w.Layout(grid_template_columns=(
-                                  "minmax(120px, 2fr) 55px 55px minmax(160px, 1.6fr) 45px 70px"),
-                                  grid_gap="2px 8px", align_items="center"))
-        self.grid.add_class("wb-slice-grid")
+        self.table = RowGrid(
+            _HEADERS, self.page_size, self.select_row_on_page, self.go, prefix="slice",
+            columns="minmax(120px, 2fr) 55px 55px minmax(160px, 1.6fr) 45px 70px")
+        self.rows, self.grid = self.table.rows, self.table.grid
+        self.prev_button, self.next_button = self.table.prev_button, self.table.next_button
+        self.page_label = self.table.page_label
         super().__init__([
             w.HBox([self.column_picker, self.sort_picker, self.discovered_toggle],
                    layout=w.Layout(flex_flow="row wrap")),
-            self._make_error_box(), self.summary, self.grid,
-            w.HBox([self.prev_button, self.next_button, self.page_label]),
+            self._make_error_box(), self.summary, self.grid, self.table.pager,
         ])
         self.add_class("wb-slice-table")
-        self.prev_button.on_click(lambda _b: self.go(self.page - 1))
-        self.next_button.on_click(lambda _b: self.go(self.page + 1))
         self._set_errors(errors, column)
         w.link((self.sort_picker, "value"), (self, "sort"))
         w.link((self.column_picker, "value"), (self, "column"))
@@ -274,7 +246,7 @@ class SliceTable(StatusMixin, w.VBox):
 
     def _render_highlight(self) -> None:
         for r in self.rows:
-            i = self.page * self.page_size + r.index
+            i = self.page * self.page_size + r.slot
             r.button.button_style = "info" if i == self.selected_row else ""
 
     def _render(self) -> None:
@@ -283,7 +255,7 @@ class SliceTable(StatusMixin, w.VBox):
         start = self.page * self.page_size
         overall = self._overall()
         for r in self.rows:
-            i = start + r.index
+            i = start + r.slot
             if i >= n:
                 r.show(False)
                 continue
@@ -303,9 +275,7 @@ class SliceTable(StatusMixin, w.VBox):
             r.show(True)
         self._render_highlight()
         n_pages = max(1, -(-n // self.page_size))
-        self.page_label.value = f"page {self.page + 1} of {n_pages} ({n} slices)"
-        self.prev_button.disabled = self.page <= 0
-        self.next_button.disabled = self.page >= n_pages - 1
+        self.table.show_pager(self.page, n_pages, f"page {self.page + 1} of {n_pages} ({n} slices)")
         what = ("discovered slices (up to 2 conditions, FDR 5%)" if self.discovered
                 else f"slices of <b>{esc(self.column)}</b>")
         self.summary.value = (
