@@ -75,8 +75,9 @@ def neutralize_cell(value: Any) -> Any:
     return value
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[io.TextIOBase], None]) -> Path:
-    """Write a text file atomically: a temporary file in the same folder, fsync, rename.
+def atomic_write(path: str | os.PathLike, write: Callable[[io.IOBase], None], *,
+                 binary: bool = False) -> Path:
+    """Write a file atomically: a temporary file in the same folder, fsync, rename.
 
     If ``write`` fails (or the process is killed) the previous file stays intact and no
     temporary file is left behind (except after a kill, a hidden ``.<name>.*.tmp``).
@@ -86,7 +87,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[io.TextIOBase], None]
     path : path-like
         The target file.
     write : callable
-        Called with the open text file (UTF-8, ``newline=""``).
+        Called with the open file: text (UTF-8, ``newline=""``), or bytes if ``binary``.
+    binary : bool, default=False
+        Open the file in binary mode.
 
     Returns
     -------
@@ -98,7 +101,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[io.TextIOBase], None]
     mode = _file_mode(target)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        with (os.fdopen(fd, "wb") if binary
+              else os.fdopen(fd, "w", encoding="utf-8", newline="")) as fh:
             write(fh)
             fh.flush()
             os.chmod(fh.fileno(), mode)
@@ -128,19 +132,7 @@ def _file_mode(target: Path) -> int:
 
 def _atomic_frame(frame: pd.DataFrame, target: Path) -> None:
     if target.suffix == ".parquet":
-        mode = _file_mode(target)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            frame.to_parquet(tmp, index=False)
-            with open(tmp, "rb+") as fh:
-                os.chmod(fh.fileno(), mode)
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        atomic_write(target, lambda fh: frame.to_parquet(fh, index=False), binary=True)
     else:
         atomic_write(target, lambda fh: frame.to_csv(fh, index=False,
                                                      date_format="%Y-%m-%dT%H:%M:%S.%fZ"))

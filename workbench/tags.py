@@ -761,8 +761,8 @@ class TagStore:
         return self._change("remove", item_ids, tag, author=author, reason=reason,
                             context=context, action_key=action_key)
 
-    def _change(self, action, item_ids, tag, *, author, reason, context, action_key) -> int:
-        func = f"TagStore.{action}"
+    def _event_args(self, func, item_ids, tag, author, reason, context, action_key) -> tuple:
+        """Validate the arguments of an audited write (nothing is written on a bad one)."""
         ids = _normalize_ids(item_ids, func)
         tag = normalize_tag(tag, func=func)
         author = _normalize_text(author, "author", func, MAX_AUTHOR_LENGTH, required=True,
@@ -772,6 +772,12 @@ class TagStore:
         ctx = self._context(context, func)
         key = self._key(action_key, func)
         self._check_ids(ids, func)
+        return ids, tag, author, reason, ctx, key
+
+    def _change(self, action, item_ids, tag, *, author, reason, context, action_key) -> int:
+        func = f"TagStore.{action}"
+        ids, tag, author, reason, ctx, key = self._event_args(
+            func, item_ids, tag, author, reason, context, action_key)
         if not ids:
             return 0
 
@@ -854,15 +860,8 @@ class TagStore:
         func = "TagStore.set_status"
         sa = self._sa
         check_option(status, "status", func, STATUSES)
-        ids = _normalize_ids(item_ids, func)
-        queue = normalize_tag(queue, func=func)
-        author = _normalize_text(author, "author", func, MAX_AUTHOR_LENGTH, required=True,
-                                 allow_newlines=False)
-        reason = _normalize_text(reason, "reason", func, MAX_REASON_LENGTH, required=False,
-                                 allow_newlines=True)
-        ctx = self._context(context, func)
-        key = self._key(action_key, func)
-        self._check_ids(ids, func)
+        ids, queue, author, reason, ctx, key = self._event_args(
+            func, item_ids, queue, author, reason, context, action_key)
         if not ids:
             return 0
         ev, cur = self._tables["status_events"], self._tables["status_current"]
