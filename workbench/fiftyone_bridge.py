@@ -939,13 +939,18 @@ def _push_store_tags(ds, sample_of: dict[str, str], store_tags: dict[str, list[s
         for t in b - s:
             to_remove[t].append(sid)
         new_base[sid] = sorted(s)
+    return _write_sample_tags(ds, to_add, to_remove, new_base)
+
+
+def _write_sample_tags(ds, to_add: dict, to_remove: dict, new_base: dict) -> tuple[int, int]:
+    """Tag/untag samples (``{tag: [sample id]}``) and record their synced tags."""
     added = removed = 0
-    for tag, sids_ in to_add.items():
-        ds.select(sids_).tag_samples(tag)
-        added += len(sids_)
-    for tag, sids_ in to_remove.items():
-        ds.select(sids_).untag_samples(tag)
-        removed += len(sids_)
+    for tag, sids in to_add.items():
+        ds.select(sids).tag_samples(tag)
+        added += len(sids)
+    for tag, sids in to_remove.items():
+        ds.select(sids).untag_samples(tag)
+        removed += len(sids)
     if new_base:
         ds.set_values(SYNCED_TAGS_FIELD, new_base, key_field="id")
     return added, removed
@@ -1360,20 +1365,13 @@ def sync_tags_from_fiftyone(project, author: str = "fiftyone", *, name: str | No
         if merged != b:
             new_base[sid] = sorted(merged)
     context = {"source": "fiftyone", "dataset": name}
-    n_sa = n_sr = n_fa = n_fr = 0
+    n_sa = n_sr = 0
     for tag, ids in sorted(store_add.items()):
         n_sa += store.add(ids, tag, author=author, reason=reason, context=context)
     for tag, ids in sorted(store_remove.items()):
         n_sr += store.remove(ids, tag, author=author, reason=reason.replace("tagged",
                                                                              "untagged", 1))
-    for tag, ids in fo_add.items():
-        ds.select(ids).tag_samples(tag)
-        n_fa += len(ids)
-    for tag, ids in fo_remove.items():
-        ds.select(ids).untag_samples(tag)
-        n_fr += len(ids)
-    if new_base:
-        ds.set_values(SYNCED_TAGS_FIELD, new_base, key_field="id")
+    n_fa, n_fr = _write_sample_tags(ds, fo_add, fo_remove, new_base)
     if rejected:
         warnings.warn(
             f"Tags added in the FiftyOne App that the tag store refuses were not pulled: "

@@ -155,6 +155,14 @@ class StatusMixin:
             self.error_box.value = ""
             self.error_box.layout.display = "none"
 
+    def _safe(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn()``; show its exception in the banner instead of raising it."""
+        try:
+            fn()
+            self.clear_error()
+        except Exception as exc:  # shown to the user, never swallowed
+            self.show_error(exc)
+
 
 def guarded(method: Callable) -> Callable:
     """Decorator for callbacks: exceptions go to the widget's error banner, not the void."""

@@ -52,8 +52,9 @@ class _ClickHeatmap(traitlets.HasTraits):
     FiftyOne's ``InteractiveHeatmap``.
 
     It also holds the state handlers both heatmaps share: a subclass defines the traits
-    ``cell`` and ``value``, the attributes ``figure`` and ``pairs``, ``_draw_highlight`` and
-    ``_render``, and ``_SOURCE`` (its name in ``Selection.source``).
+    ``cell`` and ``value``, the attributes ``figure``, ``pairs`` and ``value_picker``, the
+    methods ``_compute``, ``_render`` and ``_draw_highlight``, and ``_SOURCE`` (its name in
+    ``Selection.source``).
     """
 
     _SOURCE = ""
@@ -75,6 +76,15 @@ class _ClickHeatmap(traitlets.HasTraits):
                 self._render()
             except Exception as exc:  # shown, not swallowed
                 self.show_error(exc)
+
+    def _start(self, value: str) -> None:
+        """Link the value picker, follow the selection, compute and draw (end of __init__)."""
+        self.value = value
+        w.link((self.value_picker, "value"), (self, "value"))
+        self.selection.observe(self._on_selection, names=["ids"])
+        self._compute()
+        self._render()
+        sync_figure_state(self.figure)
 
     def _make_figure(self, *, xtitle: str, ytitle: str, colorscale: str, zmin=None, zmax=None,
                      hover: str, size: int = 480):
@@ -182,12 +192,7 @@ class AgreementMatrix(StatusMixin, _ClickHeatmap, w.VBox):
         self.caption.add_class("wb-agreement-caption")
         super().__init__([self.value_picker, self._make_error_box(), self.caption, self.figure])
         self.add_class("wb-agreement-matrix")
-        self.value = value
-        w.link((self.value_picker, "value"), (self, "value"))
-        self.selection.observe(self._on_selection, names=["ids"])
-        self._compute()
-        self._render()
-        sync_figure_state(self.figure)
+        self._start(value)
 
     # ---- state ------------------------------------------------------------------------
     def _compute(self) -> None:

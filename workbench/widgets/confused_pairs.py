@@ -12,7 +12,7 @@ import traitlets
 from .._validation import check_option
 from ..agreement import confused_pairs, confused_pairs_matrix
 from ..selection import Selection
-from ._adapters import StatusMixin, guarded, sync_figure_state
+from ._adapters import StatusMixin, guarded
 from .agreement_matrix import _ClickHeatmap, annotations_from
 
 __all__ = ["ConfusedPairs"]
@@ -77,12 +77,7 @@ class ConfusedPairs(StatusMixin, _ClickHeatmap, w.VBox):
         super().__init__([self.value_picker, self._make_error_box(), self.figure,
                           self.top_list, top_box])
         self.add_class("wb-confused-pairs")
-        self.value = value
-        w.link((self.value_picker, "value"), (self, "value"))
-        self.selection.observe(self._on_selection, names=["ids"])
-        self._compute()
-        self._render()
-        sync_figure_state(self.figure)
+        self._start(value)
 
     def _compute(self) -> None:
         classes = getattr(self.project, "classes", None)

@@ -115,13 +115,6 @@ class RunComparison(StatusMixin, w.VBox):
 
     # ---- state ------------------------------------------------------------------------
 
-    def _safe(self, fn) -> None:
-        try:
-            fn()
-            self.clear_error()
-        except Exception as exc:
-            self.show_error(exc)
-
     def compute(self) -> None:
         """Compare the chosen runs and show the result."""
         if self.base is None or self.candidate is None:

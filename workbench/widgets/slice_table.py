@@ -190,13 +190,6 @@ class SliceTable(StatusMixin, w.VBox):
         self.page = 0
         self._render()
 
-    def _safe(self, fn) -> None:
-        try:
-            fn()
-            self.clear_error()
-        except Exception as exc:
-            self.show_error(exc)
-
     def go(self, page: int) -> None:
         """Show ``page`` (clipped)."""
         n_pages = max(1, -(-len(self.frame) // self.page_size))
