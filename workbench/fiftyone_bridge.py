@@ -78,6 +78,8 @@ _RESERVED = frozenset(
 
 _SESSION: dict[str, Any] = {}  # {"session": fo.Session, "port": int, "address": str}
 _LAST_STATS: dict[str, SyncStats] = {}
+#: Bump when the fields computed from the same inputs change (forces a recompute).
+_FIELDS_VERSION = 1
 _SYNCED: dict[str, Any] = {}  # dataset name -> weak reference to the project last synced
 
 
@@ -118,6 +120,10 @@ class SyncStats:
         Wall time of the sync.
     skipped : tuple of str
         Optional parts left out, with the reason (``"consensus: module missing"``).
+    inputs_unchanged : bool
+        The project's inputs (items, annotations, predictions, media files, options) had the
+        fingerprint recorded by the last sync and the dataset its sample count: no field was
+        recomputed, only the tag store's changes were pushed.
     dataset : fiftyone.core.dataset.Dataset
         The synced dataset (not shown in the repr).
     """
@@ -132,6 +138,7 @@ class SyncStats:
     fields_dropped: tuple = ()
     seconds: float = 0.0
     skipped: tuple = ()
+    inputs_unchanged: bool = False
     dataset: Any = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
@@ -387,13 +394,48 @@ def _placeholder(base: str, item_id: str, rel: Any = None) -> str:
     return base + urllib.parse.quote(item_id, safe="") + ext
 
 
-def _media(project, ids: list[str]) -> tuple[list[str], list[str]]:
-    status: dict[str, str] = {}
+def _media_status(project):
+    """``project.media_status()``, or None when it cannot be computed (informative only)."""
     try:
-        frame = project.media_status()
-        status = dict(zip(frame["item_id"].astype(str), frame["status"].astype(str), strict=True))
+        return project.media_status()
     except Exception:  # noqa: BLE001 - status is informative only
-        status = {}
+        return None
+
+
+def _input_fingerprint(project, media, **options) -> str:
+    """A hash of everything the synced fields are computed from.
+
+    The items, annotations and predictions frames (columns and values), the media status of
+    every item, the classes, the default run, the sync options and the versions of the
+    workbench and of cleanlab: equal fingerprints give equal fields.
+    """
+    import pandas as pd
+
+    h = hashlib.sha256()
+    for frame in (project.items, project.annotations, project.predictions, media):
+        if frame is None:
+            h.update(b"\x00none")
+            continue
+        h.update(json.dumps([str(c) for c in frame.columns]).encode())
+        h.update(json.dumps([str(t) for t in frame.dtypes]).encode())
+        h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    try:
+        from importlib.metadata import version
+
+        versions = [version("workbench"), version("cleanlab")]
+    except Exception:  # noqa: BLE001 - not installed as a distribution: no versions
+        versions = []
+    h.update(json.dumps([list(map(str, getattr(project, "classes", []) or [])),
+                         str(project.default_run), str(getattr(project, "root", "")),
+                         sorted(options.items()), versions, _FIELDS_VERSION]).encode())
+    return h.hexdigest()
+
+
+def _media(project, ids: list[str], media=None) -> tuple[list[str], list[str]]:
+    frame = media if media is not None else _media_status(project)
+    status: dict[str, str] = {}
+    if frame is not None:
+        status = dict(zip(frame["item_id"].astype(str), frame["status"].astype(str), strict=True))
     paths, states = [], []
     has_filepath = ("filepath" in project.items.columns
                     and getattr(project, "root", None) is not None)
@@ -491,8 +533,8 @@ def _store_tags(project, skipped: list[str]) -> dict[str, list[str]] | None:
     return {k: sorted(v) for k, v in out.items()}
 
 
-def _records(project, skipped: list[str], *, consensus: bool = True, label_issues: bool = True
-             ) -> tuple[list[str], dict[str, list], dict[str, str]]:
+def _records(project, skipped: list[str], *, consensus: bool = True, label_issues: bool = True,
+             media=None) -> tuple[list[str], dict[str, list], dict[str, str]]:
     """Per-item plain field values: ``(ids, {field: values}, {field: kind})``.
 
     ``kind`` is ``"value"``, ``"classification"`` or ``"classifications"``.
@@ -502,7 +544,7 @@ def _records(project, skipped: list[str], *, consensus: bool = True, label_issue
     n = len(ids)
     columns: dict[str, list] = {"item_id": ids}
     kinds: dict[str, str] = {"item_id": "value"}
-    columns["filepath"], columns[MEDIA_FIELD] = _media(project, ids)
+    columns["filepath"], columns[MEDIA_FIELD] = _media(project, ids, media)
     kinds["filepath"] = kinds[MEDIA_FIELD] = "value"
 
     used = set(_RESERVED) | {_run_field(r) for r in project.runs}
@@ -774,7 +816,11 @@ def sync_project(project, name: str | None = None, overwrite: bool = False, *,
     as sample tags.
 
     On a re-run, only samples whose content hash (``wb_hash``) changed are updated, new items
-    are added and removed items deleted; fields not created by the workbench are kept.
+    are added and removed items deleted; fields not created by the workbench are kept. When
+    nothing the fields are computed from changed since the last sync (a fingerprint of the
+    items, annotations, predictions, media status and options, and the same sample count),
+    nothing is recomputed at all (no consensus, no cleanlab): only the tag store's changes
+    are pushed (``stats.inputs_unchanged``).
     Sample tags are merged: tags added/removed in the tag store since the last sync are
     applied to FiftyOne; tags changed in the App are left for
     :func:`sync_tags_from_fiftyone`.
@@ -823,15 +869,21 @@ def sync_project(project, name: str | None = None, overwrite: bool = False, *,
     fo = _fiftyone()
     name = name or dataset_name(project)
     skipped: list[str] = []
+    media = _media_status(project)
+    fingerprint = _input_fingerprint(project, media, consensus=consensus,
+                                     label_issues=label_issues)
+    ds, created = _load_dataset(fo, name, overwrite)
+    info = dict(ds.info.get("workbench") or {})
+    if (not created and info.get("input_fingerprint") == fingerprint
+            and info.get("n_samples") == ds.count()):
+        return _push_only(project, ds, name, info, t0)
+
     ids, columns, kinds = _records(project, skipped, consensus=consensus,
-                                   label_issues=label_issues)
+                                   label_issues=label_issues, media=media)
     store_tags = _store_tags(project, skipped)
     fields = sorted(f for f in columns if f != "item_id")
     n = len(ids)
     hashes = _content_hashes(fields, columns, n)
-
-    ds, created = _load_dataset(fo, name, overwrite)
-    info = dict(ds.info.get("workbench") or {})
     previous_fields = set(info.get("fields", []))
 
     existing: dict[str, tuple[str, str | None]] = {}
@@ -879,7 +931,9 @@ def sync_project(project, name: str | None = None, overwrite: bool = False, *,
 
     new_info = {"version": 1, "fields": sorted(set(fields) | {"item_id"}),
                 "kinds": kinds, "project": project.name,
-                "classes": list(getattr(project, "classes", []) or [])}
+                "classes": list(getattr(project, "classes", []) or []),
+                "input_fingerprint": fingerprint, "n_samples": ds.count(),
+                "skipped": list(skipped)}
     if info != new_info:
         ds.info["workbench"] = new_info
         ds.save()
@@ -910,6 +964,29 @@ def _group_bookkeeping_fields(fo, ds) -> None:
     except Exception as exc:  # noqa: BLE001 - cosmetic only; the App's default applies
         warnings.warn(f"Could not group the workbench fields in the App sidebar: {exc}",
                       stacklevel=3)
+
+
+def _push_only(project, ds, name: str, info: dict, t0: float) -> SyncStats:
+    """The inputs did not change since the last sync: push the tag store's changes only."""
+    notes: list[str] = []
+    store_tags = _store_tags(project, notes)
+    skipped = list(dict.fromkeys([*info.get("skipped", []), *notes]))
+    keep: dict[str, str] = {}
+    base_of: dict[str, list] = {}
+    for sid, eid, base in _read_samples(ds, [SYNCED_TAGS_FIELD]):
+        if eid is not None and eid not in keep:
+            keep[eid] = sid
+            base_of[sid] = base
+    tags_added = tags_removed = 0
+    if store_tags is not None:
+        tags_added, tags_removed = _push_store_tags(ds, keep, store_tags, base_of)
+    stats = SyncStats(dataset_name=name, added=0, updated=0, deleted=0, unchanged=len(keep),
+                      tags_added=tags_added, tags_removed=tags_removed,
+                      seconds=time.perf_counter() - t0, skipped=tuple(skipped),
+                      inputs_unchanged=True, dataset=ds)
+    _LAST_STATS[name] = stats
+    _SYNCED[name] = _ref(project)
+    return stats
 
 
 def _read_samples(ds, fields: list[str]) -> list[tuple]:

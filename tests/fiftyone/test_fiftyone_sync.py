@@ -182,6 +182,53 @@ def test_resync_without_changes_writes_nothing(fo, tiny_project, ds_name):
 
 
 @pytest.mark.fiftyone
+def test_resync_with_unchanged_inputs_recomputes_nothing_but_pushes_tags(
+        fo, tiny_project, ds_name, monkeypatch):
+    import workbench as wb
+    import workbench.agreement
+    import workbench.fiftyone_bridge as fb
+    import workbench.label_quality
+    from workbench.tags import TagStore
+
+    first = fb.sync_project(tiny_project, name=ds_name)
+    assert not first.inputs_unchanged and first.added == 16
+    quality = sorted(first.dataset.values("label_quality"), key=str)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("recomputed although the inputs did not change")
+
+    monkeypatch.setattr(workbench.label_quality, "label_issues", refuse)
+    monkeypatch.setattr(workbench.agreement, "consensus", refuse)
+    TagStore.for_project(tiny_project).add(["i01", "i02"], "relabel", author="t")
+    stats = fb.sync_project(tiny_project, name=ds_name)
+    assert stats.inputs_unchanged
+    assert (stats.added, stats.updated, stats.deleted, stats.unchanged) == (0, 0, 0, 16)
+    assert (stats.tags_added, stats.tags_removed) == (2, 0)
+    assert stats.skipped == first.skipped  # no "label_quality: AssertionError" note
+    ds = stats.dataset
+    ds.reload()
+    tags = _by_item(ds, "tags")
+    assert tags["i01"] == ["relabel"] and tags["i03"] == []
+    assert sorted(ds.values("label_quality"), key=str) == quality
+
+    # a sample deleted outside the workbench: the count differs, so a full sync restores it
+    ds.delete_samples(ds.match({"item_id": "i05"}))
+    monkeypatch.undo()
+    again = fb.sync_project(tiny_project, name=ds_name)
+    assert not again.inputs_unchanged and again.added == 1
+    # a changed input (one annotation): recomputed, the affected sample updated
+    ann = tiny_project.annotations.copy()
+    ann.loc[ann.index[0], "label"] = tiny_project.classes[-1] \
+        if ann.loc[ann.index[0], "label"] != tiny_project.classes[-1] else tiny_project.classes[0]
+    changed = wb.Project.from_frames(items=tiny_project.items, annotations=ann,
+                                     predictions=tiny_project.predictions,
+                                     classes=tiny_project.classes, name=tiny_project.name,
+                                     root=tiny_project.root)
+    stats = fb.sync_project(changed, name=ds_name)
+    assert not stats.inputs_unchanged and stats.updated >= 1
+
+
+@pytest.mark.fiftyone
 def test_resync_updates_only_what_changed_and_keeps_app_fields(fo, tiny_project, ds_name):
     import workbench as wb
     import workbench.fiftyone_bridge as fb
