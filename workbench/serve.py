@@ -285,7 +285,7 @@ def preload(modules=PRELOAD_MODULES) -> list[str]:
     return failed
 
 
-def wait_for_viewer() -> None:
+def wait_for_viewer(*, poll: float = 15.0, give_up: float = 600.0) -> None:
     """Pause a preheated Voila kernel until a viewer opens the page; no-op anywhere else.
 
     ``workbench serve`` keeps one kernel per dashboard started before anyone asks (a
@@ -296,16 +296,106 @@ def wait_for_viewer() -> None:
     ``workbench serve``.
 
     Outside a preheated Voila kernel (JupyterLab, nbval, plain Python) it returns at once.
+
+    Parameters
+    ----------
+    poll : float, default=15.0
+        Seconds one connection to Voila's request-info socket waits before it is replaced
+        by a new one. Voila keeps the request info of a kernel until the kernel connects, so
+        a message lost with a dropped connection (or a socket entry Voila removed by
+        mistake) is delivered on the next connection instead of never.
+    give_up : float, default=600.0
+        Seconds without reaching the server after which the wait ends (the server is gone).
+
+    Notes
+    -----
+    Voila's own ``voila.utils.wait_for_request`` opens one connection and waits on it
+    forever; this is the same protocol (``ws://<server>/voila/query/<kernel id>``, one JSON
+    message of CGI-style variables put into ``os.environ``) with reconnects.
     """
     if os.environ.get("VOILA_PREHEAT", "False") != "True" or not os.environ.get("VOILA_KERNEL_ID"):
         return
     preload()
-    from voila.utils import wait_for_request
-
     ip = os.environ.get("VOILA_APP_IP", "127.0.0.1")
     port = os.environ.get("VOILA_APP_PORT", "8866")
-    base = os.environ.get("VOILA_SERVER_URL", "/")
-    wait_for_request(f"ws://{ip}:{port}{base}voila/query")
+    base = os.environ.get("VOILA_WS_BASE_URL") or os.environ.get("VOILA_SERVER_URL", "/")
+    url = f"ws://{ip}:{port}{base}voila/query/{os.environ['VOILA_KERNEL_ID']}"
+    result: dict = {}
+    # a thread with its own event loop: the kernel's loop is busy running this cell
+    worker = threading.Thread(target=lambda: result.update(
+        info=_run_request_info_loop(url, poll, give_up)), daemon=True)
+    worker.start()
+    worker.join()
+    info = result.get("info")
+    if info:
+        for key, value in json.loads(info).items():
+            os.environ[str(key)] = str(value)
+
+
+def _harden_request_info_socket() -> None:
+    """Make Voila's request-info socket deliver to a reconnecting kernel (server side).
+
+    Voila 0.5's ``RequestInfoSocketHandler`` writes the request info to the kernel's socket
+    if one is open and keeps it only otherwise, so a message written to a socket that is
+    closing is lost; and its ``on_close`` deletes the *last* registered socket when the
+    closing one is no longer registered (another kernel's). Here the info is always kept
+    (the most recent 1000 kernels), so the reconnecting :func:`wait_for_viewer` receives it,
+    and a closing socket removes only itself.
+    """
+    from voila.request_info_handler import RequestInfoSocketHandler as handler
+
+    if getattr(handler, "_workbench_hardened", False):
+        return
+
+    def send_updates(cls, msg: dict) -> None:
+        kernel_id, payload = msg["kernel_id"], msg["payload"]
+        cls._cache[kernel_id] = payload
+        while len(cls._cache) > 1000:
+            cls._cache.pop(next(iter(cls._cache)))
+        waiter = cls._waiters.get(kernel_id)
+        if waiter is not None:
+            try:
+                waiter.write_message(payload)
+            except Exception:  # noqa: BLE001 - kept in the cache for the next connection
+                pass
+
+    def on_close(self) -> None:
+        for kernel_id, waiter in list(handler._waiters.items()):
+            if waiter is self:
+                del handler._waiters[kernel_id]
+
+    handler.send_updates = classmethod(send_updates)
+    handler.on_close = on_close
+    handler._workbench_hardened = True
+
+
+def _run_request_info_loop(url: str, poll: float, give_up: float) -> str | None:
+    import asyncio
+
+    return asyncio.new_event_loop().run_until_complete(_request_info(url, poll, give_up))
+
+
+async def _request_info(url: str, poll: float, give_up: float) -> str | None:
+    """Connect to ``url`` until one message arrives; reconnect every ``poll`` seconds."""
+    import asyncio
+
+    import websockets
+
+    unreachable_since = None
+    while True:
+        try:
+            async with websockets.connect(url, open_timeout=10, ping_interval=None,
+                                          close_timeout=1) as ws:
+                unreachable_since = None
+                return await asyncio.wait_for(ws.recv(), timeout=poll)
+        except TimeoutError:
+            pass  # no viewer yet, or a lost message: ask again on a new connection
+        except (OSError, websockets.exceptions.WebSocketException):
+            now = time.monotonic()
+            unreachable_since = unreachable_since or now
+            if now - unreachable_since > give_up:
+                return None
+        await asyncio.sleep(0.2)
 
 
 def voila_argv(serve_dir: str | os.PathLike, *, port: int, ip: str, pool_size: int = 1,
@@ -538,6 +628,7 @@ def _run(args: argparse.Namespace, project: Path, serve_dir: Path) -> int:
 
     cfg.VoilaExecutor.timeout_func = _cell_timeout
 
+    _harden_request_info_socket()
     app = Voila(config=cfg)
     app.initialize(voila_argv(serve_dir, port=port, ip=ip, pool_size=args.pool_size,
                               timeout=args.timeout, cull_idle_timeout=args.cull_idle_timeout,

@@ -6,6 +6,8 @@ import json
 import os
 import re
 import stat
+import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -426,3 +428,126 @@ def test_a_preheated_kernel_waiting_for_a_viewer_is_not_timed_out(tmp_path, samp
     assert status == 200
     assert ERROR_CELL not in body
     assert f"role=manager project={sample_root.name}" in body
+
+
+# --------------------------------------------------------------------------- viewer wait
+
+
+@pytest.fixture
+def query_server():
+    """A real Tornado server with Voila's request-info socket (hardened as `serve` does)."""
+    import asyncio
+
+    import tornado.web
+    from voila.request_info_handler import RequestInfoSocketHandler
+
+    serve._harden_request_info_socket()
+    RequestInfoSocketHandler._waiters.clear()
+    RequestInfoSocketHandler._cache.clear()
+    port = serve._free_port("127.0.0.1")
+    started = threading.Event()
+    box = {}
+
+    def run():
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        app = tornado.web.Application([(r"/voila/query/([^/]+)", RequestInfoSocketHandler)])
+        box["server"] = app.listen(port, address="127.0.0.1")
+        box["loop"] = loop
+        started.set()
+        loop.run_forever()
+
+    threading.Thread(target=run, daemon=True).start()
+    started.wait(10)
+
+    def call(fn):  # run fn on the server's loop and wait for it
+        done = threading.Event()
+        out = {}
+
+        def go():
+            out["value"] = fn()
+            done.set()
+
+        box["loop"].call_soon_threadsafe(go)
+        assert done.wait(10)
+        return out["value"]
+
+    yield port, call, RequestInfoSocketHandler
+    call(lambda: box["server"].stop())
+    box["loop"].call_soon_threadsafe(box["loop"].stop)
+
+
+def _wait_in_thread(url, **kw):
+    out = {}
+    t = threading.Thread(target=lambda: out.update(v=serve._run_request_info_loop(url, **kw)),
+                         daemon=True)
+    t.start()
+    return t, out
+
+
+def test_viewer_wait_gets_the_request_info_sent_while_it_reconnects(query_server):
+    port, call, handler = query_server
+    url = f"ws://127.0.0.1:{port}/voila/query/k1"
+    t, out = _wait_in_thread(url, poll=0.3, give_up=30)
+    time.sleep(1.2)  # several connections came and went
+    assert t.is_alive()
+    call(lambda: handler.send_updates({"kernel_id": "k1", "payload": {"QUERY_STRING": "a=1"}}))
+    t.join(10)
+    assert json.loads(out["v"]) == {"QUERY_STRING": "a=1"}
+
+
+def test_viewer_wait_gets_request_info_sent_before_it_connected(query_server):
+    port, call, handler = query_server
+    call(lambda: handler.send_updates({"kernel_id": "k2", "payload": {"SERVER_NAME": "x"}}))
+    t, out = _wait_in_thread(f"ws://127.0.0.1:{port}/voila/query/k2", poll=5, give_up=30)
+    t.join(10)
+    assert json.loads(out["v"]) == {"SERVER_NAME": "x"}
+
+
+def test_a_message_written_to_a_lost_socket_is_delivered_on_the_next_connection(query_server):
+    port, call, handler = query_server
+
+    class Dead:  # a socket that is closing: Voila's write raises, the message was dropped
+        def write_message(self, msg):
+            raise RuntimeError("closed")
+
+    call(lambda: handler._waiters.__setitem__("k3", Dead()))
+    call(lambda: handler.send_updates({"kernel_id": "k3", "payload": {"P": "1"}}))
+    call(lambda: handler._waiters.pop("k3"))
+    t, out = _wait_in_thread(f"ws://127.0.0.1:{port}/voila/query/k3", poll=5, give_up=30)
+    t.join(10)
+    assert json.loads(out["v"]) == {"P": "1"}
+
+
+def test_a_closing_socket_removes_only_itself(query_server):
+    port, call, handler = query_server
+    a, b = object(), object()
+    call(lambda: handler._waiters.update({"ka": a, "kb": b}))
+    stray = type("Stray", (), {})()
+    handler.on_close(stray)  # not registered: Voila 0.5 deleted "kb" here
+    assert handler._waiters == {"ka": a, "kb": b}
+    handler.on_close(a)
+    assert handler._waiters == {"kb": b}
+
+
+def test_viewer_wait_gives_up_when_no_server_answers():
+    port = serve._free_port("127.0.0.1")  # nothing listens there
+    t0 = time.monotonic()
+    assert serve._run_request_info_loop(f"ws://127.0.0.1:{port}/voila/query/k",
+                                        poll=0.5, give_up=1.0) is None
+    assert time.monotonic() - t0 < 10
+
+
+def test_wait_for_viewer_puts_the_request_info_in_the_environment(query_server, monkeypatch):
+    port, call, handler = query_server
+    monkeypatch.setattr(serve, "preload", lambda *a, **k: [])
+    monkeypatch.setenv("VOILA_PREHEAT", "True")
+    monkeypatch.setenv("VOILA_KERNEL_ID", "k4")
+    monkeypatch.setenv("VOILA_APP_IP", "127.0.0.1")
+    monkeypatch.setenv("VOILA_APP_PORT", str(port))
+    monkeypatch.setenv("VOILA_SERVER_URL", "/")
+    monkeypatch.delenv("VOILA_WS_BASE_URL", raising=False)
+    monkeypatch.delenv("QUERY_STRING", raising=False)
+    call(lambda: handler.send_updates({"kernel_id": "k4", "payload": {"QUERY_STRING": "q=2"}}))
+    serve.wait_for_viewer(poll=2)
+    assert os.environ["QUERY_STRING"] == "q=2"
