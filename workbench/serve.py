@@ -400,7 +400,8 @@ async def _request_info(url: str, poll: float, give_up: float) -> str | None:
 
 def voila_argv(serve_dir: str | os.PathLike, *, port: int, ip: str, pool_size: int = 1,
                timeout: int = 120, cull_idle_timeout: int = 1800,
-               preheat_denylist: list[str] | tuple[str, ...] = ()) -> list[str]:
+               preheat_denylist: list[str] | tuple[str, ...] = (),
+               user_header: str | None = None) -> list[str]:
     """Build Voila's command-line options for a hardened server (no secret in them).
 
     Parameters
@@ -419,6 +420,8 @@ def voila_argv(serve_dir: str | os.PathLike, *, port: int, ip: str, pool_size: i
         Seconds after which an idle kernel (also one whose tab is still open) is shut down.
     preheat_denylist : sequence of str, default=()
         Notebooks never preheated (they do not call :func:`wait_for_viewer`).
+    user_header : str, default=None
+        The one request header passed to the kernels (``HTTP_<NAME>``): the author's.
 
     Returns
     -------
@@ -440,7 +443,7 @@ def voila_argv(serve_dir: str | os.PathLike, *, port: int, ip: str, pool_size: i
         "--VoilaConfiguration.theme=light",
         "--VoilaConfiguration.allow_template_override=NO",
         "--VoilaConfiguration.allow_theme_override=NO",
-        "--VoilaConfiguration.http_header_envs=[]",
+        f"--VoilaConfiguration.http_header_envs={[user_header] if user_header else []!r}",
         # the dashboards use plotly's FigureWidget (anywidget: its JS comes with the widget);
         # the mime renderer extension would load a second 4.8 MB copy of plotly.js
         "--VoilaConfiguration.extension_denylist=['jupyterlab-plotly']",
@@ -515,6 +518,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--author", default=None,
                    help="author recorded on tags written through this server "
                    "(default: the current user)")
+    p.add_argument("--user-header", default=None, metavar="NAME",
+                   help="record as author the value of this HTTP request header, set per "
+                   "viewer by an authenticating reverse proxy (e.g. X-Forwarded-User); "
+                   "requests without it may not write. Only behind a proxy that sets it")
     p.add_argument("--log-level", default="WARN",
                    choices=["DEBUG", "INFO", "WARN", "ERROR", "CRITICAL"])
     return p
@@ -554,6 +561,15 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.user_header is not None:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}", args.user_header):
+            print(f"workbench serve: --user-header {args.user_header!r} is not an HTTP header "
+                  "name (letters, digits and '-', e.g. X-Forwarded-User).", file=sys.stderr)
+            return 2
+        if args.author:
+            print("workbench serve: use either --author (one author for every viewer) or "
+                  "--user-header (each viewer's own), not both.", file=sys.stderr)
+            return 2
     for name in ("pool_size", "timeout", "cull_idle_timeout"):
         if getattr(args, name) < 0:
             print(f"workbench serve: --{name.replace('_', '-')} must be >= 0.", file=sys.stderr)
@@ -606,6 +622,14 @@ def _run(args: argparse.Namespace, project: Path, serve_dir: Path) -> int:
     os.environ["WORKBENCH_ROLE"] = args.role
     if args.author:
         os.environ["WORKBENCH_USER"] = args.author
+    from .session import USER_HEADER_ENV, header_env_name
+
+    if args.user_header:
+        os.environ[USER_HEADER_ENV] = args.user_header
+        # only the viewer's request may set it, never this server's own environment
+        os.environ.pop(header_env_name(args.user_header), None)
+    else:
+        os.environ.pop(USER_HEADER_ENV, None)
     if ip in ("", "0.0.0.0", "::", "localhost"):
         os.environ["VOILA_APP_IP"] = "127.0.0.1"  # where a preheated kernel finds the server
     else:
@@ -632,7 +656,8 @@ def _run(args: argparse.Namespace, project: Path, serve_dir: Path) -> int:
     app = Voila(config=cfg)
     app.initialize(voila_argv(serve_dir, port=port, ip=ip, pool_size=args.pool_size,
                               timeout=args.timeout, cull_idle_timeout=args.cull_idle_timeout,
-                              preheat_denylist=denylist)
+                              preheat_denylist=denylist,
+                              user_header=args.user_header)
                    + [f"--Voila.log_level={args.log_level}"])
     # plotly's 5 MB widget bundle, served once as a static file that the browser fetches,
     # parses and caches once per page (instead of once per figure through the websocket)
@@ -667,6 +692,9 @@ def _run(args: argparse.Namespace, project: Path, serve_dir: Path) -> int:
             f"workbench serve: role={args.role}, project={project}",
             f"  dashboards: {', '.join(names)} (preheated: {', '.join(warm) or 'none'})",
         ]
+        if args.user_header:
+            lines.append(f"  author of each write: the {args.user_header} request header "
+                         "(serve behind a proxy that sets it)")
         if token:
             lines.append(f"  token kept in {token_file} (mode 0600). Open this login URL:")
         else:

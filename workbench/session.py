@@ -6,6 +6,11 @@ kernel's environment.
 
 Environment variables
 ---------------------
+``WORKBENCH_USER_HEADER``
+    Set by ``workbench serve --user-header NAME``: the author is the value of the HTTP
+    request header ``NAME`` of the request that opened the dashboard (Voila passes it to the
+    kernel as ``HTTP_<NAME>``), as set by an authenticating reverse proxy
+    (``X-Forwarded-User``...). A request without it may not write.
 ``WORKBENCH_USER``
     The author recorded in the audit trail. Falls back to the Jupyter/Voila user
     (``JUPYTERHUB_USER``), then to the operating-system user.
@@ -20,9 +25,18 @@ from __future__ import annotations
 import getpass
 import os
 
-from .errors import ReadOnlyError
+from .errors import ReadOnlyError, WorkbenchError
 
-__all__ = ["current_author", "can_write", "require_write", "current_role", "READ_ONLY_ROLES"]
+__all__ = ["current_author", "can_write", "require_write", "current_role", "READ_ONLY_ROLES",
+           "header_env_name"]
+
+#: Names the HTTP request header that holds the author (set by ``workbench serve``).
+USER_HEADER_ENV = "WORKBENCH_USER_HEADER"
+
+
+def header_env_name(header: str) -> str:
+    """Return the environment variable Voila puts a request header in (``HTTP_X_USER``)."""
+    return "HTTP_" + header.strip().upper().replace("-", "_")
 
 #: Roles that may look but not write.
 READ_ONLY_ROLES = frozenset({"manager", "viewer", "readonly", "read-only"})
@@ -39,8 +53,15 @@ def current_author() -> str:
     Returns
     -------
     str
+        The viewer's user header when ``WORKBENCH_USER_HEADER`` names one, else
         ``WORKBENCH_USER`` if set, else the Jupyter/Voila user (``JUPYTERHUB_USER``), else
         the operating-system user, else ``"unknown"``.
+
+    Raises
+    ------
+    WorkbenchError
+        When the server takes the author from a request header and the request that
+        opened this dashboard did not carry it (nothing is written).
 
     Examples
     --------
@@ -50,6 +71,16 @@ def current_author() -> str:
     'alice'
     >>> del os.environ["WORKBENCH_USER"]
     """
+    header = os.environ.get(USER_HEADER_ENV, "").strip()
+    if header:
+        value = os.environ.get(header_env_name(header), "").strip()
+        if value:
+            return value
+        raise WorkbenchError(
+            f"This server records the author from the {header!r} request header "
+            "(workbench serve --user-header), but the request that opened this dashboard did "
+            f"not carry it. Open the dashboard through the proxy that sets {header!r}; "
+            "nothing was written.")
     for var in ("WORKBENCH_USER", "JUPYTERHUB_USER"):
         value = os.environ.get(var, "").strip()
         if value:

@@ -199,6 +199,23 @@ def test_the_workbench_command_dispatches_serve(capsys, tmp_path):
     assert "refusing --no-auth" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("extra, message", [
+    (["--user-header", "X Forwarded"], "is not an HTTP header name"),
+    (["--user-header", "X-User\r\nEvil: 1"], "is not an HTTP header name"),
+    (["--user-header", "X-User", "--author", "bob"], "either --author"),
+])
+def test_bad_user_header_options_are_refused(capsys, tmp_path, extra, message):
+    assert serve.main([str(tmp_path), *extra]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_only_the_user_header_reaches_the_kernels():
+    argv = serve.voila_argv("/srv", port=1, ip="127.0.0.1", user_header="X-Forwarded-User")
+    assert "--VoilaConfiguration.http_header_envs=['X-Forwarded-User']" in argv
+    argv = serve.voila_argv("/srv", port=1, ip="127.0.0.1")
+    assert "--VoilaConfiguration.http_header_envs=[]" in argv
+
+
 def test_missing_project_is_refused(capsys, tmp_path):
     assert serve.main([str(tmp_path / "nope")]) == 2
     assert "does not exist" in capsys.readouterr().err
@@ -226,10 +243,11 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def _get(url, *, follow=False, timeout=120):
+def _get(url, *, follow=False, timeout=120, headers=None):
     opener = urllib.request.build_opener(*(() if follow else (_NoRedirect(),)))
     try:
-        with opener.open(url, timeout=timeout) as resp:
+        with opener.open(urllib.request.Request(url, headers=headers or {}),
+                         timeout=timeout) as resp:
             return resp.status, dict(resp.headers), resp.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
         return exc.code, dict(exc.headers), exc.read().decode("utf-8", "replace")
@@ -428,6 +446,29 @@ def test_a_preheated_kernel_waiting_for_a_viewer_is_not_timed_out(tmp_path, samp
     assert status == 200
     assert ERROR_CELL not in body
     assert f"role=manager project={sample_root.name}" in body
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pool", ["1", "0"])  # preheated, and a kernel started on request
+def test_the_author_is_the_viewers_request_header(tmp_path, sample_root, pool):
+    nbs = _one_notebook(
+        tmp_path / "nbs",
+        "from workbench.serve import wait_for_viewer\nwait_for_viewer()",
+        "from workbench.session import current_author\n"
+        "try:\n    print('author=' + current_author())\n"
+        "except Exception as exc:\n    print('refused:', exc)")
+    with serve.ServeProcess(sample_root, "--role", "manager", "--notebooks", str(nbs),
+                            "--pool-size", pool, "--user-header", "X-Forwarded-User",
+                            env={"XDG_CONFIG_HOME": str(tmp_path / "cfg"),
+                                 "WORKBENCH_USER": "server-user",
+                                 "HTTP_X_FORWARDED_USER": "from-the-server-env"}) as srv:
+        assert "the X-Forwarded-User request header" in "".join(srv.output)
+        status, _, body = _get(srv.render_url("00_overview"), timeout=120,
+                               headers={"X-Forwarded-User": "dana"})
+        assert status == 200 and "author=dana" in body
+        status, _, body = _get(srv.render_url("00_overview"), timeout=120)
+        assert status == 200
+        assert "refused:" in body and "author=" not in body, body[-2000:]
 
 
 # --------------------------------------------------------------------------- viewer wait

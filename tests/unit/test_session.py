@@ -6,7 +6,7 @@ import getpass
 
 import pytest
 
-from workbench.errors import ReadOnlyError
+from workbench.errors import ReadOnlyError, WorkbenchError
 from workbench.session import can_write, current_author, require_write
 
 
@@ -20,6 +20,18 @@ def test_author_order(monkeypatch):
     assert current_author() == getpass.getuser()
     monkeypatch.setenv("WORKBENCH_USER", "   ")
     assert current_author() == getpass.getuser()
+
+
+def test_author_from_the_configured_request_header(monkeypatch):
+    monkeypatch.setenv("WORKBENCH_USER", "server-wide")
+    monkeypatch.setenv("WORKBENCH_USER_HEADER", "X-Forwarded-User")
+    monkeypatch.setenv("HTTP_X_FORWARDED_USER", " dana@example.org ")
+    assert current_author() == "dana@example.org"  # the viewer's own, over the server's
+    monkeypatch.delenv("HTTP_X_FORWARDED_USER")
+    with pytest.raises(WorkbenchError, match="'X-Forwarded-User' request header.*nothing was"):
+        current_author()
+    monkeypatch.delenv("WORKBENCH_USER_HEADER")
+    assert current_author() == "server-wide"
 
 
 @pytest.mark.parametrize("role, writable", [
