@@ -332,20 +332,41 @@ def wait_for_viewer(*, poll: float = 15.0, give_up: float = 600.0) -> None:
             os.environ[str(key)] = str(value)
 
 
-def _harden_request_info_socket() -> None:
-    """Make Voila's request-info socket deliver to a reconnecting kernel (server side).
+#: The request header by which a dashboard kernel proves it was started by this server.
+QUERY_SECRET_HEADER = "X-Workbench-Query-Secret"
+#: The environment variable holding that secret (set by ``workbench serve``, inherited by
+#: the kernels it starts, never shown to a browser).
+QUERY_SECRET_ENV = "WORKBENCH_QUERY_SECRET"
 
-    Voila 0.5's ``RequestInfoSocketHandler`` writes the request info to the kernel's socket
-    if one is open and keeps it only otherwise, so a message written to a socket that is
-    closing is lost; and its ``on_close`` deletes the *last* registered socket when the
-    closing one is no longer registered (another kernel's). Here the info is always kept
-    (the most recent 1000 kernels), so the reconnecting :func:`wait_for_viewer` receives it,
-    and a closing socket removes only itself.
+
+def _harden_request_info_socket(secret: str | None = None) -> None:
+    """Make Voila's request-info socket safe and reliable (server side).
+
+    Voila 0.5's ``RequestInfoSocketHandler`` (``/voila/query/<kernel_id>``) answers anyone
+    who knows a kernel id, writes the request info (URL with its query string, the
+    configured headers) to the kernel's socket if one is open and keeps it only otherwise,
+    so a message written to a socket that is closing is lost; and its ``on_close`` deletes
+    the *last* registered socket when the closing one is no longer registered (another
+    kernel's). Here a connection must carry ``secret`` in :data:`QUERY_SECRET_HEADER` (the
+    kernels have it from their environment; 403 otherwise), the info is always kept (the
+    most recent 1000 kernels) so the reconnecting :func:`wait_for_viewer` receives it, and a
+    closing socket removes only itself.
     """
+    import hmac
+
+    import tornado.web
     from voila.request_info_handler import RequestInfoSocketHandler as handler
 
+    handler._workbench_secret = secret
     if getattr(handler, "_workbench_hardened", False):
         return
+
+    def prepare(self):
+        expected = handler._workbench_secret
+        if expected and not hmac.compare_digest(
+                self.request.headers.get(QUERY_SECRET_HEADER, "").encode(),
+                expected.encode()):
+            raise tornado.web.HTTPError(403)
 
     def send_updates(cls, msg: dict) -> None:
         kernel_id, payload = msg["kernel_id"], msg["payload"]
@@ -364,6 +385,7 @@ def _harden_request_info_socket() -> None:
             if waiter is self:
                 del handler._waiters[kernel_id]
 
+    handler.prepare = prepare
     handler.send_updates = classmethod(send_updates)
     handler.on_close = on_close
     handler._workbench_hardened = True
@@ -384,12 +406,21 @@ async def _request_info(url: str, poll: float, give_up: float) -> str | None:
     unreachable_since = None
     while True:
         try:
-            async with websockets.connect(url, open_timeout=10, ping_interval=None,
-                                          close_timeout=1) as ws:
+            secret = os.environ.get(QUERY_SECRET_ENV, "")
+            async with websockets.connect(
+                    url, open_timeout=10, ping_interval=None, close_timeout=1,
+                    additional_headers={QUERY_SECRET_HEADER: secret} if secret else None
+            ) as ws:
                 unreachable_since = None
                 return await asyncio.wait_for(ws.recv(), timeout=poll)
         except TimeoutError:
             pass  # no viewer yet, or a lost message: ask again on a new connection
+        except websockets.exceptions.InvalidStatus as exc:
+            if exc.response.status_code == 403:  # not this server's kernel: waiting is useless
+                print(f"wait_for_viewer: {url} refused this kernel (403); not waiting.",
+                      file=sys.stderr)
+                return None
+            unreachable_since = unreachable_since or time.monotonic()
         except (OSError, websockets.exceptions.WebSocketException):
             now = time.monotonic()
             unreachable_since = unreachable_since or now
@@ -652,7 +683,9 @@ def _run(args: argparse.Namespace, project: Path, serve_dir: Path) -> int:
 
     cfg.VoilaExecutor.timeout_func = _cell_timeout
 
-    _harden_request_info_socket()
+    query_secret = secrets.token_urlsafe(32)
+    os.environ[QUERY_SECRET_ENV] = query_secret  # the kernels' proof, see wait_for_viewer
+    _harden_request_info_socket(query_secret)
     app = Voila(config=cfg)
     app.initialize(voila_argv(serve_dir, port=port, ip=ip, pool_size=args.pool_size,
                               timeout=args.timeout, cull_idle_timeout=args.cull_idle_timeout,

@@ -560,6 +560,36 @@ def test_a_message_written_to_a_lost_socket_is_delivered_on_the_next_connection(
     assert json.loads(out["v"]) == {"P": "1"}
 
 
+def test_the_request_info_socket_answers_only_this_servers_kernels(query_server, monkeypatch):
+    import urllib.request as ur
+
+    port, call, handler = query_server
+    call(lambda: serve._harden_request_info_socket("s3cret"))
+    try:
+        call(lambda: handler.send_updates({"kernel_id": "k5", "payload": {"QUERY_STRING":
+                                                                          "token=abc"}}))
+        url = f"ws://127.0.0.1:{port}/voila/query/k5"
+        monkeypatch.delenv(serve.QUERY_SECRET_ENV, raising=False)
+        t0 = time.monotonic()
+        assert serve._run_request_info_loop(url, poll=1, give_up=30) is None  # 403 at once
+        assert time.monotonic() - t0 < 10
+        monkeypatch.setenv(serve.QUERY_SECRET_ENV, "wrong")
+        assert serve._run_request_info_loop(url, poll=1, give_up=30) is None
+        req = ur.Request(f"http://127.0.0.1:{port}/voila/query/k5",
+                         headers={"Upgrade": "websocket", "Connection": "Upgrade",
+                                  "Sec-WebSocket-Version": "13",
+                                  "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+        with pytest.raises(urllib.error.HTTPError) as err:
+            ur.urlopen(req, timeout=10)
+        assert err.value.code == 403
+        assert "k5" not in handler._waiters
+        monkeypatch.setenv(serve.QUERY_SECRET_ENV, "s3cret")
+        assert json.loads(serve._run_request_info_loop(url, poll=1, give_up=30)) == {
+            "QUERY_STRING": "token=abc"}
+    finally:
+        call(lambda: serve._harden_request_info_socket(None))
+
+
 def test_a_closing_socket_removes_only_itself(query_server):
     port, call, handler = query_server
     a, b = object(), object()
