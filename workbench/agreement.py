@@ -252,7 +252,7 @@ def agreement_summary(annotations: pd.DataFrame, *, classes=None, min_shared: in
             f"Collect overlapping labels (at least 2 per item) for some items."
         )
     out = _agreement_stats(counts[scored])
-    pairs = pairwise_agreement(annotations, classes=enc.classes, _enc=enc, _warn=False)
+    pairs = _pairwise_frame(enc, 1)
     use = pairs[(pairs["n_shared"] >= min_shared) & pairs["kappa"].notna()]
     if use.empty:
         warnings.warn(
@@ -279,8 +279,8 @@ def agreement_summary(annotations: pd.DataFrame, *, classes=None, min_shared: in
 # --------------------------------------------------------------------------------------
 # pairwise
 # --------------------------------------------------------------------------------------
-def pairwise_agreement(annotations: pd.DataFrame, *, classes=None, min_shared: int = 1,
-                       _enc: _Encoded | None = None, _warn: bool = True) -> pd.DataFrame:
+def pairwise_agreement(annotations: pd.DataFrame, *, classes=None, min_shared: int = 1
+                       ) -> pd.DataFrame:
     """Raw agreement and Cohen's kappa for every pair of annotators that share items.
 
     Parameters
@@ -310,7 +310,28 @@ def pairwise_agreement(annotations: pd.DataFrame, *, classes=None, min_shared: i
     """
     func = "pairwise_agreement"
     check_int(min_shared, "min_shared", func, minimum=1)
-    enc = _enc if _enc is not None else _encode(annotations, func, classes=classes)
+    enc = _encode(annotations, func, classes=classes)
+    frame = _pairwise_frame(enc, min_shared)
+    seen = set(frame["annotator_a"]) | set(frame["annotator_b"])
+    alone = [a for a in enc.annotators if a not in seen]
+    if alone:
+        warnings.warn(
+            f"{func}: annotator(s) {alone[:10]} share no item (at least {min_shared}) "
+            f"with any other annotator; they have no pairwise agreement and are left out.",
+            stacklevel=2,
+        )
+    undefined = int(frame["kappa"].isna().sum())
+    if undefined:
+        warnings.warn(
+            f"{func}: Cohen's kappa is undefined (NaN) for {undefined} pair(s) whose "
+            f"shared items all got one and the same class from both annotators.",
+            stacklevel=2,
+        )
+    return frame
+
+
+def _pairwise_frame(enc: _Encoded, min_shared: int) -> pd.DataFrame:
+    """The computation of :func:`pairwise_agreement` on encoded annotations (no warnings)."""
     k = enc.n_classes
     n_ann = len(enc.annotators)
     r1, r2 = _within_item_pairs(enc)
@@ -337,24 +358,7 @@ def pairwise_agreement(annotations: pd.DataFrame, *, classes=None, min_shared: i
         "agreement": p_o,
         "kappa": kappa,
     })
-    frame = frame[frame["n_shared"] >= min_shared].reset_index(drop=True)
-    if _warn:
-        seen = set(frame["annotator_a"]) | set(frame["annotator_b"])
-        alone = [a for a in enc.annotators if a not in seen]
-        if alone:
-            warnings.warn(
-                f"{func}: annotator(s) {alone[:10]} share no item (at least {min_shared}) "
-                f"with any other annotator; they have no pairwise agreement and are left out.",
-                stacklevel=2,
-            )
-        undefined = int(frame["kappa"].isna().sum())
-        if undefined:
-            warnings.warn(
-                f"{func}: Cohen's kappa is undefined (NaN) for {undefined} pair(s) whose "
-                f"shared items all got one and the same class from both annotators.",
-                stacklevel=2,
-            )
-    return frame
+    return frame[frame["n_shared"] >= min_shared].reset_index(drop=True)
 
 
 def pivot_pairwise(pairs: pd.DataFrame, value: str = "kappa") -> pd.DataFrame:
@@ -655,8 +659,7 @@ def consensus(annotations: pd.DataFrame, method: str = "majority", *, pred_probs
             conf = top / n_labels
         extra = {"tie": tie}
     elif method == "dawid_skene":
-        res = dawid_skene(annotations, classes=enc.classes, smoothing=smoothing,
-                          max_iter=max_iter, tol=tol, _enc=enc)
+        res = _dawid_skene(enc, smoothing, _check_dawid_skene(smoothing, max_iter, func), tol)
         post = res.posteriors.to_numpy()
         label = np.argmax(post, axis=1)
         conf = post[np.arange(len(label)), label]
@@ -739,8 +742,7 @@ class DawidSkeneResult:
 
 
 def dawid_skene(annotations: pd.DataFrame, *, classes=None, smoothing: float = 2.0,
-                max_iter: int = 100, tol: float = 1e-6, _enc: _Encoded | None = None
-                ) -> DawidSkeneResult:
+                max_iter: int = 100, tol: float = 1e-6) -> DawidSkeneResult:
     """Fit Dawid & Skene (1979): true labels and one confusion matrix per annotator by EM.
 
     Vectorised numpy. EM starts from the soft majority vote (label shares per item). The
@@ -767,11 +769,20 @@ def dawid_skene(annotations: pd.DataFrame, *, classes=None, smoothing: float = 2
     DawidSkeneResult
     """
     func = "dawid_skene"
+    max_iter = _check_dawid_skene(smoothing, max_iter, func)
+    return _dawid_skene(_encode(annotations, func, classes=classes), smoothing, max_iter, tol)
+
+
+def _check_dawid_skene(smoothing, max_iter, func: str) -> int:
     if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float)) or smoothing < 0:
         raise ValueError(f"The 'smoothing' parameter of {func} must be a float in the range "
                          f"[0, inf). Got {smoothing!r} instead.")
-    max_iter = check_int(max_iter, "max_iter", func, minimum=1)
-    enc = _enc if _enc is not None else _encode(annotations, func, classes=classes)
+    return check_int(max_iter, "max_iter", func, minimum=1)
+
+
+def _dawid_skene(enc: _Encoded, smoothing: float, max_iter: int, tol: float
+                 ) -> DawidSkeneResult:
+    """The EM of :func:`dawid_skene` on encoded annotations (parameters checked)."""
     k = enc.n_classes
     n_ann = len(enc.annotators)
     counts = enc.counts.astype(np.float64)
