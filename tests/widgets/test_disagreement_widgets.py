@@ -119,6 +119,29 @@ def test_annotator_table_click(project):
     assert t.annotator is None and t.buttons[-1].button_style == ""
 
 
+def test_annotator_table_pages_a_crowd():
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    names = [f"crowd{k:02d}" for k in range(40)]
+    rows = [(f"i{i}", a, str(rng.integers(0, 3))) for i in range(60)
+            for a in rng.choice(names, size=5, replace=False)]
+    ann = pd.DataFrame(rows, columns=["item_id", "annotator", "label"])
+    sel = Selection()
+    t = AnnotatorTable(ann, sel, page_size=15)
+    assert len(t.buttons) == 15 and "page 1 of 3 (40 annotators)" in t.table.page_label.value
+    t.table.next_button.click()
+    t.table.next_button.click()
+    assert t.page == 2 and len(t.buttons) == 10 and t.table.next_button.disabled
+    expected = t.quality["annotator"].iloc[31]
+    t.buttons[1].click()  # row 31 of the table
+    assert t.annotator == expected and t.buttons[1].button_style == "info"
+    assert sel.ids == tuple(disagreeing_items(ann, expected))
+    t.table.prev_button.click()
+    assert all(b.button_style == "" for b in t.buttons)  # the selected one is on page 3
+    assert [b.description for b in t.buttons] == t.quality["annotator"].iloc[15:30].tolist()
+
+
 def test_label_issue_list_pages_and_clicks(project):
     sel = Selection()
     li = LabelIssueList(project, sel, page_size=5)

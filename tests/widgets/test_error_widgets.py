@@ -248,6 +248,16 @@ def test_run_comparison_selects_flips_and_slices(sample_project):
     rc._row_buttons[0].click()
     items = sample_project.items
     assert sel.ids == tuple(sorted(items.loc[items["scanner"] == first["value"], "item_id"]))
+    # a column with more slices than a page: the pager shows the rest
+    small = RunComparison(sample_project, sel, base="baseline", candidate="candidate",
+                          column="scanner", page_size=2)
+    assert len(small.rows_frame) == 3 and "page 1 of 2" in small.table.page_label.value
+    small.table.next_button.click()
+    assert small.table.rows[0].layout.display is None
+    assert small.table.rows[1].layout.display == "none"
+    small.table.rows[0].button.click()
+    last = small.rows_frame.iloc[2]
+    assert sel.ids == tuple(sorted(items.loc[items["scanner"] == last["value"], "item_id"]))
 
 
 def test_run_comparison_swaps_runs(tiny_project):

@@ -185,17 +185,24 @@ def guarded(method: Callable) -> Callable:
 
 
 class _Row:
-    """One row of a :class:`RowGrid`: a button (the first column) and HTML cells."""
+    """One row of a :class:`RowGrid`: a button (the first column) and HTML cells.
 
-    def __init__(self, slot: int, n_cells: int, on_click: Callable[[int], Any], prefix: str):
+    The row's widgets share one ``Layout`` (showing or hiding the row is one state update)
+    and the grid's cells share one style: a page of 15 rows x 5 columns is 90 widget models
+    instead of 225, which the browser builds faster.
+    """
+
+    def __init__(self, slot: int, n_cells: int, on_click: Callable[[int], Any], prefix: str,
+                 styles: tuple):
         import ipywidgets as w
 
         self.slot = slot
-        self.button = w.Button(description="", layout=w.Layout(width="auto",
-                                                               justify_content="flex-start"))
+        self.layout = w.Layout(width="auto", justify_content="flex-start")
+        button_style, html_style = styles
+        self.button = w.Button(description="", layout=self.layout, style=button_style)
         self.button.add_class(f"wb-{prefix}-row")
         self.button.on_click(lambda _b: on_click(self.slot))
-        self.cells = [w.HTML("") for _ in range(n_cells)]
+        self.cells = [w.HTML("", layout=self.layout, style=html_style) for _ in range(n_cells)]
         for c in self.cells:
             c.add_class(f"wb-{prefix}-cell")
 
@@ -204,8 +211,7 @@ class _Row:
         return [self.button, *self.cells]
 
     def show(self, visible: bool) -> None:
-        for x in self.widgets:
-            x.layout.display = None if visible else "none"
+        self.layout.display = None if visible else "none"
 
 
 class RowGrid:
@@ -236,7 +242,10 @@ class RowGrid:
         import ipywidgets as w
 
         self.page = 0
-        self.rows = [_Row(i, len(headers) - 1, on_row, prefix) for i in range(n_rows)]
+        from ipywidgets.widgets.widget_string import HTMLStyle  # not exported by ipywidgets
+
+        styles = (w.ButtonStyle(), HTMLStyle())
+        self.rows = [_Row(i, len(headers) - 1, on_row, prefix, styles) for i in range(n_rows)]
         header = [w.HTML(f"<b>{esc(h)}</b>") for h in headers]
         self.grid = w.GridBox(header + [x for r in self.rows for x in r.widgets],
                               layout=w.Layout(grid_template_columns=columns,

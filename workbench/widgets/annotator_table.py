@@ -9,9 +9,10 @@ import ipywidgets as w
 import pandas as pd
 import traitlets
 
+from .._validation import check_int
 from ..agreement import annotator_quality, disagreeing_items, disagreeing_items_by_annotator
 from ..selection import Selection
-from ._adapters import StatusMixin, esc, guarded
+from ._adapters import RowGrid, StatusMixin, esc, guarded
 from .agreement_matrix import annotations_from
 
 __all__ = ["AnnotatorTable"]
@@ -40,6 +41,8 @@ class AnnotatorTable(StatusMixin, w.VBox):
     reference : Series, DataFrame, str or None, default=None
         Passed to :func:`workbench.annotator_quality` (gold labels, ``'majority'``,
         ``'dawid_skene'`` or None).
+    page_size : int, default=15
+        Annotators per page (a crowd of hundreds is paged, not drawn at once).
 
     Attributes
     ----------
@@ -48,26 +51,30 @@ class AnnotatorTable(StatusMixin, w.VBox):
     annotator : str or None
         The annotator whose items are selected.
     buttons : list of ipywidgets.Button
-        One per row, in display order (CSS class ``wb-annotator-row``).
+        One per annotator of the page shown, in display order (CSS class
+        ``wb-annotator-row``).
     """
 
     annotator = traitlets.Unicode(None, allow_none=True)
 
     def __init__(self, project_or_annotations: Any, selection: Selection | None = None, *,
-                 reference=None):
+                 reference=None, page_size: int = 15):
         self.project, self.annotations = annotations_from(project_or_annotations)
         self.selection = selection if selection is not None else Selection()
         self.reference = reference
+        self.page_size = check_int(page_size, "page_size", "AnnotatorTable", minimum=1)
+        self.page = 0
         self.caption = w.HTML("")
         self.caption.add_class("wb-annotator-caption")
-        self.grid = w.GridBox([], layout=w.Layout(
-            grid_template_columns="minmax(90px, 1fr) 55px 75px 50px 95px 105px",
-            grid_gap="2px 8px", align_items="center"))
-        self.grid.add_class("wb-annotator-grid")
-        super().__init__([self._make_error_box(), self.caption, self.grid])
+        self._compute()
+        # no more row widgets than annotators: six annotators are six rows
+        self.table = RowGrid(_HEADERS, max(1, min(self.page_size, len(self.quality))),
+                             self._on_row, self.go, prefix="annotator",
+                             columns="minmax(90px, 1fr) 55px 75px 50px 95px 105px")
+        self.grid = self.table.grid
+        super().__init__([self._make_error_box(), self.caption, self.grid, self.table.pager])
         self.add_class("wb-annotator-table")
         self.selection.observe(self._on_selection, names=["ids"])
-        self._compute()
         self._render()
 
     def _compute(self) -> None:
@@ -100,9 +107,25 @@ class AnnotatorTable(StatusMixin, w.VBox):
         return ids
 
     @guarded
-    def _on_button(self, button) -> None:
-        """Adapter: a click on an annotator's button."""
-        self.select_annotator(button.annotator_name)
+    def _on_row(self, slot: int) -> None:
+        """Adapter: a click on the annotator button of row ``slot`` of the page."""
+        i = self.page * self.page_size + slot
+        if i < len(self.quality):
+            self.select_annotator(self.quality["annotator"].iloc[i])
+
+    def go(self, page: int) -> None:
+        """Show page ``page`` of the annotators (clipped to the valid range)."""
+        n_pages = max(1, -(-len(self.quality) // self.page_size))
+        page = min(max(int(page), 0), n_pages - 1)
+        if page != self.page:
+            self.page = page
+            self._render_rows()
+
+    @property
+    def buttons(self) -> list:
+        """The annotator buttons of the page shown, in display order."""
+        n = len(self.quality) - self.page * self.page_size
+        return [r.button for r in self.table.rows[:max(0, n)]]
 
     @guarded
     def _on_selection(self, change) -> None:
@@ -111,27 +134,41 @@ class AnnotatorTable(StatusMixin, w.VBox):
 
     @traitlets.observe("annotator")
     def _on_annotator(self, change) -> None:
-        for b in getattr(self, "buttons", []):
-            b.button_style = "info" if b.annotator_name == change["new"] else ""
+        if hasattr(self, "table"):
+            self._render_highlight()
+
+    def _render_highlight(self) -> None:
+        names = self.quality["annotator"].astype(str).tolist()
+        for r in self.table.rows:
+            i = self.page * self.page_size + r.slot
+            r.button.button_style = ("info" if i < len(names) and names[i] == self.annotator
+                                     else "")
+
+    def _render_rows(self) -> None:
+        q = self.quality
+        start = self.page * self.page_size
+        for r in self.table.rows:
+            i = start + r.slot
+            r.show(i < len(q))
+            if i >= len(q):
+                continue
+            row = q.iloc[i]
+            r.button.description = str(row["annotator"])
+            r.button.tooltip = (f"select the {row['n_disagreements']} items where "
+                                f"{row['annotator']} disagrees with another annotator")
+            worst = "" if pd.isna(row["worst_class"]) else (
+                f"{esc(row['worst_class'])} ({_fmt(row['worst_class_recall'], pct=True)})")
+            values = [f"{row['n_labels']}", _fmt(row["accuracy"], pct=True),
+                      _fmt(row["kappa"]), worst, f"{row['n_disagreements']}"]
+            for cell, v in zip(r.cells, values, strict=True):
+                cell.value = v
+        self._render_highlight()
+        n_pages = max(1, -(-len(q) // self.page_size))
+        self.table.show_pager(self.page, n_pages,
+                              f"page {self.page + 1} of {n_pages} ({len(q)} annotators)")
 
     def _render(self) -> None:
-        header = [w.HTML(f"<b>{h}</b>") for h in _HEADERS]
-        cells: list = []
-        self.buttons = []
-        for row in self.quality.itertuples():
-            b = w.Button(description=str(row.annotator), tooltip=(
-                f"select the {row.n_disagreements} items where {row.annotator} disagrees "
-                f"with another annotator"), layout=w.Layout(width="auto"))
-            b.annotator_name = str(row.annotator)
-            b.add_class("wb-annotator-row")
-            b.on_click(self._on_button)
-            self.buttons.append(b)
-            worst = "" if pd.isna(row.worst_class) else (
-                f"{esc(row.worst_class)} ({_fmt(row.worst_class_recall, pct=True)})")
-            cells += [b, w.HTML(f"{row.n_labels}"), w.HTML(_fmt(row.accuracy, pct=True)),
-                      w.HTML(_fmt(row.kappa)), w.HTML(worst),
-                      w.HTML(f"{row.n_disagreements}")]
-        self.grid.children = header + cells
+        self._render_rows()
         ref = ("gold labels" if isinstance(self.reference, (pd.Series, pd.DataFrame)) else
                "the other annotators' majority" if self.reference is None else
                f"the {self.reference} consensus")

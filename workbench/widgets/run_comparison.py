@@ -12,7 +12,7 @@ import traitlets
 from .._validation import check_int
 from ..selection import Selection
 from ..slicing import RunDiff, _encode, compare_runs
-from ._adapters import StatusMixin, esc, guarded
+from ._adapters import RowGrid, StatusMixin, esc, guarded
 
 __all__ = ["RunComparison"]
 
@@ -38,6 +38,7 @@ class RunComparison(StatusMixin, w.VBox):
     column : str, default=None
         Metadata column of the slice rows (default: the first).
     page_size : int, default=10
+        Slice rows per page (a fixed pool of row widgets, reused when paging).
 
     Attributes
     ----------
@@ -84,26 +85,16 @@ class RunComparison(StatusMixin, w.VBox):
         self.broken_button.add_class("wb-run-broken")
         self.fixed_button.on_click(lambda _b: self._click("fixed"))
         self.broken_button.on_click(lambda _b: self._click("broken"))
-        self._row_buttons = []
-        self._row_cells = []
-        cells = [w.HTML(f"<b>{h}</b>") for h in _HEADERS]
-        for k in range(self.page_size):
-            b = w.Button(description="", layout=w.Layout(width="auto"))
-            b.add_class("wb-run-row")
-            b.on_click(lambda _b, k=k: self._click_row(k))
-            row = [w.HTML("") for _ in range(len(_HEADERS) - 1)]
-            self._row_buttons.append(b)
-            self._row_cells.append(row)
-            cells += [b, *row]
-        self.grid = w.GridBox(cells, layout=w.Layout(
-            grid_template_columns="minmax(140px, 2fr) 60px 70px 80px 70px 60px 60px",
-            grid_gap="2px 8px", align_items="center"))
-        self.grid.add_class("wb-run-grid")
+        self.page = 0
+        self.table = RowGrid(_HEADERS, self.page_size, self._click_row, self.go, prefix="run",
+                             columns="minmax(140px, 2fr) 60px 70px 80px 70px 60px 60px")
+        self.grid = self.table.grid
+        self._row_buttons = [r.button for r in self.table.rows]
         super().__init__([
             w.HBox([self.base_picker, self.candidate_picker, self.column_picker],
                    layout=w.Layout(flex_flow="row wrap")),
             self._make_error_box(), self.summary,
-            w.HBox([self.fixed_button, self.broken_button]), self.grid,
+            w.HBox([self.fixed_button, self.broken_button]), self.grid, self.table.pager,
         ])
         self.add_class("wb-run-comparison")
         self.base, self.candidate, self.column = base, candidate, column
@@ -179,8 +170,17 @@ class RunComparison(StatusMixin, w.VBox):
 
     @guarded
     def _click_row(self, k: int) -> None:
-        if k < len(self.rows_frame):
-            self.select_row(k)
+        i = self.page * self.page_size + k
+        if i < len(self.rows_frame):
+            self.select_row(i)
+
+    def go(self, page: int) -> None:
+        """Show page ``page`` of the slice rows (clipped to the valid range)."""
+        n_pages = max(1, -(-len(self.rows_frame) // self.page_size))
+        page = min(max(int(page), 0), n_pages - 1)
+        if page != self.page:
+            self.page = page
+            self._render_rows()
 
     # ---- view -------------------------------------------------------------------------
 
@@ -202,23 +202,31 @@ class RunComparison(StatusMixin, w.VBox):
             frame = frame[frame["column"] == self.column].copy()
             frame["_code"] = np.arange(len(frame))
             frame = frame.sort_values("delta", ascending=False, kind="stable")
-        self.rows_frame = frame.reset_index(drop=True)  # the first page_size rows are shown
-        for k, (b, cells) in enumerate(zip(self._row_buttons, self._row_cells, strict=True)):
-            visible = k < len(self.rows_frame)
-            for x in (b, *cells):
-                x.layout.display = None if visible else "none"
-            if not visible:
+        self.rows_frame = frame.reset_index(drop=True)
+        self.page = 0
+        self._render_rows()
+
+    def _render_rows(self) -> None:
+        n = len(self.rows_frame)
+        start = self.page * self.page_size
+        for row in self.table.rows:
+            i = start + row.slot
+            row.show(i < n)
+            if i >= n:
                 continue
-            r = self.rows_frame.iloc[k]
-            b.description = str(r["bin"])
-            b.tooltip = f"{r['column']}={r['bin']}"
+            r = self.rows_frame.iloc[i]
+            row.button.description = str(r["bin"])
+            row.button.tooltip = f"{r['column']}={r['bin']}"
             color = "#b00020" if r["delta"] > 0 else "#1b5e20"
             values = [f"{int(r['n']):,}", _pct(r["base_error_rate"]),
                       _pct(r["candidate_error_rate"]),
                       f"<span style='color:{color}'>{100 * r['delta']:+.1f} pt</span>",
                       str(int(r["n_fixed"])), str(int(r["n_broken"]))]
-            for c, v in zip(cells, values, strict=True):
+            for c, v in zip(row.cells, values, strict=True):
                 c.value = v
+        n_pages = max(1, -(-n // self.page_size))
+        self.table.show_pager(self.page, n_pages,
+                              f"page {self.page + 1} of {n_pages} ({n} slices)")
 
     def __repr__(self) -> str:
         return f"RunComparison({self.diff!r})"
