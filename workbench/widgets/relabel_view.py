@@ -161,7 +161,8 @@ class RelabelQueueView(StatusMixin, w.VBox):
             for r in head.itertuples())
         more = f"<div>... and {len(frame) - len(head)} more</div>" if len(frame) > len(head) \
             else ""
-        self.table_html.value = ("<table><tr>" + "".join(f"<th>{c}</th>" for c in cols) +
+        self.table_html.value = ("<table><tr>" + "".join(f"<th>{c.replace('_', ' ')}</th>"
+                                                         for c in cols) +
                                  f"</tr>{body}</table>{more}"
                                  f"<div><small>score: {esc(self.queue.priority_source)}"
                                  f" {esc(self.queue.priority_note)}</small></div>")
