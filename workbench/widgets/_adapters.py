@@ -261,6 +261,16 @@ class RowGrid:
         self.next_button.on_click(lambda _b: on_page(self.page + 1))
         self.pager = w.HBox([self.prev_button, self.next_button, self.page_label])
 
+    @staticmethod
+    def n_pages(n_items: int, page_size: int) -> int:
+        """Pages needed for ``n_items`` rows (at least 1)."""
+        return max(1, -(-int(n_items) // int(page_size)))
+
+    @classmethod
+    def clip(cls, page: int, n_items: int, page_size: int) -> int:
+        """``page`` clipped to the pages of ``n_items`` rows."""
+        return min(max(int(page), 0), cls.n_pages(n_items, page_size) - 1)
+
     def show_pager(self, page: int, n_pages: int, label: str) -> None:
         """Record the page shown and update the pager's label and buttons."""
         self.page = page

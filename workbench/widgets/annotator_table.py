@@ -115,8 +115,7 @@ class AnnotatorTable(StatusMixin, w.VBox):
 
     def go(self, page: int) -> None:
         """Show page ``page`` of the annotators (clipped to the valid range)."""
-        n_pages = max(1, -(-len(self.quality) // self.page_size))
-        page = min(max(int(page), 0), n_pages - 1)
+        page = RowGrid.clip(page, len(self.quality), self.page_size)
         if page != self.page:
             self.page = page
             self._render_rows()
@@ -163,7 +162,7 @@ class AnnotatorTable(StatusMixin, w.VBox):
             for cell, v in zip(r.cells, values, strict=True):
                 cell.value = v
         self._render_highlight()
-        n_pages = max(1, -(-len(q) // self.page_size))
+        n_pages = RowGrid.n_pages(len(q), self.page_size)
         self.table.show_pager(self.page, n_pages,
                               f"page {self.page + 1} of {n_pages} ({len(q)} annotators)")
 

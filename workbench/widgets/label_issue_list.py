@@ -134,7 +134,7 @@ class LabelIssueList(StatusMixin, w.VBox):
     @property
     def n_pages(self) -> int:
         """Number of pages (at least 1)."""
-        return max(1, -(-len(self.frame) // self.page_size))
+        return RowGrid.n_pages(len(self.frame), self.page_size)
 
     def go(self, page: int) -> None:
         """Show page ``page`` (clipped to the valid range)."""

@@ -176,8 +176,7 @@ class RunComparison(StatusMixin, w.VBox):
 
     def go(self, page: int) -> None:
         """Show page ``page`` of the slice rows (clipped to the valid range)."""
-        n_pages = max(1, -(-len(self.rows_frame) // self.page_size))
-        page = min(max(int(page), 0), n_pages - 1)
+        page = RowGrid.clip(page, len(self.rows_frame), self.page_size)
         if page != self.page:
             self.page = page
             self._render_rows()
@@ -224,7 +223,7 @@ class RunComparison(StatusMixin, w.VBox):
                       str(int(r["n_fixed"])), str(int(r["n_broken"]))]
             for c, v in zip(row.cells, values, strict=True):
                 c.value = v
-        n_pages = max(1, -(-n // self.page_size))
+        n_pages = RowGrid.n_pages(n, self.page_size)
         self.table.show_pager(self.page, n_pages,
                               f"page {self.page + 1} of {n_pages} ({n} slices)")
 

@@ -192,8 +192,7 @@ class SliceTable(StatusMixin, w.VBox):
 
     def go(self, page: int) -> None:
         """Show ``page`` (clipped)."""
-        n_pages = max(1, -(-len(self.frame) // self.page_size))
-        page = min(max(int(page), 0), n_pages - 1)
+        page = RowGrid.clip(page, len(self.frame), self.page_size)
         if page != self.page:
             self.page = page
             self._render()
@@ -267,7 +266,7 @@ class SliceTable(StatusMixin, w.VBox):
                 cell.value = v
             r.show(True)
         self._render_highlight()
-        n_pages = max(1, -(-n // self.page_size))
+        n_pages = RowGrid.n_pages(n, self.page_size)
         self.table.show_pager(self.page, n_pages, f"page {self.page + 1} of {n_pages} ({n} slices)")
         what = ("discovered slices (up to 2 conditions, FDR 5%)" if self.discovered
                 else f"slices of <b>{esc(self.column)}</b>")
