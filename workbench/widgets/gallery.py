@@ -61,18 +61,23 @@ def read_image(path) -> tuple[bytes, str] | None:
 
 
 class _Card:
-    """One reusable card: image + placeholder + caption (CSS class ``wb-card``)."""
+    """One reusable card: image + placeholder + caption (CSS class ``wb-card``).
 
-    def __init__(self, size: int):
+    ``shared`` is ``(html_style, caption_layout)``, one of each for every card of a gallery
+    (fewer widget models for the browser to build).
+    """
+
+    def __init__(self, size: int, shared: tuple):
+        html_style, caption_layout = shared
         self.image = w.Image(format="png", layout=w.Layout(width=f"{size}px",
                                                            height=f"{size}px"))
         self.image.add_class("wb-card-image")
         self.placeholder = w.HTML(
             f"<div style='width:{size}px;height:{size}px;display:flex;align-items:center;"
             "justify-content:center;background:#eee;color:#777;font-size:11px'>no image</div>",
-            layout=w.Layout(display="none"))
+            layout=w.Layout(display="none"), style=html_style)
         self.placeholder.add_class("wb-placeholder")
-        self.caption = w.HTML("")
+        self.caption = w.HTML("", layout=caption_layout, style=html_style)
         self.caption.add_class("wb-card-caption")
         self.box = w.VBox([self.image, self.placeholder, self.caption],
                           layout=w.Layout(padding="4px", border="1px solid #ddd",
@@ -133,7 +138,10 @@ class ItemGallery(StatusMixin, w.VBox):
         self.next_button = w.Button(description="next ▶", layout=w.Layout(width="80px"))
         self.prev_button.add_class("wb-gallery-prev")
         self.next_button.add_class("wb-gallery-next")
-        self.cards = [_Card(thumb_size) for _ in range(self.page_size)]
+        from ipywidgets.widgets.widget_string import HTMLStyle  # not exported by ipywidgets
+
+        shared = (HTMLStyle(), w.Layout())
+        self.cards = [_Card(thumb_size, shared) for _ in range(self.page_size)]
         grid = w.GridBox([c.box for c in self.cards], layout=w.Layout(
             grid_template_columns=f"repeat(auto-fill, minmax({thumb_size + 70}px, 1fr))",
             grid_gap="6px", width="100%"))
