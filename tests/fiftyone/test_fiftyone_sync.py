@@ -406,23 +406,29 @@ def external_mongod(tmp_path):
         proc.kill()
 
 
-@pytest.mark.fiftyone
-def test_works_against_an_existing_mongodb(external_mongod, tmp_path):
-    out = _run(f"""
-        import sys
+def _sync_twice(name: str, root: Path) -> str:
+    """Script (for a fresh interpreter): sync the tiny project twice, print the counts."""
+    return textwrap.dedent(f"""
+        import os, sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from _fo_frames import make_tiny_frames
         import workbench as wb, workbench.fiftyone_bridge as fb
         items, ann, preds, classes = make_tiny_frames()
         p = wb.Project.from_frames(items=items, annotations=ann, predictions=preds,
-                                   classes=classes, name="ext", root={str(tmp_path)!r})
+                                   classes=classes, name={name!r}, root={str(root)!r})
         first = fb.sync_project(p)
         again = fb.sync_project(p)
-        import fiftyone as fo
         print("counts", first.added, again.added, again.updated, again.unchanged)
-        print("uri", fo.config.database_uri)
-        fo.delete_dataset(first.dataset_name)
-    """, env={"FIFTYONE_DATABASE_URI": external_mongod}, timeout=300)
+    """)
+
+
+@pytest.mark.fiftyone
+def test_works_against_an_existing_mongodb(external_mongod, tmp_path):
+    out = _run(_sync_twice("ext", tmp_path) + """
+import fiftyone as fo
+print("uri", fo.config.database_uri)
+fo.delete_dataset(first.dataset_name)
+""", env={"FIFTYONE_DATABASE_URI": external_mongod}, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "counts 16 0 0 16" in out.stdout
     assert f"uri {external_mongod}/?serverSelectionTimeoutMS=5000" in out.stdout
@@ -461,19 +467,8 @@ def test_works_offline_with_the_bundled_mongod(tmp_path):
            if k not in ("FIFTYONE_DATABASE_URI", "FIFTYONE_PRIVATE_DATABASE_PORT")}
     env.update(FIFTYONE_DATABASE_DIR=str(db_dir), PYTHONPATH=str(REPO))
     env.pop("FIFTYONE_DATABASE_VALIDATION", None)  # the workbench sets it
-    code = textwrap.dedent(f"""
-        import os, sys
-        sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from _fo_frames import make_tiny_frames
-        import workbench as wb, workbench.fiftyone_bridge as fb
-        items, ann, preds, classes = make_tiny_frames()
-        p = wb.Project.from_frames(items=items, annotations=ann, predictions=preds,
-                                   classes=classes, name="offline", root={str(tmp_path)!r})
-        first = fb.sync_project(p)
-        again = fb.sync_project(p)
-        print("counts", first.added, again.added, again.updated, again.unchanged)
-        print("validation", os.environ["FIFTYONE_DATABASE_VALIDATION"])
-    """)
+    code = _sync_twice("offline", tmp_path) + (
+        'print("validation", os.environ["FIFTYONE_DATABASE_VALIDATION"])\n')
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=env, timeout=300, cwd=REPO)
     assert out.returncode == 0, out.stderr[-3000:]

@@ -131,6 +131,19 @@ def _check_clean(page) -> None:
     assert outside == [], outside  # the widgets themselves ask for nothing outside
 
 
+def _wait_for_status(page, text: str) -> None:
+    """Wait until the explorer's status line mentions ``text``."""
+    page.wait_for_function(
+        "t => document.querySelector('.wb-status').innerText.includes(t)", arg=text,
+        timeout=30_000)
+
+
+def _wait_for_gallery_images(page) -> None:
+    page.wait_for_function(
+        "() => document.querySelectorAll('.wb-gallery .wb-card img').length > 0",
+        timeout=30_000)
+
+
 def test_error_explorer_in_chromium(browser, voila_url):
     page = _open(browser, voila_url + "/voila/render/01_error_explorer.ipynb")
     try:
@@ -147,11 +160,8 @@ def test_error_explorer_in_chromium(browser, voila_url):
         assert sorted(titles) == ["predicted", "true"]
         # click the cell (true 8, predicted 1): status and gallery follow
         _click_plot_point(page, ".wb-confusion", 8 * 10 + 1)
-        page.wait_for_function(
-            "() => document.querySelector('.wb-status').innerText.includes('true 8, predicted 1')",
-            timeout=30_000)
-        page.wait_for_function("() => document.querySelectorAll("
-                               "'.wb-gallery .wb-card img').length > 0", timeout=30_000)
+        _wait_for_status(page, "true 8, predicted 1")
+        _wait_for_gallery_images(page)
         gallery = page.inner_text(".wb-gallery")
         assert "label: 8" in gallery and "pred: 1" in gallery and "annotators:" in gallery
         assert _visible_cards(page) > 0
@@ -159,9 +169,7 @@ def test_error_explorer_in_chromium(browser, voila_url):
         row = page.locator(".wb-slice-row", has_text="onerror").first
         assert row.inner_text().strip().startswith("<img")
         row.click()
-        page.wait_for_function(
-            "() => document.querySelector('.wb-status').innerText.includes('540 items')",
-            timeout=30_000)
+        _wait_for_status(page, "540 items")
         assert XSS_META in page.inner_text(".wb-gallery")
         # pagination
         page.click(".wb-gallery-next")
@@ -185,11 +193,8 @@ def test_disagreement_explorer_in_chromium(browser, voila_url):
         assert XSS_ANNOTATOR in ticks  # the name as typed, not a bold "bold"
         # annotator row -> status and gallery with every annotator's label
         page.locator(".wb-annotator-row", has_text=XSS_ANNOTATOR).click()
-        page.wait_for_function(
-            "() => document.querySelector('.wb-status').innerText.includes('disagrees')",
-            timeout=30_000)
-        page.wait_for_function("() => document.querySelectorAll("
-                               "'.wb-gallery .wb-card img').length > 0", timeout=30_000)
+        _wait_for_status(page, "disagrees")
+        _wait_for_gallery_images(page)
         assert f"{XSS_ANNOTATOR}=" in page.inner_text(".wb-gallery")
         # a label issue row
         page.locator(".wb-disagreement-tabs .lm-TabBar-tab", has_text="Label issues").click()
