@@ -257,11 +257,13 @@ def _calls_wait_for_viewer(path: Path) -> bool:
     return False
 
 
-#: Imported by :func:`wait_for_viewer` before it pauses: the slow imports of the dashboards
-#: (plotly's FigureWidget alone pulls nbformat and jsonschema: seconds on 2 cores).
+#: The slow imports of the dashboards (plotly's FigureWidget alone pulls nbformat and
+#: jsonschema, scipy.stats and statsmodels seconds more on 2 cores): done by
+#: :func:`wait_for_viewer` and ``workbench.widgets.preload()`` before a viewer arrives.
 PRELOAD_MODULES = (
     "plotly.graph_objects", "plotly.graph_objs._figurewidget", "anywidget", "ipywidgets",
-    "PIL.Image", "sqlalchemy", "scipy.stats", "cleanlab.filter", "cleanlab.rank",
+    "PIL.Image", "sqlalchemy", "scipy.stats", "statsmodels.stats.proportion",
+    "sklearn.metrics", "cleanlab.filter", "cleanlab.rank",
     "workbench.project", "workbench.slicing", "workbench.agreement",
     "workbench.label_quality", "workbench.tags", "workbench.relabel", "workbench.session",
     "workbench.kpis",

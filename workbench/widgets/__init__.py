@@ -28,19 +28,6 @@ _API: dict[str, str] = {
 
 __all__ = sorted(_API) + ["preload"]
 
-#: Heavy modules the dashboards need; importing them takes seconds on a small machine.
-_HEAVY_MODULES = (
-    "plotly.graph_objects",
-    "scipy.stats",
-    "statsmodels.stats.proportion",
-    "sklearn.metrics",
-    "sqlalchemy",
-    "cleanlab.filter",
-    "cleanlab.rank",
-    "PIL.Image",
-)
-
-
 def _use_served_plotly_bundle(figure_class) -> None:
     """Point FigureWidgets at plotly's bundle served by ``workbench serve`` (if it does).
 
@@ -72,11 +59,9 @@ def preload() -> None:
     and jsonschema; scipy.stats and statsmodels take seconds) before a viewer arrives, and
     only the data is read when the page is requested.
     """
-    for name in _HEAVY_MODULES:
-        try:
-            importlib.import_module(name)
-        except ImportError:  # an optional extra: the feature says so when it is used
-            continue
+    from ..serve import preload as import_modules
+
+    import_modules()  # workbench.serve.PRELOAD_MODULES (a missing extra is skipped)
     import plotly.graph_objects as go
 
     go.FigureWidget  # noqa: B018 - a lazy attribute: imports plotly's widget machinery

@@ -29,8 +29,11 @@ __all__ = [
 ]
 
 
-def esc(value: Any) -> str:
-    """HTML-escape any value for display (``None``/NA shown as an empty string)."""
+def esc(value: Any, *, quote: bool = True) -> str:
+    """HTML-escape any value for display (``None``/NA shown as an empty string).
+
+    ``quote=False`` leaves quotes alone (text content, never an attribute value).
+    """
     if value is None:
         return ""
     try:
@@ -38,17 +41,23 @@ def esc(value: Any) -> str:
             return ""
     except (TypeError, ValueError):
         pass
-    return html.escape(str(value), quote=True)
+    return html.escape(str(value), quote=quote)
 
 
 def plot_text(value: Any) -> str:
     """Text for plotly (tick labels, hover, cell text) that shows as typed.
 
     Plotly interprets a subset of HTML in text (``<b>``, ``<i>``, ``<br>``, ``<a>``...), so
-    an annotator called ``<b>x</b>`` would be shown as a bold "x". Escaping the markup
-    characters makes plotly show the literal name (it decodes the entities back).
+    an annotator called ``<b>x</b>`` would be shown as a bold "x". Escaping ``< > &`` makes
+    plotly show the literal name (it decodes those entities back); quotes are left as they
+    are, because plotly does not decode ``&quot;`` and would show it literally.
+
+    Examples
+    --------
+    >>> plot_text('<b>12" pipe</b>')
+    '&lt;b&gt;12" pipe&lt;/b&gt;'
     """
-    return esc(value)
+    return esc(value, quote=False)
 
 
 def sync_figure_state(fig: Any) -> Any:

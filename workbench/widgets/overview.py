@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import math
 import time
 from typing import Any
@@ -20,7 +19,7 @@ except ImportError:  # pragma: no cover - reported on the dashboard when missing
 
 from ..kpis import OverviewKPIs, overview_kpis
 from ..selection import Selection
-from ._adapters import StatusMixin, esc, guarded
+from ._adapters import StatusMixin, esc, guarded, plot_text
 
 __all__ = ["OverviewDashboard"]
 
@@ -62,11 +61,6 @@ def _num(x: Any, digits: int = 2) -> str:
     if math.isnan(x):
         return "–"
     return f"{x:,.0f}" if digits == 0 else f"{x:.{digits}f}"
-
-
-def _plot_text(value: Any) -> str:
-    """Escape text for plotly labels: plotly decodes ``&lt; &gt; &amp;`` but not ``&quot;``."""
-    return html.escape(str(value), quote=False)
 
 
 def _table(frame: pd.DataFrame | None, formats: dict[str, Any], *, css: str) -> str:
@@ -290,26 +284,26 @@ class OverviewDashboard(StatusMixin, w.VBox):
         if k.trends is None or not len(k.trends):
             self.figure = None
             note = k.problems.get("trends", "no batches to plot")
-            self.trends.children = [w.HTML(f"<i>Trends: {_plot_text(note)}</i>")]
+            self.trends.children = [w.HTML(f"<i>Trends: {esc(note)}</i>")]
             return
         by = self._trend_by
         order = sorted(pd.unique(k.trends[by].astype(str)))
         traces = []
         for series, part in k.trends.groupby("series", sort=True):
             part = part.set_index(by).reindex(order)
-            name = _plot_text(series)
+            name = plot_text(series)
             traces.append(go.Scatter(
-                x=[_plot_text(v) for v in order], y=part["value"].tolist(),
+                x=[plot_text(v) for v in order], y=part["value"].tolist(),
                 customdata=part["n"].fillna(0).astype(int).tolist(),
                 mode="lines+markers", name=name,
-                hovertemplate=(f"{_plot_text(by)} %{{x}}<br>{name}: %{{y:.1%}}"
+                hovertemplate=(f"{plot_text(by)} %{{x}}<br>{name}: %{{y:.1%}}"
                                "<br>%{customdata} items<extra></extra>")))
         layout = go.Layout(
-            title=f"Trends over {_plot_text(by)}", height=320,
+            title=f"Trends over {plot_text(by)}", height=320,
             margin={"l": 50, "r": 20, "t": 40, "b": 40},
             yaxis={"tickformat": ".0%", "rangemode": "tozero"},
             xaxis={"type": "category", "categoryorder": "array",
-                   "categoryarray": [_plot_text(v) for v in order]},
+                   "categoryarray": [plot_text(v) for v in order]},
             legend={"orientation": "h", "y": -0.2})
         if self.figure is None:
             fig = go.FigureWidget(data=traces, layout=layout)
