@@ -310,3 +310,31 @@ def test_agreement_by_slice_rows_select_their_disagreements(project):
     assert f"batch={worst}, annotators disagree" in app.status.value
     app.annotators.select_annotator("eli")  # a selection from elsewhere clears the mark
     assert app.slice_buttons[k].button_style == ""
+
+
+def test_agreement_by_slice_pages_many_values():
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    ids = [f"i{k:03d}" for k in range(400)]
+    items = pd.DataFrame({"item_id": ids, "batch": [f"b{k % 20:02d}" for k in range(400)]})
+    ann = pd.DataFrame([(i, a, str(rng.integers(0, 3))) for i in ids for a in ("x", "y", "z")],
+                       columns=["item_id", "annotator", "label"])
+    project = wb.Project.from_frames(items=items, annotations=ann, name="many")
+    app = DisagreementExplorer(project, slice_by="batch")
+    frame = app.slice_frame
+    assert len(frame) == 20 and len(app.slice_buttons) == 15
+    assert "page 1 of 2" in app.slice_rows.page_label.value
+    assert app.slice_rows.headers[0].value == "<b>batch</b>"
+    app.slice_rows.next_button.click()
+    assert [b.description for b in app.slice_buttons] == list(frame["batch"].iloc[15:])
+    app.slice_buttons[2].click()  # row 17 of the table
+    value = frame["batch"].iloc[17]
+    n_labels = ann.groupby("item_id")["label"].nunique()
+    assert set(app.selection.ids) == {i for i in items.loc[items["batch"] == value, "item_id"]
+                                      if n_labels[i] > 1}
+    assert app.slice_buttons[2].button_style == "info"
+    app.slice_rows.prev_button.click()
+    assert all(b.button_style == "" for b in app.slice_buttons)  # the mark is on page 2
+    app.slice_rows.next_button.click()
+    assert app.slice_buttons[2].button_style == "info"

@@ -251,12 +251,13 @@ class RowGrid:
         import ipywidgets as w
 
         self.page = 0
+        self.page_rows = n_rows
         from ipywidgets.widgets.widget_string import HTMLStyle  # not exported by ipywidgets
 
         styles = (w.ButtonStyle(), HTMLStyle())
         self.rows = [_Row(i, len(headers) - 1, on_row, prefix, styles) for i in range(n_rows)]
-        header = [w.HTML(f"<b>{esc(h)}</b>") for h in headers]
-        self.grid = w.GridBox(header + [x for r in self.rows for x in r.widgets],
+        self.headers = [w.HTML(f"<b>{esc(h)}</b>") for h in headers]
+        self.grid = w.GridBox(self.headers + [x for r in self.rows for x in r.widgets],
                               layout=w.Layout(grid_template_columns=columns,
                                               grid_gap="2px 8px", align_items="center"))
         self.grid.add_class(f"wb-{prefix}-grid")

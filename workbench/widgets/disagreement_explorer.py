@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..agreement import agreement_by, agreement_summary
 from ..selection import Selection
-from ._adapters import StatusMixin, esc, guarded
+from ._adapters import RowGrid, StatusMixin, esc, guarded
 from .agreement_matrix import AgreementMatrix
 from .annotator_table import AnnotatorTable
 from .confused_pairs import ConfusedPairs
@@ -127,11 +127,13 @@ class DisagreementExplorer(StatusMixin, w.VBox):
         self.slice_table = w.HTML("")
         self.slice_table.add_class("wb-agreement-by-table")
         self.slice_frame = pd.DataFrame()
-        self.slice_buttons: list = []
-        self.slice_grid = w.GridBox([], layout=w.Layout(
-            grid_template_columns="minmax(120px, 220px) 60px 90px 200px 70px",
-            grid_gap="2px 10px", align_items="center"))
-        self.slice_grid.add_class("wb-agreement-by-grid")
+        self.slice_page = 0
+        self._slice_selected: int | None = None  # row of slice_frame whose items are selected
+        self.slice_rows = RowGrid(
+            ["value", "items", "agreement", "Fleiss' kappa [95% CI]", "alpha"], 15,
+            self._on_slice_row, self._go_slices, prefix="agreement-by",
+            columns="minmax(120px, 220px) 60px 90px 200px 70px")
+        self.slice_grid = self.slice_rows.grid
         if project.metadata_columns:
             default = slice_by or ("batch" if "batch" in project.metadata_columns
                                    else project.metadata_columns[0])
@@ -145,7 +147,8 @@ class DisagreementExplorer(StatusMixin, w.VBox):
                                    grid_gap="8px 24px")),
             self.pairs,
             self.issues,
-            w.VBox([self.slice_picker, self.slice_table, self.slice_grid]),
+            w.VBox([self.slice_picker, self.slice_table, self.slice_grid,
+                    self.slice_rows.pager]),
         ])
         for i, title in enumerate(["Annotators", "Confused labels", "Label issues",
                                    "Agreement by slice"]):
@@ -199,15 +202,16 @@ class DisagreementExplorer(StatusMixin, w.VBox):
         col = self.slice_picker.value
         ann = self.project.annotations
         self.slice_frame = pd.DataFrame()
-        self.slice_grid.children = ()
-        self.slice_buttons = []
-        if not col or not len(ann):
-            self.slice_table.value = "<i>No metadata column or no annotations.</i>"
-            return
-        try:
-            table = agreement_by(ann, self.project, col, n_boot=200)
-        except Exception as exc:  # e.g. no item with two labels in any slice
-            self.slice_table.value = f"<i>{esc(exc)}</i>"
+        self.slice_page, self._slice_selected = 0, None
+        table, message = None, "<i>No metadata column or no annotations.</i>"
+        if col and len(ann):
+            try:
+                table = agreement_by(ann, self.project, col, n_boot=200)
+            except Exception as exc:  # e.g. no item with two labels in any slice
+                message = f"<i>{esc(exc)}</i>"
+        if table is None:
+            self.slice_table.value = message
+            self._render_slice_rows()  # no rows
             return
         self.slice_frame = table.reset_index(drop=True)
         lowest = ""
@@ -222,26 +226,52 @@ class DisagreementExplorer(StatusMixin, w.VBox):
             "than chance), with a 95% interval (bootstrap over items, 200 resamples, "
             f"seeded).{lowest} Click a value to see its items where annotators "
             "disagree.</span>")
-        header = [w.HTML(f"<b>{h}</b>") for h in
-                  (esc(col), "items", "agreement", "Fleiss' kappa [95% CI]", "alpha")]
-        cells: list = []
+        self.slice_rows.headers[0].value = f"<b>{esc(col)}</b>"
+        self._render_slice_rows()
+
+    def _render_slice_rows(self) -> None:
+        """Write the page of the agreement-by-slice table into the row pool."""
+        table, col = self.slice_frame, self.slice_picker.value
         low = table["fleiss_kappa"].min() if len(table) > 1 else None
-        for k, r in enumerate(table.itertuples(index=False)):
-            row = dict(zip(table.columns, r, strict=True))
-            b = w.Button(description=str(row[col]), tooltip=(
-                f"select the items of {col}={row[col]} where annotators disagree"),
-                layout=w.Layout(width="auto"))
-            b.add_class("wb-agreement-by-row")
-            b.on_click(lambda _b, k=k: self.select_slice(k))
-            self.slice_buttons.append(b)
+        start = self.slice_page * self.slice_rows.page_rows
+        for r in self.slice_rows.rows:
+            i = start + r.slot
+            r.show(i < len(table))
+            if i >= len(table):
+                continue
+            row = table.iloc[i]
+            r.button.description = str(row[col])
+            r.button.tooltip = f"select the items of {col}={row[col]} where annotators disagree"
+            r.button.button_style = "info" if i == self._slice_selected else ""
             kappa = _fmt(row["fleiss_kappa"])
             if low is not None and row["fleiss_kappa"] == low:
                 kappa = f"<b style='color:#b00020'>{kappa}</b>"
-            cells += [b, w.HTML(f"{row['n_items']}"), w.HTML(_fmt(row["percent_agreement"])),
-                      w.HTML(f"{kappa} [{_fmt(row['fleiss_kappa_low'])}, "
-                             f"{_fmt(row['fleiss_kappa_high'])}]"),
-                      w.HTML(_fmt(row["krippendorff_alpha"]))]
-        self.slice_grid.children = header + cells
+            values = [f"{row['n_items']}", _fmt(row["percent_agreement"]),
+                      f"{kappa} [{_fmt(row['fleiss_kappa_low'])}, "
+                      f"{_fmt(row['fleiss_kappa_high'])}]", _fmt(row["krippendorff_alpha"])]
+            for cell, v in zip(r.cells, values, strict=True):
+                cell.value = v
+        n_pages = RowGrid.n_pages(len(table), self.slice_rows.page_rows)
+        self.slice_rows.show_pager(self.slice_page, n_pages,
+                                   f"page {self.slice_page + 1} of {n_pages}")
+
+    @property
+    def slice_buttons(self) -> list:
+        """The value buttons of the agreement-by-slice page shown, in display order."""
+        n = len(self.slice_frame) - self.slice_page * self.slice_rows.page_rows
+        return [r.button for r in self.slice_rows.rows[:max(0, n)]]
+
+    def _go_slices(self, page: int) -> None:
+        page = RowGrid.clip(page, len(self.slice_frame), self.slice_rows.page_rows)
+        if page != self.slice_page:
+            self.slice_page = page
+            self._render_slice_rows()
+
+    @guarded
+    def _on_slice_row(self, slot: int) -> None:
+        i = self.slice_page * self.slice_rows.page_rows + slot
+        if i < len(self.slice_frame):
+            self.select_slice(i)
 
     def _disagreeing(self) -> set:
         """Items whose annotators gave more than one label (current labels)."""
@@ -269,8 +299,8 @@ class DisagreementExplorer(StatusMixin, w.VBox):
         ids = sorted(set(in_slice) & self._disagreeing())
         self.selection.select(ids, source="DisagreementExplorer",
                               description=f"{col}={value}, annotators disagree")
-        for i, b in enumerate(self.slice_buttons):
-            b.button_style = "info" if i == k else ""
+        self._slice_selected = int(k)
+        self._render_slice_rows()
         return ids
 
     # ---- callbacks --------------------------------------------------------------------
@@ -284,9 +314,11 @@ class DisagreementExplorer(StatusMixin, w.VBox):
 
     @guarded
     def _on_selection(self, change) -> None:
-        if self.selection.ids is None or self.selection.source != "DisagreementExplorer":
-            for b in getattr(self, "slice_buttons", []):
-                b.button_style = ""
+        if (getattr(self, "_slice_selected", None) is not None
+                and (self.selection.ids is None
+                     or self.selection.source != "DisagreementExplorer")):
+            self._slice_selected = None
+            self._render_slice_rows()
         self._update_status()
 
     def _update_status(self) -> None:
