@@ -1,0 +1,124 @@
+"""File helpers shared by the package: one atomic writer.
+
+Every file workbench writes for a user (exports, rewritten annotations, project tables, the
+serve token) goes through :func:`atomic_write`, so a crash or a kill mid-write never leaves a
+half-written file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+__all__ = ["atomic_write"]
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], object], *,
+                 binary: bool = False, mode: int | None = None) -> Path:
+    r"""Write a file atomically: temporary file in the same folder, fsync, rename, fsync folder.
+
+    The data goes to a hidden temporary file ``.<name>.<random>.tmp`` next to ``path``
+    (created readable by the owner only), which is flushed and fsynced, given its final
+    permissions, renamed over ``path`` with :func:`os.replace` (atomic on POSIX), and the
+    folder is fsynced so that the rename itself survives a power loss. If ``write`` raises,
+    the previous file stays intact and the temporary file is removed; after a kill the
+    previous file is intact too and only the hidden temporary file may remain.
+
+    Parameters
+    ----------
+    path : path-like
+        The target file. Its folder is created if missing. A symbolic link at ``path`` is
+        replaced by the new file (the link's target is not touched).
+    write : callable
+        Called once with the open temporary file: a text file (UTF-8, ``newline=""``, so
+        :mod:`csv` and :meth:`pandas.DataFrame.to_csv` control line endings), or a binary
+        file if ``binary`` (e.g. ``lambda fh: frame.to_parquet(fh, index=False)``). Its
+        return value is ignored; it must not close the file.
+    binary : bool, default=False
+        Open the temporary file in binary mode.
+    mode : int, optional
+        Permission bits of the written file (e.g. ``0o600`` for a secret; the data is never
+        readable by others, not even while it is being written). Default: the mode of the
+        file being replaced, or ``0o666`` minus the umask for a new file (what
+        :func:`open` would give).
+
+    Returns
+    -------
+    Path
+        The target file.
+
+    Raises
+    ------
+    TypeError
+        If ``write`` is not callable or ``mode`` is not an int.
+    OSError
+        If the folder cannot be written (the previous file is intact).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> atomic_write(folder / "a.txt", lambda fh: fh.write("héllo\n")).read_text("utf-8")
+    'héllo\n'
+    >>> p = atomic_write(folder / "secret", lambda fh: fh.write(b"x"), binary=True, mode=0o600)
+    >>> oct(p.stat().st_mode & 0o777)
+    '0o600'
+    """
+    if not callable(write):
+        raise TypeError(f"The 'write' parameter of atomic_write must be a callable taking the "
+                        f"open file. Got {type(write).__name__} instead.")
+    if mode is not None and (isinstance(mode, bool) or not isinstance(mode, int)):
+        raise TypeError(f"The 'mode' parameter of atomic_write must be an int (e.g. 0o600) or "
+                        f"None. Got {mode!r} instead.")
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    final_mode = (mode if mode is not None else _current_mode(target)) & 0o7777
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with (os.fdopen(fd, "wb") if binary
+              else os.fdopen(fd, "w", encoding="utf-8", newline="")) as fh:
+            write(fh)
+            fh.flush()
+            os.fchmod(fh.fileno(), final_mode)
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(target.parent)
+    return target
+
+
+def _current_mode(target: Path) -> int:
+    """The permission bits of the file being replaced, else what ``open`` would give."""
+    try:
+        return target.stat().st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the OS allows (Linux)."""
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    umask = os.umask(0o077)  # elsewhere: set and restore (briefly restrictive, never lax)
+    os.umask(umask)
+    return umask
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (best effort: not every filesystem allows it)."""
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
