@@ -1120,7 +1120,14 @@ def write_project(project: Project, directory: str | os.PathLike, *,
     -------
     Path
         The project folder.
+
+    Notes
+    -----
+    Each file is replaced atomically (:func:`workbench._io.atomic_write`: temporary file,
+    fsync, rename), so a crash leaves every table either old or new, never half written.
     """
+    from ._io import atomic_write
+
     if format not in ("csv", "parquet"):
         raise ValueError(f"The 'format' parameter of write_project must be a str among "
                          f"{{'csv', 'parquet'}}. Got {format!r} instead.")
@@ -1138,19 +1145,19 @@ def write_project(project: Project, directory: str | os.PathLike, *,
             if target.exists():
                 target.unlink()
             continue
-        tmp = target.with_name(f".{target.name}.tmp")
         if format == "csv":
-            frame.to_csv(tmp, index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ")
+            atomic_write(target, lambda fh, frame=frame: frame.to_csv(
+                fh, index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ"))
         else:
-            frame.to_parquet(tmp, index=False)
-        os.replace(tmp, target)
+            atomic_write(target, lambda fh, frame=frame: frame.to_parquet(fh, index=False),
+                         binary=True)
     lines = [f"name = {_toml_str(project.name)}",
              "classes = [" + ", ".join(_toml_str(c) for c in project.classes) + "]"]
     if project.default_run is not None:
         lines.append(f"default_run = {_toml_str(project.default_run)}")
     if project.image_root:
         lines.append(f"image_root = {_toml_str(project.image_root)}")
-    (root / "workbench.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    atomic_write(root / "workbench.toml", lambda fh: fh.write("\n".join(lines) + "\n"))
     return root
 
 

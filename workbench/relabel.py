@@ -19,12 +19,9 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
-import io
 import json
 import os
 import shutil
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._io import atomic_write
 from ._validation import check_columns, check_int, check_option, latest_annotations
 from .errors import SchemaError, StoreError
 from .session import current_author, require_write
@@ -73,61 +71,6 @@ def neutralize_cell(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
     return value
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[io.IOBase], None], *,
-                 binary: bool = False) -> Path:
-    """Write a file atomically: a temporary file in the same folder, fsync, rename.
-
-    If ``write`` fails (or the process is killed) the previous file stays intact and no
-    temporary file is left behind (except after a kill, a hidden ``.<name>.*.tmp``).
-
-    Parameters
-    ----------
-    path : path-like
-        The target file.
-    write : callable
-        Called with the open file: text (UTF-8, ``newline=""``), or bytes if ``binary``.
-    binary : bool, default=False
-        Open the file in binary mode.
-
-    Returns
-    -------
-    Path
-        The target file.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    mode = _file_mode(target)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with (os.fdopen(fd, "wb") if binary
-              else os.fdopen(fd, "w", encoding="utf-8", newline="")) as fh:
-            write(fh)
-            fh.flush()
-            os.chmod(fh.fileno(), mode)
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    return target
-
-
-def _file_mode(target: Path) -> int:
-    try:
-        return target.stat().st_mode & 0o777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
 
 
 def _atomic_frame(frame: pd.DataFrame, target: Path) -> None:
