@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import traitlets
 
 __all__ = ["Selection"]
@@ -24,6 +26,10 @@ class Selection(traitlets.HasTraits):
     """
 
     ids = traitlets.Tuple(default_value=None, allow_none=True)
+    #: The object (usually the widget) that made the selection; widgets recognise their
+    #: own selection by identity (``selection.origin is self``), never by name.
+    origin = traitlets.Any(None)
+    #: Who made it, for status text only (the origin's class name unless given).
     source = traitlets.Unicode("")
     description = traitlets.Unicode("")
 
@@ -39,16 +45,33 @@ class Selection(traitlets.HasTraits):
             )
         return tuple(sorted(set(map(str, value))))
 
-    def select(self, ids, *, source: str = "", description: str = "") -> None:
-        """Set the selection, recording who made it and a human-readable description."""
+    def select(self, ids, *, origin: Any = None, source: str | None = None,
+               description: str = "") -> None:
+        """Set the selection, recording who made it and a human-readable description.
+
+        Parameters
+        ----------
+        ids : iterable of str or None
+            The selected item ids (None: no selection, everything in scope).
+        origin : object, default=None
+            What made the selection (a widget passes itself); compared by identity, so
+            two widgets of the same class tell their selections apart.
+        source : str, default=None
+            Who made it, for status text (None: the class name of ``origin``, or ``""``).
+        description : str, default=""
+            What was selected, for status text (``"true 3, predicted 5"``).
+        """
+        if source is None:
+            source = "" if origin is None else type(origin).__name__
         with self.hold_trait_notifications():
+            self.origin = origin
             self.source = source
             self.description = description
             self.ids = None if ids is None else list(ids)
 
-    def clear(self, *, source: str = "") -> None:
+    def clear(self, *, origin: Any = None, source: str | None = None) -> None:
         """Drop the selection (everything back in scope)."""
-        self.select(None, source=source, description="")
+        self.select(None, origin=origin, source=source, description="")
 
     def __len__(self) -> int:
         return 0 if self.ids is None else len(self.ids)
