@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+import bisect
 from typing import Any
 
 import traitlets
 
 __all__ = ["Selection"]
+
+
+def _canonical_ids(value):
+    """A sorted tuple of unique ``str`` ids, or None (no selection)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        raise TypeError(
+            "Selection.ids must be a sequence of item ids or None, not a single str "
+            f"({value!r}); wrap it in a list."
+        )
+    return tuple(sorted(set(map(str, value))))
+
+
+def _is_in(sorted_ids: tuple, item_id: str) -> bool:
+    """Whether ``item_id`` is in the sorted tuple ``sorted_ids`` (binary search)."""
+    i = bisect.bisect_left(sorted_ids, item_id)
+    return i < len(sorted_ids) and sorted_ids[i] == item_id
 
 
 class Selection(traitlets.HasTraits):
@@ -32,18 +51,33 @@ class Selection(traitlets.HasTraits):
     #: Who made it, for status text only (the origin's class name unless given).
     source = traitlets.Unicode("")
     description = traitlets.Unicode("")
+    #: The items picked one by one among ``ids`` (the gallery's cards): a sorted tuple,
+    #: ``()`` when none. Emptied whenever ``ids`` changes.
+    picked = traitlets.Tuple(default_value=())
 
     @traitlets.validate("ids")
     def _canonical(self, proposal):
+        return _canonical_ids(proposal["value"])
+
+    @traitlets.validate("picked")
+    def _canonical_picked(self, proposal):
         value = proposal["value"]
-        if value is None:
-            return None
-        if isinstance(value, str):
-            raise TypeError(
-                "Selection.ids must be a sequence of item ids or None, not a single str "
-                f"({value!r}); wrap it in a list."
-            )
-        return tuple(sorted(set(map(str, value))))
+        if value is None or isinstance(value, str):
+            raise TypeError("Selection.picked must be a sequence of item ids, not "
+                            f"{value!r}; wrap a single id in a list, use () for none.")
+        picked = tuple(sorted(set(map(str, value))))
+        ids = self.ids or ()
+        outside = [i for i in picked if not _is_in(ids, i)]
+        if outside:
+            raise ValueError(
+                f"Selection.picked must be among the selected items: {outside[:5]} "
+                f"{'is' if len(outside) == 1 else 'are'} not selected "
+                f"({len(ids)} selected). Select them first, or pick among the selected ones.")
+        return picked
+
+    @traitlets.observe("ids")
+    def _drop_picks(self, change):
+        self.picked = ()
 
     def select(self, ids, *, origin: Any = None, source: str | None = None,
                description: str = "") -> None:
@@ -63,11 +97,14 @@ class Selection(traitlets.HasTraits):
         """
         if source is None:
             source = "" if origin is None else type(origin).__name__
+        # checked before anything changes: inside hold_trait_notifications the validator
+        # runs only when the block exits, where its error would not undo origin and source
+        ids = _canonical_ids(ids)
         with self.hold_trait_notifications():
             self.origin = origin
             self.source = source
             self.description = description
-            self.ids = None if ids is None else list(ids)
+            self.ids = ids
 
     def clear(self, *, origin: Any = None, source: str | None = None) -> None:
         """Drop the selection (everything back in scope)."""

@@ -53,15 +53,13 @@ class _ClickHeatmap(traitlets.HasTraits):
 
     It also holds the state handlers both heatmaps share: a subclass defines the traits
     ``cell`` and ``value``, the attributes ``figure``, ``pairs`` and ``value_picker``, the
-    methods ``_compute``, ``_render`` and ``_draw_highlight``, and ``_SOURCE`` (its name in
-    ``Selection.source``).
+    methods ``_compute``, ``_render`` and ``_draw_highlight``. A selection made by another
+    widget (``Selection.origin is not self``) drops the highlighted cell.
     """
-
-    _SOURCE = ""
 
     @guarded
     def _on_selection(self, change) -> None:
-        if self.cell is not None and self.selection.source != self._SOURCE:
+        if self.cell is not None and self.selection.origin is not self:
             self.cell = None
 
     @traitlets.observe("cell")
@@ -171,7 +169,6 @@ class AgreementMatrix(StatusMixin, _ClickHeatmap, w.VBox):
         ``data[0]`` the heatmap, ``data[1]`` the click grid.
     """
 
-    _SOURCE = "AgreementMatrix"
     cell = traitlets.Tuple(default_value=None, allow_none=True)
     value = traitlets.Unicode("kappa")
 
@@ -224,7 +221,7 @@ class AgreementMatrix(StatusMixin, _ClickHeatmap, w.VBox):
             desc = f"{annotator_a} disagrees with another annotator"
         else:
             desc = f"{annotator_a} and {annotator_b} disagree"
-        self.selection.select(ids, source=self._SOURCE, description=desc)
+        self.selection.select(ids, origin=self, description=desc)
         return ids
 
     @guarded

@@ -102,7 +102,7 @@ class AnnotatorTable(StatusMixin, w.VBox):
         """Select the items where ``annotator`` disagrees with others (what a click does)."""
         ids = self.items_of(annotator)
         self.annotator = str(annotator)
-        self.selection.select(ids, source="AnnotatorTable",
+        self.selection.select(ids, origin=self,
                               description=f"{annotator} disagrees with another annotator")
         return ids
 
@@ -128,7 +128,7 @@ class AnnotatorTable(StatusMixin, w.VBox):
 
     @guarded
     def _on_selection(self, change) -> None:
-        if self.annotator is not None and self.selection.source != "AnnotatorTable":
+        if self.annotator is not None and self.selection.origin is not self:
             self.annotator = None
 
     @traitlets.observe("annotator")

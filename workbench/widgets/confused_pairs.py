@@ -46,7 +46,6 @@ class ConfusedPairs(StatusMixin, _ClickHeatmap, w.VBox):
         The selected class pair.
     """
 
-    _SOURCE = "ConfusedPairs"
     cell = traitlets.Tuple(default_value=None, allow_none=True)
     value = traitlets.Unicode("n_pairs")
 
@@ -106,7 +105,7 @@ class ConfusedPairs(StatusMixin, _ClickHeatmap, w.VBox):
         """Select the items behind a class pair (what a click does)."""
         ids = self.items_of(class_a, class_b)
         self.cell = (str(class_a), str(class_b))
-        self.selection.select(ids, source=self._SOURCE,
+        self.selection.select(ids, origin=self,
                               description=f"annotators disagree between {class_a} and "
                                           f"{class_b}")
         return ids

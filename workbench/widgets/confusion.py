@@ -144,7 +144,7 @@ class ConfusionMatrix(StatusMixin, w.VBox):
         """Select the items of a cell (what a click does); returns their ids."""
         ids = self.items_of(true, predicted)
         self.cell = (str(true), str(predicted))
-        self.selection.select(ids, source="ConfusionMatrix",
+        self.selection.select(ids, origin=self,
                               description=f"true {true}, predicted {predicted}")
         return ids
 
@@ -159,7 +159,7 @@ class ConfusionMatrix(StatusMixin, w.VBox):
     def _on_selection(self, change) -> None:
         if self.cell is None:
             return
-        if self.selection.source == "ConfusionMatrix":
+        if self.selection.origin is self:
             return
         if change["new"] != tuple(sorted(self.items_of(*self.cell))):
             self.cell = None

@@ -297,7 +297,7 @@ class DisagreementExplorer(StatusMixin, w.VBox):
         items = self.project.items
         in_slice = items.loc[items[col] == value, "item_id"].astype(str)
         ids = sorted(set(in_slice) & self._disagreeing())
-        self.selection.select(ids, source="DisagreementExplorer",
+        self.selection.select(ids, origin=self,
                               description=f"{col}={value}, annotators disagree")
         self._slice_selected = int(k)
         self._render_slice_rows()
@@ -310,13 +310,13 @@ class DisagreementExplorer(StatusMixin, w.VBox):
 
     @guarded
     def _on_clear(self, _button) -> None:
-        self.selection.clear(source="DisagreementExplorer")
+        self.selection.clear(origin=self)
 
     @guarded
     def _on_selection(self, change) -> None:
         if (getattr(self, "_slice_selected", None) is not None
                 and (self.selection.ids is None
-                     or self.selection.source != "DisagreementExplorer")):
+                     or self.selection.origin is not self)):
             self._slice_selected = None
             self._render_slice_rows()
         self._update_status()

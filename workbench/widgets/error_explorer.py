@@ -74,7 +74,7 @@ class ErrorExplorer(StatusMixin, w.VBox):
         self.clear_button = w.Button(description="clear selection",
                                      layout=w.Layout(width="140px"))
         self.clear_button.add_class("wb-clear")
-        self.clear_button.on_click(lambda _b: self.selection.clear(source="ErrorExplorer"))
+        self.clear_button.on_click(lambda _b: self.selection.clear(origin=self))
 
         self.confusion = ConfusionMatrix(self.errors, self.selection, hide_diagonal=False)
         self.slices = SliceTable(self.errors, self.selection)

@@ -161,14 +161,14 @@ class LabelIssueList(StatusMixin, w.VBox):
             r = row.iloc[0]
             desc = (f"suspected label error {item_id}: given {r['given_label']}, "
                     f"suggested {r['suggested_label']}")
-        self.selection.select([str(item_id)], source="LabelIssueList", description=desc)
+        self.selection.select([str(item_id)], origin=self, description=desc)
         return [str(item_id)]
 
     def select_page(self) -> list[str]:
         """Select every item on the current page."""
         ids = self.page_ids()
         self.item_id = None
-        self.selection.select(ids, source="LabelIssueList",
+        self.selection.select(ids, origin=self,
                               description=f"suspected label errors, page {self.page + 1}")
         return ids
 
@@ -176,7 +176,7 @@ class LabelIssueList(StatusMixin, w.VBox):
         """Select every flagged item."""
         ids = self.flagged_ids()
         self.item_id = None
-        self.selection.select(ids, source="LabelIssueList",
+        self.selection.select(ids, origin=self,
                               description="all suspected label errors")
         return ids
 
@@ -197,7 +197,7 @@ class LabelIssueList(StatusMixin, w.VBox):
 
     @guarded
     def _on_selection(self, change) -> None:
-        if self.item_id is not None and self.selection.source != "LabelIssueList":
+        if self.item_id is not None and self.selection.origin is not self:
             self.item_id = None
 
     @traitlets.observe("page")

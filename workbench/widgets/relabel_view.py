@@ -179,7 +179,7 @@ class RelabelQueueView(StatusMixin, w.VBox):
     def select_queue(self) -> None:
         """Put the items still waiting (queued or sent) in the shared selection."""
         frame = self.queue.frame(status=["queued", "sent"])
-        self.selection.select(frame["item_id"].tolist(), source="RelabelQueueView",
+        self.selection.select(frame["item_id"].tolist(), origin=self,
                               description=f"relabel queue ({len(frame)} items)")
 
     @guarded

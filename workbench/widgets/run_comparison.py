@@ -144,7 +144,7 @@ class RunComparison(StatusMixin, w.VBox):
                              f"among {{'fixed', 'broken'}}. Got {what!r} instead.")
         ids = self.items_of(what)
         verb = "fixed" if what == "fixed" else "broken"
-        self.selection.select(ids, source="RunComparison",
+        self.selection.select(ids, origin=self,
                               description=f"{verb} by {self.candidate} vs {self.base}")
         return ids
 
@@ -160,7 +160,7 @@ class RunComparison(StatusMixin, w.VBox):
         """Select the items of slice row ``i`` (what clicking a row does)."""
         ids = self.items_of_row(i)
         row = self.rows_frame.iloc[int(i)]
-        self.selection.select(ids, source="RunComparison",
+        self.selection.select(ids, origin=self,
                               description=f"{row['column']}={row['bin']}")
         return ids
 

@@ -217,7 +217,7 @@ class SliceTable(StatusMixin, w.VBox):
         """Select the items of row ``i`` of :attr:`frame` (what a click does)."""
         ids = self.items_of_row(i)
         self.selected_row = int(i)
-        self.selection.select(ids, source="SliceTable", description=self.describe_row(i))
+        self.selection.select(ids, origin=self, description=self.describe_row(i))
         self._render_highlight()
         return ids
 
@@ -230,7 +230,7 @@ class SliceTable(StatusMixin, w.VBox):
 
     @guarded
     def _on_selection(self, change) -> None:
-        if self.selection.source != "SliceTable" and self.selected_row is not None:
+        if self.selection.origin is not self and self.selected_row is not None:
             self.selected_row = None
             self._render_highlight()
 
