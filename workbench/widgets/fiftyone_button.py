@@ -43,6 +43,10 @@ class FiftyOneButton(StatusMixin, w.VBox):
         ``docs/fiftyone.md``.
     display : {'auto', 'inline', 'link'}, default='auto'
         ``'auto'``: inline in a notebook, a link in Voila or elsewhere.
+    name : str, default=None
+        The FiftyOne dataset; None means the one the project was last synced to (remembered
+        in the project's ``.workbench/fiftyone.json``, see
+        ``workbench.fiftyone_bridge.synced_dataset_name``), else ``workbench-<project name>``.
 
     Attributes
     ----------
@@ -65,10 +69,14 @@ class FiftyOneButton(StatusMixin, w.VBox):
     n_open = traitlets.Int(-1)
 
     def __init__(self, project, selection: Selection | None = None, *, port: int | None = None,
-                 proxy_url: str | None = None, display: str = "auto", **kwargs: Any):
+                 proxy_url: str | None = None, display: str = "auto",
+                 name: str | None = None, **kwargs: Any):
         from .._validation import check_option
 
         check_option(display, "display", "FiftyOneButton", _DISPLAYS)
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise ValueError("The 'name' parameter of FiftyOneButton must be a non-empty str "
+                             f"or None. Got {name!r} instead.")
         if selection is not None and not isinstance(selection, Selection):
             raise TypeError("The 'selection' parameter of FiftyOneButton must be a "
                             f"workbench Selection or None. Got {type(selection).__name__} "
@@ -78,6 +86,7 @@ class FiftyOneButton(StatusMixin, w.VBox):
         self.port = port
         self.proxy_url = proxy_url
         self.display_mode = display
+        self.dataset_name = name
         self.raise_errors = False
         self.session = None
 
@@ -145,7 +154,8 @@ class FiftyOneButton(StatusMixin, w.VBox):
         self.button.disabled = True
         try:
             session = open_in_fiftyone(ids, self.project, port=self.port,
-                                       proxy_url=self.proxy_url, show=False)
+                                       proxy_url=self.proxy_url, show=False,
+                                       name=self.dataset_name)
         except Exception:
             self.status.value = self._idle_text()
             raise
@@ -172,7 +182,7 @@ class FiftyOneButton(StatusMixin, w.VBox):
         if self.session is None:
             raise RuntimeError("Open the App first (Open in FiftyOne), select samples there, "
                                "then click Use App selection.")
-        ids = selection_from_fiftyone(self.selection, session=self.session)
+        ids = selection_from_fiftyone(self.selection, session=self.session, origin=self)
         self.status.value = (f"<span>{len(ids)} item(s) selected in the App are now the "
                              f"selection. {self._link()}</span>")
         return ids
@@ -183,7 +193,8 @@ class FiftyOneButton(StatusMixin, w.VBox):
         from ..fiftyone_bridge import sync_tags_from_fiftyone
         from ..session import current_author
 
-        stats = sync_tags_from_fiftyone(self.project, author=current_author())
+        stats = sync_tags_from_fiftyone(self.project, author=current_author(),
+                                        name=self.dataset_name)
         extra = (f" Not pulled (invalid names): {esc(', '.join(stats.rejected))}."
                  if stats.rejected else "")
         self.status.value = (
