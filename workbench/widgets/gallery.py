@@ -1,4 +1,8 @@
-"""ItemGallery: thumbnails of the selected items, paginated over a fixed pool of cards."""
+"""ItemGallery: thumbnails of the selected items, paginated over a fixed pool of cards.
+
+Cards can be picked (click, shift-click for a range, select page / none): the picks go to
+the shared ``Selection.picked``, and the tag panel then acts on them only.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import traitlets
 from .._validation import check_int, latest_annotations
 from ..selection import Selection
 from ._adapters import StatusMixin, esc, guarded
+from ._picks import PICKED_CLASS, SLOT_CLASS, CardClicks, range_pick, toggle_pick
 
 __all__ = ["ItemGallery", "read_image"]
 
@@ -61,14 +66,20 @@ def read_image(path) -> tuple[bytes, str] | None:
 
 
 class _Card:
-    """One reusable card: image + placeholder + caption (CSS class ``wb-card``).
+    """One reusable card: image + placeholder + caption (CSS classes ``wb-card``, ``wb-slot-i``).
 
     ``shared`` is ``(html_style, caption_layout)``, one of each for every card of a gallery
-    (fewer widget models for the browser to build).
+    (fewer widget models for the browser to build); None for the first card, whose caption's
+    style and layout the others then share.
     """
 
-    def __init__(self, size: int, shared: tuple):
-        html_style, caption_layout = shared
+    def __init__(self, size: int, slot: int, shared: tuple | None = None):
+        if shared is None:
+            self.caption = w.HTML("", layout=w.Layout())
+        else:
+            self.caption = w.HTML("", style=shared[0], layout=shared[1])
+        self.caption.add_class("wb-card-caption")
+        html_style = self.caption.style
         self.image = w.Image(format="png", layout=w.Layout(width=f"{size}px",
                                                            height=f"{size}px"))
         self.image.add_class("wb-card-image")
@@ -77,12 +88,11 @@ class _Card:
             "justify-content:center;background:#eee;color:#777;font-size:11px'>no image</div>",
             layout=w.Layout(display="none"), style=html_style)
         self.placeholder.add_class("wb-placeholder")
-        self.caption = w.HTML("", layout=caption_layout, style=html_style)
-        self.caption.add_class("wb-card-caption")
         self.box = w.VBox([self.image, self.placeholder, self.caption],
                           layout=w.Layout(padding="4px", border="1px solid #ddd",
                                           display="none"))
         self.box.add_class("wb-card")
+        self.box.add_class(f"{SLOT_CLASS}{slot}")
         self.item_id: str | None = None
 
 
@@ -113,6 +123,16 @@ class ItemGallery(StatusMixin, w.VBox):
         Current page (0-based).
     ids_on_page : list of str
         The items shown now.
+    picked : tuple of str
+        The picked items (``selection.picked``): click a card to pick or unpick it,
+        shift-click to pick every card from the last one clicked (across pages, in the
+        gallery's order), "Select page" / "Select none". A new selection drops the picks.
+        Picked cards carry the CSS class ``wb-picked``.
+
+    Notes
+    -----
+    Picking is view state, allowed in a read-only session too; what acts on the picks (the
+    tag panel) checks the write permission itself.
 
     Examples
     --------
@@ -138,21 +158,40 @@ class ItemGallery(StatusMixin, w.VBox):
         self.next_button = w.Button(description="next ▶", layout=w.Layout(width="80px"))
         self.prev_button.add_class("wb-gallery-prev")
         self.next_button.add_class("wb-gallery-next")
-        from ipywidgets.widgets.widget_string import HTMLStyle  # not exported by ipywidgets
-
-        shared = (HTMLStyle(), w.Layout())
-        self.cards = [_Card(thumb_size, shared) for _ in range(self.page_size)]
+        self.pick_page_button = w.Button(description="Select page",
+                                         tooltip="Pick every card of this page",
+                                         layout=w.Layout(width="110px"))
+        self.pick_none_button = w.Button(description="Select none",
+                                         tooltip="Unpick every card (on every page)",
+                                         layout=w.Layout(width="110px"))
+        self.pick_page_button.add_class("wb-gallery-pick-page")
+        self.pick_none_button.add_class("wb-gallery-pick-none")
+        self.card_clicks = CardClicks(
+            self._on_card_click,
+            hint="Click a card to pick it, shift-click to pick a range: tags then go on "
+                 "the picked cards only.")
+        self._anchor: str | None = None  # the last card clicked (start of a shift range)
+        first = _Card(thumb_size, 0)  # the others share its caption's style and layout
+        shared = (first.caption.style, first.caption.layout)
+        self.cards = [first] + [_Card(thumb_size, i, shared)
+                                for i in range(1, self.page_size)]
         grid = w.GridBox([c.box for c in self.cards], layout=w.Layout(
             grid_template_columns=f"repeat(auto-fill, minmax({thumb_size + 70}px, 1fr))",
             grid_gap="6px", width="100%"))
         grid.add_class("wb-gallery-grid")
         header = w.HBox([self.prev_button, self.next_button, self.status])
-        super().__init__([header, self._make_error_box(), grid])
+        picks = w.HBox([self.pick_page_button, self.pick_none_button, self.card_clicks],
+                       layout=w.Layout(grid_gap="6px"))
+        picks.add_class("wb-gallery-picks")
+        super().__init__([header, picks, self._make_error_box(), grid])
         self.add_class("wb-gallery")
         self.run = run
         self.prev_button.on_click(lambda _b: self.go(self.page - 1))
         self.next_button.on_click(lambda _b: self.go(self.page + 1))
+        self.pick_page_button.on_click(lambda _b: self.pick_page())
+        self.pick_none_button.on_click(lambda _b: self.pick_none())
         self.selection.observe(self._on_selection, names=["ids"])
+        self.selection.observe(self._on_picked, names=["picked"])
         try:  # load Pillow's image plugins now, not on the first click
             from PIL import Image as PILImage
 
@@ -172,6 +211,7 @@ class ItemGallery(StatusMixin, w.VBox):
     def _load_ids(self) -> None:
         ids = self.selection.ids
         self._ids = [] if ids is None else self._ordered(list(ids))
+        self._position_of: dict | None = None
 
     def _ordered(self, ids: list[str]) -> list[str]:
         """``ids`` with the model's errors first (stable: item-id order within each group)."""
@@ -195,6 +235,7 @@ class ItemGallery(StatusMixin, w.VBox):
 
     @guarded
     def _on_selection(self, change) -> None:
+        self._anchor = None  # the Selection has dropped the picks itself
         self._load_ids()
         if self.page != 0:
             with self.hold_trait_notifications():
@@ -214,6 +255,72 @@ class ItemGallery(StatusMixin, w.VBox):
         if page != self.page:
             self.page = page
             self.render()
+
+    # ---- picks (state on the shared Selection) -----------------------------------------
+
+    @property
+    def picked(self) -> tuple:
+        """The picked items (``selection.picked``, a sorted tuple; ``()`` when none)."""
+        return self.selection.picked
+
+    def pick(self, item_id: str, *, shift: bool = False) -> None:
+        """Pick or unpick one shown item, as a click on its card does.
+
+        Parameters
+        ----------
+        item_id : str
+            An item of the current selection.
+        shift : bool, default=False
+            Pick every item from the last one clicked to ``item_id`` (in the gallery's
+            order, across pages) instead of toggling ``item_id``.
+        """
+        item_id = str(item_id)
+        if item_id not in self._positions():
+            raise ValueError(f"Item {item_id!r} is not in the gallery (it shows the "
+                             f"{len(self._ids)} selected items); select it first.")
+        picked = list(self.selection.picked)
+        if shift and self._anchor is not None:
+            picked = range_pick(picked, self._ids, self._anchor, item_id)
+        else:
+            picked = toggle_pick(picked, item_id)
+        self._anchor = item_id
+        self.selection.picked = picked
+
+    def pick_page(self) -> None:
+        """Pick every card of the current page (the picks of other pages stay)."""
+        self.selection.picked = [*self.selection.picked, *self.ids_on_page]
+
+    def pick_none(self) -> None:
+        """Unpick every card, on every page."""
+        self._anchor = None
+        self.selection.picked = ()
+
+    def _positions(self) -> dict:
+        """``{item_id: position}`` in the gallery's order (built once per selection)."""
+        if self._position_of is None:
+            self._position_of = {i: k for k, i in enumerate(self._ids)}
+        return self._position_of
+
+    @guarded
+    def _on_card_click(self, slot: int, shift: bool) -> None:
+        """Adapter: a click on card ``slot`` (from the browser) -> :meth:`pick`."""
+        if 0 <= slot < len(self.cards) and self.cards[slot].item_id is not None:
+            self.pick(self.cards[slot].item_id, shift=shift)
+
+    @guarded
+    def _on_picked(self, change) -> None:
+        self._show_picks()
+        self._render_status()
+
+    def _show_picks(self) -> None:
+        picked = set(self.selection.picked)
+        for card in self.cards:
+            if card.item_id is not None and card.item_id in picked:
+                card.box.add_class(PICKED_CLASS)
+            else:
+                card.box.remove_class(PICKED_CLASS)
+        self.pick_page_button.disabled = not self.ids_on_page
+        self.pick_none_button.disabled = not picked
 
     # ---- lookups (built once per project/run) ----------------------------------------
 
@@ -296,7 +403,6 @@ class ItemGallery(StatusMixin, w.VBox):
 
     def render(self) -> None:
         """Fill the card pool with the current page of the selection."""
-        n = len(self._ids)
         start = self.page * self.page_size
         page_ids = self._ids[start:start + self.page_size]
         self.ids_on_page = list(page_ids)
@@ -322,19 +428,26 @@ class ItemGallery(StatusMixin, w.VBox):
                 card.image.layout.display = None
                 card.placeholder.layout.display = "none"
             card.box.layout.display = None
+        self.card_clicks.epoch += 1  # clicks on the cards' previous items are stale now
+        self._show_picks()
+        self._render_status()
+        self.prev_button.disabled = self.page <= 0
+        self.next_button.disabled = self.page >= self.n_pages - 1
+
+    def _render_status(self) -> None:
         if self.selection.ids is None:
             self.status.value = ("No selection: click a cell, a row or a button above to see "
                                  "its items here.")
-        else:
-            what = esc(self.selection.description)
-            what = f" &middot; {what}" if what else ""
-            first = ""
-            if getattr(self, "_reordered", False):
-                first = " &middot; model errors first"
-            self.status.value = (f"{n} selected, page {self.page + 1} of {self.n_pages}{what}"
-                                 f"{first}")
-        self.prev_button.disabled = self.page <= 0
-        self.next_button.disabled = self.page >= self.n_pages - 1
+            return
+        what = esc(self.selection.description)
+        what = f" &middot; {what}" if what else ""
+        first = ""
+        if getattr(self, "_reordered", False):
+            first = " &middot; model errors first"
+        picked = len(self.selection.picked)
+        picks = f" &middot; <b>{picked} picked</b>" if picked else ""
+        self.status.value = (f"{len(self._ids)} selected, page {self.page + 1} of "
+                             f"{self.n_pages}{what}{first}{picks}")
 
     def __repr__(self) -> str:
         return (f"ItemGallery({len(self._ids)} selected, page {self.page + 1} of "

@@ -1,4 +1,4 @@
-"""TagPanel: tag the current selection (with a reason), see tag counts and recent history."""
+"""TagPanel: tag the picked or selected items (with a reason), see tag counts and history."""
 
 from __future__ import annotations
 
@@ -16,7 +16,11 @@ __all__ = ["TagPanel"]
 
 
 class TagPanel(StatusMixin, w.VBox):
-    """Add or remove a tag on the selected items; the author comes from the session.
+    """Add or remove a tag on the picked or selected items; the author is the session's.
+
+    The panel acts on the items picked in the gallery (``selection.picked``) when there are
+    any, else on the whole selection (``selection.ids``); its status line and buttons say
+    which ("Tag 3 picked items" / "Tag all 540 selected items").
 
     Parameters
     ----------
@@ -73,10 +77,13 @@ class TagPanel(StatusMixin, w.VBox):
                                  layout=w.Layout(width="360px"))
         self.reason_box.add_class("wb-tag-reason")
         self.add_button = w.Button(description="Add tag", button_style="primary", icon="tag",
-                                   tooltip="Tag the selected items")
+                                   tooltip="Tag the picked items, or all selected items",
+                                   layout=w.Layout(width="auto"))
         self.add_button.add_class("wb-tag-add")
         self.remove_button = w.Button(description="Remove tag", icon="times",
-                                      tooltip="Remove the tag from the selected items")
+                                      tooltip="Remove the tag from the picked items, or from "
+                                              "all selected items",
+                                      layout=w.Layout(width="auto"))
         self.remove_button.add_class("wb-tag-remove")
         self.status = w.HTML("")
         self.status.add_class("wb-tag-status")
@@ -101,7 +108,7 @@ class TagPanel(StatusMixin, w.VBox):
         super().__init__([title, controls, self.status, self._make_error_box(),
                           self.counts_html, self.history_html], **kwargs)
         self.add_class("wb-tag-panel")
-        self.selection.observe(self._on_selection, names=["ids"])
+        self.selection.observe(self._on_selection, names=["ids", "picked"])
         self.refresh()
 
     # ---- state -> view ----------------------------------------------------------------
@@ -110,13 +117,23 @@ class TagPanel(StatusMixin, w.VBox):
         self._show_selection()
 
     def _show_selection(self) -> None:
-        ids = self.selection.ids
+        ids, picked = self.selection.ids, self.selection.picked
+        add, remove = "Add tag", "Remove tag"
         if ids is None:
             text = "Select items (in a table, chart or gallery) to tag them."
         else:
             text = f"{len(ids)} item(s) selected."
             if self.selection.description:
                 text += f" ({self.selection.description})"
+            if picked:
+                text += (f" Tag {len(picked)} picked item(s) only; unpick them in the gallery "
+                         "to tag the whole selection.")
+                add, remove = f"Tag {len(picked)} picked", f"Untag {len(picked)} picked"
+            elif ids:
+                text += (f" Tag all {len(ids)} selected items, or pick cards in the gallery "
+                         "to tag only those.")
+                add, remove = f"Tag all {len(ids)} selected", f"Untag all {len(ids)} selected"
+        self.add_button.description, self.remove_button.description = add, remove
         self.status.value = f"<span>{esc(text)}</span>"
 
     @guarded
@@ -153,26 +170,49 @@ class TagPanel(StatusMixin, w.VBox):
             ctx["selection_source"] = self.selection.source
         if self.selection.description:
             ctx["selection"] = self.selection.description
+        if self.selection.picked:
+            ctx["picked"] = f"{len(self.selection.picked)} of {len(self.selection)}"
         return ctx
 
-    def _ids(self, verb: str) -> list[str]:
-        ids = self.selection.ids
-        if ids is None:
+    def targets(self, verb: str = "tag") -> tuple[list[str], bool]:
+        """The items a tag goes on, and whether they are picks.
+
+        Parameters
+        ----------
+        verb : str, default="tag"
+            What is about to be done, for the error message.
+
+        Returns
+        -------
+        ids : list of str
+            ``selection.picked`` when any item is picked, else ``selection.ids``.
+        picked : bool
+            True when ``ids`` are the picked items.
+
+        Raises
+        ------
+        ValueError
+            When nothing is selected.
+        """
+        if self.selection.ids is None:
             raise ValueError(f"No items selected: select the items to {verb} first "
                              "(nothing was changed).")
-        return list(ids)
+        if self.selection.picked:
+            return list(self.selection.picked), True
+        return list(self.selection.ids), False
 
     @guarded
     def add_tags(self) -> int:
         """Add the typed tag (with the reason) to the selected items; return events written."""
         require_write("tag items")
-        ids = self._ids("tag")
+        ids, picked = self.targets("tag")
         n = self.store.add(ids, self.tag_box.value, author=current_author(),
                            reason=self.reason_box.value or None, context=self._event_context())
         self.last_written = n
         self.refresh()
         tag = self.tag_box.value.strip()
-        self.status.value = (f"<span>Tagged {n} item(s) {esc(tag)!s}"
+        scope = f" (the {len(ids)} picked)" if picked else ""
+        self.status.value = (f"<span>Tagged {n} item(s) {esc(tag)!s}{scope}"
                              f"{f' ({len(ids) - n} already had it)' if n < len(ids) else ''}"
                              ".</span>")
         return n
@@ -181,16 +221,18 @@ class TagPanel(StatusMixin, w.VBox):
     def remove_tags(self) -> int:
         """Remove the typed tag from the selected items; return events written."""
         require_write("remove tags")
-        ids = self._ids("untag")
+        ids, picked = self.targets("untag")
         n = self.store.remove(ids, self.tag_box.value, author=current_author(),
                               reason=self.reason_box.value or None,
                               context=self._event_context())
         self.last_written = n
         self.refresh()
         tag = self.tag_box.value.strip()
-        self.status.value = f"<span>Removed {esc(tag)} from {n} item(s).</span>"
+        scope = f" (of the {len(ids)} picked)" if picked else ""
+        self.status.value = f"<span>Removed {esc(tag)} from {n} item(s){scope}.</span>"
         return n
 
     def __repr__(self) -> str:
         n = "None" if self.selection.ids is None else len(self.selection.ids)
-        return f"TagPanel(selected={n}, store={self.store!r}, read_only={self.read_only})"
+        return (f"TagPanel(selected={n}, picked={len(self.selection.picked)}, "
+                f"store={self.store!r}, read_only={self.read_only})")
