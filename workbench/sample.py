@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._format import percent
 from ._validation import check_int
 
 __all__ = ["build_sample", "load_sample", "SAMPLE_DIR", "DEGRADED_SCANNER"]
@@ -246,12 +247,12 @@ def _predictions(features: np.ndarray, labels: np.ndarray, item_ids, seed: int) 
     return pd.concat(frames, ignore_index=True)
 
 
-def _table(frame: pd.DataFrame, fmt: str = "{:.1%}") -> str:
-    """A small markdown table; the index becomes the first column."""
+def _table(frame: pd.DataFrame) -> str:
+    """A small markdown table (shares as percentages); the index becomes the first column."""
     head = [str(frame.index.name or "")] + [str(c) for c in frame.columns]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for key, row in frame.iterrows():
-        cells = [fmt.format(v) if isinstance(v, float) else str(v) for v in row]
+        cells = [percent(v) if isinstance(v, float) else str(v) for v in row]
         lines.append("| " + " | ".join([str(key)] + cells) + " |")
     return "\n".join(lines)
 
@@ -286,7 +287,7 @@ def _readme(items, annotations, predictions, truth, seed: int) -> str:
         n_items=f"{len(items):,}",
         n_annotations=f"{len(annotations):,}",
         n_errors=int(truth["is_label_error"].sum()),
-        error_share=f"{truth['is_label_error'].mean():.1%}",
+        error_share=percent(truth["is_label_error"].mean()),
         degraded=DEGRADED_SCANNER,
         noisy_vendor=NOISY_VENDOR_BATCH[0],
         noisy_batch=NOISY_VENDOR_BATCH[1],

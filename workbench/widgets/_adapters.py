@@ -26,6 +26,7 @@ __all__ = [
     "sync_figure_state",
     "square_axes",
     "RowGrid",
+    "fiftyone_button",
 ]
 
 
@@ -135,6 +136,23 @@ def errors_from(project_or_errors: Any, run: str | None = None) -> tuple[Any, pd
     raise TypeError(
         "Expected a workbench Project or an errors DataFrame (Project.errors()). "
         f"Got {type(project_or_errors).__name__} instead.")
+
+
+def fiftyone_button(project: Any, selection: Any) -> tuple[Any, str | None]:
+    """``(FiftyOneButton, None)``, or ``(None, note)`` when FiftyOne is not installed.
+
+    The button imports FiftyOne only when it is clicked, so it could be built anyway; without
+    FiftyOne every click would fail, so the explorers show the note (naming the extra to
+    install) instead. Any other error building the button is raised, not turned into a note.
+    """
+    from ..fiftyone_bridge import INSTALL_COMMAND, _fiftyone_installed
+
+    if not _fiftyone_installed():
+        return None, ("FiftyOne is not installed, so the selection cannot be opened in the "
+                      f"FiftyOne App. Install it with: {INSTALL_COMMAND}")
+    from .fiftyone_button import FiftyOneButton
+
+    return FiftyOneButton(project, selection), None
 
 
 class StatusMixin:

@@ -9,6 +9,7 @@ import ipywidgets as w
 import pandas as pd
 import traitlets
 
+from .._format import MISSING, percent
 from .._validation import check_int
 from ..agreement import annotator_quality, disagreeing_items, disagreeing_items_by_annotator
 from ..selection import Selection
@@ -20,10 +21,8 @@ __all__ = ["AnnotatorTable"]
 _HEADERS = ["annotator", "labels", "accuracy", "kappa", "worst class", "disagrees on"]
 
 
-def _fmt(x: Any, pct: bool = False) -> str:
-    if x is None or pd.isna(x):
-        return "–"
-    return f"{100 * x:.1f}%" if pct else f"{x:.2f}"
+def _fmt(x: Any) -> str:
+    return MISSING if x is None or pd.isna(x) else f"{x:.2f}"
 
 
 class AnnotatorTable(StatusMixin, w.VBox):
@@ -156,8 +155,8 @@ class AnnotatorTable(StatusMixin, w.VBox):
             r.button.tooltip = (f"select the {row['n_disagreements']} items where "
                                 f"{row['annotator']} disagrees with another annotator")
             worst = "" if pd.isna(row["worst_class"]) else (
-                f"{esc(row['worst_class'])} ({_fmt(row['worst_class_recall'], pct=True)})")
-            values = [f"{row['n_labels']}", _fmt(row["accuracy"], pct=True),
+                f"{esc(row['worst_class'])} ({percent(row['worst_class_recall'])})")
+            values = [f"{row['n_labels']}", percent(row["accuracy"]),
                       _fmt(row["kappa"]), worst, f"{row['n_disagreements']}"]
             for cell, v in zip(r.cells, values, strict=True):
                 cell.value = v

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import traitlets
 
+from .._format import percent
 from .._validation import check_option
 from ..agreement import confused_pairs, confused_pairs_matrix
 from ..selection import Selection
@@ -142,7 +143,7 @@ class ConfusedPairs(StatusMixin, _ClickHeatmap, w.VBox):
             "them belong in the labeling guide)")
         for b, r in zip(self.top_buttons, head.itertuples(), strict=False):
             b.description = (f"{r.class_a} ↔ {r.class_b}: {r.n_pairs} annotator pairs on "
-                             f"{r.n_items} items ({100 * r.share:.0f}% of disagreements)")
+                             f"{r.n_items} items ({percent(r.share, 0)} of disagreements)")
             b.tooltip = f"select the {r.n_items} items labelled {r.class_a} by some " \
                         f"annotators and {r.class_b} by others"
             b.layout.display = None

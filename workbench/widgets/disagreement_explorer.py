@@ -8,33 +8,18 @@ from typing import Any
 import ipywidgets as w
 import pandas as pd
 
+from .._format import percent
 from ..agreement import agreement_by, agreement_summary
 from ..selection import Selection
-from ._adapters import RowGrid, StatusMixin, esc, guarded
+from ._adapters import RowGrid, StatusMixin, esc, fiftyone_button, guarded
 from .agreement_matrix import AgreementMatrix
 from .annotator_table import AnnotatorTable
 from .confused_pairs import ConfusedPairs
+from .gallery import ItemGallery
 from .label_issue_list import LabelIssueList
+from .tag_panel import TagPanel
 
 __all__ = ["DisagreementExplorer"]
-
-
-def _optional(name: str, *args, **kwargs):
-    """Build an optional companion widget; ``(widget or None, reason or None)``."""
-    try:
-        import importlib
-
-        cls = getattr(importlib.import_module("workbench.widgets"), name)
-    except (ImportError, AttributeError) as exc:
-        return None, f"{name} unavailable ({type(exc).__name__}: {exc})"
-    try:
-        return cls(*args, **kwargs), None
-    except (ImportError, AttributeError) as exc:
-        return None, f"{name} unavailable ({type(exc).__name__}: {exc})"
-
-
-def _pct(x: Any) -> str:
-    return "–" if x is None or pd.isna(x) else f"{100 * x:.1f}%"
 
 
 def _fmt(x: Any) -> str:
@@ -67,8 +52,10 @@ class DisagreementExplorer(StatusMixin, w.VBox):
     ----------
     matrix, annotators, pairs, issues : widgets
         The linked views.
-    gallery, tag_panel, fiftyone_button : widgets or None
-        Companion widgets (None when not available in this installation).
+    gallery : ItemGallery
+    tag_panel : TagPanel
+    fiftyone_button : FiftyOneButton or None
+        None when FiftyOne is not installed (the header's notes say how to install it).
     status : ipywidgets.HTML
         The status line (CSS class ``wb-status``).
     summary : dict
@@ -155,18 +142,13 @@ class DisagreementExplorer(StatusMixin, w.VBox):
             self.tabs.set_title(i, title)
         self.tabs.add_class("wb-disagreement-tabs")
 
-        self.gallery, why = _optional("ItemGallery", project, sel)
+        self.gallery = ItemGallery(project, sel)
+        self.tag_panel = TagPanel(project, sel, context={"dashboard": "disagreements"})
+        self.fiftyone_button, why = fiftyone_button(project, sel)
         if why:
             self.notes.append(why)
-        self.tag_panel, why = _optional("TagPanel", project, sel,
-                                        context={"dashboard": "disagreements"})
-        if why:
-            self.notes.append(why)
-        self.fiftyone_button, why = _optional("FiftyOneButton", project, sel)
-        if why:
-            self.notes.append(why)
+            self.header.value = self._header_html()
         side = [x for x in (self.tag_panel, self.fiftyone_button) if x is not None]
-        lower = [x for x in (self.gallery,) if x is not None]
         self.clear_button = w.Button(description="clear selection")
         self.clear_button.add_class("wb-clear-selection")
         self.clear_button.on_click(self._on_clear)
@@ -178,7 +160,7 @@ class DisagreementExplorer(StatusMixin, w.VBox):
         self.children = [self.error_box, self.header, self.tabs,
                          w.HBox([self.status, self.clear_button],
                                 layout=w.Layout(align_items="center", grid_gap="12px")),
-                         actions, *lower]
+                         actions, self.gallery]
 
     def _header_html(self) -> str:
         s = self.summary
@@ -193,7 +175,7 @@ class DisagreementExplorer(StatusMixin, w.VBox):
             f"{title}"
             f"<span>{s['n_items']:,} items, {s['n_annotators']} annotators, "
             f"{s['n_labels']:,} labels. Two annotators give an item the same label "
-            f"<b>{_pct(s['percent_agreement'])}</b> of the time. Corrected for chance "
+            f"<b>{percent(s['percent_agreement'])}</b> of the time. Corrected for chance "
             "(1 = perfect, 0 = chance): Fleiss' kappa "
             f"{_fmt(s['fleiss_kappa'])} · Krippendorff's alpha {_fmt(s['krippendorff_alpha'])}"
             f" · mean Cohen's kappa {_fmt(s['mean_cohen_kappa'])}.</span>{notes}")

@@ -8,11 +8,12 @@ import ipywidgets as w
 import traitlets
 
 from ..selection import Selection
-from ._adapters import StatusMixin, esc, guarded
+from ._adapters import StatusMixin, esc, fiftyone_button, guarded
 from .confusion import ConfusionMatrix
 from .gallery import ItemGallery
 from .run_comparison import RunComparison
 from .slice_table import SliceTable
+from .tag_panel import TagPanel
 
 __all__ = ["ErrorExplorer"]
 
@@ -40,8 +41,10 @@ class ErrorExplorer(StatusMixin, w.VBox):
     runs : RunComparison or None
         None when the project has a single run.
     gallery : ItemGallery
-    tags, fiftyone : widget or None
-        ``TagPanel`` and ``FiftyOneButton`` when available.
+    tags : TagPanel
+    fiftyone : FiftyOneButton or None
+        None when FiftyOne is not installed (a note says how to install it) or the project
+        has no predictions.
     status : ipywidgets.HTML
         What is selected (CSS class ``wb-status``).
     errors : DataFrame
@@ -82,9 +85,11 @@ class ErrorExplorer(StatusMixin, w.VBox):
         self.gallery = ItemGallery(project, self.selection, run=run)
         self.notes = w.HTML("")
         self.notes.add_class("wb-notes")
-        self.tags = self._optional("TagPanel", project, self.selection,
-                                   context={"source": "ErrorExplorer", "run": run})
-        self.fiftyone = self._optional("FiftyOneButton", project, self.selection)
+        self.tags = TagPanel(project, self.selection,
+                             context={"source": "ErrorExplorer", "run": run})
+        self.fiftyone, why = fiftyone_button(project, self.selection)
+        if why:
+            self._note(why)
 
         tabs = [self.slices] + ([self.runs] if self.runs is not None else [])
         # beside the confusion matrix when the window is wide enough, below it otherwise
@@ -121,53 +126,20 @@ class ErrorExplorer(StatusMixin, w.VBox):
         self.run_picker = w.Dropdown(options=[], description="run", disabled=True)
         self.gallery = ItemGallery(project, self.selection)
         self.notes = w.HTML("")
-        self.tags = self._optional("TagPanel", project, self.selection,
-                                   context={"source": "ErrorExplorer"})
+        self.tags = TagPanel(project, self.selection, context={"source": "ErrorExplorer"})
         self.fiftyone = None
         self.status = w.HTML(
             f"Project {esc(project.name)} has no model predictions, so there are no model "
             "errors to show. Add a predictions file (item_id, run, label) to the project; "
             "annotator disagreements are in the disagreement explorer.")
         self.status.add_class("wb-status")
-        side = [x for x in (self.tags,) if x is not None]
         w.VBox.__init__(self, [self.status, self._make_error_box(),
-                               w.HBox([self.gallery, w.VBox(side + [self.notes])])])
+                               w.HBox([self.gallery, w.VBox([self.tags, self.notes])])])
         self.add_class("wb-error-explorer")
         self.add_class("wb-ready")
 
-    def _optional(self, name: str, *args, **kwargs):
-        """Build a widget written elsewhere when it exists; otherwise note why not."""
-        try:
-            import importlib
-
-            module = importlib.import_module("workbench.widgets")
-            cls = getattr(module, name)
-        except (ImportError, AttributeError) as exc:
-            self._note(f"{name} is not available ({type(exc).__name__}: {exc}).")
-            return None
-        if getattr(cls, "open", w.Widget.open) is not w.Widget.open:
-            # a method named ``open`` replaces ipywidgets' comm opening: building it would
-            # run that method and leave a widget that cannot be displayed
-            self._note(f"{name} is not shown: it overrides ipywidgets.Widget.open.")
-            return None
-        try:
-            widget = cls(*args, **kwargs)
-        except TypeError:
-            kwargs.pop("context", None)
-            try:
-                widget = cls(*args, **kwargs)
-            except Exception as exc:
-                self._note(f"{name} could not be built: {type(exc).__name__}: {exc}")
-                return None
-        except Exception as exc:
-            self._note(f"{name} could not be built: {type(exc).__name__}: {exc}")
-            return None
-        if getattr(widget, "comm", None) is None:
-            self._note(f"{name} is not shown: its widget has no comm (it was closed).")
-            return None
-        return widget
-
     def _note(self, text: str) -> None:
+        """Add a grey note under the actions (why a companion widget is not shown)."""
         notes = getattr(self, "_notes_text", [])
         notes.append(text)
         self._notes_text = notes
@@ -194,11 +166,7 @@ class ErrorExplorer(StatusMixin, w.VBox):
         self.confusion.set_errors(self.errors)
         self.slices.set_errors(self.errors)
         self.gallery.run = run
-        if self.tags is not None and hasattr(self.tags, "context"):
-            try:
-                self.tags.context = {**(self.tags.context or {}), "run": run}
-            except Exception:  # context is informative only
-                pass
+        self.tags.context = {**self.tags.context, "run": run}
         if self.run != run:
             self.run = run
         self._render_status()

@@ -9,6 +9,7 @@ import ipywidgets as w
 import pandas as pd
 import traitlets
 
+from .._format import percent
 from .._validation import check_int
 from ..label_quality import label_issues
 from ..selection import Selection
@@ -32,7 +33,7 @@ def _agreeing(agree: Any, n_labels: Any) -> str:
         return "–"
     n = 0 if n_labels is None or pd.isna(n_labels) else int(n_labels)
     if n <= 0:
-        return f"{100 * agree:.0f}%"
+        return percent(agree, 0)
     return f"{int(round(agree * n))} of {n}"
 
 

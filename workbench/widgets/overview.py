@@ -17,6 +17,7 @@ try:  # the label-issue check runs on every build: import cleanlab with the modu
 except ImportError:  # pragma: no cover - reported on the dashboard when missing
     pass
 
+from .._format import percent, points
 from ..kpis import OverviewKPIs, overview_kpis
 from ..selection import Selection
 from ._adapters import StatusMixin, esc, guarded, plot_text
@@ -43,14 +44,6 @@ _STYLE = """
   padding: 1px 8px; font-size: 11px; margin-left: 8px; }
 </style>
 """
-
-
-def _pct(x: Any, digits: int = 1) -> str:
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return "–"
-    return "–" if math.isnan(x) else f"{100 * x:.{digits}f} %"
 
 
 def _num(x: Any, digits: int = 2) -> str:
@@ -190,7 +183,7 @@ class OverviewDashboard(StatusMixin, w.VBox):
             "<div class='wb-section-title'>Worst slices of run "
             f"{esc(k.run)} (significantly worse than the rest)</div>"
             + (_table(k.worst, {"slice": None, "n": lambda v: _num(v, 0),
-                                "errors": lambda v: _num(v, 0), "error_rate": _pct,
+                                "errors": lambda v: _num(v, 0), "error_rate": percent,
                                 "lift": lambda v: _num(v, 2),
                                 "q_value": lambda v: f"{float(v):.2g}"}, css="wb-worst-table")
                if k.worst is not None else f"<i>{esc(k.problems.get('worst', 'none'))}</i>"))
@@ -216,21 +209,21 @@ class OverviewDashboard(StatusMixin, w.VBox):
             pos = list(er["run"]).index(default)
             if pos > 0 and not math.isnan(row["change"]):
                 prev = er["run"].iloc[pos - 1]
-                d = 100 * row["change"]
+                d = row["change"]
                 cls = "wb-better" if d < 0 else "wb-worse" if d > 0 else ""
-                sub = (f"run {esc(default)} · <span class='{cls}'>{d:+.1f} pts</span> "
+                sub = (f"run {esc(default)} · <span class='{cls}'>{points(d)}</span> "
                        f"vs {esc(prev)}")
             else:
                 sub = f"run {esc(default)}"
             cards.append(self._card("error-rate", "Model error rate",
-                                    esc(_pct(row["error_rate"])), sub))
+                                    esc(percent(row["error_rate"])), sub))
         else:
             cards.append(self._card("error-rate", "Model error rate", "–",
                                     esc(k.problems.get("error_rates", ""))))
         ag = k.agreement_overall
         if ag:
             cards.append(self._card(
-                "agreement", "Label agreement", esc(_pct(ag.get("percent_agreement"))),
+                "agreement", "Label agreement", esc(percent(ag.get("percent_agreement"))),
                 f"Fleiss κ {esc(_num(ag.get('fleiss_kappa')))} · "
                 f"{esc(ag.get('n_annotators', ''))} annotators"))
         else:
@@ -239,7 +232,7 @@ class OverviewDashboard(StatusMixin, w.VBox):
         li = k.label_issues
         if li:
             cards.append(self._card(
-                "label-issues", "Suspected label errors", esc(_pct(li["rate"])),
+                "label-issues", "Suspected label errors", esc(percent(li["rate"])),
                 f"{li['n_issues']:,} of {li['n_items']:,} items (run {esc(k.run)})"))
         else:
             cards.append(self._card("label-issues", "Suspected label errors", "–",
@@ -263,14 +256,13 @@ class OverviewDashboard(StatusMixin, w.VBox):
         if k.error_rates is not None:
             blocks.append(("Error rate per run", _table(
                 k.error_rates, {"run": None, "n": lambda v: _num(v, 0),
-                                "errors": lambda v: _num(v, 0), "error_rate": _pct,
-                                "change": lambda v: ("–" if pd.isna(v)
-                                                     else f"{100 * v:+.1f} pts")},
+                                "errors": lambda v: _num(v, 0), "error_rate": percent,
+                                "change": points},
                 css="wb-error-rate-table")))
         for col, frame in k.agreement.items():
             blocks.append((f"Label agreement per {col}", _table(
                 frame, {col: None, "n_items": lambda v: _num(v, 0),
-                        "percent_agreement": _pct, "fleiss_kappa": lambda v: _num(v, 2)},
+                        "percent_agreement": percent, "fleiss_kappa": lambda v: _num(v, 2)},
                 css=f"wb-agreement-table wb-agreement-{esc(col)}")))
         if k.relabel is not None:
             blocks.append(("Relabel queue by status", _table(

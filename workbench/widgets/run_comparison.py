@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import traitlets
 
+from .._format import percent, points
 from .._validation import check_int
 from ..selection import Selection
 from ..slicing import RunDiff, _encode, compare_runs
@@ -17,10 +18,6 @@ from ._adapters import RowGrid, StatusMixin, esc, guarded
 __all__ = ["RunComparison"]
 
 _HEADERS = ["slice", "n", "base", "candidate", "delta", "fixed", "broken"]
-
-
-def _pct(x) -> str:
-    return "" if x is None or pd.isna(x) else f"{100 * x:.1f}%"
 
 
 class RunComparison(StatusMixin, w.VBox):
@@ -189,7 +186,8 @@ class RunComparison(StatusMixin, w.VBox):
         better = "better" if o["delta"] < 0 else ("worse" if o["delta"] > 0 else "unchanged")
         self.summary.value = (
             f"<b>{esc(self.candidate)}</b> vs <b>{esc(self.base)}</b> on {int(o['n']):,} items: "
-            f"error rate {_pct(o['base_error_rate'])} &rarr; {_pct(o['candidate_error_rate'])}"
+            f"error rate {percent(o['base_error_rate'])} &rarr; "
+            f"{percent(o['candidate_error_rate'])}"
             f" ({better}; McNemar p = {o['p_value']:.2g}: the chance of a change this large "
             "if both runs were equally good). <b>fixed</b>: wrong in the base run, right in "
             "the candidate; <b>broken</b>: the other way round. Click a button or a slice to "
@@ -217,9 +215,9 @@ class RunComparison(StatusMixin, w.VBox):
             row.button.description = str(r["bin"])
             row.button.tooltip = f"{r['column']}={r['bin']}"
             color = "#b00020" if r["delta"] > 0 else "#1b5e20"
-            values = [f"{int(r['n']):,}", _pct(r["base_error_rate"]),
-                      _pct(r["candidate_error_rate"]),
-                      f"<span style='color:{color}'>{100 * r['delta']:+.1f} pt</span>",
+            values = [f"{int(r['n']):,}", percent(r["base_error_rate"]),
+                      percent(r["candidate_error_rate"]),
+                      f"<span style='color:{color}'>{points(r['delta'])}</span>",
                       str(int(r["n_fixed"])), str(int(r["n_broken"]))]
             for c, v in zip(row.cells, values, strict=True):
                 c.value = v

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import traitlets
 
+from .._format import MISSING, percent
 from .._validation import check_int
 from ..selection import Selection
 from ..slicing import _default_features, _encode, discover_slices, slice_metrics
@@ -29,12 +30,8 @@ SORT_OPTIONS = [
 _HEADERS = ["slice", "n", "errors", "error rate (95% CI)", "lift", "q-value"]
 
 
-def _pct(x: float) -> str:
-    return "" if x is None or pd.isna(x) else f"{100 * x:.1f}%"
-
-
 def _num(x: float, fmt: str = "{:.2f}") -> str:
-    return "" if x is None or pd.isna(x) else fmt.format(x)
+    return MISSING if x is None or pd.isna(x) else fmt.format(x)
 
 
 class SliceTable(StatusMixin, w.VBox):
@@ -255,12 +252,12 @@ class SliceTable(StatusMixin, w.VBox):
             label = self.describe_row(i) if self.discovered else str(row["bin"])
             r.button.description = label
             r.button.tooltip = label
-            ci = f" <span style='color:#777'>[{_pct(row['ci_low'])}, {_pct(row['ci_high'])}]"\
+            ci = f" <span style='color:#777'>[{percent(row['ci_low'])}, {percent(row['ci_high'])}]"\
                  "</span>"
             q = row.get("q_value", np.nan)
             sig = " *" if not pd.isna(q) and q <= 0.05 and row["error_rate"] > overall else ""
             values = [f"{int(row['n']):,}", f"{row['errors']:,.0f}",
-                      f"<b>{_pct(row['error_rate'])}</b>{ci}", _num(row["lift"]),
+                      f"<b>{percent(row['error_rate'])}</b>{ci}", _num(row["lift"]),
                       f"{_num(q, '{:.2g}')}{sig}"]
             for cell, v in zip(r.cells, values, strict=True):
                 cell.value = v
@@ -271,7 +268,7 @@ class SliceTable(StatusMixin, w.VBox):
         what = ("discovered slices (up to 2 conditions, FDR 5%)" if self.discovered
                 else f"slices of <b>{esc(self.column)}</b>")
         self.summary.value = (
-            f"{what}; overall error rate {_pct(overall)} over {len(self.errors):,} items. "
+            f"{what}; overall error rate {percent(overall)} over {len(self.errors):,} items. "
             "<span style='color:#555'><i>lift</i>: the slice's error rate divided by the "
             "overall one; <i>q-value</i>: how likely a gap this large is chance, corrected "
             "for the number of slices tried (Benjamini-Hochberg); * = worse than the rest "
