@@ -363,7 +363,7 @@ def _read_state(path: Path) -> dict[str, str]:
     """``{project name: dataset name}`` recorded in the state file (empty if none)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # never synced (or no state folder)
         return {}
     except (OSError, ValueError) as exc:
         warnings.warn(f"Ignoring the unreadable FiftyOne state file {path} ({exc}). Delete it, "

@@ -489,3 +489,49 @@ def test_database_uri_gets_a_short_server_selection_timeout(uri, expected):
 
     assert _with_timeout(uri, 5000) == expected
     assert "p@" not in _redact("mongodb://u:p@h/db")
+
+
+_INSTALL = 'Install it with: pip install "workbench[fiftyone]"'
+
+
+def test_every_fiftyone_feature_names_the_extra_when_fiftyone_is_missing(tiny_project,
+                                                                          monkeypatch):
+    """``sys.modules['fiftyone'] = None`` makes ``import fiftyone`` fail, as if not installed."""
+    import workbench as wb
+    import workbench.fiftyone_bridge as fb
+
+    monkeypatch.setitem(sys.modules, "fiftyone", None)
+    monkeypatch.delenv("FIFTYONE_DATABASE_URI", raising=False)
+    calls = {
+        "to_fiftyone": lambda: wb.to_fiftyone(tiny_project),
+        "Project.to_fiftyone": lambda: tiny_project.to_fiftyone(name="custom"),
+        "sync_project": lambda: fb.sync_project(tiny_project),
+        "sync_tags_from_fiftyone": lambda: wb.sync_tags_from_fiftyone(tiny_project),
+        "push_tags": lambda: fb.push_tags(tiny_project),
+        "fiftyone_session": lambda: fb.fiftyone_session(tiny_project),
+        "open_in_fiftyone": lambda: fb.open_in_fiftyone(["i01"], tiny_project),
+    }
+    for what, call in calls.items():
+        with pytest.raises(MissingDependencyError) as info:
+            call()
+        assert str(info.value) == (
+            "This feature needs FiftyOne, which is not installed. Install it with: "
+            'pip install "workbench[fiftyone]" (the rest of the workbench works without '
+            "it)."), what
+        assert isinstance(info.value, ImportError)
+
+    # the button shows the same message in its error banner, and the rest still works
+    button = wb.widgets.FiftyOneButton(tiny_project)
+    assert button.open_app() is None and button.pull_tags() is None
+    assert "MissingDependencyError" in button.error_box.value
+    assert "pip install &quot;workbench[fiftyone]&quot;" in button.error_box.value
+    assert len(tiny_project.errors()) == 16
+
+
+def test_a_broken_fiftyone_install_is_named_too(monkeypatch):
+    import workbench.fiftyone_bridge as fb
+
+    exc = ModuleNotFoundError("No module named 'eta'", name="eta")
+    assert fb._missing_message(exc) == (
+        "This feature needs FiftyOne, which cannot be imported (No module named 'eta'). "
+        f'{_INSTALL} (the rest of the workbench works without it).')
