@@ -1,5 +1,6 @@
 # The README's two commands: `make serve` and `make test`. Both set everything up on a
-# fresh machine (a .venv with the package and its dependencies, the sample project).
+# fresh machine (a .venv with the package, every extra and the versions of
+# requirements/lock.txt, the sample project).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -8,25 +9,54 @@ STAMP  := $(VENV)/.installed
 SAMPLE := data/sample/items.csv
 PROJECT ?= data/sample
 PIP_FLAGS ?= --disable-pip-version-check --progress-bar off
+# Every extra: make serve / make test / make lock / make upgrade-check install them all.
+EXTRAS := fiftyone,serve,postgres,test,bench
+# The exact versions CI tested (a pip constraints file written by `make lock`).
+LOCK   := requirements/lock.txt
+# Throwaway virtualenvs: `make lock` resolves in one, `make upgrade-check` tests in one.
+LOCK_VENV    ?= /tmp/workbench-lock-venv
+UPGRADE_VENV ?= .venv-upgrade
 
 # FiftyOne: bundled mongod, no usage tracking, accept the bundled MongoDB version
 export FIFTYONE_DO_NOT_TRACK := true
 export FIFTYONE_DATABASE_VALIDATION := false
 
-.PHONY: serve test bench install sample lint clean help
+.PHONY: serve test bench install sample lint lock upgrade-check clean help
 
 help:
-	@echo "make serve   set up, then serve the dashboards with Voila on 127.0.0.1"
-	@echo "make test    set up, then run the whole test suite (pytest + nbval)"
-	@echo "make bench   run the benchmarks and write benchmarks/RESULTS.md"
+	@echo "make serve          set up, then serve the dashboards with Voila on 127.0.0.1"
+	@echo "make test           set up, then run the whole test suite (pytest + nbval)"
+	@echo "make bench          run the benchmarks and write benchmarks/RESULTS.md"
+	@echo "make lint           ruff over workbench, tests and benchmarks"
+	@echo "make lock           re-resolve the dependencies and rewrite $(LOCK)"
+	@echo "make upgrade-check  the whole suite on the newest versions pyproject.toml allows"
+
+# $(call new_venv,DIR): a fresh virtualenv in DIR (removed first) with a current pip.
+new_venv = $(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "workbench needs Python >= 3.11; run: make PYTHON=python3.11 ...")' && \
+	rm -rf $(1) && \
+	{ $(PYTHON) -m venv $(1) || { echo "cannot create a virtualenv: on Debian/Ubuntu run 'apt-get install python3-venv'"; rm -rf $(1); exit 1; }; } && \
+	$(1)/bin/python -m pip install $(PIP_FLAGS) -q --upgrade pip
+
+# pytest's exit 5 (no test collected) is expected in one of the two processes when
+# PYTEST_ARGS picks a few tests; in a whole run it is an error.
+NO_TESTS_OK = $(if $(strip $(PYTEST_ARGS)),5,)
+
+# $(call run_tests,BIN): the suite with that virtualenv's python, in two pytest processes:
+# Playwright's sync API keeps an event loop running in the main thread, so the real-browser
+# tests (marker `browser`) run apart from everything else.
+run_tests = rc=0; \
+	$(1)/python -m pytest tests notebooks --nbval-lax --nbval-current-env \
+		--doctest-modules workbench -p no:cacheprovider -m "not browser" $(PYTEST_ARGS) \
+		|| { s=$$?; [ "$$s" = "$(NO_TESTS_OK)" ] || rc=$$s; }; \
+	$(1)/python -m pytest tests -p no:cacheprovider -m browser $(PYTEST_ARGS) \
+		|| { s=$$?; [ "$$s" = "$(NO_TESTS_OK)" ] || rc=$$s; }; \
+	exit $$rc
 
 $(BIN)/python:
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "workbench needs Python >= 3.11; run: make PYTHON=python3.11 ...")'
-	@$(PYTHON) -m venv $(VENV) || { echo "cannot create a virtualenv: on Debian/Ubuntu run 'apt-get install python3-venv'"; rm -rf $(VENV); exit 1; }
-	$(BIN)/python -m pip install $(PIP_FLAGS) -q --upgrade pip
+	@$(call new_venv,$(VENV))
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install $(PIP_FLAGS) -q -e ".[test,bench,postgres]"
+$(STAMP): pyproject.toml $(LOCK) | $(BIN)/python
+	$(BIN)/python -m pip install $(PIP_FLAGS) -q -c $(LOCK) -e ".[$(EXTRAS)]"
 	@touch $@
 
 install: $(STAMP)
@@ -39,14 +69,8 @@ sample: $(SAMPLE)
 serve: $(STAMP) $(SAMPLE)
 	$(BIN)/workbench serve $(PROJECT)
 
-# Two pytest processes: Playwright's sync API keeps an event loop running in the main
-# thread, so the real-browser tests (marker `browser`) run apart from everything else.
 test: $(STAMP) $(SAMPLE)
-	@rc=0; \
-	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env \
-		--doctest-modules workbench -p no:cacheprovider -m "not browser" $(PYTEST_ARGS) || rc=$$?; \
-	$(BIN)/python -m pytest tests -p no:cacheprovider -m browser $(PYTEST_ARGS) || rc=$$?; \
-	exit $$rc
+	@$(call run_tests,$(BIN))
 
 bench: $(STAMP) $(SAMPLE)
 	$(BIN)/python benchmarks/run_all.py $(BENCH)
@@ -54,5 +78,32 @@ bench: $(STAMP) $(SAMPLE)
 lint: $(STAMP)
 	$(BIN)/python -m ruff check workbench tests benchmarks
 
+# Re-resolve every dependency (newest versions pyproject.toml allows) in a throwaway
+# virtualenv and write them, exactly, to $(LOCK). Then run `make test` and commit both.
+lock:
+	@$(call new_venv,$(LOCK_VENV))
+	$(LOCK_VENV)/bin/python -m pip install $(PIP_FLAGS) -q -e ".[$(EXTRAS)]"
+	@mkdir -p $(dir $(LOCK))
+	@{ echo "# The exact versions 'make serve' and 'make test' install (a pip constraints file:"; \
+	   echo "# pip install -c $(LOCK) -e \".[$(EXTRAS)]\"). Do not edit by hand."; \
+	   echo "# Generated by 'make lock': a fresh virtualenv, pip install -e \".[$(EXTRAS)]\","; \
+	   echo "# then pip freeze --exclude-editable. To move to newer versions: make upgrade-check,"; \
+	   echo "# then make lock and make test, and commit pyproject.toml and this file together."; \
+	   $(LOCK_VENV)/bin/python -c 'import platform, sys; print(f"# Resolved for CPython {platform.python_version()} on {sys.platform} {platform.machine()}.")'; \
+	   $(LOCK_VENV)/bin/python -m pip freeze --exclude-editable; } > $(LOCK).tmp
+	@mv $(LOCK).tmp $(LOCK)
+	rm -rf $(LOCK_VENV)
+	@echo "wrote $(LOCK) ($$(grep -c '==' $(LOCK)) pins)"
+
+# The newest versions pyproject.toml allows, without the lock, in a throwaway virtualenv,
+# and the whole suite on them (what next month's `pip install workbench` would get).
+upgrade-check:
+	@$(call new_venv,$(UPGRADE_VENV))
+	$(UPGRADE_VENV)/bin/python -m pip install $(PIP_FLAGS) -q --upgrade -e ".[$(EXTRAS)]"
+	@echo "versions newer than $(LOCK):"
+	@$(UPGRADE_VENV)/bin/python -m pip freeze --exclude-editable | grep -vxF -f $(LOCK) || echo "  (none)"
+	@test -f $(SAMPLE) || $(UPGRADE_VENV)/bin/workbench sample data/sample
+	@WORKBENCH_UPGRADE_CHECK=1; export WORKBENCH_UPGRADE_CHECK; $(call run_tests,$(UPGRADE_VENV)/bin)
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(UPGRADE_VENV) .pytest_cache

@@ -11,7 +11,7 @@ def test_preload_imports_the_heavy_modules_and_every_widget():
         "import sys, workbench as wb\n"
         "assert 'plotly.basewidget' not in sys.modules\n"
         "wb.widgets.preload()\n"
-        "mods = ['plotly.basewidget', 'scipy.stats', 'statsmodels.stats.proportion', "
+        "mods = ['plotly.basewidget', 'scipy.stats', "
         "'cleanlab.filter', 'sqlalchemy', 'workbench.widgets.error_explorer', "
         "'workbench.widgets.disagreement_explorer', 'workbench.widgets.relabel_view', "
         "'workbench.widgets.overview']\n"

@@ -56,7 +56,7 @@ def preload() -> None:
 
     A dashboard calls this before :func:`workbench.serve.wait_for_viewer`, so a preheated
     Voila kernel has paid for the imports (plotly's ``FigureWidget`` alone pulls in nbformat
-    and jsonschema; scipy.stats and statsmodels take seconds) before a viewer arrives, and
+    and jsonschema; scipy.stats takes seconds) before a viewer arrives, and
     only the data is read when the page is requested.
     """
     from ..serve import preload as import_modules
