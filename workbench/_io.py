@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "csv_line_end"]
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], object], *,
@@ -92,6 +92,36 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], object], *,
         raise
     _fsync_dir(target.parent)
     return target
+
+
+def csv_line_end(frame: Any) -> str:
+    r"""Return the line ending that keeps ``frame`` lossless in a CSV: ``"\n"`` or ``"\r\n"``.
+
+    :mod:`csv` (and :meth:`pandas.DataFrame.to_csv`) quote a cell holding a line break only
+    if the break is part of the line ending, and CSV readers take a bare carriage return as
+    the end of a line. A frame with a carriage return in a text cell is therefore written
+    with ``"\r\n"`` line endings (every such cell is quoted); any other with ``"\n"``.
+
+    Parameters
+    ----------
+    frame : DataFrame
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> csv_line_end(pd.DataFrame({"a": ["x", "y\rz"]})), csv_line_end(pd.DataFrame({"a": [1]}))
+    ('\r\n', '\n')
+    """
+    for col in frame.columns:
+        values = frame[col]
+        if values.dtype.kind not in "biufcmM" and values.astype(str).str.contains(
+                "\r", regex=False).any():
+            return "\r\n"
+    return "\n"
 
 
 def _current_mode(target: Path) -> int:

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ._validation import check_columns, check_int
+from .tags import STATUSES
 
 __all__ = [
     "OverviewKPIs",
@@ -41,8 +42,8 @@ __all__ = [
     "STATUS_ORDER",
 ]
 
-#: Relabel-queue statuses in workflow order (as :data:`workbench.tags.STATUSES`).
-STATUS_ORDER = ("queued", "sent", "relabeled", "verified")
+#: Relabel-queue statuses in workflow order: :data:`workbench.tags.STATUSES` itself.
+STATUS_ORDER = STATUSES
 
 
 def project_summary(project: Any) -> dict:
@@ -187,7 +188,8 @@ def relabel_status_counts(tags: pd.DataFrame, statuses: pd.DataFrame, *,
     The queue holds the items that currently carry the queue's tag. An item's status is its
     latest status event in the queue; an item never given one, or tagged again after it
     (``tagged_at`` later than ``updated_at``, when both columns are present), is
-    ``queued``. Items with a status but no tag any more are not in the queue.
+    ``queued`` (the rule of :func:`workbench.relabel.queue_statuses`, shared with the
+    queue). Items with a status but no tag any more are not in the queue.
 
     Parameters
     ----------
@@ -220,12 +222,11 @@ def relabel_status_counts(tags: pd.DataFrame, statuses: pd.DataFrame, *,
     st = statuses[keep].drop_duplicates("item_id", keep="last")
     frame = tagged.assign(item_id=tagged["item_id"].astype(str)).merge(
         st.assign(item_id=st["item_id"].astype(str)), on="item_id", how="left")
-    fresh = frame["status"].isna().to_numpy()
-    if "tagged_at" in frame.columns and "updated_at" in frame.columns:
-        later = (pd.to_datetime(frame["tagged_at"], utc=True)
-                 > pd.to_datetime(frame["updated_at"], utc=True)).to_numpy()
-        fresh = fresh | later
-    status = np.where(fresh, "queued", frame["status"].astype(object).to_numpy())
+    from .relabel import queue_statuses  # at call time: one rule, shared with the queue
+
+    times = "tagged_at" in frame.columns and "updated_at" in frame.columns
+    status = queue_statuses(frame["status"], frame["tagged_at"] if times else None,
+                            frame["updated_at"] if times else None)
     counts = pd.Series(status, dtype=object).value_counts()
     order = list(STATUS_ORDER) + sorted(set(counts.index) - set(STATUS_ORDER))
     return pd.DataFrame({"status": order, "n_items": [int(counts.get(s, 0)) for s in order]})

@@ -1126,7 +1126,7 @@ def write_project(project: Project, directory: str | os.PathLike, *,
     Each file is replaced atomically (:func:`workbench._io.atomic_write`: temporary file,
     fsync, rename), so a crash leaves every table either old or new, never half written.
     """
-    from ._io import atomic_write
+    from ._io import atomic_write, csv_line_end
 
     if format not in ("csv", "parquet"):
         raise ValueError(f"The 'format' parameter of write_project must be a str among "
@@ -1147,7 +1147,8 @@ def write_project(project: Project, directory: str | os.PathLike, *,
             continue
         if format == "csv":
             atomic_write(target, lambda fh, frame=frame: frame.to_csv(
-                fh, index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ"))
+                fh, index=False, lineterminator=csv_line_end(frame),
+                date_format="%Y-%m-%dT%H:%M:%S.%fZ"))
         else:
             atomic_write(target, lambda fh, frame=frame: frame.to_parquet(fh, index=False),
                          binary=True)

@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._io import atomic_write
+from ._io import atomic_write, csv_line_end
 from ._validation import check_columns, check_int, check_option, latest_annotations
 from .errors import SchemaError, StoreError
 from .session import current_author, require_write
@@ -42,14 +43,21 @@ __all__ = [
     "import_labels",
     "read_labels",
     "neutralize_cell",
+    "restore_cell",
+    "queue_statuses",
     "atomic_write",
 ]
 
 EXPORT_FORMATS = ("labelstudio", "csv", "jsonl")
 #: How a :class:`RelabelQueue` ranks its items.
 PRIORITIES = ("combined", "label_issue", "slice_lift")
-IMPORT_FORMATS = ("labelstudio", "csv")
+IMPORT_FORMATS = ("labelstudio", "csv", "jsonl")
+#: A CSV cell starting with one of these is run as a formula by spreadsheets (CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_GUARD = "'"
+#: Cells :func:`neutralize_cell` prefixes with the guard: formulas, and the guard itself
+#: (so that the prefix is reversible).
+_GUARDED_START = (*_FORMULA_START, _GUARD)
 _EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
 
 
@@ -59,17 +67,65 @@ _EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
 
 
 def neutralize_cell(value: Any) -> Any:
-    r"""Prefix ``'`` to a text cell a spreadsheet would run as a formula (CSV injection).
+    r"""Guard a CSV cell against formula injection, reversibly (see :func:`restore_cell`).
+
+    A text cell a spreadsheet would run as a formula (it starts with ``= + - @``, a tab or a
+    carriage return) gets a leading ``'``, which spreadsheets show as text. A cell that
+    already starts with ``'`` gets one more, so that :func:`restore_cell` can tell the guard
+    from data: ``restore_cell(neutralize_cell(v)) == v`` for every string ``v``. Other
+    values are returned unchanged.
+
+    Parameters
+    ----------
+    value : object
+        A cell; only ``str`` values are changed.
+
+    Returns
+    -------
+    object
+        The guarded cell.
 
     Examples
     --------
     >>> neutralize_cell('=HYPERLINK("http://x")')
     '\'=HYPERLINK("http://x")'
-    >>> neutralize_cell("cat")
-    'cat'
+    >>> neutralize_cell("-1"), neutralize_cell("'quoted"), neutralize_cell("cat")
+    ("'-1", "''quoted", 'cat')
     """
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
+    if isinstance(value, str) and value.startswith(_GUARDED_START):
+        return _GUARD + value
+    return value
+
+
+def restore_cell(value: Any) -> Any:
+    r"""Undo :func:`neutralize_cell`: drop the guard ``'`` it added, and nothing else.
+
+    A leading ``'`` is removed only when what follows starts with a character the guard
+    protects (``= + - @ '``, tab, carriage return), that is, only when
+    :func:`neutralize_cell` could have added it. A cell written without the guard (by a
+    spreadsheet that dropped it, or by hand) is returned as is, so ``-1`` and ``'-1`` both
+    read back as ``-1``, and ``'cat`` stays ``'cat``.
+
+    Parameters
+    ----------
+    value : object
+        A cell read from a CSV; only ``str`` values are changed.
+
+    Returns
+    -------
+    object
+        The original value.
+
+    Examples
+    --------
+    >>> restore_cell("'-1"), restore_cell("-1"), restore_cell("''quoted"), restore_cell("'cat")
+    ('-1', '-1', "'quoted", "'cat")
+    >>> all(restore_cell(neutralize_cell(v)) == v for v in ["=A1", "'", "''+1", "\tx", "a"])
+    True
+    """
+    if (isinstance(value, str) and value.startswith(_GUARD)
+            and value[len(_GUARD):].startswith(_GUARDED_START)):
+        return value[len(_GUARD):]
     return value
 
 
@@ -78,12 +134,63 @@ def _atomic_frame(frame: pd.DataFrame, target: Path) -> None:
         atomic_write(target, lambda fh: frame.to_parquet(fh, index=False), binary=True)
     else:
         atomic_write(target, lambda fh: frame.to_csv(fh, index=False,
+                                                     lineterminator=csv_line_end(frame),
                                                      date_format="%Y-%m-%dT%H:%M:%S.%fZ"))
 
 
 # --------------------------------------------------------------------------------------
 # the queue
 # --------------------------------------------------------------------------------------
+
+
+def queue_statuses(status, tagged_at=None, status_at=None) -> np.ndarray:
+    """Return the status each tagged item has in its relabel queue.
+
+    The one rule of the queue (used by :class:`RelabelQueue` and
+    :func:`workbench.kpis.relabel_status_counts`): an item never given a status, or tagged
+    again after its latest status (``tagged_at`` later than ``status_at``), is
+    ``'queued'``; any other item has its latest status.
+
+    Parameters
+    ----------
+    status : array-like of shape (n_items,)
+        Each tagged item's latest status in the queue; None/NaN/NA where it has none.
+    tagged_at, status_at : array-like of shape (n_items,), optional
+        When the item got its current tag, and when its latest status was set (datetimes or
+        ISO strings; naive times are taken as UTC). Without both, only items without a
+        status are ``'queued'``.
+
+    Returns
+    -------
+    ndarray of shape (n_items,)
+        The statuses (object dtype, str values).
+
+    Raises
+    ------
+    ValueError
+        If the arrays differ in length.
+
+    Examples
+    --------
+    >>> queue_statuses(["sent", None, "verified"],
+    ...                tagged_at=["2026-03-01", "2026-01-01", "2026-01-01"],
+    ...                status_at=["2026-02-01", None, "2026-02-01"]).tolist()
+    ['queued', 'queued', 'verified']
+    """
+    status = pd.Series(np.asarray(status, dtype=object), dtype=object)
+    fresh = status.isna().to_numpy()
+    if tagged_at is not None and status_at is not None:
+        tagged = pd.to_datetime(pd.Series(np.asarray(tagged_at, dtype=object)), utc=True,
+                                format="mixed")
+        changed = pd.to_datetime(pd.Series(np.asarray(status_at, dtype=object)), utc=True,
+                                 format="mixed")
+        if not len(tagged) == len(changed) == len(status):
+            raise ValueError(f"queue_statuses: status, tagged_at and status_at must have the "
+                             f"same length. Got {len(status)}, {len(tagged)} and "
+                             f"{len(changed)}.")
+        fresh = fresh | (tagged > changed).to_numpy()  # NaT compares False
+    return np.where(fresh, "queued", status.to_numpy()).astype(object)
+
 
 
 class RelabelQueue:
@@ -317,9 +424,8 @@ class RelabelQueue:
         tags = tags.rename(columns={"author": "tagged_by"}).reset_index(drop=True)
         st = self.store.statuses(self.tag).rename(columns={"updated_at": "status_at"})
         frame = tags.merge(st[["item_id", "status", "status_at"]], on="item_id", how="left")
-        # re-tagged after its last status (or never given one): back in the queue
-        fresh = frame["status"].isna() | (frame["tagged_at"] > frame["status_at"])
-        frame["status"] = frame["status"].where(~fresh, "queued").astype("str")
+        frame["status"] = pd.array(queue_statuses(frame["status"], frame["tagged_at"],
+                                                  frame["status_at"]), dtype="str")
         if wanted is not None:
             frame = frame[frame["status"].isin(wanted)].reset_index(drop=True)
         return frame
@@ -417,11 +523,16 @@ def _record(row: pd.Series) -> dict:
 def _write_csv(batch: pd.DataFrame, fh) -> None:
     fields = [c for c in ("item_id", "filepath", "label", "predicted", "confidence", "priority",
                           "status", "reason", "tagged_by") if c in batch.columns]
-    writer = csv.DictWriter(fh, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
+    rows = []
     for _, row in batch.iterrows():
         rec = _record(row)
-        writer.writerow({k: neutralize_cell("" if rec[k] is None else rec[k]) for k in fields})
+        rows.append({k: neutralize_cell("" if rec[k] is None else rec[k]) for k in fields})
+    # a bare carriage return in a cell is quoted only if it is part of the line ending
+    cr = any(isinstance(v, str) and "\r" in v for r in rows for v in r.values())
+    end = "\r\n" if cr else "\n"
+    writer = csv.DictWriter(fh, fieldnames=fields, lineterminator=end)
+    writer.writeheader()
+    writer.writerows(rows)
 
 
 def _write_jsonl(batch: pd.DataFrame, fh) -> None:
@@ -560,8 +671,9 @@ def _parse_labelstudio(path: Path) -> pd.DataFrame:
 
 
 def _parse_csv(path: Path) -> pd.DataFrame:
+    """Read a results CSV verbatim: every cell a str, ``NA``/``None`` kept, no trimming."""
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise SchemaError(f"{path}: cannot read the CSV ({exc}). Expected columns item_id, "
                           "annotator, label[, annotated_at].") from exc
@@ -571,12 +683,66 @@ def _parse_csv(path: Path) -> pd.DataFrame:
     cols = ["item_id", "annotator", "label"] + (
         ["annotated_at"] if "annotated_at" in frame.columns else [])
     frame = frame[cols].copy()
-    for col in ("item_id", "annotator", "label"):
-        frame[col] = frame[col].str.strip()
+    # the annotator and the time are not project keys: trim them; item_id and label are
+    # matched verbatim first (see _resolve)
+    frame["annotator"] = frame["annotator"].str.strip().map(restore_cell)
     if "annotated_at" not in frame.columns:
         frame["annotated_at"] = None
-    frame["annotated_at"] = frame["annotated_at"].replace("", None)
+    frame["annotated_at"] = frame["annotated_at"].str.strip().replace("", None)
     return frame
+
+
+def _parse_jsonl(path: Path) -> pd.DataFrame:
+    """Read JSON Lines results: one object per line with string item_id, annotator, label."""
+    rows = []
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        text = fh.read()
+    # split on line feeds only: a raw U+2028 inside a JSON string is not a line break
+    for n, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise SchemaError(f"{path}: line {n} is not valid JSON ({exc}). Each line must be "
+                              'one object like {"item_id": "...", "annotator": "...", '
+                              '"label": "..."}; nothing was imported.') from exc
+        if not isinstance(rec, dict):
+            raise SchemaError(f"{path}: line {n} is not a JSON object; nothing was imported.")
+        missing = [k for k in ("item_id", "annotator", "label") if k not in rec]
+        if missing:
+            raise SchemaError(f"{path}: line {n} has no {missing}. Each line needs item_id, "
+                              "annotator and label [, annotated_at]; nothing was imported.")
+        for key in ("item_id", "label"):
+            if not isinstance(rec[key], str):
+                raise SchemaError(f"{path}: line {n}: {key} must be a JSON string, got "
+                                  f"{rec[key]!r} ({type(rec[key]).__name__}). Quote it (ids "
+                                  'and classes are text: "007" is not 7); nothing was '
+                                  "imported.")
+        annotator = rec["annotator"]
+        if isinstance(annotator, bool) or not isinstance(annotator, (str, int)):
+            raise SchemaError(f"{path}: line {n}: annotator must be a string, got "
+                              f"{annotator!r}; nothing was imported.")
+        rows.append({"item_id": rec["item_id"], "annotator": str(annotator).strip(),
+                     "label": rec["label"], "annotated_at": rec.get("annotated_at")})
+    return pd.DataFrame(rows, columns=["item_id", "annotator", "label", "annotated_at"])
+
+
+def _resolve(raw: pd.Series, decode: Callable[[Any], Any], known: set | None) -> pd.Series:
+    """Decode cells exactly; tolerate padding only where the exact value is unknown.
+
+    The exact (decoded) value wins, so every legal id and class, including ones with
+    leading or trailing whitespace, reads back as written. A value the project does not
+    know whose trimmed form it does know (``"cat "`` typed in a spreadsheet) is trimmed.
+    """
+    exact = raw.map(decode)
+    if known is None:
+        return exact
+    miss = ~exact.isin(known)
+    if miss.any():
+        trimmed = raw[miss].astype(str).str.strip().map(decode)
+        exact = exact.where(~miss, trimmed.where(trimmed.isin(known), exact[miss]))
+    return exact
 
 
 def read_labels(path, *, format: str = "labelstudio", classes=None, item_ids=None
@@ -588,12 +754,21 @@ def read_labels(path, *, format: str = "labelstudio", classes=None, item_ids=Non
     path : path-like
         A Label Studio JSON export (``data.item_id``; ``annotations[].completed_by`` becomes
         the annotator ``ls-<id>`` or the user's email; ``result[].value.choices[0]`` the
-        label) or a CSV with ``item_id``, ``annotator``, ``label`` [, ``annotated_at``].
-    format : {'labelstudio', 'csv'}, default='labelstudio'
+        label), a CSV with the columns ``item_id``, ``annotator``, ``label``
+        [, ``annotated_at``], or JSON Lines with one such object per line (``item_id`` and
+        ``label`` JSON strings).
+    format : {'labelstudio', 'csv', 'jsonl'}, default='labelstudio'
     classes : list of str, optional
         Allowed labels.
     item_ids : iterable of str, optional
         Known item ids.
+
+    Notes
+    -----
+    Ids and labels are read verbatim (``NA``, ``None``, ``007`` stay strings), so every file
+    written by :func:`export_relabel_queue` reads back exactly. In a CSV the formula guard
+    of the export is undone (:func:`restore_cell`), whether or not a spreadsheet kept it.
+    Only a value unknown to the project whose trimmed form is known (``"cat "``) is trimmed.
 
     Returns
     -------
@@ -610,9 +785,16 @@ def read_labels(path, *, format: str = "labelstudio", classes=None, item_ids=Non
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"import_labels: no file {path}.")
-    frame = _parse_labelstudio(path) if format == "labelstudio" else _parse_csv(path)
+    parse = {"labelstudio": _parse_labelstudio, "csv": _parse_csv, "jsonl": _parse_jsonl}
+    frame = parse[format](path)
+    # CSV cells may carry the formula guard of the export: undo exactly that guard
+    decode = restore_cell if format == "csv" else (lambda value: value)
+    known_ids = None if item_ids is None else set(map(str, item_ids))
+    allowed = None if classes is None else set(map(str, classes))
+    frame["item_id"] = _resolve(frame["item_id"], decode, known_ids)
+    frame["label"] = _resolve(frame["label"], decode, allowed)
     for col in ("item_id", "annotator", "label"):
-        empty = frame[col].isna() | (frame[col].astype(str).str.len() == 0)
+        empty = frame[col].isna() | (frame[col].astype(str).str.strip().str.len() == 0)
         if empty.any():
             rows = (np.flatnonzero(empty.to_numpy()) + 2).tolist()[:5]
             raise SchemaError(f"{path}: empty {col} on line(s) {rows}. Fill them or drop "
@@ -625,15 +807,13 @@ def read_labels(path, *, format: str = "labelstudio", classes=None, item_ids=Non
                           f"{sorted(set(raw[bad].astype(str)))[:5]}. Use ISO 8601 like "
                           "2026-01-31T14:05:00Z; nothing was imported.")
     frame["annotated_at"] = parsed.dt.as_unit("us")
-    if item_ids is not None:
-        known = set(map(str, item_ids))
-        unknown = sorted(set(frame["item_id"]) - known)
+    if known_ids is not None:
+        unknown = sorted(set(frame["item_id"]) - known_ids)
         if unknown:
             raise SchemaError(f"{path}: {len(unknown)} item id(s) are not in the project: "
                               f"{unknown[:5]}{' ...' if len(unknown) > 5 else ''}. Check the "
                               "file is for this project; nothing was imported.")
-    if classes is not None:
-        allowed = set(map(str, classes))
+    if allowed is not None:
         unknown = sorted(set(frame["label"]) - allowed)
         if unknown:
             raise SchemaError(f"{path}: label(s) {unknown[:5]} are not classes of the project "
@@ -648,15 +828,26 @@ def read_labels(path, *, format: str = "labelstudio", classes=None, item_ids=Non
 class ImportReport:
     """What an :func:`import_labels` call did.
 
+    Every row read is in ``labels`` with its ``kind``; ``new``, ``changed`` and
+    ``duplicates`` are those rows split by kind, and ``n_<kind>`` their lengths, so the
+    counts can never disagree with the rows.
+
     Attributes
     ----------
     path : Path
         The imported file.
-    n_rows, n_new, n_changed, n_duplicate : int
-        Labels read; labels from an annotator new to the item; labels that replace the
-        annotator's previous, different label; labels already recorded (skipped).
+    format : str
+        ``'labelstudio'``, ``'csv'`` or ``'jsonl'``.
     labels : DataFrame
-        Every row read with ``kind`` ('new', 'changed', 'duplicate') and ``previous_label``.
+        Every row read: ``item_id``, ``annotator``, ``label``, ``annotated_at``, ``kind``
+        (``'new'``, ``'changed'``, ``'duplicate'``) and ``previous_label`` (the annotator's
+        label for the item before the import, NA if none).
+    new, changed, duplicates : DataFrame
+        The rows of ``labels`` that are labels from an annotator new to the item, labels
+        replacing the annotator's previous different label, and labels already recorded
+        (skipped).
+    n_rows, n_new, n_changed, n_duplicates : int
+        ``len(labels)``, ``len(new)``, ``len(changed)``, ``len(duplicates)``.
     items_agreeing_before, items_agreeing_after : int
         Imported items whose annotators all agree, before and after.
     per_slice : DataFrame
@@ -668,6 +859,7 @@ class ImportReport:
     written : bool
         Whether the annotations file was rewritten (False when nothing was new).
     annotations_path, backup_path : Path or None
+        The rewritten annotations file and the backup of its previous version.
     n_relabeled : int
         Queue items marked ``relabeled``.
     project : Project
@@ -676,10 +868,6 @@ class ImportReport:
 
     path: Path
     format: str
-    n_rows: int
-    n_new: int
-    n_changed: int
-    n_duplicate: int
     labels: pd.DataFrame
     items_agreeing_before: int
     items_agreeing_after: int
@@ -690,27 +878,48 @@ class ImportReport:
     n_relabeled: int
     project: Any = field(repr=False)
 
-    @property
-    def new(self) -> int:
-        """Alias of ``n_new``."""
-        return self.n_new
+    def _of_kind(self, kind: str) -> pd.DataFrame:
+        return self.labels[self.labels["kind"] == kind]
 
     @property
-    def changed(self) -> int:
-        """Alias of ``n_changed``."""
-        return self.n_changed
+    def new(self) -> pd.DataFrame:
+        """Rows read that are labels from an annotator new to the item."""
+        return self._of_kind("new")
 
     @property
-    def duplicate(self) -> int:
-        """Alias of ``n_duplicate``."""
-        return self.n_duplicate
+    def changed(self) -> pd.DataFrame:
+        """Rows read that replace the annotator's previous, different label."""
+        return self._of_kind("changed")
 
-    duplicates = duplicate
+    @property
+    def duplicates(self) -> pd.DataFrame:
+        """Rows read that were already recorded (skipped)."""
+        return self._of_kind("duplicate")
+
+    @property
+    def n_rows(self) -> int:
+        """Number of labels read."""
+        return len(self.labels)
+
+    @property
+    def n_new(self) -> int:
+        """``len(new)``."""
+        return len(self.new)
+
+    @property
+    def n_changed(self) -> int:
+        """``len(changed)``."""
+        return len(self.changed)
+
+    @property
+    def n_duplicates(self) -> int:
+        """``len(duplicates)``."""
+        return len(self.duplicates)
 
     def summary(self) -> str:
         """One line: counts and agreement before/after."""
         return (f"{self.n_rows} labels read from {self.path.name}: {self.n_new} new, "
-                f"{self.n_changed} changed, {self.n_duplicate} duplicate; items agreeing "
+                f"{self.n_changed} changed, {self.n_duplicates} duplicate; items agreeing "
                 f"{self.items_agreeing_before} -> {self.items_agreeing_after}; "
                 f"{self.n_relabeled} queue items marked relabeled.")
 
@@ -811,8 +1020,9 @@ def import_labels(project, path, *, format: str = "labelstudio", tag: str = "rel
     ----------
     project : Project
     path : path-like
-        A Label Studio JSON export, or a CSV ``item_id, annotator, label[, annotated_at]``.
-    format : {'labelstudio', 'csv'}, default='labelstudio'
+        A Label Studio JSON export, a CSV ``item_id, annotator, label[, annotated_at]``, or
+        JSON Lines with those keys (see :func:`read_labels`).
+    format : {'labelstudio', 'csv', 'jsonl'}, default='labelstudio'
     tag : str, default='relabel'
         The queue whose items are marked ``relabeled``.
     store : TagStore, optional
@@ -911,11 +1121,8 @@ def import_labels(project, path, *, format: str = "labelstudio", tag: str = "rel
     n_relabeled = _mark_relabeled(queue_store, tag, sorted(imported), path,
                                   author or current_author())
     return ImportReport(
-        path=path, format=format, n_rows=len(labels),
-        n_new=int((labels["kind"] == "new").sum()),
-        n_changed=int((labels["kind"] == "changed").sum()),
-        n_duplicate=int((labels["kind"] == "duplicate").sum()),
-        labels=labels, items_agreeing_before=int(agree_b.fillna(False).sum()),
+        path=path, format=format, labels=labels,
+        items_agreeing_before=int(agree_b.fillna(False).sum()),
         items_agreeing_after=int(agree_a.fillna(False).sum()), per_slice=per_slice,
         written=written, annotations_path=target, backup_path=backup,
         n_relabeled=n_relabeled, project=refreshed)

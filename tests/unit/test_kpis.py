@@ -67,6 +67,57 @@ def test_relabel_status_counts_matches_relabel_queue(sample_project, tmp_path):
         zip(theirs["status"], theirs["n_items"], strict=True))
 
 
+def test_status_order_is_the_store_statuses():
+    from workbench.tags import STATUSES
+
+    assert kpis.STATUS_ORDER is STATUSES
+
+
+def _retag_store(sample_project, tmp_path):
+    """Six items: two never given a status, sent, verified, and two re-tagged after one."""
+    from workbench.tags import TagStore
+
+    store = TagStore(f"sqlite:///{tmp_path / 'tags.db'}",
+                     item_ids=sample_project.items["item_id"].tolist())
+    ids = sample_project.items["item_id"].tolist()[:6]
+    store.add(ids, "relabel", author="alice")
+    store.set_status(ids[2:3], "sent", queue="relabel", author="alice")
+    store.set_status(ids[3:6], "verified", queue="relabel", author="alice")
+    store.remove(ids[4:6], "relabel", author="bob")
+    store.add(ids[4:6], "relabel", author="bob", reason="still wrong")  # after its status
+    return store, ids
+
+
+def test_relabel_status_counts_and_queue_share_the_retag_rule(sample_project, tmp_path,
+                                                             monkeypatch):
+    from workbench import relabel
+    from workbench.relabel import RelabelQueue
+
+    store, ids = _retag_store(sample_project, tmp_path)
+
+    def both():
+        mine = kpis.relabel_status_counts(store.tags(), store.statuses("relabel"))
+        theirs = RelabelQueue(sample_project, store=store).counts()
+        return (dict(zip(mine["status"], mine["n_items"], strict=True)),
+                dict(zip(theirs["status"], theirs["n_items"], strict=True)))
+
+    mine, theirs = both()
+    assert mine == theirs == {"queued": 4, "sent": 1, "relabeled": 0, "verified": 1}
+    per_item = RelabelQueue(sample_project, store=store).frame().set_index("item_id")["status"]
+    assert per_item[ids[4]] == per_item[ids[5]] == "queued"  # re-tagged after "verified"
+    # one rule: change it in relabel and both follow
+    calls, rule = [], relabel.queue_statuses
+
+    def never_requeue(status, tagged_at=None, status_at=None):
+        calls.append(len(status))
+        return rule(status)  # only items without a status are queued
+
+    monkeypatch.setattr(relabel, "queue_statuses", never_requeue)
+    mine, theirs = both()
+    assert mine == theirs == {"queued": 2, "sent": 1, "relabeled": 0, "verified": 3}
+    assert calls == [6, 6]
+
+
 def test_label_issue_rate():
     assert kpis.label_issue_rate(pd.DataFrame({"is_issue": [True, True, False]})) == {
         "n_items": 3, "n_issues": 2, "rate": 2 / 3}

@@ -16,9 +16,17 @@ import pandas as pd
 import pytest
 
 import workbench as wb
+from workbench._io import atomic_write
 from workbench.errors import ReadOnlyError, SchemaError
 from workbench.project import write_project
-from workbench.relabel import RelabelQueue, atomic_write, export_relabel_queue, import_labels
+from workbench.relabel import (
+    RelabelQueue,
+    export_relabel_queue,
+    import_labels,
+    neutralize_cell,
+    queue_statuses,
+    restore_cell,
+)
 from workbench.tags import TagStore
 
 CLASSES = ["cat", "dog"]
@@ -164,7 +172,7 @@ def test_killed_export_leaves_previous_file(tmp_path):
     # a real SIGKILL in the middle of writing
     code = (
         "import sys, time\n"
-        "from workbench.relabel import atomic_write\n"
+        "from workbench._io import atomic_write\n"
         "def slow(fh):\n"
         "    fh.write('x' * 1000); fh.flush(); print('writing', flush=True); time.sleep(60)\n"
         "atomic_write(sys.argv[1], slow)\n")
@@ -174,6 +182,33 @@ def test_killed_export_leaves_previous_file(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(30)
     assert target.read_text() == "previous"
+
+
+def test_atomic_write_modes_bytes_and_failures(tmp_path):
+    import workbench.relabel
+
+    assert workbench.relabel.atomic_write is atomic_write  # one writer, re-exported
+    secret = atomic_write(tmp_path / "sub" / "token", lambda fh: fh.write(b"s3cret\n"),
+                          binary=True, mode=0o600)
+    assert secret.read_bytes() == b"s3cret\n" and secret.stat().st_mode & 0o777 == 0o600
+    atomic_write(secret, lambda fh: fh.write(b"again"), binary=True)  # keeps the mode
+    assert secret.stat().st_mode & 0o777 == 0o600
+    shared = tmp_path / "shared.txt"
+    shared.write_text("old")
+    shared.chmod(0o644)
+    atomic_write(shared, lambda fh: fh.write("ünï\r\n"))
+    assert shared.read_bytes() == "ünï\r\n".encode()  # text: UTF-8, no newline translation
+    assert shared.stat().st_mode & 0o777 == 0o644
+    frame = pd.DataFrame({"item_id": ["-1", "007"], "x": [1.5, 2.0]})
+    pq = atomic_write(tmp_path / "t.parquet", lambda fh: frame.to_parquet(fh, index=False),
+                      binary=True)
+    pd.testing.assert_frame_equal(pd.read_parquet(pq), frame)
+    with pytest.raises(TypeError, match="'write' parameter of atomic_write"):
+        atomic_write(tmp_path / "x", "text")
+    with pytest.raises(TypeError, match="'mode' parameter of atomic_write"):
+        atomic_write(tmp_path / "x", lambda fh: None, mode="600")
+    assert not (tmp_path / "x").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shared.txt", "sub", "t.parquet"]
 
 
 def test_import_labelstudio_appends_reports_and_is_idempotent(project, tmp_path):
@@ -186,7 +221,7 @@ def test_import_labelstudio_appends_reports_and_is_idempotent(project, tmp_path)
     ann_file = project.root / "annotations.csv"
     n_before = len(project.annotations)
     report = import_labels(project, results)
-    assert (report.n_rows, report.n_new, report.n_changed, report.n_duplicate) == (3, 3, 0, 0)
+    assert (report.n_rows, report.n_new, report.n_changed, report.n_duplicates) == (3, 3, 0, 0)
     assert report.written and report.backup_path.exists()
     assert len(pd.read_csv(report.backup_path)) == n_before
     reopened = report.project
@@ -207,7 +242,7 @@ def test_import_labelstudio_appends_reports_and_is_idempotent(project, tmp_path)
     # importing the same file again adds nothing and does not rewrite the file
     content = ann_file.read_bytes()
     again = import_labels(reopened, results)
-    assert (again.n_new, again.n_changed, again.n_duplicate) == (0, 0, 3)
+    assert (again.n_new, again.n_changed, again.n_duplicates) == (0, 0, 3)
     assert not again.written and ann_file.read_bytes() == content
     assert again.n_relabeled == 0
     assert len(store.status_history()) == 6  # 3 sent + 3 relabeled
@@ -224,7 +259,7 @@ def test_import_csv_changed_labels_without_times(project, tmp_path):
     latest = wb._validation.latest_annotations(report.project.annotations)
     assert latest.set_index(["item_id", "annotator"]).loc[("it1", "ann1"), "label"] == "cat"
     again = import_labels(report.project, path, format="csv")
-    assert (again.n_new, again.n_changed, again.n_duplicate) == (0, 0, 3)
+    assert (again.n_new, again.n_changed, again.n_duplicates) == (0, 0, 3)
 
 
 @pytest.mark.parametrize("body, match", [
@@ -371,3 +406,189 @@ def test_queue_priority_kinds_and_switching(sample_project, sample_queue_store):
     fresh = RelabelQueue(sample_project, store=store)
     assert fresh.counts().set_index("status")["n_items"]["queued"] == len(ids)
     assert fresh._scores is None and fresh._slices is None
+
+
+# --------------------------------------------------------------------------- lossless round trip
+
+#: Legal ids a spreadsheet or a careless parser would mangle: formulas, the guard itself,
+#: separators, quotes, line breaks, padding, non-ASCII, missing-value words, leading zeros.
+HOSTILE_IDS = ["=SUM(A1)", "+1", "-1", "@x", "\tlead", "\rcr", "a,b", 'say "hi"', "two\nlines",
+               "ünï-😀", "NA", "None", "007", "'quoted", "'-1", "''=2", "pad", "pad ", " pad"]
+HOSTILE_CLASSES = ["-1", "+1", "=cls", "@c", "NA", "None", "007", "a,b", "'q", "ü 😀"]
+HOSTILE_REASONS = ['=HYPERLINK("http://evil.example","x")', "+1, \"quoted\"\nsecond line",
+                   "-2 off", "@SUM(A1)", "\tTAB", "ünï reason 😀", "'already", "plain, ok"]
+
+
+@pytest.fixture(params=["csv", "parquet"])
+def hostile_project(tmp_path, request):
+    n = len(HOSTILE_IDS)
+    labels = [HOSTILE_CLASSES[k % len(HOSTILE_CLASSES)] for k in range(n)]
+    items = pd.DataFrame({"item_id": HOSTILE_IDS, "label": labels,
+                          "site": ["=north" if k % 2 else "south" for k in range(n)]})
+    ann = pd.DataFrame({"item_id": HOSTILE_IDS, "annotator": "ann1", "label": labels,
+                        "annotated_at": pd.Timestamp("2026-01-05T10:00:00Z")})
+    pred = pd.DataFrame({"item_id": HOSTILE_IDS, "run": "m",
+                         "label": [HOSTILE_CLASSES[(k + 1) % len(HOSTILE_CLASSES)]
+                                   for k in range(n)]})
+    mem = wb.Project.from_frames(items=items, annotations=ann, predictions=pred,
+                                 classes=HOSTILE_CLASSES, name="hostile")
+    project = wb.open_project(write_project(mem, tmp_path / "hostile", format=request.param))
+    assert project.items["item_id"].tolist() == HOSTILE_IDS  # the project format keeps them
+    store = TagStore.for_project(project)
+    for k, item in enumerate(HOSTILE_IDS):
+        store.add([item], "relabel", author="=cmd|' /C calc'!A0" if k % 3 == 0 else "ana",
+                  reason=HOSTILE_REASONS[k % len(HOSTILE_REASONS)])
+    return project
+
+
+def _vendor_csv(export: Path, results: Path, annotator: str) -> None:
+    """What a tool that keeps the cells does: add an annotator column, keep the rest."""
+    with export.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    with results.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["item_id", "annotator", "label"],
+                                lineterminator="\r\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({"item_id": row["item_id"], "annotator": annotator,
+                             "label": row["label"]})
+
+
+def _vendor_jsonl(export: Path, results: Path, annotator: str) -> None:
+    recs = [json.loads(line) for line in export.read_text(encoding="utf-8").split("\n") if line]
+    results.write_text("".join(json.dumps({"item_id": r["item_id"], "annotator": annotator,
+                                           "label": r["label"]}) + "\n" for r in recs),
+                       encoding="utf-8")
+
+
+def _vendor_labelstudio(export: Path, results: Path, annotator: str) -> None:
+    tasks = json.loads(export.read_text(encoding="utf-8"))
+    out = []
+    for n, task in enumerate(tasks):
+        current = next(p for p in task["predictions"] if p["model_version"] == "current-label")
+        out.append({"id": n + 1, "data": task["data"], "annotations": [
+            {"id": 100 + n, "completed_by": {"id": 7, "email": annotator},
+             "was_cancelled": False, "created_at": "2026-03-01T09:00:00Z",
+             "result": current["result"]}]})
+    results.write_text(json.dumps(out, ensure_ascii=False), encoding="utf-8")
+
+
+@pytest.mark.parametrize("fmt, vendor", [("csv", _vendor_csv), ("jsonl", _vendor_jsonl),
+                                         ("labelstudio", _vendor_labelstudio)])
+def test_relabel_round_trip_is_lossless_for_hostile_ids_and_labels(hostile_project, tmp_path,
+                                                                   fmt, vendor):
+    project = hostile_project
+    truth = dict(zip(project.items["item_id"], project.items["label"], strict=True))
+    export = tmp_path / f"batch.{fmt}"
+    assert export_relabel_queue(project, export, format=fmt) == len(HOSTILE_IDS)
+    results = tmp_path / f"results.{fmt}"
+    vendor(export, results, "vendor-7@example.com")
+    n_ann = len(project.annotations)
+    report = import_labels(project, results, format=fmt)
+    # exactly the exported ids and labels come back: nothing unknown, nothing altered
+    got = dict(zip(report.labels["item_id"], report.labels["label"], strict=True))
+    assert got == truth
+    assert (report.n_rows, report.n_new, report.n_changed, report.n_duplicates) == (
+        len(HOSTILE_IDS), len(HOSTILE_IDS), 0, 0)
+    assert report.labels["previous_label"].isna().all()  # the vendor is a new annotator
+    assert report.written and report.n_relabeled == len(HOSTILE_IDS)
+    ann = report.project.annotations
+    assert len(ann) == n_ann + len(HOSTILE_IDS)
+    added = ann[ann["annotator"] == "vendor-7@example.com"]
+    assert dict(zip(added["item_id"], added["label"], strict=True)) == truth
+    # the rewritten annotations file kept every other row exactly, too
+    old = ann[ann["annotator"] == "ann1"]
+    assert dict(zip(old["item_id"], old["label"], strict=True)) == truth
+    # importing the same file again: no spurious change
+    again = import_labels(report.project, results, format=fmt)
+    assert (again.n_new, again.n_changed, again.n_duplicates) == (0, 0, len(HOSTILE_IDS))
+    assert not again.written
+
+
+def test_csv_export_guards_every_formula_cell_reversibly(hostile_project, tmp_path):
+    out = tmp_path / "batch.csv"
+    export_relabel_queue(hostile_project, out, format="csv")
+    with out.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(HOSTILE_IDS)
+    formula = ("=", "+", "-", "@", "\t", "\r")
+    for row in rows:
+        for cell in row.values():
+            assert not cell.startswith(formula), cell  # a spreadsheet runs none of them
+    by_id = {restore_cell(r["item_id"]): r for r in rows}
+    assert set(by_id) == set(HOSTILE_IDS)
+    assert by_id["-1"]["item_id"] == "'-1" and by_id["'-1"]["item_id"] == "''-1"
+    assert by_id["007"]["item_id"] == "007" and by_id["NA"]["item_id"] == "NA"
+    tags = TagStore.for_project(hostile_project).tags(tag="relabel").set_index("item_id")
+    for item, row in by_id.items():
+        # free text is guarded the same way, so it reads back exactly as well
+        assert restore_cell(row["reason"]) == tags.loc[item, "reason"]
+        assert restore_cell(row["tagged_by"]) == tags.loc[item, "author"]
+    hyper = by_id[HOSTILE_IDS[0]]["reason"]
+    assert hyper == "'" + HOSTILE_REASONS[0]
+    assert by_id["=SUM(A1)"]["tagged_by"] == "'=cmd|' /C calc'!A0"
+
+
+@pytest.mark.parametrize("value", HOSTILE_IDS + HOSTILE_CLASSES + HOSTILE_REASONS
+                         + ["", "'", "''", "'=", "a'", "=", "-"])
+def test_neutralize_and_restore_cell_are_exact_inverses(value):
+    guarded = neutralize_cell(value)
+    assert restore_cell(guarded) == value
+    assert not guarded.startswith(("=", "+", "-", "@", "\t", "\r"))
+    # a cell whose guard a spreadsheet dropped reads back the same
+    if not value.startswith("'"):
+        assert restore_cell(value) == value
+
+
+def test_csv_import_restores_guards_and_tolerates_padding_only_when_unambiguous(
+        hostile_project, tmp_path):
+    path = tmp_path / "v.csv"
+    # '-1 (guarded), -1 (guard dropped by a spreadsheet), "pad " (an id of its own),
+    # "007 " (padding typed by hand around the id 007), label "'q" verbatim
+    path.write_text("item_id,annotator,label\n'-1,v,'+1\n''-1,v,'-1\n"
+                    "pad ,v,NA\n 007 ,v,'q\n=SUM(A1),v,None\n", encoding="utf-8")
+    report = import_labels(hostile_project, path, format="csv")
+    assert report.labels[["item_id", "label"]].values.tolist() == [
+        ["-1", "+1"], ["'-1", "-1"], ["pad ", "NA"], ["007", "'q"], ["=SUM(A1)", "None"]]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("item_id,annotator,label\n'ghost,v,-1\n", encoding="utf-8")
+    with pytest.raises(SchemaError, match=r"not in the project: \[\"'ghost\"\]"):
+        import_labels(hostile_project, bad, format="csv")
+
+
+@pytest.mark.parametrize("line, match", [
+    ('{"item_id": 7, "annotator": "v", "label": "-1"}', "item_id must be a JSON string"),
+    ('{"item_id": "007", "annotator": "v"}', r"has no \['label'\]"),
+    ('["007", "v", "-1"]', "not a JSON object"),
+    ("{not json", "line 1 is not valid JSON"),
+])
+def test_jsonl_import_errors_name_the_line(hostile_project, tmp_path, line, match):
+    path = tmp_path / "v.jsonl"
+    path.write_text(line + "\n", encoding="utf-8")
+    with pytest.raises(SchemaError, match=match):
+        import_labels(hostile_project, path, format="jsonl")
+
+
+def test_import_report_rows_and_counts_agree(project, tmp_path):
+    path = tmp_path / "vendor.csv"
+    path.write_text("item_id,annotator,label\nit1,ann1,cat\nit0,ann1,cat\nit5,vendor-9,dog\n"
+                    "it6,vendor-9,cat\n")
+    report = import_labels(project, path, format="csv")
+    assert report.new["item_id"].tolist() == ["it5", "it6"]
+    assert report.changed["item_id"].tolist() == ["it1"]
+    assert report.duplicates["item_id"].tolist() == ["it0"]
+    assert (report.n_rows, report.n_new, report.n_changed, report.n_duplicates) == (4, 2, 1, 1)
+    for old in ("n_duplicate", "duplicate"):
+        assert not hasattr(report, old)
+    assert "2 new, 1 changed, 1 duplicate" in report.summary()
+
+
+def test_queue_statuses_rule():
+    t = pd.to_datetime(["2026-01-01", "2026-03-01", "2026-01-01", "2026-01-01"], utc=True)
+    got = queue_statuses(["sent", "relabeled", None, "verified"], tagged_at=t,
+                         status_at=pd.to_datetime(["2026-02-01", "2026-02-01", None, None],
+                                                  utc=True))
+    assert got.tolist() == ["sent", "queued", "queued", "verified"]
+    assert queue_statuses([None, "sent"]).tolist() == ["queued", "sent"]
+    with pytest.raises(ValueError, match="same length"):
+        queue_statuses(["sent"], tagged_at=t, status_at=t)

@@ -98,7 +98,7 @@ class RelabelQueueView(StatusMixin, w.VBox):
         self.export_button = w.Button(description="Export batch", icon="download",
                                       button_style="primary")
         self.export_button.add_class("wb-relabel-export")
-        self.upload = w.FileUpload(accept=".json,.csv", multiple=False,
+        self.upload = w.FileUpload(accept=".json,.csv,.jsonl", multiple=False,
                                    description="Results file")
         self.upload.add_class("wb-relabel-upload")
         self.import_button = w.Button(description="Import results", icon="upload")
@@ -217,7 +217,7 @@ class RelabelQueueView(StatusMixin, w.VBox):
 
     @guarded
     def import_upload(self):
-        """Import the uploaded results file (Label Studio JSON or CSV); return the report."""
+        """Import the uploaded results file (Label Studio JSON, CSV or JSONL); return the report."""
         require_write("import labels")
         files = list(self.upload.value or ())
         if not files:
@@ -244,7 +244,8 @@ class RelabelQueueView(StatusMixin, w.VBox):
         """Import a results file already on disk; show and return the report."""
         require_write("import labels")
         path = Path(path)
-        fmt = format or ("csv" if path.suffix.lower() == ".csv" else "labelstudio")
+        fmt = format or {".csv": "csv", ".jsonl": "jsonl"}.get(path.suffix.lower(),
+                                                              "labelstudio")
         report = import_labels(self.project, path, format=fmt, tag=self.queue.tag,
                                store=self.store, author=current_author())
         self.report = report
