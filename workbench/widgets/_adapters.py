@@ -27,6 +27,7 @@ __all__ = [
     "square_axes",
     "RowGrid",
     "fiftyone_button",
+    "shared_html_style",
 ]
 
 
@@ -211,6 +212,21 @@ def guarded(method: Callable) -> Callable:
     return wrapper
 
 
+def shared_html_style() -> Any:
+    """One style model for many ``ipywidgets.HTML`` (public API: a probe widget's ``style``).
+
+    ipywidgets does not export the ``HTMLStyle`` class, but every ``HTML`` widget has one
+    and accepts an existing one as ``style=``: sharing it makes a page of cells one style
+    model instead of one per cell. The probe is closed; its style stays open.
+    """
+    import ipywidgets as w
+
+    probe = w.HTML()
+    style = probe.style
+    probe.close()
+    return style
+
+
 class _Row:
     """One row of a :class:`RowGrid`: a button (the first column) and HTML cells.
 
@@ -270,9 +286,8 @@ class RowGrid:
 
         self.page = 0
         self.page_rows = n_rows
-        from ipywidgets.widgets.widget_string import HTMLStyle  # not exported by ipywidgets
-
-        styles = (w.ButtonStyle(), HTMLStyle())
+        self.n_items = 0
+        styles = (w.ButtonStyle(), shared_html_style())
         self.rows = [_Row(i, len(headers) - 1, on_row, prefix, styles) for i in range(n_rows)]
         self.headers = [w.HTML(f"<b>{esc(h)}</b>") for h in headers]
         self.grid = w.GridBox(self.headers + [x for r in self.rows for x in r.widgets],
@@ -305,3 +320,47 @@ class RowGrid:
         self.page_label.value = label
         self.prev_button.disabled = page <= 0
         self.next_button.disabled = page >= n_pages - 1
+
+    def render(self, page: int, n_items: int, content: Callable[[int], tuple],
+               *, selected: Callable[[int], bool] | None = None, noun: str = "") -> None:
+        """Show page ``page`` of ``n_items`` rows: the one page-render loop of every table.
+
+        Parameters
+        ----------
+        page : int
+            The page to show (0-based; the caller clips it, see :meth:`clip`).
+        n_items : int
+            Rows of the whole table.
+        content : callable
+            ``content(i) -> (label, tooltip, cells)`` for row ``i`` of the table: the
+            button's text and tooltip, and one HTML string per cell (already escaped).
+        selected : callable, default=None
+            ``selected(i) -> bool``: rows drawn as selected (see :meth:`highlight`).
+        noun : str, default=""
+            What a row is (``"slices"``): the pager then reads "page 2 of 5 (48 slices)".
+        """
+        self.n_items = int(n_items)
+        start = page * self.page_rows
+        for r in self.rows:
+            i = start + r.slot
+            if i >= n_items:
+                r.show(False)
+                continue
+            label, tooltip, values = content(i)
+            r.button.description = label
+            r.button.tooltip = tooltip
+            for cell, value in zip(r.cells, values, strict=True):
+                cell.value = value
+            r.show(True)
+        n_pages = self.n_pages(n_items, self.page_rows)
+        count = f" ({n_items:,} {noun})" if noun else ""
+        self.show_pager(page, n_pages, f"page {page + 1} of {n_pages}{count}")
+        self.highlight(selected)
+
+    def highlight(self, selected: Callable[[int], bool] | None) -> None:
+        """Draw the buttons of the rows ``selected(i)`` of the page shown as selected."""
+        start = self.page * self.page_rows
+        for r in self.rows:
+            i = start + r.slot
+            on = selected is not None and i < self.n_items and bool(selected(i))
+            r.button.button_style = "info" if on else ""

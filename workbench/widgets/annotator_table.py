@@ -135,35 +135,26 @@ class AnnotatorTable(StatusMixin, w.VBox):
         if hasattr(self, "table"):
             self._render_highlight()
 
+    def _is_selected(self, i: int) -> bool:
+        return str(self.quality["annotator"].iat[i]) == self.annotator
+
     def _render_highlight(self) -> None:
-        names = self.quality["annotator"].astype(str).tolist()
-        for r in self.table.rows:
-            i = self.page * self.page_size + r.slot
-            r.button.button_style = ("info" if i < len(names) and names[i] == self.annotator
-                                     else "")
+        self.table.highlight(self._is_selected)
+
+    def _row_content(self, i: int) -> tuple[str, str, list[str]]:
+        """Button label, tooltip and cells of annotator ``i`` of :attr:`quality`."""
+        row = self.quality.iloc[i]
+        worst = "" if pd.isna(row["worst_class"]) else (
+            f"{esc(row['worst_class'])} ({percent(row['worst_class_recall'])})")
+        return (str(row["annotator"]),
+                f"select the {row['n_disagreements']} items where {row['annotator']} "
+                "disagrees with another annotator",
+                [f"{row['n_labels']}", percent(row["accuracy"]), _fmt(row["kappa"]), worst,
+                 f"{row['n_disagreements']}"])
 
     def _render_rows(self) -> None:
-        q = self.quality
-        start = self.page * self.page_size
-        for r in self.table.rows:
-            i = start + r.slot
-            r.show(i < len(q))
-            if i >= len(q):
-                continue
-            row = q.iloc[i]
-            r.button.description = str(row["annotator"])
-            r.button.tooltip = (f"select the {row['n_disagreements']} items where "
-                                f"{row['annotator']} disagrees with another annotator")
-            worst = "" if pd.isna(row["worst_class"]) else (
-                f"{esc(row['worst_class'])} ({percent(row['worst_class_recall'])})")
-            values = [f"{row['n_labels']}", percent(row["accuracy"]),
-                      _fmt(row["kappa"]), worst, f"{row['n_disagreements']}"]
-            for cell, v in zip(r.cells, values, strict=True):
-                cell.value = v
-        self._render_highlight()
-        n_pages = RowGrid.n_pages(len(q), self.page_size)
-        self.table.show_pager(self.page, n_pages,
-                              f"page {self.page + 1} of {n_pages} ({len(q)} annotators)")
+        self.table.render(self.page, len(self.quality), self._row_content,
+                          selected=self._is_selected, noun="annotators")
 
     def _render(self) -> None:
         self._render_rows()

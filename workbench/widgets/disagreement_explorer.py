@@ -211,31 +211,24 @@ class DisagreementExplorer(StatusMixin, w.VBox):
         self.slice_rows.headers[0].value = f"<b>{esc(col)}</b>"
         self._render_slice_rows()
 
+    def _slice_row_content(self, i: int, low: Any) -> tuple[str, str, list[str]]:
+        """Button label, tooltip and cells of row ``i`` of the agreement-by-slice table."""
+        row, col = self.slice_frame.iloc[i], self.slice_picker.value
+        kappa = _fmt(row["fleiss_kappa"])
+        if low is not None and row["fleiss_kappa"] == low:
+            kappa = f"<b style='color:#b00020'>{kappa}</b>"
+        return (str(row[col]), f"select the items of {col}={row[col]} where annotators disagree",
+                [f"{row['n_items']}", _fmt(row["percent_agreement"]),
+                 f"{kappa} [{_fmt(row['fleiss_kappa_low'])}, {_fmt(row['fleiss_kappa_high'])}]",
+                 _fmt(row["krippendorff_alpha"])])
+
     def _render_slice_rows(self) -> None:
         """Write the page of the agreement-by-slice table into the row pool."""
-        table, col = self.slice_frame, self.slice_picker.value
+        table = self.slice_frame
         low = table["fleiss_kappa"].min() if len(table) > 1 else None
-        start = self.slice_page * self.slice_rows.page_rows
-        for r in self.slice_rows.rows:
-            i = start + r.slot
-            r.show(i < len(table))
-            if i >= len(table):
-                continue
-            row = table.iloc[i]
-            r.button.description = str(row[col])
-            r.button.tooltip = f"select the items of {col}={row[col]} where annotators disagree"
-            r.button.button_style = "info" if i == self._slice_selected else ""
-            kappa = _fmt(row["fleiss_kappa"])
-            if low is not None and row["fleiss_kappa"] == low:
-                kappa = f"<b style='color:#b00020'>{kappa}</b>"
-            values = [f"{row['n_items']}", _fmt(row["percent_agreement"]),
-                      f"{kappa} [{_fmt(row['fleiss_kappa_low'])}, "
-                      f"{_fmt(row['fleiss_kappa_high'])}]", _fmt(row["krippendorff_alpha"])]
-            for cell, v in zip(r.cells, values, strict=True):
-                cell.value = v
-        n_pages = RowGrid.n_pages(len(table), self.slice_rows.page_rows)
-        self.slice_rows.show_pager(self.slice_page, n_pages,
-                                   f"page {self.slice_page + 1} of {n_pages}")
+        self.slice_rows.render(self.slice_page, len(table),
+                               lambda i: self._slice_row_content(i, low),
+                               selected=lambda i: i == self._slice_selected)
 
     @property
     def slice_buttons(self) -> list:

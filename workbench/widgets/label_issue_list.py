@@ -216,31 +216,26 @@ class LabelIssueList(StatusMixin, w.VBox):
 
     @traitlets.observe("item_id")
     def _on_item(self, change) -> None:
-        for r in getattr(self, "rows", []):
-            r.button.button_style = "info" if r.button.description == change["new"] else ""
+        if getattr(self, "frame", None) is not None:
+            self.table.highlight(self._is_selected)
+
+    def _is_selected(self, i: int) -> bool:
+        return self.item_id is not None and str(self.frame["item_id"].iat[i]) == self.item_id
 
     # ---- view -------------------------------------------------------------------------
+    def _row_content(self, i: int) -> tuple[str, str, list[str]]:
+        """Button label, tooltip and cells of row ``i`` of :attr:`frame`."""
+        row = self.frame.iloc[i]
+        agree = row["annotator_agreement"] if "annotator_agreement" in row.index else None
+        return (str(row["item_id"]), f"rank {row.get('rank', '')}: select this item",
+                [f"{esc(row['given_label'])} → <b>{esc(row['suggested_label'])}</b>",
+                 _quality(row["label_quality"]), _agreeing(agree, row.get("n_labels", 0)),
+                 "⚑" if bool(row["is_issue"]) else ""])
+
     def _render(self) -> None:
-        start = self.page * self.page_size
-        page = self.frame.iloc[start:start + self.page_size]
-        has_ann = "annotator_agreement" in self.frame.columns
-        for slot, r in enumerate(self.rows):
-            if slot < len(page):
-                row = page.iloc[slot]
-                r.button.description = str(row["item_id"])
-                r.button.tooltip = f"rank {row.get('rank', '')}: select this item"
-                r.button.button_style = "info" if str(row["item_id"]) == self.item_id else ""
-                r.cells[0].value = (f"{esc(row['given_label'])} → "
-                                    f"<b>{esc(row['suggested_label'])}</b>")
-                r.cells[1].value = _quality(row["label_quality"])
-                agree = row["annotator_agreement"] if has_ann else None
-                r.cells[2].value = _agreeing(agree, row.get("n_labels", 0))
-                r.cells[3].value = "⚑" if bool(row["is_issue"]) else ""
-                r.show(True)
-            else:
-                r.show(False)
+        self.table.render(self.page, len(self.frame), self._row_content,
+                          selected=self._is_selected)
         n_flagged = int(self.issues["is_issue"].astype(bool).sum()) if len(self.issues) else 0
-        self.table.show_pager(self.page, self.n_pages, f"page {self.page + 1} of {self.n_pages}")
         if self.unavailable:
             self.message.value = (
                 "<span style='color:#a60'>Label issues need a model run with class "

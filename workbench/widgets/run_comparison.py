@@ -203,27 +203,18 @@ class RunComparison(StatusMixin, w.VBox):
         self.page = 0
         self._render_rows()
 
+    def _row_content(self, i: int) -> tuple[str, str, list[str]]:
+        """Button label, tooltip and cells of slice row ``i`` of :attr:`rows_frame`."""
+        r = self.rows_frame.iloc[i]
+        color = "#b00020" if r["delta"] > 0 else "#1b5e20"
+        return (str(r["bin"]), f"{r['column']}={r['bin']}",
+                [f"{int(r['n']):,}", percent(r["base_error_rate"]),
+                 percent(r["candidate_error_rate"]),
+                 f"<span style='color:{color}'>{points(r['delta'])}</span>",
+                 str(int(r["n_fixed"])), str(int(r["n_broken"]))])
+
     def _render_rows(self) -> None:
-        n = len(self.rows_frame)
-        start = self.page * self.page_size
-        for row in self.table.rows:
-            i = start + row.slot
-            row.show(i < n)
-            if i >= n:
-                continue
-            r = self.rows_frame.iloc[i]
-            row.button.description = str(r["bin"])
-            row.button.tooltip = f"{r['column']}={r['bin']}"
-            color = "#b00020" if r["delta"] > 0 else "#1b5e20"
-            values = [f"{int(r['n']):,}", percent(r["base_error_rate"]),
-                      percent(r["candidate_error_rate"]),
-                      f"<span style='color:{color}'>{points(r['delta'])}</span>",
-                      str(int(r["n_fixed"])), str(int(r["n_broken"]))]
-            for c, v in zip(row.cells, values, strict=True):
-                c.value = v
-        n_pages = RowGrid.n_pages(n, self.page_size)
-        self.table.show_pager(self.page, n_pages,
-                              f"page {self.page + 1} of {n_pages} ({n} slices)")
+        self.table.render(self.page, len(self.rows_frame), self._row_content, noun="slices")
 
     def __repr__(self) -> str:
         return f"RunComparison({self.diff!r})"

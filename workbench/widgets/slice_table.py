@@ -116,7 +116,7 @@ class SliceTable(StatusMixin, w.VBox):
         self._encodings: dict = {}
         self._discovered_frame: pd.DataFrame | None = None
         self._ids = errors["item_id"].astype(str).to_numpy()
-        columns = _default_features(errors, "correct")
+        columns = _default_features(errors, "is_error")
         self.columns = columns
         keep = column if column in columns else (
             self.column if self.column in columns else (columns[0] if columns else None))
@@ -233,38 +233,28 @@ class SliceTable(StatusMixin, w.VBox):
 
     # ---- view -------------------------------------------------------------------------
 
+    def _is_selected(self, i: int) -> bool:
+        return i == self.selected_row
+
     def _render_highlight(self) -> None:
-        for r in self.rows:
-            i = self.page * self.page_size + r.slot
-            r.button.button_style = "info" if i == self.selected_row else ""
+        self.table.highlight(self._is_selected)
+
+    def _row_content(self, i: int, overall: float) -> tuple[str, str, list[str]]:
+        """Button label, tooltip and cells of row ``i`` of :attr:`frame`."""
+        row = self.frame.iloc[i]
+        label = self.describe_row(i) if self.discovered else str(row["bin"])
+        ci = (f" <span style='color:#777'>[{percent(row['ci_low'])}, "
+              f"{percent(row['ci_high'])}]</span>")
+        q = row.get("q_value", np.nan)
+        sig = " *" if not pd.isna(q) and q <= 0.05 and row["error_rate"] > overall else ""
+        return label, label, [f"{int(row['n']):,}", f"{row['errors']:,.0f}",
+                              f"<b>{percent(row['error_rate'])}</b>{ci}", _num(row["lift"]),
+                              f"{_num(q, '{:.2g}')}{sig}"]
 
     def _render(self) -> None:
-        frame = self.frame
-        n = len(frame)
-        start = self.page * self.page_size
         overall = self._overall()
-        for r in self.rows:
-            i = start + r.slot
-            if i >= n:
-                r.show(False)
-                continue
-            row = frame.iloc[i]
-            label = self.describe_row(i) if self.discovered else str(row["bin"])
-            r.button.description = label
-            r.button.tooltip = label
-            ci = f" <span style='color:#777'>[{percent(row['ci_low'])}, {percent(row['ci_high'])}]"\
-                 "</span>"
-            q = row.get("q_value", np.nan)
-            sig = " *" if not pd.isna(q) and q <= 0.05 and row["error_rate"] > overall else ""
-            values = [f"{int(row['n']):,}", f"{row['errors']:,.0f}",
-                      f"<b>{percent(row['error_rate'])}</b>{ci}", _num(row["lift"]),
-                      f"{_num(q, '{:.2g}')}{sig}"]
-            for cell, v in zip(r.cells, values, strict=True):
-                cell.value = v
-            r.show(True)
-        self._render_highlight()
-        n_pages = RowGrid.n_pages(n, self.page_size)
-        self.table.show_pager(self.page, n_pages, f"page {self.page + 1} of {n_pages} ({n} slices)")
+        self.table.render(self.page, len(self.frame), lambda i: self._row_content(i, overall),
+                          selected=self._is_selected, noun="slices")
         what = ("discovered slices (up to 2 conditions, FDR 5%)" if self.discovered
                 else f"slices of <b>{esc(self.column)}</b>")
         self.summary.value = (
