@@ -224,6 +224,43 @@ def test_proxy_url_is_used_for_the_link(project, session):
     assert "a&b" not in button.status.value  # escaped
 
 
+def test_a_custom_named_dataset_is_found_by_open_the_button_and_the_pull(
+        fo, project, session, sample_project_copy):
+    """After ``to_fiftyone(name=...)`` nobody has to be told the name again."""
+    import workbench as wb
+    import workbench.fiftyone_bridge as fb
+    from workbench.tags import TagStore
+
+    other = sample_project_copy  # same folder as ``project``, another project name
+    custom = f"custom-{uuid.uuid4().hex[:8]}"
+    try:
+        wb.to_fiftyone(other, name=custom)
+        ids = _twelve(other)[:3]
+        assert wb.open_in_fiftyone(ids, other) is session
+        assert session.dataset.name == custom
+        assert sorted(session.view.values("item_id")) == ids
+
+        # a new project object on the folder (another kernel) finds it through the state file
+        again = wb.open_project(other.root)
+        again.name = other.name
+        sel = wb.Selection()
+        sel.select(ids[:2])
+        button = wb.widgets.FiftyOneButton(again, sel, display="link")
+        button.button.click()
+        assert not button.error_box.value, button.error_box.value
+        assert session.dataset.name == custom and button.n_open == 2
+        session.dataset.select_by("item_id", ids[:1]).tag_samples("custom-app")
+        button.pull_tags_button.click()
+        assert not button.error_box.value, button.error_box.value
+        assert "1 added" in button.status.value
+        assert TagStore.for_project(again).items_with("custom-app") == ids[:1]
+        assert not fo.dataset_exists(fb.dataset_name(other))  # no default-named copy
+    finally:
+        fb.fiftyone_session(project, sync=False)  # back to the module's dataset
+        if fo.dataset_exists(custom):
+            fo.delete_dataset(custom)
+
+
 def test_button_in_a_notebook_kernel_opens_the_app_inline(fo, tiny_project):
     """In a kernel FiftyOne refuses remote sessions: the button must still open the App."""
     nbclient = pytest.importorskip("nbclient")
