@@ -6,12 +6,15 @@ The queue is every item carrying a tag (``relabel`` by default) in the project's
 
 * :func:`export_relabel_queue` writes a batch (Label Studio tasks, CSV or JSON Lines),
   atomically, and marks it ``sent``.
-* :func:`import_labels` reads the vendor's results (a Label Studio JSON export or a CSV),
-  validates them, appends the new labels to the project's annotations file (atomically, with
-  a backup), marks the items ``relabeled`` and reports what changed, per slice.
+* :func:`import_labels` reads the vendor's results (a Label Studio JSON export, a CSV or
+  JSON Lines), validates them, appends the new labels to the project's annotations file
+  (atomically, with a backup), marks the items ``relabeled`` and reports what changed, per
+  slice.
 
 Both are idempotent: exporting the same queue twice writes the same file, importing the same
-results twice adds nothing.
+results twice adds nothing. Exports are lossless: every legal id and label reads back
+exactly from its own export, in every format (in a CSV, formula-like cells carry a guard
+that :func:`restore_cell` undoes exactly; see :func:`neutralize_cell`).
 """
 
 from __future__ import annotations
@@ -466,7 +469,8 @@ class RelabelQueue:
             The file to write (replaced atomically: a killed export leaves the previous one).
         format : {'labelstudio', 'csv', 'jsonl'}, default='labelstudio'
             Label Studio task import JSON (with the current label and the model prediction
-            as pre-annotations), CSV (formula-like cells neutralised) or JSON Lines.
+            as pre-annotations), CSV (formula-like cells guarded, reversibly: see
+            :func:`neutralize_cell`) or JSON Lines.
         limit : int, optional
             Budget: the ``limit`` most urgent items only.
         statuses : tuple of str, default=('queued', 'sent')
