@@ -96,6 +96,108 @@ class _Card:
         self.item_id: str | None = None
 
 
+class _Lookups:
+    """What the cards show, indexed by item id: built once per project (predictions: per run).
+
+    Parameters
+    ----------
+    project : Project
+    run : str or None
+        The run whose predictions are shown (None: ``project.default_run``).
+    """
+
+    def __init__(self, project: Any, run: str | None = None):
+        self.project = project
+        self._cache: dict = {}
+        self.run = run
+
+    def set_run(self, run: str | None) -> None:
+        """Show the predictions of ``run`` from now on."""
+        self.run = run
+        self._cache.pop("pred", None)
+
+    def items(self) -> pd.DataFrame:
+        """The items, indexed by ``item_id``."""
+        if "items" not in self._cache:
+            frame = self.project.items.set_index("item_id", drop=False)
+            frame.index.get_indexer(frame.index[:1])  # build the hash table now, not on click
+            self._cache["items"] = frame
+        return self._cache["items"]
+
+    def pred(self) -> pd.DataFrame | None:
+        """The run's prediction (label, confidence) per item, or None."""
+        if "pred" not in self._cache:
+            p = self.project.predictions
+            run = self.run or getattr(self.project, "default_run", None)
+            frame = None
+            if run is not None and len(p):
+                cols = [c for c in ("item_id", "label", "confidence") if c in p.columns]
+                frame = p.loc[p["run"] == run, cols].drop_duplicates("item_id", keep="last")
+                frame = frame.set_index("item_id")
+                frame.index.get_indexer(frame.index[:1])
+            self._cache["pred"] = frame
+        return self._cache["pred"]
+
+    def ann(self) -> pd.DataFrame | None:
+        """Every annotator's latest label per item, or None."""
+        if "ann" not in self._cache:
+            a = self.project.annotations
+            frame = None
+            if len(a):
+                a = latest_annotations(a)
+                frame = a[["item_id", "annotator", "label"]].sort_values(
+                    ["item_id", "annotator"], kind="stable").set_index("item_id")
+            self._cache["ann"] = frame
+        return self._cache["ann"]
+
+    def reference(self) -> pd.Series | None:
+        """The reference label per item, or None."""
+        if "ref" not in self._cache:
+            try:
+                self._cache["ref"] = self.project.reference_labels()
+            except Exception:  # a project without labels at all: show none
+                self._cache["ref"] = None
+        return self._cache["ref"]
+
+    def caption(self, item_id: str) -> str:
+        """The card's HTML for ``item_id``; every value in it is escaped."""
+        items, pred, ann, ref = self.items(), self.pred(), self.ann(), self.reference()
+        meta_cols = [c for c in getattr(self.project, "metadata_columns", [])
+                     if c in items.columns]
+        row = items.loc[item_id] if item_id in items.index else None
+        label = None
+        if row is not None and "label" in items.columns and not pd.isna(row["label"]):
+            label = row["label"]
+        ref_label = ref.get(item_id) if ref is not None else None
+        lines = [f"<b>{esc(item_id)}</b>"]
+        if label is not None:
+            lines.append(f"label: <b>{esc(label)}</b>")
+        elif ref_label is not None and not pd.isna(ref_label):
+            lines.append(f"consensus: <b>{esc(ref_label)}</b>")
+        else:
+            lines.append("label: <i>none</i>")
+        if pred is not None and item_id in pred.index:
+            p = pred.loc[item_id]
+            shown = label if label is not None else ref_label
+            wrong = shown is not None and not pd.isna(shown) and str(shown) != str(p["label"])
+            color = "#b00020" if wrong else "#1b5e20"
+            conf = p.get("confidence", np.nan)
+            conf_txt = "" if conf is None or pd.isna(conf) else f" ({float(conf):.2f})"
+            lines.append(f"pred: <span style='color:{color}'><b>{esc(p['label'])}</b>"
+                         f"{esc(conf_txt)}</span>")
+        if ann is not None and item_id in ann.index:
+            rows = ann.loc[[item_id]]
+            votes = ", ".join(f"{esc(a)}={esc(lbl)}" for a, lbl in
+                              zip(rows["annotator"].tolist(), rows["label"].tolist(),
+                                  strict=True))
+            lines.append(f"<span class='wb-card-annotations'>annotators: {votes}</span>")
+        if row is not None and meta_cols:
+            meta = "; ".join(f"{esc(c)}={esc(row[c])}" for c in meta_cols)
+            lines.append(f"<span style='color:#555'>{meta}</span>")
+        return ("<div style='font-size:11px;line-height:1.3;word-break:break-all'>"
+                + "<br>".join(lines) + "</div>")
+
+
 class ItemGallery(StatusMixin, w.VBox):
     """Thumbnails of the selected items with their labels, prediction and metadata.
 
@@ -151,7 +253,7 @@ class ItemGallery(StatusMixin, w.VBox):
         self.page_size = check_int(page_size, "page_size", "ItemGallery", minimum=1)
         self.ids_on_page: list[str] = []
         self._ids: list[str] = []
-        self._lookup_cache: dict = {}
+        self._lookups = _Lookups(project, run)
         self.status = w.HTML("")
         self.status.add_class("wb-gallery-status")
         self.prev_button = w.Button(description="◀ prev", layout=w.Layout(width="80px"))
@@ -218,7 +320,7 @@ class ItemGallery(StatusMixin, w.VBox):
         self._reordered = False
         if not self.errors_first or len(ids) < 2:
             return ids
-        pred, ref = self._pred(), self._reference()
+        pred, ref = self._lookups.pred(), self._lookups.reference()
         if pred is None or ref is None or "label" not in pred.columns:
             return ids
         index = pd.Index(ids)
@@ -244,7 +346,7 @@ class ItemGallery(StatusMixin, w.VBox):
 
     @traitlets.observe("run")
     def _on_run(self, change) -> None:
-        self._lookup_cache.pop("pred", None)
+        self._lookups.set_run(change["new"])
         if getattr(self, "cards", None) is not None and change["old"] != change["new"]:
             self._load_ids()  # the errors of the new run come first
             self.render()
@@ -322,94 +424,13 @@ class ItemGallery(StatusMixin, w.VBox):
         self.pick_page_button.disabled = not self.ids_on_page
         self.pick_none_button.disabled = not picked
 
-    # ---- lookups (built once per project/run) ----------------------------------------
-
-    def _items(self) -> pd.DataFrame:
-        if "items" not in self._lookup_cache:
-            frame = self.project.items.set_index("item_id", drop=False)
-            frame.index.get_indexer(frame.index[:1])  # build the hash table now, not on click
-            self._lookup_cache["items"] = frame
-        return self._lookup_cache["items"]
-
-    def _pred(self) -> pd.DataFrame | None:
-        if "pred" not in self._lookup_cache:
-            p = self.project.predictions
-            run = self.run or getattr(self.project, "default_run", None)
-            frame = None
-            if run is not None and len(p):
-                cols = [c for c in ("item_id", "label", "confidence") if c in p.columns]
-                frame = p.loc[p["run"] == run, cols].drop_duplicates("item_id", keep="last")
-                frame = frame.set_index("item_id")
-                frame.index.get_indexer(frame.index[:1])
-            self._lookup_cache["pred"] = frame
-        return self._lookup_cache["pred"]
-
-    def _ann(self) -> pd.DataFrame | None:
-        if "ann" not in self._lookup_cache:
-            a = self.project.annotations
-            frame = None
-            if len(a):
-                a = latest_annotations(a)
-                frame = a[["item_id", "annotator", "label"]].sort_values(
-                    ["item_id", "annotator"], kind="stable").set_index("item_id")
-            self._lookup_cache["ann"] = frame
-        return self._lookup_cache["ann"]
-
-    def _reference(self) -> pd.Series | None:
-        if "ref" not in self._lookup_cache:
-            try:
-                self._lookup_cache["ref"] = self.project.reference_labels()
-            except Exception:  # a project without labels at all: show none
-                self._lookup_cache["ref"] = None
-        return self._lookup_cache["ref"]
-
     # ---- view -------------------------------------------------------------------------
-
-    def _caption(self, item_id: str, items: pd.DataFrame, pred, ann, ref) -> str:
-        meta_cols = [c for c in getattr(self.project, "metadata_columns", [])
-                     if c in items.columns]
-        row = items.loc[item_id] if item_id in items.index else None
-        label = None
-        if row is not None and "label" in items.columns and not pd.isna(row["label"]):
-            label = row["label"]
-        ref_label = ref.get(item_id) if ref is not None else None
-        lines = [f"<b>{esc(item_id)}</b>"]
-        if label is not None:
-            lines.append(f"label: <b>{esc(label)}</b>")
-        elif ref_label is not None and not pd.isna(ref_label):
-            lines.append(f"consensus: <b>{esc(ref_label)}</b>")
-        else:
-            lines.append("label: <i>none</i>")
-        if pred is not None and item_id in pred.index:
-            p = pred.loc[item_id]
-            shown = label if label is not None else ref_label
-            wrong = shown is not None and not pd.isna(shown) and str(shown) != str(p["label"])
-            color = "#b00020" if wrong else "#1b5e20"
-            conf = p.get("confidence", np.nan)
-            conf_txt = "" if conf is None or pd.isna(conf) else f" ({float(conf):.2f})"
-            lines.append(f"pred: <span style='color:{color}'><b>{esc(p['label'])}</b>"
-                         f"{esc(conf_txt)}</span>")
-        if ann is not None and item_id in ann.index:
-            rows = ann.loc[[item_id]]
-            votes = ", ".join(f"{esc(a)}={esc(lbl)}" for a, lbl in
-                              zip(rows["annotator"].tolist(), rows["label"].tolist(),
-                                  strict=True))
-            lines.append(f"<span class='wb-card-annotations'>annotators: {votes}</span>")
-        if row is not None and meta_cols:
-            meta = "; ".join(f"{esc(c)}={esc(row[c])}" for c in meta_cols)
-            lines.append(f"<span style='color:#555'>{meta}</span>")
-        return ("<div style='font-size:11px;line-height:1.3;word-break:break-all'>"
-                + "<br>".join(lines) + "</div>")
 
     def render(self) -> None:
         """Fill the card pool with the current page of the selection."""
         start = self.page * self.page_size
         page_ids = self._ids[start:start + self.page_size]
         self.ids_on_page = list(page_ids)
-        items = self._items()
-        pred = self._pred()
-        ann = self._ann()
-        ref = self._reference()
         for card, item_id in zip(self.cards, page_ids + [None] * (len(self.cards)
                                                                    - len(page_ids)),
                                  strict=True):
@@ -417,7 +438,7 @@ class ItemGallery(StatusMixin, w.VBox):
             if item_id is None:
                 card.box.layout.display = "none"
                 continue
-            card.caption.value = self._caption(item_id, items, pred, ann, ref)
+            card.caption.value = self._lookups.caption(item_id)
             image = read_image(self.project.media_path(item_id))
             if image is None:
                 card.image.layout.display = "none"
