@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,7 +54,8 @@ __all__ = [
 ]
 
 #: Columns of an errors frame that are not metadata (never sliced on by default).
-CORE_COLUMNS = ("item_id", "label", "predicted", "confidence", "correct", "filepath")
+CORE_COLUMNS = ("item_id", "label", "predicted", "confidence", "correct", "is_error",
+                "filepath")
 _NA_LABEL = "<NA>"
 
 
@@ -77,7 +79,9 @@ def project_errors(project: Any, run: str | None = None) -> pd.DataFrame:
     DataFrame
         Columns ``item_id`` (str), ``label`` (the reference label: the item's ``label``, or
         the annotators' majority consensus where the item has none), ``predicted``,
-        ``confidence`` (float, NaN when the run gave none), ``correct`` (bool), then every
+        ``confidence`` (float, NaN when the run gave none), ``correct`` (bool: the model got
+        the item right), ``is_error`` (bool, ``~correct``: the bad outcome that
+        :func:`slice_metrics` and :func:`discover_slices` count by default), then every
         metadata column of the project. ``label`` and ``predicted`` are categoricals with
         the project's classes as categories. Items are in the project's item order.
 
@@ -140,6 +144,7 @@ def project_errors(project: Any, run: str | None = None) -> pd.DataFrame:
         "confidence": conf[keep],
         "correct": np.asarray(label.codes == predicted.codes),
     })
+    frame["is_error"] = ~frame["correct"]
     frame["item_id"] = frame["item_id"].astype("str")
     for col in meta_cols:
         frame[col] = items[col].to_numpy()[keep]
@@ -292,17 +297,51 @@ def _test_vs_rest(n, s, ss, total_n, total_s, total_ss, *, binary: bool,
 # --------------------------------------------------------------------------------------
 
 
-def _target_values(errors: pd.DataFrame, target: str, func: str) -> tuple[np.ndarray, bool]:
-    """The per-item "badness" (1 = error) as float array, and whether it is 0/1."""
+#: Column names that say "good" (1/True = right): counting them as the bad outcome would
+#: silently rank the best slices first. Compared after lower-casing and dropping ``is_``.
+_GOOD_NAMES = frozenset({"correct", "right", "ok", "good", "valid", "pass", "passed",
+                         "accurate", "accuracy", "agree", "agrees", "agreement", "match",
+                         "matches"})
+
+
+def _looks_good(name: str) -> bool:
+    key = re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
+    return key.removeprefix("is_") in _GOOD_NAMES
+
+
+def _target_values(errors: pd.DataFrame, target: str, func: str, *,
+                   binary_only: bool = False) -> tuple[np.ndarray, bool]:
+    """The per-item bad outcome (1 = bad) as a float array, and whether it is 0/1.
+
+    ``target="is_error"`` on a frame without that column but with the boolean ``correct``
+    column of an errors frame counts ``~correct`` (the same values). A target whose name
+    says "good" (``correct``, ``is_correct``, ``agreement``...) is refused: it would be
+    counted the wrong way round. With ``binary_only`` the values must be 0/1 or boolean.
+    """
     if not isinstance(target, str):
         raise TypeError(f"The 'target' parameter of {func} must be a str. Got {target!r} "
                         "instead.")
-    check_columns(errors, [target], what="errors", func=func)
-    col = errors[target]
+    if _looks_good(target):
+        alt = ("target='is_error' (project_errors adds it)" if target == "correct" else
+               f"errors.assign(is_bad=~errors[{target!r}].astype(bool)) and target='is_bad'")
+        raise ValueError(
+            f"The 'target' parameter of {func} names the column {target!r}, which looks like "
+            "a 'good' indicator (1/True = right), but the target counts the bad outcome "
+            "(1/True = bad), so the best slices would be reported as the worst. Pass the "
+            f"error column instead: {alt}.")
+    derived = target == "is_error" and "is_error" not in errors and "correct" in errors
+    name = "correct" if derived else target
+    check_columns(errors, [name], what="errors", func=func)
+    col = errors[name]
     if col.isna().any():
         raise SchemaError(
-            f"{func}: the target column {target!r} has {int(col.isna().sum())} missing "
+            f"{func}: the target column {name!r} has {int(col.isna().sum())} missing "
             "value(s). Drop those rows or fill them before slicing.")
+    if derived:
+        _check_binary(col, name, func)
+        col = ~col.astype(bool)
+    if binary_only:
+        _check_binary(col, target, func)
     if pd.api.types.is_bool_dtype(col):
         values = col.to_numpy(dtype=bool).astype(float)
     elif pd.api.types.is_numeric_dtype(col):
@@ -311,10 +350,23 @@ def _target_values(errors: pd.DataFrame, target: str, func: str) -> tuple[np.nda
         raise SchemaError(
             f"{func}: the target column {target!r} must be boolean or numeric (1 = bad). "
             f"Got dtype {col.dtype}.")
-    if target == "correct":
-        values = 1.0 - values
     binary = bool(np.isin(values, (0.0, 1.0)).all())
     return values, binary
+
+
+def _check_binary(col: pd.Series, name: str, func: str) -> None:
+    """Raise unless ``col`` holds only 0/1 or booleans (missing values aside)."""
+    if pd.api.types.is_bool_dtype(col):
+        return
+    values = col.dropna()
+    bad = values[~values.isin([0, 1])]
+    if len(bad):
+        shown = bad.drop_duplicates().head(5).tolist()
+        raise SchemaError(
+            f"{func}: the target column {name!r} must hold 0/1 or True/False (1/True = bad), "
+            f"but {len(bad)} row(s) hold other values, e.g. {shown}. Turn a score into a "
+            f"flag first, e.g. errors.assign(bad=errors[{name!r}] > threshold) and "
+            "target='bad' (slice_metrics also takes a score where higher is worse).")
 
 
 def _is_binned(col: pd.Series, bins: int | None) -> bool:
@@ -551,7 +603,7 @@ _METRIC_COLUMNS = ["column", "value", "bin", "n", "errors", "error_rate", "ci_lo
 
 def slice_metrics(errors: pd.DataFrame, by: str | Sequence[str] | None = None, *,
                   bins: int | None = 4, per_class_recall: bool = False,
-                  target: str = "correct") -> pd.DataFrame:
+                  target: str = "is_error") -> pd.DataFrame:
     """Error rate and its uncertainty for every value of one or more metadata columns.
 
     Parameters
@@ -568,10 +620,13 @@ def slice_metrics(errors: pd.DataFrame, by: str | Sequence[str] | None = None, *
     per_class_recall : bool, default=False
         Add ``recall_<class>``: the share of the slice's items of that (reference) class
         that are predicted right (NaN where the slice has none of the class).
-    target : str, default="correct"
-        The per-item outcome. ``"correct"`` counts errors as ``~correct``; any other column
-        is taken as the bad outcome itself (1/True = bad, e.g. annotator disagreement or a
-        label-issue flag) or a score where higher is worse.
+    target : str, default="is_error"
+        The column holding the per-item **bad** outcome that is counted: 0/1 or boolean
+        with 1/True = bad (``is_error``: the model got the item wrong; or e.g. annotator
+        disagreement, a label-issue flag), or a score where higher is worse. A frame
+        without ``is_error`` but with the boolean ``correct`` column counts ``~correct``.
+        A column named like a "good" indicator (``correct``, ``is_correct``,
+        ``agreement``...) is refused: pass the error column instead.
 
     Returns
     -------
@@ -590,6 +645,8 @@ def slice_metrics(errors: pd.DataFrame, by: str | Sequence[str] | None = None, *
     ------
     SchemaError
         If a column is missing or the target is not boolean/numeric.
+    ValueError
+        If ``target`` names a "good" indicator such as ``correct`` or ``is_correct``.
 
     See Also
     --------
@@ -702,10 +759,10 @@ _DISCOVER_COLUMNS = ["slice", "conditions", "order", "n", "errors", "error_rate"
 
 def discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None,
                     max_order: int = 2, min_support: int | float | None = None,
-                    top: int | None = 20, target: str = "correct", *, bins: int | None = 4,
+                    top: int | None = 20, target: str = "is_error", *, bins: int | None = 4,
                     alpha: float = 0.05, min_refinement: float = 0.1,
                     prune_explained: bool = True) -> pd.DataFrame:
-    """Find the slices (conjunctions of ``feature=value``) where the target is worst.
+    """Find the slices (conjunctions of ``feature=value``) where the bad outcome is most common.
 
     Every conjunction of up to ``max_order`` conditions on distinct features with at least
     ``min_support`` items is counted (exhaustively, with integer codes and ``np.bincount``);
@@ -729,10 +786,14 @@ def discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None,
         of the items. None means ``max(20, 1 % of the items)``.
     top : int, default=20
         Most slices returned (None: all significant ones).
-    target : str, default="correct"
-        ``"correct"``: the target is model error (``~correct``). Any other per-item column
-        is used as is: 0/1 or bool (1 = bad, e.g. annotator disagreement, a label-issue
-        flag) or a score where higher is worse.
+    target : str, default="is_error"
+        The 0/1 or boolean column counted as the **bad** outcome: **1/True = bad**, 0/False
+        = fine. The default ``is_error`` (from :func:`project_errors`) is 1 where the model
+        is wrong; a frame without it but with the boolean ``correct`` column counts
+        ``~correct``. Any other per-item flag works the same way (``"disagree"`` of
+        :func:`workbench.disagreement_frame`, a label-issue flag). Other values (a score)
+        are refused: threshold it first, or use :func:`slice_metrics`. A column named like a
+        "good" indicator (``correct``, ``is_correct``, ``agreement``...) is refused too.
     bins : int, default=4
         Quantile bins for numeric features (see :func:`slice_metrics`).
     alpha : float, default=0.05
@@ -759,8 +820,18 @@ def discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None,
         ``conditions`` (dict ``{feature: value}``, a ``pandas.Interval`` for a numeric bin),
         ``order``, ``n``, ``errors``, ``error_rate``, ``ci_low``/``ci_high`` (Wilson),
         ``lift`` (rate over the overall rate), ``score``, ``p_value``, ``q_value`` and
-        ``item_ids`` (list of str). ``frame.attrs`` records the settings, the overall rate
-        and ``n_tested``.
+        ``item_ids`` (list of str). ``errors`` counts the bad outcomes (target = 1) in the
+        slice. ``frame.attrs`` records the settings (``target`` among them), the overall
+        rate and ``n_tested``.
+
+    Raises
+    ------
+    SchemaError
+        If a column is missing, or the target column holds missing values or anything
+        but 0/1 or True/False (the message lists the offending values).
+    ValueError
+        If ``target`` names a "good" indicator such as ``correct`` or ``is_correct``, or a
+        parameter is out of range.
 
     Notes
     -----
@@ -769,8 +840,8 @@ def discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None,
       the overall rate); a refinement scores higher than its parent only when it
       concentrates the errors.
     * **Test**: one-sided (the slice is worse than the rest of the items) two-proportion
-      z-test, Fisher's exact (hypergeometric) test when an expected count is below 5;
-      Welch's t-test for scores. **Multiple testing**: Benjamini-Hochberg over every slice
+      z-test, Fisher's exact (hypergeometric) test when an expected count is below 5.
+      **Multiple testing**: Benjamini-Hochberg over every slice
       tested (all conjunctions with enough support), reported as ``q_value``.
     * **Pruning**: a slice of order >= 2 is dropped when its rate is not significantly
       (one-sided, level ``alpha``) higher than that of the rest of its worst parent (the
@@ -800,7 +871,8 @@ def discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None,
     alpha = check_fraction(alpha, "alpha", func)
     min_refinement = check_fraction(min_refinement, "min_refinement", func, high=np.inf)
     feats = _as_columns(features, errors, target, "features", func)
-    y, binary = _target_values(errors, target, func)
+    # 0/1 only, so y * y == y: every sum of squares below is the plain sum
+    y, _ = _target_values(errors, target, func, binary_only=True)
     total_n = len(y)
     if min_support is None:
         min_n = max(20, int(math.ceil(0.01 * total_n)))
@@ -813,8 +885,7 @@ def discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None,
     else:
         min_n = check_int(min_support, "min_support", func, minimum=1)
     total_s = float(y.sum())
-    y2 = y * y
-    total_ss = float(y2.sum())
+    total_ss = total_s
     overall = total_s / total_n if total_n else np.nan
 
     # encode each feature once; levels without support share a sentinel code k
@@ -871,14 +942,13 @@ def discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None,
             if cand.size == 0:
                 continue
             s = np.bincount(code, weights=y, minlength=size)
-            sq = s if binary else np.bincount(code, weights=y2, minlength=size)
             any_kept = False
             for c, dig in zip(cand.tolist(), digits.tolist(), strict=True):
                 key = tuple(zip(combo, dig, strict=True))
                 if order > 1 and any(key[:j] + key[j + 1:] not in stats_by_key
                                      for j in range(order)):
                     continue
-                _add(key, float(cnt[c]), float(s[c]), float(sq[c]))
+                _add(key, float(cnt[c]), float(s[c]), float(s[c]))
                 any_kept = True
             if any_kept:
                 found.add(combo)
@@ -889,7 +959,7 @@ def discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None,
     n_arr = np.asarray(ns, dtype=float)
     s_arr = np.asarray(ss_, dtype=float)
     q_arr = np.asarray(sq_, dtype=float)
-    p = _test_vs_rest(n_arr, s_arr, q_arr, total_n, total_s, total_ss, binary=binary,
+    p = _test_vs_rest(n_arr, s_arr, q_arr, total_n, total_s, total_ss, binary=True,
                       alternative="greater")
     q = bh_adjust(p)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -910,7 +980,7 @@ def discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None,
         pn, ps, psq = worst[:, 0], worst[:, 1], worst[:, 2]
         ok = (pn - n_arr[refine] > 0) & (rate[refine] >= (ps / pn) * (1 + min_refinement))
         pp = _test_vs_rest(n_arr[refine], s_arr[refine], q_arr[refine], pn, ps, psq,
-                           binary=binary, alternative="greater")
+                           binary=True, alternative="greater")
         pq = bh_adjust(np.where(ok, pp, np.nan))
         keep[refine] = ok & (pq <= alpha)
 
@@ -938,12 +1008,12 @@ def discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None,
                 keep[i] = False
                 continue
             rs = float(y[rest].sum())
-            rsq = rs if binary else float(y2[rest].sum())
+            rsq = rs
             out_n = total_n - n_arr[i]
             out_s = total_s - s_arr[i]
             out_sq = total_ss - q_arr[i]
             pp = _test_vs_rest(np.array([rn]), np.array([rs]), np.array([rsq]),
-                               rn + out_n, rs + out_s, rsq + out_sq, binary=binary,
+                               rn + out_n, rs + out_s, rsq + out_sq, binary=True,
                                alternative="greater")[0]
             out_rate = out_s / out_n if out_n else overall
             if not pp <= alpha or rs / rn < out_rate * (1 + min_refinement):
@@ -952,7 +1022,7 @@ def discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None,
     idx = np.flatnonzero(keep)
     idx = idx[np.lexsort((-n_arr[idx], -score[idx]))]
     if prune_explained:
-        idx = _greedy_overlaps(idx, keys, codes, y, y2, binary, total_n, total_s, total_ss,
+        idx = _greedy_overlaps(idx, keys, codes, y, y, True, total_n, total_s, total_ss,
                                alpha, min_refinement, top, len(keys))
     if top is not None:
         idx = idx[:top]
@@ -969,14 +1039,9 @@ def discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None,
     frame = pd.DataFrame(rows, columns=["slice", "conditions", "order", "item_ids", "_i"])
     sel = frame["_i"].to_numpy(dtype=np.intp)
     frame["n"] = n_arr[sel].astype(np.int64)
-    frame["errors"] = s_arr[sel].astype(np.int64) if binary else s_arr[sel]
+    frame["errors"] = s_arr[sel].astype(np.int64)
     frame["error_rate"] = rate[sel]
-    if binary:
-        low, high = wilson_interval(s_arr[sel], n_arr[sel])
-    else:
-        var = (q_arr[sel] - n_arr[sel] * rate[sel] ** 2) / np.maximum(n_arr[sel] - 1, 1)
-        half = 1.959963984540054 * np.sqrt(np.maximum(var, 0) / n_arr[sel])
-        low, high = rate[sel] - half, rate[sel] + half
+    low, high = wilson_interval(s_arr[sel], n_arr[sel])
     frame["ci_low"] = low
     frame["ci_high"] = high
     frame["lift"] = rate[sel] / overall if overall else np.nan
@@ -990,9 +1055,8 @@ def discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None,
         "prune_explained": prune_explained,
         "target": target, "features": feats,
         "score": "(rate - overall_rate) * sqrt(n)",
-        "tests": ("one-sided two-proportion z-test (Fisher exact when an expected count < 5)"
-                  if binary else "one-sided Welch t-test")
-                 + ", Benjamini-Hochberg over all tested slices",
+        "tests": "one-sided two-proportion z-test (Fisher exact when an expected count < 5)"
+                 ", Benjamini-Hochberg over all tested slices",
     })
     return frame
 

@@ -48,6 +48,8 @@ def test_project_errors_columns_and_reference(sample_project, sample_errors):
     preds = preds[preds["run"] == sample_project.default_run].set_index("item_id")
     assert (e["predicted"].astype(str).to_numpy() == preds.loc[e["item_id"], "label"]).all()
     assert (e["correct"] == (e["label"].astype(str) == e["predicted"].astype(str))).all()
+    assert e["is_error"].dtype == bool and (e["is_error"] == ~e["correct"]).all()
+    assert "is_error" not in e.attrs["metadata_columns"]
     assert list(e["label"].cat.categories) == sample_project.classes
 
 
@@ -389,6 +391,67 @@ def test_discover_parameter_errors(sample_errors):
         wb.discover_slices(sample_errors, features=["nope"])
     with pytest.raises(SchemaError, match="missing the column"):
         wb.discover_slices(sample_errors, target="nope")
+
+
+def test_discover_target_counts_ones_as_bad(sample_errors):
+    d = wb.discover_slices(sample_errors)
+    assert d.attrs["target"] == "is_error"
+    for _, row in d.iterrows():
+        bad = sample_errors.set_index("item_id").loc[row["item_ids"], "is_error"]
+        assert row["errors"] == bad.sum() and row["error_rate"] == pytest.approx(bad.mean())
+    # 0/1 integers are the same flag as booleans; an errors frame without is_error (only
+    # correct, as built by hand) counts ~correct: the same slices
+    ints = sample_errors.assign(is_error=sample_errors["is_error"].astype(int))
+    pd.testing.assert_frame_equal(wb.discover_slices(ints), d)
+    pd.testing.assert_frame_equal(wb.discover_slices(sample_errors.drop(columns="is_error")), d)
+    # the same flag under another name, and its opposite: the opposite finds other slices
+    flags = sample_errors.assign(wrong=sample_errors["is_error"],
+                                 fine=~sample_errors["is_error"])
+    pd.testing.assert_frame_equal(wb.discover_slices(flags, target="wrong")
+                                  .drop(columns=["errors"]),
+                                  d.drop(columns=["errors"]), check_like=True)
+    other = wb.discover_slices(flags, target="fine")
+    assert other.empty or other["slice"].iloc[0] != d["slice"].iloc[0]
+
+
+@pytest.mark.parametrize("func", [wb.discover_slices, wb.slice_metrics])
+@pytest.mark.parametrize("column", ["correct", "is_correct", "IS_CORRECT", "agreement"])
+def test_a_good_indicator_as_target_is_refused(sample_errors, func, column):
+    e = sample_errors.assign(**{column: sample_errors["correct"]})
+    with pytest.raises(ValueError, match=rf"'{column}', which looks like a 'good' indicator "
+                                         r".*1/True = bad.*Pass the error column instead"):
+        func(e, target=column)
+
+
+def test_refusing_correct_suggests_is_error(sample_errors):
+    with pytest.raises(ValueError, match=r"target='is_error' \(project_errors adds it\)"):
+        wb.discover_slices(sample_errors, target="correct")
+    with pytest.raises(ValueError, match=r"errors.assign\(is_bad=~errors\['is_correct'\]"):
+        wb.discover_slices(sample_errors.assign(is_correct=True), target="is_correct")
+
+
+def test_discover_target_must_be_0_1(sample_errors):
+    e = sample_errors.assign(loss=np.linspace(0, 2, len(sample_errors)),
+                             grade=np.where(sample_errors["is_error"], 2, 0),
+                             word=np.where(sample_errors["is_error"], "bad", "ok"))
+    with pytest.raises(SchemaError, match=r"target column 'grade' must hold 0/1 or True/False "
+                                          r"\(1/True = bad\), but \d+ row\(s\) hold other "
+                                          r"values, e.g. \[2\]"):
+        wb.discover_slices(e, target="grade")
+    with pytest.raises(SchemaError, match=r"target column 'loss' must hold 0/1.*threshold"):
+        wb.discover_slices(e, target="loss")
+    with pytest.raises(SchemaError, match=r"target column 'word' must hold 0/1.*'ok'"):
+        wb.discover_slices(e, target="word")
+    with pytest.raises(SchemaError, match=r"target column 'is_error' has 1 missing value"):
+        wb.discover_slices(e.assign(is_error=e["is_error"].astype(float).where(
+            np.arange(len(e)) != 3)))
+    with pytest.raises(SchemaError, match=r"missing the column\(s\) \['is_error'\]"):
+        wb.discover_slices(e.drop(columns=["is_error", "correct"]))
+    with pytest.raises(SchemaError, match=r"target column 'correct' must hold 0/1"):
+        wb.discover_slices(e.drop(columns="is_error").assign(correct=e["loss"]))
+    # slice_metrics still takes a score where higher is worse (Welch's t-test)
+    assert wb.slice_metrics(e, "scanner", target="loss").attrs["tests"].startswith(
+        "two-sided Welch")
 
 
 def test_discover_min_support_and_top(sample_errors):
