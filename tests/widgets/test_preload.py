@@ -47,19 +47,22 @@ def test_served_dashboards_load_plotly_once_from_the_server(tmp_path):
         f"os.environ['WORKBENCH_PLOTLY_ESM'] = '/voila/static/{bundle.name}'\n"
         "wb.widgets.preload()\n"
         "import plotly.graph_objects as go\n"
-        "fig = go.FigureWidget()\n"
-        f"print(len(fig._esm), '{bundle.name}' in fig._esm)\n"
+        "from workbench.widgets._plotly_adapter import figure_widget\n"
+        "fig = figure_widget()\n"
+        f"print(len(fig._esm), '{bundle.name}' in fig._esm, len(go.FigureWidget()._esm))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0, out.stderr
-    size, named = out.stdout.split()
+    size, named, plain = out.stdout.split()
     assert int(size) < 500 and named == "True"
+    assert int(plain) > 1_000_000  # plotly's own class is not patched process-wide
 
 
 def test_without_a_server_figures_keep_plotlys_own_bundle():
-    code = ("import workbench as wb; wb.widgets.preload(); import plotly.graph_objects as go; "
-            "print(len(go.FigureWidget()._esm))")
+    code = ("import workbench as wb; wb.widgets.preload(); "
+            "from workbench.widgets._plotly_adapter import figure_widget; "
+            "print(len(figure_widget()._esm))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=300, env={k: v for k, v in __import__("os").environ.items()
                                            if k != "WORKBENCH_PLOTLY_ESM"})

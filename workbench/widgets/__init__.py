@@ -28,28 +28,6 @@ _API: dict[str, str] = {
 
 __all__ = sorted(_API) + ["preload"]
 
-def _use_served_plotly_bundle(figure_class) -> None:
-    """Point FigureWidgets at plotly's bundle served by ``workbench serve`` (if it does).
-
-    anywidget sends a widget's ``_esm`` source to the browser with every model; plotly's is
-    5 MB, so a page with several figures transfers and parses it several times. When the
-    server publishes the bundle as a static file (``WORKBENCH_PLOTLY_ESM``, a path on the
-    same origin), the figures get a small module that imports it from there instead: the
-    browser fetches and parses it once per page, and caches it.
-    """
-    import json
-    import os
-
-    path = os.environ.get("WORKBENCH_PLOTLY_ESM", "")
-    if not path.startswith("/voila/static/plotly-widget-") or not path.endswith(".js"):
-        return
-    figure_class._esm = (
-        f"const mod = await import(new URL({json.dumps(path)}, document.baseURI).href);\n"
-        "export const FigureModel = mod.FigureModel;\n"
-        "export const FigureView = mod.FigureView;\n"
-        "export default mod.default;\n"
-    )
-
 
 def preload() -> None:
     """Import every widget and the heavy modules they use, without building anything.
@@ -64,8 +42,10 @@ def preload() -> None:
     import_modules()  # workbench.serve.PRELOAD_MODULES (a missing extra is skipped)
     import plotly.graph_objects as go
 
+    from ._plotly_adapter import figure_widget_class
+
     go.FigureWidget  # noqa: B018 - a lazy attribute: imports plotly's widget machinery
-    _use_served_plotly_bundle(go.FigureWidget)
+    figure_widget_class()  # the class the dashboards build (the served bundle's, if any)
     for name in _API:
         try:
             __getattr__(name)

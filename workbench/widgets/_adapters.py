@@ -14,6 +14,8 @@ from typing import Any
 
 import pandas as pd
 
+from ._plotly_adapter import sync_figure_state  # re-exported: plotly internals live there
+
 __all__ = [
     "point_indices",
     "points_to_ids",
@@ -60,23 +62,6 @@ def plot_text(value: Any) -> str:
     '&lt;b&gt;12" pipe&lt;/b&gt;'
     """
     return esc(value, quote=False)
-
-
-def sync_figure_state(fig: Any) -> Any:
-    """Copy a FigureWidget's current data and layout into its synced initial state.
-
-    plotly 6's ``FigureWidget`` sends changes made after construction (``add_trace``,
-    ``update_layout``, assignments) as one-off delta messages that only a live view applies;
-    a view created later (Voila renders after the cell ran) starts from the *constructor's*
-    state and shows an empty figure. Calling this once the figure is built and before it is
-    displayed makes the first view complete; later changes still go as deltas. Returns
-    ``fig``.
-    """
-    from copy import deepcopy
-
-    fig._widget_layout = deepcopy(fig._layout_obj._props)
-    fig._widget_data = deepcopy(fig._data)
-    return fig
 
 
 def square_axes(k: int) -> dict:

@@ -22,6 +22,7 @@ from ._adapters import (
     square_axes,
     sync_figure_state,
 )
+from ._plotly_adapter import figure_widget, hide_modebar
 
 __all__ = ["AgreementMatrix", "annotations_from", "sync_figure_state"]
 
@@ -86,9 +87,7 @@ class _ClickHeatmap(traitlets.HasTraits):
 
     def _make_figure(self, *, xtitle: str, ytitle: str, colorscale: str, zmin=None, zmax=None,
                      hover: str, size: int = 480):
-        import plotly.graph_objects as go
-
-        fig = go.FigureWidget()
+        fig = figure_widget()
         fig.add_heatmap(z=[[0]], colorscale=colorscale, hoverinfo="skip", showscale=True,
                         zmin=zmin, zmax=zmax, texttemplate="%{text}")
         fig.add_scatter(x=[], y=[], mode="markers", showlegend=False,
@@ -100,7 +99,7 @@ class _ClickHeatmap(traitlets.HasTraits):
             yaxis={"title": ytitle, "autorange": "reversed", "type": "category"},
             margin={"l": 70, "r": 10, "t": 70, "b": 10}, width=size + 40, height=size,
             clickmode="event")
-        fig._config = {**(fig._config or {}), "displayModeBar": False, "displaylogo": False}
+        hide_modebar(fig)
         fig.data[1].on_click(self._on_click)
         return fig
 

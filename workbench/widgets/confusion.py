@@ -21,6 +21,7 @@ from ._adapters import (
     square_axes,
     sync_figure_state,
 )
+from ._plotly_adapter import figure_widget, hide_modebar
 
 __all__ = ["ConfusionMatrix"]
 
@@ -78,7 +79,7 @@ class ConfusionMatrix(StatusMixin, w.VBox):
         # the figure is built with its content: in Voila the page connects after the
         # notebook ran, and plotly's incremental messages sent before that are lost
         heat, grid, shapes = self._content()
-        self.figure = go.FigureWidget(
+        self.figure = figure_widget(
             data=[go.Heatmap(**heat, colorscale="Blues", hoverinfo="skip", showscale=False,
                              texttemplate="%{text}"),
                   go.Scatter(**grid, mode="markers", showlegend=False,
@@ -87,8 +88,7 @@ class ConfusionMatrix(StatusMixin, w.VBox):
                              hovertemplate="true %{y}, predicted %{x}<br>%{customdata}"
                                            "<extra></extra>")],
             layout=self._layout(shapes))
-        self.figure._config = {**(self.figure._config or {}), "displayModeBar": False,
-                               "displaylogo": False}
+        hide_modebar(self.figure)
         self.figure.data[1].on_click(self._on_click)
         self.figure.data[0].on_click(self._on_click)
         sync_figure_state(self.figure)

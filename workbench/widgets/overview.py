@@ -21,6 +21,7 @@ from .._format import percent, points
 from ..kpis import OverviewKPIs, overview_kpis
 from ..selection import Selection
 from ._adapters import StatusMixin, esc, guarded, plot_text
+from ._plotly_adapter import figure_widget
 
 __all__ = ["OverviewDashboard"]
 
@@ -298,7 +299,7 @@ class OverviewDashboard(StatusMixin, w.VBox):
                    "categoryarray": [plot_text(v) for v in order]},
             legend={"orientation": "h", "y": -0.2})
         if self.figure is None:
-            fig = go.FigureWidget(data=traces, layout=layout)
+            fig = figure_widget(data=traces, layout=layout)
         else:
             fig = self.figure
             with fig.batch_update():
