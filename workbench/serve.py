@@ -49,6 +49,13 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ._io import atomic_write
+from ._voila_adapter import QUERY_SECRET_HEADER
+
+if TYPE_CHECKING:
+    from traitlets.config import Config
 
 __all__ = [
     "ROLE_NOTEBOOKS",
@@ -57,6 +64,7 @@ __all__ = [
     "is_loopback",
     "prepare_serve_dir",
     "voila_argv",
+    "voila_config",
     "wait_for_viewer",
     "preload",
     "PRELOAD_MODULES",
@@ -153,14 +161,8 @@ def load_or_create_token(path: str | os.PathLike | None = None, *, renew: bool =
             if _TOKEN_RE.match(token):
                 return token
     token = secrets.token_urlsafe(32)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, (token + "\n").encode("ascii"))
-    finally:
-        os.close(fd)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    # private from the first byte (the temporary file too), fsynced, renamed into place
+    atomic_write(path, lambda fh: fh.write(token + "\n"), mode=0o600)
     return token
 
 
@@ -258,12 +260,12 @@ def _calls_wait_for_viewer(path: Path) -> bool:
 
 
 #: The slow imports of the dashboards (plotly's FigureWidget alone pulls nbformat and
-#: jsonschema, scipy.stats and statsmodels seconds more on 2 cores): done by
+#: jsonschema, scipy.stats seconds more on 2 cores): done by
 #: :func:`wait_for_viewer` and ``workbench.widgets.preload()`` before a viewer arrives.
 PRELOAD_MODULES = (
     "plotly.graph_objects", "plotly.graph_objs._figurewidget", "anywidget", "ipywidgets",
-    "PIL.Image", "sqlalchemy", "scipy.stats", "statsmodels.stats.proportion",
-    "sklearn.metrics", "cleanlab.filter", "cleanlab.rank",
+    "PIL.Image", "sqlalchemy", "scipy.stats", "sklearn.metrics", "cleanlab.filter",
+    "cleanlab.rank",
     "workbench.project", "workbench.slicing", "workbench.agreement",
     "workbench.label_quality", "workbench.tags", "workbench.relabel", "workbench.session",
     "workbench.kpis",
@@ -334,63 +336,10 @@ def wait_for_viewer(*, poll: float = 15.0, give_up: float = 600.0) -> None:
             os.environ[str(key)] = str(value)
 
 
-#: The request header by which a dashboard kernel proves it was started by this server.
-QUERY_SECRET_HEADER = "X-Workbench-Query-Secret"
-#: The environment variable holding that secret (set by ``workbench serve``, inherited by
-#: the kernels it starts, never shown to a browser).
+#: The environment variable holding the secret a dashboard kernel sends in
+#: :data:`QUERY_SECRET_HEADER` (set by ``workbench serve``, inherited by the kernels it
+#: starts, never shown to a browser).
 QUERY_SECRET_ENV = "WORKBENCH_QUERY_SECRET"
-
-
-def _harden_request_info_socket(secret: str | None = None) -> None:
-    """Make Voila's request-info socket safe and reliable (server side).
-
-    Voila 0.5's ``RequestInfoSocketHandler`` (``/voila/query/<kernel_id>``) answers anyone
-    who knows a kernel id, writes the request info (URL with its query string, the
-    configured headers) to the kernel's socket if one is open and keeps it only otherwise,
-    so a message written to a socket that is closing is lost; and its ``on_close`` deletes
-    the *last* registered socket when the closing one is no longer registered (another
-    kernel's). Here a connection must carry ``secret`` in :data:`QUERY_SECRET_HEADER` (the
-    kernels have it from their environment; 403 otherwise), the info is always kept (the
-    most recent 1000 kernels) so the reconnecting :func:`wait_for_viewer` receives it, and a
-    closing socket removes only itself.
-    """
-    import hmac
-
-    import tornado.web
-    from voila.request_info_handler import RequestInfoSocketHandler as handler
-
-    handler._workbench_secret = secret
-    if getattr(handler, "_workbench_hardened", False):
-        return
-
-    def prepare(self):
-        expected = handler._workbench_secret
-        if expected and not hmac.compare_digest(
-                self.request.headers.get(QUERY_SECRET_HEADER, "").encode(),
-                expected.encode()):
-            raise tornado.web.HTTPError(403)
-
-    def send_updates(cls, msg: dict) -> None:
-        kernel_id, payload = msg["kernel_id"], msg["payload"]
-        cls._cache[kernel_id] = payload
-        while len(cls._cache) > 1000:
-            cls._cache.pop(next(iter(cls._cache)))
-        waiter = cls._waiters.get(kernel_id)
-        if waiter is not None:
-            try:
-                waiter.write_message(payload)
-            except Exception:  # noqa: BLE001 - kept in the cache for the next connection
-                pass
-
-    def on_close(self) -> None:
-        for kernel_id, waiter in list(handler._waiters.items()):
-            if waiter is self:
-                del handler._waiters[kernel_id]
-
-    handler.prepare = prepare
-    handler.send_updates = classmethod(send_updates)
-    handler.on_close = on_close
-    handler._workbench_hardened = True
 
 
 def _run_request_info_loop(url: str, poll: float, give_up: float) -> str | None:
@@ -432,10 +381,12 @@ async def _request_info(url: str, poll: float, give_up: float) -> str | None:
 
 
 def voila_argv(serve_dir: str | os.PathLike, *, port: int, ip: str, pool_size: int = 1,
-               timeout: int = 120, cull_idle_timeout: int = 1800,
-               preheat_denylist: list[str] | tuple[str, ...] = (),
-               user_header: str | None = None) -> list[str]:
+               timeout: int = 120, cull_idle_timeout: int = 1800) -> list[str]:
     """Build Voila's command-line options for a hardened server (no secret in them).
+
+    Only single values go on the command line; the list-valued options go in the
+    :class:`~traitlets.config.Config` of :func:`voila_config` (a list on Voila's command
+    line is deprecated in traitlets 5, and an empty list cannot be written there at all).
 
     Parameters
     ----------
@@ -451,14 +402,14 @@ def voila_argv(serve_dir: str | os.PathLike, *, port: int, ip: str, pool_size: i
         Seconds a cell may run before it is stopped (waiting for a viewer is exempt).
     cull_idle_timeout : int, default=1800
         Seconds after which an idle kernel (also one whose tab is still open) is shut down.
-    preheat_denylist : sequence of str, default=()
-        Notebooks never preheated (they do not call :func:`wait_for_viewer`).
-    user_header : str, default=None
-        The one request header passed to the kernels (``HTTP_<NAME>``): the author's.
 
     Returns
     -------
     list of str
+
+    See Also
+    --------
+    voila_config : the list-valued options and the cell-timeout rule.
     """
     argv = [
         str(serve_dir),
@@ -467,19 +418,12 @@ def voila_argv(serve_dir: str | os.PathLike, *, port: int, ip: str, pool_size: i
         "--Voila.port_retries=0",
         f"--Voila.ip={ip}",
         "--Voila.base_url=/",
-        # only this folder's vetted notebooks; no static files at all
-        "--VoilaConfiguration.file_allowlist=[]",
-        "--VoilaConfiguration.file_denylist=['.*']",
         "--VoilaConfiguration.strip_sources=True",
         "--VoilaConfiguration.show_tracebacks=False",
         f"--VoilaConfiguration.template={_TEMPLATE}",
         "--VoilaConfiguration.theme=light",
         "--VoilaConfiguration.allow_template_override=NO",
         "--VoilaConfiguration.allow_theme_override=NO",
-        f"--VoilaConfiguration.http_header_envs={[user_header] if user_header else []!r}",
-        # the dashboards use plotly's FigureWidget (anywidget: its JS comes with the widget);
-        # the mime renderer extension would load a second 4.8 MB copy of plotly.js
-        "--VoilaConfiguration.extension_denylist=['jupyterlab-plotly']",
         # cell timeout and culling of idle kernels
         f"--VoilaExecutor.timeout={int(timeout)}",
         "--VoilaExecutor.interrupt_on_timeout=False",
@@ -488,15 +432,109 @@ def voila_argv(serve_dir: str | os.PathLike, *, port: int, ip: str, pool_size: i
         "--MappingKernelManager.cull_connected=True",
         "--MappingKernelManager.cull_busy=False",
     ]
+    if _ipc_fits():
+        # the server talks to its kernels over Unix sockets in Voila's private (0700)
+        # connection folder instead of TCP ports on loopback, which any local user can reach
+        # (and ipykernel warns about: "running over TCP without encryption")
+        argv.append("--KernelManager.transport=ipc")
     if pool_size > 0:
         argv += [
             "--VoilaConfiguration.preheat_kernel=True",
             f"--VoilaConfiguration.default_pool_size={int(pool_size)}",
-            f"--VoilaKernelManager.preheat_denylist={list(preheat_denylist)!r}",
         ]
     else:
         argv += ["--VoilaConfiguration.preheat_kernel=False"]
     return argv
+
+
+def voila_config(*, timeout: int | None = 120,
+                 preheat_denylist: list[str] | tuple[str, ...] = (),
+                 user_header: str | None = None) -> Config:
+    """Build the list-valued and callable Voila options of a hardened server.
+
+    Parameters
+    ----------
+    timeout : int or None, default=120
+        Seconds a cell may run; the cell that calls :func:`wait_for_viewer` is exempt
+        (waiting for a viewer is not a stuck cell). None or 0: no limit.
+    preheat_denylist : sequence of str, default=()
+        Notebooks never preheated (they do not call :func:`wait_for_viewer`).
+    user_header : str, default=None
+        The one request header passed to the kernels (``HTTP_<NAME>``): the author's.
+
+    Returns
+    -------
+    traitlets.config.Config
+        ``VoilaConfiguration.file_allowlist`` empty and ``file_denylist`` ``['.*']`` (no
+        static file of the served folder at all), ``http_header_envs``,
+        ``extension_denylist`` (the ``jupyterlab-plotly`` mime renderer would load a second
+        4.8 MB copy of plotly.js; the dashboards use ``FigureWidget``, whose JS comes with
+        the widget), ``VoilaKernelManager.preheat_denylist`` and
+        ``VoilaExecutor.timeout_func``.
+
+    Examples
+    --------
+    >>> cfg = voila_config(user_header="X-Forwarded-User")
+    >>> cfg.VoilaConfiguration.file_allowlist, cfg.VoilaConfiguration.http_header_envs
+    ([], ['X-Forwarded-User'])
+    """
+    from traitlets.config import Config
+
+    limit = int(timeout) if timeout else None
+
+    def cell_timeout(cell):
+        return None if _PREHEAT_MARKER in (cell.get("source") or "") else limit
+
+    cfg = Config()
+    cfg.VoilaConfiguration.file_allowlist = []
+    cfg.VoilaConfiguration.file_denylist = [".*"]
+    cfg.VoilaConfiguration.http_header_envs = [user_header] if user_header else []
+    cfg.VoilaConfiguration.extension_denylist = ["jupyterlab-plotly"]
+    cfg.VoilaKernelManager.preheat_denylist = list(preheat_denylist)
+    cfg.VoilaExecutor.timeout_func = cell_timeout
+    return cfg
+
+
+def _ipc_fits() -> bool:
+    """Tell whether kernels can use Unix sockets here (POSIX, and the paths are short enough).
+
+    Voila puts the connection files in ``<tmp>/voila_XXXXXXXX/``; a kernel's sockets are
+    ``kernel-<uuid>-ipc-<n>`` next to them, and a Unix socket path has at most 104 bytes on
+    macOS (108 on Linux).
+    """
+    if os.name != "posix":
+        return False
+    longest = os.path.join(tempfile.gettempdir(), "voila_" + "x" * 8,
+                           "kernel-" + "x" * 36 + "-ipc-99")
+    return len(os.fsencode(longest)) < 100
+
+
+def _trusted_copies(serve_dir: Path, names) -> Config:
+    """Sign the vetted copies for this server only; return the notary settings that trust them.
+
+    Voila's contents manager logs "Notebook ... is not trusted" for every notebook it loads
+    whose signature it does not know. The copies were vetted (and their outputs cleared) by
+    :func:`prepare_serve_dir`, so the server signs them with its own secret in a signature
+    store held in memory: nothing is written to the user's Jupyter signature database, and
+    nothing stays trusted after the server stops.
+    """
+    import nbformat
+    from nbformat.sign import MemorySignatureStore, NotebookNotary
+    from traitlets.config import Config
+
+    store = MemorySignatureStore()
+    secret = secrets.token_bytes(32)
+
+    def store_factory():
+        return store
+
+    notary = NotebookNotary(secret=secret, store_factory=store_factory)
+    for name in names:
+        notary.sign(nbformat.read(serve_dir / name, as_version=4))
+    cfg = Config()
+    cfg.NotebookNotary.secret = secret
+    cfg.NotebookNotary.store_factory = store_factory
+    return cfg
 
 
 def _free_port(ip: str) -> int:
@@ -584,8 +622,16 @@ def main(argv: list[str] | None = None) -> int:
     -------
     int
         The exit status: 0 after a clean stop, 2 for a refused configuration.
+
+    Raises
+    ------
+    MissingDependencyError
+        If Voila is not installed (the message says ``pip install "workbench[serve]"``).
     """
     args = _parser().parse_args(argv)
+    from ._voila_adapter import require_voila
+
+    require_voila()  # before anything else: say how to install the serving extra
     if args.no_auth and not is_loopback(args.ip):
         print(
             f"workbench serve: refusing --no-auth on {args.ip!r}: without a token anyone who "
@@ -673,47 +719,42 @@ def _run(args: argparse.Namespace, project: Path, serve_dir: Path) -> int:
     )
     os.environ.pop("JUPYTER_TOKEN", None)  # never let a stray env token change the auth
 
-    from traitlets.config import Config
-    from voila.app import Voila
+    from . import _voila_adapter
 
-    cfg = Config()
-    # Waiting for a viewer (preheated kernels) is not a stuck cell: exempt it from the timeout.
-    timeout = args.timeout or None
-
-    def _cell_timeout(cell):
-        return None if _PREHEAT_MARKER in (cell.get("source") or "") else timeout
-
-    cfg.VoilaExecutor.timeout_func = _cell_timeout
-
+    Voila = _voila_adapter.require_voila().Voila
+    app = Voila()
     query_secret = secrets.token_urlsafe(32)
     os.environ[QUERY_SECRET_ENV] = query_secret  # the kernels' proof, see wait_for_viewer
-    _harden_request_info_socket(query_secret)
-    app = Voila(config=cfg)
-    app.initialize(voila_argv(serve_dir, port=port, ip=ip, pool_size=args.pool_size,
-                              timeout=args.timeout, cull_idle_timeout=args.cull_idle_timeout,
-                              preheat_denylist=denylist,
-                              user_header=args.user_header)
+    # on a Voila the adapter does not know, nothing is patched: serve without preheating
+    # (the request-info socket exists only for preheated kernels)
+    pool_size = args.pool_size if _voila_adapter.harden_request_info_socket(
+        query_secret, log=app.log) else 0
+    app.initialize(voila_argv(serve_dir, port=port, ip=ip, pool_size=pool_size,
+                              timeout=args.timeout, cull_idle_timeout=args.cull_idle_timeout)
                    + [f"--Voila.log_level={args.log_level}"])
+    cfg = voila_config(timeout=args.timeout, preheat_denylist=denylist,
+                       user_header=args.user_header)
+    cfg.merge(_trusted_copies(serve_dir, notebooks))
+    _voila_adapter.apply_config(app, cfg)
     # plotly's 5 MB widget bundle, served once as a static file that the browser fetches,
     # parses and caches once per page (instead of once per figure through the websocket)
     static = _plotly_bundle(serve_dir.with_name(serve_dir.name + "-static"))
     if static is not None:
-        app.static_paths.append(str(static.parent))
+        app.static_paths = [*app.static_paths, str(static.parent)]
         os.environ[PLOTLY_ESM_ENV] = f"/voila/static/{static.name}"
     # the secret never appears on a command line or in the server's environment
     app.token = token
-    app.tornado_settings = {
-        **app.tornado_settings,
-        "headers": {
+    app.tornado_settings = _voila_adapter.server_settings(
+        app.tornado_settings,
+        headers={
             "Content-Security-Policy": CONTENT_SECURITY_POLICY,
             # not "no-referrer": Chromium would then send "Origin: null" on the login POST
             "Referrer-Policy": "same-origin",
             "X-Frame-Options": "SAMEORIGIN",
         },
         # a loopback server only answers to loopback Host headers (DNS rebinding)
-        "allow_remote_access": not is_loopback(ip),
-        "local_hostnames": ["localhost"],
-    }
+        loopback=is_loopback(ip),
+    )
 
     host = _display_host(ip)
     url = f"http://{host}:{port}/"
@@ -722,7 +763,7 @@ def _run(args: argparse.Namespace, project: Path, serve_dir: Path) -> int:
     def _announce():
         names = [nb.removesuffix(".ipynb") for nb in notebooks]
         warm = [nb.removesuffix(".ipynb") for nb in notebooks
-                if nb not in denylist and args.pool_size > 0]
+                if nb not in denylist and pool_size > 0]
         lines = [
             f"workbench serve: role={args.role}, project={project}",
             f"  dashboards: {', '.join(names)} (preheated: {', '.join(warm) or 'none'})",

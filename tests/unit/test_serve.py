@@ -135,11 +135,10 @@ def test_repository_overview_is_vetted_and_thin():
 
 def test_voila_argv_is_hardened_and_holds_no_secret(tmp_path):
     argv = serve.voila_argv(tmp_path, port=9999, ip="127.0.0.1", timeout=30,
-                            cull_idle_timeout=600, preheat_denylist=["03_relabel_queue.ipynb"])
+                            cull_idle_timeout=600)
     joined = " ".join(argv)
     for option in ["--VoilaConfiguration.strip_sources=True",
                    "--VoilaConfiguration.show_tracebacks=False",
-                   "--VoilaConfiguration.file_allowlist=[]",
                    "--VoilaConfiguration.allow_template_override=NO",
                    "--VoilaConfiguration.template=workbench",
                    "--VoilaExecutor.timeout=30",
@@ -147,11 +146,52 @@ def test_voila_argv_is_hardened_and_holds_no_secret(tmp_path):
                    "--VoilaConfiguration.preheat_kernel=True",
                    "--Voila.port_retries=0"]:
         assert option in argv
-    assert "03_relabel_queue.ipynb" in joined
     assert "token" not in joined.lower()
     assert argv[0] == str(tmp_path)
     assert "--VoilaConfiguration.preheat_kernel=False" in serve.voila_argv(
         tmp_path, port=1, ip="127.0.0.1", pool_size=0)
+    # lists are not written on the command line (deprecated there since traitlets 5)
+    assert not any("=[" in a or "=(" in a for a in argv), argv
+
+
+def test_voila_config_closes_the_static_files_and_lists_the_denied_notebooks():
+    cfg = serve.voila_config(timeout=30, preheat_denylist=["03_relabel_queue.ipynb"])
+    assert cfg.VoilaConfiguration.file_allowlist == []
+    assert cfg.VoilaConfiguration.file_denylist == [".*"]
+    assert cfg.VoilaConfiguration.extension_denylist == ["jupyterlab-plotly"]
+    assert cfg.VoilaKernelManager.preheat_denylist == ["03_relabel_queue.ipynb"]
+    timeout_of = cfg.VoilaExecutor.timeout_func
+    assert timeout_of({"source": "import time\ntime.sleep(1)"}) == 30
+    assert timeout_of({"source": "wait_for_viewer()"}) is None  # waiting is not a stuck cell
+    assert serve.voila_config(timeout=0).VoilaExecutor.timeout_func({"source": "x"}) is None
+
+
+_INIT_VOILA = """
+import json, sys
+from voila.app import Voila
+from workbench import _voila_adapter, serve
+app = Voila()
+app.initialize(serve.voila_argv(sys.argv[1], port=1, ip="127.0.0.1"))
+_voila_adapter.apply_config(app, serve.voila_config())
+c = app.voila_configuration
+print(json.dumps([c.file_allowlist, c.file_denylist, c.strip_sources]))
+"""
+
+
+def test_voila_takes_the_options_without_warnings_and_over_a_config_file(tmp_path):
+    import subprocess
+    import sys
+
+    # a voila.json in the folder `workbench serve` is started from must not reopen files
+    (tmp_path / "voila.json").write_text(json.dumps(
+        {"VoilaConfiguration": {"file_allowlist": [".*"], "file_denylist": []}}))
+    (tmp_path / "root").mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    out = subprocess.run([sys.executable, "-c", _INIT_VOILA, str(tmp_path / "root")],
+                         cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "Warning" not in out.stderr, out.stderr  # traitlets' "for containers is deprecated"
+    assert json.loads(out.stdout) == [[], [".*"], True]
 
 
 def test_template_has_no_cdn_links():
@@ -210,10 +250,9 @@ def test_bad_user_header_options_are_refused(capsys, tmp_path, extra, message):
 
 
 def test_only_the_user_header_reaches_the_kernels():
-    argv = serve.voila_argv("/srv", port=1, ip="127.0.0.1", user_header="X-Forwarded-User")
-    assert "--VoilaConfiguration.http_header_envs=['X-Forwarded-User']" in argv
-    argv = serve.voila_argv("/srv", port=1, ip="127.0.0.1")
-    assert "--VoilaConfiguration.http_header_envs=[]" in argv
+    cfg = serve.voila_config(user_header="X-Forwarded-User")
+    assert cfg.VoilaConfiguration.http_header_envs == ["X-Forwarded-User"]
+    assert serve.voila_config().VoilaConfiguration.http_header_envs == []
 
 
 def test_missing_project_is_refused(capsys, tmp_path):
@@ -224,6 +263,41 @@ def test_missing_project_is_refused(capsys, tmp_path):
 def test_negative_pool_size_is_refused(capsys, tmp_path):
     assert serve.main([str(tmp_path), "--pool-size", "-1"]) == 2
     assert "--pool-size must be >= 0" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- without Voila
+
+_WITHOUT_VOILA = """
+import sys
+sys.modules["voila"] = None  # as in a core install: `import voila` fails
+import workbench, workbench.session, workbench.widgets, workbench.serve
+from workbench.widgets import _use_served_plotly_bundle  # the widgets package itself
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in
+                ("voila", "jupyter_server", "tornado") and sys.modules[m] is not None)
+print("LOADED", loaded)
+from workbench.errors import MissingDependencyError
+try:
+    workbench.serve.main([sys.argv[1], "--port", "1"])
+except MissingDependencyError as exc:
+    print("MISSING", exc)
+from workbench.cli import main
+main(["serve", sys.argv[1]])  # the `workbench serve` command: the error reaches the user
+"""
+
+
+def test_the_core_imports_without_voila_and_serve_names_the_extra(sample_root):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _WITHOUT_VOILA, str(sample_root)],
+                         capture_output=True, text=True, timeout=120)
+    assert "LOADED []" in out.stdout, out.stdout + out.stderr
+    missing = [ln for ln in out.stdout.splitlines() if ln.startswith("MISSING")]
+    assert len(missing) == 1, out.stdout + out.stderr
+    assert 'Install the serving extra with: pip install "workbench[serve]"' in missing[0]
+    assert out.returncode == 1
+    assert "workbench.errors.MissingDependencyError" in out.stderr
+    assert 'pip install "workbench[serve]"' in out.stderr
 
 
 # --------------------------------------------------------------------------- a real server
@@ -474,133 +548,6 @@ def test_the_author_is_the_viewers_request_header(tmp_path, sample_root, pool):
 # --------------------------------------------------------------------------- viewer wait
 
 
-@pytest.fixture
-def query_server():
-    """A real Tornado server with Voila's request-info socket (hardened as `serve` does)."""
-    import asyncio
-
-    import tornado.web
-    from voila.request_info_handler import RequestInfoSocketHandler
-
-    serve._harden_request_info_socket()
-    RequestInfoSocketHandler._waiters.clear()
-    RequestInfoSocketHandler._cache.clear()
-    port = serve._free_port("127.0.0.1")
-    started = threading.Event()
-    box = {}
-
-    def run():
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        app = tornado.web.Application([(r"/voila/query/([^/]+)", RequestInfoSocketHandler)])
-        box["server"] = app.listen(port, address="127.0.0.1")
-        box["loop"] = loop
-        started.set()
-        loop.run_forever()
-
-    threading.Thread(target=run, daemon=True).start()
-    started.wait(10)
-
-    def call(fn):  # run fn on the server's loop and wait for it
-        done = threading.Event()
-        out = {}
-
-        def go():
-            out["value"] = fn()
-            done.set()
-
-        box["loop"].call_soon_threadsafe(go)
-        assert done.wait(10)
-        return out["value"]
-
-    yield port, call, RequestInfoSocketHandler
-    call(lambda: box["server"].stop())
-    box["loop"].call_soon_threadsafe(box["loop"].stop)
-
-
-def _wait_in_thread(url, **kw):
-    out = {}
-    t = threading.Thread(target=lambda: out.update(v=serve._run_request_info_loop(url, **kw)),
-                         daemon=True)
-    t.start()
-    return t, out
-
-
-def test_viewer_wait_gets_the_request_info_sent_while_it_reconnects(query_server):
-    port, call, handler = query_server
-    url = f"ws://127.0.0.1:{port}/voila/query/k1"
-    t, out = _wait_in_thread(url, poll=0.3, give_up=30)
-    time.sleep(1.2)  # several connections came and went
-    assert t.is_alive()
-    call(lambda: handler.send_updates({"kernel_id": "k1", "payload": {"QUERY_STRING": "a=1"}}))
-    t.join(10)
-    assert json.loads(out["v"]) == {"QUERY_STRING": "a=1"}
-
-
-def test_viewer_wait_gets_request_info_sent_before_it_connected(query_server):
-    port, call, handler = query_server
-    call(lambda: handler.send_updates({"kernel_id": "k2", "payload": {"SERVER_NAME": "x"}}))
-    t, out = _wait_in_thread(f"ws://127.0.0.1:{port}/voila/query/k2", poll=5, give_up=30)
-    t.join(10)
-    assert json.loads(out["v"]) == {"SERVER_NAME": "x"}
-
-
-def test_a_message_written_to_a_lost_socket_is_delivered_on_the_next_connection(query_server):
-    port, call, handler = query_server
-
-    class Dead:  # a socket that is closing: Voila's write raises, the message was dropped
-        def write_message(self, msg):
-            raise RuntimeError("closed")
-
-    call(lambda: handler._waiters.__setitem__("k3", Dead()))
-    call(lambda: handler.send_updates({"kernel_id": "k3", "payload": {"P": "1"}}))
-    call(lambda: handler._waiters.pop("k3"))
-    t, out = _wait_in_thread(f"ws://127.0.0.1:{port}/voila/query/k3", poll=5, give_up=30)
-    t.join(10)
-    assert json.loads(out["v"]) == {"P": "1"}
-
-
-def test_the_request_info_socket_answers_only_this_servers_kernels(query_server, monkeypatch):
-    import urllib.request as ur
-
-    port, call, handler = query_server
-    call(lambda: serve._harden_request_info_socket("s3cret"))
-    try:
-        call(lambda: handler.send_updates({"kernel_id": "k5", "payload": {"QUERY_STRING":
-                                                                          "token=abc"}}))
-        url = f"ws://127.0.0.1:{port}/voila/query/k5"
-        monkeypatch.delenv(serve.QUERY_SECRET_ENV, raising=False)
-        t0 = time.monotonic()
-        assert serve._run_request_info_loop(url, poll=1, give_up=30) is None  # 403 at once
-        assert time.monotonic() - t0 < 10
-        monkeypatch.setenv(serve.QUERY_SECRET_ENV, "wrong")
-        assert serve._run_request_info_loop(url, poll=1, give_up=30) is None
-        req = ur.Request(f"http://127.0.0.1:{port}/voila/query/k5",
-                         headers={"Upgrade": "websocket", "Connection": "Upgrade",
-                                  "Sec-WebSocket-Version": "13",
-                                  "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
-        with pytest.raises(urllib.error.HTTPError) as err:
-            ur.urlopen(req, timeout=10)
-        assert err.value.code == 403
-        assert "k5" not in handler._waiters
-        monkeypatch.setenv(serve.QUERY_SECRET_ENV, "s3cret")
-        assert json.loads(serve._run_request_info_loop(url, poll=1, give_up=30)) == {
-            "QUERY_STRING": "token=abc"}
-    finally:
-        call(lambda: serve._harden_request_info_socket(None))
-
-
-def test_a_closing_socket_removes_only_itself(query_server):
-    port, call, handler = query_server
-    a, b = object(), object()
-    call(lambda: handler._waiters.update({"ka": a, "kb": b}))
-    stray = type("Stray", (), {})()
-    handler.on_close(stray)  # not registered: Voila 0.5 deleted "kb" here
-    assert handler._waiters == {"ka": a, "kb": b}
-    handler.on_close(a)
-    assert handler._waiters == {"kb": b}
-
-
 def test_viewer_wait_gives_up_when_no_server_answers():
     port = serve._free_port("127.0.0.1")  # nothing listens there
     t0 = time.monotonic()
@@ -609,16 +556,53 @@ def test_viewer_wait_gives_up_when_no_server_answers():
     assert time.monotonic() - t0 < 10
 
 
-def test_wait_for_viewer_puts_the_request_info_in_the_environment(query_server, monkeypatch):
-    port, call, handler = query_server
-    monkeypatch.setattr(serve, "preload", lambda *a, **k: [])
-    monkeypatch.setenv("VOILA_PREHEAT", "True")
-    monkeypatch.setenv("VOILA_KERNEL_ID", "k4")
-    monkeypatch.setenv("VOILA_APP_IP", "127.0.0.1")
-    monkeypatch.setenv("VOILA_APP_PORT", str(port))
-    monkeypatch.setenv("VOILA_SERVER_URL", "/")
-    monkeypatch.delenv("VOILA_WS_BASE_URL", raising=False)
-    monkeypatch.delenv("QUERY_STRING", raising=False)
-    call(lambda: handler.send_updates({"kernel_id": "k4", "payload": {"QUERY_STRING": "q=2"}}))
-    serve.wait_for_viewer(poll=2)
-    assert os.environ["QUERY_STRING"] == "q=2"
+# --------------------------------------------------------------------------- first screen
+
+
+def _serve_command() -> list[str]:
+    """``workbench serve`` as ``make serve`` runs it: the installed console script."""
+    import sys
+
+    script = Path(sys.executable).with_name("workbench")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "workbench.cli"]
+
+
+@pytest.mark.slow
+def test_make_serve_prints_the_login_url_and_no_warning(tmp_path, sample_root):
+    """A newcomer's first screen: the login URL, and no warning before or during a first page."""
+    import signal
+    import subprocess
+
+    port = serve._free_port("127.0.0.1")
+    # the environment of `make serve`: no PYTHONWARNINGS from the test runner
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    env.update(XDG_CONFIG_HOME=str(tmp_path / "cfg"), PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([*_serve_command(), "serve", str(sample_root), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env, start_new_session=True)
+    lines: list[str] = []  # stderr and stdout in the order they were written
+    url_seen = threading.Event()
+
+    def pump():
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("http://"):
+                url_seen.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    try:
+        assert url_seen.wait(120), "no login URL:\n" + "".join(lines)
+        before_url = lines[:next(i for i, ln in enumerate(lines) if ln.startswith("http://"))]
+        token = re.search(r"token=([^&\s]+)", lines[len(before_url)]).group(1)
+        # the first page a newcomer opens (its preheated kernel, the other dashboards' too)
+        status, _, body = _get(f"http://127.0.0.1:{port}/voila/render/00_overview.ipynb"
+                               f"?token={token}", timeout=180)
+        first_screen = list(lines)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+    warning = re.compile(r"Warning|WARNING|^\[W ")
+    assert [ln for ln in before_url if warning.search(ln)] == [], "".join(before_url)
+    assert before_url[0].startswith("workbench serve: role=curator")
+    assert status == 200 and ERROR_CELL not in body
+    assert [ln for ln in first_screen if warning.search(ln)] == [], "".join(first_screen)
