@@ -675,9 +675,11 @@ def _plotly_bundle(directory: Path) -> Path | None:
     import hashlib
 
     try:
-        import plotly
+        from .widgets._plotly_adapter import widget_bundle  # plotly's file layout lives there
 
-        source = Path(plotly.__file__).parent / "package_data" / "widgetbundle.js"
+        source = widget_bundle()  # None on a plotly the adapter does not know
+        if source is None:
+            return None
         data = source.read_bytes()
     except (ImportError, OSError):
         return None

@@ -271,7 +271,7 @@ _WITHOUT_VOILA = """
 import sys
 sys.modules["voila"] = None  # as in a core install: `import voila` fails
 import workbench, workbench.session, workbench.widgets, workbench.serve
-from workbench.widgets import _use_served_plotly_bundle  # the widgets package itself
+from workbench.widgets import _plotly_adapter, preload  # the widgets package itself
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in
                 ("voila", "jupyter_server", "tornado") and sys.modules[m] is not None)
 print("LOADED", loaded)
