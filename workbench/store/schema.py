@@ -1,0 +1,316 @@
+"""The store's tables, its schema version, and the upgrade of older stores.
+
+Tables
+------
+``wb_meta``         key/value, holds ``schema_version``
+``wb_strings``      interned strings (tag names), referenced by ``tag_current.tag_id``
+``tag_actions``     one row per ``add``/``remove`` call: who, what, why, from where, when
+``tag_events``      one row per item a call changed; (item, action) is unique
+``tag_current``     the current tags, maintained in the write's transaction
+``status_events``   relabel-queue status transitions; (action key, item) is unique
+``status_current``  the current status of each (queue, item)
+
+Schemas 1-2 kept one flat ``tag_events`` row per event; schema 3 split it into actions and
+events; schema 4 points the current state at the action. :meth:`Schema.open` creates a new
+store, upgrades an older one in place and refuses a newer one untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import NamedTuple
+
+import sqlalchemy as sa
+
+from ..errors import StoreError
+from .validation import MAX_KEY_LENGTH
+
+__all__ = ["SCHEMA_VERSION", "Tables", "define_tables", "Schema", "intern_strings",
+           "lookup_strings", "chunks"]
+
+log = logging.getLogger(__name__)
+
+#: Version of the store's tables; older stores are upgraded on open, newer ones refused.
+SCHEMA_VERSION = 4
+_CHUNK = 2000  # values per IN (...) query
+
+
+def chunks(values: list, size: int = _CHUNK):
+    """Yield successive slices of ``values`` of at most ``size`` items."""
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+class Tables(NamedTuple):
+    """The store's tables (SQLAlchemy Core ``Table`` objects of one ``MetaData``)."""
+
+    meta: sa.Table
+    strings: sa.Table
+    actions: sa.Table
+    events: sa.Table
+    current: sa.Table
+    status_events: sa.Table
+    status_current: sa.Table
+
+
+def define_tables(metadata: sa.MetaData | None = None) -> Tables:
+    """Declare the tables of the current schema on ``metadata`` (a new one by default)."""
+    from sqlalchemy import (
+        BigInteger,
+        Column,
+        Index,
+        Integer,
+        String,
+        Table,
+        Text,
+        UniqueConstraint,
+    )
+
+    md = sa.MetaData() if metadata is None else metadata
+    big_id = BigInteger().with_variant(Integer, "sqlite")  # INTEGER PRIMARY KEY = rowid
+    return Tables(
+        meta=Table("wb_meta", md,
+                   Column("key", String(64), primary_key=True),
+                   Column("value", Text, nullable=False)),
+        strings=Table("wb_strings", md,
+                      Column("string_id", big_id, primary_key=True, autoincrement=True),
+                      Column("value", Text, nullable=False, unique=True)),
+        actions=Table(
+            "tag_actions", md,
+            Column("action_id", big_id, primary_key=True, autoincrement=True),
+            Column("action_key", String(MAX_KEY_LENGTH), nullable=False, unique=True),
+            Column("action", String(8), nullable=False),
+            Column("tag", Text, nullable=False),
+            Column("author", Text, nullable=False),
+            Column("reason", Text),
+            Column("context", Text),
+            Column("created_at", BigInteger, nullable=False),  # microseconds since epoch, UTC
+            Index("ix_tag_actions_tag", "tag"),
+        ),
+        events=Table(
+            "tag_events", md,
+            Column("event_id", big_id, primary_key=True, autoincrement=True),
+            Column("item_id", Text, nullable=False),
+            Column("action_id", BigInteger, nullable=False),
+            UniqueConstraint("item_id", "action_id", name="uq_tag_events_item_action"),
+        ),
+        current=Table(
+            "tag_current", md,
+            Column("tag_id", BigInteger, primary_key=True),  # wb_strings id of the tag name
+            Column("item_id", Text, primary_key=True),
+            Column("action_id", BigInteger, nullable=False),  # the add: who, why, when
+            sqlite_with_rowid=False,
+        ),
+        status_events=Table(
+            "status_events", md,
+            Column("event_id", big_id, primary_key=True, autoincrement=True),
+            Column("item_id", Text, nullable=False),
+            Column("queue", Text, nullable=False),
+            Column("status", String(16), nullable=False),
+            Column("author", Text, nullable=False),
+            Column("reason", Text),
+            Column("context", Text),
+            Column("created_at", BigInteger, nullable=False),
+            Column("action_key", String(MAX_KEY_LENGTH), nullable=False),
+            UniqueConstraint("action_key", "item_id", name="uq_status_events_key_item"),
+            Index("ix_status_events_item", "item_id"),
+        ),
+        status_current=Table(
+            "status_current", md,
+            Column("queue", Text, primary_key=True),
+            Column("item_id", Text, primary_key=True),
+            Column("status", String(16), nullable=False),
+            Column("author", Text, nullable=False),
+            Column("reason", Text),
+            Column("updated_at", BigInteger, nullable=False),
+            sqlite_with_rowid=False,
+        ),
+    )
+
+
+# The flat event table of schemas 1-2, kept as tag_events_v1 by the upgrade.
+_FLAT_V1 = sa.table("tag_events_v1", *(sa.column(name) for name in (
+    "event_id", "item_id", "tag", "action", "author", "reason", "context", "created_at",
+    "action_key")))
+
+
+def intern_strings(conn, tables: Tables, values: Iterable[str | None]) -> dict[str, int]:
+    """Return the ``wb_strings`` id of each value, inserting the new ones."""
+    s = tables.strings
+    wanted = sorted({v for v in values if v is not None})
+    found: dict[str, int] = {}
+    for chunk in chunks(wanted):
+        found.update(conn.execute(sa.select(s.c.value, s.c.string_id)
+                                  .where(s.c.value.in_(chunk))).all())
+    for value in wanted:
+        if value not in found:
+            found[value] = conn.execute(sa.insert(s).values(value=value)
+                                        .returning(s.c.string_id)).scalar_one()
+    return found
+
+
+def lookup_strings(conn, tables: Tables, ids: Iterable[int]) -> dict[int, str]:
+    """Return the value of each ``wb_strings`` id."""
+    s = tables.strings
+    out: dict[int, str] = {}
+    for chunk in chunks(sorted({int(i) for i in ids})):
+        out.update(conn.execute(sa.select(s.c.string_id, s.c.value)
+                                .where(s.c.string_id.in_(chunk))).all())
+    return out
+
+
+class Schema:
+    """Create, check and upgrade the tables of one store.
+
+    Parameters
+    ----------
+    engine : StoreEngine
+        The store's connection (its transactions, dialect and location).
+    tables : Tables
+        The tables of the current schema.
+    """
+
+    def __init__(self, engine, tables: Tables):
+        self.engine = engine
+        self.tables = tables
+
+    def open(self) -> None:
+        """Create the tables of a new store, upgrade an older one, refuse a newer one.
+
+        Raises
+        ------
+        StoreError
+            The store was written by a newer workbench, has an unreadable version, or is
+            read-only and lacks the tables or needs an upgrade. The engine is disposed.
+        """
+        try:
+            if self.engine.read_only:
+                self._check_read_only()
+            else:
+                self.engine.write(self._init, doing="open")
+        except StoreError:
+            self.engine.dispose()
+            raise
+
+    def _check_read_only(self) -> None:
+        where = self.engine.where
+        version = self.engine.read(self.version)
+        if version is None:
+            raise StoreError(f"The tag store {where} is read-only and has no workbench tables."
+                             " Make it writable (chmod u+w) so they can be created.")
+        self.check(version)
+        if version < SCHEMA_VERSION:
+            raise StoreError(
+                f"The tag store {where} uses schema {version} and must be upgraded to "
+                f"{SCHEMA_VERSION}, but it is read-only. Make it writable (chmod u+w) and "
+                "open it once.")
+
+    def _init(self, conn) -> None:
+        version = self.version(conn)
+        if version is not None:
+            self.check(version)
+            if version < SCHEMA_VERSION:
+                self.upgrade(conn, version)
+            return
+        self.tables.meta.metadata.create_all(conn)
+        conn.execute(sa.insert(self.tables.meta).values(key="schema_version",
+                                                        value=str(SCHEMA_VERSION)))
+
+    def version(self, conn) -> int | None:
+        """Return the schema version of the store (None for an empty database)."""
+        insp = sa.inspect(conn)
+        if not insp.has_table("wb_meta"):
+            return 1 if insp.has_table("tag_events") else None  # schema 1 without meta
+        meta = self.tables.meta
+        value = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")
+                             ).scalar()
+        if value is None:
+            return 1
+        try:
+            return int(value)
+        except ValueError:
+            raise StoreError(f"The tag store {self.engine.where} has an unreadable schema "
+                             f"version {value!r}. It was left untouched; restore it from a "
+                             "backup.") from None
+
+    def check(self, version: int) -> None:
+        """Refuse a store written by a newer workbench."""
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"The tag store {self.engine.where} was written by a newer workbench (schema "
+                f"{version}; this version reads up to {SCHEMA_VERSION}). Upgrade workbench "
+                "(pip install -U workbench); the store was left untouched.")
+
+    def upgrade(self, conn, version: int) -> None:
+        """Upgrade an older store in place (inside the open transaction).
+
+        Schemas 1-2 kept one flat row per event (action key, tag, author... repeated on
+        every item). Since schema 3 each call is stored once (``tag_actions``) with one small
+        row per item (``tag_events``); schema 4 points the current state at the action. The
+        flat table is kept as ``tag_events_v1`` (audit data is never dropped); the current
+        state is derived, so it is rebuilt by replaying the events.
+        """
+        t = self.tables
+        log.info("Upgrading tag store %s from schema %s to %s", self.engine.where, version,
+                 SCHEMA_VERSION)
+        if version < 4:
+            insp = sa.inspect(conn)
+            if insp.has_table("tag_current"):
+                t.current.drop(conn)
+            flat = []
+            if insp.has_table("tag_events") and "action_key" in {
+                    c["name"] for c in insp.get_columns("tag_events")}:
+                # DDL without a Core construct (Alembic's op.rename_table does the same)
+                conn.exec_driver_sql("ALTER TABLE tag_events RENAME TO tag_events_v1")
+                if self.engine.dialect == "postgresql":
+                    conn.exec_driver_sql(
+                        "ALTER INDEX IF EXISTS tag_events_pkey RENAME TO tag_events_v1_pkey")
+                flat = conn.execute(sa.select(*_FLAT_V1.c).order_by(_FLAT_V1.c.event_id)).all()
+            t.meta.metadata.create_all(conn)
+            self._split_flat_events(conn, flat)
+            self._rebuild_current(conn)
+        conn.execute(sa.delete(t.meta).where(t.meta.c.key == "schema_version"))
+        conn.execute(sa.insert(t.meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
+
+    def _split_flat_events(self, conn, flat: list) -> None:
+        """Write schema-1/2 rows as one action per call plus one event per item."""
+        t = self.tables
+        actions: dict[tuple, int] = {}
+        keys_used: set[str] = set()
+        events = []
+        for event_id, item_id, tag, action, author, reason, context, created, key in flat:
+            attrs = (key, action, tag, author, reason, context, int(created))
+            if attrs not in actions:
+                new_key, n = key, 1
+                while new_key in keys_used:  # one key reused for another call: suffix it
+                    n += 1
+                    new_key = f"{key}#{n}"
+                keys_used.add(new_key)
+                actions[attrs] = conn.execute(sa.insert(t.actions).values(
+                    action_key=new_key, action=action, tag=tag, author=author, reason=reason,
+                    context=context, created_at=int(created)
+                ).returning(t.actions.c.action_id)).scalar_one()
+            events.append({"event_id": int(event_id), "item_id": item_id,
+                           "action_id": actions[attrs]})
+        if events:
+            conn.execute(sa.insert(t.events), events)
+
+    def _rebuild_current(self, conn) -> None:
+        """Derive ``tag_current`` by replaying every tag event in order."""
+        t = self.tables
+        ev, act = t.events, t.actions
+        replay = conn.execute(
+            sa.select(ev.c.item_id, act.c.tag, act.c.action, act.c.action_id)
+            .join_from(ev, act, ev.c.action_id == act.c.action_id).order_by(ev.c.event_id))
+        state: dict[tuple[str, str], int] = {}
+        for item_id, tag, action, action_id in replay:
+            if action == "add":
+                state[(item_id, tag)] = action_id
+            else:
+                state.pop((item_id, tag), None)
+        ids = intern_strings(conn, t, {tag for _, tag in state})
+        if state:
+            conn.execute(sa.insert(t.current), [
+                {"tag_id": ids[g], "item_id": i, "action_id": a}
+                for (i, g), a in state.items()])

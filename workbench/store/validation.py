@@ -1,0 +1,281 @@
+"""Checks of what callers pass to the tag store (pure functions, nothing is written).
+
+Tag names and queue names are stripped and put in Unicode NFC form; control and
+bidirectional formatting characters are refused everywhere (they make a name display
+differently from what it is, Trojan-source style), newlines only in reasons.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+import uuid
+from typing import Any
+
+import pandas as pd
+
+from ..errors import SchemaError
+
+__all__ = ["normalize_tag", "normalize_text", "normalize_ids", "action_key", "context_json",
+           "check_known_ids", "write_args", "MAX_TAG_LENGTH", "MAX_REASON_LENGTH",
+           "MAX_AUTHOR_LENGTH", "MAX_KEY_LENGTH"]
+
+MAX_TAG_LENGTH = 64
+MAX_REASON_LENGTH = 2000
+MAX_AUTHOR_LENGTH = 128
+MAX_KEY_LENGTH = 200
+
+# Bidirectional overrides/isolates and marks.
+_BIDI = frozenset(
+    [chr(c) for c in range(0x202A, 0x202F)]
+    + [chr(c) for c in range(0x2066, 0x206A)]
+    + ["\u200e", "\u200f", "\u061c"]
+)
+
+
+def _bad_chars(text: str, *, allow_newlines: bool) -> list[str]:
+    bad = []
+    for ch in text:
+        if ch in _BIDI or unicodedata.category(ch) in ("Cc", "Zl", "Zp"):
+            if allow_newlines and ch in "\n\t":
+                continue
+            bad.append(f"U+{ord(ch):04X}")
+    return sorted(set(bad))
+
+
+def normalize_tag(tag: Any, *, func: str = "TagStore") -> str:
+    """Normalise and validate a tag name.
+
+    Surrounding white space is stripped and the name is put in Unicode NFC form.
+
+    Parameters
+    ----------
+    tag : str
+        The tag name.
+    func : str, default="TagStore"
+        The calling function, for messages.
+
+    Returns
+    -------
+    str
+        The normalised name.
+
+    Raises
+    ------
+    TypeError
+        If ``tag`` is not a str.
+    SchemaError
+        If the name is empty, longer than 64 characters, or holds control or bidirectional
+        formatting characters.
+
+    Examples
+    --------
+    >>> normalize_tag("  relabel ")
+    'relabel'
+    """
+    if not isinstance(tag, str):
+        raise TypeError(f"The 'tag' parameter of {func} must be a str. Got {tag!r} instead.")
+    name = unicodedata.normalize("NFC", tag.strip())
+    if not name:
+        raise SchemaError(
+            f"{func}: the tag name {tag!r} is empty. Type a name such as 'relabel' or 'blurry'."
+        )
+    bad = _bad_chars(name, allow_newlines=False)
+    if bad:
+        raise SchemaError(
+            f"{func}: the tag name {tag!r} contains control or bidirectional formatting "
+            f"characters {bad}. Retype the name with visible characters only."
+        )
+    if len(name) > MAX_TAG_LENGTH:
+        raise SchemaError(
+            f"{func}: the tag name {name[:20]!r}... is {len(name)} characters long; tag names "
+            f"may be at most {MAX_TAG_LENGTH}. Use a short name and put details in the reason."
+        )
+    return name
+
+
+def normalize_text(value: Any, what: str, func: str, limit: int, *, required: bool,
+                   allow_newlines: bool) -> str | None:
+    """Normalise and validate a free-text field (author, reason).
+
+    Parameters
+    ----------
+    value : str or None
+        The text.
+    what : str
+        Its parameter name, for messages.
+    func : str
+        The calling function, for messages.
+    limit : int
+        The most characters allowed.
+    required : bool
+        Whether None or an empty text is refused (else both become None).
+    allow_newlines : bool
+        Whether newlines and tabs are allowed.
+
+    Returns
+    -------
+    str or None
+        The stripped NFC text, or None.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a str (nor None when not required).
+    SchemaError
+        If the text is empty but required, too long, or holds control or bidirectional
+        formatting characters.
+    """
+    if value is None:
+        if required:
+            raise TypeError(f"The {what!r} parameter of {func} must be a str. Got None instead.")
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"The {what!r} parameter of {func} must be a str"
+                        f"{'' if required else ' or None'}. Got {value!r} instead.")
+    text = unicodedata.normalize("NFC", value.strip())
+    if not text:
+        if required:
+            raise SchemaError(f"{func}: the {what} is empty. Pass a non-empty {what}.")
+        return None
+    bad = _bad_chars(text, allow_newlines=allow_newlines)
+    if bad:
+        raise SchemaError(
+            f"{func}: the {what} {value[:40]!r} contains control or bidirectional formatting "
+            f"characters {bad}. Remove them."
+        )
+    if len(text) > limit:
+        raise SchemaError(
+            f"{func}: the {what} is {len(text)} characters long; at most {limit} are allowed. "
+            f"Shorten it."
+        )
+    return text
+
+
+def normalize_ids(item_ids: Any, func: str) -> list[str]:
+    """Return the item ids as a de-duplicated list of str, in their first order.
+
+    Parameters
+    ----------
+    item_ids : str, iterable of str or Selection
+        The ids (a single str is one item; a ``Selection`` gives its ``ids``).
+    func : str
+        The calling function, for messages.
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    TypeError
+        If ``item_ids`` is None or a DataFrame.
+    SchemaError
+        If an id is missing (None/NA) or empty.
+    """
+    if item_ids is None:
+        raise TypeError(f"The 'item_ids' parameter of {func} must be a list of item ids. "
+                        "Got None instead.")
+    if isinstance(item_ids, str):
+        item_ids = [item_ids]
+    elif hasattr(item_ids, "ids") and not isinstance(item_ids, pd.DataFrame):  # a Selection
+        item_ids = item_ids.ids or ()
+    if isinstance(item_ids, pd.DataFrame):
+        raise TypeError(f"The 'item_ids' parameter of {func} must be a list of item ids, "
+                        "not a DataFrame; pass frame['item_id'].")
+    if isinstance(item_ids, (list, tuple)) and all(type(v) is str for v in item_ids):
+        if "" in item_ids:
+            raise SchemaError(f"{func}: item_ids holds an empty id ''. Drop it.")
+        return list(dict.fromkeys(item_ids))  # fast path: de-duplicate, keep order
+    out: list[str] = []
+    for value in item_ids:
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            raise SchemaError(f"{func}: item_ids holds a missing value (None/NA). "
+                              "Drop missing ids before tagging.")
+        text = value if isinstance(value, str) else str(value)
+        if not text:
+            raise SchemaError(f"{func}: item_ids holds an empty id ''. Drop it.")
+        out.append(text)
+    return list(dict.fromkeys(out))
+
+
+def action_key(key: Any, func: str) -> str:
+    """Return the idempotency key of a write: ``key`` checked, or a fresh one if None.
+
+    Raises
+    ------
+    TypeError
+        If ``key`` is not a non-empty str nor None.
+    ValueError
+        If ``key`` is longer than 200 characters.
+    """
+    if key is None:
+        return uuid.uuid4().hex  # one per call, reused by every retry of this call
+    if not isinstance(key, str) or not key.strip():
+        raise TypeError(f"The 'action_key' parameter of {func} must be a non-empty str or "
+                        f"None. Got {key!r} instead.")
+    if len(key) > MAX_KEY_LENGTH:
+        raise ValueError(f"The 'action_key' parameter of {func} must be at most "
+                         f"{MAX_KEY_LENGTH} characters. Got {len(key)}.")
+    return key
+
+
+def context_json(context: Any, func: str) -> str | None:
+    """Return ``context`` (a dict) as sorted-key JSON, or None.
+
+    Raises
+    ------
+    TypeError
+        If ``context`` is not a dict nor None.
+    ValueError
+        If it cannot be written as JSON.
+    """
+    if context is None:
+        return None
+    if not isinstance(context, dict):
+        raise TypeError(f"The 'context' parameter of {func} must be a dict or None. "
+                        f"Got {type(context).__name__} instead.")
+    try:
+        return json.dumps(context, default=str, sort_keys=True, ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{func}: context cannot be stored as JSON ({exc}). Pass plain "
+                         "str/number/list/dict values.") from exc
+
+
+def check_known_ids(ids: list[str], known: frozenset[str] | None, func: str) -> None:
+    """Refuse ids outside ``known`` (the project's items); ``known=None`` accepts any id.
+
+    Raises
+    ------
+    SchemaError
+        Naming the first five unknown ids.
+    """
+    if known is None:
+        return
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise SchemaError(
+            f"{func}: {len(unknown)} item id(s) are not in the project: {unknown[:5]}"
+            f"{' ...' if len(unknown) > 5 else ''}. Nothing was changed. Use ids from "
+            "project.items['item_id'] (check for typos or a stale selection).")
+
+
+def write_args(func: str, item_ids: Any, name: Any, author: Any, reason: Any, context: Any,
+               key: Any, known: frozenset[str] | None) -> tuple:
+    """Validate the arguments of an audited write; nothing is written on a bad one.
+
+    Returns
+    -------
+    tuple
+        ``(ids, name, author, reason, context_json, action_key)``.
+    """
+    ids = normalize_ids(item_ids, func)
+    name = normalize_tag(name, func=func)
+    author = normalize_text(author, "author", func, MAX_AUTHOR_LENGTH, required=True,
+                            allow_newlines=False)
+    reason = normalize_text(reason, "reason", func, MAX_REASON_LENGTH, required=False,
+                            allow_newlines=True)
+    ctx = context_json(context, func)
+    key = action_key(key, func)
+    check_known_ids(ids, known, func)
+    return ids, name, author, reason, ctx, key
