@@ -309,3 +309,123 @@ def test_store_url_forms(tmp_path):
     assert "memory" in repr(TagStore("sqlite://"))
     with pytest.raises(StoreError, match="supports SQLite and PostgreSQL"):
         TagStore("mysql://u@h/db")
+
+
+# ---------------------------------------------------------------- store package (issue 10)
+
+
+def test_column_wise_read_matches_rows_when_tag_ids_are_not_alphabetical(store_url):
+    """The whole-table read (one aggregate per tag) equals the per-row read, on both backends."""
+    store = TagStore(store_url)
+    ids = [f"it{k:04d}" for k in range(1500)] + ["é", "a,b", 'q"uote', "new\nline"]
+    store.add(ids[::2], "zeta", author="u", reason="z")  # created first: smallest tag id
+    store.add(ids, "beta", author="v")
+    store.add(ids[::5], "alpha", author="w", reason="a\nb")
+    store.remove(ids[::10], "beta", author="v")
+    full = store.tags()
+    pd.testing.assert_frame_equal(full, store.tags(ids))
+    assert full["tag"].tolist() == sorted(full["tag"].tolist())
+    for tag, part in full.groupby("tag", sort=False):
+        assert part["item_id"].tolist() == sorted(part["item_id"].tolist()), tag
+    assert len(full) == len(ids[::2]) + len(ids) - len(ids[::10]) + len(ids[::5])
+    assert store.integrity_check() == "ok"
+
+
+def test_id_lists_beyond_sqlite_parameter_limit(store_url):
+    """A list of ids is one bound parameter: 40,000 ids (> SQLite's 32,766) in one call."""
+    ids = [f"item-{k:05d}" for k in range(40_000)]
+    store = TagStore(store_url, item_ids=ids)
+    assert store.add(ids, "t", author="u") == 40_000
+    assert store.add(ids, "t", author="u") == 0
+    assert len(store.tags(ids[::-1])) == 40_000
+    assert store.set_status(ids, "queued", queue="t", author="u") == 40_000
+    assert store.set_status(ids[:30_000], "sent", queue="t", author="u") == 30_000
+    assert store.statuses("t", ids)["status"].value_counts().to_dict() == {
+        "sent": 30_000, "queued": 10_000}
+    assert store.remove(ids[1:], "t", author="u") == 39_999
+    assert store.items_with("t") == ids[:1]
+    assert store.history()["item_id"].tolist()[:3] == ids[:3]  # events in the order given
+
+
+def test_schema1_store_is_upgraded_on_both_backends(store_url):
+    """A schema-1 store (flat events, no current table) upgrades on SQLite and PostgreSQL."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(store_url)
+    with engine.begin() as conn:
+        for sql in [
+            "CREATE TABLE wb_meta (key VARCHAR(64) PRIMARY KEY, value TEXT NOT NULL)",
+            "INSERT INTO wb_meta VALUES ('schema_version', '1')",
+            "CREATE TABLE tag_events (event_id INTEGER PRIMARY KEY, item_id TEXT NOT NULL, "
+            "tag TEXT NOT NULL, action VARCHAR(8) NOT NULL, author TEXT NOT NULL, reason TEXT, "
+            "context TEXT, created_at BIGINT NOT NULL, action_key VARCHAR(200) NOT NULL, "
+            "UNIQUE (action_key, item_id))",
+            "INSERT INTO tag_events VALUES (1, 'a', 'x', 'add', 'ann', 'old', NULL, 1000000, 'k1')",
+            "INSERT INTO tag_events VALUES (2, 'b', 'x', 'add', 'ann', 'old', NULL, 1000000, 'k1')",
+            "INSERT INTO tag_events VALUES (3, 'a', 'x', 'remove', 'ann', NULL, NULL, 3000000, "
+            "'k2')",
+            "INSERT INTO tag_events VALUES (4, 'a', 'y', 'add', 'bob', 'r', '{\"run\": \"r1\"}', "
+            "4000000, 'k3')",
+        ]:
+            conn.exec_driver_sql(sql)
+    engine.dispose()
+    store = TagStore(store_url)
+    assert store.tags()[["item_id", "tag", "author"]].values.tolist() == [
+        ["b", "x", "ann"], ["a", "y", "bob"]]
+    hist = store.history()
+    assert hist["event_id"].tolist() == [1, 2, 3, 4]
+    assert hist["context"].iloc[3] == {"run": "r1"}
+    assert str(hist["created_at"].iloc[0]) == "1970-01-01 00:00:01+00:00"
+    assert store.add(["b", "c"], "x", author="u", action_key="k1") == 1  # k1 replay: c only
+    assert store.integrity_check() == "ok"
+    store.close()
+    with sa.create_engine(store_url).connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM tag_events_v1").scalar() == 4
+        assert conn.exec_driver_sql(
+            "SELECT value FROM wb_meta WHERE key = 'schema_version'").scalar() == str(
+            SCHEMA_VERSION)
+
+
+def test_schema3_store_gets_its_current_state_rebuilt(store_url):
+    """Schema 3 kept author/reason/time in tag_current; the upgrade rebuilds it from events."""
+    import sqlalchemy as sa
+
+    with TagStore(store_url) as first:
+        first.add(["a", "b"], "x", author="ann", reason="why")
+        first.remove(["a"], "x", author="ann")
+        first.add(["c"], "y", author="bob")
+        first.set_status(["b"], "sent", queue="x", author="ann")
+        before = first.tags()
+    engine = sa.create_engine(store_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE tag_current")
+        conn.exec_driver_sql(
+            "CREATE TABLE tag_current (tag_id BIGINT NOT NULL, item_id TEXT NOT NULL, "
+            "author_id BIGINT NOT NULL, reason_id BIGINT, tagged_at BIGINT NOT NULL, "
+            "PRIMARY KEY (tag_id, item_id))")
+        conn.exec_driver_sql("INSERT INTO tag_current VALUES (999, 'stale', 1, NULL, 0)")
+        conn.exec_driver_sql("UPDATE wb_meta SET value = '3' WHERE key = 'schema_version'")
+    engine.dispose()
+    store = TagStore(store_url)
+    pd.testing.assert_frame_equal(store.tags(), before)
+    assert store.statuses("x")["status"].tolist() == ["sent"]
+    assert len(store.history()) == 4
+    assert store.integrity_check() == "ok"
+
+
+def test_store_modules_stay_small():
+    """Each class of the store package fits on a few screens (issue 10: about 300 lines)."""
+    import ast
+    from pathlib import Path
+
+    import workbench.store
+
+    folder = Path(workbench.store.__file__).parent
+    sizes = {}
+    for path in folder.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                sizes[node.name] = node.end_lineno - node.lineno + 1
+    assert {"TagStore", "StoreEngine", "Schema", "TagEvents", "CurrentTags",
+            "QueueStatuses"} <= set(sizes)
+    assert max(sizes.values()) <= 300, sizes
