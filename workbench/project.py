@@ -22,6 +22,7 @@ import os
 import tomllib
 from collections import Counter
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -29,6 +30,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from ._ids import ItemIds, arrow_strings, blank_strings, rows_with, worker_count
 from .errors import SchemaError
 
 __all__ = [
@@ -367,11 +369,36 @@ def _check_required(frame: pd.DataFrame, kind: str, source: _Source, problems: _
     return not missing
 
 
+def _has_required(frame: pd.DataFrame | None, kind: str) -> bool:
+    return frame is not None and all(c in frame.columns for c in _REQUIRED[kind])
+
+
+def _prepared(frame: pd.DataFrame | None, kind: str, own: bool) -> pd.DataFrame | None:
+    """The frame with its id and label columns as strings (a copy unless ``own``).
+
+    A frame that lacks a required column is returned unchanged: its validation reports it.
+    """
+    if not _has_required(frame, kind):
+        return frame
+    frame = frame if own else frame.copy()
+    for col in _STRING_COLUMNS[kind]:
+        if col in frame.columns:
+            _as_string(frame, col)
+    return frame
+
+
+def _blank(series: pd.Series) -> np.ndarray:
+    """Rows that are missing, empty or only whitespace (what ``str.strip() == ''`` finds)."""
+    values = arrow_strings(series)
+    if values is None:
+        return (series.isna() | (series.str.strip() == "")).to_numpy(dtype=bool)
+    return blank_strings(values)
+
+
 def _check_empty(frame, cols, source: _Source, problems: _Problems, what: str) -> np.ndarray:
     bad_any = np.zeros(len(frame), dtype=bool)
     for col in cols:
-        s = frame[col]
-        bad = (s.isna() | (s.str.strip() == "")).to_numpy(dtype=bool)
+        bad = _blank(frame[col])
         if bad.any():
             pos = np.flatnonzero(bad)
             problems.error(source.name, f"empty {col} on {source.where(pos)}. Every {what} needs "
@@ -381,41 +408,62 @@ def _check_empty(frame, cols, source: _Source, problems: _Problems, what: str) -
     return bad_any
 
 
-def _duplicated_keys(key: np.ndarray) -> np.ndarray:
-    """Mask of rows whose int64 key occurs more than once (sort-based, no hashing)."""
-    order = np.argsort(key, kind="stable")
-    ordered = key[order]
-    same = ordered[1:] == ordered[:-1]
-    mask = np.zeros(len(key), dtype=bool)
-    if same.any():
-        hit = np.zeros(len(key), dtype=bool)
-        hit[1:] |= same
-        hit[:-1] |= same
-        mask[order] = hit
+def _duplicated_first(first: np.ndarray) -> np.ndarray:
+    """``duplicated(keep=False)`` of the item ids, from :attr:`ItemIds.first`."""
+    later = first != np.arange(len(first))
+    if not later.any():
+        return later
+    mask = later.copy()
+    mask[first[later]] = True
     return mask
 
 
-def _arrow(series: pd.Series):
-    """The pyarrow array behind a string Series, or None when it is not Arrow-backed."""
-    arrow = getattr(series.array, "__arrow_array__", None)
-    return arrow() if arrow is not None else None
+def _codes(values: pd.Series) -> tuple[np.ndarray, int]:
+    """Integer codes of ``values`` (missing is a value too) and how many distinct."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    return codes, len(uniques)
 
 
-def _lookup(index: pd.Index, values: pd.Series) -> np.ndarray:
-    """Positions of ``values`` in ``index`` (-1 when absent), hashing in Arrow when possible."""
-    left, right = _arrow(values), _arrow(index.to_series())
-    if left is None or right is None:
-        return index.get_indexer(values)
-    import pyarrow.compute as pc
+def _duplicated_pairs(frame: pd.DataFrame, positions: np.ndarray, codes: tuple,
+                      keys: list[str]) -> np.ndarray:
+    """``frame.duplicated(keys, keep=False)`` for keys item id, a coded key, maybe more.
 
-    found = pc.index_in(left, value_set=right)
-    return found.to_numpy(zero_copy_only=False) if found.null_count == 0 else \
-        pc.fill_null(found, -1).to_numpy(zero_copy_only=False)
+    ``positions`` (every row's item, none unknown) and the :func:`_codes` ``codes`` of
+    ``keys[1]`` give one integer per pair, sorted instead of hashed; further keys are
+    compared on the few repeats only.
+    """
+    values, n_values = codes
+    width = max(n_values, 1)
+    span = (int(positions.max()) + 1) * width if len(positions) else 0
+    dtype = np.int32 if span < np.iinfo(np.int32).max else np.int64
+    dup = _duplicated_keys(positions.astype(dtype) * dtype(width) + values.astype(dtype))
+    if len(keys) > 2 and dup.any():
+        rows = np.flatnonzero(dup)
+        dup[rows] = frame.iloc[rows].duplicated(keys, keep=False).to_numpy()
+    return dup
 
 
-def _check_known_ids(frame, index: pd.Index, source: _Source, problems, what: str) -> np.ndarray:
-    codes = _lookup(index, frame["item_id"])
-    unknown = codes < 0
+def _duplicated_keys(key: np.ndarray) -> np.ndarray:
+    """Mask of rows whose integer key occurs more than once (sort-based, no hashing)."""
+    if len(key) < 2:
+        return np.zeros(len(key), dtype=bool)
+    ordered = np.sort(key)  # the usual case, no repeat: one unstable sort
+    if not (ordered[1:] == ordered[:-1]).any():
+        return np.zeros(len(key), dtype=bool)
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    same = ordered[1:] == ordered[:-1]
+    hit = np.zeros(len(key), dtype=bool)
+    hit[1:] |= same
+    hit[:-1] |= same
+    mask = np.zeros(len(key), dtype=bool)
+    mask[order] = hit
+    return mask
+
+
+def _check_known_ids(frame, positions: np.ndarray, source: _Source, problems,
+                     what: str) -> None:
+    unknown = positions < 0
     if unknown.any():
         pos = np.flatnonzero(unknown & frame["item_id"].notna().to_numpy())
         if len(pos):
@@ -424,7 +472,6 @@ def _check_known_ids(frame, index: pd.Index, source: _Source, problems, what: st
                                         f"({source.where(pos)}). Add these items to items, or "
                                         f"delete the rows.",
                            column="item_id", **source.at(pos[0]))
-    return codes
 
 
 def _check_labels(frame, col: str, classes: list[str] | None, source, problems) -> None:
@@ -475,18 +522,38 @@ def _numeric(frame, col, source, problems, *, what: str, allow_missing: bool) ->
     return arr
 
 
-def _validate_items(items, source, classes, problems, own=False) -> pd.DataFrame | None:
+_ABSOLUTE = r"^[A-Za-z]:[\\/]"
+_PARENT = r"(?:^|[\\/])\.\.(?:[\\/]|$)"
+
+
+def _escaping_paths(fp: pd.Series) -> np.ndarray:
+    """Rows whose filepath is absolute or climbs out with '..'."""
+    values = arrow_strings(fp)
+    if values is not None:  # scan the bytes; the patterns run on the rows that may match
+        bad = rows_with(values, b"/", at_start=True) | rows_with(values, b"\\", at_start=True)
+        maybe = {":": rows_with(values, b":"), "..": rows_with(values, b"..")}
+    else:
+        bad = np.array(fp.str.startswith("/").fillna(False)
+                       | fp.str.startswith("\\").fillna(False), dtype=bool)
+        maybe = {literal: fp.str.contains(literal, regex=False).fillna(False)
+                 .to_numpy(dtype=bool) for literal in (":", "..")}
+    # the regular expressions can only match rows holding the literal they need
+    for literal, pattern, anchored in ((":", _ABSOLUTE, True), ("..", _PARENT, False)):
+        if maybe[literal].any():
+            sub = fp[maybe[literal]]
+            hit = sub.str.match(pattern) if anchored else sub.str.contains(pattern, regex=True)
+            bad[np.flatnonzero(maybe[literal])[hit.fillna(False).to_numpy(dtype=bool)]] = True
+    return bad
+
+
+def _validate_items(items, source, classes, problems, first=None) -> pd.DataFrame | None:
+    """Check items prepared by :func:`_prepared`; ``first`` is :attr:`ItemIds.first`."""
     if not _check_required(items, "items", source, problems):
         return None
-    items = items if own else items.copy()
-    for col in _STRING_COLUMNS["items"]:
-        if col in items.columns:
-            _as_string(items, col)
     _check_empty(items, ["item_id"], source, problems, "item")
-    if pd.Index(items["item_id"]).is_unique:
-        dup = np.zeros(len(items), dtype=bool)
-    else:
-        dup = items["item_id"].duplicated(keep=False).to_numpy()
+    if first is None:
+        first = ItemIds(items["item_id"]).first
+    dup = _duplicated_first(first)
     if dup.any():
         pos = np.flatnonzero(dup)
         ids = pd.unique(items["item_id"].to_numpy()[pos])
@@ -502,10 +569,7 @@ def _validate_items(items, source, classes, problems, own=False) -> pd.DataFrame
         _check_labels(items, "label", classes, source, problems)
     if "filepath" in items.columns:
         fp = items["filepath"]
-        absolute = fp.str.startswith("/") | fp.str.match(r"^[A-Za-z]:[\\/]") | fp.str.startswith(
-            "\\")
-        parent = fp.str.contains(r"(?:^|[\\/])\.\.(?:[\\/]|$)", regex=True)
-        bad = (absolute.fillna(False) | parent.fillna(False)).to_numpy(dtype=bool)
+        bad = _escaping_paths(fp)
         if bad.any():
             pos = np.flatnonzero(bad)
             problems.error(source.name, f"filepath escapes the project folder: "
@@ -517,26 +581,35 @@ def _validate_items(items, source, classes, problems, own=False) -> pd.DataFrame
     return items
 
 
-def _validate_long(frame, kind, source, index, classes, problems, own):
-    """Checks shared by annotations and predictions; returns (frame, item positions)."""
-    frame = frame if own else frame.copy()
-    for col in _STRING_COLUMNS[kind]:
-        _as_string(frame, col)
+def _validate_long(frame, kind, source, pending, classes, problems):
+    """Checks shared by annotations and predictions (prepared by :func:`_prepared`).
+
+    ``pending`` is :meth:`ItemIds.locate_async` of the frame's ids (or None). Returns the
+    frame, its rows' item positions (-1: unknown item; None without items) and the
+    :func:`_codes` of its second key (annotator, run) for the pair check.
+    """
     _check_empty(frame, list(_REQUIRED[kind]), source, problems, kind[:-1])
-    codes = (_check_known_ids(frame, index, source, problems, kind)
-             if index is not None else None)
+    codes = _codes(frame[_REQUIRED[kind][1]]) if pending is not None else None
+    positions = pending.result() if pending is not None else None  # looked up meanwhile
+    if positions is not None:
+        _check_known_ids(frame, positions, source, problems, kind)
     _check_labels(frame, "label", classes, source, problems)
-    return frame, codes
+    return frame, positions, codes
 
 
-def _validate_annotations(ann, source, index, classes, problems, own=False) -> pd.DataFrame | None:
+def _validate_annotations(ann, source, pending, classes, problems) -> pd.DataFrame | None:
+    """Check annotations; ``pending`` looks up their item ids (see :func:`_validate_long`)."""
     if not _check_required(ann, "annotations", source, problems):
         return None
-    ann, codes = _validate_long(ann, "annotations", source, index, classes, problems, own)
+    ann, positions, codes = _validate_long(ann, "annotations", source, pending, classes,
+                                           problems)
     keys = ["item_id", "annotator"]
     if "annotated_at" in ann.columns:
         raw = ann["annotated_at"]
-        parsed = pd.to_datetime(raw, errors="coerce", utc=True, format="mixed")
+        if isinstance(raw.dtype, pd.DatetimeTZDtype) and str(raw.dtype.tz) == "UTC":
+            parsed = raw  # what to_datetime(utc=True) returns for it, without the copy
+        else:
+            parsed = pd.to_datetime(raw, errors="coerce", utc=True, format="mixed")
         bad = (parsed.isna() & raw.notna()).to_numpy()
         if bad.any():
             pos = np.flatnonzero(bad)
@@ -547,12 +620,9 @@ def _validate_annotations(ann, source, index, classes, problems, own=False) -> p
                            **source.at(pos[0]))
         ann["annotated_at"] = parsed
         keys = keys + ["annotated_at"]
-    if codes is not None and (codes >= 0).all():
-        ann_codes, _ = pd.factorize(ann["annotator"])
-        dup = _duplicated_keys(codes.astype(np.int64) * (ann_codes.max() + 1) + ann_codes)
-        if dup.any() and len(keys) == 3:  # the same annotator again, at another time, is fine
-            sub = ann[dup]
-            dup[np.flatnonzero(dup)] = sub.duplicated(keys, keep=False).to_numpy()
+    if positions is not None and (positions >= 0).all():
+        # the same annotator again, at another annotated_at, is fine
+        dup = _duplicated_pairs(ann, positions, codes, keys)
     else:
         dup = ann.duplicated(keys, keep=False).to_numpy()
     if dup.any():
@@ -566,13 +636,14 @@ def _validate_annotations(ann, source, index, classes, problems, own=False) -> p
     return ann
 
 
-def _validate_predictions(pred, source, index, classes, problems, own=False):
+def _validate_predictions(pred, source, pending, classes, problems):
+    """Check predictions; ``pending`` looks up their item ids (see :func:`_validate_long`)."""
     if not _check_required(pred, "predictions", source, problems):
         return None, []
-    pred, codes = _validate_long(pred, "predictions", source, index, classes, problems, own)
-    if codes is not None and (codes >= 0).all():
-        run_codes, _ = pd.factorize(pred["run"])
-        dup = _duplicated_keys(codes.astype(np.int64) * (run_codes.max() + 1) + run_codes)
+    pred, positions, codes = _validate_long(pred, "predictions", source, pending, classes,
+                                            problems)
+    if positions is not None and (positions >= 0).all():
+        dup = _duplicated_pairs(pred, positions, codes, ["item_id", "run"])
     else:
         dup = pred.duplicated(["item_id", "run"], keep=False).to_numpy()
     if dup.any():
@@ -921,23 +992,28 @@ def _status(root: Path, base: Path, rel: Any) -> str:
 def _build(frames, sources, config, *, root, problems: _Problems, info,
            own=False) -> Project:
     classes = config.get("classes")
-    items = frames["items"]
-    items = _validate_items(items, sources["items"], classes, problems, own=own) \
-        if items is not None else None
-    index = None
-    if items is not None:
-        index = pd.Index(items["item_id"])
-        if not index.is_unique:  # already reported; check the other files against the set
-            index = pd.Index(pd.unique(items["item_id"].dropna()))
-    ann = frames.get("annotations")
-    pred = frames.get("predictions")
+    items, ann, pred = (_prepared(frames.get(kind), kind, own) for kind in _KINDS)
     prob_classes: list[str] = []
-    if ann is not None:
-        ann = _validate_annotations(ann, sources["annotations"], index, classes, problems,
-                                    own=own)
-    if pred is not None:
-        pred, prob_classes = _validate_predictions(pred, sources["predictions"], index, classes,
-                                                   problems, own=own)
+    with ThreadPoolExecutor(worker_count()) as pool:
+        # one hash of the item ids answers every id check: duplicates in items, unknown ids
+        # in annotations and predictions (looked up on the pool meanwhile), and the item
+        # positions the pair checks use
+        ids, pending = None, {}
+        if _has_required(items, "items"):
+            ids = ItemIds(items["item_id"], pool)
+            pending = {kind: ids.locate_async(frame["item_id"])
+                       for kind, frame in (("annotations", ann), ("predictions", pred))
+                       if _has_required(frame, kind)}
+        if items is not None:
+            items = _validate_items(items, sources["items"], classes, problems,
+                                    ids.first if ids is not None else None)
+        if ann is not None:
+            ann = _validate_annotations(ann, sources["annotations"], pending.get("annotations"),
+                                        classes, problems)
+        if pred is not None:
+            pred, prob_classes = _validate_predictions(pred, sources["predictions"],
+                                                       pending.get("predictions"), classes,
+                                                       problems)
     if problems.errors:
         raise SchemaError(_summary(problems), problems=list(problems))
 
@@ -980,7 +1056,7 @@ def _build(frames, sources, config, *, root, problems: _Problems, info,
     info = {**{k: v for k, v in config.items() if k not in _TOML_KEYS}, **info}
     return Project(items=items, annotations=ann, predictions=pred, classes=classes, name=name,
                    default_run=default_run, root=root, image_root=image_root, info=info,
-                   problems=list(problems), index=index)
+                   problems=list(problems))
 
 
 def _summary(problems: _Problems, limit: int = 25) -> str:

@@ -1,0 +1,498 @@
+"""The item ids of a project, hashed once: every id check asks one :class:`ItemIds`.
+
+Loading a project checks that item ids are unique and that every annotation and
+prediction names a known item, and the pair checks (one label per item and annotator,
+one prediction per item and run) need each row's item as an integer. All of it comes from
+one hash of the item ids:
+
+- ids of a few byte lengths (zero-padded counters, UUIDs, hashes: most exports) are read
+  straight from the Arrow buffers as 64-bit words. The byte columns every item id shares
+  (``img-0``, the dashes of a UUID) are checked once per looked-up id; the rest is
+  fingerprinted, the item fingerprints are hashed once (a ``pandas.Index``) and every
+  other id is one integer probe, confirmed on its words, so the answer is exact.
+  Probes release the GIL and run on a thread pool when one is given;
+- other ids go through ``pyarrow.compute.index_in``, or pandas without Arrow strings.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["ItemIds", "arrow_strings", "blank_strings", "rows_with", "string_buffers",
+           "worker_count"]
+
+#: Item ids of at most this many distinct byte lengths, each at most _MAX_ID_BYTES long,
+#: are packed into 64-bit words; others go through Arrow's string hashing.
+_MAX_ID_WIDTHS = 8
+_MAX_ID_BYTES = 64
+#: Rows looked up per thread at least.
+_MIN_PART = 250_000
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+def worker_count() -> int:
+    """Threads for the id lookups: as many as Arrow's reader uses (at most 8)."""
+    try:
+        import pyarrow as pa
+
+        return max(1, min(pa.cpu_count(), 8))
+    except ImportError:
+        import os
+
+        return max(1, min(os.cpu_count() or 1, 8))
+
+
+def arrow_strings(series: pd.Series):
+    """The Arrow strings behind a string Series (a ChunkedArray), or None.
+
+    Parameters
+    ----------
+    series : Series
+
+    Returns
+    -------
+    pyarrow.ChunkedArray or None
+        The ``string`` or ``large_string`` values when the Series is a string dtype that
+        Arrow backs (pandas' default ``str``), else None.
+    """
+    if not pd.api.types.is_string_dtype(series.dtype) \
+            or pd.api.types.is_object_dtype(series.dtype):
+        return None
+    arrow = getattr(series.array, "__arrow_array__", None)
+    if arrow is None:
+        return None
+    import pyarrow as pa
+
+    values = arrow()
+    if isinstance(values, pa.Array):
+        values = pa.chunked_array([values], type=values.type)
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        return None
+    return values
+
+
+class ItemIds:
+    """The item ids of a project, hashed once; every id check asks this object.
+
+    Parameters
+    ----------
+    ids : Series of str
+        The ``item_id`` column of items.
+    pool : concurrent.futures.Executor, optional
+        Runs :meth:`locate_async` lookups, split in parts. Default: in the caller.
+
+    Attributes
+    ----------
+    first : ndarray of int, shape (len(ids),)
+        For each item row, the position of the first row with the same id: a row whose
+        value differs from its own position repeats an earlier id.
+
+    Notes
+    -----
+    Missing ids match a missing item id, as equal strings do.
+    """
+
+    def __init__(self, ids: pd.Series, pool: Executor | None = None):
+        self._ids = ids
+        self._pool = pool
+        self._arrow = arrow_strings(ids) if len(ids) else None
+        self._packed = _Packed.build(self._arrow) if self._arrow is not None else None
+        self._index = None  # for lookups in pandas: the unique ids, the first row of each
+        if self._packed is not None:
+            self.first = np.arange(len(ids))
+        elif self._arrow is not None:
+            self.first = _index_in(self._arrow, self._arrow)
+        else:
+            codes, _ = self._pandas_index(codes=True)
+            self.first = self._index[1][codes]
+
+    def _pandas_index(self, codes=False):
+        if self._index is None or codes:
+            found, uniques = pd.factorize(self._ids, use_na_sentinel=False)
+            _, first_of_code = np.unique(found, return_index=True)  # codes: 0 .. n_unique - 1
+            self._index = (pd.Index(uniques), first_of_code)
+            return found, self._index
+        return None, self._index
+
+    def locate(self, values: pd.Series) -> np.ndarray:
+        """Position of the first item row with each of ``values``, -1 when none.
+
+        Parameters
+        ----------
+        values : Series of str
+            An ``item_id`` column (annotations, predictions).
+
+        Returns
+        -------
+        ndarray of int, shape (len(values),)
+        """
+        return self.locate_async(values).result()
+
+    def locate_async(self, values: pd.Series) -> _Pending:
+        """:meth:`locate` on the pool; call ``.result()`` on the answer to wait for it."""
+        theirs = arrow_strings(values) if self._arrow is not None else None
+        if self._packed is not None and theirs is not None:
+            return self._packed.locate(theirs, self._pool)
+        if self._arrow is not None and theirs is not None:
+            return _Pending.run(self._pool, [(0, len(values))], _index_in, theirs, self._arrow)
+        _, (index, first_of_code) = self._pandas_index()
+
+        def lookup(values=values):
+            hit = index.get_indexer(values)
+            return np.where(hit >= 0, first_of_code[np.maximum(hit, 0)], -1)
+
+        return _Pending.run(None, [(0, len(values))], lookup)
+
+
+class _Pending:
+    """The parts of a lookup, on a pool or done already; ``result()`` joins them."""
+
+    def __init__(self, n: int, parts: list):
+        self._n = n
+        self._parts = parts  # (start, stop, future or ndarray)
+
+    @classmethod
+    def run(cls, pool: Executor | None, ranges, fn, *args) -> _Pending:
+        n = ranges[-1][1] if ranges else 0
+        if pool is None:
+            return cls(n, [(0, n, fn(*args))])
+        return cls(n, [(0, n, pool.submit(fn, *args))])
+
+    def result(self) -> np.ndarray:
+        if len(self._parts) == 1 and self._parts[0][:2] == (0, self._n):
+            part = self._parts[0][2]
+            return part if isinstance(part, np.ndarray) else part.result()
+        out = np.empty(self._n, dtype=np.int64)
+        for start, stop, part in self._parts:
+            out[start:stop] = part if isinstance(part, np.ndarray) else part.result()
+        return out
+
+
+def _index_in(values, value_set) -> np.ndarray:
+    """Position of each of ``values`` in ``value_set`` (first occurrence), -1 when absent."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    typ = pa.large_string()
+    found = pc.index_in(values.cast(typ), value_set=value_set.cast(typ).combine_chunks())
+    return np.asarray(pc.fill_null(found, -1).to_numpy(), dtype=np.int64)
+
+
+@dataclass
+class _Packed:
+    """The item ids as fingerprints of their packed bytes, hashed once."""
+
+    groups: list  # one _Width per byte length
+    index: pd.Index  # the fingerprints (unique)
+
+    @classmethod
+    def build(cls, items) -> _Packed | None:
+        """None when the ids do not suit (missing, too many lengths or too long, repeated)."""
+        lengths, present = _byte_lengths(items)
+        if not present.all():
+            return None
+        widths = [int(lengths[0])] if lengths.min() == lengths.max() else \
+            [int(w) for w in np.unique(lengths)]
+        if len(widths) > _MAX_ID_WIDTHS or widths[-1] > _MAX_ID_BYTES:
+            return None
+        n = len(lengths)
+        prints = np.empty(n, dtype=np.uint64)
+        groups = []
+        for width in widths:
+            if len(widths) == 1:
+                rows, among = None, None
+            else:
+                rows = np.flatnonzero(lengths == width)
+                among = np.full(n, -1, dtype=np.int64)
+                among[rows] = np.arange(len(rows))
+            group = _Width.of(items, rows, width, among)
+            prints[slice(None) if rows is None else rows] = _fingerprint(width, group.words)
+            groups.append(group)
+        index = pd.Index(prints)
+        if not index.is_unique:  # a repeated id (the caller reports it) or a shared print
+            return None
+        return cls(groups, index)
+
+    def locate(self, values, pool: Executor | None) -> _Pending:
+        n = len(values)
+        step = max(-(-n // worker_count()), _MIN_PART) if pool is not None else max(n, 1)
+        parts = []
+        for start in range(0, n, step):
+            stop = min(start + step, n)
+            part = values.slice(start, stop - start)
+            parts.append((start, stop, pool.submit(_find, self.groups, part, self.index)
+                          if pool is not None else _find(self.groups, part, self.index)))
+        return _Pending(n, parts)
+
+
+def _byte_lengths(values) -> tuple[np.ndarray, np.ndarray]:
+    """Byte length of every string of a ChunkedArray, and which ones are not missing."""
+    lengths, present = [], []
+    for chunk in values.chunks:
+        offsets = _offsets(chunk)
+        lengths.append(np.diff(offsets))
+        present.append(np.ones(len(chunk), dtype=bool) if chunk.null_count == 0
+                       else ~np.asarray(chunk.is_null().to_numpy(zero_copy_only=False)))
+    if not lengths:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
+    return np.concatenate(lengths).astype(np.int64, copy=False), np.concatenate(present)
+
+
+def _offsets(chunk) -> np.ndarray:
+    import pyarrow as pa
+
+    dtype = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+    buf = chunk.buffers()[1]
+    return np.frombuffer(buf, dtype=dtype, count=len(chunk) + 1,
+                         offset=chunk.offset * np.dtype(dtype).itemsize)
+
+
+def string_buffers(chunk) -> tuple[np.ndarray, np.ndarray]:
+    """The offsets (``len(chunk) + 1``) and the UTF-8 bytes of an Arrow string array."""
+    buffer = chunk.buffers()[2]
+    data = np.frombuffer(buffer, dtype=np.uint8) if buffer is not None else \
+        np.zeros(0, dtype=np.uint8)
+    return _offsets(chunk), data
+
+
+#: Lead bytes of the UTF-8 encodings of the Unicode whitespace characters (the ones
+#: ``str.strip`` removes): a blank string starts with one of them.
+_SPACE_LEAD = np.zeros(256, dtype=bool)
+_SPACE_LEAD[[*range(0x09, 0x0E), *range(0x1C, 0x21), 0xC2, 0xE1, 0xE2, 0xE3]] = True
+
+
+def blank_strings(values) -> np.ndarray:
+    """Which strings of a ChunkedArray are missing, empty or only whitespace.
+
+    The same answer as ``str.strip() == ''`` (Arrow's ``utf8_is_space`` on the few strings
+    whose first byte can start a whitespace character; the others are not blank).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    out = np.empty(len(values), dtype=bool)
+    start = 0
+    for chunk in values.chunks:
+        offsets, data = string_buffers(chunk)
+        blank = offsets[1:] == offsets[:-1]
+        if len(data):
+            lead = data[np.minimum(offsets[:-1], len(data) - 1)]
+            maybe = np.flatnonzero(~blank & _SPACE_LEAD[lead])
+            if len(maybe):
+                spaces = pc.fill_null(pc.utf8_is_space(chunk.take(pa.array(maybe))), False)
+                blank[maybe] = np.asarray(spaces.to_numpy(zero_copy_only=False), dtype=bool)
+        if chunk.null_count:
+            blank |= np.asarray(chunk.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        out[start:start + len(chunk)] = blank
+        start += len(chunk)
+    return out
+
+
+def rows_with(values, needle: bytes, *, at_start: bool = False) -> np.ndarray:
+    """Which strings of a ChunkedArray contain the bytes ``needle`` (or start with them).
+
+    A scan of the bytes themselves; missing strings contain nothing.
+    """
+    out = np.zeros(len(values), dtype=bool)
+    start = 0
+    for chunk in values.chunks:
+        offsets, data = string_buffers(chunk)
+        first, stop = int(offsets[0]), int(offsets[-1])
+        if at_start:
+            fits = offsets[1:] - offsets[:-1] >= len(needle)
+            heads = np.flatnonzero(fits)
+            found = np.ones(len(heads), dtype=bool)
+            for k, byte in enumerate(needle):
+                found &= data[offsets[:-1][heads] + k] == byte
+            hit = np.zeros(len(chunk), dtype=bool)
+            hit[heads[found]] = True
+        else:
+            body = data[first:stop]
+            match = body[:len(body) - len(needle) + 1] == needle[0] if len(body) else body
+            for k, byte in enumerate(needle[1:], 1):
+                match &= body[k:len(body) - len(needle) + 1 + k] == byte
+            at = np.flatnonzero(match) + first
+            row = np.searchsorted(offsets, at, side="right") - 1
+            inside = at + len(needle) <= offsets[row + 1]  # not across two strings
+            hit = np.zeros(len(chunk), dtype=bool)
+            hit[row[inside]] = True
+        if chunk.null_count:
+            hit &= ~np.asarray(chunk.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        out[start:start + len(chunk)] = hit
+        start += len(chunk)
+    return out
+
+
+def _pieces(values, rows: np.ndarray | None, width: int):
+    """The bytes of the strings at ``rows`` (sorted, each ``width`` bytes long), per chunk.
+
+    ``rows=None`` takes every string.
+
+    Yields ``(data, begin, count)``: ``count`` strings back to back in the uint8 array
+    ``data`` from ``begin``, with at least 8 readable bytes after the last one (so a
+    64-bit word can be read at any of their bytes). Whole chunks are not copied.
+    """
+    import pyarrow as pa
+
+    start = 0
+    for chunk in values.chunks:
+        stop = start + len(chunk)
+        if rows is not None:
+            lo, hi = np.searchsorted(rows, [start, stop])
+            take = rows[lo:hi] - start
+            if len(take) != len(chunk):  # a contiguous copy of the rows we want
+                keep = np.zeros(len(chunk), dtype=bool)
+                keep[take] = True
+                chunk = chunk.filter(pa.array(keep))
+        start = stop
+        if not len(chunk):
+            continue
+        buffer = chunk.buffers()[2]
+        data = np.frombuffer(buffer, dtype=np.uint8) if buffer is not None else \
+            np.zeros(0, dtype=np.uint8)
+        begin = int(_offsets(chunk)[0])
+        end = begin + len(chunk) * width
+        if len(data) < end + 8:
+            data = np.concatenate([data[begin:end], np.zeros(8, dtype=np.uint8)])
+            begin = 0
+        yield data, begin, len(chunk)
+
+
+def _segments(columns: np.ndarray) -> tuple[list[tuple[int, int, int, int]], int]:
+    """How to pack the bytes of ``columns`` into 64-bit words.
+
+    Returns the segments ``(column, n_bytes, word, byte_in_word)`` (each at most 8
+    consecutive columns) and the number of words.
+    """
+    segments, word, used = [], 0, 0
+    breaks = np.flatnonzero(np.diff(columns) != 1) + 1
+    for run in np.split(columns, breaks) if len(columns) else []:
+        column, left = int(run[0]), len(run)
+        while left:
+            n = min(left, 8 - used)
+            segments.append((column, n, word, used))
+            column, left, used = column + n, left - n, used + n
+            if used == 8:
+                word, used = word + 1, 0
+    return segments, word + (used > 0)
+
+
+def _pack(data: np.ndarray, begin: int, count: int, width: int, segments, n_words: int,
+          out: np.ndarray | None = None) -> np.ndarray:
+    """Pack the bytes of ``count`` strings into ``(n_words, count)`` little-endian words.
+
+    Each segment is one strided read of 64-bit words straight from ``data``, masked to
+    its bytes and shifted into place: no per-byte work.
+    """
+    if out is None:
+        out = np.zeros((n_words, count), dtype=np.uint64)
+    for column, n, word, shift in segments:
+        read = np.ndarray((count,), dtype="<u8", buffer=data, offset=begin + column,
+                          strides=(width,))
+        part = read & np.uint64((1 << (8 * n)) - 1)
+        if shift:
+            part <<= np.uint64(8 * shift)
+        out[word] |= part
+    return out
+
+
+def _fingerprint(width: int, words: np.ndarray) -> np.ndarray:
+    """A 64-bit fingerprint of each string from its length and words.
+
+    Each step is invertible, so strings of one length that fit one word get distinct
+    fingerprints; with more words two strings may share one (the caller confirms).
+    """
+    h = np.full(words.shape[1], width + 1, dtype=np.uint64)
+    h *= _MIX
+    for word in words:
+        h ^= word
+        h *= _MIX
+        h ^= h >> np.uint64(29)
+    return h
+
+
+@dataclass
+class _Width:
+    """The item ids of one byte length, packed for lookups.
+
+    The byte columns every item id shares (a prefix such as ``img-0``, a suffix, the
+    dashes of a UUID) are checked once per looked-up id; only the columns that vary are
+    fingerprinted, so zero-padded counters fit one word, whose fingerprint is exact.
+    """
+
+    width: int
+    fixed: list  # segments of the shared columns ...
+    fixed_words: np.ndarray  # ... and their packed bytes
+    varying: list  # segments of the columns that vary ...
+    n_words: int  # ... how many words they take ...
+    words: np.ndarray  # ... and every item id's varying words, shape (n_words, n)
+    among: np.ndarray | None  # item position -> column of ``words`` (None: the same)
+
+    @classmethod
+    def of(cls, values, rows: np.ndarray | None, width: int, among=None) -> _Width:
+        pieces = list(_pieces(values, rows, width))
+        data, begin, _ = pieces[0]
+        first = data[begin:begin + width]
+        shared = np.ones(width, dtype=bool)
+        for data, begin, count in pieces:
+            shared &= (data[begin:begin + count * width].reshape(count, width) == first) \
+                .all(axis=0)
+        fixed, _ = _segments(np.flatnonzero(shared))
+        varying, n_words = _segments(np.flatnonzero(~shared))
+        fixed_words = _pack(*pieces[0][:2], 1, width, fixed, len(fixed))[:, 0]
+        words = np.zeros((n_words, sum(count for _, _, count in pieces)), dtype=np.uint64)
+        filled = 0
+        for data, begin, count in pieces:
+            _pack(data, begin, count, width, varying, n_words,
+                  out=words[:, filled:filled + count])
+            filled += count
+        return cls(width, fixed, fixed_words, varying, n_words, words, among)
+
+    def find(self, values, rows: np.ndarray | None,
+             index: pd.Index) -> tuple[np.ndarray, np.ndarray]:
+        """Which of the strings at ``rows`` (None: all) are item ids, and their positions."""
+        n = len(values) if rows is None else len(rows)
+        same = np.ones(n, dtype=bool)
+        theirs = np.zeros((self.n_words, n), dtype=np.uint64)
+        filled = 0
+        for data, begin, count in _pieces(values, rows, self.width):
+            part = slice(filled, filled + count)
+            fixed = _pack(data, begin, count, self.width, self.fixed, len(self.fixed))
+            for word, expected in zip(fixed, self.fixed_words, strict=True):
+                same[part] &= word == expected
+            _pack(data, begin, count, self.width, self.varying, self.n_words,
+                  out=theirs[:, part])
+            filled += count
+        hit = index.get_indexer(_fingerprint(self.width, theirs))
+        same &= hit >= 0
+        mine = np.maximum(hit, 0)
+        if self.among is not None:
+            mine = self.among[mine]
+            same &= mine >= 0
+            mine = np.maximum(mine, 0)
+        if self.n_words > 1:  # a fingerprint names one item: confirm it holds this string
+            for word, their in zip(self.words, theirs, strict=True):
+                same &= np.take(word, mine) == their
+        return same, hit
+
+
+def _find(groups: list[_Width], values, index: pd.Index) -> np.ndarray:
+    """Positions of the item ids ``values`` (a ChunkedArray) among the items, -1 if absent."""
+    lengths, present = _byte_lengths(values)
+    where = np.full(len(values), -1, dtype=np.int64)
+    for group in groups:
+        match = present & (lengths == group.width)
+        rows = None if match.all() else np.flatnonzero(match)
+        if rows is not None and not len(rows):
+            continue
+        same, hit = group.find(values, rows, index)
+        if rows is None:
+            where[same] = hit[same]
+        else:
+            where[rows[same]] = hit[same]
+    return where
+
