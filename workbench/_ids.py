@@ -140,10 +140,14 @@ class ItemIds:
         if self._arrow is not None and theirs is not None:
             return _Pending.run(self._pool, [(0, len(values))], _index_in, theirs, self._arrow)
         _, (index, first_of_code) = self._pandas_index()
+        missing = np.flatnonzero(self._ids.isna().to_numpy())
+        first_missing = missing[0] if len(missing) else -1
 
         def lookup(values=values):
             hit = index.get_indexer(values)
-            return np.where(hit >= 0, first_of_code[np.maximum(hit, 0)], -1)
+            found = np.where(hit >= 0, first_of_code[np.maximum(hit, 0)], -1)
+            found[values.isna().to_numpy()] = first_missing  # missing matches missing
+            return found
 
         return _Pending.run(None, [(0, len(values))], lookup)
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import workbench as wb
+from workbench import _ids
 from workbench.errors import SchemaError, WorkbenchError
 
 ITEMS = "item_id,filepath,label,vendor\n007,img/a.png,cat,A\n008,img/b.png,dog,B\n009,,,A\n"
@@ -360,3 +362,200 @@ def test_from_frames_accepts_empty_annotations_and_predictions():
     project = wb.Project.from_frames(items=pd.DataFrame({"item_id": ["a"], "label": ["x"]}),
                                      annotations=empty_ann, predictions=empty_pred)
     assert project.runs == [] and project.annotations.empty and project.classes == ["x"]
+
+
+# ---- the optimised load: one hash of the item ids, byte-level checks ------------------
+
+
+
+def shuffled_frames(n=3_000, seed=5):
+    """Items, annotations (3 per item) and predictions, every file in its own row order."""
+    rng = np.random.default_rng(seed)
+    ids = np.array([f"img-{i:07d}" for i in range(n)], dtype=object)
+    classes = np.array(["cat", "dog", "bird"], dtype=object)
+    order = rng.permutation(n)
+    items = pd.DataFrame({"item_id": ids[order], "filepath": [f"images/{i}.jpg" for i in
+                                                               ids[order]],
+                          "label": classes[rng.integers(0, 3, n)],
+                          "vendor": np.array(["acme", "globex"], dtype=object)[
+                              rng.integers(0, 2, n)]}).astype("str")
+    who = np.argsort(rng.random((n, 8)), axis=1)[:, :3].ravel()
+    rows = np.repeat(np.arange(n), 3)
+    shuffle = rng.permutation(len(rows))
+    ann = pd.DataFrame({
+        "item_id": ids[rows[shuffle]], "annotator": np.array(
+            [f"ann-{k}" for k in range(8)], dtype=object)[who[shuffle]],
+        "label": classes[rng.integers(0, 3, len(rows))],
+        "annotated_at": pd.to_datetime(np.datetime64("2026-01-01T00:00:00", "s")
+                                       + rng.integers(0, 10**6, len(rows)).astype(
+                                           "timedelta64[s]"), utc=True),
+    }).astype({"item_id": "str", "annotator": "str", "label": "str"})
+    shuffle = rng.permutation(n)
+    pred = pd.DataFrame({"item_id": ids[shuffle], "run": "r1",
+                         "label": classes[rng.integers(0, 3, n)],
+                         "confidence": rng.random(n)}).astype(
+        {"item_id": "str", "run": "str", "label": "str"})
+    return {"items": items, "annotations": ann, "predictions": pred}
+
+
+def write_frames(root, frames, fmt="parquet"):
+    root.mkdir(parents=True, exist_ok=True)
+    for kind, frame in frames.items():
+        if fmt == "csv":
+            frame.to_csv(root / f"{kind}.csv", index=False)
+        else:
+            frame.to_parquet(root / f"{kind}.parquet", index=False)
+    return root
+
+
+@pytest.fixture(params=[False, True], ids=["one-thread", "split"])
+def lookup_parts(request, monkeypatch):
+    """Run the id lookups whole, or split into many parts on the thread pool."""
+    if request.param:
+        monkeypatch.setattr(_ids, "_MIN_PART", 700)
+    return request.param
+
+
+def test_shuffled_project_loads_exactly_the_plain_read(tmp_path, lookup_parts):
+    frames = shuffled_frames()
+    root = write_frames(tmp_path / "pq", frames)
+    project = wb.open_project(root)
+    plain = {k: pd.read_parquet(root / f"{k}.parquet") for k in frames}
+    pd.testing.assert_frame_equal(project.items, plain["items"], check_exact=True)
+    pd.testing.assert_frame_equal(project.annotations, plain["annotations"], check_exact=True)
+    pd.testing.assert_frame_equal(project.predictions, plain["predictions"], check_exact=True)
+    assert str(project.items["item_id"].dtype) == "str"
+    assert project.annotations["annotated_at"].dtype == plain["annotations"]["annotated_at"].dtype
+    assert project.classes == ["bird", "cat", "dog"] and project.runs == ["r1"]
+    # the CSV files of the same frames give the same project
+    csv_project = wb.open_project(write_frames(tmp_path / "csv", frames, "csv"))
+    pd.testing.assert_frame_equal(csv_project.items, project.items)
+    pd.testing.assert_frame_equal(csv_project.predictions, project.predictions)
+    pd.testing.assert_frame_equal(csv_project.annotations.drop(columns="annotated_at"),
+                                  project.annotations.drop(columns="annotated_at"))
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_shuffled_project_errors_name_file_line_and_column(tmp_path, fmt, lookup_parts):
+    frames = shuffled_frames()
+    items, ann, pred = (frames[k].copy() for k in ("items", "annotations", "predictions"))
+    items = pd.concat([items, items.iloc[[7, 7]]], ignore_index=True)  # duplicate ids
+    ann.loc[1_234, "item_id"] = "img-9999999"  # an unknown id, the same width as the others
+    ann.loc[5_000, "item_id"] = "nope"  # an unknown id of another width
+    # the same annotator on the same item, at the same time (later rows: another time)
+    ann.loc[8_000, ["item_id", "annotator", "annotated_at"]] = \
+        ann.loc[3, ["item_id", "annotator", "annotated_at"]].to_numpy()
+    ann.loc[8_001, ["item_id", "annotator"]] = ann.loc[4, ["item_id", "annotator"]].to_numpy()
+    pred = pd.concat([pred, pred.iloc[[11]]], ignore_index=True)  # two predictions, one run
+    root = write_frames(tmp_path / fmt, {"items": items, "annotations": ann, "predictions": pred},
+                        fmt)
+    msg = problem_text(root)
+    unit, off = ("line", 2) if fmt == "csv" else ("row", 0)
+    dup_id = items.loc[7, "item_id"]
+    assert (f"items.{fmt}, {unit} {7 + off}, column 'item_id': duplicate item_id(s) "
+            f"{dup_id!r} ({unit}s {7 + off}, {3_000 + off}, {3_001 + off})") in msg
+    assert (f"annotations.{fmt}, {unit} {1_234 + off}, column 'item_id': annotations for "
+            f"item_id(s) not in items: 'img-9999999', 'nope' ({unit}s {1_234 + off}, "
+            f"{5_000 + off})") in msg
+    pair = f"{ann.loc[3, 'annotator']!r} on {ann.loc[3, 'item_id']!r}"
+    assert (f"annotations.{fmt}, {unit} {3 + off}, column 'annotator': the same annotator "
+            f"labelled the same item more than once ({pair}, {pair}; {unit}s {3 + off}, "
+            f"{8_000 + off})") in msg
+    assert (f"predictions.{fmt}, {unit} {11 + off}, column 'item_id': more than one prediction "
+            f"per (item_id, run) ({unit}s {11 + off}, {len(pred) - 1 + off})") in msg
+    # without annotated_at, the re-annotation at another time is a duplicate too
+    root = write_frames(tmp_path / f"{fmt}-no-time", {
+        "items": frames["items"], "annotations": ann.drop(columns="annotated_at")}, fmt)
+    msg = problem_text(root)
+    assert f"{unit}s {3 + off}, {4 + off}, {8_000 + off}, {8_001 + off})" in msg
+
+
+def reference_locate(items: list, values: list) -> np.ndarray:
+    first: dict = {}
+    for pos, value in enumerate(items):
+        key = "<NA>" if value is None else value
+        first.setdefault(key, pos)
+    return np.array([first.get("<NA>" if v is None else v, -1) for v in values])
+
+
+ID_CASES = {
+    "one width": ([f"img-{i:05d}" for i in range(0, 2_000, 2)],
+                  [f"img-{i:05d}" for i in range(0, 2_400, 3)] + ["", "img-0", None]),
+    "several widths": ([f"item-{i}" for i in range(1_500)] + ["é-1", "ümlaut-x", "7"],
+                       [f"item-{i}" for i in range(1_600, -1, -7)] + ["é-1", "7", "item-"]),
+    "uuid-like": ([f"{i:08x}-aaaa-4bbb-8ccc-{i * 7919:012x}" for i in range(900)],
+                  [f"{i:08x}-aaaa-4bbb-8ccc-{i * 7919:012x}" for i in range(0, 1_200, 5)]
+                  + ["00000000-aaaa-4bbb-8ccc-000000000001"]),
+    "repeated ids": (["a", "b", "a", "c", "b"], ["b", "c", "z", "a"]),
+    "missing ids": (["a", None, "b", None], ["b", None, "x"]),
+    "too many widths": ([("x" * k) + str(k) for k in range(1, 30)], ["x3", "xx2", "x" * 30]),
+    "long ids": (["p/" + "d" * 80 + str(i) for i in range(50)],
+                 ["p/" + "d" * 80 + "7", "p/" + "d" * 80]),
+}
+
+
+@pytest.mark.parametrize("case", list(ID_CASES))
+@pytest.mark.parametrize("storage", ["arrow", "object"])
+def test_item_ids_match_a_dictionary_lookup(case, storage, lookup_parts, monkeypatch):
+    monkeypatch.setattr(_ids, "_MIN_PART", 50 if lookup_parts else _ids._MIN_PART)
+    items, values = ID_CASES[case]
+    dtype = "str" if storage == "arrow" else object
+    item_s = pd.Series(items, dtype=dtype)
+    if storage == "arrow":  # several Arrow chunks, as a file read in row groups gives
+        import pyarrow as pa
+
+        half = len(items) // 2
+        item_s = pd.Series(pa.chunked_array([pa.array(items[:half], pa.large_string()),
+                                             pa.array(items[half:], pa.large_string())]),
+                           dtype="str")
+        assert item_s.array.__arrow_array__().num_chunks == 2
+    value_s = pd.Series(values, dtype=dtype)
+    with ThreadPoolExecutor(2) as pool:
+        ids = _ids.ItemIds(item_s, pool)
+        found = ids.locate(value_s)
+    np.testing.assert_array_equal(ids.first, reference_locate(items, items))
+    np.testing.assert_array_equal(found, reference_locate(items, values))
+
+
+def test_a_shared_fingerprint_is_never_taken_for_the_same_id(monkeypatch):
+    # a weak fingerprint: the first word only, so ids that differ further on collide
+    monkeypatch.setattr(_ids, "_fingerprint", lambda width, words: words[0].copy())
+    rng = np.random.default_rng(3)
+    tails = ["".join(rng.choice(list("0123456789abcdef"), 12)) for _ in range(300)]
+    items = [f"{i:08x}{tail}" for i, tail in enumerate(tails)]
+    values = [f"{i:08x}{tails[(i + 1) % 300]}" for i in range(300)] + items[:5]
+    ids = _ids.ItemIds(pd.Series(items, dtype="str"))
+    assert ids._packed is not None and ids._packed.groups[0].n_words > 1
+    np.testing.assert_array_equal(ids.locate(pd.Series(values, dtype="str")),
+                                  reference_locate(items, values))
+    # items sharing a print fall back to Arrow's exact lookup
+    twins = ["00000000x", "00000000y", "11111111x"]
+    ids = _ids.ItemIds(pd.Series(twins, dtype="str"))
+    assert ids._packed is None
+    np.testing.assert_array_equal(ids.locate(pd.Series(["00000000y", "q"], dtype="str")),
+                                  [1, -1])
+
+
+BLANKS = ["", " ", "\t\n", "\u3000", "\u00a0x", "x ", " x", "\u2028\u2029", "\x1c", "é",
+          "\u0085", "ab", None, "\u200b", "  \u202f "]
+
+
+def test_blank_strings_agree_with_strip():
+    s = pd.Series(BLANKS * 3, dtype="str")
+    expected = (s.isna() | (s.str.strip() == "")).to_numpy(dtype=bool)
+    np.testing.assert_array_equal(_ids.blank_strings(_ids.arrow_strings(s)), expected)
+    np.testing.assert_array_equal(_ids.blank_strings(_ids.arrow_strings(s.iloc[5:])),
+                                  expected[5:])
+
+
+@pytest.mark.parametrize("needle", [b"..", b":", b"/"])
+def test_rows_with_agrees_with_str_contains(needle):
+    paths = ["a/../b", "..", "a.", ".a", "x:y", "C:\\x", "/etc", "a/b", "", None, "é..",
+             "a.b.c", "a.", ".b"]
+    s = pd.Series(paths * 2, dtype="str")
+    text = needle.decode()
+    contains = s.str.contains(text, regex=False).fillna(False).to_numpy(dtype=bool)
+    starts = s.str.startswith(text).fillna(False).to_numpy(dtype=bool)
+    np.testing.assert_array_equal(_ids.rows_with(_ids.arrow_strings(s), needle), contains)
+    np.testing.assert_array_equal(_ids.rows_with(_ids.arrow_strings(s), needle, at_start=True),
+                                  starts)
