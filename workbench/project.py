@@ -395,10 +395,11 @@ def _blank(series: pd.Series) -> np.ndarray:
     return blank_strings(values)
 
 
-def _check_empty(frame, cols, source: _Source, problems: _Problems, what: str) -> np.ndarray:
+def _check_empty(frame, cols, source: _Source, problems: _Problems, what: str,
+                 early: dict | None = None) -> np.ndarray:
     bad_any = np.zeros(len(frame), dtype=bool)
     for col in cols:
-        bad = _blank(frame[col])
+        bad = early[col].result() if early and col in early else _blank(frame[col])
         if bad.any():
             pos = np.flatnonzero(bad)
             problems.error(source.name, f"empty {col} on {source.where(pos)}. Every {what} needs "
@@ -474,11 +475,16 @@ def _check_known_ids(frame, positions: np.ndarray, source: _Source, problems,
                            column="item_id", **source.at(pos[0]))
 
 
-def _check_labels(frame, col: str, classes: list[str] | None, source, problems) -> None:
+def _unknown_labels(labels: pd.Series, classes: list[str]) -> np.ndarray:
+    return (~labels.isin(classes) & labels.notna()).to_numpy()
+
+
+def _check_labels(frame, col: str, classes: list[str] | None, source, problems,
+                  early=None) -> None:
     if classes is None or col not in frame.columns:
         return
     s = frame[col]
-    bad = (~s.isin(classes) & s.notna()).to_numpy()
+    bad = early.result() if early is not None else _unknown_labels(s, classes)
     if not bad.any():
         return
     pos = np.flatnonzero(bad)
@@ -581,27 +587,51 @@ def _validate_items(items, source, classes, problems, first=None) -> pd.DataFram
     return items
 
 
-def _validate_long(frame, kind, source, pending, classes, problems):
+def _early_checks(pool, frame, kind: str, classes, located) -> dict:
+    """Start the row-wise checks of annotations or predictions on the pool.
+
+    Returns the futures by name (a required column: its blank rows; ``codes``: the
+    :func:`_codes` of the second key; ``labels``: rows with an undeclared label) and
+    ``located`` (:meth:`ItemIds.locate_async` of its ids, or None) as ``positions``. The
+    validation reports their problems later, in its usual order.
+    """
+    early = {"positions": located}
+    if frame is None or not _has_required(frame, kind):
+        return early
+    for col in _REQUIRED[kind]:
+        early[col] = pool.submit(_blank, frame[col])
+    if located is not None:
+        early["codes"] = pool.submit(_codes, frame[_REQUIRED[kind][1]])
+    if classes is not None:
+        early["labels"] = pool.submit(_unknown_labels, frame["label"], classes)
+    return early
+
+
+def _validate_long(frame, kind, source, early, classes, problems):
     """Checks shared by annotations and predictions (prepared by :func:`_prepared`).
 
-    ``pending`` is :meth:`ItemIds.locate_async` of the frame's ids (or None). Returns the
-    frame, its rows' item positions (-1: unknown item; None without items) and the
-    :func:`_codes` of its second key (annotator, run) for the pair check.
+    ``early`` holds what :func:`_early_checks` started (or None). Returns the frame, its
+    rows' item positions (-1: unknown item; None without items) and the :func:`_codes` of
+    its second key (annotator, run) for the pair check.
     """
-    _check_empty(frame, list(_REQUIRED[kind]), source, problems, kind[:-1])
-    codes = _codes(frame[_REQUIRED[kind][1]]) if pending is not None else None
-    positions = pending.result() if pending is not None else None  # looked up meanwhile
+    early = early or {}
+    _check_empty(frame, list(_REQUIRED[kind]), source, problems, kind[:-1], early)
+    pending = early.get("positions")
+    positions = pending.result() if pending is not None else None
+    codes = None
     if positions is not None:
+        codes = early["codes"].result() if "codes" in early else \
+            _codes(frame[_REQUIRED[kind][1]])
         _check_known_ids(frame, positions, source, problems, kind)
-    _check_labels(frame, "label", classes, source, problems)
+    _check_labels(frame, "label", classes, source, problems, early.get("labels"))
     return frame, positions, codes
 
 
-def _validate_annotations(ann, source, pending, classes, problems) -> pd.DataFrame | None:
-    """Check annotations; ``pending`` looks up their item ids (see :func:`_validate_long`)."""
+def _validate_annotations(ann, source, early, classes, problems) -> pd.DataFrame | None:
+    """Check annotations; ``early`` from :func:`_early_checks` (or None)."""
     if not _check_required(ann, "annotations", source, problems):
         return None
-    ann, positions, codes = _validate_long(ann, "annotations", source, pending, classes,
+    ann, positions, codes = _validate_long(ann, "annotations", source, early, classes,
                                            problems)
     keys = ["item_id", "annotator"]
     if "annotated_at" in ann.columns:
@@ -636,11 +666,11 @@ def _validate_annotations(ann, source, pending, classes, problems) -> pd.DataFra
     return ann
 
 
-def _validate_predictions(pred, source, pending, classes, problems):
-    """Check predictions; ``pending`` looks up their item ids (see :func:`_validate_long`)."""
+def _validate_predictions(pred, source, early, classes, problems):
+    """Check predictions; ``early`` from :func:`_early_checks` (or None)."""
     if not _check_required(pred, "predictions", source, problems):
         return None, []
-    pred, positions, codes = _validate_long(pred, "predictions", source, pending, classes,
+    pred, positions, codes = _validate_long(pred, "predictions", source, early, classes,
                                             problems)
     if positions is not None and (positions >= 0).all():
         dup = _duplicated_pairs(pred, positions, codes, ["item_id", "run"])
@@ -998,21 +1028,25 @@ def _build(frames, sources, config, *, root, problems: _Problems, info,
         # one hash of the item ids answers every id check: duplicates in items, unknown ids
         # in annotations and predictions (looked up on the pool meanwhile), and the item
         # positions the pair checks use
-        ids, pending = None, {}
+        ids, located = None, {}
         if _has_required(items, "items"):
             ids = ItemIds(items["item_id"], pool)
-            pending = {kind: ids.locate_async(frame["item_id"])
+            located = {kind: ids.locate_async(frame["item_id"])
                        for kind, frame in (("annotations", ann), ("predictions", pred))
                        if _has_required(frame, kind)}
+        # the row-wise checks of annotations and predictions run on the pool too, while
+        # items are checked; every problem is still reported in the same order
+        early = {kind: _early_checks(pool, frame, kind, classes, located.get(kind))
+                 for kind, frame in (("annotations", ann), ("predictions", pred))}
         if items is not None:
             items = _validate_items(items, sources["items"], classes, problems,
                                     ids.first if ids is not None else None)
         if ann is not None:
-            ann = _validate_annotations(ann, sources["annotations"], pending.get("annotations"),
+            ann = _validate_annotations(ann, sources["annotations"], early["annotations"],
                                         classes, problems)
         if pred is not None:
             pred, prob_classes = _validate_predictions(pred, sources["predictions"],
-                                                       pending.get("predictions"), classes,
+                                                       early["predictions"], classes,
                                                        problems)
     if problems.errors:
         raise SchemaError(_summary(problems), problems=list(problems))
