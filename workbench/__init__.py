@@ -30,6 +30,9 @@ _API: dict[str, str] = {
     "compare_runs": "slicing",
     "slice_items": "slicing",
     "RunDiff": "slicing",
+    # object detection
+    "match_detections": "detection",
+    "detection_metrics": "detection",
     # disagreements and label quality
     "agreement_summary": "agreement",
     "pairwise_agreement": "agreement",

@@ -1,0 +1,9 @@
+"""Object detection: matching, metrics (and, from other modules, project I/O and the sample).
+
+Each job is its own module; this package only re-exports their public functions.
+"""
+
+from .matching import match_detections
+from .metrics import detection_metrics
+
+__all__ = ["match_detections", "detection_metrics"]
