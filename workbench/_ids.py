@@ -31,6 +31,8 @@ _MAX_ID_WIDTHS = 8
 _MAX_ID_BYTES = 64
 #: Rows looked up per thread at least.
 _MIN_PART = 250_000
+#: Fingerprints per partition of the hash (about what fits the CPU cache).
+_PARTITION_ROWS = 1 << 14
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -186,12 +188,56 @@ def _index_in(values, value_set) -> np.ndarray:
     return np.asarray(pc.fill_null(found, -1).to_numpy(), dtype=np.int64)
 
 
+class _PrintIndex:
+    """Fingerprints hashed once, in partitions small enough for the CPU cache.
+
+    A probe into one hash table of a million fingerprints misses the cache almost every
+    time; split by their top bits into tables of some ten thousand, the probes of one
+    partition stay in cache. Answers what ``pandas.Index(prints).get_indexer`` would.
+    """
+
+    def __init__(self, prints: np.ndarray):
+        bits = int(np.ceil(np.log2(max(len(prints), 1) / _PARTITION_ROWS)))
+        self._bits = min(max(bits, 0), 12)
+        if not self._bits:
+            self._order, self._starts, self._tables = None, None, [pd.Index(prints)]
+        else:
+            self._order, self._starts = self._partition(prints)
+            ordered = prints[self._order]
+            self._tables = [pd.Index(ordered[a:b])
+                            for a, b in zip(self._starts[:-1], self._starts[1:], strict=True)]
+        self.is_unique = all(table.is_unique for table in self._tables)
+
+    def _partition(self, prints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        part = (prints >> np.uint64(64 - self._bits)).astype(np.uint16)
+        order = np.argsort(part, kind="stable")  # a radix sort on 16 bits
+        starts = np.zeros((1 << self._bits) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(part, minlength=1 << self._bits), out=starts[1:])
+        return order, starts
+
+    def get_indexer(self, prints: np.ndarray) -> np.ndarray:
+        """Position of each fingerprint among the indexed ones, -1 when absent."""
+        if self._order is None:
+            return self._tables[0].get_indexer(prints)
+        order, starts = self._partition(prints)
+        ordered = prints[order]
+        hit = np.empty(len(prints), dtype=np.int64)
+        for p, table in enumerate(self._tables):
+            a, b = starts[p], starts[p + 1]
+            if a < b:
+                found = table.get_indexer(ordered[a:b])
+                hit[a:b] = np.where(found >= 0, self._order[self._starts[p] + found], -1)
+        out = np.empty(len(prints), dtype=np.int64)
+        out[order] = hit
+        return out
+
+
 @dataclass
 class _Packed:
     """The item ids as fingerprints of their packed bytes, hashed once."""
 
     groups: list  # one _Width per byte length
-    index: pd.Index  # the fingerprints (unique)
+    index: _PrintIndex  # the fingerprints (unique)
 
     @classmethod
     def build(cls, items) -> _Packed | None:
@@ -216,7 +262,7 @@ class _Packed:
             group = _Width.of(items, rows, width, among)
             prints[slice(None) if rows is None else rows] = _fingerprint(width, group.words)
             groups.append(group)
-        index = pd.Index(prints)
+        index = _PrintIndex(prints)
         if not index.is_unique:  # a repeated id (the caller reports it) or a shared print
             return None
         return cls(groups, index)
@@ -457,7 +503,7 @@ class _Width:
         return cls(width, fixed, fixed_words, varying, n_words, words, among)
 
     def find(self, values, rows: np.ndarray | None,
-             index: pd.Index) -> tuple[np.ndarray, np.ndarray]:
+             index: _PrintIndex) -> tuple[np.ndarray, np.ndarray]:
         """Which of the strings at ``rows`` (None: all) are item ids, and their positions."""
         n = len(values) if rows is None else len(rows)
         same = np.ones(n, dtype=bool)
@@ -484,7 +530,7 @@ class _Width:
         return same, hit
 
 
-def _find(groups: list[_Width], values, index: pd.Index) -> np.ndarray:
+def _find(groups: list[_Width], values, index: _PrintIndex) -> np.ndarray:
     """Positions of the item ids ``values`` (a ChunkedArray) among the items, -1 if absent."""
     lengths, present = _byte_lengths(values)
     where = np.full(len(values), -1, dtype=np.int64)

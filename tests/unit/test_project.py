@@ -410,9 +410,11 @@ def write_frames(root, frames, fmt="parquet"):
 
 @pytest.fixture(params=[False, True], ids=["one-thread", "split"])
 def lookup_parts(request, monkeypatch):
-    """Run the id lookups whole, or split into many parts on the thread pool."""
+    """Run the id lookups whole, or split into parts on the thread pool and the hash of
+    the item ids into many partitions."""
     if request.param:
         monkeypatch.setattr(_ids, "_MIN_PART", 700)
+        monkeypatch.setattr(_ids, "_PARTITION_ROWS", 256)
     return request.param
 
 
@@ -515,6 +517,19 @@ def test_item_ids_match_a_dictionary_lookup(case, storage, lookup_parts, monkeyp
         found = ids.locate(value_s)
     np.testing.assert_array_equal(ids.first, reference_locate(items, items))
     np.testing.assert_array_equal(found, reference_locate(items, values))
+
+
+def test_partitioned_print_index_answers_like_one_index(monkeypatch):
+    monkeypatch.setattr(_ids, "_PARTITION_ROWS", 8)
+    rng = np.random.default_rng(11)
+    prints = rng.integers(0, 2**64 - 1, 5_000, dtype=np.uint64)
+    probes = np.concatenate([prints[rng.integers(0, 5_000, 9_000)],
+                             rng.integers(0, 2**64 - 1, 1_000, dtype=np.uint64)])
+    index = _ids._PrintIndex(prints)
+    assert index.is_unique and len(index._tables) == 1024
+    np.testing.assert_array_equal(index.get_indexer(probes),
+                                  pd.Index(prints).get_indexer(probes))
+    assert not _ids._PrintIndex(np.concatenate([prints, prints[:1]])).is_unique
 
 
 def test_a_shared_fingerprint_is_never_taken_for_the_same_id(monkeypatch):
