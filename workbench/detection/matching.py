@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .._validation import check_columns, check_fraction, check_int, check_option
 from ..errors import SchemaError
@@ -141,12 +143,54 @@ def item_order(ids: np.ndarray) -> np.ndarray:
     return rank
 
 
-def _ids(frame: pd.DataFrame, col: str, fallback) -> np.ndarray:
-    if col in frame.columns:
-        ids = frame[col].astype(str).to_numpy(dtype=object)
+def arrow_str(values) -> pa.Array:
+    """The values as one Arrow ``large_string`` array (missing values are nulls)."""
+    if isinstance(values, pa.ChunkedArray):
+        arr = values.combine_chunks()
+    elif isinstance(values, pa.Array):
+        arr = values
     else:
-        ids = fallback()
-    return ids
+        series = values if isinstance(values, pd.Series) else pd.Series(values, dtype=object)
+        if series.dtype != "str":
+            series = series.astype("str")
+        arr = pa.array(series.array)
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+    return arr if arr.type == pa.large_string() else arr.cast(pa.large_string())
+
+
+def lookup(values, universe) -> np.ndarray:
+    """Position of each value in ``universe`` (hash lookup in Arrow), -1 when absent."""
+    found = pc.index_in(arrow_str(values), value_set=arrow_str(universe))
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _cumcount(codes: np.ndarray) -> np.ndarray:
+    """0-based position of each row among the rows with the same code (in row order)."""
+    if not len(codes):
+        return np.zeros(0, np.int64)
+    order = np.argsort(codes, kind="stable")
+    cs = codes[order]
+    start = np.r_[True, cs[1:] != cs[:-1]]
+    first = np.maximum.accumulate(np.where(start, np.arange(len(cs)), 0))
+    out = np.empty(len(cs), np.int64)
+    out[order] = np.arange(len(cs)) - first
+    return out
+
+
+def row_ids(frame: pd.DataFrame, col: str, sep: str) -> pa.Array:
+    """``frame[col]`` as strings, or the contract's generated ids when the column is absent.
+
+    Generated: ``{item_id}{sep}{k}`` with ``k`` the 0-based order of the row among its
+    item's rows (``sep`` is ``"/b"`` for boxes, ``"/{run}/p"`` for predictions).
+    """
+    if col in frame.columns:
+        return arrow_str(frame[col])
+    item = arrow_str(frame["item_id"])
+    codes = pc.dictionary_encode(item).indices.to_numpy(zero_copy_only=False)
+    k = arrow_str(pd.Series(_cumcount(codes.astype(np.int64))).astype("str"))
+    return pc.binary_join_element_wise(item, pa.scalar(sep, pa.large_string()), k,
+                                        pa.scalar("", pa.large_string()))
 
 
 @dataclass
@@ -180,7 +224,7 @@ class Prepared:
 
 
 def _labels_codes(labels: pd.Series, classes: list[str]) -> np.ndarray:
-    return pd.Categorical(labels.astype(str), categories=classes).codes.astype(np.int64)
+    return lookup(labels, pd.Series(classes, dtype=object))
 
 
 def prepare(fr: _Frames, run_preds: pd.DataFrame, *, max_dets: int, func: str,
@@ -188,13 +232,12 @@ def prepare(fr: _Frames, run_preds: pd.DataFrame, *, max_dets: int, func: str,
     """Arrays of one run: item indices, class codes, boxes, kept predictions."""
     boxes = fr.boxes
     if fr.items is not None:
-        universe = pd.Index(fr.items["item_id"].astype(str))
+        universe = arrow_str(fr.items["item_id"])
     else:
-        universe = pd.Index(pd.unique(np.concatenate([
-            boxes["item_id"].astype(str).to_numpy(dtype=object),
-            fr.predictions["item_id"].astype(str).to_numpy(dtype=object)])))
-    g_item = universe.get_indexer(boxes["item_id"].astype(str))
-    d_item_all = universe.get_indexer(run_preds["item_id"].astype(str))
+        universe = pc.unique(pa.concat_arrays([arrow_str(boxes["item_id"]),
+                                               arrow_str(fr.predictions["item_id"])]))
+    g_item = lookup(boxes["item_id"], universe)
+    d_item_all = lookup(run_preds["item_id"], universe)
     for what, idx, frame in (("boxes", g_item, boxes), ("predictions", d_item_all, run_preds)):
         if (idx < 0).any():
             bad = pd.unique(frame["item_id"].astype(str).to_numpy()[idx < 0])
@@ -226,18 +269,13 @@ def prepare(fr: _Frames, run_preds: pd.DataFrame, *, max_dets: int, func: str,
     # rank of each prediction within its (image, class) by (-score, row): COCO's mergesort
     n_cls = max(len(classes), 1)
     group = d_item_all.astype(np.int64) * n_cls + d_cls_all
-    order = np.lexsort((np.arange(len(score)), -score, group))
-    gs = group[order]
-    start = np.r_[True, gs[1:] != gs[:-1]] if len(gs) else np.zeros(0, bool)
-    first = np.maximum.accumulate(np.where(start, np.arange(len(gs)), 0)) if len(gs) else gs
-    rank_sorted = np.arange(len(gs)) - first
-    rank = np.empty(len(score), dtype=np.int64)
-    rank[order] = rank_sorted
+    rank = _rank_in(group, score)
     keep = rank < max_dets
     rows = np.flatnonzero(keep)
+    item_ids = universe.to_numpy(zero_copy_only=False).astype(object)
     return Prepared(
-        n_items=len(universe), item_ids=universe.to_numpy(dtype=object),
-        item_rank=item_order(universe.to_numpy(dtype=object)), classes=classes,
+        n_items=len(universe), item_ids=item_ids, item_rank=item_order(item_ids),
+        classes=classes,
         g_item=g_item.astype(np.int64), g_cls=g_cls, g_box=g_box, g_crowd=crowd, g_area=g_area,
         d_row=rows, d_item=d_item_all[rows].astype(np.int64), d_cls=d_cls_all[rows],
         d_box=d_box_all[rows], d_score=score[rows], d_rank=rank[rows],
@@ -270,18 +308,37 @@ def coco_iou(d_box: np.ndarray, g_box: np.ndarray, crowd: np.ndarray) -> np.ndar
 
 
 def ragged_pairs(d_key: np.ndarray, g_key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every (prediction, reference) index pair with equal keys (a grouped cross product)."""
-    g_order = np.argsort(g_key, kind="stable")
-    gk = g_key[g_order]
-    lo = np.searchsorted(gk, d_key, side="left")
-    hi = np.searchsorted(gk, d_key, side="right")
-    counts = hi - lo
+    """Every (prediction, reference) index pair with equal keys (a grouped cross product).
+
+    Pairs come ordered by prediction index, then by reference index.
+    """
+    d_key = np.asarray(d_key, dtype=np.int64)
+    g_key = np.asarray(g_key, dtype=np.int64)
+    if not len(d_key) or not len(g_key):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    top = int(max(d_key.max(), g_key.max())) + 1
+    if top <= 4 * (len(d_key) + len(g_key)) + 1_000_000:  # dense keys: counting sort
+        counts_g = np.bincount(g_key, minlength=top)
+        start_g = np.cumsum(counts_g) - counts_g
+        g_order = np.argsort(g_key, kind="stable")
+        lo = start_g[d_key]
+        counts = counts_g[d_key]
+    else:
+        g_order = np.argsort(g_key, kind="stable")
+        gk = g_key[g_order]
+        lo = np.searchsorted(gk, d_key, side="left")
+        counts = np.searchsorted(gk, d_key, side="right") - lo
     total = int(counts.sum())
     pd_idx = np.repeat(np.arange(len(d_key)), counts)
     starts = np.cumsum(counts) - counts
     within = np.arange(total) - np.repeat(starts, counts)
     pg_idx = g_order[np.repeat(lo, counts) + within]
     return pd_idx, pg_idx
+
+
+def _float_key(values: np.ndarray) -> np.ndarray:
+    """Order-preserving int64 of non-negative floats (their IEEE-754 bits): exact ties."""
+    return np.ascontiguousarray(values, dtype=np.float64).view(np.int64)
 
 
 def greedy(pair_d: np.ndarray, pair_g: np.ndarray, pair_iou: np.ndarray, pair_prio: np.ndarray,
@@ -297,17 +354,25 @@ def greedy(pair_d: np.ndarray, pair_g: np.ndarray, pair_iou: np.ndarray, pair_pr
 
     Returns
     -------
-    ndarray of int64, shape (n_d, n_thresholds)
+    matched : ndarray of int32, shape (n_d, n_thresholds)
         The matched reference index per prediction and threshold, -1 when unmatched.
+    pair : ndarray of int32, shape (n_d, n_thresholds)
+        The index of the matching pair in the input arrays, -1 when unmatched.
     """
     thr = np.minimum(np.asarray(thresholds, dtype=float), 1 - 1e-10)
     T = len(thr)
-    out = np.full((n_d, T), -1, dtype=np.int64)
+    out = np.full((n_d, T), -1, dtype=np.int32)
+    out_pair = np.full((n_d, T), -1, dtype=np.int32)
     if len(pair_d) == 0:
-        return out
+        return out, out_pair
+    # candidates of one prediction ordered by (priority, IoU, reference index): the pairs
+    # come ordered by reference index within a prediction, and both sorts are stable
+    inner = (pair_prio.astype(np.int64) << 62) | _float_key(pair_iou)
+    order = np.argsort(inner, kind="stable")
+    outer = d_rank[pair_d].astype(np.int64) * (n_d + 1) + pair_d
+    order = order[np.argsort(outer[order], kind="stable")]
+    pair_d, pair_g, pair_iou = pair_d[order], pair_g[order], pair_iou[order]
     rk = d_rank[pair_d]
-    order = np.lexsort((pair_g, pair_iou, pair_prio, pair_d, rk))
-    pair_d, pair_g, pair_iou, rk = pair_d[order], pair_g[order], pair_iou[order], rk[order]
     matched = np.zeros((n_g, T), dtype=bool)
     bounds = np.flatnonzero(np.r_[True, rk[1:] != rk[:-1], True])
     ge = pair_iou[:, None] >= thr[None, :]
@@ -316,14 +381,15 @@ def greedy(pair_d: np.ndarray, pair_g: np.ndarray, pair_iou: np.ndarray, pair_pr
         valid = ge[s:e] & (rematch[g][:, None] | ~matched[g])
         dd = pair_d[s:e]
         seg = np.flatnonzero(np.r_[True, dd[1:] != dd[:-1]])
-        pos = np.where(valid, np.arange(e - s)[:, None], -1)
+        pos = np.where(valid, np.arange(e - s, dtype=np.int32)[:, None], np.int32(-1))
         best = np.maximum.reduceat(pos, seg, axis=0)
         hit = best >= 0
         chosen = np.where(hit, g[np.maximum(best, 0)], -1)
         out[dd[seg]] = chosen
+        out_pair[dd[seg]] = np.where(hit, order[s + np.maximum(best, 0)], -1)
         r, c = np.nonzero(hit)
         matched[chosen[r, c], c] = True
-    return out
+    return out, out_pair
 
 
 def pair_same_class(p: Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -336,28 +402,43 @@ def pair_same_class(p: Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return p.pairs["same"]
 
 
-def match(p: Prepared, thresholds, *, g_ignore: np.ndarray | None = None) -> np.ndarray:
+def match(p: Prepared, thresholds, *, g_ignore: np.ndarray | None = None,
+          with_pairs: bool = False):
     """Match predictions of each image and class at every threshold (COCO's evaluateImg)."""
     pd_idx, pg_idx, iou = pair_same_class(p)
     ignore = p.g_crowd if g_ignore is None else g_ignore
-    return greedy(pd_idx, pg_idx, iou, (~ignore[pg_idx]).astype(np.int8), p.d_rank,
+    out = greedy(pd_idx, pg_idx, iou, (~ignore[pg_idx]).astype(np.int8), p.d_rank,
                   len(p.d_item), len(p.g_item), p.g_crowd, np.asarray(thresholds, float))
+    return out if with_pairs else out[0]
 
 
 # ----------------------------------------------------------------------------- outcomes
 
 
-def _rank_in(groups: np.ndarray, score: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
-    order = np.lexsort((tiebreak, -score, groups))
+def _rank_in(groups: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Rank within each group by score descending; ties keep the input order (stable)."""
+    if not len(groups):
+        return np.zeros(0, np.int64)
+    order = np.lexsort((-_float_key(score), groups))
     gs = groups[order]
-    start = np.r_[True, gs[1:] != gs[:-1]] if len(gs) else np.zeros(0, bool)
-    first = np.maximum.accumulate(np.where(start, np.arange(len(gs)), 0)) if len(gs) else gs
+    start = np.r_[True, gs[1:] != gs[:-1]]
+    first = np.maximum.accumulate(np.where(start, np.arange(len(gs)), 0))
     rank = np.empty(len(gs), dtype=np.int64)
     rank[order] = np.arange(len(gs)) - first
     return rank
 
 
-def classify(p: Prepared, det_gt: np.ndarray, iou: float) -> dict:
+def _segment_max(keys: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Max of ``values`` per key (keys ascending), NaN where a key has none."""
+    out = np.full(n, np.nan)
+    if len(keys):
+        seg = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+        out[keys[seg]] = np.maximum.reduceat(values, seg)
+    return out
+
+
+def classify(p: Prepared, det_gt: np.ndarray, iou: float,
+             det_pair: np.ndarray | None = None) -> dict:
     """Name every prediction and every non-crowd reference box at one IoU threshold.
 
     Order of the rules (each on what the previous ones left):
@@ -376,69 +457,55 @@ def classify(p: Prepared, det_gt: np.ndarray, iou: float) -> dict:
     """
     n_d, n_g = len(p.d_item), len(p.g_item)
     d_out = np.full(n_d, FP, dtype=np.int8)
-    d_ref = np.full(n_d, -1, dtype=np.int64)
     d_iou = np.full(n_d, np.nan)
     g_out = np.full(n_g, FN, dtype=np.int8)
     g_pred = np.full(n_g, -1, dtype=np.int64)
     pd_idx, pg_idx, piou = pair_same_class(p)
+    if det_pair is None:
+        det_gt, det_pair = (a[:, 0] for a in match(p, [iou], with_pairs=True))
     hit = det_gt >= 0
     crowd_hit = hit & p.g_crowd[np.maximum(det_gt, 0)]
-    tp = hit & ~crowd_hit
+    tp = np.flatnonzero(hit & ~crowd_hit)
     d_out[crowd_hit] = -1
     d_out[tp] = TP
-    d_ref[tp] = det_gt[tp]
     g_out[det_gt[tp]] = TP
-    g_pred[det_gt[tp]] = np.flatnonzero(tp)
-    # IoU of each matched pair (pairs are sorted by prediction, then reference)
-    want = np.flatnonzero(tp)
-    if len(want):
-        key = pd_idx.astype(np.int64) * (n_g + 1) + pg_idx
-        order = np.argsort(key, kind="stable")
-        d_iou[want] = piou[order[np.searchsorted(key[order], want * (n_g + 1) + det_gt[want])]]
+    g_pred[det_gt[tp]] = tp
+    d_iou[tp] = piou[det_pair[tp]]
     thr = min(iou, 1 - 1e-10)
     left_d = np.flatnonzero(d_out == FP)
     left_g = np.flatnonzero((g_out == FN) & ~p.g_crowd)
-    rank_all = _rank_in(p.d_item, p.d_score, p.d_row)
+    # leftover pairs of one image with IoU >= 0.1, computed once for both rules
+    a, b = ragged_pairs(p.d_item[left_d], p.g_item[left_g])
+    di, gi = left_d[a], left_g[b]
+    v = coco_iou(p.d_box[di], p.g_box[gi], np.zeros(len(di), bool))
+    ok = v >= min(MISLOCATED_IOU, thr)
+    di, gi, v = di[ok], gi[ok], v[ok]
+    same_cls = p.d_cls[di] == p.g_cls[gi]
     for outcome, same, lo in ((WRONG, False, thr), (MISLOC, True, MISLOCATED_IOU)):
-        if not len(left_d) or not len(left_g):
-            break
-        a, b = ragged_pairs(p.d_item[left_d], p.g_item[left_g])
-        di, gi = left_d[a], left_g[b]
-        cls_ok = (p.d_cls[di] == p.g_cls[gi]) if same else (p.d_cls[di] != p.g_cls[gi])
-        di, gi = di[cls_ok], gi[cls_ok]
-        v = coco_iou(p.d_box[di], p.g_box[gi], np.zeros(len(di), bool))
-        ok = v >= lo
-        di, gi, v = di[ok], gi[ok], v[ok]
-        if not len(di):
+        sel = (same_cls == same) & (v >= lo) & (d_out[di] == FP) & (g_out[gi] == FN)
+        if not sel.any():
             continue
-        # local indices for the engine
-        ud, dloc = np.unique(di, return_inverse=True)
-        ug, gloc = np.unique(gi, return_inverse=True)
-        res = greedy(dloc, gloc, v, np.ones(len(v), np.int8), rank_all[ud], len(ud), len(ug),
-                     np.zeros(len(ug), bool), np.array([lo]))[:, 0]
-        got = res >= 0
-        dsel, gsel = ud[got], ug[res[got]]
+        sd, sg, sv = di[sel], gi[sel], v[sel]
+        # local indices for the engine; greedy by confidence within each image
+        ud, dloc = np.unique(sd, return_inverse=True)
+        ug, gloc = np.unique(sg, return_inverse=True)
+        rank = _rank_in(p.d_item[ud], p.d_score[ud])  # ud ascends with the row order
+        res, pair = greedy(dloc, gloc, sv, np.ones(len(sv), np.int8), rank, len(ud), len(ug),
+                           np.zeros(len(ug), bool), np.array([lo]))
+        got = res[:, 0] >= 0
+        dsel, gsel = ud[got], ug[res[got, 0]]
         d_out[dsel] = outcome
-        d_ref[dsel] = gsel
         g_out[gsel] = outcome
         g_pred[gsel] = dsel
-        # IoU of the chosen pairs
-        k = di.astype(np.int64) * (n_g + 1) + gi
-        order = np.argsort(k, kind="stable")
-        d_iou[dsel] = v[order[np.searchsorted(k[order], dsel * (n_g + 1) + gsel)]]
-        left_d = np.flatnonzero(d_out == FP)
-        left_g = np.flatnonzero((g_out == FN) & ~p.g_crowd)
+        d_iou[dsel] = sv[pair[got, 0]]
     # duplicates: same class, IoU >= iou with a box a tp holds
     if len(pd_idx):
         cand = (d_out[pd_idx] == FP) & (g_out[pg_idx] == TP) & (piou >= thr)
-        if cand.any():
-            dd, vv = pd_idx[cand], piou[cand]
-            best = np.full(n_d, -np.inf)
-            np.maximum.at(best, dd, vv)
-            dup = np.isfinite(best) & (d_out == FP)
-            d_out[dup] = DUP
-            d_iou[dup] = best[dup]
-    return {"d_out": d_out, "d_ref": d_ref, "d_iou": d_iou, "g_out": g_out, "g_pred": g_pred}
+        best = _segment_max(pd_idx[cand], piou[cand], n_d)
+        dup = np.isfinite(best)
+        d_out[dup] = DUP
+        d_iou[dup] = best[dup]
+    return {"d_out": d_out, "d_iou": d_iou, "g_out": g_out, "g_pred": g_pred}
 
 
 # ----------------------------------------------------------------------------- public
@@ -474,15 +541,6 @@ def run_predictions(preds: pd.DataFrame, run) -> pd.DataFrame:
         return preds
     mask = (preds["run"].astype(str) == run).to_numpy()
     return preds if mask.all() else preds[mask]
-
-
-def generated_ids(frame: pd.DataFrame, template: str, run=None) -> np.ndarray:
-    """The contract's generated ids: ``{item_id}/b{k}`` or ``{item_id}/{run}/p{k}``."""
-    item = frame["item_id"].astype(str)
-    k = item.groupby(item.to_numpy(), sort=False).cumcount().astype(str)
-    if template == "b":
-        return (item + "/b" + k).to_numpy(dtype=object)
-    return (item + f"/{run}/p" + k).to_numpy(dtype=object)
 
 
 def size_labels(area: np.ndarray) -> pd.Categorical:
@@ -600,8 +658,8 @@ def match_detections(project_or_frames: Any, run: str | None = None, *, iou: flo
 def _match_frame(fr: _Frames, run, iou, max_dets, g_xywh, func) -> pd.DataFrame:
     preds = fr.predictions if run is None else run_predictions(fr.predictions, run)
     p = prepare(fr, preds, max_dets=max_dets, func=func, boxes_xywh=g_xywh)
-    det_gt = match(p, [iou])[:, 0]
-    c = classify(p, det_gt, iou)
+    det_gt, det_pair = (a[:, 0] for a in match(p, [iou], with_pairs=True))
+    c = classify(p, det_gt, iou, det_pair)
     return build_frame(fr, p, preds, c, run, iou, max_dets)
 
 
@@ -611,59 +669,49 @@ def build_frame(fr: _Frames, p: Prepared, preds: pd.DataFrame, c: dict, run, iou
     boxes = fr.boxes
     g_keep = np.flatnonzero(~p.g_crowd)
     d_only = np.flatnonzero((c["d_out"] == FP) | (c["d_out"] == DUP))
-    box_ids = _ids(boxes, "box_id", lambda: generated_ids(boxes, "b"))
-    pred_ids = _ids(preds, "pred_id", lambda: generated_ids(preds, "p", run))
-    pred_ids = pred_ids[p.d_row]
     gp = c["g_pred"][g_keep]
     has = gp >= 0
     gpi = np.maximum(gp, 0)
     n_g, n_d = len(g_keep), len(d_only)
+    n = n_g + n_d
     cls = list(p.classes)
+    box_ids = row_ids(boxes, "box_id", "/b")
+    pred_ids = row_ids(preds, "pred_id", f"/{run}/p")
+
+    def strings(*parts) -> pd.Series:
+        arr = pa.concat_arrays([a for a in parts]) if len(parts) > 1 else parts[0]
+        return pd.Series(pd.array(arr, dtype="str"))
 
     def cat(codes):
         return pd.Categorical.from_codes(codes, categories=cls)
 
+    nulls = pa.nulls(n_d, pa.large_string())
     outcome = np.r_[c["g_out"][g_keep], c["d_out"][d_only]].astype(np.int64)
-    pid = np.empty(n_g + n_d, dtype=object)
-    pid[:n_g] = np.where(has, pred_ids[gpi], None) if n_g else []
-    pid[n_g:] = pred_ids[d_only]
-    bid = np.empty(n_g + n_d, dtype=object)
-    bid[:n_g] = box_ids[g_keep]
-    bid[n_g:] = None
-    conf = np.r_[np.where(has, p.d_score[gpi], np.nan), p.d_score[d_only]]
-    iou_col = np.r_[np.where(has, c["d_iou"][gpi], np.nan), c["d_iou"][d_only]]
     area = np.r_[p.g_area[g_keep], p.d_area[d_only]]
-    item_idx = np.r_[p.g_item[g_keep], p.d_item[d_only]]
-    labels = np.r_[p.g_cls[g_keep], np.full(n_d, -1)]
-    predicted = np.r_[np.where(has, p.d_cls[gpi], -1), p.d_cls[d_only]]
-    names = np.array(OUTCOMES, dtype=object)
     out = pd.DataFrame({
-        "run": pd.Series([run] * (n_g + n_d), dtype=object) if run is not None
-        else pd.Series(np.full(n_g + n_d, None, dtype=object)),
-        "item_id": pd.array(p.item_ids[item_idx], dtype="str") if len(item_idx)
-        else pd.array([], dtype="str"),
-        "box_id": bid,
-        "pred_id": pid,
-        "label": cat(labels),
-        "predicted": cat(predicted),
-        "iou": iou_col,
-        "confidence": conf,
-        "outcome": pd.Categorical.from_codes(outcome, categories=list(names)),
+        "run": pd.Series(run, index=range(n), dtype="str") if run is not None
+        else pd.Series(None, index=range(n), dtype="str"),
+        "item_id": strings(arrow_str(boxes["item_id"]).take(g_keep),
+                           arrow_str(preds["item_id"]).take(p.d_row[d_only])),
+        "box_id": strings(box_ids.take(g_keep), nulls),
+        "pred_id": strings(pred_ids.take(pa.array(p.d_row[gpi], mask=~has)),
+                           pred_ids.take(p.d_row[d_only])),
+        "label": cat(np.r_[p.g_cls[g_keep], np.full(n_d, -1)]),
+        "predicted": cat(np.r_[np.where(has, p.d_cls[gpi], -1), p.d_cls[d_only]]),
+        "iou": np.r_[np.where(has, c["d_iou"][gpi], np.nan), c["d_iou"][d_only]],
+        "confidence": np.r_[np.where(has, p.d_score[gpi], np.nan), p.d_score[d_only]],
+        "outcome": pd.Categorical.from_codes(outcome, categories=list(OUTCOMES)),
         "is_fn": np.isin(outcome, [FN, WRONG, MISLOC]),
         "is_fp": np.isin(outcome, [FP, DUP, WRONG, MISLOC]),
         "area": area,
         "size": size_labels(area),
     })
-    out["box_id"] = out["box_id"].astype("str")
-    out["pred_id"] = out["pred_id"].astype("str")
-    if run is not None:
-        out["run"] = out["run"].astype("str")
     if fr.items is not None and fr.item_meta:
-        pos = pd.Index(fr.items["item_id"].astype(str)).get_indexer(p.item_ids)[item_idx]
-        for col in fr.item_meta:
-            out[col] = fr.items[col].iloc[pos].reset_index(drop=True)
+        item_idx = np.r_[p.g_item[g_keep], p.d_item[d_only]]
+        for col in fr.item_meta:  # items rows are the universe: positions are item indices
+            out[col] = fr.items[col].iloc[item_idx].reset_index(drop=True)
     for col in fr.box_meta:
-        out[col] = boxes[col].iloc[g_keep].reset_index(drop=True).reindex(range(n_g + n_d))
+        out[col] = boxes[col].iloc[g_keep].reset_index(drop=True).reindex(range(n))
     out.attrs = {
         "iou": iou, "max_dets": max_dets, "classes": cls, "run": run,
         "item_order": list(p.item_ids[np.argsort(p.item_rank)]),

@@ -89,7 +89,14 @@ def precision_table(cls: np.ndarray, tp: np.ndarray, keep: np.ndarray, npig: np.
 
 def _coco_order(p: mt.Prepared) -> np.ndarray:
     """Predictions by class, then confidence descending, image order, row order."""
-    return np.lexsort((p.d_row, p.item_rank[p.d_item], -p.d_score, p.d_cls))
+    # dense rank of the confidence (descending) packed with the class, and the image rank
+    # packed with the row: two int64 keys instead of four
+    uniq, inv = np.unique(-p.d_score, return_inverse=True)
+    bits = max(int(len(uniq)).bit_length(), 1)
+    major = (p.d_cls.astype(np.int64) << bits) | inv.astype(np.int64)
+    rbits = max(int(len(p.d_row) and p.d_row.max() + 1).bit_length(), 1)
+    minor = (p.item_rank[p.d_item].astype(np.int64) << rbits) | p.d_row.astype(np.int64)
+    return np.lexsort((minor, major))
 
 
 def _ap_of(p: mt.Prepared, order: np.ndarray, det_gt: np.ndarray, g_ignore: np.ndarray,
@@ -348,8 +355,8 @@ def _evaluate_run(fr, preds, thresholds, ranges, item_keys, box_keys, iou, max_d
     if not len(at):
         thr_all = np.r_[thresholds, iou]
         at = [len(thresholds)]
-    det_gt = mt.match(p, thr_all)
-    c = mt.classify(p, det_gt[:, at[0]], iou)
+    det_gt, det_pair = mt.match(p, thr_all, with_pairs=True)
+    c = mt.classify(p, det_gt[:, at[0]], iou, det_pair[:, at[0]])
     det_gt = det_gt[:, : len(thresholds)]
     order = _coco_order(p)
     keys = item_keys + box_keys
@@ -369,7 +376,7 @@ def _evaluate_run(fr, preds, thresholds, ranges, item_keys, box_keys, iou, max_d
         attr = _attribution(p)
         gframe = fr.boxes[box_keys].reset_index(drop=True)
         if item_keys:
-            pos = pd.Index(fr.items["item_id"].astype(str)).get_indexer(p.item_ids)[p.g_item]
+            pos = p.g_item  # with items, item indices are their row positions
             gframe = pd.concat([fr.items[item_keys].iloc[pos].reset_index(drop=True), gframe],
                                axis=1)
         g_slice, names = _slice_codes(gframe[keys], keys)
@@ -377,7 +384,7 @@ def _evaluate_run(fr, preds, thresholds, ranges, item_keys, box_keys, iou, max_d
         only_slice = d_slice[d_only]
         rows["_slice"] = np.r_[g_slice[g_keep], only_slice]
     elif item_keys:
-        pos = pd.Index(fr.items["item_id"].astype(str)).get_indexer(p.item_ids)
+        pos = np.arange(p.n_items)  # with items, item indices are their row positions
         i_slice, names = _slice_codes(fr.items[item_keys].iloc[pos], item_keys)
         rows["_slice"] = np.r_[i_slice[p.g_item[g_keep]], i_slice[p.d_item[d_only]]]
     else:
@@ -482,7 +489,7 @@ def _matches_run(m, keys, ranges, iou, classes, order_ids, run, n_runs) -> pd.Da
     ids = m["item_id"].astype(str).to_numpy(dtype=object)
     uniq = pd.unique(ids) if order_ids is None else np.asarray(order_ids, dtype=object)
     rank_u = mt.item_order(uniq)
-    rank = rank_u[pd.Index(uniq).get_indexer(ids)]
+    rank = rank_u[mt.lookup(ids, pd.Series(uniq, dtype=object))]
     score = m["confidence"].to_numpy(dtype=float, na_value=np.nan)
     area = m["area"].to_numpy(dtype=float) if ranges is not None else None
     rng_items = list(ranges.items()) if ranges is not None else [(None, None)]
