@@ -34,7 +34,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import measure, record  # noqa: E402
+from harness import RESULTS_DIR, measure, record  # noqa: E402
 
 from workbench.detection import detection_metrics, match_detections  # noqa: E402
 from workbench.detection.matching import item_order  # noqa: E402
@@ -110,8 +110,9 @@ def coco_inputs(frames):
     bb = b[["x", "y", "w", "h"]].to_numpy().tolist()
     area = (b["w"] * b["h"]).to_numpy().tolist()
     crowd = b["iscrowd"].astype(int).to_numpy().tolist()
+    rows = zip(bi, bc, bb, area, crowd, strict=True)
     anns = [{"id": n + 1, "image_id": i, "category_id": c, "bbox": bx, "area": a,
-             "iscrowd": cr} for n, (i, c, bx, a, cr) in enumerate(zip(bi, bc, bb, area, crowd, strict=True))]
+             "iscrowd": cr} for n, (i, c, bx, a, cr) in enumerate(rows)]
     gt = {"images": [{"id": int(v)} for v in image_id.to_numpy()], "annotations": anns,
           "categories": [{"id": v, "name": k} for k, v in cat_id.items()]}
     pi = image_id.reindex(p["item_id"]).to_numpy().tolist()
@@ -152,19 +153,23 @@ def coco_objects(gt, dt, lib):
     return _quiet(build)
 
 
-def peer_eval(e):
+def peer_eval(e, save=None):
+    """evaluate + accumulate; the child saves the precision array for the AP comparison."""
     _quiet(lambda: (e.evaluate(), e.accumulate()))
+    if save is not None:
+        np.save(save, e.eval["precision"])
     return e
 
 
-def peer_ap(e, n_classes):
-    """(AP50, AP) per class and overall from an accumulated COCOeval."""
-    prec = e.eval["precision"][:, :, :, 0, -1]
+def peer_ap(prec_all, n_classes):
+    """(AP50, AP) per class and overall (stats[0]) from COCOeval's precision array."""
+    prec = prec_all[:, :, :, 0, -1]
     ap = np.array([prec[:, :, k].mean() if (prec[:, :, k] > -1).any() else np.nan
                    for k in range(n_classes)])
     ap50 = np.array([prec[0, :, k].mean() if (prec[0, :, k] > -1).any() else np.nan
                      for k in range(n_classes)])
-    return ap50, ap
+    overall = prec[prec > -1].mean() if (prec > -1).any() else -1
+    return ap50, ap, overall
 
 
 def main() -> int:
@@ -194,20 +199,20 @@ def main() -> int:
                          "target": "< 10 s, >= 5x faster than pycocotools",
                          "notes": f"{lib} not installed: {exc}"})
             continue
-        peer = measure(peer_eval, e, timeout=PEER_TIMEOUT)
+        save = RESULTS_DIR / f".{lib}-precision.npy"
+        peer = measure(peer_eval, e, save, timeout=PEER_TIMEOUT)
         notes = (f"peer's evaluate()+accumulate() only; its COCO index + loadRes "
                  f"({build:.1f} s) excluded; ")
         if peer.get("error") is None:
-            # run again in this process to read its numbers (the measured run is forked)
-            peer_eval(e)
-            ap50, ap = peer_ap(e, N_CLASSES)
+            # the measured run is forked: it saved its precision array
+            ap50, ap, overall = peer_ap(np.load(save), N_CLASSES)
+            save.unlink()
             d50 = np.nanmax(np.abs(per["ap50"].to_numpy() - ap50))
             d = np.nanmax(np.abs(per["ap"].to_numpy() - ap))
             same_nan = bool((np.isnan(ap) == per["ap"].isna().to_numpy()).all())
-            _quiet(e.summarize)
             notes += (f"max |AP50 - peer| per class {d50:.1e}, |AP - peer| {d:.1e}, "
-                      f"overall AP ours {met.iloc[-1]['ap']:.6f} vs peer {e.stats[0]:.6f} "
-                      f"(diff {abs(met.iloc[-1]['ap'] - e.stats[0]):.1e}); classes without "
+                      f"overall AP ours {met.iloc[-1]['ap']:.6f} vs peer {overall:.6f} "
+                      f"(diff {abs(met.iloc[-1]['ap'] - overall):.1e}); classes without "
                       f"boxes agree: {same_nan}; ")
         if result.get("seconds") and peer.get("seconds"):
             notes += f"speed-up {peer['seconds'] / result['seconds']:.1f}x; "

@@ -207,6 +207,52 @@ def test_item_metadata_slice_equals_cocoeval_on_those_images():
         assert row["ap50"] == pytest.approx(e.stats[1], abs=1e-6)
 
 
+def _iou(a, b):
+    w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    return 0.0 if w <= 0 or h <= 0 else w * h / (a[2] * a[3] + b[2] * b[3] - w * h)
+
+
+def test_box_metadata_slice_equals_cocoeval_with_an_ignore_range():
+    """A box-metadata slice is COCO's area-range rule with 'in the slice' as the range.
+
+    COCO is given area 1 for the boxes of the slice and 1e9 for the others; a prediction
+    gets area 1 when the reference box it overlaps most is in the slice, else 1e9; then
+    COCOeval runs with the single area range [0, 10].
+    """
+    boxes, preds, classes, items = random_data(9, n_images=80)
+    boxes["occluded"] = np.random.default_rng(0).random(len(boxes)) < 0.4
+    ours = detection_metrics(frames(boxes, preds, classes, items), by="occluded")
+    regular = boxes[~boxes["iscrowd"]]
+    for value in (True, False):
+        gt, dt = coco_dicts(boxes, preds, classes, items)
+        for ann, occ in zip(gt["annotations"], boxes["occluded"], strict=True):
+            ann["area"] = 1.0 if occ == value else 1e9
+        with contextlib.redirect_stdout(io.StringIO()):
+            cg = COCO()
+            cg.dataset = gt
+            cg.createIndex()
+            cd = cg.loadRes(dt)
+            for k, r in enumerate(preds.itertuples()):
+                mine = regular[regular["item_id"] == r.item_id]
+                best, occ = 0.0, None
+                for b in mine.itertuples():
+                    v = _iou((r.x, r.y, r.w, r.h), (b.x, b.y, b.w, b.h))
+                    if v > best:
+                        best, occ = v, b.occluded
+                cd.anns[k + 1]["area"] = 1.0 if occ is not None and occ == value else 1e9
+            e = COCOeval(cg, cd, "bbox")
+            e.params.areaRng, e.params.areaRngLbl = [[0, 10]], ["slice"]
+            e.evaluate()
+            e.accumulate()
+        prec = e.eval["precision"][:, :, :, 0, -1]
+        expect = [prec[:, :, k].mean() if (prec[:, :, k] > -1).any() else np.nan
+                  for k in range(len(classes))]
+        got = ours[(ours["occluded"] == value) & (ours["class"] != "all")]
+        got = got.set_index("class").loc[classes, "ap"].to_numpy()
+        np.testing.assert_allclose(got, expect, atol=1e-6, equal_nan=True)
+
+
 def test_faster_coco_eval_agrees():
     faster = pytest.importorskip("faster_coco_eval")
     boxes, preds, classes, items = random_data(3, n_images=100, ties=False)
