@@ -37,7 +37,7 @@ N = int(os.environ.get("BENCH_LOAD_ITEMS", 1_000_000))
 KINDS = ("items", "annotations", "predictions")
 PEER = "pandas.read_parquet x3"
 TARGET = "within 2.5x of the plain read"
-ROUNDS = 3
+ROUNDS = 5
 
 
 def plain_read(root: Path):
