@@ -396,6 +396,21 @@ def test_several_runs_and_box_metadata():
     assert r.loc[r["class"] == "all", "n_boxes"].sum() == (~boxes["iscrowd"]).sum()
 
 
+def test_no_predictions_no_boxes_and_no_run_column():
+    b = pd.DataFrame([box("a", "x", 0, 0, 10, 10)])
+    p = pd.DataFrame([pred("a", "x", 0, 0, 10, 10, 0.5)])
+    m = match_detections({"boxes": b, "predictions": p.iloc[:0]})
+    assert m["outcome"].astype(str).tolist() == ["fn"]
+    met = detection_metrics({"boxes": b, "predictions": p.iloc[:0]})
+    assert met.iloc[0]["ap"] == 0 and met.iloc[0]["recall"] == 0
+    m = match_detections({"boxes": b.iloc[:0], "predictions": p})
+    assert m["outcome"].astype(str).tolist() == ["fp"]
+    met = detection_metrics({"boxes": b.iloc[:0], "predictions": p})
+    assert np.isnan(met.iloc[0]["ap"]) and met.iloc[0]["n_fp"] == 1
+    m = match_detections({"boxes": b, "predictions": p.drop(columns="run")})
+    assert m["pred_id"].tolist() == ["a/p0"] and m["outcome"].astype(str).tolist() == ["tp"]
+
+
 def test_bad_input_messages():
     b = pd.DataFrame([box("a", "x", 0, 0, 10, 10)])
     p = pd.DataFrame([pred("a", "x", 0, 0, 10, 10, 1.5)])

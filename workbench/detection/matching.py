@@ -182,7 +182,8 @@ def row_ids(frame: pd.DataFrame, col: str, sep: str) -> pa.Array:
     """``frame[col]`` as strings, or the contract's generated ids when the column is absent.
 
     Generated: ``{item_id}{sep}{k}`` with ``k`` the 0-based order of the row among its
-    item's rows (``sep`` is ``"/b"`` for boxes, ``"/{run}/p"`` for predictions).
+    item's rows (``sep`` is ``"/b"`` for boxes, ``"/{run}/p"`` for predictions, ``"/p"``
+    for predictions without a ``run`` column).
     """
     if col in frame.columns:
         return arrow_str(frame[col])
@@ -336,6 +337,13 @@ def ragged_pairs(d_key: np.ndarray, g_key: np.ndarray) -> tuple[np.ndarray, np.n
     return pd_idx, pg_idx
 
 
+def at(values: np.ndarray, idx: np.ndarray, fill):
+    """``values[idx]`` where ``idx >= 0``, else ``fill`` (also when ``values`` is empty)."""
+    if not len(values):
+        return np.full(np.shape(idx), fill)
+    return np.where(idx >= 0, values[np.maximum(idx, 0)], fill)
+
+
 def _float_key(values: np.ndarray) -> np.ndarray:
     """Order-preserving int64 of non-negative floats (their IEEE-754 bits): exact ties."""
     return np.ascontiguousarray(values, dtype=np.float64).view(np.int64)
@@ -464,7 +472,7 @@ def classify(p: Prepared, det_gt: np.ndarray, iou: float,
     if det_pair is None:
         det_gt, det_pair = (a[:, 0] for a in match(p, [iou], with_pairs=True))
     hit = det_gt >= 0
-    crowd_hit = hit & p.g_crowd[np.maximum(det_gt, 0)]
+    crowd_hit = at(p.g_crowd, det_gt, False).astype(bool)
     tp = np.flatnonzero(hit & ~crowd_hit)
     d_out[crowd_hit] = -1
     d_out[tp] = TP
@@ -676,7 +684,7 @@ def build_frame(fr: _Frames, p: Prepared, preds: pd.DataFrame, c: dict, run, iou
     n = n_g + n_d
     cls = list(p.classes)
     box_ids = row_ids(boxes, "box_id", "/b")
-    pred_ids = row_ids(preds, "pred_id", f"/{run}/p")
+    pred_ids = row_ids(preds, "pred_id", "/p" if run is None else f"/{run}/p")
 
     def strings(*parts) -> pd.Series:
         arr = pa.concat_arrays([a for a in parts]) if len(parts) > 1 else parts[0]
@@ -684,6 +692,11 @@ def build_frame(fr: _Frames, p: Prepared, preds: pd.DataFrame, c: dict, run, iou
 
     def cat(codes):
         return pd.Categorical.from_codes(codes, categories=cls)
+
+    def pick(values, missing):  # the matched prediction's value on reference rows
+        if not len(values):
+            return np.full(n_g, missing)
+        return np.where(has, values[gpi], missing)
 
     nulls = pa.nulls(n_d, pa.large_string())
     outcome = np.r_[c["g_out"][g_keep], c["d_out"][d_only]].astype(np.int64)
@@ -694,12 +707,13 @@ def build_frame(fr: _Frames, p: Prepared, preds: pd.DataFrame, c: dict, run, iou
         "item_id": strings(arrow_str(boxes["item_id"]).take(g_keep),
                            arrow_str(preds["item_id"]).take(p.d_row[d_only])),
         "box_id": strings(box_ids.take(g_keep), nulls),
-        "pred_id": strings(pred_ids.take(pa.array(p.d_row[gpi], mask=~has)),
+        "pred_id": strings(pred_ids.take(pa.array(p.d_row[gpi], mask=~has)) if len(p.d_row)
+                           else pa.nulls(n_g, pa.large_string()),
                            pred_ids.take(p.d_row[d_only])),
         "label": cat(np.r_[p.g_cls[g_keep], np.full(n_d, -1)]),
-        "predicted": cat(np.r_[np.where(has, p.d_cls[gpi], -1), p.d_cls[d_only]]),
-        "iou": np.r_[np.where(has, c["d_iou"][gpi], np.nan), c["d_iou"][d_only]],
-        "confidence": np.r_[np.where(has, p.d_score[gpi], np.nan), p.d_score[d_only]],
+        "predicted": cat(np.r_[pick(p.d_cls, -1), p.d_cls[d_only]]),
+        "iou": np.r_[pick(c["d_iou"], np.nan), c["d_iou"][d_only]],
+        "confidence": np.r_[pick(p.d_score, np.nan), p.d_score[d_only]],
         "outcome": pd.Categorical.from_codes(outcome, categories=list(OUTCOMES)),
         "is_fn": np.isin(outcome, [FN, WRONG, MISLOC]),
         "is_fp": np.isin(outcome, [FP, DUP, WRONG, MISLOC]),

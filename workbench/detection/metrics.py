@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..errors import SchemaError
 from . import matching as mt
+from .matching import at as at_
 
 __all__ = ["detection_metrics", "RECALL_THRESHOLDS", "IOU_THRESHOLDS"]
 
@@ -108,7 +109,7 @@ def _ap_of(p: mt.Prepared, order: np.ndarray, det_gt: np.ndarray, g_ignore: np.n
     npig = np.bincount(p.g_cls[g_count], minlength=K)
     dg = det_gt[order]
     matched = dg >= 0
-    ign = (matched & g_ignore[np.maximum(dg, 0)]) | (~matched & d_out[order][:, None])
+    ign = at_(g_ignore, dg, False).astype(bool) | (~matched & d_out[order][:, None])
     keep = ~ign
     if d_sel is not None:
         keep &= d_sel[order][:, None]
@@ -366,7 +367,7 @@ def _evaluate_run(fr, preds, thresholds, ranges, item_keys, box_keys, iou, max_d
     gp = c["g_pred"][g_keep]
     rows = pd.DataFrame({
         "_label": np.r_[p.g_cls[g_keep], np.full(len(d_only), -1)],
-        "_pred": np.r_[np.where(gp >= 0, p.d_cls[np.maximum(gp, 0)], -1), p.d_cls[d_only]],
+        "_pred": np.r_[at_(p.d_cls, gp, -1), p.d_cls[d_only]],
         "_out": np.r_[c["g_out"][g_keep], c["d_out"][d_only]].astype(np.int64),
         "_area": np.r_[p.g_area[g_keep], p.d_area[d_only]],
     })
@@ -380,7 +381,7 @@ def _evaluate_run(fr, preds, thresholds, ranges, item_keys, box_keys, iou, max_d
             gframe = pd.concat([fr.items[item_keys].iloc[pos].reset_index(drop=True), gframe],
                                axis=1)
         g_slice, names = _slice_codes(gframe[keys], keys)
-        d_slice = np.where(attr >= 0, g_slice[np.maximum(attr, 0)], -1)
+        d_slice = at_(g_slice, attr, -1)
         only_slice = d_slice[d_only]
         rows["_slice"] = np.r_[g_slice[g_keep], only_slice]
     elif item_keys:
