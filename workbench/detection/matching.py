@@ -205,14 +205,14 @@ class Prepared:
     # reference boxes
     g_item: np.ndarray
     g_cls: np.ndarray
-    g_box: np.ndarray
+    g_box: np.ndarray             # shape (4, n): rows x, y, w, h
     g_crowd: np.ndarray
     g_area: np.ndarray
     # predictions (only those kept: the first max_dets of each image and class)
     d_row: np.ndarray             # row position in the run's predictions frame
     d_item: np.ndarray
     d_cls: np.ndarray
-    d_box: np.ndarray
+    d_box: np.ndarray             # shape (4, n): rows x, y, w, h
     d_score: np.ndarray
     d_rank: np.ndarray            # rank within (image, class) by (-score, row)
     n_dropped: int                # predictions beyond max_dets
@@ -221,7 +221,7 @@ class Prepared:
 
     @property
     def d_area(self) -> np.ndarray:
-        return self.d_box[:, 2] * self.d_box[:, 3]
+        return self.d_box[2] * self.d_box[3]
 
 
 def _labels_codes(labels: pd.Series, classes: list[str]) -> np.ndarray:
@@ -277,9 +277,10 @@ def prepare(fr: _Frames, run_preds: pd.DataFrame, *, max_dets: int, func: str,
     return Prepared(
         n_items=len(universe), item_ids=item_ids, item_rank=item_order(item_ids),
         classes=classes,
-        g_item=g_item.astype(np.int64), g_cls=g_cls, g_box=g_box, g_crowd=crowd, g_area=g_area,
+        g_item=g_item.astype(np.int64), g_cls=g_cls, g_box=np.ascontiguousarray(g_box.T),
+        g_crowd=crowd, g_area=g_area,
         d_row=rows, d_item=d_item_all[rows].astype(np.int64), d_cls=d_cls_all[rows],
-        d_box=d_box_all[rows], d_score=score[rows], d_rank=rank[rows],
+        d_box=np.ascontiguousarray(d_box_all[rows].T), d_score=score[rows], d_rank=rank[rows],
         n_dropped=int((~keep).sum()))
 
 
@@ -291,13 +292,13 @@ def coco_iou(d_box: np.ndarray, g_box: np.ndarray, crowd: np.ndarray) -> np.ndar
 
     Parameters
     ----------
-    d_box, g_box : ndarray of shape (n, 4)
-        Predicted and reference boxes ``[x, y, w, h]``, paired row by row.
+    d_box, g_box : ndarray of shape (4, n)
+        Predicted and reference boxes, rows ``x, y, w, h`` (columns are paired).
     crowd : ndarray of bool, shape (n,)
         Whether the reference box is a crowd region (then union = predicted area).
     """
-    dx, dy, dw, dh = d_box.T
-    gx, gy, gw, gh = g_box.T
+    dx, dy, dw, dh = d_box
+    gx, gy, gw, gh = g_box
     w = np.minimum(dw + dx, gw + gx) - np.maximum(dx, gx)
     h = np.minimum(dh + dy, gh + gy) - np.maximum(dy, gy)
     ok = (w > 0) & (h > 0)
@@ -405,7 +406,7 @@ def pair_same_class(p: Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if "same" not in p.pairs:
         n = max(len(p.classes), 1)
         pd_idx, pg_idx = ragged_pairs(p.d_item * n + p.d_cls, p.g_item * n + p.g_cls)
-        iou = coco_iou(p.d_box[pd_idx], p.g_box[pg_idx], p.g_crowd[pg_idx])
+        iou = coco_iou(p.d_box[:, pd_idx], p.g_box[:, pg_idx], p.g_crowd[pg_idx])
         p.pairs["same"] = (pd_idx, pg_idx, iou)
     return p.pairs["same"]
 
@@ -485,7 +486,7 @@ def classify(p: Prepared, det_gt: np.ndarray, iou: float,
     # leftover pairs of one image with IoU >= 0.1, computed once for both rules
     a, b = ragged_pairs(p.d_item[left_d], p.g_item[left_g])
     di, gi = left_d[a], left_g[b]
-    v = coco_iou(p.d_box[di], p.g_box[gi], np.zeros(len(di), bool))
+    v = coco_iou(p.d_box[:, di], p.g_box[:, gi], np.zeros(len(di), bool))
     ok = v >= min(MISLOCATED_IOU, thr)
     di, gi, v = di[ok], gi[ok], v[ok]
     same_cls = p.d_cls[di] == p.g_cls[gi]

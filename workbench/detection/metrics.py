@@ -437,7 +437,7 @@ def _attribution(p: mt.Prepared) -> np.ndarray:
     ok_g = np.flatnonzero(~p.g_crowd)
     a, b = mt.ragged_pairs(p.d_item, p.g_item[ok_g])
     gi = ok_g[b]
-    v = mt.coco_iou(p.d_box[a], p.g_box[gi], np.zeros(len(a), bool))
+    v = mt.coco_iou(p.d_box[:, a], p.g_box[:, gi], np.zeros(len(a), bool))
     best = np.full(len(p.d_item), -1, np.int64)
     pos = v > 0
     a, gi, v = a[pos], gi[pos], v[pos]
