@@ -7,6 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SAMPLE := data/sample/items.csv
+SAMPLE_DET := data/sample-detection/items.csv
 PROJECT ?= data/sample
 PIP_FLAGS ?= --disable-pip-version-check --progress-bar off
 # Every extra: make serve / make test / make lock / make upgrade-check install them all.
@@ -64,15 +65,18 @@ install: $(STAMP)
 $(SAMPLE): | $(STAMP)
 	$(BIN)/workbench sample data/sample
 
-sample: $(SAMPLE)
+$(SAMPLE_DET): | $(STAMP)
+	$(BIN)/workbench sample --task detection data/sample-detection
 
-serve: $(STAMP) $(SAMPLE)
+sample: $(SAMPLE) $(SAMPLE_DET)
+
+serve: $(STAMP) $(SAMPLE) $(SAMPLE_DET)
 	$(BIN)/workbench serve $(PROJECT)
 
-test: $(STAMP) $(SAMPLE)
+test: $(STAMP) $(SAMPLE) $(SAMPLE_DET)
 	@$(call run_tests,$(BIN))
 
-bench: $(STAMP) $(SAMPLE)
+bench: $(STAMP) $(SAMPLE) $(SAMPLE_DET)
 	$(BIN)/python benchmarks/run_all.py $(BENCH)
 
 lint: $(STAMP)
@@ -103,6 +107,7 @@ upgrade-check:
 	@echo "versions newer than $(LOCK):"
 	@$(UPGRADE_VENV)/bin/python -m pip freeze --exclude-editable | grep -vxF -f $(LOCK) || echo "  (none)"
 	@test -f $(SAMPLE) || $(UPGRADE_VENV)/bin/workbench sample data/sample
+	@test -f $(SAMPLE_DET) || $(UPGRADE_VENV)/bin/workbench sample --task detection data/sample-detection
 	@WORKBENCH_UPGRADE_CHECK=1; export WORKBENCH_UPGRADE_CHECK; $(call run_tests,$(UPGRADE_VENV)/bin)
 
 clean:

@@ -33,6 +33,12 @@ def _validate(args) -> int:
 
 
 def _sample(args) -> int:
+    if args.task == "detection":
+        from .detection.sample import build_detection_sample
+
+        path = build_detection_sample(args.directory, seed=args.seed)
+        print(f"detection sample project written to {path}")
+        return 0
     from .sample import build_sample
 
     path = build_sample(args.directory, seed=args.seed)
@@ -70,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("sample", help="build the sample project (scikit-learn digits)")
     p.add_argument("directory", type=Path)
+    p.add_argument("--task", choices=["classification", "detection"], default="classification",
+                   help="classification: data/sample (default); detection: digits placed in "
+                        "scenes with boxes and a sliding-window detector (data/sample-detection)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_sample)
 
