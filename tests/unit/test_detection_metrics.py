@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -427,6 +428,8 @@ def test_bad_input_messages():
         match_detections({"boxes": b, "predictions": p}, reference="alice")
     with pytest.raises(ValueError, match="'run' parameter"):
         match_detections({"boxes": b, "predictions": p.assign(confidence=.5)}, run="nope")
+    with pytest.raises(ValueError, match="needs a detection project"):
+        match_detections(SimpleNamespace(task="classification", boxes=b, predictions=p))
     with pytest.raises(TypeError, match="single DataFrame"):
         match_detections(b)
     with pytest.raises(SchemaError, match="neither item metadata"):

@@ -83,6 +83,11 @@ def read_frames(obj: Any, func: str) -> _Frames:
             f"{func} needs the reference boxes and the predictions: pass a detection Project, "
             "or a dict {'boxes': DataFrame, 'predictions': DataFrame[, 'items': DataFrame]}. "
             "Got a single DataFrame.")
+    task = _get(obj, "task")
+    if task is not None and task != "detection":
+        raise ValueError(
+            f"{func} needs a detection project (task = \"detection\" in workbench.toml, with "
+            f"boxes). This project's task is {task!r}: use project_errors and slice_metrics.")
     boxes, preds, items = _get(obj, "boxes"), _get(obj, "predictions"), _get(obj, "items")
     if boxes is None or preds is None:
         raise TypeError(
