@@ -14,11 +14,11 @@ project (the one committed in ``data/sample-detection/``):
 - the dataset's boxes with about 4% planted faults (missed objects, loose boxes, wrong class);
   the truth is in ``truth_boxes.csv``, which only tests and documentation read;
 - boxes drawn by three annotators of two vendors, each with their own kind of mistake;
-- predictions of a real sliding-window detector (scikit-learn classifiers over an image
-  pyramid, non-maximum suppression, Platt-calibrated confidences) trained out of fold on the
-  noisy dataset boxes: run ``baseline`` (logistic regression on raw pixels, five scales) and
-  run ``candidate`` (a small neural network on normalised pixels and gradient histograms,
-  nine scales).
+- predictions of a real sliding-window detector (scikit-learn classifiers of standardised
+  pixels and gradient-orientation histograms over an image pyramid, non-maximum
+  suppression, Platt-calibrated confidences) trained out of fold on the noisy dataset boxes:
+  run ``baseline`` (logistic regression, five scales, a coarse stride, one box shape per
+  class) and run ``candidate`` (a small neural network, nine scales, box regression).
 
 Everything is seeded and single-threaded, so rebuilding gives byte-identical files.
 """
