@@ -210,7 +210,7 @@ def main() -> int:
             d50 = np.nanmax(np.abs(per["ap50"].to_numpy() - ap50))
             d = np.nanmax(np.abs(per["ap"].to_numpy() - ap))
             same_nan = bool((np.isnan(ap) == per["ap"].isna().to_numpy()).all())
-            notes += (f"max |AP50 - peer| per class {d50:.1e}, |AP - peer| {d:.1e}, "
+            notes += (f"max abs(AP50 - peer) per class {d50:.1e}, abs(AP - peer) {d:.1e}, "
                       f"overall AP ours {met.iloc[-1]['ap']:.6f} vs peer {overall:.6f} "
                       f"(diff {abs(met.iloc[-1]['ap'] - overall):.1e}); classes without "
                       f"boxes agree: {same_nan}; ")
