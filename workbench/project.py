@@ -50,17 +50,28 @@ PROB_TOLERANCE = 1e-3
 RESERVED_ITEM_COLUMNS = ("predicted", "correct", "confidence", "run", "annotator")
 
 _KINDS = ("items", "annotations", "predictions")
+#: ``task`` values of ``workbench.toml``; a detection project is read by
+#: :mod:`workbench.detection.io` (kinds ``boxes``, ``box_annotations``, ``box_predictions``).
+TASKS = ("classification", "detection")
+_BOX = ("label", "x", "y", "w", "h")
 _REQUIRED = {
     "items": ("item_id",),
     "annotations": ("item_id", "annotator", "label"),
     "predictions": ("item_id", "run", "label"),
+    "boxes": ("item_id",) + _BOX,
+    "box_annotations": ("item_id", "annotator") + _BOX,
+    "box_predictions": ("item_id", "run") + _BOX + ("confidence",),
 }
 _STRING_COLUMNS = {
     "items": ("item_id", "filepath", "label"),
     "annotations": ("item_id", "annotator", "label"),
     "predictions": ("item_id", "run", "label"),
+    "boxes": ("box_id", "item_id", "label"),
+    "box_annotations": ("box_id", "item_id", "annotator", "label"),
+    "box_predictions": ("pred_id", "item_id", "run", "label"),
 }
-_TOML_KEYS = {"name": str, "classes": list, "default_run": str, "image_root": str}
+_TOML_KEYS = {"name": str, "classes": list, "default_run": str, "image_root": str,
+              "task": str}
 _IMAGE_MAGIC = (
     b"\x89PNG\r\n\x1a\n",
     b"\xff\xd8\xff",
@@ -336,6 +347,11 @@ def _read_toml(root: Path, problems: _Problems) -> dict:
                                                  "each class once.", column="classes")
                 continue
             out[key] = names
+        elif key == "task" and value not in TASKS:
+            problems.error("workbench.toml", f"'task' must be one of {list(TASKS)}. Got "
+                                             f"{value!r}.{_did_you_mean(str(value), TASKS)} "
+                                             f"Fix 'task' in workbench.toml (omit it for "
+                                             f"classification).", column="task")
         elif not isinstance(value, expected):
             problems.error("workbench.toml", f"{key!r} must be a {expected.__name__}. Got "
                                              f"{value!r}.", column=key)
@@ -681,6 +697,22 @@ def _validate_predictions(pred, source, early, classes, problems):
         problems.error(source.name, f"more than one prediction per (item_id, run) "
                                     f"({source.where(pos)}). Keep one row per item and run.",
                        column="item_id", **source.at(pos[0]))
+    prob_classes = _validate_probs(pred, source, classes, problems)
+    if "confidence" in pred.columns:
+        pred["confidence"] = _numeric(pred, "confidence", source, problems, what="confidence",
+                                      allow_missing=True)
+    elif prob_classes:
+        pred["confidence"] = pred[[PROB_PREFIX + c for c in prob_classes]].to_numpy().max(axis=1)
+    else:
+        pred["confidence"] = np.nan
+    return pred, prob_classes
+
+
+def _validate_probs(pred, source, classes, problems) -> list[str]:
+    """Check the ``prob_<class>`` columns (numbers in [0, 1], rows summing to 1), in place.
+
+    Returns the classes of the probability columns, in column order.
+    """
     prob_cols = [c for c in pred.columns if str(c).startswith(PROB_PREFIX)]
     prob_classes = [c[len(PROB_PREFIX):] for c in prob_cols]
     if prob_cols:
@@ -713,14 +745,7 @@ def _validate_predictions(pred, source, early, classes, problems):
                                         f"{_listed(np.round(sums[pos], 4))}. Normalise each row "
                                         f"(divide by its sum) or export softmax outputs.",
                            column=prob_cols[0], **source.at(pos[0]))
-    if "confidence" in pred.columns:
-        pred["confidence"] = _numeric(pred, "confidence", source, problems, what="confidence",
-                                      allow_missing=True)
-    elif prob_cols:
-        pred["confidence"] = pred[prob_cols].to_numpy().max(axis=1)
-    else:
-        pred["confidence"] = np.nan
-    return pred, prob_classes
+    return prob_classes
 
 
 # --------------------------------------------------------------------------------------
@@ -748,7 +773,12 @@ class Project:
         Free-form extras (unknown keys of ``workbench.toml``, generator truth, ...).
     problems : list of Problem
         Warnings found while loading (errors raise instead).
+    task : {'classification', 'detection'}
+        ``'classification'`` here; a detection project is a
+        :class:`workbench.detection.io.DetectionProject`.
     """
+
+    task = "classification"
 
     def __init__(self, *, items, annotations, predictions, classes, name, default_run, root,
                  image_root, info, problems, index=None):
@@ -774,19 +804,25 @@ class Project:
 
     @classmethod
     def from_frames(cls, items=None, annotations=None, predictions=None, classes=None, *,
-                    name="project", default_run=None, root=None, image_root=None,
-                    info=None) -> Project:
+                    boxes=None, task=None, name="project", default_run=None, root=None,
+                    image_root=None, info=None) -> Project:
         """Build a project from in-memory DataFrames, with the same checks as the files.
 
         Parameters
         ----------
         items : DataFrame, optional
             One row per item (``item_id`` [, ``filepath``] [, ``label``], metadata). When
-            omitted, items are the union of ids in annotations and predictions.
+            omitted, items are the union of ids in annotations and predictions (and boxes).
         annotations, predictions : DataFrame, optional
             Long frames of the project format.
         classes : list of str, optional
             Ordered class names; default: the sorted union of labels seen.
+        boxes : DataFrame, optional
+            The dataset's boxes (detection projects only).
+        task : {'classification', 'detection'}, optional
+            Default: ``'detection'`` when ``boxes`` is given (or called on a detection
+            project class), else ``'classification'``. A detection project is built by
+            :func:`workbench.detection.io.detection_from_frames`.
         name : str, default='project'
         default_run : str, optional
         root : path-like, optional
@@ -803,6 +839,22 @@ class Project:
         SchemaError
             Listing every problem found (file = the frame's name, row = 0-based position).
         """
+        if task is None:
+            task = "detection" if boxes is not None else cls.task
+        if task not in TASKS:
+            raise ValueError(f"The 'task' parameter of Project.from_frames must be a str among "
+                             f"{{{', '.join(repr(t) for t in TASKS)}}} or None. Got {task!r} "
+                             f"instead.")
+        if task == "detection":
+            from .detection.io import detection_from_frames
+
+            return detection_from_frames(
+                items, boxes=boxes, annotations=annotations, predictions=predictions,
+                classes=classes, name=name, default_run=default_run, root=root,
+                image_root=image_root, info=info)
+        if boxes is not None:
+            raise ValueError("Project.from_frames: 'boxes' belong to a detection project; pass "
+                             "task='detection' (or leave task unset), or drop boxes.")
         if items is None:
             ids = []
             for f in (annotations, predictions):
@@ -1071,8 +1123,16 @@ def _build(frames, sources, config, *, root, problems: _Problems, info,
     ann = ann.reset_index(drop=True)
     items = items.reset_index(drop=True)
 
-    default_run = config.get("default_run")
     runs = list(pd.unique(pred["run"])) if len(pred) else []
+    default_run, image_root, name, info = _settings(config, root, runs, info)
+    return Project(items=items, annotations=ann, predictions=pred, classes=classes, name=name,
+                   default_run=default_run, root=root, image_root=image_root, info=info,
+                   problems=list(problems))
+
+
+def _settings(config: dict, root: Path | None, runs: list, info: dict):
+    """Check ``default_run`` and ``image_root``; return them with the name and the info."""
+    default_run = config.get("default_run")
     if default_run is not None and default_run not in runs:
         raise SchemaError(
             f"workbench.toml: default_run {default_run!r} is not a run in the predictions "
@@ -1088,9 +1148,7 @@ def _build(frames, sources, config, *, root, problems: _Problems, info,
                                   column="image_root")])
     name = config.get("name") or (root.name if root is not None else "project")
     info = {**{k: v for k, v in config.items() if k not in _TOML_KEYS}, **info}
-    return Project(items=items, annotations=ann, predictions=pred, classes=classes, name=name,
-                   default_run=default_run, root=root, image_root=image_root, info=info,
-                   problems=list(problems))
+    return default_run, image_root, name, info
 
 
 def _summary(problems: _Problems, limit: int = 25) -> str:
@@ -1120,6 +1178,12 @@ def _load(path, problems: _Problems) -> Project | None:
         return None
     root = root.resolve()
     config = _read_toml(root, problems)
+    if any(p.file == "workbench.toml" and p.column == "task" for p in problems):
+        return None  # an unknown task: reading the tables as either task would mislead
+    if config.get("task") == "detection":
+        from .detection.io import load_detection
+
+        return load_detection(root, config, problems)
     frames, sources = {}, {}
     for kind in _KINDS:
         path_ = _find_table(root, kind, problems, required=kind == "items")
@@ -1241,6 +1305,10 @@ def write_project(project: Project, directory: str | os.PathLike, *,
     if format not in ("csv", "parquet"):
         raise ValueError(f"The 'format' parameter of write_project must be a str among "
                          f"{{'csv', 'parquet'}}. Got {format!r} instead.")
+    if project.task == "detection":
+        from .detection.io import write_detection_project
+
+        return write_detection_project(project, directory, format=format)
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
     other = "parquet" if format == "csv" else "csv"
