@@ -33,6 +33,9 @@ _API: dict[str, str] = {
     # object detection
     "match_detections": "detection",
     "detection_metrics": "detection",
+    "import_coco": "detection",
+    "export_coco": "detection",
+    "DetectionProject": "detection",
     # disagreements and label quality
     "agreement_summary": "agreement",
     "pairwise_agreement": "agreement",

@@ -3,7 +3,10 @@
 Each job is its own module; this package only re-exports their public functions.
 """
 
+from .coco import export_coco, import_coco
+from .io import DetectionProject
 from .matching import match_detections
 from .metrics import detection_metrics
 
-__all__ = ["match_detections", "detection_metrics"]
+__all__ = ["match_detections", "detection_metrics", "import_coco", "export_coco",
+           "DetectionProject"]
