@@ -1,4 +1,4 @@
-"""The one shared selection of item ids that links every widget of a dashboard."""
+"""The one shared selection of item ids (and, for detection, box ids) linking every widget."""
 
 from __future__ import annotations
 
@@ -22,6 +22,17 @@ def _canonical_ids(value):
     return tuple(sorted(set(map(str, value))))
 
 
+def _canonical_box_ids(value):
+    """A sorted tuple of unique ``str`` box ids, or None (no box-level selection)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        raise TypeError(
+            "Selection.box_ids must be a sequence of box ids (box_id or pred_id values) or "
+            f"None, not a single str ({value!r}); wrap it in a list.")
+    return tuple(sorted(set(map(str, value))))
+
+
 def _is_in(sorted_ids: tuple, item_id: str) -> bool:
     """Whether ``item_id`` is in the sorted tuple ``sorted_ids`` (binary search)."""
     i = bisect.bisect_left(sorted_ids, item_id)
@@ -42,6 +53,17 @@ class Selection(traitlets.HasTraits):
     >>> sel.ids = ["b", "a", "a"]
     >>> sel.ids
     ('a', 'b')
+
+    In a detection project a selection can also name boxes: ``box_ids`` holds the selected
+    reference boxes (``box_id``) and predicted boxes (``pred_id``), and ``ids`` the images
+    they are on, so every widget that works on item ids keeps working.
+
+    >>> sel.select(["img-1"], box_ids=["img-1/b0", "img-1/run/p3"])
+    >>> sel.box_ids
+    ('img-1/b0', 'img-1/run/p3')
+    >>> sel.ids = ["img-2"]  # item ids set without boxes: no box-level selection any more
+    >>> sel.box_ids is None
+    True
     """
 
     ids = traitlets.Tuple(default_value=None, allow_none=True)
@@ -54,6 +76,11 @@ class Selection(traitlets.HasTraits):
     #: The items picked one by one among ``ids`` (the gallery's cards): a sorted tuple,
     #: ``()`` when none. Emptied whenever ``ids`` changes.
     picked = traitlets.Tuple(default_value=())
+    #: The selected boxes of a detection project (``box_id`` and ``pred_id`` values), a
+    #: sorted tuple; None when the selection is not box-level. Set only together with
+    #: ``ids`` (:meth:`select` with ``box_ids=``), which then hold the boxes' images;
+    #: cleared whenever ``ids`` is set without ``box_ids``.
+    box_ids = traitlets.Tuple(default_value=None, allow_none=True)
 
     @traitlets.validate("ids")
     def _canonical(self, proposal):
@@ -75,18 +102,28 @@ class Selection(traitlets.HasTraits):
                 f"({len(ids)} selected). Select them first, or pick among the selected ones.")
         return picked
 
+    @traitlets.validate("box_ids")
+    def _canonical_boxes(self, proposal):
+        return _canonical_box_ids(proposal["value"])
+
     @traitlets.observe("ids")
     def _drop_picks(self, change):
         self.picked = ()
+        if not getattr(self, "_with_boxes", False):
+            self.box_ids = None  # item ids set on their own: no box-level selection
 
-    def select(self, ids, *, origin: Any = None, source: str | None = None,
+    def select(self, ids, *, box_ids=None, origin: Any = None, source: str | None = None,
                description: str = "") -> None:
         """Set the selection, recording who made it and a human-readable description.
 
         Parameters
         ----------
         ids : iterable of str or None
-            The selected item ids (None: no selection, everything in scope).
+            The selected item ids (None: no selection, everything in scope). With
+            ``box_ids``: the images of those boxes.
+        box_ids : iterable of str, default=None
+            The selected boxes (``box_id`` / ``pred_id`` values of a detection project);
+            None: the selection is not box-level (any previous ``box_ids`` are dropped).
         origin : object, default=None
             What made the selection (a widget passes itself); compared by identity, so
             two widgets of the same class tell their selections apart.
@@ -100,11 +137,21 @@ class Selection(traitlets.HasTraits):
         # checked before anything changes: inside hold_trait_notifications the validator
         # runs only when the block exits, where its error would not undo origin and source
         ids = _canonical_ids(ids)
-        with self.hold_trait_notifications():
-            self.origin = origin
-            self.source = source
-            self.description = description
-            self.ids = ids
+        box_ids = _canonical_box_ids(box_ids)
+        if box_ids is not None and ids is None:
+            raise ValueError("Selection.select: box_ids were given with ids=None; pass the "
+                             "images of the boxes as ids (ids always hold the selected "
+                             "boxes' images).")
+        self._with_boxes = True
+        try:
+            with self.hold_trait_notifications():
+                self.origin = origin
+                self.source = source
+                self.description = description
+                self.ids = ids
+                self.box_ids = box_ids
+        finally:
+            self._with_boxes = False
 
     def clear(self, *, origin: Any = None, source: str | None = None) -> None:
         """Drop the selection (everything back in scope)."""
@@ -115,4 +162,6 @@ class Selection(traitlets.HasTraits):
 
     def __repr__(self) -> str:
         n = "None" if self.ids is None else f"{len(self.ids)} items"
+        if self.box_ids is not None:
+            n += f", {len(self.box_ids)} boxes"
         return f"Selection({n}, source={self.source!r})"
