@@ -157,7 +157,7 @@ class _Source:
 
 
 def _listed(values: Iterable[Any]) -> str:
-    vals = list(values)
+    vals = [v.item() if isinstance(v, np.generic) else v for v in values]  # 1.5, not np.float64
     shown = ", ".join(repr(v) for v in vals[:_MAX_LISTED])
     return shown + (f" and {len(vals) - _MAX_LISTED} more" if len(vals) > _MAX_LISTED else "")
 

@@ -163,7 +163,9 @@ class DetectionProject(Project):
         """Not for detection: the reference is ``project.boxes`` (raises SchemaError)."""
         self._classification_only(
             "Project.reference_labels", "The reference of a detection project is its boxes: "
-                                        "project.boxes (one row per box, with its label).")
+                                        "project.boxes (one row per box, with its label); "
+                                        "workbench.match_detections(project) pairs them with "
+                                        "the detections.")
 
     def pred_probs(self, run: str | None = None):
         """Not for detection: probabilities are per box (raises SchemaError)."""
@@ -428,7 +430,7 @@ def _with_sizes(items, source, problems, root, image_root) -> pd.DataFrame:
             sizes[col] = np.full(len(items), np.nan)
             continue
         raw = items[col]
-        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        values = np.array(pd.to_numeric(raw, errors="coerce"), dtype=float)
         nonnum = np.isnan(values) & raw.notna().to_numpy()
         bad = ~np.isnan(values) & ((values <= 0) | ~np.isfinite(values)
                                    | (values != np.floor(values)))
