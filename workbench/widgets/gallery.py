@@ -2,6 +2,10 @@
 
 Cards can be picked (click, shift-click for a range, select page / none): the picks go to
 the shared ``Selection.picked``, and the tag panel then acts on them only.
+
+In a detection project every card draws the image's boxes (reference and predicted, the
+selected ones highlighted) in the kernel (:mod:`workbench.widgets._detection_cards`), and a
+box-level selection can be shown as crops, one card per selected box.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import traitlets
 from .._validation import check_int, latest_annotations
 from ..selection import Selection
 from ._adapters import StatusMixin, esc, guarded
+from ._detection_data import DetectionData, detection_data
 from ._picks import PICKED_CLASS, SLOT_CLASS, CardClicks, range_pick, toggle_pick
 
 __all__ = ["ItemGallery", "read_image"]
@@ -27,6 +32,8 @@ _WEB_FORMATS = {
     b"GIF87a": "gif",
     b"GIF89a": "gif",
 }
+#: Detection: predictions below this confidence are not drawn at first (a slider changes it).
+DEFAULT_MIN_CONFIDENCE = 0.3
 #: Largest image file read into the kernel for a thumbnail.
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 
@@ -73,27 +80,37 @@ class _Card:
     style and layout the others then share.
     """
 
-    def __init__(self, size: int, slot: int, shared: tuple | None = None):
+    def __init__(self, size: int, slot: int, shared: tuple | None = None, *,
+                 boxes: bool = False):
         if shared is None:
             self.caption = w.HTML("", layout=w.Layout())
         else:
             self.caption = w.HTML("", style=shared[0], layout=shared[1])
         self.caption.add_class("wb-card-caption")
         html_style = self.caption.style
-        self.image = w.Image(format="png", layout=w.Layout(width=f"{size}px",
-                                                           height=f"{size}px"))
-        self.image.add_class("wb-card-image")
-        self.placeholder = w.HTML(
-            f"<div style='width:{size}px;height:{size}px;display:flex;align-items:center;"
-            "justify-content:center;background:#eee;color:#777;font-size:11px'>no image</div>",
-            layout=w.Layout(display="none"), style=html_style)
-        self.placeholder.add_class("wb-placeholder")
-        self.box = w.VBox([self.image, self.placeholder, self.caption],
-                          layout=w.Layout(padding="4px", border="1px solid #ddd",
-                                          display="none"))
+        if boxes:  # a detection card: one HTML picture (image + SVG boxes)
+            self.image = self.placeholder = None
+            self.figure = w.HTML("", style=html_style)
+            self.figure.add_class("wb-card-figure")
+            parts = [self.figure, self.caption]
+        else:
+            self.figure = None
+            self.image = w.Image(format="png", layout=w.Layout(width=f"{size}px",
+                                                               height=f"{size}px"))
+            self.image.add_class("wb-card-image")
+            self.placeholder = w.HTML(
+                f"<div style='width:{size}px;height:{size}px;display:flex;"
+                "align-items:center;justify-content:center;background:#eee;color:#777;"
+                "font-size:11px'>no image</div>",
+                layout=w.Layout(display="none"), style=html_style)
+            self.placeholder.add_class("wb-placeholder")
+            parts = [self.image, self.placeholder, self.caption]
+        self.box = w.VBox(parts, layout=w.Layout(padding="4px", border="1px solid #ddd",
+                                                 display="none"))
         self.box.add_class("wb-card")
         self.box.add_class(f"{SLOT_CLASS}{slot}")
         self.item_id: str | None = None
+        self.record: dict | None = None  # detection: what the card drew
 
 
 class _Lookups:
@@ -212,12 +229,16 @@ class ItemGallery(StatusMixin, w.VBox):
         Cards per page. The cards are a fixed pool reused for every page.
     run : str, default=None
         The run whose prediction is shown; None means ``project.default_run``.
-    thumb_size : int, default=96
-        Thumbnail size in pixels.
+    thumb_size : int, default=None
+        Thumbnail size in pixels (None: 96, or 180 in a detection project, where boxes are
+        drawn on the image).
     errors_first : bool, default=True
         Show the items the model gets wrong (prediction of ``run`` != reference label)
         first, then the others, each group by item id: a slice of 500 items opens on its
-        errors. False keeps the selection's order (sorted item ids).
+        errors. False keeps the selection's order (sorted item ids). Classification only.
+    detection : DetectionData, default=None
+        Detection projects: the frames shared with the other widgets of the dashboard (a
+        new one when None).
 
     Attributes
     ----------
@@ -230,6 +251,18 @@ class ItemGallery(StatusMixin, w.VBox):
         shift-click to pick every card from the last one clicked (across pages, in the
         gallery's order), "Select page" / "Select none". A new selection drops the picks.
         Picked cards carry the CSS class ``wb-picked``.
+    show_reference, show_predictions : bool
+        Detection: draw the reference boxes / the run's predicted boxes (selected boxes are
+        always drawn). Toggles ``wb-gallery-reference`` / ``wb-gallery-predictions``.
+    min_confidence : float
+        Detection: predictions below this confidence are not drawn unless selected
+        (default :data:`DEFAULT_MIN_CONFIDENCE`, 0.3; slider ``wb-gallery-min-confidence``).
+    crops : bool
+        Detection: with a box-level selection (``selection.box_ids``), show one card per
+        selected box, cropped around it (toggle ``wb-gallery-crops``).
+    drawn : list of dict
+        Detection: what each card of the page drew, ``{"item_id", "crop", "reference",
+        "predictions", "selected", "image"}`` (counts of drawn boxes; the selected box ids).
 
     Notes
     -----
@@ -243,11 +276,29 @@ class ItemGallery(StatusMixin, w.VBox):
 
     page = traitlets.Int(0)
     run = traitlets.Unicode(None, allow_none=True)
+    show_reference = traitlets.Bool(True)
+    show_predictions = traitlets.Bool(True)
+    min_confidence = traitlets.Float(0.0)
+    crops = traitlets.Bool(False)
 
     def __init__(self, project: Any, selection: Selection | None = None, *,
-                 page_size: int = 24, run: str | None = None, thumb_size: int = 96,
-                 errors_first: bool = True):
+                 page_size: int = 24, run: str | None = None, thumb_size: int | None = None,
+                 errors_first: bool = True, detection: DetectionData | None = None):
         self.project = project
+        self._detection = None
+        data = detection_data(project, detection)
+        if data is not None:
+            from ._detection_cards import DetectionCards
+
+            self._detection = DetectionCards(data, run if run is not None
+                                             else data.default_run())
+        if thumb_size is None:
+            thumb_size = 180 if self._detection is not None else 96
+        if self._detection is not None:  # most detections are low-confidence noise
+            self.min_confidence = self._detection.min_confidence = DEFAULT_MIN_CONFIDENCE
+        self.thumb_size = check_int(thumb_size, "thumb_size", "ItemGallery", minimum=16)
+        self.drawn: list[dict] = []
+        self._shown_state: tuple | None = None
         self.errors_first = bool(errors_first)
         self.selection = selection if selection is not None else Selection()
         self.page_size = check_int(page_size, "page_size", "ItemGallery", minimum=1)
@@ -273,9 +324,10 @@ class ItemGallery(StatusMixin, w.VBox):
             hint="Click a card to pick it, shift-click to pick a range: tags then go on "
                  "the picked cards only.")
         self._anchor: str | None = None  # the last card clicked (start of a shift range)
-        first = _Card(thumb_size, 0)  # the others share its caption's style and layout
+        boxes = self._detection is not None
+        first = _Card(thumb_size, 0, boxes=boxes)  # the others share its caption's style
         shared = (first.caption.style, first.caption.layout)
-        self.cards = [first] + [_Card(thumb_size, i, shared)
+        self.cards = [first] + [_Card(thumb_size, i, shared, boxes=boxes)
                                 for i in range(1, self.page_size)]
         grid = w.GridBox([c.box for c in self.cards], layout=w.Layout(
             grid_template_columns=f"repeat(auto-fill, minmax({thumb_size + 70}px, 1fr))",
@@ -285,14 +337,17 @@ class ItemGallery(StatusMixin, w.VBox):
         picks = w.HBox([self.pick_page_button, self.pick_none_button, self.card_clicks],
                        layout=w.Layout(grid_gap="6px"))
         picks.add_class("wb-gallery-picks")
-        super().__init__([header, picks, self._make_error_box(), grid])
+        parts = [header, picks]
+        if boxes:
+            parts.append(self._make_box_controls())
+        super().__init__([*parts, self._make_error_box(), grid])
         self.add_class("wb-gallery")
         self.run = run
         self.prev_button.on_click(lambda _b: self.go(self.page - 1))
         self.next_button.on_click(lambda _b: self.go(self.page + 1))
         self.pick_page_button.on_click(lambda _b: self.pick_page())
         self.pick_none_button.on_click(lambda _b: self.pick_none())
-        self.selection.observe(self._on_selection, names=["ids"])
+        self.selection.observe(self._on_selection, names=["ids", "box_ids"])
         self.selection.observe(self._on_picked, names=["picked"])
         try:  # load Pillow's image plugins now, not on the first click
             from PIL import Image as PILImage
@@ -303,6 +358,57 @@ class ItemGallery(StatusMixin, w.VBox):
         self._load_ids()
         self.render()
 
+    def _make_box_controls(self) -> w.HBox:
+        """Detection: the layer toggles, the crops toggle and the confidence slider."""
+        self.reference_toggle = w.ToggleButton(
+            value=True, description="reference boxes", icon="square-o",
+            tooltip="Draw the dataset's boxes (solid green)", layout=w.Layout(width="150px"))
+        self.predictions_toggle = w.ToggleButton(
+            value=True, description="predictions", icon="square-o",
+            tooltip="Draw the run's predicted boxes (dashed orange)",
+            layout=w.Layout(width="130px"))
+        self.crops_toggle = w.ToggleButton(
+            value=False, description="crops", icon="crop",
+            tooltip="With selected boxes: one card per box, cropped around it",
+            layout=w.Layout(width="90px"))
+        self.confidence_slider = w.FloatSlider(
+            value=self.min_confidence, min=0.0, max=1.0, step=0.05,
+            description="min conf.", readout_format=".2f", continuous_update=False,
+            tooltip="Predictions below this confidence are not drawn (selected ones are)",
+            layout=w.Layout(width="260px"))
+        for widget, css in ((self.reference_toggle, "reference"),
+                            (self.predictions_toggle, "predictions"),
+                            (self.crops_toggle, "crops"),
+                            (self.confidence_slider, "min-confidence")):
+            widget.add_class(f"wb-gallery-{css}")
+        w.link((self.reference_toggle, "value"), (self, "show_reference"))
+        w.link((self.predictions_toggle, "value"), (self, "show_predictions"))
+        w.link((self.crops_toggle, "value"), (self, "crops"))
+        w.link((self.confidence_slider, "value"), (self, "min_confidence"))
+        legend = w.HTML(
+            "<span style='font-size:11px;color:#555'><span style='color:#2e7d32'>"
+            "&#9473; reference</span> &middot; <span style='color:#ef6c00'>&#9476; "
+            "predicted</span> &middot; <span style='background:#ffd600'>&nbsp;selected"
+            "&nbsp;</span> &middot; hover a box for its outcome</span>")
+        box = w.HBox([self.reference_toggle, self.predictions_toggle, self.crops_toggle,
+                      self.confidence_slider, legend],
+                     layout=w.Layout(flex_flow="row wrap", align_items="center",
+                                     grid_gap="4px 8px"))
+        box.add_class("wb-gallery-box-controls")
+        return box
+
+    @traitlets.observe("show_reference", "show_predictions", "min_confidence", "crops")
+    def _on_layers(self, change) -> None:
+        if self._detection is None or getattr(self, "cards", None) is None:
+            return
+        self._detection.show_reference = self.show_reference
+        self._detection.show_predictions = self.show_predictions
+        self._detection.min_confidence = self.min_confidence
+        if change["name"] == "crops":
+            self._load_ids()
+            self.page = 0
+        self._safe(self.render)
+
     # ---- state ------------------------------------------------------------------------
 
     @property
@@ -312,13 +418,23 @@ class ItemGallery(StatusMixin, w.VBox):
 
     def _load_ids(self) -> None:
         ids = self.selection.ids
-        self._ids = [] if ids is None else self._ordered(list(ids))
+        self._crop_boxes: list[str] | None = None
+        self._shown_state = (self.selection.ids, self.selection.box_ids, self.crops)
+        if self._detection is not None and self.crops and self.selection.box_ids:
+            # one card per selected box, by image then box id
+            boxes = list(self.selection.box_ids)
+            items = self._detection.items_of(boxes)
+            pairs = sorted((i, b) for i, b in zip(items, boxes, strict=True) if i)
+            self._ids = [i for i, _b in pairs]
+            self._crop_boxes = [b for _i, b in pairs]
+        else:
+            self._ids = [] if ids is None else self._ordered(list(ids))
         self._position_of: dict | None = None
 
     def _ordered(self, ids: list[str]) -> list[str]:
         """``ids`` with the model's errors first (stable: item-id order within each group)."""
         self._reordered = False
-        if not self.errors_first or len(ids) < 2:
+        if not self.errors_first or len(ids) < 2 or self._detection is not None:
             return ids
         pred, ref = self._lookups.pred(), self._lookups.reference()
         if pred is None or ref is None or "label" not in pred.columns:
@@ -337,6 +453,10 @@ class ItemGallery(StatusMixin, w.VBox):
 
     @guarded
     def _on_selection(self, change) -> None:
+        state = (self.selection.ids, self.selection.box_ids, self.crops)
+        if self._shown_state is not None and all(
+                a is b for a, b in zip(state, self._shown_state, strict=True)):
+            return  # ids and box_ids changed together: shown once already
         self._anchor = None  # the Selection has dropped the picks itself
         self._load_ids()
         if self.page != 0:
@@ -347,6 +467,8 @@ class ItemGallery(StatusMixin, w.VBox):
     @traitlets.observe("run")
     def _on_run(self, change) -> None:
         self._lookups.set_run(change["new"])
+        if self._detection is not None and change["new"] is not None:
+            self._detection.run = change["new"]
         if getattr(self, "cards", None) is not None and change["old"] != change["new"]:
             self._load_ids()  # the errors of the new run come first
             self.render()
@@ -431,12 +553,25 @@ class ItemGallery(StatusMixin, w.VBox):
         start = self.page * self.page_size
         page_ids = self._ids[start:start + self.page_size]
         self.ids_on_page = list(page_ids)
-        for card, item_id in zip(self.cards, page_ids + [None] * (len(self.cards)
-                                                                   - len(page_ids)),
-                                 strict=True):
+        crops = (self._crop_boxes[start:start + self.page_size]
+                 if self._crop_boxes is not None else [None] * len(page_ids))
+        selected = frozenset(self.selection.box_ids or ())
+        drawn = []
+        for k, (card, item_id) in enumerate(zip(
+                self.cards, page_ids + [None] * (len(self.cards) - len(page_ids)),
+                strict=True)):
             card.item_id = item_id
             if item_id is None:
                 card.box.layout.display = "none"
+                card.record = None
+                continue
+            if self._detection is not None:
+                html, caption, card.record = self._detection.card(
+                    item_id, selected, display=self.thumb_size, crop=crops[k])
+                card.figure.value = html
+                card.caption.value = caption
+                drawn.append(card.record)
+                card.box.layout.display = None
                 continue
             card.caption.value = self._lookups.caption(item_id)
             image = read_image(self.project.media_path(item_id))
@@ -449,6 +584,7 @@ class ItemGallery(StatusMixin, w.VBox):
                 card.image.layout.display = None
                 card.placeholder.layout.display = "none"
             card.box.layout.display = None
+        self.drawn = drawn
         self.card_clicks.epoch += 1  # clicks on the cards' previous items are stale now
         self._show_picks()
         self._render_status()
@@ -467,7 +603,13 @@ class ItemGallery(StatusMixin, w.VBox):
             first = " &middot; model errors first"
         picked = len(self.selection.picked)
         picks = f" &middot; <b>{picked} picked</b>" if picked else ""
-        self.status.value = (f"{len(self._ids)} selected, page {self.page + 1} of "
+        unit = "selected"
+        if self.selection.box_ids is not None:
+            n_boxes = len(self.selection.box_ids)
+            unit = (f"boxes selected (crops), on {len(self.selection.ids or ())} images"
+                    if self._crop_boxes is not None else
+                    f"images selected ({n_boxes} boxes)")
+        self.status.value = (f"{len(self._ids)} {unit}, page {self.page + 1} of "
                              f"{self.n_pages}{what}{first}{picks}")
 
     def __repr__(self) -> str:

@@ -1,0 +1,211 @@
+"""The gallery's cards for a detection project: which boxes to draw on an image, and the caption.
+
+:class:`DetectionCards` is the gallery's helper for ``task == "detection"``: for one image
+(or one box, in crop mode) it returns the picture (:func:`workbench.widgets._boxes.figure_html`),
+the caption and a record of what was drawn (``{"reference": n, "predictions": n,
+"selected": [...]}``), which tests and the browser can check.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._adapters import esc
+from ._boxes import Box, counts_by_outcome, crop_region, figure_html, finite, image_for
+from ._detection_data import DetectionData
+
+__all__ = ["DetectionCards"]
+
+_CAPTION_BOXES = 4  # selected boxes listed in a caption
+
+
+class DetectionCards:
+    """Boxes, pictures and captions of a detection project's gallery cards.
+
+    Parameters
+    ----------
+    data : DetectionData
+        The shared frames (boxes per image, matches of ``run`` at ``data.iou``).
+    run : str or None
+        The run whose predictions are drawn.
+
+    Attributes
+    ----------
+    show_reference, show_predictions : bool
+        The two layers (a toggle hides either).
+    min_confidence : float
+        Predictions below it are not drawn unless selected.
+    """
+
+    def __init__(self, data: DetectionData, run: str | None = None):
+        self.data = data
+        self.run = run
+        self.show_reference = True
+        self.show_predictions = True
+        self.min_confidence = 0.0
+        self._box_item: pd.Series | None = None
+        self._sizes: dict = {}
+
+    @property
+    def project(self) -> Any:
+        return self.data.project
+
+    # ---- lookups ----------------------------------------------------------------------
+
+    def items_of(self, box_ids) -> list[str]:
+        """The image of each box id (``box_id`` or ``pred_id``; unknown ids give ``""``)."""
+        if self._box_item is None:
+            b, p = self.project.boxes, self.project.predictions
+            ids = pd.concat([b["box_id"].astype(str), p["pred_id"].astype(str)],
+                            ignore_index=True)
+            items = pd.concat([b["item_id"].astype(str), p["item_id"].astype(str)],
+                              ignore_index=True)
+            series = pd.Series(items.to_numpy(), index=pd.Index(ids.to_numpy()))
+            self._box_item = series[~series.index.duplicated(keep="first")]
+        box_ids = [str(i) for i in box_ids]
+        pos = self._box_item.index.get_indexer(box_ids)
+        values = self._box_item.to_numpy()
+        return [str(values[i]) if i >= 0 else "" for i in pos]
+
+    def image_size(self, item_id: str, data: bytes | None) -> tuple[int, int] | None:
+        """The image's size: the project's ``width``/``height``, else read from the bytes."""
+        if item_id in self._sizes:
+            return self._sizes[item_id]
+        row = self.data.item_row(item_id)
+        size = None
+        if row is not None and "width" in row.index and "height" in row.index:
+            w, h = row["width"], row["height"]
+            if not (pd.isna(w) or pd.isna(h)):
+                size = (int(w), int(h))
+        if size is None and data is not None:
+            try:
+                import io
+
+                from PIL import Image as PILImage
+
+                with PILImage.open(io.BytesIO(data)) as im:
+                    size = im.size
+            except Exception:  # unreadable: the card shows a placeholder
+                size = None
+        self._sizes[item_id] = size
+        return size
+
+    def boxes(self, item_id: str, selected: frozenset | set = frozenset()) -> list[Box]:
+        """The boxes drawn on ``item_id``: the visible layers, and every selected box."""
+        out: list[Box] = []
+        outcomes = self.data.outcomes(self.run) if self.run is not None else {"box": {},
+                                                                                 "pred": {}}
+        refs = self.data.boxes().rows(item_id)
+        for r in refs[["box_id", "label", "x", "y", "w", "h"]].itertuples(index=False):
+            bid = str(r.box_id)
+            sel = bid in selected
+            if not (self.show_reference or sel):
+                continue
+            info = outcomes["box"].get(bid, {})
+            out.append(Box("ref", bid, str(r.label), float(r.x), float(r.y), float(r.w),
+                           float(r.h), info.get("outcome"), None, finite(info.get("iou")),
+                           sel))
+        preds = self.data.predictions(self.run)
+        if preds is not None:
+            rows = preds.rows(item_id)
+            for r in rows[["pred_id", "label", "x", "y", "w", "h",
+                           "confidence"]].itertuples(index=False):
+                pid = str(r.pred_id)
+                sel = pid in selected
+                conf = finite(r.confidence)
+                shown = self.show_predictions and (conf is None or
+                                                   conf >= self.min_confidence)
+                if not (shown or sel):
+                    continue
+                info = outcomes["pred"].get(pid, {})
+                out.append(Box("pred", pid, str(r.label), float(r.x), float(r.y),
+                               float(r.w), float(r.h), info.get("outcome"), conf,
+                               finite(info.get("iou")), sel))
+        return out
+
+    # ---- a card -------------------------------------------------------------------------
+
+    def card(self, item_id: str, selected: frozenset | set, *, display: int,
+             crop: str | None = None) -> tuple[str, str, dict]:
+        """``(picture html, caption html, record)`` of one card.
+
+        Parameters
+        ----------
+        item_id : str
+            The image.
+        selected : set of str
+            The selected box ids (``Selection.box_ids``).
+        display : int
+            Longer side of the picture in CSS pixels.
+        crop : str, default=None
+            A box id: show the neighbourhood of that box only.
+        """
+        from .gallery import read_image
+
+        image = read_image(self.project.media_path(item_id))
+        size = self.image_size(item_id, image[0] if image else None)
+        boxes = self.boxes(item_id, selected)
+        region = None
+        if crop is not None:
+            target = next((b for b in boxes if b.box_id == crop), None)
+            if target is not None:
+                region = crop_region(target, *(size or (0, 0)))
+        if size is None:  # no usable image and no recorded size: frame the boxes
+            right = max([b.x + b.w for b in boxes], default=1.0)
+            bottom = max([b.y + b.h for b in boxes], default=1.0)
+            size = (int(np.ceil(right)), int(np.ceil(bottom)))
+            image = None
+        if image is not None:
+            try:
+                image = image_for(image[0], image[1], size, display, region)
+            except Exception:  # Pillow could not re-encode it: placeholder
+                image = None
+        html = figure_html(image, size, boxes, display=display, region=region)
+        record = {"item_id": item_id, "crop": crop if region is not None else None,
+                  "reference": sum(b.kind == "ref" for b in boxes),
+                  "predictions": sum(b.kind == "pred" for b in boxes),
+                  "selected": sorted(b.box_id for b in boxes if b.selected),
+                  "image": image is not None}
+        return html, self.caption(item_id, boxes, record), record
+
+    def caption(self, item_id: str, boxes: list[Box], record: dict) -> str:
+        """The card's text: image id, box counts, outcomes, selected boxes, metadata."""
+        lines = [f"<b>{esc(item_id)}</b>"]
+        if record.get("crop"):
+            lines[0] += f" &middot; crop of <b>{esc(record['crop'])}</b>"
+        run = f" ({esc(self.run)})" if self.run is not None else ""
+        lines.append(
+            f"<span class='wb-card-boxes' data-reference='{record['reference']}' "
+            f"data-predictions='{record['predictions']}' "
+            f"data-selected='{len(record['selected'])}'>"
+            f"<span style='color:#2e7d32'>&#9634; {record['reference']} boxes</span> &middot; "
+            f"<span style='color:#ef6c00'>&#9636; {record['predictions']} predicted"
+            f"{run}</span></span>")
+        counts = counts_by_outcome(boxes)
+        if counts:
+            lines.append("<span class='wb-card-outcomes' style='color:#555'>" + ", ".join(
+                f"{esc(k)} {v}" for k, v in counts.items()) + "</span>")
+        chosen = [b for b in boxes if b.selected]
+        for b in chosen[:_CAPTION_BOXES]:
+            kind = "box" if b.kind == "ref" else "pred"
+            conf = (f" {b.confidence:.2f}" if b.confidence is not None else "")
+            outcome = f" <b>{esc(b.outcome)}</b>" if b.outcome else ""
+            lines.append(f"<span class='wb-card-selected-box' style='background:#fff59d'>"
+                         f"{kind} {esc(b.label)}{esc(conf)}{outcome}</span>")
+        if len(chosen) > _CAPTION_BOXES:
+            lines.append(f"<i>+{len(chosen) - _CAPTION_BOXES} more selected</i>")
+        meta = self._metadata(item_id)
+        if meta:
+            lines.append(f"<span style='color:#555'>{meta}</span>")
+        return ("<div style='font-size:11px;line-height:1.3;word-break:break-all'>"
+                + "<br>".join(lines) + "</div>")
+
+    def _metadata(self, item_id: str) -> str:
+        cols = list(getattr(self.project, "metadata_columns", []))
+        row = self.data.item_row(item_id) if cols else None
+        if row is None:
+            return ""
+        return "; ".join(f"{esc(c)}={esc(row[c])}" for c in cols if c in row.index)

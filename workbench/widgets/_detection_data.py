@@ -1,0 +1,165 @@
+"""What the detection widgets share about one project: matches per (run, IoU), boxes per image.
+
+One :class:`DetectionData` per dashboard: the explorer, the gallery, the confusion matrix and
+the curves read the same cached frames, so moving the IoU control matches once.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._validation import check_fraction
+
+__all__ = ["DetectionData", "BoxRows", "detection_data"]
+
+#: (run, iou) pairs whose matches stay cached.
+_CACHE_SIZE = 4
+
+
+class BoxRows:
+    """Rows of a box frame grouped by image: ``rows(item_id)`` is a small DataFrame.
+
+    Built once; the lookup is a dict of row positions, so a page of 24 images costs 24
+    ``iloc`` calls, whatever the project's size.
+    """
+
+    def __init__(self, frame: pd.DataFrame):
+        self.frame = frame.reset_index(drop=True)
+        ids = self.frame["item_id"].astype(str).to_numpy()
+        order = np.argsort(ids, kind="stable")
+        sorted_ids = ids[order]
+        starts = np.r_[0, np.flatnonzero(sorted_ids[1:] != sorted_ids[:-1]) + 1]
+        ends = np.r_[starts[1:], len(ids)]
+        self._positions = {sorted_ids[s]: order[s:e] for s, e in zip(starts, ends,
+                                                                      strict=True)}
+
+    def rows(self, item_id: str) -> pd.DataFrame:
+        """The rows of ``item_id`` (empty frame with the columns when it has none)."""
+        pos = self._positions.get(str(item_id))
+        if pos is None:
+            return self.frame.iloc[:0]
+        return self.frame.iloc[np.sort(pos)]
+
+    def __contains__(self, item_id: str) -> bool:
+        return str(item_id) in self._positions
+
+
+class DetectionData:
+    """Cached frames of a detection project for its widgets.
+
+    Parameters
+    ----------
+    project : DetectionProject
+        A project with ``task == "detection"`` (``boxes``, ``predictions``).
+
+    Attributes
+    ----------
+    project : DetectionProject
+    iou : float
+        The IoU threshold the widgets show (the explorer's control), default 0.5.
+    """
+
+    def __init__(self, project: Any, *, iou: float = 0.5):
+        if getattr(project, "task", None) != "detection":
+            raise TypeError(
+                "DetectionData needs a detection project (task = \"detection\" in "
+                f"workbench.toml). Got {type(project).__name__} with task "
+                f"{getattr(project, 'task', None)!r}.")
+        self.project = project
+        self.iou = check_fraction(iou, "iou", "DetectionData")
+        self._matches: OrderedDict = OrderedDict()
+        self._boxes: BoxRows | None = None
+        self._preds: dict = {}
+        self._outcomes: dict = {}
+        self._item_index: pd.Index | None = None
+
+    def item_row(self, item_id: str) -> pd.Series | None:
+        """The row of ``project.items`` of ``item_id`` (None when unknown)."""
+        if self._item_index is None:
+            self._item_index = pd.Index(self.project.items["item_id"].astype(str))
+        pos = self._item_index.get_indexer([str(item_id)])[0]
+        return None if pos < 0 else self.project.items.iloc[pos]
+
+    def default_run(self) -> str | None:
+        """The project's default run, else its first run, else None."""
+        runs = list(self.project.runs or [])
+        return self.project.default_run or (runs[0] if runs else None)
+
+    def matches(self, run: str | None, iou: float | None = None) -> pd.DataFrame:
+        """:func:`workbench.match_detections` of ``run`` at ``iou`` (cached)."""
+        from ..detection import match_detections
+
+        iou = self.iou if iou is None else float(iou)
+        key = (run, round(iou, 6))
+        if key in self._matches:
+            self._matches.move_to_end(key)
+            return self._matches[key]
+        frame = match_detections(self.project, run, iou=iou)
+        self._matches[key] = frame
+        while len(self._matches) > _CACHE_SIZE:
+            old = self._matches.popitem(last=False)[0]
+            self._outcomes.pop(old, None)
+        return frame
+
+    def boxes(self) -> BoxRows:
+        """The reference boxes grouped by image."""
+        if self._boxes is None:
+            self._boxes = BoxRows(self.project.boxes)
+        return self._boxes
+
+    def predictions(self, run: str | None) -> BoxRows | None:
+        """The predicted boxes of ``run`` grouped by image (None without a run)."""
+        if run is None:
+            return None
+        if run not in self._preds:
+            p = self.project.predictions
+            self._preds[run] = BoxRows(p[(p["run"].astype(str) == str(run)).to_numpy()])
+        return self._preds[run]
+
+    def outcomes(self, run: str | None, iou: float | None = None) -> dict[str, dict]:
+        """``{"box": {box_id: info}, "pred": {pred_id: info}}`` at ``(run, iou)``.
+
+        ``info`` is ``{"outcome", "iou", "confidence", "partner"}`` (the other box of the
+        pair, or None). Boxes left out of the matching (crowd boxes, predictions beyond
+        ``max_dets`` or absorbed by a crowd box) are absent.
+        """
+        iou = self.iou if iou is None else float(iou)
+        key = (run, round(iou, 6))
+        if key not in self._outcomes:
+            m = self.matches(run, iou) if run is not None else None
+            self._outcomes[key] = _outcome_maps(m)
+        return self._outcomes[key]
+
+
+def _outcome_maps(m: pd.DataFrame | None) -> dict[str, dict]:
+    out: dict[str, dict] = {"box": {}, "pred": {}}
+    if m is None or not len(m):
+        return out
+    box = m["box_id"].astype(object).to_numpy()
+    pred = m["pred_id"].astype(object).to_numpy()
+    outcome = m["outcome"].astype(str).to_numpy()
+    iou = m["iou"].to_numpy(dtype=float)
+    conf = m["confidence"].to_numpy(dtype=float)
+    has_box, has_pred = ~pd.isna(box), ~pd.isna(pred)
+    for i in np.flatnonzero(has_box):
+        out["box"][str(box[i])] = {"outcome": outcome[i], "iou": iou[i],
+                                   "confidence": conf[i],
+                                   "partner": str(pred[i]) if has_pred[i] else None}
+    for i in np.flatnonzero(has_pred):
+        out["pred"][str(pred[i])] = {"outcome": outcome[i], "iou": iou[i],
+                                     "confidence": conf[i],
+                                     "partner": str(box[i]) if has_box[i] else None}
+    return out
+
+
+def detection_data(project: Any, data: DetectionData | None = None) -> DetectionData | None:
+    """``data``, or a new :class:`DetectionData` for a detection project, else None."""
+    if data is not None:
+        return data
+    if getattr(project, "task", None) == "detection":
+        return DetectionData(project)
+    return None
