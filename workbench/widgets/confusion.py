@@ -1,4 +1,4 @@
-"""ConfusionMatrix: a plotly heatmap whose cells select their items."""
+"""ConfusionMatrix: a plotly heatmap whose cells select their items (or, in detection, boxes)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from ._adapters import (
     square_axes,
     sync_figure_state,
 )
+from ._detection_confusion import detection_cells, is_matches_frame
 from ._plotly_adapter import figure_widget, hide_modebar
 
 __all__ = ["ConfusionMatrix"]
@@ -40,7 +41,10 @@ class ConfusionMatrix(StatusMixin, w.VBox):
     ----------
     project_or_errors : Project or DataFrame
         A project (its errors for ``run`` are used) or an errors frame
-        (:func:`workbench.slicing.project_errors`).
+        (:func:`workbench.slicing.project_errors`). Detection: a detection project (its
+        matches for ``run`` at ``iou``) or a :func:`workbench.match_detections` frame; the
+        matrix then has a ``background`` row (false detections) and column (misses), and a
+        click selects the cell's boxes (``Selection.box_ids``) and their images.
     selection : Selection, default=None
         The shared selection; a new one when None.
     run : str, default=None
@@ -49,6 +53,8 @@ class ConfusionMatrix(StatusMixin, w.VBox):
         Blank the diagonal so the errors stand out.
     normalize : {'true', 'pred', 'all'}, default=None
         Show rates instead of counts (as :func:`workbench.confusion_table`).
+    iou : float, default=0.5
+        Detection project: the IoU threshold of the matching.
 
     Attributes
     ----------
@@ -58,6 +64,8 @@ class ConfusionMatrix(StatusMixin, w.VBox):
         The selected ``(true, predicted)`` cell.
     table : DataFrame
         The counts shown (the same as ``confusion_table(errors)``).
+    detection : bool
+        Whether this is a detection matrix (``errors`` is then the matches frame).
     """
 
     cell = traitlets.Tuple(default_value=None, allow_none=True)
@@ -66,12 +74,19 @@ class ConfusionMatrix(StatusMixin, w.VBox):
 
     def __init__(self, project_or_errors: Any, selection: Selection | None = None, *,
                  run: str | None = None, hide_diagonal: bool = False,
-                 normalize: str | None = None):
+                 normalize: str | None = None, iou: float = 0.5):
         import plotly.graph_objects as go
 
         check_option(normalize, "normalize", "ConfusionMatrix", ["true", "pred", "all"],
                      allow_none=True)
-        self.project, self.errors = errors_from(project_or_errors, run)
+        if getattr(project_or_errors, "task", None) == "detection":
+            from ..detection import match_detections
+
+            self.project = project_or_errors
+            self.errors = match_detections(project_or_errors, run or _default_run(
+                project_or_errors), iou=iou)
+        else:
+            self.project, self.errors = errors_from(project_or_errors, run)
         self.selection = selection if selection is not None else Selection()
         self.hide_diagonal = hide_diagonal
         self.normalize = normalize
@@ -105,11 +120,23 @@ class ConfusionMatrix(StatusMixin, w.VBox):
         w.link((self.norm_box, "value"), (self, "normalize"),
                transform=(lambda v: None if v == "counts" else v,
                           lambda v: "counts" if v is None else v))
-        self.selection.observe(self._on_selection, names=["ids"])
+        self.selection.observe(self._on_selection, names=["ids", "box_ids"])
 
     # ---- state ------------------------------------------------------------------------
 
+    @property
+    def detection(self) -> bool:
+        """Whether the matrix shows detections (a matches frame, with ``background``)."""
+        return is_matches_frame(self.errors)
+
     def _compute(self) -> None:
+        self._cell_ids_cache: dict = {}
+        if self.detection:
+            self._cells = detection_cells(self.errors)
+            self.table = self._cells.table()
+            self.classes = list(self._cells.classes)
+            return
+        self._cells = None
         self.table = confusion_table(self.errors)
         self.classes = [str(c) for c in self.table.index]
         k = len(self.classes)
@@ -119,11 +146,12 @@ class ConfusionMatrix(StatusMixin, w.VBox):
         code[(t < 0) | (p < 0)] = -1
         self._cell_code = code
         self._ids = self.errors["item_id"].astype(str).to_numpy()
-        self._cell_ids_cache: dict = {}
 
     def items_of(self, true: str, predicted: str) -> list[str]:
-        """Item ids in cell ``(true, predicted)``."""
+        """Item ids in cell ``(true, predicted)`` (detection: the images of its boxes)."""
         key = (str(true), str(predicted))
+        if self._cells is not None:
+            return self._detection_cell(key)[0]
         if key not in self._cell_ids_cache:
             k = len(self.classes)
             if key[0] in self.classes and key[1] in self.classes:
@@ -133,8 +161,35 @@ class ConfusionMatrix(StatusMixin, w.VBox):
                 self._cell_ids_cache[key] = cell_items(self.errors, *key)
         return self._cell_ids_cache[key]
 
+    def boxes_of(self, true: str, predicted: str) -> list[str] | None:
+        """Detection: the box ids of cell ``(true, predicted)``; None for classification.
+
+        The ids are the ``box_id`` of the reference boxes and the ``pred_id`` of the
+        predictions behind the cell.
+        """
+        if self._cells is None:
+            return None
+        return self._detection_cell((str(true), str(predicted)))[1]
+
+    def _detection_cell(self, key: tuple[str, str]) -> tuple[list[str], list[str]]:
+        if key not in self._cell_ids_cache:
+            if key[0] not in self.classes or key[1] not in self.classes:
+                raise ValueError(f"({key[0]!r}, {key[1]!r}) is not a cell of the confusion "
+                                 f"matrix; its rows and columns are {self.classes}.")
+            self._cell_ids_cache[key] = self._cells.cell(*key)
+        return self._cell_ids_cache[key]
+
+    def _describe(self, true: str, predicted: str) -> str:
+        if self._cells is None:
+            return f"true {true}, predicted {predicted}"
+        bg = self.classes[-1]
+        if predicted == bg and true != bg:
+            return f"missed {true} boxes (true {true}, predicted {bg})"
+        if true == bg and predicted != bg:
+            return f"false {predicted} detections (true {bg}, predicted {predicted})"
+        return f"true {true}, predicted {predicted}"
     def set_errors(self, errors: pd.DataFrame) -> None:
-        """Show another errors frame (for example after the run changed)."""
+        """Show another errors frame (after the run changed; detection: a matches frame)."""
         self.errors = errors
         self.cell = None
         self._compute()
@@ -144,8 +199,8 @@ class ConfusionMatrix(StatusMixin, w.VBox):
         """Select the items of a cell (what a click does); returns their ids."""
         ids = self.items_of(true, predicted)
         self.cell = (str(true), str(predicted))
-        self.selection.select(ids, origin=self,
-                              description=f"true {true}, predicted {predicted}")
+        self.selection.select(ids, box_ids=self.boxes_of(true, predicted), origin=self,
+                              description=self._describe(true, predicted))
         return ids
 
     @guarded
@@ -161,7 +216,10 @@ class ConfusionMatrix(StatusMixin, w.VBox):
             return
         if self.selection.origin is self:
             return
-        if change["new"] != tuple(sorted(self.items_of(*self.cell))):
+        if self.selection.ids != tuple(sorted(self.items_of(*self.cell))):
+            self.cell = None
+        elif self._cells is not None and self.selection.box_ids != tuple(
+                sorted(self.boxes_of(*self.cell))):
             self.cell = None
 
     @traitlets.observe("cell")
@@ -201,8 +259,13 @@ class ConfusionMatrix(StatusMixin, w.VBox):
 
     def _content(self) -> tuple[dict, dict, list]:
         counts = self.table.to_numpy()
-        shown = confusion_table(self.errors, normalize=self.normalize).to_numpy(dtype=float)
+        if self._cells is not None:
+            shown = self._cells.table(self.normalize).to_numpy(dtype=float)
+        else:
+            shown = confusion_table(self.errors, normalize=self.normalize).to_numpy(
+                dtype=float)
         k = len(self.classes)
+        noun = "boxes" if self._cells is not None else "items"
         z = shown.copy()
         if self.hide_diagonal and k:
             z[np.arange(k), np.arange(k)] = np.nan
@@ -216,7 +279,7 @@ class ConfusionMatrix(StatusMixin, w.VBox):
         heat = {"z": z.tolist(), "x": shown_names, "y": shown_names, "text": text}
         grid = {"x": [shown_names[j] for _i in range(k) for j in range(k)],
                 "y": [shown_names[i] for i in range(k) for _j in range(k)],
-                "customdata": [f"{int(counts[i, j])} items" for i in range(k)
+                "customdata": [f"{int(counts[i, j])} {noun}" for i in range(k)
                                for j in range(k)]}
         return heat, grid, self._shapes()
 
@@ -232,5 +295,11 @@ class ConfusionMatrix(StatusMixin, w.VBox):
         sync_figure_state(self.figure)
 
     def __repr__(self) -> str:
-        return (f"ConfusionMatrix({len(self.classes)} classes, {len(self.errors)} items, "
+        rows = "rows" if self._cells is not None else "items"
+        return (f"ConfusionMatrix({len(self.classes)} classes, {len(self.errors)} {rows}, "
                 f"cell={self.cell})")
+
+
+def _default_run(project: Any) -> str | None:
+    runs = list(getattr(project, "runs", []) or [])
+    return getattr(project, "default_run", None) or (runs[0] if runs else None)
