@@ -36,6 +36,8 @@ _API: dict[str, str] = {
     "import_coco": "detection",
     "export_coco": "detection",
     "DetectionProject": "detection",
+    "object_frame": "detection",
+    "DetectionRunDiff": "detection",
     # disagreements and label quality
     "agreement_summary": "agreement",
     "pairwise_agreement": "agreement",

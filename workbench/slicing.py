@@ -57,6 +57,32 @@ __all__ = [
 CORE_COLUMNS = ("item_id", "label", "predicted", "confidence", "correct", "is_error",
                 "filepath")
 _NA_LABEL = "<NA>"
+#: Columns that mark a matches frame of :func:`workbench.match_detections`; given one (or a
+#: detection project), the functions below hand over to :mod:`workbench.detection.slicing`.
+_MATCH_COLUMNS = frozenset({"item_id", "box_id", "pred_id", "label", "predicted", "outcome",
+                            "is_fn", "is_fp"})
+#: Targets that send a matches frame to the object-level slicing of detection.
+_DETECTION_TARGETS = ("is_fn", "is_fp", "is_error")
+
+
+def _is_matches(frame: Any) -> bool:
+    return isinstance(frame, pd.DataFrame) and _MATCH_COLUMNS.issubset(frame.columns)
+
+
+def _is_detection(obj: Any) -> bool:
+    """A matches frame or a detection project (both go to workbench.detection.slicing)."""
+    if isinstance(obj, pd.DataFrame):
+        return _is_matches(obj)
+    return getattr(obj, "task", None) == "detection"
+
+
+def _classification_only(func: str, **given: Any) -> None:
+    extra = [k for k, v in given.items() if v is not None]
+    if extra:
+        raise ValueError(f"The {extra[0]!r} parameter of {func} is for detection (a matches "
+                         "frame or a detection project); a classification errors frame or "
+                         "project has no IoU and its run is chosen by project_errors. Drop "
+                         "it.")
 
 
 # --------------------------------------------------------------------------------------
@@ -509,7 +535,8 @@ def _classes_of(errors: pd.DataFrame) -> list[str]:
     return sorted(values)
 
 
-def confusion_table(errors: pd.DataFrame, normalize: str | None = None) -> pd.DataFrame:
+def confusion_table(errors: pd.DataFrame, normalize: str | None = None, *,
+                    run: str | None = None, iou: float | None = None) -> pd.DataFrame:
     """Confusion matrix as a labelled DataFrame: rows = true class, columns = predicted.
 
     Parameters
@@ -530,6 +557,13 @@ def confusion_table(errors: pd.DataFrame, normalize: str | None = None) -> pd.Da
         labels seen). Equal to ``confusion_matrix(label, predicted, labels=classes)``.
         The items behind a cell: :func:`cell_items`.
 
+        **Detection**: given a matches frame (:func:`workbench.match_detections`) or a
+        detection project (matched at ``iou``, default 0.5, for ``run``, default the
+        project's default run), the table has the classes plus a ``background`` row (false
+        detections) and column (missed boxes); see
+        :func:`workbench.detection.slicing.detection_confusion_table` for how each outcome
+        is counted (a ``mislocated`` pair counts as a miss and as a false detection).
+
     Examples
     --------
     >>> errors = pd.DataFrame({"item_id": ["a", "b", "c"], "label": ["x", "x", "y"],
@@ -537,6 +571,11 @@ def confusion_table(errors: pd.DataFrame, normalize: str | None = None) -> pd.Da
     >>> confusion_table(errors).to_numpy().tolist()
     [[1, 1], [0, 1]]
     """
+    if _is_detection(errors):
+        from .detection.slicing import detection_confusion_table
+
+        return detection_confusion_table(errors, normalize, run=run, iou=iou)
+    _classification_only("confusion_table", run=run, iou=iou)
     check_columns(errors, ["label", "predicted"], what="errors", func="confusion_table")
     check_option(normalize, "normalize", "confusion_table", ["true", "pred", "all"],
                  allow_none=True)
@@ -562,7 +601,8 @@ def confusion_table(errors: pd.DataFrame, normalize: str | None = None) -> pd.Da
     return table
 
 
-def cell_items(errors: pd.DataFrame, true: str | None, predicted: str | None) -> list[str]:
+def cell_items(errors: pd.DataFrame, true: str | None, predicted: str | None, *,
+               run: str | None = None, iou: float | None = None) -> list[str] | pd.DataFrame:
     """Item ids behind one cell of :func:`confusion_table`.
 
     Parameters
@@ -577,6 +617,13 @@ def cell_items(errors: pd.DataFrame, true: str | None, predicted: str | None) ->
     list of str
         In the frame's order.
 
+        **Detection** (a matches frame or a detection project, with ``run`` and ``iou`` as
+        in :func:`confusion_table`; ``true``/``predicted`` may be ``'background'``): a
+        DataFrame of the boxes behind the cell, one row of the matches frame each, with
+        ``item_id``, ``box_id``, ``pred_id``, ``outcome`` and the other columns; the images
+        are ``rows["item_id"].unique()``. See
+        :func:`workbench.detection.slicing.detection_cell_items`.
+
     Examples
     --------
     >>> errors = pd.DataFrame({"item_id": ["a", "b", "c"], "label": ["x", "x", "y"],
@@ -584,6 +631,11 @@ def cell_items(errors: pd.DataFrame, true: str | None, predicted: str | None) ->
     >>> cell_items(errors, "x", "y")
     ['b']
     """
+    if _is_detection(errors):
+        from .detection.slicing import detection_cell_items
+
+        return detection_cell_items(errors, true, predicted, run=run, iou=iou)
+    _classification_only("cell_items", run=run, iou=iou)
     check_columns(errors, ["item_id", "label", "predicted"], what="errors", func="cell_items")
     mask = np.ones(len(errors), dtype=bool)
     if true is not None:
@@ -648,6 +700,15 @@ def slice_metrics(errors: pd.DataFrame, by: str | Sequence[str] | None = None, *
     ValueError
         If ``target`` names a "good" indicator such as ``correct`` or ``is_correct``.
 
+    Notes
+    -----
+    **Detection**: a matches frame (:func:`workbench.match_detections`, one run) with
+    ``target='is_fn'`` (missed reference boxes) or ``'is_fp'`` (false detections) is sliced
+    on its object-level rows, :func:`workbench.detection.object_frame`: the reference-box
+    rows for ``is_fn``, the prediction rows for ``is_fp``; ``by=None`` means image
+    metadata, box metadata (``is_fn`` only) and ``size``; ``n`` counts boxes. Other targets
+    count every row.
+
     See Also
     --------
     discover_slices : the worst conjunctions of conditions, found automatically.
@@ -661,6 +722,19 @@ def slice_metrics(errors: pd.DataFrame, by: str | Sequence[str] | None = None, *
     0  scanner     A  2       0         0.0
     1  scanner     B  2       2         1.0
     """
+    if _is_matches(errors) and target in _DETECTION_TARGETS:
+        from .detection.slicing import object_slice_metrics
+
+        return object_slice_metrics(errors, by, bins=bins, per_class_recall=per_class_recall,
+                                    target=target)
+    return _slice_metrics(errors, by, bins=bins, per_class_recall=per_class_recall,
+                          target=target)
+
+
+def _slice_metrics(errors: pd.DataFrame, by: str | Sequence[str] | None = None, *,
+                   bins: int | None = 4, per_class_recall: bool = False,
+                   target: str = "is_error") -> pd.DataFrame:
+    """:func:`slice_metrics` on the rows of ``errors`` as given (no detection hand-over)."""
     func = "slice_metrics"
     check_columns(errors, ["item_id"], what="errors", func=func)
     if bins is not None:
@@ -850,6 +924,13 @@ def discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None,
       (relative) above the worst parent's rate.
       With ``prune_explained``, a parent is then dropped when its refinements explain it,
       and any slice when better-ranked overlapping slices explain it.
+    * **Detection**: a matches frame (:func:`workbench.match_detections`, one run) with
+      ``target='is_fn'`` (missed reference boxes) or ``'is_fp'`` (false detections) is
+      searched on its object-level rows (:func:`workbench.detection.object_frame`: the
+      reference-box rows for ``is_fn``, the prediction rows for ``is_fp``), on image
+      metadata, box metadata (``is_fn`` only) and ``size`` together by default; ``n`` and
+      ``min_support`` count boxes, ``item_ids`` lists the slice's images once each, and a
+      ``box_ids`` (``is_fn``) or ``pred_ids`` (``is_fp``) column lists its boxes.
 
     Examples
     --------
@@ -862,6 +943,23 @@ def discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None,
     >>> discover_slices(errors).slice.iloc[0]
     'scanner=C & vendor=Y'
     """
+    if _is_matches(errors) and target in _DETECTION_TARGETS:
+        from .detection.slicing import discover_object_slices
+
+        return discover_object_slices(errors, features, max_order, min_support, top, target,
+                                      bins=bins, alpha=alpha, min_refinement=min_refinement,
+                                      prune_explained=prune_explained)
+    return _discover_slices(errors, features, max_order, min_support, top, target, bins=bins,
+                            alpha=alpha, min_refinement=min_refinement,
+                            prune_explained=prune_explained)
+
+
+def _discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None,
+                     max_order: int = 2, min_support: int | float | None = None,
+                     top: int | None = 20, target: str = "is_error", *,
+                     bins: int | None = 4, alpha: float = 0.05, min_refinement: float = 0.1,
+                     prune_explained: bool = True) -> pd.DataFrame:
+    """:func:`discover_slices` on the rows of ``errors`` as given (no detection hand-over)."""
     func = "discover_slices"
     check_columns(errors, ["item_id"], what="errors", func=func)
     max_order = check_int(max_order, "max_order", func, minimum=1)
@@ -1196,7 +1294,7 @@ def _mcnemar(b: np.ndarray, c: np.ndarray) -> np.ndarray:
 
 
 def compare_runs(project: Any, base: str, candidate: str, *, bins: int | None = 4,
-                 by: Sequence[str] | None = None) -> RunDiff:
+                 by: Sequence[str] | None = None, iou: float | None = None) -> RunDiff:
     """Compare two prediction runs on the same items: overall, per slice, and the flips.
 
     Parameters
@@ -1209,6 +1307,8 @@ def compare_runs(project: Any, base: str, candidate: str, *, bins: int | None = 
         Quantile bins for numeric metadata (see :func:`slice_metrics`).
     by : list of str, default=None
         Metadata columns for ``by_slice``; None means all.
+    iou : float, default=None
+        Detection projects only: IoU threshold of a match (None: 0.5).
 
     Returns
     -------
@@ -1216,8 +1316,21 @@ def compare_runs(project: Any, base: str, candidate: str, *, bins: int | None = 
         ``.overall``, ``.by_slice``, ``.fixed``, ``.broken`` (see :class:`RunDiff`). Only
         items with a reference label and a prediction in both runs are compared.
         ``p_value`` is the two-sided exact McNemar test on the fixed/broken counts.
+
+        For a **detection project**, a
+        :class:`workbench.detection.slicing.DetectionRunDiff` (a ``RunDiff``) counted on
+        reference boxes: per slice AP50, AP, recall and precision of both runs and their
+        deltas (:func:`workbench.detection_metrics`), the miss rate as ``error_rate``, and
+        the boxes fixed (missed by ``base``, found by ``candidate``) or broken, with
+        ``item_id`` and ``box_id``.
     """
     func = "compare_runs"
+    if _is_detection(project):
+        from .detection.slicing import compare_detection_runs
+
+        return compare_detection_runs(project, base, candidate, bins=bins, by=by,
+                                      iou=0.5 if iou is None else iou)
+    _classification_only(func, iou=iou)
     runs = list(getattr(project, "runs", []) or [])
     check_option(base, "base", func, runs)
     check_option(candidate, "candidate", func, runs)

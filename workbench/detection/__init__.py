@@ -7,6 +7,7 @@ from .coco import export_coco, import_coco
 from .io import DetectionProject
 from .matching import match_detections
 from .metrics import detection_metrics
+from .slicing import BACKGROUND, DetectionRunDiff, object_frame
 
 __all__ = ["match_detections", "detection_metrics", "import_coco", "export_coco",
-           "DetectionProject"]
+           "DetectionProject", "object_frame", "DetectionRunDiff", "BACKGROUND"]
