@@ -10,6 +10,7 @@ import pandas as pd
 import traitlets
 
 from .._validation import check_option
+from ..detection.slicing import BACKGROUND, is_matches_frame
 from ..selection import Selection
 from ..slicing import cell_items, confusion_table
 from ._adapters import (
@@ -21,7 +22,6 @@ from ._adapters import (
     square_axes,
     sync_figure_state,
 )
-from ._detection_confusion import detection_cells, is_matches_frame
 from ._plotly_adapter import figure_widget, hide_modebar
 
 __all__ = ["ConfusionMatrix"]
@@ -131,13 +131,11 @@ class ConfusionMatrix(StatusMixin, w.VBox):
 
     def _compute(self) -> None:
         self._cell_ids_cache: dict = {}
-        if self.detection:
-            self._cells = detection_cells(self.errors)
-            self.table = self._cells.table()
-            self.classes = list(self._cells.classes)
-            return
-        self._cells = None
+        self._detection = self.detection
         self.table = confusion_table(self.errors)
+        if self._detection:
+            self.classes = [str(c) for c in self.table.index]
+            return
         self.classes = [str(c) for c in self.table.index]
         k = len(self.classes)
         t = pd.Categorical(self.errors["label"].astype(str), categories=self.classes).codes
@@ -150,7 +148,7 @@ class ConfusionMatrix(StatusMixin, w.VBox):
     def items_of(self, true: str, predicted: str) -> list[str]:
         """Item ids in cell ``(true, predicted)`` (detection: the images of its boxes)."""
         key = (str(true), str(predicted))
-        if self._cells is not None:
+        if self._detection:
             return self._detection_cell(key)[0]
         if key not in self._cell_ids_cache:
             k = len(self.classes)
@@ -167,22 +165,29 @@ class ConfusionMatrix(StatusMixin, w.VBox):
         The ids are the ``box_id`` of the reference boxes and the ``pred_id`` of the
         predictions behind the cell.
         """
-        if self._cells is None:
+        if not self._detection:
             return None
         return self._detection_cell((str(true), str(predicted)))[1]
 
     def _detection_cell(self, key: tuple[str, str]) -> tuple[list[str], list[str]]:
+        """``(images, boxes)`` of a cell (from :func:`workbench.cell_items`).
+
+        The boxes that make the cell: the missed box of a miss, the prediction of a false
+        detection, both boxes of a pair.
+        """
         if key not in self._cell_ids_cache:
-            if key[0] not in self.classes or key[1] not in self.classes:
-                raise ValueError(f"({key[0]!r}, {key[1]!r}) is not a cell of the confusion "
-                                 f"matrix; its rows and columns are {self.classes}.")
-            self._cell_ids_cache[key] = self._cells.cell(*key)
+            rows = cell_items(self.errors, *key)
+            items = list(dict.fromkeys(rows["item_id"].astype(str).tolist()))
+            cols = (["box_id"] if key[1] == BACKGROUND else
+                    ["pred_id"] if key[0] == BACKGROUND else ["box_id", "pred_id"])
+            boxes = [str(b) for c in cols for b in rows[c].dropna().tolist()]
+            self._cell_ids_cache[key] = (items, boxes)
         return self._cell_ids_cache[key]
 
     def _describe(self, true: str, predicted: str) -> str:
-        if self._cells is None:
+        if not self._detection:
             return f"true {true}, predicted {predicted}"
-        bg = self.classes[-1]
+        bg = BACKGROUND
         if predicted == bg and true != bg:
             return f"missed {true} boxes (true {true}, predicted {bg})"
         if true == bg and predicted != bg:
@@ -218,7 +223,7 @@ class ConfusionMatrix(StatusMixin, w.VBox):
             return
         if self.selection.ids != tuple(sorted(self.items_of(*self.cell))):
             self.cell = None
-        elif self._cells is not None and self.selection.box_ids != tuple(
+        elif self._detection and self.selection.box_ids != tuple(
                 sorted(self.boxes_of(*self.cell))):
             self.cell = None
 
@@ -259,13 +264,9 @@ class ConfusionMatrix(StatusMixin, w.VBox):
 
     def _content(self) -> tuple[dict, dict, list]:
         counts = self.table.to_numpy()
-        if self._cells is not None:
-            shown = self._cells.table(self.normalize).to_numpy(dtype=float)
-        else:
-            shown = confusion_table(self.errors, normalize=self.normalize).to_numpy(
-                dtype=float)
+        shown = confusion_table(self.errors, normalize=self.normalize).to_numpy(dtype=float)
         k = len(self.classes)
-        noun = "boxes" if self._cells is not None else "items"
+        noun = "boxes" if self._detection else "items"
         z = shown.copy()
         if self.hide_diagonal and k:
             z[np.arange(k), np.arange(k)] = np.nan
@@ -295,7 +296,7 @@ class ConfusionMatrix(StatusMixin, w.VBox):
         sync_figure_state(self.figure)
 
     def __repr__(self) -> str:
-        rows = "rows" if self._cells is not None else "items"
+        rows = "rows" if self._detection else "items"
         return (f"ConfusionMatrix({len(self.classes)} classes, {len(self.errors)} {rows}, "
                 f"cell={self.cell})")
 

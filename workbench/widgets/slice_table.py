@@ -69,6 +69,8 @@ class SliceTable(StatusMixin, w.VBox):
     sort = traitlets.Tuple(("error_rate", False))
     page = traitlets.Int(0)
     selected_row = traitlets.Int(None, allow_none=True)
+    #: The bad-outcome column counted (a subclass may count another, e.g. ``is_fn``).
+    target = "is_error"
 
     def __init__(self, project_or_errors: Any, selection: Selection | None = None, *,
                  column: str | None = None, run: str | None = None, discovered: bool = False,
@@ -116,7 +118,7 @@ class SliceTable(StatusMixin, w.VBox):
         self._encodings: dict = {}
         self._discovered_frame: pd.DataFrame | None = None
         self._ids = errors["item_id"].astype(str).to_numpy()
-        columns = _default_features(errors, "is_error")
+        columns = _default_features(errors, self.target)
         self.columns = columns
         keep = column if column in columns else (
             self.column if self.column in columns else (columns[0] if columns else None))
@@ -134,14 +136,15 @@ class SliceTable(StatusMixin, w.VBox):
     def _metrics(self) -> pd.DataFrame:
         if self.discovered:
             if self._discovered_frame is None:
-                self._discovered_frame = discover_slices(self.errors, bins=self.bins)
+                self._discovered_frame = discover_slices(self.errors, bins=self.bins,
+                                                         target=self.target)
             frame = self._discovered_frame.copy()
             frame["bin"] = frame["slice"]
             return frame
         if self.column is None:
             return pd.DataFrame(columns=["column", "value", "bin", "n", "errors",
                                          "error_rate", "ci_low", "ci_high", "lift", "q_value"])
-        frame = slice_metrics(self.errors, self.column, bins=self.bins)
+        frame = slice_metrics(self.errors, self.column, bins=self.bins, target=self.target)
         frame["_code"] = np.arange(len(frame))
         return frame
 
