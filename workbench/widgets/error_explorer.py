@@ -1,4 +1,8 @@
-"""ErrorExplorer: confusion matrix, slices, run comparison, gallery and tagging in one app."""
+"""ErrorExplorer: confusion matrix, slices, run comparison, gallery and tagging in one app.
+
+``ErrorExplorer(project)`` detects the project's task: a detection project gets a
+:class:`~workbench.widgets.detection_explorer.DetectionErrorExplorer` (boxes, AP, IoU).
+"""
 
 from __future__ import annotations
 
@@ -50,6 +54,14 @@ class ErrorExplorer(StatusMixin, w.VBox):
     errors : DataFrame
         The current run's errors frame.
 
+    Notes
+    -----
+    For a project whose ``task`` is ``"detection"``, ``ErrorExplorer(project, ...)``
+    returns a :class:`~workbench.widgets.detection_explorer.DetectionErrorExplorer` (same
+    arguments, plus ``iou``): the confusion matrix with ``background``, AP per class with a
+    precision-recall curve, the IoU threshold as a control, slice tables on misses and false
+    detections, and a gallery that draws the boxes.
+
     Examples
     --------
     >>> app = ErrorExplorer(wb.open_project())  # doctest: +SKIP
@@ -57,6 +69,14 @@ class ErrorExplorer(StatusMixin, w.VBox):
     """
 
     run = traitlets.Unicode(None, allow_none=True)
+
+    def __new__(cls, project: Any = None, *args: Any, **kwargs: Any):
+        """A :class:`DetectionErrorExplorer` for a detection project, else an ErrorExplorer."""
+        if cls is ErrorExplorer and getattr(project, "task", None) == "detection":
+            from .detection_explorer import DetectionErrorExplorer
+
+            return DetectionErrorExplorer(project, *args, **kwargs)
+        return super().__new__(cls, project, *args, **kwargs)
 
     def __init__(self, project: Any, selection: Selection | None = None, *,
                  run: str | None = None):
