@@ -11,6 +11,12 @@ The manager overview (:class:`workbench.widgets.OverviewDashboard`, notebook
 * the relabel queue by status (:func:`relabel_status_counts`);
 * trends over batches (:func:`batch_trends`) and the worst slices (:func:`worst_slices`).
 
+For a detection project (``task == "detection"``) the model's figure is the detector's AP
+per run and its change (:func:`ap_table`, from :func:`workbench.detection_metrics`), the
+trends are AP per batch (:func:`ap_trends`) and the worst slices are those where boxes are
+missed most (``discover_slices`` with target ``is_fn``); label agreement and label issues,
+which are about one label per image, are reported as not computed.
+
 :func:`overview_kpis` computes them all from a project; a section that cannot be computed
 (no predictions, no annotations, a module missing) is reported in ``problems`` instead of
 failing the whole dashboard.
@@ -33,6 +39,8 @@ __all__ = [
     "OverviewKPIs",
     "project_summary",
     "error_rate_table",
+    "ap_table",
+    "ap_trends",
     "agreement_table",
     "label_issue_rate",
     "relabel_status_counts",
@@ -119,6 +127,83 @@ def error_rate_table(errors: pd.DataFrame, runs: list[str] | None = None) -> pd.
                         "error_rate": rate.to_numpy()})
     out["change"] = out["error_rate"].diff()
     return out
+
+
+def _all_rows(metrics: pd.DataFrame, func: str) -> pd.DataFrame:
+    """The ``all`` rows of :func:`workbench.detection_metrics`, with a ``run`` column."""
+    check_columns(metrics, ["class", "ap", "ap50"], what="metrics", func=func)
+    rows = metrics[metrics["class"].astype(str) == "all"].copy()
+    if "run" not in rows.columns:
+        runs = metrics.attrs.get("runs") or [None]
+        rows.insert(0, "run", runs[0] if len(runs) == 1 else None)
+    return rows
+
+
+def ap_table(metrics: pd.DataFrame, runs: list[str] | None = None) -> pd.DataFrame:
+    """A detector's AP per run and its change from the previous run.
+
+    Parameters
+    ----------
+    metrics : DataFrame
+        :func:`workbench.detection_metrics` of a project (every run): its ``all`` rows are
+        used (COCO's mean over classes).
+    runs : list of str, default=None
+        Run order (the change is measured from the previous run in this order); default:
+        the order of the frame.
+
+    Returns
+    -------
+    DataFrame
+        ``run``, ``ap`` (AP over IoU 0.50:0.95), ``ap50``, ``precision``, ``recall`` (at the
+        metrics' IoU), ``n_boxes``, ``n_predictions``, ``change`` and ``change50`` (AP and
+        AP50 minus the previous run's; NaN for the first run), one row per run in order.
+
+    Examples
+    --------
+    >>> metrics = pd.DataFrame({"run": ["a", "a", "b", "b"], "class": ["cat", "all"] * 2,
+    ...                         "ap": [.3, .3, .4, .4], "ap50": [.5, .5, .7, .7],
+    ...                         "precision": .5, "recall": .5, "n_boxes": 10,
+    ...                         "n_predictions": 12})
+    >>> ap_table(metrics)[["run", "ap", "change"]].round(2)
+      run   ap  change
+    0   a  0.3     NaN
+    1   b  0.4     0.1
+    """
+    rows = _all_rows(metrics, "ap_table")
+    if runs is not None:
+        rows = rows.set_index(rows["run"].astype(str)).reindex(list(runs)).reset_index(drop=True)
+        rows["run"] = list(runs)
+    cols = ["run", "ap", "ap50", "precision", "recall", "n_boxes", "n_predictions"]
+    out = rows[[c for c in cols if c in rows.columns]].reset_index(drop=True)
+    out["change"] = out["ap"].astype(float).diff()
+    out["change50"] = out["ap50"].astype(float).diff()
+    return out
+
+
+def ap_trends(metrics: pd.DataFrame, *, by: str = "batch") -> pd.DataFrame:
+    """AP per run along the values of an image metadata column, as one long frame.
+
+    Parameters
+    ----------
+    metrics : DataFrame
+        :func:`workbench.detection_metrics` of a project with ``by=by``.
+    by : str, default='batch'
+        The column (its values sort as text, e.g. ISO weeks).
+
+    Returns
+    -------
+    DataFrame
+        ``by``, ``series`` (``"AP: <run>"``), ``value`` (AP over IoU 0.50:0.95), ``n``
+        (reference boxes), sorted by series then ``by``; the frame of :func:`batch_trends`.
+    """
+    check_columns(metrics, [by], what="metrics", func="ap_trends")
+    rows = _all_rows(metrics, "ap_trends")
+    rows = rows[rows[by].notna().to_numpy()]
+    out = pd.DataFrame({by: rows[by].astype(str).to_numpy(),
+                        "series": ("AP: " + rows["run"].astype(str)).to_numpy(),
+                        "value": rows["ap"].astype(float).to_numpy(),
+                        "n": rows["n_boxes"].astype(int).to_numpy()})
+    return out.sort_values(["series", by], kind="stable").reset_index(drop=True)
 
 
 def agreement_table(annotations: pd.DataFrame, items: pd.DataFrame, by: str, *,
@@ -307,6 +392,9 @@ class OverviewKPIs:
 
     summary: dict
     error_rates: pd.DataFrame | None = None
+    #: Detection projects: :func:`ap_table` (instead of ``error_rates``).
+    ap: pd.DataFrame | None = None
+    task: str = "classification"
     agreement: dict[str, pd.DataFrame] = dataclasses.field(default_factory=dict)
     agreement_overall: dict | None = None
     label_issues: dict | None = None
@@ -360,6 +448,10 @@ def overview_kpis(project: Any, *, store: Any = None, by: tuple[str, ...] = ("ve
     """
     top = check_int(top, "top", "overview_kpis", minimum=1)
     out = OverviewKPIs(summary=project_summary(project), run=project.default_run)
+    if getattr(project, "task", "classification") == "detection":
+        _detection_kpis(project, out, trend_by=trend_by, top=top)
+        _relabel_kpis(project, out, store, queue)
+        return out
     meta = [c for c in by if c in project.items.columns]
 
     # model errors per run, trends, worst slices
@@ -425,7 +517,48 @@ def overview_kpis(project: Any, *, store: Any = None, by: tuple[str, ...] = ("ve
     elif issues:
         out.problems["label_issues"] = "needs a run with class probabilities"
 
-    # relabel queue (never creates a store)
+    _relabel_kpis(project, out, store, queue)
+    return out
+
+
+def _detection_kpis(project: Any, out: OverviewKPIs, *, trend_by: str, top: int) -> None:
+    """AP per run, AP trends and the slices where boxes are missed most."""
+    from .detection import detection_metrics
+
+    out.task = "detection"
+    out.summary["n_boxes"] = int(len(project.boxes))
+    not_yet = "not computed for detection projects (it compares one label per image)"
+    out.problems["agreement"] = not_yet
+    out.problems["label_issues"] = not_yet
+    if not project.runs:
+        out.problems["ap"] = "the project has no detections"
+        return
+    try:
+        out.ap = ap_table(detection_metrics(project), runs=list(project.runs))
+    except Exception as exc:  # noqa: BLE001 - shown on the dashboard
+        out.problems["ap"] = _reason(exc)
+    if trend_by not in project.items.columns:
+        out.problems["trends"] = f"the items have no {trend_by!r} column"
+    else:
+        try:
+            out.trends = ap_trends(detection_metrics(project, by=trend_by), by=trend_by)
+        except Exception as exc:  # noqa: BLE001
+            out.problems["trends"] = _reason(exc)
+    try:
+        from .detection import match_detections
+        from .slicing import discover_slices
+
+        default = project.default_run or project.runs[0]
+        found = discover_slices(match_detections(project, default), target="is_fn", top=top)
+        cols = [c for c in ("slice", "n", "errors", "error_rate", "lift", "q_value")
+                if c in found.columns]
+        out.worst = found[cols].reset_index(drop=True)
+    except Exception as exc:  # noqa: BLE001
+        out.problems["worst"] = _reason(exc)
+
+
+def _relabel_kpis(project: Any, out: OverviewKPIs, store: Any, queue: str) -> None:
+    """The relabel queue by status (never creates a store)."""
     try:
         if store is None and _store_exists(project):
             from .tags import TagStore
@@ -440,4 +573,3 @@ def overview_kpis(project: Any, *, store: Any = None, by: tuple[str, ...] = ("ve
                                                 queue=queue)
     except Exception as exc:  # noqa: BLE001
         out.problems["relabel"] = _reason(exc)
-    return out

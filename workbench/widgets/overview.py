@@ -107,7 +107,8 @@ class OverviewDashboard(StatusMixin, w.VBox):
     -----
     CSS classes: ``wb-overview`` (root, plus ``wb-ready`` once built), ``wb-cards``,
     ``wb-card`` and ``wb-kpi-<name>`` (``error-rate``, ``agreement``, ``label-issues``,
-    ``relabel``, ``project``), ``wb-overview-trends``, ``wb-overview-tables``,
+    ``relabel``, ``project``; a detection project shows ``ap`` - the detector's AP per run
+    and its change - instead of ``error-rate``), ``wb-overview-trends``, ``wb-overview-tables``,
     ``wb-overview-worst``, ``wb-status``, ``wb-overview-refresh``, ``wb-error``.
 
     Examples
@@ -180,9 +181,11 @@ class OverviewDashboard(StatusMixin, w.VBox):
         self.cards.value = self._cards_html(k)
         self._render_trends(k)
         self.tables.value = self._tables_html(k)
+        worst = ("Where run {} misses most boxes (slices significantly worse than the rest)"
+                 if k.task == "detection" else
+                 "Worst slices of run {} (significantly worse than the rest)")
         self.worst.value = (
-            "<div class='wb-section-title'>Worst slices of run "
-            f"{esc(k.run)} (significantly worse than the rest)</div>"
+            f"<div class='wb-section-title'>{worst.format(esc(k.run))}</div>"
             + (_table(k.worst, {"slice": None, "n": lambda v: _num(v, 0),
                                 "errors": lambda v: _num(v, 0), "error_rate": percent,
                                 "lift": lambda v: _num(v, 2),
@@ -200,11 +203,29 @@ class OverviewDashboard(StatusMixin, w.VBox):
                 f"<div class='wb-kpi-value'>{value}</div>"
                 f"<div class='wb-kpi-sub'>{sub}</div></div>")
 
+    def _ap_card(self, k: OverviewKPIs) -> str:
+        """Detection: the default run's AP (COCO, IoU .50:.95) and its change."""
+        ap = k.ap
+        if ap is None or not len(ap):
+            return self._card("ap", "Detector AP", "–", esc(k.problems.get("ap", "")))
+        default = k.run if k.run in set(ap["run"]) else ap["run"].iloc[-1]
+        pos = list(ap["run"]).index(default)
+        row = ap.iloc[pos]
+        sub = f"run {esc(default)} · AP50 {esc(_num(row['ap50'], 3))}"
+        if pos > 0 and not math.isnan(row["change"]):
+            d = float(row["change"])
+            cls = "wb-better" if d > 0 else "wb-worse" if d < 0 else ""
+            sub += (f" · <span class='{cls}'>{d:+.3f}</span> vs "
+                    f"{esc(ap['run'].iloc[pos - 1])}")
+        return self._card("ap", "Detector AP", esc(_num(row["ap"], 3)), sub)
+
     def _cards_html(self, k: OverviewKPIs) -> str:
         s = k.summary
         cards = []
         er = k.error_rates
-        if er is not None and len(er):
+        if k.task == "detection":
+            cards.append(self._ap_card(k))
+        elif er is not None and len(er):
             default = k.run if k.run in set(er["run"]) else er["run"].iloc[-1]
             row = er[er["run"] == default].iloc[0]
             pos = list(er["run"]).index(default)
@@ -246,14 +267,22 @@ class OverviewDashboard(StatusMixin, w.VBox):
         else:
             cards.append(self._card("relabel", "Relabel queue", "–",
                                     esc(k.problems.get("relabel", ""))))
+        boxes = f" · {s['n_boxes']:,} boxes" if "n_boxes" in s else ""
+        noun = "images" if k.task == "detection" else "items"
         cards.append(self._card(
-            "project", "Project", f"{s['n_items']:,} items",
-            f"{s['n_classes']} classes · {s['n_annotators']} annotators · "
+            "project", "Project", f"{s['n_items']:,} {noun}",
+            f"{s['n_classes']} classes{boxes} · {s['n_annotators']} annotators · "
             f"{len(s['runs'])} runs ({esc(', '.join(map(str, s['runs'])))})"))
         return f"<div class='wb-cards'>{''.join(cards)}</div>"
 
     def _tables_html(self, k: OverviewKPIs) -> str:
         blocks = []
+        if k.ap is not None:
+            blocks.append(("AP per run (COCO)", _table(
+                k.ap, {"run": None, "ap": lambda v: _num(v, 3), "ap50": lambda v: _num(v, 3),
+                       "recall": percent, "n_boxes": lambda v: _num(v, 0),
+                       "change": lambda v: "–" if pd.isna(v) else f"{float(v):+.3f}"},
+                css="wb-ap-table")))
         if k.error_rates is not None:
             blocks.append(("Error rate per run", _table(
                 k.error_rates, {"run": None, "n": lambda v: _num(v, 0),
@@ -280,6 +309,8 @@ class OverviewDashboard(StatusMixin, w.VBox):
             self.trends.children = [w.HTML(f"<i>Trends: {esc(note)}</i>")]
             return
         by = self._trend_by
+        fmt = ".3f" if k.task == "detection" else ".1%"
+        unit = "boxes" if k.task == "detection" else "items"
         order = sorted(pd.unique(k.trends[by].astype(str)))
         traces = []
         for series, part in k.trends.groupby("series", sort=True):
@@ -289,12 +320,14 @@ class OverviewDashboard(StatusMixin, w.VBox):
                 x=[plot_text(v) for v in order], y=part["value"].tolist(),
                 customdata=part["n"].fillna(0).astype(int).tolist(),
                 mode="lines+markers", name=name,
-                hovertemplate=(f"{plot_text(by)} %{{x}}<br>{name}: %{{y:.1%}}"
-                               "<br>%{customdata} items<extra></extra>")))
+                hovertemplate=(f"{plot_text(by)} %{{x}}<br>{name}: %{{y:{fmt}}}"
+                               f"<br>%{{customdata}} {unit}"
+                               "<extra></extra>")))
         layout = go.Layout(
             title=f"Trends over {plot_text(by)}", height=320,
             margin={"l": 50, "r": 20, "t": 40, "b": 40},
-            yaxis={"tickformat": ".0%", "rangemode": "tozero"},
+            yaxis={"tickformat": ".2f" if k.task == "detection" else ".0%",
+                   "rangemode": "tozero"},
             xaxis={"type": "category", "categoryorder": "array",
                    "categoryarray": [plot_text(v) for v in order]},
             legend={"orientation": "h", "y": -0.2})
