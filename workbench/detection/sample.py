@@ -631,8 +631,10 @@ def _greedy_match(det: pd.DataFrame, ref: pd.DataFrame, iou: float = 0.5,
 
     By image, detections by decreasing score each take the unmatched reference box of their
     class with the highest IoU >= ``iou``. Returns whether each detection is a true
-    positive and whether each reference box was found. (For the build's own numbers; the
-    workbench's matching is :func:`workbench.detection.match_detections`.)
+    positive and whether each reference box was found. (Only for the calibration of the
+    raw scores during the build; every number in the README comes from
+    :func:`workbench.detection.match_detections` and
+    :func:`workbench.detection.detection_metrics`.)
     """
     tp = np.zeros(len(det), dtype=bool)
     hit = np.zeros(len(ref), dtype=bool)
@@ -658,33 +660,6 @@ def _greedy_match(det: pd.DataFrame, ref: pd.DataFrame, iou: float = 0.5,
                 tp[row] = True
         hit[r] = taken
     return tp, hit
-
-
-def _average_precision(det: pd.DataFrame, ref: pd.DataFrame, iou: float) -> float:
-    """COCO's AP at one IoU threshold (101-point interpolation).
-
-    Averaged over the classes that have reference boxes, as ``COCOeval`` does.
-    """
-    tp, _ = _greedy_match(det, ref, iou)
-    aps = []
-    recall_points = np.linspace(0.0, 1.0, 101)
-    for c in CLASSES:
-        n_ref = int((ref["label"] == c).sum())
-        if not n_ref:
-            continue
-        mine = np.flatnonzero(det["label"].to_numpy() == c)
-        order = mine[np.argsort(-det["confidence"].to_numpy()[mine], kind="mergesort")]
-        if not len(order):  # a class never predicted
-            aps.append(0.0)
-            continue
-        hits = np.cumsum(tp[order])
-        recall = hits / n_ref
-        precision = hits / np.arange(1, len(order) + 1)
-        precision = np.maximum.accumulate(precision[::-1])[::-1]
-        at = np.searchsorted(recall, recall_points, side="left")
-        aps.append(np.where(at < len(order), precision[np.minimum(at, len(order) - 1)],
-                            0.0).mean())
-    return float(np.mean(aps))
 
 
 def _calibrate(det: pd.DataFrame, ref: pd.DataFrame) -> np.ndarray:
@@ -748,39 +723,49 @@ def _size(boxes: pd.DataFrame) -> np.ndarray:
     return np.where(area < 32**2, "small", np.where(area < 96**2, "medium", "large"))
 
 
+def _evaluate(items, boxes, predictions, by=None) -> pd.DataFrame:
+    """The ``all`` rows of :func:`workbench.detection_metrics` (per slice of ``by``)."""
+    from .metrics import detection_metrics
+
+    frames = {"items": items[["item_id", "camera", "site", "time_of_day"]], "boxes": boxes,
+              "predictions": predictions, "classes": CLASSES}
+    out = detection_metrics(frames, by)
+    return out[out["class"] == "all"].set_index(by) if by else out[out["class"] == "all"]
+
+
 def _run_tables(items, boxes, predictions):
-    """AP and recall per run, overall and per slice, against the dataset's boxes."""
-    meta = items.set_index("item_id")
+    """AP and recall per run, overall and per slice, against the dataset's boxes.
+
+    Every number is :func:`workbench.detection_metrics` (COCO's AP, matching at IoU 0.5).
+    """
     runs = list(dict.fromkeys(predictions["run"]))
     overall, by_camera, by_light, by_site = {}, {}, {}, {}
+    n_img = items["site"].value_counts()
     for run in runs:
         det = predictions[predictions["run"] == run]
-        _, hit = _greedy_match(det, boxes)
         sure = det[det["confidence"] >= 0.5]
-        tp_sure, _ = _greedy_match(sure, boxes)
-        aps = [_average_precision(det, boxes, t) for t in np.linspace(0.5, 0.95, 10)]
-        overall[run] = {"AP50": aps[0], "AP 50:95": float(np.mean(aps)),
-                        "recall": hit.mean(), "recall (conf >= 0.5)":
-                        _greedy_match(sure, boxes)[1].mean(),
-                        "precision (conf >= 0.5)": tp_sure.mean() if len(sure) else np.nan}
-        ref_camera = meta.loc[boxes["item_id"], "camera"].to_numpy()
+        every = _evaluate(items, boxes, det).iloc[0]
+        confident = _evaluate(items, boxes, sure).iloc[0]
+        overall[run] = {"AP50": every["ap50"], "AP 50:95": every["ap"],
+                        "recall": every["recall"],
+                        "recall (conf >= 0.5)": confident["recall"],
+                        "precision (conf >= 0.5)": confident["precision"]}
+        camera = _evaluate(items, boxes, det, "camera")
         for cam in CAMERAS:
-            ids = meta.index[meta["camera"] == cam]
-            sub = boxes[ref_camera == cam]
-            by_camera.setdefault(f"{run}: AP50", {})[cam] = _average_precision(
-                det[det["item_id"].isin(ids)], sub, 0.5)
-            by_camera.setdefault(f"{run}: recall", {})[cam] = hit[ref_camera == cam].mean()
-        ref_light = meta.loc[boxes["item_id"], "time_of_day"].to_numpy()
-        for light in ["day", "night"]:
-            by_light.setdefault(f"{run}: recall", {})[light] = hit[ref_light == light].mean()
-        sure_site = meta.loc[sure["item_id"], "site"].to_numpy()
-        for site in SITES:
-            n_img = int((meta["site"] == site).sum())
+            by_camera.setdefault(f"{run}: AP50", {})[cam] = camera.loc[cam, "ap50"]
+            by_camera.setdefault(f"{run}: recall", {})[cam] = camera.loc[cam, "recall"]
+        light = _evaluate(items, boxes, det, "time_of_day")
+        for name in ["day", "night"]:
+            by_light.setdefault(f"{run}: recall", {})[name] = light.loc[name, "recall"]
+        site = _evaluate(items, boxes, sure, "site")
+        false = site["n_predictions"] - site["n_tp"]
+        for name in SITES:
             by_site.setdefault(f"{run}: false detections per image (conf >= 0.5)", {})[
-                site] = f"{(~tp_sure[sure_site == site]).sum() / max(n_img, 1):.2f}"
-        occluded = boxes["occluded"].to_numpy(bool)
-        by_light.setdefault(f"{run}: recall", {})["occluded"] = hit[occluded].mean()
-        by_light.setdefault(f"{run}: recall", {})["not occluded"] = hit[~occluded].mean()
+                name] = f"{false.get(name, 0) / max(int(n_img.get(name, 0)), 1):.2f}"
+        occluded = _evaluate(items, boxes, det, "occluded")
+        by_light.setdefault(f"{run}: recall", {})["occluded"] = occluded.loc[True, "recall"]
+        by_light.setdefault(f"{run}: recall", {})["not occluded"] = occluded.loc[False,
+                                                                                 "recall"]
 
     def frame(d, name):
         out = pd.DataFrame(d).T
@@ -792,18 +777,23 @@ def _run_tables(items, boxes, predictions):
 
 
 def _calibration_table(predictions, boxes):
+    """Share of correct detections per confidence band (:func:`match_detections`, IoU 0.5)."""
+    from .matching import match_detections
+
     rows = {}
     edges = [0.0, 0.25, 0.5, 0.75, 1.0001]
     for run in dict.fromkeys(predictions["run"]):
         det = predictions[predictions["run"] == run]
-        tp, _ = _greedy_match(det, boxes)
-        conf = det["confidence"].to_numpy()
+        m = match_detections({"boxes": boxes, "predictions": det, "classes": CLASSES}, run)
+        m = m[m["pred_id"].notna()]
+        tp = (m["outcome"] == "tp").to_numpy()
+        conf = m["confidence"].to_numpy()
         for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-            m = (conf >= lo) & (conf < hi)
+            k = (conf >= lo) & (conf < hi)
             key = f"[{lo:.2f}, {min(hi, 1.0):.2f}{']' if hi > 1 else ')'}"
-            rows[(run, key)] = {"detections": f"{int(m.sum()):,}",
-                                "mean confidence": conf[m].mean() if m.any() else np.nan,
-                                "correct": tp[m].mean() if m.any() else np.nan}
+            rows[(run, key)] = {"detections": f"{int(k.sum()):,}",
+                                "mean confidence": conf[k].mean() if k.any() else np.nan,
+                                "correct": tp[k].mean() if k.any() else np.nan}
     out = pd.DataFrame(rows).T
     out.index = [f"{run} {key}" for run, key in out.index]
     out.index.name = "run, confidence"
