@@ -5,13 +5,25 @@ prediction names a known item, and the pair checks (one label per item and annot
 one prediction per item and run) need each row's item as an integer. All of it comes from
 one hash of the item ids:
 
-- ids of a few byte lengths (zero-padded counters, UUIDs, hashes: most exports) are read
+- ids of one byte length whose varying byte columns hold a few distinct bytes each
+  (zero-padded counters such as ``img-0000123``) are slots of a direct table: each byte's
+  rank in its column, in mixed radix, is one-to-one, so a lookup is a few byte gathers and
+  one table read, with no hashing (:class:`_Direct`);
+- other ids of a few byte lengths (UUIDs, hashes: most other exports) are read
   straight from the Arrow buffers as 64-bit words. The byte columns every item id shares
   (``img-0``, the dashes of a UUID) are checked once per looked-up id; the rest is
   fingerprinted, the item fingerprints are hashed once (a ``pandas.Index``) and every
   other id is one integer probe, confirmed on its words, so the answer is exact.
   Probes release the GIL and run on a thread pool when one is given;
 - other ids go through ``pyarrow.compute.index_in``, or pandas without Arrow strings.
+
+Why not the library for every id: ``benchmarks/bench_load.py`` measures the same checks
+(duplicate item ids, the item of every annotation and prediction, unknown ids) on 1M items,
+3M annotations and 1M predictions against one pyarrow ``dictionary_encode`` of all ids
+(checks on its integer codes) and against ``pyarrow.compute.index_in`` on the same thread
+pool, answers checked equal; see the "id checks alone" rows of the load section of
+``benchmarks/RESULTS.md``. Arrow hashes each string (about 150 ns a row here), pandas'
+``Index.get_indexer`` on strings is slower still (2.2 s for these lookups).
 """
 
 from __future__ import annotations
@@ -34,6 +46,12 @@ _MIN_PART = 250_000
 #: Fingerprints per partition of the hash (about what fits the CPU cache).
 _PARTITION_ROWS = 1 << 14
 _MIX = np.uint64(0x9E3779B97F4A7C15)
+#: Ids of one byte length whose varying byte columns each hold a few distinct bytes (the
+#: digits of a zero-padded counter) are looked up in a direct table, one slot per
+#: combination of those bytes, when it has at most this many slots per item id ...
+_DIRECT_SLOTS_PER_ID = 4
+#: ... and at most this many slots in all.
+_DIRECT_MAX_SLOTS = 1 << 26
 
 
 def worker_count() -> int:
@@ -237,7 +255,7 @@ class _Packed:
     """The item ids as fingerprints of their packed bytes, hashed once."""
 
     groups: list  # one _Width per byte length
-    index: _PrintIndex  # the fingerprints (unique)
+    index: _PrintIndex | None  # the fingerprints (unique); None: one group, looked up directly
 
     @classmethod
     def build(cls, items) -> _Packed | None:
@@ -250,6 +268,12 @@ class _Packed:
         if len(widths) > _MAX_ID_WIDTHS or widths[-1] > _MAX_ID_BYTES:
             return None
         n = len(lengths)
+        if len(widths) == 1:
+            group = _Width.of(items, None, widths[0], direct=True)
+            if group.direct is not None:
+                return cls([group], None)
+            if group.repeated:
+                return None
         prints = np.empty(n, dtype=np.uint64)
         groups = []
         for width in widths:
@@ -481,9 +505,13 @@ class _Width:
     n_words: int  # ... how many words they take ...
     words: np.ndarray  # ... and every item id's varying words, shape (n_words, n)
     among: np.ndarray | None  # item position -> column of ``words`` (None: the same)
+    direct: _Direct | None = None  # the direct table, when the ids suit one
+    repeated: bool = False  # the direct table found an id twice (words are not packed)
 
     @classmethod
-    def of(cls, values, rows: np.ndarray | None, width: int, among=None) -> _Width:
+    def of(cls, values, rows: np.ndarray | None, width: int, among=None,
+           direct: bool = False) -> _Width:
+        """The ids at ``rows`` (None: all), of ``width`` bytes; ``direct``: try a table."""
         pieces = list(_pieces(values, rows, width))
         data, begin, _ = pieces[0]
         first = data[begin:begin + width]
@@ -494,7 +522,14 @@ class _Width:
         fixed, _ = _segments(np.flatnonzero(shared))
         varying, n_words = _segments(np.flatnonzero(~shared))
         fixed_words = _pack(*pieces[0][:2], 1, width, fixed, len(fixed))[:, 0]
-        words = np.zeros((n_words, sum(count for _, _, count in pieces)), dtype=np.uint64)
+        n = sum(count for _, _, count in pieces)
+        table = _Direct.build(pieces, width, np.flatnonzero(~shared), n) if direct else None
+        if table is not None:  # no words needed, or the ids repeat: no words wanted
+            return cls(width, fixed, fixed_words, varying, n_words,
+                       np.zeros((n_words, 0), dtype=np.uint64), among,
+                       direct=table if table.table is not None else None,
+                       repeated=table.table is None)
+        words = np.zeros((n_words, n), dtype=np.uint64)
         filled = 0
         for data, begin, count in pieces:
             _pack(data, begin, count, width, varying, n_words,
@@ -507,16 +542,21 @@ class _Width:
         """Which of the strings at ``rows`` (None: all) are item ids, and their positions."""
         n = len(values) if rows is None else len(rows)
         same = np.ones(n, dtype=bool)
-        theirs = np.zeros((self.n_words, n), dtype=np.uint64)
+        pieces = list(_pieces(values, rows, self.width))
+        theirs = np.zeros((self.n_words if self.direct is None else 0, n), dtype=np.uint64)
         filled = 0
-        for data, begin, count in _pieces(values, rows, self.width):
+        for data, begin, count in pieces:
             part = slice(filled, filled + count)
             fixed = _pack(data, begin, count, self.width, self.fixed, len(self.fixed))
             for word, expected in zip(fixed, self.fixed_words, strict=True):
                 same[part] &= word == expected
-            _pack(data, begin, count, self.width, self.varying, self.n_words,
-                  out=theirs[:, part])
+            if self.direct is None:
+                _pack(data, begin, count, self.width, self.varying, self.n_words,
+                      out=theirs[:, part])
             filled += count
+        if self.direct is not None:
+            hit = self.direct.locate(pieces, n)
+            return same & (hit >= 0), hit
         hit = index.get_indexer(_fingerprint(self.width, theirs))
         same &= hit >= 0
         mine = np.maximum(hit, 0)
@@ -530,6 +570,79 @@ class _Width:
         return same, hit
 
 
+@dataclass
+class _Direct:
+    """Item ids of one length as slots of a direct table: no hashing, no confirmation.
+
+    Each varying byte column holds a few distinct bytes among the items (ten digits in a
+    zero-padded counter); a string's slot numbers its bytes' ranks in mixed radix, which
+    is one-to-one, so the table gives the item position itself. Used when the table has
+    at most :data:`_DIRECT_SLOTS_PER_ID` slots per item id.
+    """
+
+    width: int
+    columns: np.ndarray  # the varying byte columns
+    ranks: np.ndarray  # (len(columns), 256): a byte's rank in its column, -1 when unseen
+    scale: np.ndarray  # the mixed-radix place value of each column
+    table: np.ndarray | None  # slot -> item position, -1 for none; None: an id repeats
+
+    @classmethod
+    def build(cls, pieces: list, width: int, columns: np.ndarray, n: int) -> _Direct | None:
+        """The table of ``n`` ids (``pieces`` as :func:`_pieces` yields), or None."""
+        seen = np.zeros((len(columns), 256), dtype=bool)
+        for data, begin, count in pieces:
+            for k, column in enumerate(columns):
+                seen[k] |= np.bincount(_column(data, begin, count, width, column),
+                                       minlength=256) > 0
+        radix = seen.sum(axis=1)
+        slots = int(np.prod(radix.astype(object))) if len(radix) else 1
+        if slots > max(_DIRECT_SLOTS_PER_ID * n, 1 << 16) or slots > _DIRECT_MAX_SLOTS:
+            return None
+        ranks = np.where(seen, np.cumsum(seen, axis=1) - 1, -1).astype(np.int32)
+        scale = np.cumprod(np.concatenate([[1], radix[::-1][:-1]]))[::-1].astype(np.int32) \
+            if len(radix) else np.zeros(0, dtype=np.int32)
+        direct = cls(width, columns, ranks, scale, None)
+        slot, _ = direct.slots(pieces, n)
+        dtype = np.int32 if n < np.iinfo(np.int32).max else np.int64
+        table = np.full(slots, -1, dtype=dtype)
+        positions = np.arange(n, dtype=dtype)
+        table[slot] = positions
+        if not np.array_equal(table[slot], positions):  # two rows on one slot: a repeat
+            return direct
+        direct.table = table
+        return direct
+
+    def slots(self, pieces, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Each of ``n`` strings' slot, and which hold a byte no item id has there."""
+        width = self.width
+        slot = np.zeros(n, dtype=np.int32)
+        unseen = np.zeros(n, dtype=bool)
+        filled = 0
+        for data, begin, count in pieces:
+            part = slice(filled, filled + count)
+            for column, ranks, scale in zip(self.columns, self.ranks, self.scale,
+                                            strict=True):
+                rank = ranks[_column(data, begin, count, width, column)]
+                unseen[part] |= rank < 0
+                slot[part] += rank * scale
+            filled += count
+        slot[unseen] = 0
+        return slot, unseen
+
+    def locate(self, pieces, n: int) -> np.ndarray:
+        """Item position of each of ``n`` strings of the table's length, -1 when none."""
+        slot, unseen = self.slots(pieces, n)
+        hit = self.table[slot]
+        hit[unseen] = -1
+        return hit
+
+
+def _column(data: np.ndarray, begin: int, count: int, width: int, column: int) -> np.ndarray:
+    """Byte ``column`` of each of ``count`` strings of ``width`` bytes from ``begin``."""
+    return np.ndarray((count,), dtype=np.uint8, buffer=data, offset=begin + column,
+                      strides=(width,))
+
+
 def _find(groups: list[_Width], values, index: _PrintIndex) -> np.ndarray:
     """Positions of the item ids ``values`` (a ChunkedArray) among the items, -1 if absent."""
     lengths, present = _byte_lengths(values)
@@ -541,7 +654,7 @@ def _find(groups: list[_Width], values, index: _PrintIndex) -> np.ndarray:
             continue
         same, hit = group.find(values, rows, index)
         if rows is None:
-            where[same] = hit[same]
+            where = np.where(same, hit, -1)
         else:
             where[rows[same]] = hit[same]
     return where

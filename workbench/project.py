@@ -22,7 +22,7 @@ import os
 import tomllib
 from collections import Counter
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -69,6 +69,13 @@ _STRING_COLUMNS = {
     "boxes": ("box_id", "item_id", "label"),
     "box_annotations": ("box_id", "item_id", "annotator", "label"),
     "box_predictions": ("pred_id", "item_id", "run", "label"),
+}
+#: Low-cardinality string columns read from Parquet as their dictionary: the integer codes
+#: give the blank, unknown-label and pair checks without hashing every row again.
+_CODED_COLUMNS = {
+    "items": ("label",),
+    "annotations": ("annotator", "label"),
+    "predictions": ("run", "label"),
 }
 _TOML_KEYS = {"name": str, "classes": list, "default_run": str, "image_root": str,
               "task": str}
@@ -260,13 +267,22 @@ def _read_csv(path: Path, kind: str, problems: _Problems) -> pd.DataFrame | None
     return frame
 
 
-def _read_parquet(path: Path, kind: str, problems: _Problems) -> pd.DataFrame | None:
+def _read_parquet(path: Path, kind: str, problems: _Problems,
+                  coded: dict | None = None) -> pd.DataFrame | None:
+    """Read a Parquet table with its id and label columns as strings.
+
+    When ``coded`` is a dict, the :data:`_CODED_COLUMNS` of ``kind`` are read as Parquet
+    stores them (a dictionary) and ``coded[column]`` receives their :class:`_Coded` codes.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     file = path.name
     try:
-        table = pq.read_table(path)
+        wanted = _CODED_COLUMNS.get(kind, ()) if coded is not None else ()
+        as_dictionary = [n for n in pq.read_schema(path).names if str(n).strip() in wanted] \
+            if wanted else None
+        table = pq.read_table(path, read_dictionary=as_dictionary)
     except (pa.ArrowException, OSError) as exc:
         problems.error(file, f"cannot read the Parquet file: {exc}. Re-export it, or use CSV.")
         return None
@@ -284,6 +300,8 @@ def _read_parquet(path: Path, kind: str, problems: _Problems) -> pd.DataFrame | 
             typ = table.schema.field(i).type
             if pa.types.is_dictionary(typ):
                 typ = typ.value_type
+                if col in wanted and (pa.types.is_string(typ) or pa.types.is_large_string(typ)):
+                    coded[col] = _Coded.of(table.column(i))
                 table = table.set_column(i, col, table.column(i).cast(typ))
             if not (pa.types.is_string(typ) or pa.types.is_large_string(typ)):
                 if pa.types.is_floating(typ):
@@ -295,12 +313,14 @@ def _read_parquet(path: Path, kind: str, problems: _Problems) -> pd.DataFrame | 
     return table.to_pandas()
 
 
-def _read_table(path: Path, kind: str, problems: _Problems) -> tuple[pd.DataFrame | None, _Source]:
+def _read_table(path: Path, kind: str, problems: _Problems,
+                coded: dict | None = None) -> tuple[pd.DataFrame | None, _Source]:
+    """Read a CSV or Parquet table; ``coded`` as in :func:`_read_parquet` (Parquet only)."""
     source = _Source(path.name, csv=path.suffix == ".csv")
     try:
         if source.csv:
             return _read_csv(path, kind, problems), source
-        return _read_parquet(path, kind, problems), source
+        return _read_parquet(path, kind, problems, coded), source
     except PermissionError as exc:
         problems.error(path.name, f"cannot read the file: {exc}. Check its permissions.")
         return None, source
@@ -441,6 +461,67 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, int]:
     return codes, len(uniques)
 
 
+@dataclass(frozen=True)
+class _Coded:
+    """A string column as integer codes into its distinct values (a Parquet dictionary).
+
+    Attributes
+    ----------
+    codes : ndarray of int, shape (n_rows,)
+        Each row's position in ``values``; -1 where the row is missing.
+    values : Series of str
+        The distinct non-missing strings.
+    """
+
+    codes: np.ndarray
+    values: pd.Series
+    has_missing: bool
+
+    @classmethod
+    def of(cls, column) -> _Coded:
+        """From a pyarrow ChunkedArray of dictionary type (string values)."""
+        import pyarrow.compute as pc
+
+        column = column.unify_dictionaries()
+        dictionary = column.chunk(0).dictionary if column.num_chunks else None
+        codes = np.concatenate(
+            [np.asarray(pc.fill_null(chunk.indices, -1) if chunk.null_count else chunk.indices)
+             for chunk in column.chunks] or [np.zeros(0, dtype=np.int32)])
+        values = dictionary.to_pandas().astype("str") if dictionary is not None else \
+            pd.Series([], dtype="str")
+        # Arrow allows a dictionary to repeat a value or hold a missing one: code the values
+        of_value, uniques = pd.factorize(values)
+        recoded = len(uniques) < len(values)
+        if recoded:
+            codes = np.append(of_value, -1)[codes]
+            values = pd.Series(uniques, dtype="str")
+        return cls(codes, values.reset_index(drop=True), bool(column.null_count) or recoded)
+
+    def mask(self, of_values: np.ndarray, missing: bool) -> np.ndarray:
+        """A row mask from a mask of the values, ``missing`` for missing rows."""
+        of_values = np.asarray(of_values, dtype=bool)
+        if not of_values.any():  # the usual answer, without a pass over the rows
+            return self.codes < 0 if missing and self.has_missing else \
+                np.zeros(len(self.codes), dtype=bool)
+        return np.append(of_values, missing)[self.codes]
+
+    def pair_codes(self) -> tuple[np.ndarray, int]:
+        """What :func:`_codes` gives for the column (missing is a value too)."""
+        n = len(self.values)
+        codes = np.where(self.codes < 0, n, self.codes) if self.has_missing else self.codes
+        return codes, n + 1
+
+
+def _coded_blank(coded: _Coded) -> np.ndarray:
+    """:func:`_blank` of a coded column."""
+    return coded.mask(_blank(coded.values), True)
+
+
+def _coded_unknown(coded: _Coded, classes: list[str]) -> np.ndarray:
+    """:func:`_unknown_labels` of a coded column."""
+    return coded.mask(_unknown_labels(coded.values, classes), False)
+
+
 def _duplicated_pairs(frame: pd.DataFrame, positions: np.ndarray, codes: tuple,
                       keys: list[str]) -> np.ndarray:
     """``frame.duplicated(keys, keep=False)`` for keys item id, a coded key, maybe more.
@@ -568,8 +649,12 @@ def _escaping_paths(fp: pd.Series) -> np.ndarray:
     return bad
 
 
-def _validate_items(items, source, classes, problems, first=None) -> pd.DataFrame | None:
-    """Check items prepared by :func:`_prepared`; ``first`` is :attr:`ItemIds.first`."""
+def _validate_items(items, source, classes, problems, first=None,
+                    coded=None) -> pd.DataFrame | None:
+    """Check items prepared by :func:`_prepared`; ``first`` is :attr:`ItemIds.first`.
+
+    ``coded`` holds the :class:`_Coded` columns read from Parquet (or None).
+    """
     if not _check_required(items, "items", source, problems):
         return None
     _check_empty(items, ["item_id"], source, problems, "item")
@@ -588,7 +673,11 @@ def _validate_items(items, source, classes, problems, first=None) -> pd.DataFram
                                     f"derives (predictions and errors); rename them, e.g. to "
                                     f"'meta_{reserved[0]}'.", column=reserved[0])
     if "label" in items.columns:
-        _check_labels(items, "label", classes, source, problems)
+        early = None
+        if coded and "label" in coded and classes is not None:
+            early = Future()
+            early.set_result(_coded_unknown(coded["label"], classes))
+        _check_labels(items, "label", classes, source, problems, early)
     if "filepath" in items.columns:
         fp = items["filepath"]
         bad = _escaping_paths(fp)
@@ -603,23 +692,29 @@ def _validate_items(items, source, classes, problems, first=None) -> pd.DataFram
     return items
 
 
-def _early_checks(pool, frame, kind: str, classes, located) -> dict:
+def _early_checks(pool, frame, kind: str, classes, located, coded=None) -> dict:
     """Start the row-wise checks of annotations or predictions on the pool.
 
     Returns the futures by name (a required column: its blank rows; ``codes``: the
     :func:`_codes` of the second key; ``labels``: rows with an undeclared label) and
     ``located`` (:meth:`ItemIds.locate_async` of its ids, or None) as ``positions``. The
-    validation reports their problems later, in its usual order.
+    validation reports their problems later, in its usual order. ``coded`` holds the
+    :class:`_Coded` columns read from Parquet; their checks run on the distinct values.
     """
     early = {"positions": located}
     if frame is None or not _has_required(frame, kind):
         return early
+    coded = coded or {}
     for col in _REQUIRED[kind]:
-        early[col] = pool.submit(_blank, frame[col])
+        early[col] = pool.submit(_coded_blank, coded[col]) if col in coded else \
+            pool.submit(_blank, frame[col])
     if located is not None:
-        early["codes"] = pool.submit(_codes, frame[_REQUIRED[kind][1]])
+        key = _REQUIRED[kind][1]
+        early["codes"] = pool.submit(coded[key].pair_codes) if key in coded else \
+            pool.submit(_codes, frame[key])
     if classes is not None:
-        early["labels"] = pool.submit(_unknown_labels, frame["label"], classes)
+        early["labels"] = pool.submit(_coded_unknown, coded["label"], classes) \
+            if "label" in coded else pool.submit(_unknown_labels, frame["label"], classes)
     return early
 
 
@@ -1072,8 +1167,10 @@ def _status(root: Path, base: Path, rel: Any) -> str:
 
 
 def _build(frames, sources, config, *, root, problems: _Problems, info,
-           own=False) -> Project:
+           own=False, coded=None) -> Project:
+    """Validate the frames into a Project; ``coded``: the :class:`_Coded` columns by kind."""
     classes = config.get("classes")
+    coded = coded or {}
     items, ann, pred = (_prepared(frames.get(kind), kind, own) for kind in _KINDS)
     prob_classes: list[str] = []
     with ThreadPoolExecutor(worker_count()) as pool:
@@ -1088,11 +1185,13 @@ def _build(frames, sources, config, *, root, problems: _Problems, info,
                        if _has_required(frame, kind)}
         # the row-wise checks of annotations and predictions run on the pool too, while
         # items are checked; every problem is still reported in the same order
-        early = {kind: _early_checks(pool, frame, kind, classes, located.get(kind))
+        early = {kind: _early_checks(pool, frame, kind, classes, located.get(kind),
+                                     coded.get(kind))
                  for kind, frame in (("annotations", ann), ("predictions", pred))}
         if items is not None:
             items = _validate_items(items, sources["items"], classes, problems,
-                                    ids.first if ids is not None else None)
+                                    ids.first if ids is not None else None,
+                                    coded.get("items"))
         if ann is not None:
             ann = _validate_annotations(ann, sources["annotations"], early["annotations"],
                                         classes, problems)
@@ -1184,18 +1283,20 @@ def _load(path, problems: _Problems) -> Project | None:
         from .detection.io import load_detection
 
         return load_detection(root, config, problems)
-    frames, sources = {}, {}
+    frames, sources, coded = {}, {}, {}
     for kind in _KINDS:
         path_ = _find_table(root, kind, problems, required=kind == "items")
         if path_ is None:
             frames[kind], sources[kind] = None, _Source(f"{kind}.csv")
             continue
-        frames[kind], sources[kind] = _read_table(path_, kind, problems)
+        coded[kind] = {}
+        frames[kind], sources[kind] = _read_table(path_, kind, problems, coded[kind])
     if frames["items"] is None:
         return None
     try:
         # read errors are already in `problems`, so _build raises after adding its own
-        return _build(frames, sources, config, root=root, problems=problems, info={}, own=True)
+        return _build(frames, sources, config, root=root, problems=problems, info={}, own=True,
+                      coded=coded)
     except SchemaError as exc:
         if not problems.errors:
             problem = exc.problems[0] if exc.problems else None

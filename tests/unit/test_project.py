@@ -532,7 +532,30 @@ def test_partitioned_print_index_answers_like_one_index(monkeypatch):
     assert not _ids._PrintIndex(np.concatenate([prints, prints[:1]])).is_unique
 
 
+@pytest.mark.parametrize("storage", ["arrow", "chunks"])
+def test_counter_ids_are_looked_up_in_a_direct_table(storage):
+    import pyarrow as pa
+
+    items = [f"img-{i:06d}" for i in range(0, 30_000, 3)][::-1]
+    values = [f"img-{i:06d}" for i in range(0, 31_000, 2)] + \
+        ["img-0000a0", "img-00000", "imx-000003", "img-0099999", None, ""]
+    item_s = pd.Series(items, dtype="str")
+    if storage == "chunks":
+        item_s = pd.Series(pa.chunked_array([pa.array(items[:777]), pa.array(items[777:])]),
+                           dtype="str")
+    ids = _ids.ItemIds(item_s)
+    assert ids._packed is not None and ids._packed.index is None  # the direct table
+    np.testing.assert_array_equal(ids.locate(pd.Series(values, dtype="str")),
+                                  reference_locate(items, values))
+    # a repeated counter is found by the table, and reported like any repeat
+    twice = items + [items[5]]
+    ids = _ids.ItemIds(pd.Series(twice, dtype="str"))
+    assert ids._packed is None
+    np.testing.assert_array_equal(ids.first, reference_locate(twice, twice))
+
+
 def test_a_shared_fingerprint_is_never_taken_for_the_same_id(monkeypatch):
+    monkeypatch.setattr(_ids, "_DIRECT_MAX_SLOTS", 0)  # fingerprints, not a direct table
     # a weak fingerprint: the first word only, so ids that differ further on collide
     monkeypatch.setattr(_ids, "_fingerprint", lambda width, words: words[0].copy())
     rng = np.random.default_rng(3)
