@@ -74,9 +74,9 @@ class DetectionCards:
         """The image's size: the project's ``width``/``height``, else read from the bytes."""
         if item_id in self._sizes:
             return self._sizes[item_id]
-        row = self.data.item_row(item_id)
+        row = self.data.item_values(item_id)
         size = None
-        if row is not None and "width" in row.index and "height" in row.index:
+        if row is not None and "width" in row and "height" in row:
             w, h = row["width"], row["height"]
             if not (pd.isna(w) or pd.isna(h)):
                 size = (int(w), int(h))
@@ -98,32 +98,28 @@ class DetectionCards:
         out: list[Box] = []
         outcomes = self.data.outcomes(self.run) if self.run is not None else {"box": {},
                                                                                  "pred": {}}
-        refs = self.data.boxes().rows(item_id)
-        for r in refs[["box_id", "label", "x", "y", "w", "h"]].itertuples(index=False):
-            bid = str(r.box_id)
+        for bid, label, x, y, w, h in self.data.boxes().records(item_id):
+            bid = str(bid)
             sel = bid in selected
             if not (self.show_reference or sel):
                 continue
             info = outcomes["box"].get(bid, {})
-            out.append(Box("ref", bid, str(r.label), float(r.x), float(r.y), float(r.w),
-                           float(r.h), info.get("outcome"), None, finite(info.get("iou")),
-                           sel))
+            out.append(Box("ref", bid, str(label), float(x), float(y), float(w), float(h),
+                           info.get("outcome"), None, finite(info.get("iou")), sel))
         preds = self.data.predictions(self.run)
         if preds is not None:
-            rows = preds.rows(item_id)
-            for r in rows[["pred_id", "label", "x", "y", "w", "h",
-                           "confidence"]].itertuples(index=False):
-                pid = str(r.pred_id)
+            for pid, label, x, y, w, h, confidence in preds.records(item_id):
+                pid = str(pid)
                 sel = pid in selected
-                conf = finite(r.confidence)
+                conf = finite(confidence)
                 shown = self.show_predictions and (conf is None or
                                                    conf >= self.min_confidence)
                 if not (shown or sel):
                     continue
                 info = outcomes["pred"].get(pid, {})
-                out.append(Box("pred", pid, str(r.label), float(r.x), float(r.y),
-                               float(r.w), float(r.h), info.get("outcome"), conf,
-                               finite(info.get("iou")), sel))
+                out.append(Box("pred", pid, str(label), float(x), float(y), float(w),
+                               float(h), info.get("outcome"), conf, finite(info.get("iou")),
+                               sel))
         return out
 
     # ---- a card -------------------------------------------------------------------------
@@ -205,7 +201,7 @@ class DetectionCards:
 
     def _metadata(self, item_id: str) -> str:
         cols = list(getattr(self.project, "metadata_columns", []))
-        row = self.data.item_row(item_id) if cols else None
+        row = self.data.item_values(item_id) if cols else None
         if row is None:
             return ""
-        return "; ".join(f"{esc(c)}={esc(row[c])}" for c in cols if c in row.index)
+        return "; ".join(f"{esc(c)}={esc(row[c])}" for c in cols if c in row)

@@ -16,20 +16,32 @@ from .._validation import check_fraction
 
 __all__ = ["DetectionData", "BoxRows", "detection_data"]
 
+#: The columns of a reference box record and of a prediction record.
+BOX_COLUMNS = ("box_id", "label", "x", "y", "w", "h")
+PRED_COLUMNS = ("pred_id", "label", "x", "y", "w", "h", "confidence")
 #: (run, iou) pairs whose matches stay cached.
 _CACHE_SIZE = 4
 
 
 class BoxRows:
-    """Rows of a box frame grouped by image: ``rows(item_id)`` is a small DataFrame.
+    """Rows of a box frame grouped by image: ``records(item_id)`` are its rows as tuples.
 
-    Built once; the lookup is a dict of row positions, so a page of 24 images costs 24
-    ``iloc`` calls, whatever the project's size.
+    Built once: the chosen columns as numpy arrays and a dict of row positions per image,
+    so a page of 24 images costs 24 dict lookups and array slices (no pandas indexing),
+    whatever the project's size.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Boxes or predictions (``item_id`` and ``columns``).
+    columns : sequence of str
+        The columns of each record, in order.
     """
 
-    def __init__(self, frame: pd.DataFrame):
-        self.frame = frame.reset_index(drop=True)
-        ids = self.frame["item_id"].astype(str).to_numpy()
+    def __init__(self, frame: pd.DataFrame, columns):
+        self.columns = list(columns)
+        self._arrays = [frame[c].to_numpy() for c in self.columns]
+        ids = frame["item_id"].astype(str).to_numpy()
         order = np.argsort(ids, kind="stable")
         sorted_ids = ids[order]
         starts = np.r_[0, np.flatnonzero(sorted_ids[1:] != sorted_ids[:-1]) + 1]
@@ -37,12 +49,13 @@ class BoxRows:
         self._positions = {sorted_ids[s]: order[s:e] for s, e in zip(starts, ends,
                                                                       strict=True)}
 
-    def rows(self, item_id: str) -> pd.DataFrame:
-        """The rows of ``item_id`` (empty frame with the columns when it has none)."""
+    def records(self, item_id: str) -> list[tuple]:
+        """The rows of ``item_id`` as tuples of :attr:`columns`, in frame order."""
         pos = self._positions.get(str(item_id))
         if pos is None:
-            return self.frame.iloc[:0]
-        return self.frame.iloc[np.sort(pos)]
+            return []
+        pos = np.sort(pos)
+        return list(zip(*(a[pos].tolist() for a in self._arrays), strict=True))
 
     def __contains__(self, item_id: str) -> bool:
         return str(item_id) in self._positions
@@ -75,14 +88,15 @@ class DetectionData:
         self._boxes: BoxRows | None = None
         self._preds: dict = {}
         self._outcomes: dict = {}
-        self._item_index: pd.Index | None = None
+        self._items: BoxRows | None = None
 
-    def item_row(self, item_id: str) -> pd.Series | None:
-        """The row of ``project.items`` of ``item_id`` (None when unknown)."""
-        if self._item_index is None:
-            self._item_index = pd.Index(self.project.items["item_id"].astype(str))
-        pos = self._item_index.get_indexer([str(item_id)])[0]
-        return None if pos < 0 else self.project.items.iloc[pos]
+    def item_values(self, item_id: str) -> dict | None:
+        """``{column: value}`` of ``item_id`` in ``project.items`` (None when unknown)."""
+        if self._items is None:
+            items = self.project.items
+            self._items = BoxRows(items, [c for c in items.columns if c != "item_id"])
+        rows = self._items.records(item_id)
+        return dict(zip(self._items.columns, rows[0], strict=True)) if rows else None
 
     def default_run(self) -> str | None:
         """The project's default run, else its first run, else None."""
@@ -108,7 +122,7 @@ class DetectionData:
     def boxes(self) -> BoxRows:
         """The reference boxes grouped by image."""
         if self._boxes is None:
-            self._boxes = BoxRows(self.project.boxes)
+            self._boxes = BoxRows(self.project.boxes, BOX_COLUMNS)
         return self._boxes
 
     def predictions(self, run: str | None) -> BoxRows | None:
@@ -117,7 +131,8 @@ class DetectionData:
             return None
         if run not in self._preds:
             p = self.project.predictions
-            self._preds[run] = BoxRows(p[(p["run"].astype(str) == str(run)).to_numpy()])
+            self._preds[run] = BoxRows(p[(p["run"].astype(str) == str(run)).to_numpy()],
+                                       PRED_COLUMNS)
         return self._preds[run]
 
     def outcomes(self, run: str | None, iou: float | None = None) -> dict[str, dict]:

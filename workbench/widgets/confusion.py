@@ -176,13 +176,28 @@ class ConfusionMatrix(StatusMixin, w.VBox):
         detection, both boxes of a pair.
         """
         if key not in self._cell_ids_cache:
-            rows = cell_items(self.errors, *key)
+            rows = cell_items(self._light(), *key)
             items = list(dict.fromkeys(rows["item_id"].astype(str).tolist()))
             cols = (["box_id"] if key[1] == BACKGROUND else
                     ["pred_id"] if key[0] == BACKGROUND else ["box_id", "pred_id"])
             boxes = [str(b) for c in cols for b in rows[c].dropna().tolist()]
             self._cell_ids_cache[key] = (items, boxes)
         return self._cell_ids_cache[key]
+
+    def _light(self) -> pd.DataFrame:
+        """The matches frame's columns that :func:`workbench.cell_items` needs.
+
+        Without the metadata columns and the bulky ``attrs`` (pandas copies ``attrs`` on
+        every operation), a cell's lookup is a few milliseconds.
+        """
+        if "light" not in self._cell_ids_cache:
+            cols = [c for c in ("run", "item_id", "box_id", "pred_id", "label", "predicted",
+                                "outcome", "is_fn", "is_fp") if c in self.errors.columns]
+            light = self.errors[cols]
+            light.attrs = {k: self.errors.attrs[k] for k in ("classes", "iou", "run")
+                           if k in self.errors.attrs}
+            self._cell_ids_cache["light"] = light
+        return self._cell_ids_cache["light"]
 
     def _describe(self, true: str, predicted: str) -> str:
         if not self._detection:
