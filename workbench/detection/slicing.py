@@ -598,11 +598,11 @@ def _slice_codes(values: pd.Series, enc) -> np.ndarray:
         codes = np.where(outside, -1, codes)
         na = k if len(enc.values) > k else -1
         return np.where(np.isnan(x), na, codes)
-    lookup = {v: i for i, v in enumerate(enc.values) if v is not None}
-    na = next((i for i, v in enumerate(enc.values) if v is None), -1)
-    obj = values.astype(object).where(values.notna(), None).to_numpy()
-    return np.array([na if v is None else lookup.get(v.item() if hasattr(v, "item") else v, -1)
-                     for v in obj], dtype=np.intp)
+    # the missing-value level, when there is one, is the last (see slicing._encode)
+    known = [v for v in enc.values if v is not None]
+    na = len(known) if len(known) < len(enc.values) else -1
+    codes = pd.Index(known, dtype=object).get_indexer(values.astype(object).to_numpy())
+    return np.where(values.isna().to_numpy(), na, codes).astype(np.intp)
 
 
 def _metrics_all(frames: dict, col: str | None, runs: list[str], iou: float) -> dict:
