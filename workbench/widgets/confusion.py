@@ -204,9 +204,9 @@ class ConfusionMatrix(StatusMixin, w.VBox):
             return f"true {true}, predicted {predicted}"
         bg = BACKGROUND
         if predicted == bg and true != bg:
-            return f"missed {true} boxes (true {true}, predicted {bg})"
+            return f"missed boxes of class {true} (true {true}, predicted {bg})"
         if true == bg and predicted != bg:
-            return f"false {predicted} detections (true {bg}, predicted {predicted})"
+            return f"false detections of class {predicted} (true {bg}, predicted {predicted})"
         return f"true {true}, predicted {predicted}"
     def set_errors(self, errors: pd.DataFrame) -> None:
         """Show another errors frame (after the run changed; detection: a matches frame)."""
