@@ -97,11 +97,13 @@ def raw_label(kind: str, value: Mapping[str, Any] | Sequence[Mapping[str, Any]] 
 
     Parameters
     ----------
-    kind : {'value', 'classification', 'classifications'}
+    kind : {'value', 'classification', 'classifications', 'detections', 'image_metadata'}
         ``'value'`` returns ``value`` unchanged.
     value : dict, list of dict or None
         The label's fields (``{"label": "cat", "confidence": 0.9}``), a list of them for
-        ``'classifications'``, or None (an empty field).
+        ``'classifications'`` and ``'detections'`` (each detection with ``label``,
+        ``bounding_box`` in relative coordinates and any attributes), ``{"width": W,
+        "height": H}`` for ``'image_metadata'``, or None (an empty field).
 
     Returns
     -------
@@ -117,6 +119,12 @@ def raw_label(kind: str, value: Mapping[str, Any] | Sequence[Mapping[str, Any]] 
     if kind == "classifications":
         return {"_cls": "Classifications", "classifications": [
             {"_id": ObjectId(), "_cls": "Classification", "tags": [], **d} for d in value]}
+    if kind == "detections":
+        return {"_cls": "Detections", "detections": [
+            {"_id": ObjectId(), "_cls": "Detection", "attributes": {}, "tags": [], **d}
+            for d in value]}
+    if kind == "image_metadata":
+        return {"_cls": "ImageMetadata", **value}
     return value
 
 

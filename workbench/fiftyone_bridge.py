@@ -548,7 +548,10 @@ def _input_fingerprint(project, media, **options) -> str:
     import pandas as pd
 
     h = hashlib.sha256()
-    for frame in (project.items, project.annotations, project.predictions, media):
+    frames = [project.items, project.annotations, project.predictions, media]
+    if getattr(project, "boxes", None) is not None:  # a detection project
+        frames.append(project.boxes)
+    for frame in frames:
         if frame is None:
             h.update(b"\x00none")
             continue
@@ -769,6 +772,10 @@ def _to_fo(fo, kind: str, value: Any) -> Any:
         return fo.Classification(**value)
     if kind == "classifications":
         return fo.Classifications(classifications=[fo.Classification(**d) for d in value])
+    if kind == "detections":
+        return fo.Detections(detections=[fo.Detection(**d) for d in value])
+    if kind == "image_metadata":
+        return fo.ImageMetadata(**value)
     return value
 
 
@@ -820,6 +827,21 @@ def _declare_schema(fo, ds, columns, kinds, fields) -> bool:
             wanted.append((f, fo.EmbeddedDocumentField,
                            {"embedded_doc_type": fo.Classifications}))
             wanted.append((f"{f}.classifications.annotator", fo.StringField, {}))
+        elif kind == "detections":
+            wanted.append((f, fo.EmbeddedDocumentField, {"embedded_doc_type": fo.Detections}))
+            types: dict[str, set] = defaultdict(set)
+            for dets in values:
+                for det in dets or ():
+                    for key, value in det.items():
+                        if key not in ("label", "bounding_box", "confidence"):
+                            types[key].add(type(value))
+            for key, seen in sorted(types.items()):
+                if len(seen) > 1 or next(iter(seen)) not in _PY_FIELDS:
+                    return False
+                wanted.append((f"{f}.detections.{key}",
+                               getattr(fo, _PY_FIELDS[next(iter(seen))]), {}))
+        elif kind == "image_metadata":
+            continue  # FiftyOne's own `metadata` field (ImageMetadata on image datasets)
         else:
             types = {type(v) for v in values if v is not None}
             if not types:
@@ -903,7 +925,7 @@ def _load_dataset(fo, name: str, overwrite: bool):
 
 def sync_project(project, name: str | None = None, overwrite: bool = False, *,
                  consensus: bool = True, label_issues: bool = True, fast: bool = True,
-                 batch_size: int = 2000) -> SyncStats:
+                 batch_size: int = 2000, iou: float = 0.5) -> SyncStats:
     """Write the project into a persistent FiftyOne dataset, updating only what changed.
 
     One sample per item. The fields are described in ``docs/fiftyone.md``: ``item_id``,
@@ -913,6 +935,12 @@ def sync_project(project, name: str | None = None, overwrite: bool = False, *,
     (label, confidence, ``probs`` in class order), ``annotator_labels``, ``consensus``,
     ``label_quality`` and ``is_label_issue`` when they can be computed, and the current tags
     as sample tags.
+
+    A detection project (``project.task == "detection"``) gets ``Detections`` fields instead
+    (``ground_truth``, ``pred_<run>``, ``ann_<annotator>``, in FiftyOne's relative
+    coordinates) with the outcome of :func:`workbench.match_detections` per run as
+    ``eval_<run>`` attributes, ``metadata`` (width, height) and the image metadata columns:
+    see :mod:`workbench.detection.fiftyone`.
 
     On a re-run, only samples whose content hash (``wb_hash``) changed are updated, new items
     are added and removed items deleted; fields not created by the workbench are kept. When
@@ -948,6 +976,9 @@ def sync_project(project, name: str | None = None, overwrite: bool = False, *,
         ``stats.skipped`` says so.
     batch_size : int, default=2000
         Samples per write batch.
+    iou : float, default=0.5
+        Detection projects only: the IoU threshold of the ``eval_<run>`` outcomes
+        (:func:`workbench.match_detections`).
 
     Returns
     -------
@@ -973,16 +1004,25 @@ def sync_project(project, name: str | None = None, overwrite: bool = False, *,
     name = name or synced_dataset_name(project)
     skipped: list[str] = []
     media = _media_status(project)
+    detection = getattr(project, "task", "classification") == "detection"
+    options = {"iou": iou} if detection else {}
     fingerprint = _input_fingerprint(project, media, consensus=consensus,
-                                     label_issues=label_issues)
+                                     label_issues=label_issues, **options)
     ds, created = _load_dataset(fo, name, overwrite)
     info = dict(ds.info.get("workbench") or {})
     if (not created and info.get("input_fingerprint") == fingerprint
             and info.get("n_samples") == ds.count()):
         return _push_only(project, ds, name, info, t0)
 
-    ids, columns, kinds = _records(project, skipped, consensus=consensus,
-                                   label_issues=label_issues, media=media)
+    extra_info: dict[str, Any] = {}
+    if detection:
+        from .detection.fiftyone import detection_records
+
+        ids, columns, kinds, extra_info = detection_records(project, skipped, media=media,
+                                                            iou=iou)
+    else:
+        ids, columns, kinds = _records(project, skipped, consensus=consensus,
+                                       label_issues=label_issues, media=media)
     store_tags = _store_tags(project, skipped)
     fields = sorted(f for f in columns if f != "item_id")
     n = len(ids)
@@ -1012,8 +1052,18 @@ def sync_project(project, name: str | None = None, overwrite: bool = False, *,
     stale = sorted(previous_fields - set(fields) - {"item_id"})
     schema = ds.get_field_schema()
     for f in stale:
-        if f in schema:
+        if f in schema and f != "metadata":  # FiftyOne's own field stays
             ds.delete_sample_field(f)
+    # ... and attributes of detection fields still written (a removed run's eval_<run>)
+    now = extra_info.get("label_attributes") or {}
+    stale_attrs = sorted(f"{f}.detections.{a}"
+                         for f, attrs in (info.get("label_attributes") or {}).items()
+                         if f in now for a in set(attrs) - set(now[f]))
+    flat = ds.get_field_schema(flat=True) if stale_attrs else {}
+    for path in stale_attrs:
+        if path in flat:
+            ds.delete_sample_field(path)
+    stale = stale + stale_attrs
 
     if removed:
         ds.delete_samples(removed)
@@ -1044,7 +1094,7 @@ def sync_project(project, name: str | None = None, overwrite: bool = False, *,
                 "kinds": kinds, "project": project.name,
                 "classes": list(getattr(project, "classes", []) or []),
                 "input_fingerprint": fingerprint, "n_samples": ds.count(),
-                "skipped": list(skipped)}
+                "skipped": list(skipped), **extra_info}
     if info != new_info:
         ds.info["workbench"] = new_info
         ds.save()
@@ -1386,11 +1436,12 @@ def close_fiftyone_session() -> None:
             pass
 
 
-def _ids_list(item_ids, func: str) -> list[str]:
+def _ids_list(item_ids, func: str, param: str = "item_ids") -> list[str]:
     if item_ids is None:
         return None
     if isinstance(item_ids, str):
-        raise TypeError(f"The 'item_ids' parameter of {func} must be a sequence of item ids "
+        what = "item ids" if param == "item_ids" else "box ids"
+        raise TypeError(f"The {param!r} parameter of {func} must be a sequence of {what} "
                         f"or None, not a single str ({item_ids!r}); wrap it in a list.")
     ids = getattr(item_ids, "ids", item_ids)  # a Selection
     return None if ids is None else sorted(set(map(str, ids)))
@@ -1398,13 +1449,14 @@ def _ids_list(item_ids, func: str) -> list[str]:
 
 def open_in_fiftyone(item_ids: Iterable[str] | None, project=None, *, port: int | None = None,
                      proxy_url: str | None = None, show: bool | None = None,
-                     name: str | None = None):
-    """Show exactly the given items in the FiftyOne App.
+                     name: str | None = None, box_ids: Iterable[str] | None = None):
+    """Show exactly the given items (and, in a detection project, boxes) in the FiftyOne App.
 
     Parameters
     ----------
     item_ids : sequence of str, Selection or None
-        The items; None shows every item of the dataset.
+        The items; None shows every item of the dataset (or, with ``box_ids``, the images of
+        those boxes). A Selection holding ``box_ids`` passes them too.
     project : Project, default=None
         The project; None uses the project of the current session.
     port, proxy_url
@@ -1415,6 +1467,11 @@ def open_in_fiftyone(item_ids: Iterable[str] | None, project=None, *, port: int 
     name : str, default=None
         Dataset name; None means the dataset the project was last synced to
         (:func:`synced_dataset_name`), else ``workbench-<project.name>``.
+    box_ids : sequence of str, default=None
+        Detection projects: show only these boxes (``box_id`` of reference and annotators'
+        boxes, ``pred_id`` of predictions) on the images; every label field is filtered
+        with ``filter_labels(field, F("box_id").is_in(...))`` (``pred_id`` for the
+        ``pred_<run>`` fields). None: all boxes (or the Selection's ``box_ids``).
 
     Returns
     -------
@@ -1424,8 +1481,14 @@ def open_in_fiftyone(item_ids: Iterable[str] | None, project=None, *, port: int 
     Raises
     ------
     WorkbenchError
-        If some ids are not in the dataset (the message lists the first ones).
+        If some ids are not in the dataset, or some box ids are not in the project (the
+        message lists the first ones).
+    ValueError
+        If ``box_ids`` are given for a classification project.
     """
+    if box_ids is None:
+        box_ids = getattr(item_ids, "box_ids", None)  # a Selection holding boxes
+    boxes = _ids_list(box_ids, "open_in_fiftyone", "box_ids")
     ids = _ids_list(item_ids, "open_in_fiftyone")
     if project is None:
         project = _SESSION.get("project")
@@ -1434,8 +1497,17 @@ def open_in_fiftyone(item_ids: Iterable[str] | None, project=None, *, port: int 
                 "open_in_fiftyone needs project= the first time (no FiftyOne session yet)."
             )
         name = name or _SESSION.get("name")
+    if boxes is not None and getattr(project, "task", "classification") != "detection":
+        raise ValueError("The 'box_ids' parameter of open_in_fiftyone is for detection "
+                         f"projects; project {project.name!r} is a classification project. "
+                         "Pass item ids only.")
     session = fiftyone_session(project, port=port, proxy_url=proxy_url, name=name)
     dataset = session.dataset
+    if boxes is not None:
+        from .detection.fiftyone import box_items
+
+        if ids is None:  # the images of the boxes
+            ids = sorted({i for d in box_items(project, boxes).values() for i in d.values()})
     if ids is None:
         view = dataset.view()
     else:
@@ -1447,6 +1519,10 @@ def open_in_fiftyone(item_ids: Iterable[str] | None, project=None, *, port: int 
                 f"{len(missing)} item id(s) are not in the FiftyOne dataset "
                 f"{dataset.name!r}: {missing[:10]}. Check the ids or re-sync the project."
             )
+    if boxes is not None:
+        from .detection.fiftyone import box_view
+
+        view, _ = box_view(dataset, project, ids, boxes)
     _send(session, lambda: setattr(session, "view", view))
     if show is None:
         show = _in_notebook() and not _in_voila()

@@ -24,7 +24,8 @@ class FiftyOneButton(StatusMixin, w.VBox):
 
     Clicking *Open in FiftyOne* syncs the project into its FiftyOne dataset (incremental),
     launches the kernel's App session once (the first launch takes 30-40 s on 2 cores) and sets
-    the App's view to exactly the selected items (every item when nothing is selected). In a
+    the App's view to exactly the selected items (every item when nothing is selected; only
+    the selected boxes drawn when the selection holds box ids). In a
     notebook the App is shown inline below the button; in Voila (or with
     ``display='link'``) the status shows the App's URL as a link. *Use App selection* makes
     the samples selected in the App the shared selection; *Pull App tags* merges the tags
@@ -112,7 +113,7 @@ class FiftyOneButton(StatusMixin, w.VBox):
         self.button.on_click(lambda _b: self.open_app())
         self.pull_selection_button.on_click(lambda _b: self.pull_selection())
         self.pull_tags_button.on_click(lambda _b: self.pull_tags())
-        self.selection.observe(self._on_selection, names=["ids"])
+        self.selection.observe(self._on_selection, names=["ids", "box_ids"])
         super().__init__([w.HBox([self.button, self.pull_selection_button,
                                   self.pull_tags_button]),
                           self.status, self._make_error_box(), self.app_output], **kwargs)
@@ -121,8 +122,10 @@ class FiftyOneButton(StatusMixin, w.VBox):
     # ---- state -> view ----------------------------------------------------------------
 
     def _idle_text(self) -> str:
-        ids = self.selection.ids
+        ids, boxes = self.selection.ids, self.selection.box_ids
         what = "all items" if ids is None else f"{len(ids)} selected item(s)"
+        if boxes is not None:
+            what += f" with {len(boxes)} selected box(es)"
         app = f" The App: {self._link()}" if self.url else ""
         return f"<span>FiftyOne: click to open {esc(what)} in the App.{app}</span>"
 
@@ -147,7 +150,7 @@ class FiftyOneButton(StatusMixin, w.VBox):
         """Open the current selection in the App (what the button does); returns the session."""
         from ..fiftyone_bridge import open_in_fiftyone
 
-        ids = self.selection.ids
+        ids, boxes = self.selection.ids, self.selection.box_ids
         n = None if ids is None else len(ids)
         self.status.value = (f"<span>Opening {'all items' if n is None else f'{n} item(s)'} "
                              "in FiftyOne... (the first launch takes up to a minute)</span>")
@@ -155,7 +158,7 @@ class FiftyOneButton(StatusMixin, w.VBox):
         try:
             session = open_in_fiftyone(ids, self.project, port=self.port,
                                        proxy_url=self.proxy_url, show=False,
-                                       name=self.dataset_name)
+                                       name=self.dataset_name, box_ids=boxes)
         except Exception:
             self.status.value = self._idle_text()
             raise
