@@ -17,6 +17,9 @@ Overview
   tags added or removed in the App become tag store events, tags added or removed in the
   store since the last sync are pushed to FiftyOne. :func:`selection_from_fiftyone` turns the
   samples selected in the App into the workbench :class:`~workbench.selection.Selection`.
+- Detection projects get ``Detections`` fields with per-run ``eval_<run>`` outcomes, and
+  :func:`open_in_fiftyone` can show only selected boxes (``box_ids=``): see
+  :mod:`workbench.detection.fiftyone`.
 
 See ``docs/fiftyone.md`` for the sample fields and the environment variables.
 """
