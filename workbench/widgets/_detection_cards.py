@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import ipywidgets as w
 import numpy as np
 import pandas as pd
 
@@ -17,7 +18,7 @@ from ._adapters import esc
 from ._boxes import Box, counts_by_outcome, crop_region, figure_html, finite, image_for
 from ._detection_data import DetectionData
 
-__all__ = ["DetectionCards"]
+__all__ = ["DetectionCards", "BoxControls"]
 
 _CAPTION_BOXES = 4  # selected boxes listed in a caption
 
@@ -70,6 +71,12 @@ class DetectionCards:
         values = self._box_item.to_numpy()
         return [str(values[i]) if i >= 0 else "" for i in pos]
 
+    def crop_units(self, box_ids) -> tuple[list[str], list[str]]:
+        """``(images, boxes)``: one gallery card per known box, by image then box id."""
+        boxes = [str(b) for b in box_ids]
+        pairs = sorted((i, b) for i, b in zip(self.items_of(boxes), boxes, strict=True) if i)
+        return [i for i, _b in pairs], [b for _i, b in pairs]
+
     def image_size(self, item_id: str, data: bytes | None) -> tuple[int, int] | None:
         """The image's size: the project's ``width``/``height``, else read from the bytes."""
         if item_id in self._sizes:
@@ -77,9 +84,9 @@ class DetectionCards:
         row = self.data.item_values(item_id)
         size = None
         if row is not None and "width" in row and "height" in row:
-            w, h = row["width"], row["height"]
-            if not (pd.isna(w) or pd.isna(h)):
-                size = (int(w), int(h))
+            width, height = row["width"], row["height"]
+            if not (pd.isna(width) or pd.isna(height)):
+                size = (int(width), int(height))
         if size is None and data is not None:
             try:
                 import io
@@ -98,17 +105,17 @@ class DetectionCards:
         out: list[Box] = []
         outcomes = self.data.outcomes(self.run) if self.run is not None else {"box": {},
                                                                                  "pred": {}}
-        for bid, label, x, y, w, h in self.data.boxes().records(item_id):
+        for bid, label, x, y, bw, bh in self.data.boxes().records(item_id):
             bid = str(bid)
             sel = bid in selected
             if not (self.show_reference or sel):
                 continue
             info = outcomes["box"].get(bid, {})
-            out.append(Box("ref", bid, str(label), float(x), float(y), float(w), float(h),
+            out.append(Box("ref", bid, str(label), float(x), float(y), float(bw), float(bh),
                            info.get("outcome"), None, finite(info.get("iou")), sel))
         preds = self.data.predictions(self.run)
         if preds is not None:
-            for pid, label, x, y, w, h, confidence in preds.records(item_id):
+            for pid, label, x, y, bw, bh, confidence in preds.records(item_id):
                 pid = str(pid)
                 sel = pid in selected
                 conf = finite(confidence)
@@ -117,8 +124,8 @@ class DetectionCards:
                 if not (shown or sel):
                     continue
                 info = outcomes["pred"].get(pid, {})
-                out.append(Box("pred", pid, str(label), float(x), float(y), float(w),
-                               float(h), info.get("outcome"), conf, finite(info.get("iou")),
+                out.append(Box("pred", pid, str(label), float(x), float(y), float(bw),
+                               float(bh), info.get("outcome"), conf, finite(info.get("iou")),
                                sel))
         return out
 
@@ -205,3 +212,46 @@ class DetectionCards:
         if row is None:
             return ""
         return "; ".join(f"{esc(c)}={esc(row[c])}" for c in cols if c in row)
+
+
+class BoxControls(w.HBox):
+    """The gallery's box controls: layer toggles, crops toggle, confidence slider, legend.
+
+    Each control is linked to the gallery trait of the same meaning (``show_reference``,
+    ``show_predictions``, ``crops``, ``min_confidence``); CSS classes
+    ``wb-gallery-reference``, ``-predictions``, ``-crops``, ``-min-confidence``.
+    """
+
+    def __init__(self, gallery: Any):
+        self.reference = w.ToggleButton(
+            value=gallery.show_reference, description="reference boxes", icon="square-o",
+            tooltip="Draw the dataset's boxes (solid green)", layout=w.Layout(width="150px"))
+        self.predictions = w.ToggleButton(
+            value=gallery.show_predictions, description="predictions", icon="square-o",
+            tooltip="Draw the run's predicted boxes (dashed orange)",
+            layout=w.Layout(width="130px"))
+        self.crops = w.ToggleButton(
+            value=gallery.crops, description="crops", icon="crop",
+            tooltip="With selected boxes: one card per box, cropped around it",
+            layout=w.Layout(width="90px"))
+        self.min_confidence = w.FloatSlider(
+            value=gallery.min_confidence, min=0.0, max=1.0, step=0.05,
+            description="min conf.", readout_format=".2f", continuous_update=False,
+            tooltip="Predictions below this confidence are not drawn (selected ones are)",
+            layout=w.Layout(width="260px"))
+        pairs = ((self.reference, "show_reference", "reference"),
+                 (self.predictions, "show_predictions", "predictions"),
+                 (self.crops, "crops", "crops"),
+                 (self.min_confidence, "min_confidence", "min-confidence"))
+        for widget, trait, css in pairs:
+            widget.add_class(f"wb-gallery-{css}")
+            w.link((widget, "value"), (gallery, trait))
+        legend = w.HTML(
+            "<span style='font-size:11px;color:#555'><span style='color:#2e7d32'>"
+            "&#9473; reference</span> &middot; <span style='color:#ef6c00'>&#9476; "
+            "predicted</span> &middot; <span style='background:#ffd600'>&nbsp;selected"
+            "&nbsp;</span> &middot; hover a box for its outcome</span>")
+        super().__init__([self.reference, self.predictions, self.crops, self.min_confidence,
+                          legend], layout=w.Layout(flex_flow="row wrap", align_items="center",
+                                                   grid_gap="4px 8px"))
+        self.add_class("wb-gallery-box-controls")

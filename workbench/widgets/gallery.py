@@ -360,42 +360,13 @@ class ItemGallery(StatusMixin, w.VBox):
 
     def _make_box_controls(self) -> w.HBox:
         """Detection: the layer toggles, the crops toggle and the confidence slider."""
-        self.reference_toggle = w.ToggleButton(
-            value=True, description="reference boxes", icon="square-o",
-            tooltip="Draw the dataset's boxes (solid green)", layout=w.Layout(width="150px"))
-        self.predictions_toggle = w.ToggleButton(
-            value=True, description="predictions", icon="square-o",
-            tooltip="Draw the run's predicted boxes (dashed orange)",
-            layout=w.Layout(width="130px"))
-        self.crops_toggle = w.ToggleButton(
-            value=False, description="crops", icon="crop",
-            tooltip="With selected boxes: one card per box, cropped around it",
-            layout=w.Layout(width="90px"))
-        self.confidence_slider = w.FloatSlider(
-            value=self.min_confidence, min=0.0, max=1.0, step=0.05,
-            description="min conf.", readout_format=".2f", continuous_update=False,
-            tooltip="Predictions below this confidence are not drawn (selected ones are)",
-            layout=w.Layout(width="260px"))
-        for widget, css in ((self.reference_toggle, "reference"),
-                            (self.predictions_toggle, "predictions"),
-                            (self.crops_toggle, "crops"),
-                            (self.confidence_slider, "min-confidence")):
-            widget.add_class(f"wb-gallery-{css}")
-        w.link((self.reference_toggle, "value"), (self, "show_reference"))
-        w.link((self.predictions_toggle, "value"), (self, "show_predictions"))
-        w.link((self.crops_toggle, "value"), (self, "crops"))
-        w.link((self.confidence_slider, "value"), (self, "min_confidence"))
-        legend = w.HTML(
-            "<span style='font-size:11px;color:#555'><span style='color:#2e7d32'>"
-            "&#9473; reference</span> &middot; <span style='color:#ef6c00'>&#9476; "
-            "predicted</span> &middot; <span style='background:#ffd600'>&nbsp;selected"
-            "&nbsp;</span> &middot; hover a box for its outcome</span>")
-        box = w.HBox([self.reference_toggle, self.predictions_toggle, self.crops_toggle,
-                      self.confidence_slider, legend],
-                     layout=w.Layout(flex_flow="row wrap", align_items="center",
-                                     grid_gap="4px 8px"))
-        box.add_class("wb-gallery-box-controls")
-        return box
+        from ._detection_cards import BoxControls
+
+        self.box_controls = BoxControls(self)
+        c = self.box_controls
+        self.reference_toggle, self.predictions_toggle = c.reference, c.predictions
+        self.crops_toggle, self.confidence_slider = c.crops, c.min_confidence
+        return c
 
     @traitlets.observe("show_reference", "show_predictions", "min_confidence", "crops")
     def _on_layers(self, change) -> None:
@@ -421,12 +392,7 @@ class ItemGallery(StatusMixin, w.VBox):
         self._crop_boxes: list[str] | None = None
         self._shown_state = (self.selection.ids, self.selection.box_ids, self.crops)
         if self._detection is not None and self.crops and self.selection.box_ids:
-            # one card per selected box, by image then box id
-            boxes = list(self.selection.box_ids)
-            items = self._detection.items_of(boxes)
-            pairs = sorted((i, b) for i, b in zip(items, boxes, strict=True) if i)
-            self._ids = [i for i, _b in pairs]
-            self._crop_boxes = [b for _i, b in pairs]
+            self._ids, self._crop_boxes = self._detection.crop_units(self.selection.box_ids)
         else:
             self._ids = [] if ids is None else self._ordered(list(ids))
         self._position_of: dict | None = None
