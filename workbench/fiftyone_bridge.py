@@ -1002,13 +1002,17 @@ def sync_project(project, name: str | None = None, overwrite: bool = False, *,
     if not isinstance(overwrite, bool):
         raise TypeError(f"The 'overwrite' parameter of sync_project must be a bool. "
                         f"Got {overwrite!r} instead.")
+    detection = getattr(project, "task", "classification") == "detection"
+    options = {}
+    if detection:
+        from .detection.matching import _check_common
+
+        options["iou"] = _check_common(iou, "boxes", 100, "sync_project")
     t0 = time.perf_counter()
     fo = _fiftyone()
     name = name or synced_dataset_name(project)
     skipped: list[str] = []
     media = _media_status(project)
-    detection = getattr(project, "task", "classification") == "detection"
-    options = {"iou": iou} if detection else {}
     fingerprint = _input_fingerprint(project, media, consensus=consensus,
                                      label_issues=label_issues, **options)
     ds, created = _load_dataset(fo, name, overwrite)
@@ -1022,7 +1026,7 @@ def sync_project(project, name: str | None = None, overwrite: bool = False, *,
         from .detection.fiftyone import detection_records
 
         ids, columns, kinds, extra_info = detection_records(project, skipped, media=media,
-                                                            iou=iou)
+                                                            iou=options["iou"])
     else:
         ids, columns, kinds = _records(project, skipped, consensus=consensus,
                                        label_issues=label_issues, media=media)

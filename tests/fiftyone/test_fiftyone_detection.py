@@ -466,3 +466,43 @@ def test_the_detection_sample_syncs_every_box_and_outcome(fo, detection_sample, 
     assert sum(ds.values("eval_candidate_fn")) == int(m["is_fn"].sum())
     again = wb.fiftyone_bridge.sync_project(project, name=ds_name)
     assert again.inputs_unchanged and not again.wrote and len(ds) == len(project.items)
+
+
+def test_iou_threshold_names_and_projects_without_predictions(fo, det_project, ds_name,
+                                                               tmp_path):
+    import workbench as wb
+    import workbench.fiftyone_bridge as fb
+
+    with pytest.raises(ValueError, match=r"The 'iou' parameter of sync_project must be a "
+                                         r"float in the range \[0.0, 1.0\]. Got 1.5"):
+        fb.sync_project(det_project, name=ds_name, iou=1.5)
+    ds = fb.sync_project(det_project, name=ds_name).dataset
+    # another threshold: only the image whose outcome changes (d: IoU 0.47) is rewritten
+    stats = fb.sync_project(det_project, name=ds_name, iou=0.4)
+    assert (stats.updated, stats.unchanged) == (1, 4)
+    assert ds.info["workbench"]["iou"] == 0.4
+    assert _dets(ds, "ground_truth")["d"][0].eval_base == "tp"
+
+    # runs whose field names collide, metadata named like a workbench field; boxes only
+    items, boxes, _, preds = _frames()
+    items = items.rename(columns={"tags": "eval_a_b_tp"})
+    preds = preds.assign(run=preds["run"].map({"base": "a b", "new run": "a_b"}))
+    project = wb.Project.from_frames(items=items, boxes=boxes, predictions=preds,
+                                     name=f"names-{uuid.uuid4().hex[:6]}", root=tmp_path)
+    other = ds_name + "-names"
+    try:
+        info = fb.sync_project(project, name=other).dataset.info["workbench"]
+        assert info["eval_keys"] == {"a b": "eval_a_b", "a_b": "eval_a_b_"}
+        assert [f for f, s in info["label_fields"].items() if s["source"] == "predictions"
+                ] == ["pred_a_b", "pred_a_b_"]
+        assert "meta_eval_a_b_tp" in info["fields"] and "eval_a_b_tp" in info["fields"]
+        only_boxes = wb.Project.from_frames(items=items, boxes=boxes,
+                                            name=f"boxes-{uuid.uuid4().hex[:6]}",
+                                            root=tmp_path)
+        ds = fb.sync_project(only_boxes, name=other, overwrite=True).dataset
+        assert set(ds.info["workbench"]["label_fields"]) == {"ground_truth"}
+        assert ds.count("ground_truth.detections") == 5 and not ds.has_sample_field(
+            "pred_a_b")
+    finally:
+        if fo.dataset_exists(other):
+            fo.delete_dataset(other)
