@@ -1677,7 +1677,10 @@ def sync_tags_from_fiftyone(project, author: str = "fiftyone", *, name: str | No
 
 def selection_from_fiftyone(selection, *, session=None, description: str | None = None,
                             origin: Any = None):
-    """Make the samples selected in the App the workbench selection.
+    """Make the samples (and, in a detection project, the boxes) selected in the App the selection.
+
+    In a detection project, boxes selected in the App (``session.selected_labels``) of the
+    workbench's fields become ``selection.box_ids`` and their images join ``selection.ids``.
 
     Parameters
     ----------
@@ -1704,6 +1707,17 @@ def selection_from_fiftyone(selection, *, session=None, description: str | None 
         item_ids = session.dataset.select(sample_ids).values("item_id")
     else:
         item_ids = []
-    selection.select(item_ids, origin=origin, source="fiftyone",
-                     description=description or f"{len(item_ids)} selected in FiftyOne")
+    box_ids = None
+    labels = list(getattr(session, "selected_labels", None) or [])
+    if labels and (session.dataset.info.get("workbench") or {}).get("task") == "detection":
+        from .detection.fiftyone import selected_boxes
+
+        label_items, box_ids = selected_boxes(session.dataset, labels)
+        item_ids = sorted(set(item_ids) | set(label_items))
+        box_ids = box_ids or None
+    what = f"{len(set(item_ids))} selected in FiftyOne"
+    if box_ids:
+        what += f" ({len(box_ids)} boxes)"
+    selection.select(item_ids, box_ids=box_ids, origin=origin, source="fiftyone",
+                     description=description or what)
     return sorted(set(item_ids))

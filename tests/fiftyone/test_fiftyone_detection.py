@@ -506,3 +506,32 @@ def test_iou_threshold_names_and_projects_without_predictions(fo, det_project, d
     finally:
         if fo.dataset_exists(other):
             fo.delete_dataset(other)
+
+
+def test_boxes_selected_in_the_app_become_the_selection_box_ids(fo, det_project, ds_name):
+    import workbench as wb
+    import workbench.fiftyone_bridge as fb
+
+    ds = fb.sync_project(det_project, name=ds_name).dataset
+    sample_of = dict(zip(ds.values("item_id"), ds.values("id"), strict=True))
+
+    def label(field, item_id, attr, value):  # a row of session.selected_labels
+        dets = _dets(ds, field)[item_id]
+        det = next(d for d in dets if d[attr] == value)
+        return {"label_id": det.id, "sample_id": sample_of[item_id], "field": field,
+                "frame_number": None}
+
+    fake = _Session(ds)
+    fake.selected = [sample_of["c"]]
+    fake.selected_labels = [label("ground_truth", "a", "box_id", "a/b1"),
+                            label("pred_base", "d", "pred_id", "d/base/p0"),
+                            {"label_id": "0" * 24, "sample_id": sample_of["b"],
+                             "field": "not_ours", "frame_number": None}]
+    sel = wb.Selection()
+    ids = fb.selection_from_fiftyone(sel, session=fake)
+    assert ids == ["a", "c", "d"] and sel.ids == ("a", "c", "d")
+    assert sel.box_ids == ("a/b1", "d/base/p0")
+    assert sel.description == "3 selected in FiftyOne (2 boxes)"
+    fake.selected_labels = []
+    fb.selection_from_fiftyone(sel, session=fake)
+    assert (sel.ids, sel.box_ids) == (("c",), None)

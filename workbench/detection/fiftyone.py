@@ -33,7 +33,8 @@ import pandas as pd
 
 from ..errors import WorkbenchError
 
-__all__ = ["detection_records", "box_view", "box_items", "LABEL_FIELD_SOURCES"]
+__all__ = ["detection_records", "box_view", "box_items", "selected_boxes",
+           "LABEL_FIELD_SOURCES"]
 
 #: where the boxes of each kind of label field come from, and their id attribute
 LABEL_FIELD_SOURCES = {"boxes": "box_id", "annotations": "box_id", "predictions": "pred_id"}
@@ -354,3 +355,36 @@ def box_view(dataset, project, item_ids: list[str] | None, box_ids: list[str]):
         view = view.filter_labels(field, F(spec.get("id_attribute", "box_id")).is_in(keep),
                                   only_matches=False)
     return view, item_ids
+
+
+def selected_boxes(dataset, labels: list[dict]) -> tuple[list[str], list[str]]:
+    """The workbench ids of labels selected in the App (``session.selected_labels``).
+
+    Parameters
+    ----------
+    dataset : fiftyone.core.dataset.Dataset
+        The synced dataset of a detection project.
+    labels : list of dict
+        ``session.selected_labels`` (``label_id``, ``sample_id``, ``field``...).
+
+    Returns
+    -------
+    (list of str, list of str)
+        The item ids of their images and their ``box_id``/``pred_id`` values (sorted);
+        labels of fields the workbench did not write are left out.
+    """
+    fields = (dataset.info.get("workbench") or {}).get("label_fields") or {}
+    labels = [d for d in labels if d.get("field") in fields]
+    if not labels:
+        return [], []
+    view = dataset.select_labels(labels=labels, fields=sorted({d["field"] for d in labels}))
+    items: set[str] = set()
+    boxes: set[str] = set()
+    for field in sorted({d["field"] for d in labels}):
+        attr = fields[field].get("id_attribute", "box_id")
+        for item_id, ids in zip(view.values("item_id"),
+                                view.values(f"{field}.detections.{attr}"), strict=True):
+            if ids:
+                items.add(item_id)
+                boxes.update(i for i in ids if i is not None)
+    return sorted(items), sorted(boxes)
