@@ -173,6 +173,8 @@ def bench_shape(root: Path, operation: str, notes: str) -> dict:
     ratio = (ours["seconds"] / peer["seconds"]
              if ours.get("seconds") and peer.get("seconds") else None)
     print(f"{operation}: ours {ours} peer {peer} ratio {ratio}", flush=True)
+    # other work on the machine slows the peer's threaded read more than ours: say how busy
+    notes = f"{notes}; machine load average {os.getloadavg()[0]:.1f} after the rounds"
     return {
         "operation": operation,
         "size": ", ".join(f"{v:,} {k}" for k, v in sizes.items()),
