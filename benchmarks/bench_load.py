@@ -284,9 +284,10 @@ def main():
         print(f"realistic: wrote {N:,} items in {time.time() - t0:.0f} s", flush=True)
         rows.append(bench_shape(
             root, "open_project, realistic shape (Parquet, all validations)",
-            f"{common}; every file's rows shuffled, ids like 'img-0000123' (one byte length: "
-            "packed-id lookups), filepath, vendor/scanner/batch strings, annotated_at "
-            "timestamps, confidence, no prob_ columns, 5 declared classes, 40 annotators"))
+            f"{common}; every file's rows shuffled, ids like 'img-0000123' (one byte"
+            " length, digits: direct-table lookups), filepath, vendor/scanner/batch strings, "
+            "annotated_at timestamps, confidence, no prob_ columns, 5 declared classes, "
+            "40 annotators"))
         rows.extend(bench_ids(root))
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.time()
