@@ -26,8 +26,10 @@ def _validate(args) -> int:
     from .project import open_project
 
     project = open_project(args.path)
-    print(f"{args.path}: OK ({len(project.items):,} items, {len(project.classes)} classes, "
-          f"{len(project.annotations):,} annotations, runs {project.runs}; "
+    boxes = (f"{len(project.boxes):,} boxes, " if project.task == "detection" else "")
+    print(f"{args.path}: OK ({len(project.items):,} items, {boxes}"
+          f"{len(project.classes)} classes, {len(project.annotations):,} annotations, "
+          f"runs {project.runs}; "
           f"{len(warnings)} warning(s)).")
     return 0
 

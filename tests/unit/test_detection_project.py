@@ -428,6 +428,8 @@ def run_cli(*args):
 def test_cli_validate_detection(sample, write_files):
     out = run_cli("validate", str(sample))
     assert out.returncode == 0, out.stdout + out.stderr
+    n_boxes = len(pd.read_csv(sample / "boxes.csv", dtype=str))
+    assert f"items, {n_boxes:,} boxes, " in out.stdout
     boxes = "item_id,label,x,y,w,h\nim1,cat,1,1,-2,2\n"
     out = run_cli("validate", str(write_files(files(**{"boxes.csv": boxes}))))
     assert out.returncode == 1
