@@ -31,6 +31,24 @@ __all__ = ["DetectionErrorExplorer", "IOU_OPTIONS"]
 #: The IoU thresholds offered (COCO's 0.50:0.05:0.95).
 IOU_OPTIONS = [round(0.5 + 0.05 * i, 2) for i in range(10)]
 
+HELP = """<ol style='margin:4px 0;padding-left:20px;font-size:13px;line-height:1.45'>
+<li><b>Pick a run and the IoU threshold</b> (how much a predicted box must overlap a
+reference box to count as found, 0.50 to 0.95); every view re-matches.</li>
+<li><b>The confusion matrix</b> has a <code>background</code> column (boxes the detector
+<b>missed</b>) and a <code>background</code> row (<b>false detections</b>). Click a cell to
+select those boxes and their images.</li>
+<li><b>AP per class</b>: COCO's AP, precision and recall of each class; click a class for
+its <b>precision-recall curve</b>, then click a point of the curve: its confidence threshold
+selects the predicted boxes above it (or below it, with the toggle).</li>
+<li><b>Missed boxes / false detections</b>: the miss rate (or false-detection rate) per
+camera, site, box size... and the worst combinations found automatically; a row selects its
+missed boxes (or false detections).</li>
+<li>The <b>gallery</b> draws the boxes on each image: the dataset's boxes solid green, the
+predictions dashed orange, the selected boxes highlighted in yellow (hover a box for its
+outcome and confidence). Hide either layer or low-confidence predictions, or show
+<b>crops</b> of the selected boxes. Tag the images in the tag panel, or open the selected
+boxes in FiftyOne.</li></ol>"""
+
 
 class DetectionErrorExplorer(StatusMixin, w.VBox):
     """Where does the detector fail? One app over one shared selection of images and boxes.
@@ -147,12 +165,15 @@ class DetectionErrorExplorer(StatusMixin, w.VBox):
                         layout=w.Layout(align_items="center", grid_gap="8px"))
         title = w.HTML(f"<h3 style='margin:4px 0'>Detection errors: "
                        f"{esc(self.project.name)}</h3>")
+        self.help = w.Accordion(children=[w.HTML(HELP)], selected_index=None)
+        self.help.set_title(0, "how to use")
+        self.help.add_class("wb-help")
         side = [x for x in (self.tags, self.fiftyone) if x is not None]
         actions = w.HBox(side, layout=w.Layout(flex_flow="row wrap", align_items="flex-start",
                                                grid_gap="4px 32px"))
         actions.add_class("wb-actions")
         bottom = w.VBox([actions, self.notes, self.gallery], layout=w.Layout(width="100%"))
-        return [title, header, self._make_error_box(), top, bottom]
+        return [title, self.help, header, self._make_error_box(), top, bottom]
 
     def _build_without_runs(self) -> None:
         """No predictions: say so; the gallery (reference boxes) and tags stay usable."""
