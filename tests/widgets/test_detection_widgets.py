@@ -107,7 +107,8 @@ def test_click_background_cell_selects_missed_boxes_and_gallery_draws_them(app, 
     assert sel.box_ids == tuple(sorted(missed))
     assert set(rows["outcome"]) <= {"fn", "mislocated"}
     assert sel.ids == tuple(sorted(set(rows["item_id"].astype(str))))
-    assert "missed boxes of class 8" in sel.description and app.confusion.cell == ("8", "background")
+    assert "missed boxes of class 8" in sel.description
+    assert app.confusion.cell == ("8", "background")
     assert "boxes on" in app.status.value
     # the gallery drew every selected box on its card
     g = app.gallery
