@@ -1401,7 +1401,7 @@ def write_project(project: Project, directory: str | os.PathLike, *,
     Each file is replaced atomically (:func:`workbench._io.atomic_write`: temporary file,
     fsync, rename), so a crash leaves every table either old or new, never half written.
     """
-    from ._io import atomic_write, csv_line_end
+    from ._io import atomic_write
 
     if format not in ("csv", "parquet"):
         raise ValueError(f"The 'format' parameter of write_project must be a str among "
@@ -1411,10 +1411,23 @@ def write_project(project: Project, directory: str | os.PathLike, *,
 
         return write_detection_project(project, directory, format=format)
     root = Path(directory)
+    _write_tables(root, {"items": project.items, "annotations": project.annotations,
+                        "predictions": project.predictions}, format)
+    atomic_write(root / "workbench.toml",
+                 lambda fh: fh.write("\n".join(_toml_lines(project)) + "\n"))
+    return root
+
+
+def _write_tables(root: Path, tables: dict[str, pd.DataFrame], format: str) -> None:
+    """Write a project's tables into ``root`` atomically, one format, as ``<kind>.<format>``.
+
+    The other format's copy of each table is removed, so the folder holds one copy; an
+    empty table other than ``items`` is not written (an existing file of it is removed).
+    """
+    from ._io import atomic_write, csv_line_end
+
     root.mkdir(parents=True, exist_ok=True)
     other = "parquet" if format == "csv" else "csv"
-    tables = {"items": project.items, "annotations": project.annotations,
-              "predictions": project.predictions}
     for kind, frame in tables.items():
         stale = root / f"{kind}.{other}"
         if stale.exists():
@@ -1431,14 +1444,19 @@ def write_project(project: Project, directory: str | os.PathLike, *,
         else:
             atomic_write(target, lambda fh, frame=frame: frame.to_parquet(fh, index=False),
                          binary=True)
-    lines = [f"name = {_toml_str(project.name)}",
-             "classes = [" + ", ".join(_toml_str(c) for c in project.classes) + "]"]
+
+
+def _toml_lines(project) -> list[str]:
+    """The ``workbench.toml`` lines of a project's settings (name, task, classes, ...)."""
+    lines = [f"name = {_toml_str(project.name)}"]
+    if project.task != "classification":
+        lines.append(f"task = {_toml_str(project.task)}")
+    lines.append("classes = [" + ", ".join(_toml_str(c) for c in project.classes) + "]")
     if project.default_run is not None:
         lines.append(f"default_run = {_toml_str(project.default_run)}")
     if project.image_root:
         lines.append(f"image_root = {_toml_str(project.image_root)}")
-    atomic_write(root / "workbench.toml", lambda fh: fh.write("\n".join(lines) + "\n"))
-    return root
+    return lines
 
 
 def _toml_str(value: str) -> str:

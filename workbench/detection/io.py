@@ -61,9 +61,11 @@ from ..project import (
     _settings,
     _Source,
     _summary,
+    _toml_lines,
     _toml_str,
     _validate_items,
     _validate_probs,
+    _write_tables,
 )
 
 __all__ = [
@@ -277,35 +279,13 @@ def write_detection_project(project: DetectionProject, directory: str | os.PathL
     Path
         The project folder.
     """
-    from .._io import atomic_write, csv_line_end
+    from .._io import atomic_write
 
     root = Path(directory)
-    root.mkdir(parents=True, exist_ok=True)
-    other = "parquet" if format == "csv" else "csv"
-    tables = {"items": project.items, "boxes": project.boxes,
-              "annotations": project.annotations, "predictions": project.predictions}
-    for kind, frame in tables.items():
-        stale = root / f"{kind}.{other}"
-        if stale.exists():
-            stale.unlink()
-        target = root / f"{kind}.{format}"
-        if kind != "items" and frame.empty:
-            if target.exists():
-                target.unlink()
-            continue
-        if format == "csv":
-            atomic_write(target, lambda fh, frame=frame: frame.to_csv(
-                fh, index=False, lineterminator=csv_line_end(frame),
-                date_format="%Y-%m-%dT%H:%M:%S.%fZ"))
-        else:
-            atomic_write(target, lambda fh, frame=frame: frame.to_parquet(fh, index=False),
-                         binary=True)
-    lines = [f"name = {_toml_str(project.name)}", 'task = "detection"',
-             "classes = [" + ", ".join(_toml_str(c) for c in project.classes) + "]"]
-    if project.default_run is not None:
-        lines.append(f"default_run = {_toml_str(project.default_run)}")
-    if project.image_root:
-        lines.append(f"image_root = {_toml_str(project.image_root)}")
+    _write_tables(root, {"items": project.items, "boxes": project.boxes,
+                        "annotations": project.annotations,
+                        "predictions": project.predictions}, format)
+    lines = _toml_lines(project)
     coco = project.info.get("coco")
     if isinstance(coco, dict) and coco:
         lines += ["", "[coco]"] + [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in coco.items()]
