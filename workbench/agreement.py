@@ -573,8 +573,13 @@ def _majority_codes(counts: np.ndarray, pred_probs: np.ndarray | None = None):
 
 def consensus(annotations: pd.DataFrame, method: str = "majority", *, pred_probs=None,
               classes=None, smoothing: float = 2.0, max_iter: int = 100,
-              tol: float = 1e-6) -> pd.DataFrame:
-    """One consensus label per annotated item.
+              tol: float = 1e-6, iou: float = 0.55, items=None) -> pd.DataFrame:
+    """One consensus label per annotated item (or consensus boxes for detection).
+
+    Detection annotations (with box columns ``x``, ``y``, ``w``, ``h``) go to
+    :func:`workbench.detection.consensus.box_consensus`: ``method`` in {'majority', 'wbf',
+    'dawid_skene'}, ``iou`` (clustering threshold) and ``items`` (image sizes) apply there
+    only, and the result has one row per consensus box.
 
     Parameters
     ----------
@@ -631,6 +636,11 @@ def consensus(annotations: pd.DataFrame, method: str = "majority", *, pred_probs
     1       b   cat         2   True
     """
     func = "consensus"
+    if isinstance(annotations, pd.DataFrame) and {"x", "y", "w", "h"} <= set(annotations.columns):
+        from .detection.consensus import box_consensus
+
+        return box_consensus(annotations, method, iou=iou, items=items, classes=classes,
+                             smoothing=smoothing, max_iter=max_iter, tol=tol)
     check_option(method, "method", func, CONSENSUS_METHODS)
     if method == "crowdlab" and pred_probs is None:
         raise ValueError(

@@ -4,10 +4,12 @@ Each job is its own module; this package only re-exports their public functions.
 """
 
 from .coco import export_coco, import_coco
+from .consensus import box_consensus
 from .io import DetectionProject
 from .matching import match_detections
 from .metrics import detection_metrics
 from .slicing import BACKGROUND, DetectionRunDiff, object_frame
 
 __all__ = ["match_detections", "detection_metrics", "import_coco", "export_coco",
-           "DetectionProject", "object_frame", "DetectionRunDiff", "BACKGROUND"]
+           "DetectionProject", "object_frame", "DetectionRunDiff", "BACKGROUND",
+           "box_consensus"]
