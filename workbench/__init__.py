@@ -38,6 +38,7 @@ _API: dict[str, str] = {
     "DetectionProject": "detection",
     "object_frame": "detection",
     "DetectionRunDiff": "detection",
+    "match_annotators": "detection",
     # disagreements and label quality
     "agreement_summary": "agreement",
     "pairwise_agreement": "agreement",

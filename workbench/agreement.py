@@ -126,6 +126,21 @@ def _encode(annotations: Any, func: str, *, classes=None, allow_empty=False) -> 
     )
 
 
+def _detection(annotations: Any, iou, func: str) -> bool:
+    """Whether ``annotations`` holds boxes (``x``, ``y``, ``w``, ``h``): detection dispatch."""
+    if isinstance(annotations, pd.DataFrame) and {"x", "y", "w", "h"} <= set(annotations):
+        return True
+    if iou is not None:
+        raise ValueError(f"The 'iou' parameter of {func} applies to detection annotations "
+                         f"(with box columns x, y, w, h) only. Got {iou!r} with "
+                         "classification annotations: leave it out.")
+    return False
+
+
+def _iou(iou) -> float:
+    return 0.5 if iou is None else iou
+
+
 def _within_item_pairs(enc: _Encoded) -> tuple[np.ndarray, np.ndarray]:
     """Row indices (r1, r2) of every unordered pair of annotations on the same item."""
     order = np.argsort(enc.item, kind="stable")
@@ -196,7 +211,8 @@ def _agreement_stats(counts: np.ndarray) -> dict[str, float]:
     return _stats_from_sums(terms.sum(axis=0), float(len(terms)))
 
 
-def agreement_summary(annotations: pd.DataFrame, *, classes=None, min_shared: int = 10) -> dict:
+def agreement_summary(annotations: pd.DataFrame, *, classes=None, min_shared: int = 10,
+                      iou: float | None = None) -> dict:
     """Summarise how much annotators agree, with the usual chance-corrected measures.
 
     Parameters
@@ -207,10 +223,14 @@ def agreement_summary(annotations: pd.DataFrame, *, classes=None, min_shared: in
         The class order; labels outside it raise. Default: sorted labels seen.
     min_shared : int, default=10
         Annotator pairs sharing fewer items are left out of ``mean_cohen_kappa``.
+    iou : float, optional
+        Detection annotations only (default 0.5): the IoU threshold of matched boxes.
 
     Returns
     -------
     dict
+        Detection annotations (box columns ``x``, ``y``, ``w``, ``h``) get the box measures
+        of :func:`workbench.detection.agreement.detection_agreement_summary`.
         ``percent_agreement`` : share of agreeing annotator pairs, averaged over items with
         at least two labels (a fraction in [0, 1]).
         ``fleiss_kappa`` : Fleiss' kappa. Items with unequal numbers of labels are handled
@@ -241,6 +261,10 @@ def agreement_summary(annotations: pd.DataFrame, *, classes=None, min_shared: in
     0.5
     """
     func = "agreement_summary"
+    if _detection(annotations, iou, func):
+        from .detection.agreement import detection_agreement_summary
+
+        return detection_agreement_summary(annotations, iou=_iou(iou), classes=classes)
     check_int(min_shared, "min_shared", func, minimum=1)
     enc = _encode(annotations, func, classes=classes)
     counts = enc.counts
@@ -279,8 +303,8 @@ def agreement_summary(annotations: pd.DataFrame, *, classes=None, min_shared: in
 # --------------------------------------------------------------------------------------
 # pairwise
 # --------------------------------------------------------------------------------------
-def pairwise_agreement(annotations: pd.DataFrame, *, classes=None, min_shared: int = 1
-                       ) -> pd.DataFrame:
+def pairwise_agreement(annotations: pd.DataFrame, *, classes=None, min_shared: int = 1,
+                       iou: float | None = None) -> pd.DataFrame:
     """Raw agreement and Cohen's kappa for every pair of annotators that share items.
 
     Parameters
@@ -291,11 +315,15 @@ def pairwise_agreement(annotations: pd.DataFrame, *, classes=None, min_shared: i
         The class order. Default: sorted labels seen.
     min_shared : int, default=1
         Pairs sharing fewer items are dropped.
+    iou : float, optional
+        Detection annotations only (default 0.5): the IoU threshold of matched boxes.
 
     Returns
     -------
     DataFrame
-        One row per unordered pair (``annotator_a < annotator_b``): ``annotator_a``,
+        Detection annotations (box columns ``x``, ``y``, ``w``, ``h``) get the box measures
+        of :func:`workbench.detection.agreement.detection_pairwise_agreement`.
+        Otherwise one row per unordered pair (``annotator_a < annotator_b``): ``annotator_a``,
         ``annotator_b``, ``n_shared`` (items both labelled), ``agreement`` (share of
         those items with the same label), ``kappa`` (Cohen's kappa on the shared items,
         as ``sklearn.metrics.cohen_kappa_score``; NaN when undefined, i.e. both annotators
@@ -309,6 +337,11 @@ def pairwise_agreement(annotations: pd.DataFrame, *, classes=None, min_shared: i
         or some kappas are undefined.
     """
     func = "pairwise_agreement"
+    if _detection(annotations, iou, func):
+        from .detection.agreement import detection_pairwise_agreement
+
+        frame = detection_pairwise_agreement(annotations, iou=_iou(iou), classes=classes)
+        return frame[frame["n_shared"] >= min_shared].reset_index(drop=True)
     check_int(min_shared, "min_shared", func, minimum=1)
     enc = _encode(annotations, func, classes=classes)
     frame = _pairwise_frame(enc, min_shared)
@@ -899,7 +932,8 @@ def _kappa_from_confusion(cm: np.ndarray) -> np.ndarray:
 
 
 def annotator_quality(annotations: pd.DataFrame, reference=None, *, confusion: bool = False,
-                      classes=None, min_support: int = 1) -> pd.DataFrame:
+                      classes=None, min_support: int = 1, iou: float | None = None
+                      ) -> pd.DataFrame:
     """How well each annotator matches a reference (gold labels, or the other annotators).
 
     Parameters
@@ -933,6 +967,14 @@ def annotator_quality(annotations: pd.DataFrame, reference=None, *, confusion: b
         warning).
     """
     func = "annotator_quality"
+    if _detection(annotations, iou, func):
+        from .detection.agreement import detection_annotator_quality
+
+        if confusion:
+            raise ValueError(f"The 'confusion' parameter of {func} applies to classification "
+                             "annotations only. Got True with detection annotations.")
+        return detection_annotator_quality(annotations, reference, iou=_iou(iou),
+                                           classes=classes, min_support=min_support)
     check_int(min_support, "min_support", func, minimum=1)
     if isinstance(reference, str):
         check_option(reference, "reference", func, ("majority", "dawid_skene"))
@@ -1001,8 +1043,8 @@ def annotator_quality(annotations: pd.DataFrame, reference=None, *, confusion: b
 # --------------------------------------------------------------------------------------
 # confused pairs and disagreement
 # --------------------------------------------------------------------------------------
-def confused_pairs(annotations: pd.DataFrame, *, classes=None, min_count: int = 1
-                   ) -> pd.DataFrame:
+def confused_pairs(annotations: pd.DataFrame, *, classes=None, min_count: int = 1,
+                   iou: float | None = None) -> pd.DataFrame:
     """Class pairs that annotators swap, most frequent first, with the items behind them.
 
     Every two annotators who labelled the same item form a co-labelled pair; when their
@@ -1027,6 +1069,11 @@ def confused_pairs(annotations: pd.DataFrame, *, classes=None, min_count: int = 
         Empty (with these columns) when annotators never disagree.
     """
     func = "confused_pairs"
+    if _detection(annotations, iou, func):
+        from .detection.agreement import detection_confused_pairs
+
+        return detection_confused_pairs(annotations, iou=_iou(iou), classes=classes,
+                                        min_count=min_count)
     check_int(min_count, "min_count", func, minimum=1)
     enc = _encode(annotations, func, classes=classes)
     k = enc.n_classes

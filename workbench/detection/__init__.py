@@ -3,6 +3,7 @@
 Each job is its own module; this package only re-exports their public functions.
 """
 
+from .agreement import match_annotators
 from .coco import export_coco, import_coco
 from .consensus import box_consensus
 from .io import DetectionProject
@@ -12,4 +13,4 @@ from .slicing import BACKGROUND, DetectionRunDiff, object_frame
 
 __all__ = ["match_detections", "detection_metrics", "import_coco", "export_coco",
            "DetectionProject", "object_frame", "DetectionRunDiff", "BACKGROUND",
-           "box_consensus"]
+           "box_consensus", "match_annotators"]

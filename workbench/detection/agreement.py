@@ -528,27 +528,6 @@ def _check_iou(iou, func):
 # ----------------------------------------------------------------------------- quality
 
 
-def _consensus_boxes(bx: _Boxes, pm: _PairMatches):
-    """Majority-consensus boxes: units drawn by more than half the annotators of the image.
-
-    The box is the coordinate-wise mean of the unit's boxes; the class its most frequent
-    label (ties: the first class in class order).
-    """
-    unit, n_empty = _units(bx, pm)
-    n_units = len(n_empty)
-    support = np.bincount(unit, minlength=n_units)
-    keep = 2 * support > support + n_empty
-    sums = np.zeros((n_units, 4))
-    np.add.at(sums, unit, bx.xywh)
-    xywh = sums / np.maximum(support, 1)[:, None]
-    k = len(bx.classes)
-    votes = np.bincount(unit * k + bx.label, minlength=n_units * k).reshape(n_units, k)
-    label = votes.argmax(axis=1)
-    u_item = np.zeros(n_units, np.int64)
-    u_item[unit] = bx.item
-    return u_item[keep], xywh[keep], label[keep]
-
-
 def detection_annotator_quality(annotations: pd.DataFrame, reference=None, *,
                                 iou: float = 0.5, classes=None, labelled: str = "all",
                                 min_support: int = 1) -> pd.DataFrame:
@@ -562,8 +541,9 @@ def detection_annotator_quality(annotations: pd.DataFrame, reference=None, *,
         Gold boxes ``item_id``, ``label``, ``x``, ``y``, ``w``, ``h`` (e.g. a project's
         ``.boxes``); the gold covers every image of ``annotations`` and of ``reference``
         (an image without gold boxes is a negative image). ``None`` or ``'majority'``: the
-        majority-consensus boxes (units drawn by more than half of the image's annotators,
-        mean box, most frequent class); the scored annotator is part of that consensus.
+        majority-consensus boxes of :func:`workbench.detection.box_consensus` (method
+        ``'majority'``, same ``iou``) drawn by more than half of the image's annotators
+        (2 of 3); the scored annotator is part of that consensus.
     iou : float, default=0.5
         Minimum IoU of a match (one to one, Hungarian, class-agnostic).
     classes : sequence of str, optional
@@ -610,8 +590,15 @@ def detection_annotator_quality(annotations: pd.DataFrame, reference=None, *,
         if labelled == "boxes":
             lab[len(bx.items):] = False
     else:
+        from .consensus import box_consensus
+
         bx = _encode_boxes(annotations, func, classes=classes, labelled=labelled)
-        r_item, r_xywh, r_label = _consensus_boxes(bx, _pair_matches(bx, iou))
+        cons = box_consensus(annotations, "majority", iou=iou, classes=bx.classes)
+        c_item = pd.Index(bx.items).get_indexer(cons["item_id"].astype(str).to_numpy(object))
+        keep = 2 * cons["support"].to_numpy() > bx.labelled.sum(axis=1)[c_item]
+        r_item = c_item[keep]
+        r_xywh = cons[["x", "y", "w", "h"]].to_numpy(float)[keep]
+        r_label = pd.Index(bx.classes).get_indexer(cons["label"].astype(str))[keep]
         lab = bx.labelled
     k = len(bx.classes)
     rows = []
