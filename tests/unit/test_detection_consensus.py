@@ -142,6 +142,10 @@ def test_clipping_to_the_image_and_empty_input():
     solo = out[out["box_ids"] == "x1"].iloc[0]
     assert solo["w"] == pytest.approx(2.0)  # 60..66 clipped at 62
     assert box_consensus(ann.iloc[:0]).columns.tolist() == list(BOX_CONSENSUS_COLUMNS)
+    outside = pd.DataFrame({"item_id": ["img"], "width": [50], "height": [200]})
+    with pytest.warns(UserWarning, match=r"1 box\(es\) lie outside their image"):
+        out = wb.consensus(ann, items=outside)
+    assert "x1" not in "|".join(out["box_ids"]) and out["support"].tolist() == [3]
 
 
 def test_bad_inputs_get_clear_errors():
