@@ -264,8 +264,13 @@ def find_label_issues_frame(labels: Any, pred_probs: Any, *, classes=None,
 def label_issues(project, run: str | None = None, *, use_annotations: bool = True,
                  filter_by: str = "prune_by_noise_rate",
                  quality_method: str = "self_confidence", annotator_weight: float = 1.0,
-                 n_jobs: int | None = None) -> pd.DataFrame:
+                 n_jobs: int | None = None, **detection_options) -> pd.DataFrame:
     """Suspected label errors of a project: its labels checked against a model run.
+
+    A detection project (``project.task == 'detection'``) is handed to
+    :func:`workbench.detection.label_quality.detection_label_issues` (one row per suspected
+    missing, mislocated or wrong-class box, scored by ``cleanlab.object_detection``); the
+    classification options below are then not used.
 
     Parameters
     ----------
@@ -279,6 +284,9 @@ def label_issues(project, run: str | None = None, *, use_annotations: bool = Tru
         Combine with annotator votes when the project has annotations.
     filter_by, quality_method, annotator_weight, n_jobs
         See :func:`find_label_issues_frame`.
+    **detection_options
+        Detection projects only: ``threshold``, ``top_k``, ``high_probability_threshold``,
+        ``low_probability_threshold`` of ``detection_label_issues``.
 
     Returns
     -------
@@ -295,6 +303,14 @@ def label_issues(project, run: str | None = None, *, use_annotations: bool = Tru
     >>> issues = wb.label_issues(wb.open_project(), run="candidate")  # doctest: +SKIP
     >>> issues[issues["is_issue"]].head()  # doctest: +SKIP
     """
+    if getattr(project, "task", None) == "detection":
+        from .detection.label_quality import detection_label_issues
+
+        return detection_label_issues(project, run, **detection_options)
+    if detection_options:
+        raise TypeError(f"label_issues got options {sorted(detection_options)} that are for "
+                        f"detection projects only; this project's task is "
+                        f"{getattr(project, 'task', 'classification')!r}.")
     labels = project.reference_labels()
     probs = project.pred_probs(run)
     ann = project.annotations if use_annotations and len(project.annotations) else None

@@ -7,10 +7,11 @@ from .agreement import match_annotators
 from .coco import export_coco, import_coco
 from .consensus import box_consensus
 from .io import DetectionProject
+from .label_quality import detection_label_issues
 from .matching import match_detections
 from .metrics import detection_metrics
 from .slicing import BACKGROUND, DetectionRunDiff, object_frame
 
 __all__ = ["match_detections", "detection_metrics", "import_coco", "export_coco",
            "DetectionProject", "object_frame", "DetectionRunDiff", "BACKGROUND",
-           "box_consensus", "match_annotators"]
+           "box_consensus", "detection_label_issues", "match_annotators"]
