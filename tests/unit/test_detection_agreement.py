@@ -179,6 +179,11 @@ def test_quality_against_gold(hand):
     assert q.loc["b", "class_accuracy"] == pytest.approx(2 / 3)
     assert q.loc["b", "worst_class"] == "dog"
     assert q.loc["b", "worst_class_recall"] == pytest.approx(0.5)
+    # gold boxes of images nobody annotated are not scored
+    more = pd.concat([gold, gold.iloc[[0]].assign(item_id="z")], ignore_index=True)
+    pd.testing.assert_frame_equal(wb.annotator_quality(hand, more), q.reset_index())
+    with pytest.raises(SchemaError, match=r"reference uses label\(s\) \['bird'\]"):
+        wb.annotator_quality(hand, gold.assign(label="bird"), classes=["cat", "dog"])
 
 
 def test_confused_pairs_hand_case(hand):

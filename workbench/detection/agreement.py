@@ -539,8 +539,8 @@ def detection_annotator_quality(annotations: pd.DataFrame, reference=None, *,
         Detection annotations (see :func:`match_annotators`).
     reference : DataFrame or {'majority'}, optional
         Gold boxes ``item_id``, ``label``, ``x``, ``y``, ``w``, ``h`` (e.g. a project's
-        ``.boxes``); the gold covers every image of ``annotations`` and of ``reference``
-        (an image without gold boxes is a negative image). ``None`` or ``'majority'``: the
+        ``.boxes``), for the images of ``annotations`` (one without gold boxes is a
+        negative image; gold boxes of other images are ignored). ``None`` or ``'majority'``: the
         majority-consensus boxes of :func:`workbench.detection.box_consensus` (method
         ``'majority'``, same ``iou``) drawn by more than half of the image's annotators
         (2 of 3); the scored annotator is part of that consensus.
@@ -577,18 +577,21 @@ def detection_annotator_quality(annotations: pd.DataFrame, reference=None, *,
         if classes is None:
             classes = sorted(set(annotations["label"].astype(str))
                              | set(reference["label"].astype(str)))
-        ann = annotations
-        extra = reference["item_id"].astype(str)
-        missing = ~extra.isin(set(ann["item_id"].astype(str)))
-        bx = _encode_boxes(ann, func, classes=classes, labelled=labelled, min_annotators=1)
-        items = np.r_[bx.items, np.unique(extra[missing].to_numpy(object))]
-        r_item = pd.Index(items).get_indexer(extra.to_numpy(object))
+        bx = _encode_boxes(annotations, func, classes=classes, labelled=labelled,
+                           min_annotators=1)
         r_xywh = _coords(reference, "reference", func)
         r_label = pd.Index(bx.classes).get_indexer(reference["label"].astype(str))
-        lab = np.vstack([bx.labelled, np.ones((len(items) - len(bx.items),
-                                               len(bx.annotators)), bool)])
-        if labelled == "boxes":
-            lab[len(bx.items):] = False
+        if (r_label < 0).any():
+            unknown = sorted(set(reference["label"].astype(str).to_numpy(object)[r_label < 0]))
+            raise SchemaError(
+                f"{func}: reference uses label(s) {unknown[:10]} that are not in classes "
+                f"{bx.classes[:20]}. Add them to classes or fix the reference labels.")
+        # only the images of the annotations are scored; gold boxes elsewhere are ignored
+        r_item = pd.Index(bx.items).get_indexer(
+            reference["item_id"].astype(str).to_numpy(object))
+        on = r_item >= 0
+        r_item, r_xywh, r_label = r_item[on], r_xywh[on], r_label[on]
+        lab = bx.labelled
     else:
         from .consensus import box_consensus
 
