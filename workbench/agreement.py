@@ -641,6 +641,10 @@ def consensus(annotations: pd.DataFrame, method: str = "majority", *, pred_probs
         Dawid-Skene only: maximum EM iterations.
     tol : float, default=1e-6
         Dawid-Skene only: stop when the mean log-likelihood per label improves less.
+    iou : float, default=0.55
+        Detection only: IoU above which a box joins a cluster (WBF's ``iou_thr``).
+    items : DataFrame or project, optional
+        Detection only: image sizes (``item_id``, ``width``, ``height``) to clip boxes with.
 
     Returns
     -------
@@ -672,6 +676,9 @@ def consensus(annotations: pd.DataFrame, method: str = "majority", *, pred_probs
     if isinstance(annotations, pd.DataFrame) and {"x", "y", "w", "h"} <= set(annotations.columns):
         from .detection.consensus import box_consensus
 
+        if pred_probs is not None:
+            raise ValueError("consensus: pred_probs applies to one label per item; detection "
+                             "annotations (box columns x, y, w, h) take none. Drop pred_probs.")
         return box_consensus(annotations, method, iou=iou, items=items, classes=classes,
                              smoothing=smoothing, max_iter=max_iter, tol=tol)
     check_option(method, "method", func, CONSENSUS_METHODS)

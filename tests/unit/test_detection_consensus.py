@@ -158,6 +158,8 @@ def test_bad_inputs_get_clear_errors():
         wb.consensus(ann, classes=["cat"])
     with pytest.raises(SchemaError, match=r"items has no row for item\(s\) \['img'\]"):
         wb.consensus(ann, items=pd.DataFrame({"item_id": ["other"], "width": [1], "height": [1]}))
+    with pytest.raises(ValueError, match="detection annotations .* take none"):
+        wb.consensus(ann, pred_probs=pd.DataFrame({"cat": [1.0]}, index=["img"]))
     bad = ann.copy()
     bad.loc[1, "w"] = -3
     with pytest.raises(SchemaError, match="'w' is not a positive number"):
