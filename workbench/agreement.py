@@ -12,6 +12,10 @@ Conventions
 * Class order is the ``classes=`` parameter when given (labels outside it raise
   :class:`~workbench.errors.SchemaError`), else the sorted set of labels seen. Ties are
   always broken by this class order, so every result is deterministic.
+* Detection annotations (box columns ``x``, ``y``, ``w``, ``h``) go to
+  :mod:`workbench.detection.agreement` from :func:`agreement_summary`,
+  :func:`pairwise_agreement`, :func:`annotator_quality` and :func:`confused_pairs` (their
+  ``iou=`` keyword is for detection only).
 * Suspicious-but-valid input (an annotator who shares no item with anyone, a kappa that is
   undefined because both annotators used one class) raises a ``UserWarning``, never a
   silent NaN.
