@@ -88,11 +88,13 @@ def test_hand_made_scores_equal_cleanlab_called_directly(small):
     swap = rank.compute_swap_box_scores(labels=CL_LABELS, predictions=CL_PRED,
                                         high_probability_threshold=0.5)
     score = out.set_index(["issue_type", out["box_id"].fillna(out["pred_id"])])["score"]
-    assert score[("missing", "p-missing")] == over[0][1]
+    # the workbench builds cleanlab's similarity matrix itself (vectorised): equal to the
+    # last bits of float rounding
+    assert score[("missing", "p-missing")] == pytest.approx(over[0][1], rel=1e-9, abs=1e-12)
     assert np.isnan(over[0][[0, 2, 3]]).all()  # the others overlap a box: no missing row
     for b, box_id in enumerate(["img/good", "img/loose", "img/swapped"]):
-        assert score[("mislocated", box_id)] == bad[0][b]
-        assert score[("wrong_class", box_id)] == swap[0][b]
+        assert score[("mislocated", box_id)] == pytest.approx(bad[0][b], abs=1e-12)
+        assert score[("wrong_class", box_id)] == pytest.approx(swap[0][b], abs=1e-12)
 
 
 def test_top_k_and_threshold(small):
@@ -182,7 +184,7 @@ def test_sample_scores_equal_cleanlab_called_directly(sample, sample_issues):
     assert len(keys) == len(set(keys)) == len(expected)
     got = pd.Series(out["score"].to_numpy(), index=pd.MultiIndex.from_tuples(keys))
     want = pd.Series(expected).reindex(got.index)
-    np.testing.assert_allclose(got.to_numpy(), want.to_numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(got.to_numpy(), want.to_numpy(), rtol=1e-9, atol=1e-15)
     ids = sample.items["item_id"].to_numpy()
     img = out.groupby("item_id")["image_score"].first()
     np.testing.assert_allclose(img.to_numpy(),

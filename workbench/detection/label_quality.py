@@ -11,6 +11,12 @@ in ``cleanlab.object_detection.rank``:
 - ``wrong_class``: ``compute_swap_box_scores``, one score per reference box;
 - ``image_score``: ``get_label_quality_scores``, one score per image.
 
+The three per-box scorers get cleanlab's documented ``auxiliary_inputs`` (per image the
+boxes, the detections, their IoU and similarity matrices and the dataset's smallest
+non-zero similarity), built here once with numpy instead of three times by cleanlab's
+Python loops; the scores equal cleanlab's on the same inputs to float rounding (1e-9
+relative), which the tests check against cleanlab called directly.
+
 Every score is cleanlab's, between 0 and 1, and **lower means more likely a label error**.
 cleanlab's ``filter.find_label_issues(..., return_indices_ranked_by_score=True)`` is not
 used (it calls ``numpy.in1d``, removed in numpy 2.4); rows are ranked by score here.
@@ -36,6 +42,32 @@ def _xyxy(frame: pd.DataFrame) -> np.ndarray:
     return xy
 
 
+def _encode(project, run, func):
+    """Boxes and detections as arrays sorted by image (then class for detections)."""
+    run = project._check_run(run, func)
+    classes = [str(c) for c in project.classes]
+    item_index = pd.Index(project.items["item_id"].astype(str))
+    boxes = project.boxes
+    pred = project.predictions[project.predictions["run"] == run]
+    class_index = pd.Index(classes)
+    out = {}
+    for name, frame in (("box", boxes), ("pred", pred)):
+        k = class_index.get_indexer(frame["label"].astype(str))
+        if (k < 0).any():
+            bad = sorted(set(frame["label"].astype(str)[k < 0]))[:10]
+            what = "boxes" if name == "box" else f"detections of run {run!r}"
+            raise SchemaError(f"{func}: {what} use labels {bad} that are not among the "
+                              f"project's classes {classes[:20]}. Add them to classes.")
+        pos = item_index.get_indexer(frame["item_id"].astype(str))
+        order = np.lexsort((k, pos)) if name == "pred" else np.argsort(pos, kind="stable")
+        xyxy = _xyxy(frame)[order]
+        ids = frame["box_id" if name == "box" else "pred_id"].to_numpy(dtype=object)[order]
+        conf = frame["confidence"].to_numpy(np.float64)[order] if name == "pred" else None
+        bounds = np.searchsorted(pos[order], np.arange(len(item_index) + 1))
+        out[name] = (xyxy, k[order], ids, conf, bounds)
+    return item_index, classes, out
+
+
 def to_cleanlab_inputs(project, run: str | None = None):
     """Convert a detection project's boxes and one run's detections to cleanlab's format.
 
@@ -58,39 +90,22 @@ def to_cleanlab_inputs(project, run: str | None = None):
     pred_ids : list of ndarray
         Per image, the ``pred_id`` of each detection in cleanlab's order (class by class).
     """
-    run = project._check_run(run, "label_issues")
-    classes = list(project.classes)
-    code = {c: i for i, c in enumerate(classes)}
-    items = project.items["item_id"].to_numpy(dtype=object)
-    boxes = project.boxes
-    pred = project.predictions[project.predictions["run"] == run]
-    unknown = sorted(set(map(str, boxes["label"].unique())) - set(code))
-    if unknown:
-        raise SchemaError(f"label_issues: boxes use labels {unknown[:10]} that are not among "
-                          f"the project's classes {classes[:20]}. Add them to classes.")
-    box_groups = dict(tuple(boxes.groupby("item_id", sort=False)))
-    pred_groups = dict(tuple(pred.groupby("item_id", sort=False)))
-    empty_lab = np.zeros((0, 4))
+    items, classes, enc = _encode(project, run, "to_cleanlab_inputs")
+    return _split(len(items), len(classes), enc)
+
+
+def _split(n_items: int, n_classes: int, enc):
+    bxy, bk, bids, _, bb = enc["box"]
+    pxy, pk, pids, pconf, pb = enc["pred"]
+    parr = np.column_stack([pxy, pconf])
     labels, predictions, box_ids, pred_ids = [], [], [], []
-    for item in items:
-        g = box_groups.get(item)
-        if g is None:
-            labels.append({"bboxes": empty_lab, "labels": np.zeros(0, dtype=np.int64)})
-            box_ids.append(np.array([], dtype=object))
-        else:
-            labels.append({"bboxes": _xyxy(g),
-                           "labels": g["label"].astype(str).map(code).to_numpy(np.int64)})
-            box_ids.append(g["box_id"].to_numpy(dtype=object))
-        h = pred_groups.get(item)
-        if h is None:
-            predictions.append([np.zeros((0, 5)) for _ in classes])
-            pred_ids.append(np.array([], dtype=object))
-            continue
-        k = h["label"].astype(str).map(code).to_numpy()
-        arr = np.column_stack([_xyxy(h), h["confidence"].to_numpy(np.float64)])
-        ids = h["pred_id"].to_numpy(dtype=object)
-        predictions.append([arr[k == c] for c in range(len(classes))])
-        pred_ids.append(np.concatenate([ids[k == c] for c in range(len(classes))]))
+    for i in range(n_items):
+        labels.append({"bboxes": bxy[bb[i]:bb[i + 1]], "labels": bk[bb[i]:bb[i + 1]]})
+        box_ids.append(bids[bb[i]:bb[i + 1]])
+        a, k = parr[pb[i]:pb[i + 1]], pk[pb[i]:pb[i + 1]]
+        cut = np.searchsorted(k, np.arange(n_classes + 1))
+        predictions.append([a[cut[c]:cut[c + 1]] for c in range(n_classes)])
+        pred_ids.append(pids[pb[i]:pb[i + 1]])
     return labels, predictions, box_ids, pred_ids
 
 
@@ -195,73 +210,84 @@ def detection_label_issues(project, run: str | None = None, *, threshold: float 
     except ImportError as exc:  # pragma: no cover - core dependency
         raise MissingDependencyError("label issues need cleanlab: pip install cleanlab") from exc
 
-    labels, predictions, box_ids, pred_ids = to_cleanlab_inputs(project, run)
-    classes = np.array([str(c) for c in project.classes], dtype=object)
-    items = project.items["item_id"].to_numpy(dtype=object)
+    items, classes, enc = _encode(project, run, func)
+    n = len(items)
+    labels, predictions, _, _ = _split(n, len(classes), enc)
+    bxy, bk, bids, _, bb = enc["box"]
+    pxy, pk, pids, pconf, pb = enc["pred"]
     image_score = rank.get_label_quality_scores(labels, predictions, verbose=False)
+
+    # cleanlab's documented ``auxiliary_inputs``, built once (vectorised per image) and
+    # shared by its three per-box scorers; and the detection behind each box's score
+    aux, sims = [], []
+    mis_j, swap_j = np.full(len(bk), -1), np.full(len(bk), -1)
+    for i in range(n):
+        lab, ps = labels[i], slice(pb[i], pb[i + 1])
+        sim, iou = _similarity(lab["bboxes"], pxy[ps])
+        aux.append({"pred_labels": pk[ps], "pred_label_probs": pconf[ps],
+                    "pred_bboxes": pxy[ps], "lab_labels": lab["labels"],
+                    "lab_bboxes": lab["bboxes"], "similarity_matrix": sim, "iou_matrix": iou})
+        sims.append(sim[sim != 0])
+        if sim.size:
+            same = pk[ps][None, :] == lab["labels"][:, None]
+            overlap = iou > 0
+            for mask, out_j in (
+                    (same & (pconf[ps] > low_probability_threshold)[None, :] & overlap, mis_j),
+                    (~same & (pconf[ps] > high_probability_threshold)[None, :] & overlap,
+                     swap_j)):
+                j = np.argmax(np.where(mask, sim, -np.inf), axis=1)
+                out_j[bb[i]:bb[i + 1]] = np.where(mask.any(axis=1), pb[i] + j, -1)
+    nonzero = np.concatenate(sims) if sims else np.zeros(0)
+    min_similarity = min(1.0, float(nonzero.min())) if nonzero.size else 1.0
+    for a in aux:
+        a["min_possible_similarity"] = min_similarity
     overlooked = rank.compute_overlooked_box_scores(
-        labels=labels, predictions=predictions,
-        high_probability_threshold=high_probability_threshold)
+        auxiliary_inputs=aux, high_probability_threshold=high_probability_threshold)
     badloc = rank.compute_badloc_box_scores(
-        labels=labels, predictions=predictions,
-        low_probability_threshold=low_probability_threshold)
+        auxiliary_inputs=aux, low_probability_threshold=low_probability_threshold)
     swap = rank.compute_swap_box_scores(
-        labels=labels, predictions=predictions,
-        high_probability_threshold=high_probability_threshold)
+        auxiliary_inputs=aux, high_probability_threshold=high_probability_threshold)
 
-    cols: dict[str, list] = {k: [] for k in (
-        "item_id", "box_id", "pred_id", "issue_type", "score", "label", "suggested_label",
-        "x", "y", "w", "h", "image_score", "_conf")}
+    def flat(scores, size):
+        return np.concatenate(scores) if len(scores) else np.zeros(size)
 
-    def add(i, box_id, pred_j, kind, score, label, prd, pids):
-        cols["item_id"].append(items[i])
-        cols["box_id"].append(box_id)
-        cols["issue_type"].append(kind)
-        cols["score"].append(float(score))
-        cols["label"].append(label)
-        cols["image_score"].append(float(image_score[i]))
-        if pred_j is None:
-            cols["pred_id"].append(None)
-            cols["suggested_label"].append(None)
-            cols["_conf"].append(0.0)
-            for c in "xywh":
-                cols[c].append(np.nan)
-        else:
-            b = prd[pred_j]
-            cols["pred_id"].append(pids[pred_j])
-            cols["_conf"].append(b[4])
-            cols["suggested_label"].append(classes[int(b[5])])
-            cols["x"].append(b[0])
-            cols["y"].append(b[1])
-            cols["w"].append(b[2] - b[0])
-            cols["h"].append(b[3] - b[1])
-
-    for i in range(len(items)):
-        lab_b, lab_k = labels[i]["bboxes"], labels[i]["labels"]
-        prd = np.concatenate([np.column_stack([a, np.full(len(a), k)])
-                              for k, a in enumerate(predictions[i])]) \
-            if len(pred_ids[i]) else np.zeros((0, 6))
-        conf, pk = prd[:, 4], prd[:, 5].astype(np.int64)
-        sim, iou = _similarity(lab_b, prd[:, :4])
-        for j, s in enumerate(overlooked[i]):
-            if not np.isnan(s):
-                add(i, None, j, "missing", s, None, prd, pred_ids[i])
-        for b in range(len(lab_k)):
-            k = lab_k[b]
-            # mislocated: the same-class detection cleanlab compared the box with
-            cand = np.flatnonzero((pk == k) & (conf > low_probability_threshold) & (iou[b] > 0))
-            j = int(cand[np.argmax(sim[b, cand])]) if len(cand) and badloc[i][b] < 1 else None
-            add(i, box_ids[i][b], j, "mislocated", badloc[i][b], classes[k], prd, pred_ids[i])
-            # wrong_class: the confident other-class detection on the box closest to it
-            cand = np.flatnonzero((pk != k) & (conf > high_probability_threshold)
-                                  & (iou[b] > 0))
-            j = int(cand[np.argmax(sim[b, cand])]) if len(cand) and swap[i][b] < 1 else None
-            add(i, box_ids[i][b], j, "wrong_class", swap[i][b], classes[k], prd, pred_ids[i])
-
-    out = pd.DataFrame(cols)
-    for c in ("item_id", "box_id", "pred_id", "issue_type", "label", "suggested_label"):
-        out[c] = out[c].astype("str") if c in ("item_id", "issue_type") else \
-            pd.array(out[c].tolist(), dtype="str")
+    over = flat(overlooked, len(pk))
+    bad, sw = flat(badloc, len(bk)), flat(swap, len(bk))
+    box_item = np.repeat(np.arange(n), np.diff(bb))
+    pred_item = np.repeat(np.arange(n), np.diff(pb))
+    miss = np.flatnonzero(~np.isnan(over))
+    mis_j = np.where(bad < 1, mis_j, -1)   # no suggestion for a box cleanlab finds clean
+    swap_j = np.where(sw < 1, swap_j, -1)
+    box_pos = np.arange(len(bk))
+    item_pos = np.concatenate([pred_item[miss], box_item, box_item])
+    box_pos = np.concatenate([np.full(len(miss), -1), box_pos, box_pos])
+    pred_pos = np.concatenate([miss, mis_j, swap_j])
+    kinds = np.repeat(np.array(ISSUE_TYPES, dtype=object), [len(miss), len(bk), len(bk)])
+    has_pred, has_box = pred_pos >= 0, box_pos >= 0
+    names = pd.array(classes, dtype="str")
+    ids_str = pd.array(np.asarray(items, dtype=object), dtype="str")
+    xy = pxy[np.where(has_pred, pred_pos, 0)] if len(pxy) else np.zeros((len(pred_pos), 4))
+    nan = np.nan
+    out = pd.DataFrame({
+        "item_id": ids_str.take(item_pos),
+        "box_id": pd.array(bids, dtype="str").take(np.where(has_box, box_pos, -1),
+                                                   allow_fill=True),
+        "pred_id": pd.array(pids, dtype="str").take(np.where(has_pred, pred_pos, -1),
+                                                    allow_fill=True),
+        "issue_type": pd.array(kinds, dtype="str"),
+        "score": np.concatenate([over[miss], bad, sw]),
+        "label": names.take(np.where(has_box, bk[np.where(has_box, box_pos, 0)]
+                                     if len(bk) else -1, -1), allow_fill=True),
+        "suggested_label": names.take(np.where(has_pred, pk[np.where(has_pred, pred_pos, 0)]
+                                               if len(pk) else -1, -1), allow_fill=True),
+        "x": np.where(has_pred, xy[:, 0], nan),
+        "y": np.where(has_pred, xy[:, 1], nan),
+        "w": np.where(has_pred, xy[:, 2] - xy[:, 0], nan),
+        "h": np.where(has_pred, xy[:, 3] - xy[:, 1], nan),
+        "image_score": np.asarray(image_score, dtype=np.float64)[item_pos],
+        "_conf": np.where(has_pred, pconf[np.where(has_pred, pred_pos, 0)]
+                          if len(pconf) else 0.0, 0.0),
+    })
     # within a type: by score, ties by the suggesting detection's confidence (higher first);
     # then round-robin over the types (each type's 1st, then each type's 2nd...)
     out = out.sort_values(["score", "_conf"], ascending=[True, False], kind="stable",
