@@ -239,3 +239,25 @@ def test_label_issues_dispatches_to_the_detection_function(small):
     pd.testing.assert_frame_equal(wb.label_issues(small, "r", top_k=2),
                                   detection_label_issues(small, "r", top_k=2))
     assert wb.detection.detection_label_issues is detection_label_issues
+
+
+def test_images_without_boxes_or_without_detections():
+    items = pd.DataFrame({"item_id": ["a", "b", "c"], "filepath": ["a.png", "b.png", "c.png"],
+                          "width": [100] * 3, "height": [100] * 3})
+    boxes = pd.DataFrame({"item_id": ["b"], "label": ["y"], "x": [5.0], "y": [5.0],
+                          "w": [20.0], "h": [20.0]})
+    pred = pd.DataFrame({"item_id": ["a"], "run": ["r"], "label": ["x"], "x": [50.0],
+                         "y": [50.0], "w": [10.0], "h": [10.0], "confidence": [0.8]})
+    project = wb.Project.from_frames(items, boxes=boxes, predictions=pred, task="detection",
+                                     classes=["x", "y"], name="edge")
+    out = wb.label_issues(project)
+    rows = {(r.item_id, r.issue_type): r for r in out.itertuples()}
+    assert set(rows) == {("a", "missing"), ("b", "mislocated"), ("b", "wrong_class")}
+    missing = rows[("a", "missing")]
+    assert missing.is_issue and pd.isna(missing.box_id)
+    assert missing.pred_id == project.predictions["pred_id"].iloc[0]
+    assert (missing.suggested_label, missing.x, missing.w) == ("x", 50.0, 10.0)
+    assert rows[("b", "mislocated")].score == 1.0 and pd.isna(rows[("b", "mislocated")].pred_id)
+    assert not rows[("b", "wrong_class")].is_issue
+    # cleanlab on the same inputs: the image without boxes has the lowest image score
+    assert out.groupby("item_id")["image_score"].first().idxmin() == "a"
