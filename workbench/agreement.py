@@ -14,8 +14,8 @@ Conventions
   always broken by this class order, so every result is deterministic.
 * Detection annotations (box columns ``x``, ``y``, ``w``, ``h``) go to
   :mod:`workbench.detection.agreement` from :func:`agreement_summary`,
-  :func:`pairwise_agreement`, :func:`annotator_quality` and :func:`confused_pairs` (their
-  ``iou=`` keyword is for detection only).
+  :func:`pairwise_agreement`, :func:`agreement_by`, :func:`annotator_quality` and
+  :func:`confused_pairs` (their ``iou=`` keyword is for detection only).
 * Suspicious-but-valid input (an annotator who shares no item with anyone, a kappa that is
   undefined because both annotators used one class) raises a ``UserWarning``, never a
   silent NaN.
@@ -437,7 +437,7 @@ def pivot_pairwise(pairs: pd.DataFrame, value: str = "kappa") -> pd.DataFrame:
 # --------------------------------------------------------------------------------------
 def agreement_by(annotations: pd.DataFrame, project_or_items: Any, by, *, n_boot: int = 200,
                  confidence_level: float = 0.95, seed: int = 0, classes=None,
-                 min_items: int = 2) -> pd.DataFrame:
+                 min_items: int = 2, iou: float | None = None) -> pd.DataFrame:
     """Agreement per metadata slice (vendor, batch, ...) with bootstrap confidence intervals.
 
     Parameters
@@ -459,16 +459,27 @@ def agreement_by(annotations: pd.DataFrame, project_or_items: Any, by, *, n_boot
         Class order (default: sorted labels seen).
     min_items : int, default=2
         Slices with fewer scored items (items with two or more labels) are dropped.
+    iou : float, optional
+        Detection annotations only (default 0.5): the IoU threshold of matched boxes.
 
     Returns
     -------
     DataFrame
-        One row per slice, sorted by ``by``: the ``by`` column(s), ``n_items`` (scored
+        Detection annotations (box columns ``x``, ``y``, ``w``, ``h``) get detection F1,
+        class agreement and mean IoU per slice with image-bootstrap intervals, from
+        :func:`workbench.detection.agreement.detection_agreement_by`.
+        Otherwise one row per slice, sorted by ``by``: the ``by`` column(s), ``n_items`` (scored
         items), ``n_labels``, then for each of ``percent_agreement``, ``fleiss_kappa``,
         ``krippendorff_alpha`` the estimate and ``<measure>_low`` / ``<measure>_high``.
         Items whose slice value is missing form no slice.
     """
     func = "agreement_by"
+    if _detection(annotations, iou, func):
+        from .detection.agreement import detection_agreement_by
+
+        return detection_agreement_by(annotations, project_or_items, by, n_boot=n_boot,
+                                      confidence_level=confidence_level, seed=seed,
+                                      classes=classes, min_items=min_items, iou=_iou(iou))
     n_boot = check_int(n_boot, "n_boot", func, minimum=0)
     confidence_level = check_fraction(confidence_level, "confidence_level", func)
     check_int(min_items, "min_items", func, minimum=1)

@@ -244,3 +244,88 @@ def test_sample_confused_pairs_and_summary(sample):
     assert pw.loc[("ana", "dev"), "mean_iou"] > pw.loc[("ben", "dev"), "mean_iou"]
     # dev's swaps: his pairs have the lower class kappa
     assert pw.loc[("ana", "ben"), "kappa"] > pw.loc[("ana", "dev"), "kappa"]
+
+
+# ----------------------------------------------------------------------------- agreement_by
+
+
+def _by_frames(hand):
+    """Slice 'q': the hand case on image i; slice 'p': two images of perfect agreement."""
+    same = _frame([
+        (img, ann, f"{img}{ann}{k}", lab, x, 0, 10, 10)
+        for img in ("p1", "p2") for ann in ("a", "b")
+        for k, (lab, x) in enumerate([("cat", 0), ("dog", 30)])
+    ])
+    ann = pd.concat([hand, same], ignore_index=True)
+    items = pd.DataFrame({"item_id": ["i", "p1", "p2"], "camera": ["q", "p", "p"]})
+    return ann, items
+
+
+def test_agreement_by_hand_case(hand):
+    ann, items = _by_frames(hand)
+    # one image in 'q': allow it with min_items=1
+    out = wb.agreement_by(ann, items, "camera", n_boot=300, min_items=1).set_index("camera")
+    assert list(out.columns[:3]) == ["n_items", "n_boxes", "detection_f1"]
+    p, q = out.loc["p"], out.loc["q"]
+    assert (p["n_items"], p["n_boxes"], q["n_items"], q["n_boxes"]) == (2, 8, 1, 6)
+    for name in ("detection_f1", "class_agreement", "mean_iou"):
+        assert p[name] == p[f"{name}_low"] == p[f"{name}_high"] == 1.0
+    # hand case: 2 matches of 3 + 3 boxes, one agreeing, IoUs 9/11 and 0.8
+    assert q["detection_f1"] == pytest.approx(4 / 6)
+    assert q["class_agreement"] == pytest.approx(0.5)
+    assert q["mean_iou"] == pytest.approx((9 / 11 + 0.8) / 2)
+    # a single image resampled is itself: the interval is the point
+    assert q["detection_f1_low"] == pytest.approx(4 / 6)
+    # seeded: same result twice; n_boot=0 gives no intervals
+    again = wb.agreement_by(ann, items, "camera", n_boot=300, min_items=1)
+    pd.testing.assert_frame_equal(out.reset_index(), again)
+    none = wb.agreement_by(ann, items, "camera", n_boot=0, min_items=1)
+    assert none["detection_f1_low"].isna().all()
+    # min_items drops the one-image slice
+    assert wb.agreement_by(ann, items, "camera")["camera"].tolist() == ["p"]
+
+
+def test_agreement_by_interval_covers_estimate():
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(40):
+        for k in range(3):
+            x = 30 * k
+            rows.append((f"i{i}", "a", f"i{i}a{k}", "cat", x, 0, 10, 10))
+            if rng.random() < 0.7:  # b misses some boxes and shifts others
+                lab = "dog" if rng.random() < 0.2 else "cat"
+                rows.append((f"i{i}", "b", f"i{i}b{k}", lab, x + int(rng.integers(0, 3)), 0,
+                             10, 10))
+    ann = _frame(rows)
+    items = pd.DataFrame({"item_id": [f"i{i}" for i in range(40)], "site": "s"})
+    out = wb.agreement_by(ann, items, ["site"], n_boot=500, seed=1).iloc[0]
+    summary = wb.agreement_summary(ann)
+    for name in ("detection_f1", "class_agreement", "mean_iou"):
+        assert out[name] == pytest.approx(summary[name])
+        assert out[f"{name}_low"] < out[name] < out[f"{name}_high"]
+    assert out["n_items"] == 40
+
+
+def test_agreement_by_bad_inputs(hand):
+    ann, items = _by_frames(hand)
+    with pytest.raises(SchemaError, match="'vendor'"):
+        wb.agreement_by(ann, items, "vendor")
+    with pytest.raises(ValueError, match="'iou' parameter of agreement_by"):
+        wb.agreement_by(ann, items, "camera", iou=0)
+    with pytest.raises(ValueError, match="applies to detection"):
+        wb.agreement_by(ann.drop(columns=["x", "y", "w", "h"]), items, "camera", iou=0.5)
+    with pytest.raises(SchemaError, match="no image"):
+        wb.agreement_by(ann, items.assign(item_id=["u", "v", "w"]), "camera")
+
+
+def test_sample_agreement_by_small_objects(sample):
+    # planted: ana misses 45% of the objects under 20 px high; the cameras play no part in
+    # the simulated annotators (they draw on the true objects, not the pixels)
+    items = sample.items.copy()
+    smallest = sample.boxes.groupby("item_id")["h"].min()
+    items["has_small"] = items["item_id"].map(smallest < 20).fillna(False)
+    out = wb.agreement_by(sample.annotations, items, "has_small").set_index("has_small")
+    assert out.loc[True, "detection_f1_high"] < out.loc[False, "detection_f1_low"]
+    cam = wb.agreement_by(sample.annotations, sample, "camera")
+    assert cam["camera"].tolist() == ["cam-a", "cam-b", "cam-c"]
+    assert cam["detection_f1_low"].max() < cam["detection_f1_high"].min()

@@ -45,7 +45,8 @@ from .matching import _coords, _cumcount, coco_iou, ragged_pairs
 
 __all__ = ["match_annotators", "detection_agreement_summary",
            "detection_pairwise_agreement", "detection_annotator_quality",
-           "detection_confused_pairs", "is_detection_frame", "MATCH_OUTCOMES"]
+           "detection_confused_pairs", "detection_agreement_by", "is_detection_frame",
+           "MATCH_OUTCOMES"]
 
 MATCH_OUTCOMES = ("agree", "other_class", "only_a", "only_b")
 AGREE, OTHER, ONLY_A, ONLY_B = range(4)
@@ -698,3 +699,131 @@ def detection_confused_pairs(annotations: pd.DataFrame, *, iou: float = 0.5, cla
     for c in ("class_a", "class_b"):
         out[c] = out[c].astype("str")
     return out.sort_values("n_pairs", ascending=False, kind="stable").reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------- per slice
+
+_BY_MEASURES = ("detection_f1", "class_agreement", "mean_iou")
+_BOOT_CELLS = 20_000_000   # resample weights held at once (n_boot x images of a slice)
+
+
+def _ratios(sums: np.ndarray) -> np.ndarray:
+    """F1, class agreement, mean IoU from summed (sides, matched, agree, iou) columns."""
+    sides, matched, agree, iou_sum = sums[..., 0], sums[..., 1], sums[..., 2], sums[..., 3]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.stack([2 * matched / sides, agree / matched, iou_sum / matched], axis=-1)
+
+
+def detection_agreement_by(annotations: pd.DataFrame, project_or_items: Any, by, *,
+                           n_boot: int = 200, confidence_level: float = 0.95, seed: int = 0,
+                           classes=None, min_items: int = 2, iou: float = 0.5,
+                           labelled: str = "all") -> pd.DataFrame:
+    """Box agreement per metadata slice (camera, site, batch...) with bootstrap intervals.
+
+    :func:`workbench.agreement_by` calls this for annotations with box columns.
+
+    Parameters
+    ----------
+    annotations : DataFrame
+        Detection annotations (see :func:`match_annotators`).
+    project_or_items : Project or DataFrame
+        Where the image metadata lives: a project (its ``items``) or a frame with
+        ``item_id`` and the ``by`` column(s).
+    by : str or list of str
+        Image metadata column(s) to group by.
+    n_boot : int, default=200
+        Bootstrap resamples of the slice's images. 0 disables the intervals.
+    confidence_level : float, default=0.95
+        Width of the percentile intervals.
+    seed : int, default=0
+        Seed of the bootstrap (results are reproducible).
+    classes : sequence of str, optional
+        Class order. Default: sorted labels seen.
+    min_items : int, default=2
+        Slices with fewer scored images are dropped.
+    iou : float, default=0.5
+        Minimum IoU of a matched pair (see :func:`match_annotators`).
+    labelled : {'all', 'boxes'}, default='all'
+        Which images each annotator labelled (see :func:`match_annotators`).
+
+    Returns
+    -------
+    DataFrame
+        One row per slice, sorted by ``by``: the ``by`` column(s), ``n_items`` (scored
+        images: at least one box of a compared pair), ``n_boxes`` (annotator boxes on them),
+        then ``detection_f1``, ``class_agreement``, ``mean_iou`` (pooled over every pair of
+        annotators, as :func:`detection_agreement_summary`) each with ``<measure>_low`` /
+        ``<measure>_high``. Images whose slice value is missing form no slice.
+
+    Notes
+    -----
+    The three measures are ratios of sums over images (``2 matched / boxes of both sides``,
+    ``agreeing / matched``, ``IoU sum / matched``), so an image is the resampling unit: the
+    percentile bootstrap draws the slice's images with replacement (multinomial weights,
+    all resamples at once with numpy) and recomputes the ratios. The percentile interval is
+    used rather than ``scipy.stats.bootstrap``'s default BCa, whose jackknife acceleration
+    is undefined (NaN with a warning) for a slice with perfect agreement; that slice gets
+    the interval [1, 1].
+    """
+    func = "agreement_by"
+    _check_iou(iou, func)
+    n_boot = check_int(n_boot, "n_boot", func, minimum=0)
+    confidence_level = check_fraction(confidence_level, "confidence_level", func)
+    check_int(min_items, "min_items", func, minimum=1)
+    by_cols = [by] if isinstance(by, str) else list(by)
+    items = (project_or_items if isinstance(project_or_items, pd.DataFrame)
+             else getattr(project_or_items, "items", project_or_items))
+    check_columns(items, ["item_id", *by_cols], what="items", func=func)
+    bx = _encode_boxes(annotations, func, classes=classes, labelled=labelled)
+    pm = _pair_matches(bx, iou)
+    n_items = len(bx.items)
+    matched = pm.outcome <= OTHER
+    terms = np.stack([
+        np.bincount(pm.item, weights=(pm.row_a >= 0).astype(float) + (pm.row_b >= 0),
+                    minlength=n_items),
+        np.bincount(pm.item, weights=matched, minlength=n_items),
+        np.bincount(pm.item, weights=pm.outcome == AGREE, minlength=n_items),
+        np.bincount(pm.item[matched], weights=pm.iou[matched], minlength=n_items),
+    ], axis=1)
+    n_boxes = np.bincount(bx.item, minlength=n_items)
+    meta = items[["item_id", *by_cols]].copy()
+    meta["item_id"] = meta["item_id"].astype(str)
+    meta = meta.drop_duplicates("item_id").set_index("item_id")
+    meta = meta.reindex(pd.Index(bx.items.astype(str)))
+    keep = (terms[:, 0] > 0) & meta.notna().all(axis=1).to_numpy()
+    if not keep.any():
+        raise SchemaError(f"{func}: no image has boxes of two annotators to compare and a "
+                          f"value in {by_cols}. Check that item_id matches the items.")
+    groups = meta[keep].groupby(by_cols, sort=True, observed=True).indices
+    kept = np.flatnonzero(keep)
+    rng = np.random.default_rng(seed)
+    q = [(1 - confidence_level) / 2, 1 - (1 - confidence_level) / 2]
+    rows = []
+    for key, pos in groups.items():
+        idx = kept[pos]
+        n = len(idx)
+        if n < min_items:
+            continue
+        t = terms[idx]
+        est = _ratios(t.sum(axis=0))
+        low = high = np.full(len(_BY_MEASURES), np.nan)
+        if n_boot:
+            boots = []
+            step = max(1, _BOOT_CELLS // n)
+            for s in range(0, n_boot, step):
+                w = rng.multinomial(n, np.full(n, 1.0 / n), size=min(step, n_boot - s))
+                boots.append(_ratios(w @ t))
+            b = np.concatenate(boots)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN measure
+                low, high = np.nanquantile(b, q, axis=0)
+        row = dict(zip(by_cols, key if isinstance(key, tuple) else (key,), strict=True))
+        row.update(n_items=n, n_boxes=int(n_boxes[idx].sum()))
+        for j, name in enumerate(_BY_MEASURES):
+            row.update({name: float(est[j]), f"{name}_low": float(low[j]),
+                        f"{name}_high": float(high[j])})
+        rows.append(row)
+    cols = [*by_cols, "n_items", "n_boxes"]
+    for name in _BY_MEASURES:
+        cols += [name, f"{name}_low", f"{name}_high"]
+    return pd.DataFrame(rows, columns=cols)
