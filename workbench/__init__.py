@@ -39,6 +39,7 @@ _API: dict[str, str] = {
     "object_frame": "detection",
     "DetectionRunDiff": "detection",
     "match_annotators": "detection",
+    "label_frame": "detection",
     # disagreements and label quality
     "agreement_summary": "agreement",
     "pairwise_agreement": "agreement",
