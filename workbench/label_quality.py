@@ -281,7 +281,8 @@ def label_issues(project, run: str | None = None, *, use_annotations: bool = Tru
     run : str, optional
         Model run; default the project's default run.
     use_annotations : bool, default=True
-        Combine with annotator votes when the project has annotations.
+        Combine with annotator votes when the project has annotations (for detection
+        projects: with the annotators' consensus boxes; ``False`` = cleanlab alone).
     filter_by, quality_method, annotator_weight, n_jobs
         See :func:`find_label_issues_frame`.
     **detection_options
@@ -306,7 +307,8 @@ def label_issues(project, run: str | None = None, *, use_annotations: bool = Tru
     if getattr(project, "task", None) == "detection":
         from .detection.label_quality import detection_label_issues
 
-        return detection_label_issues(project, run, **detection_options)
+        return detection_label_issues(project, run, use_annotations=use_annotations,
+                                      **detection_options)
     if detection_options:
         raise TypeError(f"label_issues got options {sorted(detection_options)} that are for "
                         f"detection projects only; this project's task is "

@@ -17,7 +17,24 @@ non-zero similarity), built here once with numpy instead of three times by clean
 Python loops; the scores equal cleanlab's on the same inputs to float rounding (1e-9
 relative), which the tests check against cleanlab called directly.
 
-Every score is cleanlab's, between 0 and 1, and **lower means more likely a label error**.
+Every score is between 0 and 1, and **lower means more likely a label error**.
+
+Annotator evidence (``use_annotations=True``, the default when the project has annotations):
+the annotators' boxes are clustered by :func:`workbench.detection.consensus.box_consensus`
+(``method='majority'``, its default IoU 0.55); consensus boxes with ``support >= 2`` are
+compared with the dataset boxes of the same image (class-agnostic IoU):
+
+- ``mislocated``: a dataset box whose best consensus IoU is below 0.7 gets the annotator
+  score = that IoU (a box no consensus box overlaps gets no annotator score: it may be an
+  object the annotators missed); suggestion = the fused box;
+- ``wrong_class``: a dataset box whose best consensus box (IoU >= 0.5) has another class
+  gets ``1 - confidence`` of that consensus box; suggestion = its class and fused box;
+- ``missing``: a consensus box overlapping no dataset box at IoU >= 0.5 gets
+  ``1 - confidence``; it is merged with a cleanlab ``missing`` row whose detection overlaps
+  it at IoU >= 0.5, else it is a row of its own (``pred_id`` NA).
+
+The combined score of a row is the minimum of cleanlab's and the annotator score (1 when
+the annotators do not argue against the box); the suggestion comes from the lower of the two.
 cleanlab's ``filter.find_label_issues(..., return_indices_ranked_by_score=True)`` is not
 used (it calls ``numpy.in1d``, removed in numpy 2.4); rows are ranked by score here.
 """
@@ -28,12 +45,16 @@ import numpy as np
 import pandas as pd
 
 from ..errors import MissingDependencyError, SchemaError
+from .consensus import box_consensus
 
 __all__ = ["detection_label_issues", "to_cleanlab_inputs", "ISSUE_TYPES"]
 
 ISSUE_TYPES = ("missing", "mislocated", "wrong_class")
 _ALPHA = 0.9        # cleanlab.internal.constants.ALPHA (IoU weight in the similarity)
 _EUC_FACTOR = 0.1   # cleanlab.internal.constants.EUC_FACTOR (centre distance decay)
+_MIN_SUPPORT = 2    # consensus boxes drawn by at least this many annotators are evidence
+_MATCH_IOU = 0.5    # a consensus box is the same object as a dataset box at this IoU
+_LOOSE_IOU = 0.7    # a dataset box further than this from its consensus box is mislocated
 
 
 def _xyxy(frame: pd.DataFrame) -> np.ndarray:
@@ -127,8 +148,12 @@ def _similarity(lab: np.ndarray, prd: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 def detection_label_issues(project, run: str | None = None, *, threshold: float = 0.5,
                            top_k: int | None = None, high_probability_threshold: float = 0.5,
-                           low_probability_threshold: float = 0.5) -> pd.DataFrame:
-    """Suspected box label errors: missing, mislocated and wrong-class boxes, by cleanlab.
+                           low_probability_threshold: float = 0.5,
+                           use_annotations: bool = True) -> pd.DataFrame:
+    """Suspected box label errors: missing, mislocated and wrong-class boxes.
+
+    Scored by cleanlab and, where the project has annotations, by the annotators' consensus
+    boxes (see the module docstring); the combined score is the lower of the two.
 
     Parameters
     ----------
@@ -151,6 +176,9 @@ def detection_label_issues(project, run: str | None = None, *, threshold: float 
     low_probability_threshold : float, default=0.5
         cleanlab's minimum confidence of a detection used for ``mislocated``
         (``compute_badloc_box_scores``; 0.5 is cleanlab's default).
+    use_annotations : bool, default=True
+        Combine cleanlab's scores with the annotators' consensus boxes when the project has
+        annotations (``project.annotations``); ``False``: cleanlab alone.
 
     Returns
     -------
@@ -169,6 +197,10 @@ def detection_label_issues(project, run: str | None = None, *, threshold: float 
         ``missing`` exist only for detections above ``high_probability_threshold`` that
         overlap no reference box; every reference box has a ``mislocated`` and a
         ``wrong_class`` row (score 1.0 when no detection argues against it).
+        ``score`` is the combined score when annotations are used; ``evidence`` says
+        which gave it (``'cleanlab'`` or ``'annotators'``) and ``consensus_id`` names the
+        consensus box behind an annotator suggestion (NA otherwise). With annotations,
+        ``missing`` rows also come from consensus boxes no dataset box matches.
 
     Raises
     ------
@@ -201,6 +233,9 @@ def detection_label_issues(project, run: str | None = None, *, threshold: float 
                 or not 0 <= value <= 1:
             raise ValueError(f"The '{name}' parameter of {func} must be a float in the range "
                              f"[0, 1]. Got {value!r} instead.")
+    if not isinstance(use_annotations, (bool, np.bool_)):
+        raise ValueError(f"The 'use_annotations' parameter of {func} must be a bool. "
+                         f"Got {use_annotations!r} instead.")
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int)
                               or top_k < 0):
         raise ValueError(f"The 'top_k' parameter of {func} must be an int in the range "
@@ -288,6 +323,12 @@ def detection_label_issues(project, run: str | None = None, *, threshold: float 
         "_conf": np.where(has_pred, pconf[np.where(has_pred, pred_pos, 0)]
                           if len(pconf) else 0.0, 0.0),
     })
+    out["evidence"] = "cleanlab"
+    out["consensus_id"] = pd.array([pd.NA] * len(out), dtype="str")
+    ann = getattr(project, "annotations", None)
+    if use_annotations and ann is not None and len(ann):
+        out = _combine(out, project, items, classes, enc, len(miss),
+                       np.asarray(image_score, dtype=np.float64))
     # within a type: by score, ties by the suggesting detection's confidence (higher first);
     # then round-robin over the types (each type's 1st, then each type's 2nd...)
     out = out.sort_values(["score", "_conf"], ascending=[True, False], kind="stable",
@@ -300,4 +341,111 @@ def detection_label_issues(project, run: str | None = None, *, threshold: float 
         out["is_issue"] = out["score"].to_numpy() <= threshold
     else:
         out["is_issue"] = out["rank"].to_numpy() <= top_k
+    return out
+
+
+def _annotator_evidence(project, items, classes, enc):
+    """Per dataset box and per unmatched consensus box, the annotators' scores."""
+    cons = box_consensus(project.annotations, "majority", items=project, classes=classes)
+    cons = cons[cons["support"].to_numpy() >= _MIN_SUPPORT]
+    n = len(items)
+    annotated = np.zeros(n, dtype=bool)
+    ann_pos = items.get_indexer(project.annotations["item_id"].astype(str))
+    annotated[ann_pos[ann_pos >= 0]] = True
+    cpos = items.get_indexer(cons["item_id"].astype(str))
+    keep = cpos >= 0
+    cons, cpos = cons[keep], cpos[keep]
+    order = np.argsort(cpos, kind="stable")
+    cxy = _xyxy(cons)[order]
+    ck = pd.Index(classes).get_indexer(cons["label"].astype(str))[order]
+    cconf = cons["confidence"].to_numpy(np.float64)[order]
+    cids = cons["consensus_id"].astype(str).to_numpy(dtype=object)[order]
+    cb = np.searchsorted(cpos[order], np.arange(n + 1))
+    bxy, bk, _, _, bb = enc["box"]
+    loc, loc_c = np.ones(len(bk)), np.full(len(bk), -1)
+    cls, cls_c = np.ones(len(bk)), np.full(len(bk), -1)
+    cluster_best = np.zeros(len(ck))
+    for i in np.flatnonzero(annotated):
+        bs, cs = slice(bb[i], bb[i + 1]), slice(cb[i], cb[i + 1])
+        if bb[i] == bb[i + 1]:
+            continue
+        if cb[i] == cb[i + 1]:
+            continue
+        _, iou = _similarity(bxy[bs], cxy[cs])
+        cluster_best[cs] = iou.max(axis=0)
+        j = iou.argmax(axis=1)
+        best = iou[np.arange(len(j)), j]
+        cj = cb[i] + j
+        loose = (best > 0) & (best < _LOOSE_IOU)
+        loc[bs] = np.where(loose, best, 1.0)
+        loc_c[bs] = np.where(loose, cj, -1)
+        swapped = (best >= _MATCH_IOU) & (ck[cj] != bk[bs])
+        cls[bs] = np.where(swapped, 1.0 - cconf[cj], 1.0)
+        cls_c[bs] = np.where(swapped, cj, -1)
+    unmatched = np.flatnonzero(cluster_best < _MATCH_IOU)
+    return {"xy": cxy, "k": ck, "conf": cconf, "ids": cids, "item": cpos[order],
+            "loc": loc, "loc_c": loc_c, "cls": cls, "cls_c": cls_c, "missing": unmatched}
+
+
+def _combine(out, project, items, classes, enc, n_miss, image_score):
+    """Fold the annotator evidence into cleanlab's rows (before ranking)."""
+    ev = _annotator_evidence(project, items, classes, enc)
+    names = np.asarray(classes, dtype=object)
+    nb = len(enc["box"][1])
+    score = out["score"].to_numpy(np.float64).copy()
+    cols = {c: out[c].to_numpy(dtype=object).copy()
+            for c in ("pred_id", "suggested_label", "evidence", "consensus_id")}
+    xywh = out[["x", "y", "w", "h"]].to_numpy(np.float64).copy()
+    conf = out["_conf"].to_numpy(np.float64).copy()
+
+    def take(rows, a_score, c):
+        better = a_score < score[rows]
+        rows, c, a_score = rows[better], c[better], a_score[better]
+        score[rows] = a_score
+        cols["evidence"][rows] = "annotators"
+        has = c >= 0
+        r, cc = rows[has], c[has]
+        cols["pred_id"][r] = pd.NA
+        cols["consensus_id"][r] = ev["ids"][cc]
+        cols["suggested_label"][r] = names[ev["k"][cc]]
+        xy = ev["xy"][cc]
+        xywh[r] = np.column_stack([xy[:, :2], xy[:, 2:] - xy[:, :2]])
+        conf[r] = ev["conf"][cc]
+
+    box_rows = np.arange(nb)
+    take(n_miss + box_rows, ev["loc"], ev["loc_c"])
+    take(n_miss + nb + box_rows, ev["cls"], ev["cls_c"])
+    # consensus boxes nobody put in the dataset: merge with cleanlab's missing rows
+    item_ids = out["item_id"].to_numpy(dtype=object)
+    miss_rows = np.arange(n_miss)
+    miss_xy = np.column_stack([xywh[:n_miss, :2], xywh[:n_miss, :2] + xywh[:n_miss, 2:]])
+    new = []
+    items_arr = np.asarray(items, dtype=object)
+    for c in ev["missing"]:
+        a_score = 1.0 - ev["conf"][c]
+        same = miss_rows[item_ids[:n_miss] == items_arr[ev["item"][c]]]
+        if len(same):
+            _, iou = _similarity(ev["xy"][c:c + 1], miss_xy[same])
+            j = int(iou[0].argmax())
+            if iou[0, j] >= _MATCH_IOU:
+                take(same[j:j + 1], np.array([a_score]), np.array([c]))
+                continue
+        new.append(c)
+    out = out.assign(score=score, x=xywh[:, 0], y=xywh[:, 1], w=xywh[:, 2], h=xywh[:, 3],
+                     _conf=conf, **{k: pd.array(v, dtype="str") if k != "evidence" else v
+                                    for k, v in cols.items()})
+    if new:
+        new = np.asarray(new)
+        xy = ev["xy"][new]
+        item = pd.array(items_arr[ev["item"][new]].astype(str), dtype="str")
+        extra = pd.DataFrame({
+            "item_id": item, "box_id": pd.array([pd.NA] * len(new), dtype="str"),
+            "pred_id": pd.array([pd.NA] * len(new), dtype="str"), "issue_type": "missing",
+            "score": 1.0 - ev["conf"][new], "label": pd.array([pd.NA] * len(new), dtype="str"),
+            "suggested_label": pd.array(names[ev["k"][new]], dtype="str"),
+            "x": xy[:, 0], "y": xy[:, 1], "w": xy[:, 2] - xy[:, 0], "h": xy[:, 3] - xy[:, 1],
+            "image_score": image_score[ev["item"][new]],
+            "_conf": ev["conf"][new], "evidence": "annotators",
+            "consensus_id": pd.array(ev["ids"][new], dtype="str")})
+        out = pd.concat([out, extra[out.columns]], ignore_index=True)
     return out
