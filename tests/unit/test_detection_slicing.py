@@ -484,6 +484,9 @@ def test_run_comparison_widget_shows_detection_diff(sample):
     ids = view.select_flips("fixed")
     assert ids == view.diff.fixed_ids
     assert set(view.selection.ids) == set(ids)
+    assert set(view.selection.box_ids) == set(view.diff.fixed_box_ids)
+    view.select_flips("broken")
+    assert set(view.selection.box_ids) == set(view.diff.broken_box_ids)
     i = int(np.flatnonzero(view.rows_frame["bin"] == "cam-b")[0])
     cam_b = set(sample.items.loc[sample.items["camera"] == "cam-b", "item_id"])
     shown = set(view.items_of_row(i))

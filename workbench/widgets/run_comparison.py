@@ -11,6 +11,7 @@ import traitlets
 
 from .._format import percent, points
 from .._validation import check_int
+from ..detection.slicing import DetectionRunDiff
 from ..selection import Selection
 from ..slicing import RunDiff, _encode, compare_runs
 from ._adapters import RowGrid, StatusMixin, esc, guarded
@@ -135,13 +136,16 @@ class RunComparison(StatusMixin, w.VBox):
         return self.diff.fixed_ids if what == "fixed" else self.diff.broken_ids
 
     def select_flips(self, what: str) -> list[str]:
-        """Select the fixed or broken items (what the buttons do)."""
+        """Select the fixed or broken items (what the buttons do), and their boxes in detection."""
         if what not in ("fixed", "broken"):
             raise ValueError("The 'what' parameter of RunComparison.select_flips must be a str "
                              f"among {{'fixed', 'broken'}}. Got {what!r} instead.")
         ids = self.items_of(what)
         verb = "fixed" if what == "fixed" else "broken"
-        self.selection.select(ids, origin=self,
+        boxes = None  # a detection diff also selects the flipped boxes themselves
+        if isinstance(self.diff, DetectionRunDiff):
+            boxes = self.diff.fixed_box_ids if what == "fixed" else self.diff.broken_box_ids
+        self.selection.select(ids, box_ids=boxes, origin=self,
                               description=f"{verb} by {self.candidate} vs {self.base}")
         return ids
 
