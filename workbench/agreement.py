@@ -147,12 +147,17 @@ def _iou(iou) -> float:
 
 def _within_item_pairs(enc: _Encoded) -> tuple[np.ndarray, np.ndarray]:
     """Row indices (r1, r2) of every unordered pair of annotations on the same item."""
-    order = np.argsort(enc.item, kind="stable")
-    items_sorted = enc.item[order]
+    return _pairs_within(enc.item)
+
+
+def _pairs_within(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (r1, r2) of every unordered pair of rows with the same code."""
+    order = np.argsort(codes, kind="stable")
+    cs = codes[order]
     n = len(order)
     if n == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    starts = np.flatnonzero(np.r_[True, items_sorted[1:] != items_sorted[:-1]])
+    starts = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1]])
     sizes = np.diff(np.r_[starts, n])
     size_of_row = np.repeat(sizes, sizes)
     pos = np.arange(n) - np.repeat(starts, sizes)

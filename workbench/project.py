@@ -746,20 +746,7 @@ def _validate_annotations(ann, source, early, classes, problems) -> pd.DataFrame
                                            problems)
     keys = ["item_id", "annotator"]
     if "annotated_at" in ann.columns:
-        raw = ann["annotated_at"]
-        if isinstance(raw.dtype, pd.DatetimeTZDtype) and str(raw.dtype.tz) == "UTC":
-            parsed = raw  # what to_datetime(utc=True) returns for it, without the copy
-        else:
-            parsed = pd.to_datetime(raw, errors="coerce", utc=True, format="mixed")
-        bad = (parsed.isna() & raw.notna()).to_numpy()
-        if bad.any():
-            pos = np.flatnonzero(bad)
-            problems.error(source.name, f"annotated_at is not a date/time: "
-                                        f"{_listed(pd.unique(raw.to_numpy()[pos]))} "
-                                        f"({source.where(pos)}). Use ISO 8601, like "
-                                        f"2026-01-31T14:05:00Z.", column="annotated_at",
-                           **source.at(pos[0]))
-        ann["annotated_at"] = parsed
+        _parse_annotated_at(ann, source, problems)
         keys = keys + ["annotated_at"]
     if positions is not None and (positions >= 0).all():
         # the same annotator again, at another annotated_at, is fine
@@ -1457,6 +1444,24 @@ def _toml_lines(project) -> list[str]:
     if project.image_root:
         lines.append(f"image_root = {_toml_str(project.image_root)}")
     return lines
+
+
+def _parse_annotated_at(ann: pd.DataFrame, source, problems) -> None:
+    """Parse ``ann["annotated_at"]`` in place as UTC; unparseable cells are reported."""
+    raw = ann["annotated_at"]
+    if isinstance(raw.dtype, pd.DatetimeTZDtype) and str(raw.dtype.tz) == "UTC":
+        parsed = raw  # what to_datetime(utc=True) returns for it, without the copy
+    else:
+        parsed = pd.to_datetime(raw, errors="coerce", utc=True, format="mixed")
+    bad = (parsed.isna() & raw.notna()).to_numpy()
+    if bad.any():
+        pos = np.flatnonzero(bad)
+        problems.error(source.name, f"annotated_at is not a date/time: "
+                                    f"{_listed(pd.unique(raw.to_numpy()[pos]))} "
+                                    f"({source.where(pos)}). Use ISO 8601, like "
+                                    f"2026-01-31T14:05:00Z.", column="annotated_at",
+                       **source.at(pos[0]))
+    ann["annotated_at"] = parsed
 
 
 def _toml_str(value: str) -> str:

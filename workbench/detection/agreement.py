@@ -40,6 +40,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from .._validation import check_columns, check_fraction, check_int, check_option
+from ..agreement import _pairs_within
 from ..errors import SchemaError
 from .matching import _coords, _cumcount, coco_iou, ragged_pairs
 
@@ -352,32 +353,6 @@ def _iou_distance_alpha(unit: np.ndarray, xywh: np.ndarray, n_empty: np.ndarray,
             box_box = d.mean() * n_b * (n_b - 1)
     d_exp = (box_box + 2.0 * n_b * n_e) / (n * (n - 1))
     return float(1.0 - d_obs / d_exp) if d_exp > 0 else np.nan
-
-
-def _pairs_within(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Row indices of every unordered pair of rows with the same code."""
-    order = np.argsort(codes, kind="stable")
-    cs = codes[order]
-    n = len(cs)
-    if n < 2:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    starts = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1]])
-    sizes = np.diff(np.r_[starts, n])
-    size_of = np.repeat(sizes, sizes)
-    pos = np.arange(n) - np.repeat(starts, sizes)
-    left, right = [], []
-    cand = np.arange(n)
-    d = 1
-    while True:
-        cand = cand[pos[cand] + d < size_of[cand]]
-        if not len(cand):
-            break
-        left.append(order[cand])
-        right.append(order[cand + d])
-        d += 1
-    if not left:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return np.concatenate(left), np.concatenate(right)
 
 
 # ----------------------------------------------------------------------------- agreement

@@ -55,6 +55,7 @@ from ..project import (
     _has_required,
     _listed,
     _numeric,
+    _parse_annotated_at,
     _prepared,
     _Problems,
     _read_table,
@@ -645,20 +646,7 @@ def _validate_annotations(ann, source: _Source, context: _Context):
                   strict_inside=True, id_col="box_id", id_keys=["item_id", "annotator"],
                   id_sep=["/", "/a"])
     if "annotated_at" in ann.columns:
-        raw = ann["annotated_at"]
-        if isinstance(raw.dtype, pd.DatetimeTZDtype) and str(raw.dtype.tz) == "UTC":
-            parsed = raw
-        else:
-            parsed = pd.to_datetime(raw, errors="coerce", utc=True, format="mixed")
-        bad = (parsed.isna() & raw.notna()).to_numpy()
-        if bad.any():
-            pos = np.flatnonzero(bad)
-            problems.error(source.name, f"annotated_at is not a date/time: "
-                                        f"{_listed(pd.unique(raw.to_numpy()[pos]))} "
-                                        f"({source.where(pos)}). Use ISO 8601, like "
-                                        f"2026-01-31T14:05:00Z.", column="annotated_at",
-                           **source.at(pos[0]))
-        ann["annotated_at"] = parsed
+        _parse_annotated_at(ann, source, problems)
     return ann
 
 
