@@ -931,6 +931,11 @@ def discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None,
       metadata, box metadata (``is_fn`` only) and ``size`` together by default; ``n`` and
       ``min_support`` count boxes, ``item_ids`` lists the slice's images once each, and a
       ``box_ids`` (``is_fn``) or ``pred_ids`` (``is_fp``) column lists its boxes.
+    * **Label slices** (detection): a :func:`workbench.detection.label_frame` with
+      ``target='is_missing_label'`` or ``'is_disputed'`` is searched on its box rows
+      (:func:`workbench.detection.discover_label_slices`); ``item_ids`` lists the slice's
+      images once each, ``box_ids`` its dataset boxes and ``consensus_ids`` its missing
+      boxes.
 
     Examples
     --------
@@ -943,6 +948,13 @@ def discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None,
     >>> discover_slices(errors).slice.iloc[0]
     'scanner=C & vendor=Y'
     """
+    if target in ("is_missing_label", "is_disputed") and {"box_id", "consensus_id"} <= set(
+            errors.columns):
+        from .detection.label_slices import discover_label_slices
+
+        return discover_label_slices(errors, features, max_order, min_support, top, target,
+                                     bins=bins, alpha=alpha, min_refinement=min_refinement,
+                                     prune_explained=prune_explained)
     if _is_matches(errors) and target in _DETECTION_TARGETS:
         from .detection.slicing import discover_object_slices
 

@@ -110,6 +110,15 @@ def test_sample_discover_slices_on_label_targets(sample):
     assert "size=small" in top
     assert not any("camera" in s or "site" in s for s in top)
     assert all(i.startswith("scene-") for i in found["item_ids"].iloc[0])
+    # boxes counted, images listed once each, the slice's boxes beside them
+    first = found.iloc[0]
+    rows = f[f["label"] == first["conditions"]["label"]]
+    assert first["n"] == len(rows)
+    assert first["box_ids"] == rows["box_id"].dropna().tolist()
+    assert first["item_ids"] == list(dict.fromkeys(rows["item_id"]))
+    assert len(first["item_ids"]) == len(set(first["item_ids"])) < first["n"]
+    assert set(first["consensus_ids"]) == set(rows.loc[rows["box_id"].isna(), "consensus_id"])
+    assert found.attrs["rows"] == "boxes"
     # missing boxes are planted at random: no slice stands out, and the target is accepted
     missing = wb.discover_slices(f, target="is_missing_label")
     assert not any("occluded" in s for s in missing["slice"])

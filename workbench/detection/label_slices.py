@@ -40,7 +40,7 @@ from .agreement import _check_iou, _encode_boxes, _match_sets
 from .consensus import BOX_ID_SEP, box_consensus
 from .matching import size_labels
 
-__all__ = ["label_frame", "LABEL_TARGETS"]
+__all__ = ["label_frame", "discover_label_slices", "LABEL_TARGETS"]
 
 #: The 0/1 target columns of :func:`label_frame`.
 LABEL_TARGETS = ("is_missing_label", "is_disputed")
@@ -87,8 +87,10 @@ def label_frame(project: Any, *, iou: float = 0.5, min_support: int = 2) -> pd.D
 
     Notes
     -----
-    :func:`workbench.discover_slices` counts rows (boxes); its ``item_ids`` lists a slice's
-    image once per box.
+    :func:`workbench.discover_slices` with target ``is_missing_label`` or ``is_disputed``
+    hands this frame to :func:`discover_label_slices`: it counts rows (boxes), lists a
+    slice's images once each in ``item_ids`` and its boxes in ``box_ids`` /
+    ``consensus_ids``.
 
     Examples
     --------
@@ -187,3 +189,49 @@ def label_frame(project: Any, *, iou: float = 0.5, min_support: int = 2) -> pd.D
     frame.attrs["targets"] = list(LABEL_TARGETS)
     frame.attrs["iou"] = float(iou)
     return frame
+
+
+def discover_label_slices(frame: pd.DataFrame, features=None, max_order: int = 2,
+                          min_support=None, top: int | None = 20,
+                          target: str = "is_disputed", *, bins: int | None = 4,
+                          alpha: float = 0.05, min_refinement: float = 0.1,
+                          prune_explained: bool = True) -> pd.DataFrame:
+    """:func:`workbench.discover_slices` on a :func:`label_frame`: slices of the worst labels.
+
+    Called by :func:`workbench.discover_slices` for a :func:`label_frame` with target
+    ``is_missing_label`` or ``is_disputed``. Rows (boxes) are counted: ``n``, ``errors``
+    and ``min_support`` count boxes; ``features=None`` means
+    ``frame.attrs["metadata_columns"]`` (image metadata, ``size`` and ``label``).
+
+    Returns
+    -------
+    DataFrame
+        The columns of :func:`workbench.discover_slices`, with ``item_ids`` the slice's
+        images (each once, in frame order), plus ``box_ids`` (the slice's dataset boxes)
+        and ``consensus_ids`` (its missing boxes: the consensus boxes no dataset box
+        matches, ``is_missing_label`` rows). ``attrs["rows"]`` is ``"boxes"``.
+    """
+    from ..slicing import _discover_slices
+
+    func = "discover_slices"
+    if target not in LABEL_TARGETS:
+        raise ValueError(f"The 'target' parameter of {func} on a label_frame must be one of "
+                         f"{list(LABEL_TARGETS)}. Got {target!r} instead.")
+    box = frame["box_id"].astype(object).to_numpy()
+    cons = frame["consensus_id"].astype(object).to_numpy()
+    has_box = ~pd.isna(box)
+    key = np.where(has_box, box, cons).astype(str)
+    keyed = frame.assign(item_id=key)
+    keyed.attrs = dict(frame.attrs)
+    feats = frame.attrs.get("metadata_columns") if features is None else features
+    out = _discover_slices(keyed, feats, max_order, min_support, top, target, bins=bins,
+                           alpha=alpha, min_refinement=min_refinement,
+                           prune_explained=prune_explained)
+    item_of = dict(zip(key, frame["item_id"].astype(str), strict=True))
+    is_box = dict(zip(key, has_box, strict=True))
+    rows = out["item_ids"].tolist()
+    out["box_ids"] = [[k for k in ids if is_box[k]] for ids in rows]
+    out["consensus_ids"] = [[k for k in ids if not is_box[k]] for ids in rows]
+    out["item_ids"] = [list(dict.fromkeys(item_of[k] for k in ids)) for ids in rows]
+    out.attrs.update({"rows": "boxes", "id_column": "box_ids", "iou": frame.attrs.get("iou")})
+    return out
