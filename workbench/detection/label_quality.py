@@ -33,8 +33,10 @@ compared with the dataset boxes of the same image (class-agnostic IoU):
   ``1 - confidence``; it is merged with a cleanlab ``missing`` row whose detection overlaps
   it at IoU >= 0.5, else it is a row of its own (``pred_id`` NA).
 
-The combined score of a row is the minimum of cleanlab's and the annotator score (1 when
-the annotators do not argue against the box); the suggestion comes from the lower of the two.
+The combined score of a row is the product of cleanlab's and the annotator score (1 when
+the annotators do not argue against the box): at most the lower of the two, and lower
+still when both argue against the box (two independent pieces of evidence); the
+suggestion comes from the lower of the two.
 cleanlab's ``filter.find_label_issues(..., return_indices_ranked_by_score=True)`` is not
 used (it calls ``numpy.in1d``, removed in numpy 2.4); rows are ranked by score here.
 """
@@ -153,7 +155,7 @@ def detection_label_issues(project, run: str | None = None, *, threshold: float 
     """Suspected box label errors: missing, mislocated and wrong-class boxes.
 
     Scored by cleanlab and, where the project has annotations, by the annotators' consensus
-    boxes (see the module docstring); the combined score is the lower of the two.
+    boxes (see the module docstring); the combined score is the product of the two.
 
     Parameters
     ----------
@@ -400,8 +402,8 @@ def _combine(out, project, items, classes, enc, n_miss, image_score):
 
     def take(rows, a_score, c):
         better = a_score < score[rows]
-        rows, c, a_score = rows[better], c[better], a_score[better]
-        score[rows] = a_score
+        score[rows] = score[rows] * a_score  # two independent pieces of evidence
+        rows, c = rows[better], c[better]
         cols["evidence"][rows] = "annotators"
         has = c >= 0
         r, cc = rows[has], c[has]
