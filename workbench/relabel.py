@@ -231,7 +231,19 @@ class RelabelQueue:
     --------
     >>> queue = RelabelQueue(project)  # doctest: +SKIP
     >>> queue.frame(limit=50)  # the 50 most urgent items  # doctest: +SKIP
+
+    For a detection project (``project.task == "detection"``) ``RelabelQueue(project)``
+    returns a :class:`~workbench.detection.queue.DetectionRelabelQueue`: one row per image,
+    with the tagged boxes in question (``box_ids``) and the reasons.
     """
+
+    def __new__(cls, project=None, *args: Any, **kwargs: Any):
+        """A :class:`~workbench.detection.queue.DetectionRelabelQueue` for a detection project."""
+        if cls is RelabelQueue and getattr(project, "task", None) == "detection":
+            from .detection.queue import DetectionRelabelQueue
+
+            return super().__new__(DetectionRelabelQueue)
+        return super().__new__(cls)
 
     def __init__(self, project, *, store: TagStore | None = None, tag: str = "relabel",
                  priority: str = "combined"):
