@@ -40,6 +40,7 @@ __all__ = [
     "image_slice_lifts",
     "queue_state",
     "queue_frame",
+    "box_index",
     "box_items",
 ]
 
@@ -348,17 +349,42 @@ def queue_frame(state: pd.DataFrame, items: pd.DataFrame, *, priorities: pd.Seri
     return frame[cols].reset_index(drop=True)
 
 
-def box_items(box_ids: Iterable, *, boxes: pd.DataFrame,
-              predictions: pd.DataFrame | None = None,
-              annotations: pd.DataFrame | None = None) -> list[str]:
-    """The image of every box id (reference ``box_id``, ``pred_id`` or annotated ``box_id``).
+def box_index(boxes: pd.DataFrame, predictions: pd.DataFrame | None = None,
+              annotations: pd.DataFrame | None = None) -> pd.Series:
+    """The image of every box id of a project: reference, predicted and annotated boxes.
+
+    Parameters
+    ----------
+    boxes, predictions, annotations : DataFrame
+        The project's frames (``project.boxes``, ``.predictions``, ``.annotations``).
+
+    Returns
+    -------
+    Series
+        ``item_id`` indexed by box id (``box_id`` / ``pred_id``); an id used in two frames
+        keeps the first frame's image.
+    """
+    keys, items = [], []
+    for frame, key in ((boxes, "box_id"), (predictions, "pred_id"), (annotations, "box_id")):
+        if frame is not None and len(frame) and key in frame.columns:
+            keys.append(frame[key].astype(str).to_numpy(dtype=object))
+            items.append(frame["item_id"].astype(str).to_numpy(dtype=object))
+    if not keys:
+        return pd.Series([], index=pd.Index([], dtype=object), dtype=object, name="item_id")
+    out = pd.Series(np.concatenate(items), index=pd.Index(np.concatenate(keys)),
+                    name="item_id")
+    return out[~out.index.duplicated()] if not out.index.is_unique else out
+
+
+def box_items(box_ids: Iterable, index: pd.Series) -> list[str]:
+    """The image of every box id.
 
     Parameters
     ----------
     box_ids : iterable of str
         The boxes (``Selection.box_ids``).
-    boxes, predictions, annotations : DataFrame
-        The project's frames (``project.boxes``, ``.predictions``, ``.annotations``).
+    index : Series
+        :func:`box_index` of the project.
 
     Returns
     -------
@@ -374,29 +400,17 @@ def box_items(box_ids: Iterable, *, boxes: pd.DataFrame,
     --------
     >>> import pandas as pd
     >>> boxes = pd.DataFrame({"box_id": ["a/b0", "b/b0"], "item_id": ["a", "b"]})
-    >>> box_items(["b/b0", "a/b0"], boxes=boxes)
+    >>> box_items(["b/b0", "a/b0"], box_index(boxes))
     ['b', 'a']
     """
     wanted = [str(b) for b in box_ids]
-    keys, items = [], []
-    for frame, key in ((boxes, "box_id"), (predictions, "pred_id"), (annotations, "box_id")):
-        if frame is not None and len(frame) and key in frame.columns:
-            keys.append(frame[key].astype(str).to_numpy())
-            items.append(frame["item_id"].astype(str).to_numpy())
-    if not keys:
-        index, values = pd.Index([], dtype=object), np.array([], dtype=object)
-    else:
-        index, values = pd.Index(np.concatenate(keys)), np.concatenate(items)
-    if not index.is_unique:  # an id used in two frames: the first frame's box wins
-        first = ~index.duplicated()
-        index, values = index[first], values[first]
-    pos = index.get_indexer(wanted)
+    pos = index.index.get_indexer(wanted)
     missing = [b for b, p in zip(wanted, pos, strict=True) if p < 0]
     if missing:
         raise SchemaError(f"Box ids {missing[:5]} are not boxes, detections or annotated "
                           "boxes of the project. Select boxes of this project (nothing was "
                           "changed).")
-    return values[pos].astype(str).tolist()
+    return index.to_numpy()[pos].astype(str).tolist()
 
 
 class DetectionRelabelQueue(RelabelQueue):

@@ -1,4 +1,4 @@
-"""TagPanel: tag the picked or selected items (with a reason), see tag counts and history."""
+"""TagPanel: tag the picked or selected items or boxes (with a reason), see counts and history."""
 
 from __future__ import annotations
 
@@ -21,6 +21,11 @@ class TagPanel(StatusMixin, w.VBox):
     The panel acts on the items picked in the gallery (``selection.picked``) when there are
     any, else on the whole selection (``selection.ids``); its status line and buttons say
     which ("Tag 3 picked items" / "Tag all 540 selected items").
+
+    In a detection project a box-level selection (``selection.box_ids``) tags the boxes
+    themselves (``TagStore.add(items, tag, box_ids=boxes)``, each box with its image), on
+    the picked images only when any are picked; the status line says "5 boxes on 3 images".
+    Box ids are reference boxes (``box_id``), detections (``pred_id``) or annotated boxes.
 
     Parameters
     ----------
@@ -108,7 +113,8 @@ class TagPanel(StatusMixin, w.VBox):
         super().__init__([title, controls, self.status, self._make_error_box(),
                           self.counts_html, self.history_html], **kwargs)
         self.add_class("wb-tag-panel")
-        self.selection.observe(self._on_selection, names=["ids", "picked"])
+        self._box_index = None  # detection: image of every box id, built on first use
+        self.selection.observe(self._on_selection, names=["ids", "picked", "box_ids"])
         self.refresh()
 
     # ---- state -> view ----------------------------------------------------------------
@@ -119,6 +125,9 @@ class TagPanel(StatusMixin, w.VBox):
     def _show_selection(self) -> None:
         ids, picked = self.selection.ids, self.selection.picked
         add, remove = "Add tag", "Remove tag"
+        if ids is not None and self.selection.box_ids:
+            self._show_boxes()
+            return
         if ids is None:
             text = "Select items (in a table, chart or gallery) to tag them."
         else:
@@ -133,6 +142,28 @@ class TagPanel(StatusMixin, w.VBox):
                 text += (f" Tag all {len(ids)} selected items, or pick cards in the gallery "
                          "to tag only those.")
                 add, remove = f"Tag all {len(ids)} selected", f"Untag all {len(ids)} selected"
+        self.add_button.description, self.remove_button.description = add, remove
+        self.status.value = f"<span>{esc(text)}</span>"
+
+    def _show_boxes(self) -> None:
+        sel = self.selection
+        n_boxes, n_images = len(sel.box_ids), len(sel.ids)
+        text = (f"{n_boxes} box{'es' if n_boxes != 1 else ''} on {n_images} "
+                f"image{'s' if n_images != 1 else ''} selected.")
+        if sel.description:
+            text += f" ({sel.description})"
+        try:
+            _items, boxes, _picked = self.box_targets()
+        except Exception:  # unknown boxes, none on the picks: the buttons will say why
+            boxes = [] if sel.picked else list(sel.box_ids)
+        if sel.picked:
+            text += (f" Tag the {len(boxes)} selected box(es) on the {len(sel.picked)} picked "
+                     "image(s) only; unpick them in the gallery to tag every selected box.")
+            add, remove = f"Tag {len(boxes)} boxes", f"Untag {len(boxes)} boxes"
+        else:
+            text += (f" Tag all {n_boxes} selected boxes, or pick images in the gallery to "
+                     "tag only their boxes.")
+            add, remove = f"Tag {n_boxes} boxes", f"Untag {n_boxes} boxes"
         self.add_button.description, self.remove_button.description = add, remove
         self.status.value = f"<span>{esc(text)}</span>"
 
@@ -155,7 +186,8 @@ class TagPanel(StatusMixin, w.VBox):
             lines = "".join(
                 f"<li>{esc(r.created_at.strftime('%Y-%m-%d %H:%M'))} {esc(r.author)} "
                 f"{'added' if r.action == 'add' else 'removed'} <b>{esc(r.tag)}</b> on "
-                f"{esc(r.item_id)}{': ' + esc(r.reason) if isinstance(r.reason, str) else ''}"
+                f"{_target(r)}"
+                f"{': ' + esc(r.reason) if isinstance(r.reason, str) else ''}"
                 "</li>" for r in hist.iloc[::-1].itertuples())
             self.history_html.value = f"<details><summary>Recent</summary><ul>{lines}</ul>" \
                                       "</details>"
@@ -201,38 +233,116 @@ class TagPanel(StatusMixin, w.VBox):
             return list(self.selection.picked), True
         return list(self.selection.ids), False
 
+    def box_targets(self, verb: str = "tag") -> tuple[list[str], list[str], bool]:
+        """The boxes a tag goes on (box-level selection), with their images.
+
+        Parameters
+        ----------
+        verb : str, default="tag"
+            What is about to be done, for the error message.
+
+        Returns
+        -------
+        item_ids : list of str
+            The image of each box (parallel to ``box_ids``).
+        box_ids : list of str
+            ``selection.box_ids``, only those on picked images when any image is picked.
+        picked : bool
+            True when images are picked.
+
+        Raises
+        ------
+        ValueError
+            When the selection is not box-level, or no selected box is on a picked image.
+        SchemaError
+            When a selected box id is not a box of the project.
+        """
+        from ..detection.queue import box_index, box_items
+
+        boxes = list(self.selection.box_ids or ())
+        if self.selection.ids is None or not boxes:
+            raise ValueError(f"No boxes selected: select the boxes to {verb} first "
+                             "(nothing was changed).")
+        if self._box_index is None:
+            project = self.project
+            self._box_index = box_index(project.boxes, getattr(project, "predictions", None),
+                                        getattr(project, "annotations", None))
+        items = box_items(boxes, self._box_index)
+        picked = set(self.selection.picked)
+        if picked:
+            keep = [k for k, item in enumerate(items) if item in picked]
+            if not keep:
+                raise ValueError(f"None of the selected boxes is on the {len(picked)} picked "
+                                 f"image(s): pick images with selected boxes to {verb} them, "
+                                 "or unpick every image (nothing was changed).")
+            items, boxes = [items[k] for k in keep], [boxes[k] for k in keep]
+        return items, boxes, bool(picked)
+
+    def _box_level(self) -> bool:
+        return bool(self.selection.box_ids) and self.selection.ids is not None
+
     @guarded
     def add_tags(self) -> int:
-        """Add the typed tag (with the reason) to the selected items; return events written."""
+        """Add the typed tag (with the reason) to the selected items or boxes.
+
+        Returns the events written.
+        """
         require_write("tag items")
-        ids, picked = self.targets("tag")
-        n = self.store.add(ids, self.tag_box.value, author=current_author(),
-                           reason=self.reason_box.value or None, context=self._event_context())
+        tag = self.tag_box.value.strip()
+        if self._box_level():
+            items, boxes, picked = self.box_targets("tag")
+            n = self.store.add(items, self.tag_box.value, author=current_author(),
+                               reason=self.reason_box.value or None,
+                               context=self._event_context(), box_ids=boxes)
+            what, total = f"box(es) on {len(set(items))} image(s)", len(boxes)
+        else:
+            ids, picked = self.targets("tag")
+            n = self.store.add(ids, self.tag_box.value, author=current_author(),
+                               reason=self.reason_box.value or None,
+                               context=self._event_context())
+            what, total = "item(s)", len(ids)
         self.last_written = n
         self.refresh()
-        tag = self.tag_box.value.strip()
-        scope = f" (the {len(ids)} picked)" if picked else ""
-        self.status.value = (f"<span>Tagged {n} item(s) {esc(tag)!s}{scope}"
-                             f"{f' ({len(ids) - n} already had it)' if n < len(ids) else ''}"
+        scope = f" (the {total} picked)" if picked else ""
+        self.status.value = (f"<span>Tagged {n} {what} {esc(tag)!s}{scope}"
+                             f"{f' ({total - n} already had it)' if n < total else ''}"
                              ".</span>")
         return n
 
     @guarded
     def remove_tags(self) -> int:
-        """Remove the typed tag from the selected items; return events written."""
+        """Remove the typed tag from the selected items or boxes; return events written."""
         require_write("remove tags")
-        ids, picked = self.targets("untag")
-        n = self.store.remove(ids, self.tag_box.value, author=current_author(),
-                              reason=self.reason_box.value or None,
-                              context=self._event_context())
+        tag = self.tag_box.value.strip()
+        if self._box_level():
+            items, boxes, picked = self.box_targets("untag")
+            n = self.store.remove(items, self.tag_box.value, author=current_author(),
+                                  reason=self.reason_box.value or None,
+                                  context=self._event_context(), box_ids=boxes)
+            what, total = f"box(es) on {len(set(items))} image(s)", len(boxes)
+        else:
+            ids, picked = self.targets("untag")
+            n = self.store.remove(ids, self.tag_box.value, author=current_author(),
+                                  reason=self.reason_box.value or None,
+                                  context=self._event_context())
+            what, total = "item(s)", len(ids)
         self.last_written = n
         self.refresh()
-        tag = self.tag_box.value.strip()
-        scope = f" (of the {len(ids)} picked)" if picked else ""
-        self.status.value = f"<span>Removed {esc(tag)} from {n} item(s){scope}.</span>"
+        scope = f" (of the {total} picked)" if picked else ""
+        self.status.value = f"<span>Removed {esc(tag)} from {n} {what}{scope}.</span>"
         return n
 
     def __repr__(self) -> str:
         n = "None" if self.selection.ids is None else len(self.selection.ids)
+        if self.selection.box_ids is not None:
+            n = f"{n}, boxes={len(self.selection.box_ids)}"
         return (f"TagPanel(selected={n}, picked={len(self.selection.picked)}, "
                 f"store={self.store!r}, read_only={self.read_only})")
+
+
+def _target(row) -> str:
+    """What a history row was about: the item, and the box when it is a box tag."""
+    box = getattr(row, "box_id", None)
+    if isinstance(box, str) and box:
+        return f"{esc(row.item_id)} (box {esc(box)})"
+    return esc(row.item_id)
