@@ -1,13 +1,20 @@
-"""RelabelQueueView: the relabel queue by status and priority, export a batch, import results."""
+"""RelabelQueueView: the relabel queue by status and priority, export a batch, import results.
+
+On a detection project the queue lists images with the boxes in question, "Select queue"
+selects the images and their tagged boxes, a gallery draws them, and batches go out as Label
+Studio rectangles, COCO or CSV (results come back as Label Studio or COCO JSON).
+"""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
+import pandas as pd
 import traitlets
 
 from ..relabel import RelabelQueue, atomic_write, import_labels
@@ -18,7 +25,18 @@ from ._adapters import StatusMixin, esc, guarded
 
 __all__ = ["RelabelQueueView"]
 
-_EXT = {"labelstudio": "json", "csv": "csv", "jsonl": "jsonl"}
+_EXT = {"labelstudio": "json", "csv": "csv", "jsonl": "jsonl", "coco": "coco.json"}
+_FORMATS = [("Label Studio", "labelstudio"), ("CSV", "csv"), ("JSON Lines", "jsonl")]
+#: Detection projects: export formats of :func:`workbench.export_relabel_queue`.
+_DETECTION_FORMATS = [("Label Studio (rectangles)", "labelstudio"), ("COCO", "coco"),
+                      ("CSV", "csv")]
+#: Columns of the queue table (classification, detection).
+_COLUMNS = ["item_id", "status", "priority", "label", "predicted", "score", "slice",
+            "slice_lift", "reason", "tagged_by"]
+_DETECTION_COLUMNS = ["item_id", "status", "priority", "score", "n_boxes", "box_ids",
+                      "issue_types", "reasons", "slice", "slice_lift", "tagged_by"]
+#: Box ids shown per image in the table (the rest are counted).
+_BOXES_SHOWN = 4
 #: Largest uploaded results file accepted.
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 
@@ -40,6 +58,10 @@ class RelabelQueueView(StatusMixin, w.VBox):
     priority : {'combined', 'label_issue', 'slice_lift'}, default='combined'
         The first ranking (the "Rank by" picker changes it; see
         :class:`workbench.RelabelQueue`).
+    gallery : bool, optional
+        Show an :class:`~workbench.widgets.ItemGallery` of the selection below the queue.
+        Default: True for a detection project (it draws the images with the selected boxes
+        highlighted), False otherwise.
 
     Notes
     -----
@@ -47,6 +69,14 @@ class RelabelQueueView(StatusMixin, w.VBox):
     ``<project>/imports/`` and imported with :func:`workbench.import_labels`. Every handler
     that writes checks the session's write permission itself; in a read-only session the
     export/import controls are not shown.
+
+    Detection project (``project.task == "detection"``): one row per image with its boxes
+    in question (``box_ids``, ``n_boxes``), the flagged issue types and the reasons (see
+    :class:`~workbench.detection.queue.DetectionRelabelQueue`); "Select queue" sets
+    ``selection.ids`` to the waiting images and ``selection.box_ids`` to their tagged boxes;
+    export formats are Label Studio (``RectangleLabels``), COCO and CSV; an uploaded JSON
+    file is imported as COCO when it is a COCO object (``images``, ``annotations``), else
+    as a Label Studio export.
 
     CSS classes: ``wb-relabel-view`` and ``wb-ready`` (root), ``wb-relabel-counts``,
     ``wb-relabel-table``, ``wb-relabel-rank``, ``wb-relabel-format``, ``wb-relabel-limit``,
@@ -60,7 +90,7 @@ class RelabelQueueView(StatusMixin, w.VBox):
 
     def __init__(self, project, selection: Selection | None = None, *,
                  store: TagStore | None = None, tag: str = "relabel", rows: int = 15,
-                 priority: str = "combined", **kwargs: Any):
+                 priority: str = "combined", gallery: bool | None = None, **kwargs: Any):
         if selection is not None and not isinstance(selection, Selection):
             raise TypeError("The 'selection' parameter of RelabelQueueView must be a workbench "
                             f"Selection or None. Got {type(selection).__name__} instead.")
@@ -68,6 +98,7 @@ class RelabelQueueView(StatusMixin, w.VBox):
         self.selection = selection if selection is not None else Selection()
         self.store = store if store is not None else TagStore.for_project(project)
         self.queue = RelabelQueue(project, store=self.store, tag=tag, priority=priority)
+        self.detection = getattr(project, "task", None) == "detection"
         self.rows = int(rows)
         self.raise_errors = False
         self.read_only = not can_write()
@@ -85,8 +116,8 @@ class RelabelQueueView(StatusMixin, w.VBox):
         self.counts_html.add_class("wb-relabel-counts")
         self.table_html = w.HTML("")
         self.table_html.add_class("wb-relabel-table")
-        self.format_picker = w.Dropdown(options=[("Label Studio", "labelstudio"),
-                                                 ("CSV", "csv"), ("JSON Lines", "jsonl")],
+        self.format_picker = w.Dropdown(options=_DETECTION_FORMATS if self.detection
+                                        else _FORMATS,
                                         value="labelstudio", description="Format",
                                         layout=w.Layout(width="220px"))
         self.format_picker.add_class("wb-relabel-format")
@@ -98,7 +129,8 @@ class RelabelQueueView(StatusMixin, w.VBox):
         self.export_button = w.Button(description="Export batch", icon="download",
                                       button_style="primary")
         self.export_button.add_class("wb-relabel-export")
-        self.upload = w.FileUpload(accept=".json,.csv,.jsonl", multiple=False,
+        self.upload = w.FileUpload(accept=".json" if self.detection else ".json,.csv,.jsonl",
+                                   multiple=False,
                                    description="Results file")
         self.upload.add_class("wb-relabel-upload")
         self.import_button = w.Button(description="Import results", icon="upload")
@@ -126,11 +158,17 @@ class RelabelQueueView(StatusMixin, w.VBox):
                 w.HBox([self.format_picker, self.limit_box, self.export_button]),
                 w.HBox([self.upload, self.import_button, self.verify_button])])
             controls.add_class("wb-relabel-controls")
+        self.gallery = None
+        if gallery if gallery is not None else self.detection:
+            from .gallery import ItemGallery
+
+            self.gallery = ItemGallery(project, self.selection)
         super().__init__([w.HTML(f"<b>Relabel queue</b> (tag <code>{esc(self.queue.tag)}"
                                  "</code>)"),
                           self.counts_html, w.HBox([self.select_button, self.rank_picker]),
                           self.table_html,
-                          controls, self.status, self._make_error_box(), self.report_html],
+                          controls, self.status, self._make_error_box(), self.report_html,
+                          *([self.gallery] if self.gallery is not None else [])],
                          **kwargs)
         self.add_class("wb-relabel-view")
         self.refresh()
@@ -152,13 +190,10 @@ class RelabelQueueView(StatusMixin, w.VBox):
                                      "items in a TagPanel to queue them.</span>")
             return
         head = frame.head(self.rows)
-        cols = ["item_id", "status", "priority", "label", "predicted", "score", "slice",
-                "slice_lift", "reason", "tagged_by"]
+        cols = _DETECTION_COLUMNS if self.detection else _COLUMNS
         body = "".join(
-            "<tr>" + "".join(
-                f"<td>{esc(round(v, 3) if isinstance(v, float) else v)}</td>"
-                for c, v in ((c, getattr(r, c)) for c in cols)) + "</tr>"
-            for r in head.itertuples())
+            "<tr>" + "".join(f"<td>{esc(_cell(c, getattr(r, c)))}</td>" for c in cols)
+            + "</tr>" for r in head.itertuples())
         more = f"<div>... and {len(frame) - len(head)} more</div>" if len(frame) > len(head) \
             else ""
         self.table_html.value = ("<table><tr>" + "".join(f"<th>{c.replace('_', ' ')}</th>"
@@ -177,10 +212,20 @@ class RelabelQueueView(StatusMixin, w.VBox):
 
     @guarded
     def select_queue(self) -> None:
-        """Put the items still waiting (queued or sent) in the shared selection."""
+        """Put the items still waiting (queued or sent) in the shared selection.
+
+        Detection: the images, and their tagged boxes in ``selection.box_ids`` (None when
+        only whole images are tagged).
+        """
         frame = self.queue.frame(status=["queued", "sent"])
-        self.selection.select(frame["item_id"].tolist(), origin=self,
-                              description=f"relabel queue ({len(frame)} items)")
+        if not self.detection:
+            self.selection.select(frame["item_id"].tolist(), origin=self,
+                                  description=f"relabel queue ({len(frame)} items)")
+            return
+        boxes = sorted({b for ids in frame["box_ids"] for b in ids})
+        self.selection.select(frame["item_id"].tolist(), box_ids=boxes or None, origin=self,
+                              description=f"relabel queue ({len(frame)} images, "
+                                          f"{len(boxes)} boxes)")
 
     @guarded
     def verify_selection(self) -> int:
@@ -221,7 +266,9 @@ class RelabelQueueView(StatusMixin, w.VBox):
         require_write("import labels")
         files = list(self.upload.value or ())
         if not files:
-            raise ValueError("Choose a results file first (Label Studio JSON export or CSV "
+            raise ValueError("Choose a results file first (Label Studio or COCO JSON)."
+                             if self.detection else
+                             "Choose a results file first (Label Studio JSON export or CSV "
                              "item_id, annotator, label).")
         upload = files[0]
         content = bytes(upload["content"])
@@ -244,16 +291,28 @@ class RelabelQueueView(StatusMixin, w.VBox):
         """Import a results file already on disk; show and return the report."""
         require_write("import labels")
         path = Path(path)
-        fmt = format or {".csv": "csv", ".jsonl": "jsonl"}.get(path.suffix.lower(),
-                                                              "labelstudio")
+        fmt = format or _guess_format(path, detection=self.detection)
         report = import_labels(self.project, path, format=fmt, tag=self.queue.tag,
                                store=self.store, author=current_author())
         self.report = report
-        self.project = report.project
-        self.queue = RelabelQueue(report.project, store=self.store, tag=self.queue.tag,
+        project = getattr(report, "project", None)
+        if project is None:  # a box import report: re-read the project from its folder
+            project = self.project.reload() if getattr(self.project, "root", None) \
+                else self.project
+        self.project = project
+        self.queue = RelabelQueue(project, store=self.store, tag=self.queue.tag,
                                   priority=self.queue.priority)
+        if self.gallery is not None:  # draw the imported boxes
+            from .gallery import ItemGallery
+
+            old, self.gallery = self.gallery, ItemGallery(project, self.selection)
+            self.children = tuple(self.gallery if c is old else c for c in self.children)
+            old.close()
         self.refresh()
-        self._show_report(report)
+        if self.detection:
+            self.report_html.value = _box_report_html(report)
+        else:
+            self._show_report(report)
         self.status.value = f"<span>{esc(report.summary())}</span>"
         return report
 
@@ -274,3 +333,60 @@ class RelabelQueueView(StatusMixin, w.VBox):
     def __repr__(self) -> str:
         return (f"RelabelQueueView(tag={self.queue.tag!r}, items={len(self._frame)}, "
                 f"read_only={self.read_only})")
+
+
+def _cell(column: str, value: Any) -> Any:
+    """A queue table cell: floats rounded, box ids listed (the first few)."""
+    if column == "box_ids":
+        ids = list(value)
+        more = f" +{len(ids) - _BOXES_SHOWN}" if len(ids) > _BOXES_SHOWN else ""
+        return ", ".join(ids[:_BOXES_SHOWN]) + more if ids else "(image)"
+    return round(value, 3) if isinstance(value, float) else value
+
+
+def _guess_format(path: Path, *, detection: bool) -> str:
+    """The import format of a results file, from its name (and, for detection, its JSON)."""
+    suffix = path.suffix.lower()
+    if not detection:
+        return {".csv": "csv", ".jsonl": "jsonl"}.get(suffix, "labelstudio")
+    if suffix != ".json":
+        raise ValueError(f"{path.name}: a detection project imports Label Studio or COCO "
+                         "JSON results (a .json file); export them from the vendor as JSON.")
+    with open(path, encoding="utf-8") as fh:
+        head = fh.read(1024).lstrip()
+    if head.startswith("{"):
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except json.JSONDecodeError:
+            return "labelstudio"  # import_labels says what is wrong with the file
+        if isinstance(data, dict) and "images" in data and "annotations" in data:
+            return "coco"
+    return "labelstudio"
+
+
+def _frame_html(frame: pd.DataFrame, limit: int = 30) -> str:
+    """A small HTML table of a report frame (floats to 3 decimals, cells escaped)."""
+    if frame is None or frame.empty:
+        return ""
+
+    def fmt(v):
+        return f"{v:.3f}" if isinstance(v, float) else v
+
+    cols = list(frame.columns)
+    body = "".join("<tr>" + "".join(f"<td>{esc(fmt(v))}</td>" for v in row) + "</tr>"
+                   for row in frame.head(limit).itertuples(index=False))
+    return ("<table><tr>" + "".join(f"<th>{esc(c)}</th>" for c in cols)
+            + f"</tr>{body}</table>")
+
+
+def _box_report_html(report) -> str:
+    """A box import report: the summary, the diff counted by outcome, the per-slice table."""
+    parts = [f"<div><b>Import</b>: {esc(report.summary())}</div>"]
+    diff = getattr(report, "diff", None)
+    if diff is not None and len(diff) and "outcome" in diff.columns:
+        counts = diff["outcome"].value_counts().rename_axis("outcome").reset_index(
+            name="boxes")
+        parts.append(_frame_html(counts))
+    parts.append(_frame_html(getattr(report, "slices", None)))
+    return "".join(parts)
