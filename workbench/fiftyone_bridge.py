@@ -669,6 +669,8 @@ def _store_tags(project, skipped: list[str]) -> dict[str, list[str]] | None:
         return None
     store = TagStore.for_project(project)
     frame = store.tags()
+    if "box_id" in frame.columns:  # box tags are not synced: FiftyOne's tags are per sample
+        frame = frame[frame["box_id"].isna()]
     out: dict[str, set] = defaultdict(set)
     for item_id, tag in zip(frame["item_id"].astype(str), frame["tag"].astype(str), strict=True):
         out[item_id].add(tag)
@@ -1620,6 +1622,8 @@ def sync_tags_from_fiftyone(project, author: str = "fiftyone", *, name: str | No
     ds = fo.load_dataset(name)
     store = TagStore.for_project(project)
     frame = store.tags()
+    if "box_id" in frame.columns:  # box tags are not synced: FiftyOne's tags are per sample
+        frame = frame[frame["box_id"].isna()]
     store_tags: dict[str, set] = defaultdict(set)
     for item_id, tag in zip(frame["item_id"].astype(str), frame["tag"].astype(str), strict=True):
         store_tags[item_id].add(tag)

@@ -29,7 +29,7 @@ def test_add_remove_and_derived_state(store):
     assert store.remove(["a", "i1"], "relabel", author="bob", reason="fine") == 1  # i1 lacks it
     assert store.items_with("relabel") == ["b", "c"]
     cur = store.tags()
-    assert list(cur.columns) == ["item_id", "tag", "author", "reason", "tagged_at"]
+    assert list(cur.columns) == ["item_id", "tag", "author", "reason", "tagged_at", "box_id"]
     assert cur["item_id"].tolist() == ["b", "c"]
     assert cur["author"].tolist() == ["alice", "bob"]
     assert cur["reason"].iloc[0] == "blurry" and pd.isna(cur["reason"].iloc[1])

@@ -1,9 +1,10 @@
-"""Reads of the current tags (``tag_current``): the frame, one tag's items, counts.
+"""Reads of the current tags: the frame, one tag's items and boxes, counts.
 
-The full table is read column-wise: one aggregate row per column (SQLite ``group_concat``,
+Image tags are in ``tag_current``, box tags in ``box_current``. The full image-tag table is
+read column-wise: one aggregate row per column (SQLite ``group_concat``,
 PostgreSQL ``string_agg``), split by Arrow, so no Python object is made per row (1 M items
 with 2 M current tags read in about a second). Filtered reads use the primary key
-``(tag_id, item_id)``.
+``(tag_id, item_id)``. Box tags (usually far fewer) are read row by row and merged in.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sqlalchemy as sa
 
 from .dialect import among, string_agg
 from .engine import StoreEngine
-from .frames import current_frame
+from .frames import current_frame, to_timestamps
 from .schema import Tables, chunks, lookup_strings
 from .validation import normalize_ids, normalize_tag
 
@@ -49,14 +50,27 @@ class CurrentTags:
                 # SQLite groups the WITHOUT ROWID table in (tag_id, item_id) order
                 blocks = self.engine.dialect == "sqlite"
             else:
-                items, tag_ids, action_ids = self._rows(conn, ids, only)
+                items, tag_ids, action_ids = self._rows(conn, ids, only)[:3]
                 blocks = False
+            box_ids = None
+            boxes = self._rows(conn, ids, only, table=self.tables.box_current)
+            if len(boxes[0]):  # box tags: appended, the frame sorts every row
+                import pyarrow as pa
+
+                text = pa.large_string()
+                box_ids = [None] * len(items) + boxes[3]
+                items = pa.concat_arrays([
+                    items.cast(text) if isinstance(items, pa.Array) else pa.array(items, text),
+                    pa.array(boxes[0], type=text)])
+                tag_ids = np.concatenate([tag_ids, boxes[1]])
+                action_ids = np.concatenate([action_ids, boxes[2]])
             names = lookup_strings(conn, self.tables, pd.unique(tag_ids))
             return items, tag_ids, action_ids, names, self._action_info(conn, action_ids), \
-                blocks
+                blocks, box_ids
 
-        items, tag_ids, action_ids, names, info, blocks = self.engine.read(run)
-        return current_frame(items, tag_ids, action_ids, names, info, blocks=blocks)
+        items, tag_ids, action_ids, names, info, blocks, box_ids = self.engine.read(run)
+        return current_frame(items, tag_ids, action_ids, names, info, blocks=blocks,
+                             box_ids=box_ids)
 
     def _columns(self, conn):
         """Read the whole table column-wise: per tag, two aggregated strings split by Arrow.
@@ -80,14 +94,20 @@ class CurrentTags:
         action_ids = (np.array(actions.split(","), dtype="int64") if n < 1000 else
                       np.fromstring(actions, sep=",", dtype=np.int64))
         if len(items) != n or len(action_ids) != n:  # an id holding \x1f
-            return self._rows(conn, None, None)
+            return self._rows(conn, None, None)[:3]
         return items, np.repeat(np.asarray([r[0] for r in rows], dtype="int64"), sizes), \
             action_ids
 
-    def _rows(self, conn, ids: list[str] | None, only: str | None):
-        """Read the rows of the given items and/or tag, probing the primary key."""
-        cur, s = self.tables.current, self.tables.strings
-        q = sa.select(cur.c.item_id, cur.c.tag_id, cur.c.action_id)
+    def _rows(self, conn, ids: list[str] | None, only: str | None, *, table=None):
+        """Read the rows of the given items and/or tag, probing the primary key.
+
+        ``table`` is ``tag_current`` (default) or ``box_current``, whose rows also give
+        their box ids (a fourth list).
+        """
+        cur, s = self.tables.current if table is None else table, self.tables.strings
+        boxes = "box_id" in cur.c
+        q = sa.select(cur.c.item_id, cur.c.tag_id, cur.c.action_id,
+                      *([cur.c.box_id] if boxes else []))
         if only is not None or ids is not None:
             # the tag ids to probe (tag_id, item_id) with: the one asked for, or all in use
             names = sa.select(s.c.string_id).where(
@@ -95,13 +115,14 @@ class CurrentTags:
                 s.c.value.in_(sa.select(self.tables.actions.c.tag).distinct()))
             wanted = conn.execute(names).scalars().all()
             if not wanted:
-                return [], np.zeros(0, dtype="int64"), np.zeros(0, dtype="int64")
+                return [], np.zeros(0, dtype="int64"), np.zeros(0, dtype="int64"), []
             q = q.where(cur.c.tag_id.in_(wanted))
         if ids is not None:
             q = q.where(among(cur.c.item_id, ids, self.engine.dialect))
         rows = conn.execute(q).all()
         return ([r[0] for r in rows], np.asarray([r[1] for r in rows], dtype="int64"),
-                np.asarray([r[2] for r in rows], dtype="int64"))
+                np.asarray([r[2] for r in rows], dtype="int64"),
+                [r[3] for r in rows] if boxes else [])
 
     def _action_info(self, conn, action_ids) -> list[tuple]:
         """Return ``(action_id, author, reason, created_at)`` of the given actions."""
@@ -113,28 +134,71 @@ class CurrentTags:
                                      .where(act.c.action_id.in_(chunk))).all())
         return info
 
+    def _tag_id(self, conn, tag: str) -> int | None:
+        s = self.tables.strings
+        return conn.execute(sa.select(s.c.string_id).where(s.c.value == tag)).scalar()
+
     def items_with(self, tag: str) -> list[str]:
-        """Return the sorted ids of the items that currently carry ``tag``."""
+        """Return the sorted ids of the items carrying ``tag`` on the image or on a box."""
         tag = normalize_tag(tag, func="TagStore.items_with")
-        cur, s = self.tables.current, self.tables.strings
+        cur, bcur = self.tables.current, self.tables.box_current
 
         def run(conn):
-            tag_id = conn.execute(sa.select(s.c.string_id).where(s.c.value == tag)).scalar()
+            tag_id = self._tag_id(conn, tag)
             if tag_id is None:
                 return []
-            return list(conn.execute(sa.select(cur.c.item_id).where(cur.c.tag_id == tag_id)
-                                     .order_by(cur.c.item_id)).scalars().all())
+            items = list(conn.execute(sa.select(cur.c.item_id).where(cur.c.tag_id == tag_id)
+                                      .order_by(cur.c.item_id)).scalars().all())
+            boxed = conn.execute(sa.select(bcur.c.item_id).distinct()
+                                 .where(bcur.c.tag_id == tag_id)).scalars().all()
+            return sorted(set(items).union(boxed)) if boxed else items
 
         return self.engine.read(run)
 
-    def counts(self) -> pd.DataFrame:
-        """Return ``tag``, ``n_items`` for every tag in use, most used first."""
-        cur = self.tables.current
+    def boxes_with(self, tag: str) -> pd.DataFrame:
+        """Return the boxes carrying ``tag`` (see :meth:`TagStore.boxes_with`)."""
+        tag = normalize_tag(tag, func="TagStore.boxes_with")
+        bcur = self.tables.box_current
 
         def run(conn):
-            rows = conn.execute(sa.select(cur.c.tag_id, sa.func.count())
-                                .group_by(cur.c.tag_id)).all()
-            return rows, lookup_strings(conn, self.tables, [r[0] for r in rows])
+            tag_id = self._tag_id(conn, tag)
+            if tag_id is None:
+                return [], []
+            rows = conn.execute(sa.select(bcur.c.item_id, bcur.c.box_id, bcur.c.action_id)
+                                .where(bcur.c.tag_id == tag_id)).all()
+            return sorted(rows), self._action_info(
+                conn, np.asarray([r[2] for r in rows], dtype="int64"))
+
+        rows, info = self.engine.read(run)
+        by_action = {r[0]: r[1:] for r in info}
+        about = [by_action[r[2]] for r in rows]
+        return pd.DataFrame({
+            "item_id": pd.array([r[0] for r in rows], dtype="str"),
+            "box_id": pd.Series([r[1] for r in rows], dtype="object"),
+            "reason": pd.array([a[1] for a in about], dtype="str"),
+            "author": pd.array([a[0] for a in about], dtype="str"),
+            "tagged_at": to_timestamps([a[2] for a in about]),
+        })
+
+    def counts(self) -> pd.DataFrame:
+        """Return ``tag``, ``n_items`` for every tag in use, most used first.
+
+        ``n_items`` counts images: those carrying the tag on the image or on any box (as
+        :meth:`items_with`); an image with three tagged boxes counts once.
+        """
+        cur, bcur = self.tables.current, self.tables.box_current
+
+        def run(conn):
+            n = dict(conn.execute(sa.select(cur.c.tag_id, sa.func.count())
+                                  .group_by(cur.c.tag_id)).all())
+            # images tagged only through their boxes
+            image_tag = sa.select(cur.c.item_id).where(cur.c.tag_id == bcur.c.tag_id,
+                                                       cur.c.item_id == bcur.c.item_id)
+            for tag_id, extra in conn.execute(
+                    sa.select(bcur.c.tag_id, sa.func.count(sa.distinct(bcur.c.item_id)))
+                    .where(~image_tag.exists()).group_by(bcur.c.tag_id)):
+                n[tag_id] = n.get(tag_id, 0) + extra
+            return list(n.items()), lookup_strings(conn, self.tables, n)
 
         rows, names = self.engine.read(run)
         frame = pd.DataFrame({"tag": pd.array([names[r[0]] for r in rows], dtype="str"),

@@ -25,8 +25,8 @@ def to_timestamps(values) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(np.asarray(values, dtype="int64").view("M8[us]")).tz_localize("UTC")
 
 
-def current_frame(items, tag_ids, action_ids, names, info, *, blocks: bool = False
-                  ) -> pd.DataFrame:
+def current_frame(items, tag_ids, action_ids, names, info, *, blocks: bool = False,
+                  box_ids=None) -> pd.DataFrame:
     """Build the current-tags frame, sorted by tag then item.
 
     Parameters
@@ -42,11 +42,14 @@ def current_frame(items, tag_ids, action_ids, names, info, *, blocks: bool = Fal
     blocks : bool, default=False
         The rows are in primary-key order (each tag id one block, items sorted within):
         then only the blocks are reordered (a stable sort of small ints).
+    box_ids : list of (str or None), optional
+        The box of each row (None: a tag on the image). Default: every row is an image tag.
 
     Returns
     -------
     DataFrame
-        ``item_id``, ``tag``, ``author``, ``reason``, ``tagged_at`` (UTC).
+        ``item_id``, ``tag``, ``author``, ``reason``, ``tagged_at`` (UTC), ``box_id`` (None
+        for image tags), sorted by tag, item, then box (the image tag first).
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -55,7 +58,8 @@ def current_frame(items, tag_ids, action_ids, names, info, *, blocks: bool = Fal
     if n == 0:
         empty = pd.array([], dtype="str")
         return pd.DataFrame({"item_id": empty, "tag": empty, "author": empty, "reason": empty,
-                             "tagged_at": to_timestamps([])})
+                             "tagged_at": to_timestamps([]),
+                             "box_id": pd.Series([], dtype="object")})
     # tags: position in a dictionary of names, ranked alphabetically
     codes = np.asarray(sorted(names), dtype="int64")
     tag_names = [names[c] for c in codes.tolist()]
@@ -76,22 +80,32 @@ def current_frame(items, tag_ids, action_ids, names, info, *, blocks: bool = Fal
     arr = items.cast(text) if isinstance(items, pa.Array) else pa.array(items, type=text)
     order = None
     if n > 1:
-        if blocks:
+        if blocks and box_ids is None:
             if (rank[1:] < rank[:-1]).any():
                 order = np.argsort(rank, kind="stable")
         else:
-            table = pa.table({"t": rank, "i": arr})
-            order = pc.sort_indices(table, sort_keys=[("t", "ascending"),
-                                                      ("i", "ascending")]).to_numpy()
+            columns = {"t": rank, "i": arr}
+            keys = [("t", "ascending"), ("i", "ascending")]
+            if box_ids is not None:
+                # '' (never a box id) sorts the image tag before the item's box tags
+                columns["b"] = pa.array([b or "" for b in box_ids], type=text)
+                keys.append(("b", "ascending"))
+            order = pc.sort_indices(pa.table(columns), sort_keys=keys).to_numpy()
     if order is not None:
         arr = arr.take(pa.array(order))
         tag_pos, act_pos = tag_pos[order], act_pos[order]
+    if box_ids is None:
+        boxes = np.full(n, None, dtype=object)
+    else:
+        boxes = np.asarray(box_ids, dtype=object)
+        boxes = boxes[order] if order is not None else boxes
     return pd.DataFrame({
         "item_id": pd.array(arr, dtype="str"),
         "tag": pd.array(pa.array(tag_names, type=text).take(pa.array(tag_pos)), dtype="str"),
         "author": pd.array(authors.take(pa.array(act_pos)), dtype="str"),
         "reason": pd.array(reasons.take(pa.array(act_pos)), dtype="str"),
         "tagged_at": to_timestamps(created[act_pos]),
+        "box_id": pd.Series(boxes, dtype="object", copy=False),
     })
 
 
@@ -99,7 +113,7 @@ def events_frame(rows, columns) -> pd.DataFrame:
     """Build an audit-trail frame from result rows.
 
     ``event_id`` becomes int64, ``created_at`` UTC timestamps, ``context`` the decoded JSON
-    (dict or None), every other column ``str``.
+    (dict or None), ``box_id`` object (None for an image event), every other column ``str``.
     """
     data = list(zip(*rows, strict=True)) if rows else [[] for _ in columns]
     out = {}
@@ -108,6 +122,8 @@ def events_frame(rows, columns) -> pd.DataFrame:
             out[name] = np.asarray(values, dtype="int64")
         elif name == "created_at":
             out[name] = to_timestamps(values)
+        elif name == "box_id":  # '' (schema.NO_BOX) is the image itself
+            out[name] = pd.Series([v or None for v in values], dtype="object")
         elif name == "context":
             out[name] = pd.Series([json.loads(v) if v else None for v in values],
                                   dtype="object")

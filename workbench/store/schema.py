@@ -3,16 +3,24 @@
 Tables
 ------
 ``wb_meta``         key/value, holds ``schema_version``
-``wb_strings``      interned strings (tag names), referenced by ``tag_current.tag_id``
+``wb_strings``      interned strings (tag names), referenced by ``tag_id`` columns
 ``tag_actions``     one row per ``add``/``remove`` call: who, what, why, from where, when
-``tag_events``      one row per item a call changed; (item, action) is unique
-``tag_current``     the current tags, maintained in the write's transaction
+``tag_events``      one row per item or box a call changed; (item, box, action) is unique
+``tag_current``     the current image tags, maintained in the write's transaction
+``box_current``     the current box tags, (tag, item, box), maintained the same way
 ``status_events``   relabel-queue status transitions; (action key, item) is unique
 ``status_current``  the current status of each (queue, item)
 
-Schemas 1-2 kept one flat ``tag_events`` row per event; schema 3 split it into actions and
-events; schema 4 points the current state at the action. :meth:`Schema.open` creates a new
-store, upgrades an older one in place and refuses a newer one untouched.
+An image-level event has ``box_id = ''`` (:data:`NO_BOX`; never NULL, so the unique
+constraint holds for image events too: SQL treats NULLs as distinct); box ids are never empty.
+Image tags and box tags live in two current-state tables so the image-tag reads and writes
+stay what they were before box tags existed.
+
+Versions: schemas 1-2 kept one flat ``tag_events`` row per event; schema 3 split it into
+actions and events; schema 4 points the current state at the action; schema 5 adds box tags
+(``tag_events.box_id`` and ``box_current``). :meth:`Schema.open` creates a new store,
+upgrades an older one in place (in one transaction, keeping every event) and refuses a newer
+one untouched.
 """
 
 from __future__ import annotations
@@ -26,13 +34,15 @@ import sqlalchemy as sa
 from ..errors import StoreError
 from .validation import MAX_KEY_LENGTH
 
-__all__ = ["SCHEMA_VERSION", "Tables", "define_tables", "Schema", "intern_strings",
+__all__ = ["SCHEMA_VERSION", "NO_BOX", "Tables", "define_tables", "Schema", "intern_strings",
            "lookup_strings", "chunks"]
 
 log = logging.getLogger(__name__)
 
 #: Version of the store's tables; older stores are upgraded on open, newer ones refused.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
+#: ``tag_events.box_id`` of an image-level event (box ids are never empty).
+NO_BOX = ""
 _CHUNK = 2000  # values per IN (...) query
 
 
@@ -50,6 +60,7 @@ class Tables(NamedTuple):
     actions: sa.Table
     events: sa.Table
     current: sa.Table
+    box_current: sa.Table
     status_events: sa.Table
     status_current: sa.Table
 
@@ -93,13 +104,23 @@ def define_tables(metadata: sa.MetaData | None = None) -> Tables:
             Column("event_id", big_id, primary_key=True, autoincrement=True),
             Column("item_id", Text, nullable=False),
             Column("action_id", BigInteger, nullable=False),
-            UniqueConstraint("item_id", "action_id", name="uq_tag_events_item_action"),
+            Column("box_id", Text, nullable=False, server_default=NO_BOX),  # '': the image
+            UniqueConstraint("item_id", "box_id", "action_id",
+                             name="uq_tag_events_item_box_action"),
         ),
         current=Table(
             "tag_current", md,
             Column("tag_id", BigInteger, primary_key=True),  # wb_strings id of the tag name
             Column("item_id", Text, primary_key=True),
             Column("action_id", BigInteger, nullable=False),  # the add: who, why, when
+            sqlite_with_rowid=False,
+        ),
+        box_current=Table(
+            "box_current", md,
+            Column("tag_id", BigInteger, primary_key=True),
+            Column("item_id", Text, primary_key=True),
+            Column("box_id", Text, primary_key=True),
+            Column("action_id", BigInteger, nullable=False),
             sqlite_with_rowid=False,
         ),
         status_events=Table(
@@ -247,18 +268,20 @@ class Schema:
 
         Schemas 1-2 kept one flat row per event (action key, tag, author... repeated on
         every item). Since schema 3 each call is stored once (``tag_actions``) with one small
-        row per item (``tag_events``); schema 4 points the current state at the action. The
-        flat table is kept as ``tag_events_v1`` (audit data is never dropped); the current
-        state is derived, so it is rebuilt by replaying the events.
+        row per item (``tag_events``); schema 4 points the current state at the action;
+        schema 5 gives each event a ``box_id`` (``''`` for the image, so every existing
+        event stays an image event) and adds the empty ``box_current``. The flat table is
+        kept as ``tag_events_v1`` (audit data is never dropped); the current state is
+        derived, so it is rebuilt by replaying the events (schemas 1-3).
         """
         t = self.tables
         log.info("Upgrading tag store %s from schema %s to %s", self.engine.where, version,
                  SCHEMA_VERSION)
+        flat = []
         if version < 4:
             insp = sa.inspect(conn)
             if insp.has_table("tag_current"):
                 t.current.drop(conn)
-            flat = []
             if insp.has_table("tag_events") and "action_key" in {
                     c["name"] for c in insp.get_columns("tag_events")}:
                 # DDL without a Core construct (Alembic's op.rename_table does the same)
@@ -267,11 +290,44 @@ class Schema:
                     conn.exec_driver_sql(
                         "ALTER INDEX IF EXISTS tag_events_pkey RENAME TO tag_events_v1_pkey")
                 flat = conn.execute(sa.select(*_FLAT_V1.c).order_by(_FLAT_V1.c.event_id)).all()
-            t.meta.metadata.create_all(conn)
+        insp = sa.inspect(conn)  # a new inspector: the tables may have been renamed
+        if insp.has_table("tag_events") and "box_id" not in {
+                c["name"] for c in insp.get_columns("tag_events")}:
+            self._add_box_ids(conn)
+        t.meta.metadata.create_all(conn)
+        if version < 4:
             self._split_flat_events(conn, flat)
             self._rebuild_current(conn)
         conn.execute(sa.delete(t.meta).where(t.meta.c.key == "schema_version"))
         conn.execute(sa.insert(t.meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
+
+    def _add_box_ids(self, conn) -> None:
+        """Give the events of a schema-3/4 store a ``box_id`` ('' = image) and the new key.
+
+        PostgreSQL alters the table in place (a column with a constant default costs no
+        rewrite; the event id sequence is kept). SQLite cannot drop a table's unique
+        constraint: the table is rebuilt, its rows copied with their ids (SQLite's documented
+        12-step ALTER).
+        """
+        if self.engine.dialect == "postgresql":  # DDL without a Core construct (as Alembic)
+            conn.exec_driver_sql(
+                "ALTER TABLE tag_events ADD COLUMN box_id TEXT NOT NULL DEFAULT ''")
+            conn.exec_driver_sql(
+                "ALTER TABLE tag_events DROP CONSTRAINT IF EXISTS uq_tag_events_item_action")
+            conn.exec_driver_sql(
+                "ALTER TABLE tag_events ADD CONSTRAINT uq_tag_events_item_box_action "
+                "UNIQUE (item_id, box_id, action_id)")
+            return
+        ev = self.tables.events
+        conn.exec_driver_sql("ALTER TABLE tag_events RENAME TO tag_events_v4")
+        ev.create(conn)
+        old = sa.table("tag_events_v4", sa.column("event_id"), sa.column("item_id"),
+                       sa.column("action_id"))
+        conn.execute(sa.insert(ev).from_select(
+            ["event_id", "item_id", "action_id", "box_id"],
+            sa.select(old.c.event_id, old.c.item_id, old.c.action_id,
+                      sa.literal(NO_BOX, sa.Text)).order_by(old.c.event_id)))
+        conn.exec_driver_sql("DROP TABLE tag_events_v4")  # every row copied just above
 
     def _split_flat_events(self, conn, flat: list) -> None:
         """Write schema-1/2 rows as one action per call plus one event per item."""
@@ -297,20 +353,25 @@ class Schema:
             conn.execute(sa.insert(t.events), events)
 
     def _rebuild_current(self, conn) -> None:
-        """Derive ``tag_current`` by replaying every tag event in order."""
+        """Derive ``tag_current`` and ``box_current`` by replaying every tag event in order."""
         t = self.tables
         ev, act = t.events, t.actions
         replay = conn.execute(
-            sa.select(ev.c.item_id, act.c.tag, act.c.action, act.c.action_id)
+            sa.select(ev.c.item_id, ev.c.box_id, act.c.tag, act.c.action, act.c.action_id)
             .join_from(ev, act, ev.c.action_id == act.c.action_id).order_by(ev.c.event_id))
-        state: dict[tuple[str, str], int] = {}
-        for item_id, tag, action, action_id in replay:
+        state: dict[tuple[str, str, str], int] = {}
+        for item_id, box_id, tag, action, action_id in replay:
             if action == "add":
-                state[(item_id, tag)] = action_id
+                state[(item_id, box_id, tag)] = action_id
             else:
-                state.pop((item_id, tag), None)
-        ids = intern_strings(conn, t, {tag for _, tag in state})
-        if state:
-            conn.execute(sa.insert(t.current), [
-                {"tag_id": ids[g], "item_id": i, "action_id": a}
-                for (i, g), a in state.items()])
+                state.pop((item_id, box_id, tag), None)
+        ids = intern_strings(conn, t, {tag for _, _, tag in state})
+        conn.execute(sa.delete(t.box_current))
+        images = [{"tag_id": ids[g], "item_id": i, "action_id": a}
+                  for (i, b, g), a in state.items() if b == NO_BOX]
+        boxes = [{"tag_id": ids[g], "item_id": i, "box_id": b, "action_id": a}
+                 for (i, b, g), a in state.items() if b != NO_BOX]
+        if images:
+            conn.execute(sa.insert(t.current), images)
+        if boxes:
+            conn.execute(sa.insert(t.box_current), boxes)

@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from .boxes import ProjectBoxes
 from .current import CurrentTags
 from .engine import StoreEngine, resolve_url
 from .events import TagEvents
@@ -33,7 +34,7 @@ _STORES_LOCK = threading.Lock()
 
 
 class TagStore:
-    """Audited tags on items: append-only events plus a maintained current state.
+    """Audited tags on items and their boxes: append-only events plus the current state.
 
     Parameters
     ----------
@@ -83,6 +84,10 @@ class TagStore:
     >>> store.counts()
            tag  n_items
     0  relabel        1
+    >>> store.add(["a", "a"], "loose", author="alice", box_ids=["a/b0", "a/b1"])
+    2
+    >>> store.boxes_with("loose")[["item_id", "box_id"]].values.tolist()
+    [['a', 'a/b0'], ['a', 'a/b1']]
     """
 
     def __init__(self, url: Any = None, *, root: Any = None, item_ids: Iterable | None = None,
@@ -123,35 +128,17 @@ class TagStore:
         ``WORKBENCH_DB_URL`` if set, else ``<project.root>/.workbench/workbench.db``; a
         project without a folder (``Project.from_frames``) gets an in-memory store
         (``store.persistent`` is False) shared by every widget of that project object.
-        Writes are validated against ``project.items["item_id"]``.
+        Writes are validated against ``project.items["item_id"]``, box tags against the
+        project's boxes (``boxes``/``annotations`` ``box_id``, ``predictions`` ``pred_id``).
         """
-        key = id(project)
-        with _STORES_LOCK:
-            store = _STORES.get(key)
-            if store is not None and store._project_ref() is project:
-                return store
-        ids = project.items["item_id"].astype(str).tolist()
-        url = os.environ.get("WORKBENCH_DB_URL") or None
-        root = getattr(project, "root", None)
-        if url is None and root is None:
-            url = "sqlite://"
-            log.info("Project %r has no folder: tags are kept in memory for this kernel only.",
-                     getattr(project, "name", "?"))
-        store = cls(url, root=root, item_ids=ids)
-        try:
-            store._project_ref = weakref.ref(project)
-            weakref.finalize(project, _STORES.pop, key, None)
-        except TypeError:  # not weak-referenceable: do not cache
-            return store
-        with _STORES_LOCK:
-            _STORES[key] = store
-        return store
+        return _project_store(cls, project)
 
     # ------------------------------------------------------------------ tags
 
     def add(self, item_ids, tag: str, *, author: str, reason: str | None = None,
-            context: dict | None = None, action_key: str | None = None) -> int:
-        """Tag items; items that already carry the tag are left alone (no event).
+            context: dict | None = None, action_key: str | None = None,
+            box_ids=None) -> int:
+        """Tag items or boxes; those already carrying the tag are left alone (no event).
 
         Parameters
         ----------
@@ -167,31 +154,40 @@ class TagStore:
             Where the action came from: run, slice, view, ... (stored as JSON).
         action_key : str, optional
             Idempotency key: a call repeated with the same key never writes again for the
-            same item. Default: a fresh key per call (reused by internal retries).
+            same item or box. Default: a fresh key per call (reused by internal retries).
+        box_ids : sequence of (str or None), optional
+            None: tag the images. Else one entry per item id (same length): the box to tag
+            on that item (stripped, at most 256 characters), or None for the image itself.
+            A box tag is keyed by (item, box, tag); a store from :meth:`for_project`
+            checks that each box is one of that item's boxes.
 
         Returns
         -------
         int
-            Events written (items newly tagged).
+            Events written (items and boxes newly tagged).
 
         Raises
         ------
+        ValueError
+            ``box_ids`` and ``item_ids`` differ in length.
         SchemaError
-            Bad tag/reason, or ids unknown to the project; nothing is written.
+            Bad tag/reason/box id, ids unknown to the project, or a box of another item;
+            nothing is written.
         StoreError
             The store cannot be written.
         """
         return self._events.change("add", item_ids, tag, author=author, reason=reason,
-                                   context=context, action_key=action_key)
+                                   context=context, action_key=action_key, box_ids=box_ids)
 
     def remove(self, item_ids, tag: str, *, author: str, reason: str | None = None,
-               context: dict | None = None, action_key: str | None = None) -> int:
-        """Untag items (the undo of :meth:`add`); items without the tag are left alone.
+               context: dict | None = None, action_key: str | None = None,
+               box_ids=None) -> int:
+        """Untag items or boxes (the undo of :meth:`add`); untagged ones are left alone.
 
         Parameters are those of :meth:`add`. Returns the events written.
         """
         return self._events.change("remove", item_ids, tag, author=author, reason=reason,
-                                   context=context, action_key=action_key)
+                                   context=context, action_key=action_key, box_ids=box_ids)
 
     def tags(self, item_ids=None, *, tag: str | None = None) -> pd.DataFrame:
         """Return the current tags.
@@ -206,17 +202,32 @@ class TagStore:
         Returns
         -------
         DataFrame
-            ``item_id``, ``tag``, ``author`` (who added it), ``reason``, ``tagged_at``
-            (UTC), one row per (item, tag), sorted by tag then item_id.
+            ``item_id``, ``tag``, ``author`` (who added it), ``reason``, ``tagged_at`` (UTC),
+            ``box_id`` (None for a tag on the image); one row per (item, box, tag), sorted by
+            tag, item_id, then box_id (the image first).
         """
         return self._current.frame(item_ids, tag=tag)
 
     def items_with(self, tag: str) -> list[str]:
-        """Return the sorted ids of the items that currently carry ``tag``."""
+        """Return the sorted ids of the items carrying ``tag`` on the image or on a box."""
         return self._current.items_with(tag)
 
+    def boxes_with(self, tag: str) -> pd.DataFrame:
+        """Return the boxes that currently carry ``tag`` (box tags only).
+
+        Returns
+        -------
+        DataFrame
+            ``item_id``, ``box_id``, ``reason``, ``author``, ``tagged_at`` (UTC), sorted by
+            item_id then box_id.
+        """
+        return self._current.boxes_with(tag)
+
     def counts(self) -> pd.DataFrame:
-        """Return ``tag``, ``n_items`` for every tag in use, most used first."""
+        """Return ``tag``, ``n_items`` for every tag in use, most used first.
+
+        ``n_items`` counts images carrying the tag on the image or on any of its boxes.
+        """
         return self._current.counts()
 
     def known_tags(self) -> list[str]:
@@ -224,7 +235,7 @@ class TagStore:
         return self._events.known_tags()
 
     def history(self, item_id: str | None = None, tag: str | None = None, *,
-                limit: int | None = None) -> pd.DataFrame:
+                box_id: str | None = None, limit: int | None = None) -> pd.DataFrame:
         """Return the tag events (the audit trail), oldest first.
 
         Parameters
@@ -233,6 +244,8 @@ class TagStore:
             Only this item's events.
         tag : str, optional
             Only this tag's events.
+        box_id : str, optional
+            Only this box's events.
         limit : int, optional
             Only the latest ``limit`` events.
 
@@ -240,9 +253,10 @@ class TagStore:
         -------
         DataFrame
             ``event_id``, ``item_id``, ``tag``, ``action`` ('add' or 'remove'), ``author``,
-            ``reason``, ``context`` (dict or None), ``created_at`` (UTC), ``action_key``.
+            ``reason``, ``context`` (dict or None), ``created_at`` (UTC), ``action_key``,
+            ``box_id`` (None for an event on the image).
         """
-        return self._events.history(item_id, tag, limit=limit)
+        return self._events.history(item_id, tag, box_id=box_id, limit=limit)
 
     # ------------------------------------------------------------------ queue statuses
 
@@ -298,23 +312,10 @@ class TagStore:
     def integrity_check(self) -> str:
         """Run the database's integrity check; return ``"ok"`` or the problems found.
 
-        SQLite: ``PRAGMA integrity_check`` plus a comparison of the current-state table with
+        SQLite: ``PRAGMA integrity_check`` plus a comparison of the current-state tables with
         a replay of the events. PostgreSQL: the replay comparison only.
         """
-        def run(conn) -> list[str]:
-            problems = []
-            if self.dialect == "sqlite":  # a PRAGMA: no SQLAlchemy construct
-                rows = conn.exec_driver_sql("PRAGMA integrity_check").scalars().all()
-                if rows != ["ok"]:
-                    problems.extend(rows)
-            n = self._events.replay_mismatches(conn)
-            if n:
-                problems.append(f"current tags differ from the event log for {n} (item, tag) "
-                                "pairs")
-            return problems
-
-        problems = self._db.read(run)
-        return "ok" if not problems else "; ".join(problems)
+        return self._events.integrity_check()
 
     def close(self) -> None:
         """Release the database connections."""
@@ -330,3 +331,29 @@ class TagStore:
         extra = "" if self.persistent else ", in memory"
         extra += ", read-only" if self.read_only else ""
         return f"TagStore({self.url!r}{extra})"
+
+
+def _project_store(cls, project) -> TagStore:
+    """The store of :meth:`TagStore.for_project`: cached per project object (weakly)."""
+    key = id(project)
+    with _STORES_LOCK:
+        store = _STORES.get(key)
+        if store is not None and store._project_ref() is project:
+            return store
+    ids = project.items["item_id"].astype(str).tolist()
+    url = os.environ.get("WORKBENCH_DB_URL") or None
+    root = getattr(project, "root", None)
+    if url is None and root is None:
+        url = "sqlite://"
+        log.info("Project %r has no folder: tags are kept in memory for this kernel only.",
+                 getattr(project, "name", "?"))
+    store = cls(url, root=root, item_ids=ids)
+    store._events.boxes = ProjectBoxes(project)
+    try:
+        store._project_ref = weakref.ref(project)
+        weakref.finalize(project, _STORES.pop, key, None)
+    except TypeError:  # not weak-referenceable: do not cache
+        return store
+    with _STORES_LOCK:
+        _STORES[key] = store
+    return store

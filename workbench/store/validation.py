@@ -17,13 +17,14 @@ import pandas as pd
 from ..errors import SchemaError
 
 __all__ = ["normalize_tag", "normalize_text", "normalize_ids", "action_key", "context_json",
-           "check_known_ids", "write_args", "MAX_TAG_LENGTH", "MAX_REASON_LENGTH",
-           "MAX_AUTHOR_LENGTH", "MAX_KEY_LENGTH"]
+           "check_known_ids", "write_args", "item_box_pairs", "MAX_TAG_LENGTH",
+           "MAX_REASON_LENGTH", "MAX_AUTHOR_LENGTH", "MAX_KEY_LENGTH", "MAX_BOX_ID_LENGTH"]
 
 MAX_TAG_LENGTH = 64
 MAX_REASON_LENGTH = 2000
 MAX_AUTHOR_LENGTH = 128
 MAX_KEY_LENGTH = 200
+MAX_BOX_ID_LENGTH = 256
 
 # Bidirectional overrides/isolates and marks.
 _BIDI = frozenset(
@@ -279,3 +280,91 @@ def write_args(func: str, item_ids: Any, name: Any, author: Any, reason: Any, co
     key = action_key(key, func)
     check_known_ids(ids, known, func)
     return ids, name, author, reason, ctx, key
+
+
+def _box_id(value: Any, position: int, func: str) -> str | None:
+    """Normalise one box id (None or NA = the image itself)."""
+    if value is None or (pd.api.types.is_scalar(value) and not isinstance(value, str)
+                         and pd.isna(value)):
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"The 'box_ids' parameter of {func} must hold box id strs or None. "
+                        f"Got {value!r} ({type(value).__name__}) at position {position} "
+                        "instead.")
+    box = unicodedata.normalize("NFC", value.strip())
+    if not box:
+        raise SchemaError(f"{func}: box_ids[{position}] is empty ({value!r}). Pass the box id "
+                          "(project.boxes['box_id']), or None for an image tag.")
+    bad = _bad_chars(box, allow_newlines=False)
+    if bad:
+        raise SchemaError(f"{func}: the box id {value!r} (box_ids[{position}]) contains "
+                          f"control or bidirectional formatting characters {bad}. Use the id "
+                          "as in project.boxes['box_id'].")
+    if len(box) > MAX_BOX_ID_LENGTH:
+        raise SchemaError(f"{func}: the box id {box[:40]!r}... (box_ids[{position}]) is "
+                          f"{len(box)} characters long; at most {MAX_BOX_ID_LENGTH} are "
+                          "allowed.")
+    return box
+
+
+def item_box_pairs(item_ids: Any, box_ids: Any, func: str) -> tuple[list[str], list[tuple]]:
+    """Split parallel item ids and box ids into image-level items and (item, box) pairs.
+
+    Parameters
+    ----------
+    item_ids : str or sequence of str
+        The items.
+    box_ids : str or sequence of (str or None)
+        One entry per item: a box id, or None (NA) for a tag on the image itself.
+    func : str
+        The calling function, for messages.
+
+    Returns
+    -------
+    images : list of str
+        The items whose entry is None, de-duplicated in their first order.
+    boxes : list of tuple of (str, str)
+        The ``(item_id, box_id)`` pairs, de-duplicated in their first order.
+
+    Raises
+    ------
+    TypeError
+        If ``box_ids`` is not a sequence (nor a str), or holds other than str/None.
+    ValueError
+        If ``item_ids`` and ``box_ids`` differ in length.
+    SchemaError
+        If an item id or a box id is missing, empty, too long or holds control characters.
+
+    Examples
+    --------
+    >>> item_box_pairs(["a", "a", "b"], ["a/b0", " a/b1 ", None], "f")
+    (['b'], [('a', 'a/b0'), ('a', 'a/b1')])
+    """
+    if isinstance(item_ids, str):
+        item_ids = [item_ids]
+    elif hasattr(item_ids, "ids") and not isinstance(item_ids, pd.DataFrame):  # a Selection
+        item_ids = item_ids.ids or ()
+    if isinstance(box_ids, str):
+        box_ids = [box_ids]
+    if isinstance(box_ids, (dict, set, frozenset, pd.DataFrame)) or not hasattr(
+            box_ids, "__len__"):
+        raise TypeError(f"The 'box_ids' parameter of {func} must be a sequence parallel to "
+                        f"item_ids (a box id or None per item) or None. Got "
+                        f"{type(box_ids).__name__} instead.")
+    if item_ids is None:
+        normalize_ids(None, func)  # raises the usual TypeError
+    items = list(item_ids)
+    if len(items) != len(box_ids):
+        raise ValueError(f"Found input variables with inconsistent numbers of samples in "
+                         f"{func}: item_ids has {len(items)} and box_ids has "
+                         f"{len(box_ids)}. Pass one box id (or None) per item id.")
+    images: dict[str, None] = {}
+    boxes: dict[tuple[str, str], None] = {}
+    for position, (item, value) in enumerate(zip(items, list(box_ids), strict=True)):
+        item = normalize_ids([item], func)[0]
+        box = _box_id(value, position, func)
+        if box is None:
+            images[item] = None
+        else:
+            boxes[(item, box)] = None
+    return list(images), list(boxes)
