@@ -624,6 +624,11 @@ def export_relabel_queue(project, path, *, format: str = "labelstudio", tag: str
     --------
     RelabelQueue.export, import_labels
     """
+    if getattr(project, "task", None) == "detection":  # boxes: formats labelstudio/coco/csv
+        from .detection.vendor import export_box_queue
+
+        return export_box_queue(project, path, format=format, tag=tag, limit=limit,
+                                store=store, url_prefix=url_prefix)
     queue = RelabelQueue(project, store=store, tag=tag, priority=priority)
     return queue.export(path, format=format, limit=limit, url_prefix=url_prefix)
 
@@ -761,8 +766,8 @@ def _resolve(raw: pd.Series, decode: Callable[[Any], Any], known: set | None) ->
     return exact
 
 
-def read_labels(path, *, format: str = "labelstudio", classes=None, item_ids=None
-                ) -> pd.DataFrame:
+def read_labels(path, *, format: str = "labelstudio", classes=None, item_ids=None,
+                project=None) -> pd.DataFrame:
     """Read a vendor's labels into long annotations, validated.
 
     Parameters
@@ -778,6 +783,9 @@ def read_labels(path, *, format: str = "labelstudio", classes=None, item_ids=Non
         Allowed labels.
     item_ids : iterable of str, optional
         Known item ids.
+    project : Project, optional
+        A detection project (or ``format='coco'``): the boxes are read by
+        :func:`workbench.detection.vendor.read_box_labels`, checked against the project.
 
     Notes
     -----
@@ -797,6 +805,11 @@ def read_labels(path, *, format: str = "labelstudio", classes=None, item_ids=Non
         Unreadable file, missing fields, unknown items or classes, empty values; the message
         lists the offenders.
     """
+    if getattr(project, "task", None) == "detection" or format == "coco":
+        from .detection.vendor import read_box_labels
+
+        return read_box_labels(path, project, format=format, classes=classes,
+                               item_ids=item_ids)
     check_option(format, "format", "import_labels", IMPORT_FORMATS)
     path = Path(path)
     if not path.is_file():
@@ -1060,6 +1073,11 @@ def import_labels(project, path, *, format: str = "labelstudio", tag: str = "rel
     ReadOnlyError
         In a read-only session.
     """
+    if getattr(project, "task", None) == "detection":  # boxes: a BoxImportReport
+        from .detection.vendor import import_box_labels
+
+        return import_box_labels(project, path, format=format, tag=tag, store=store,
+                                 author=author)
     check_option(format, "format", "import_labels", IMPORT_FORMATS)
     require_write("import labels")
     path = Path(path)
