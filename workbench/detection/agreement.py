@@ -47,7 +47,7 @@ from .matching import _coords, _cumcount, coco_iou, ragged_pairs
 __all__ = ["match_annotators", "detection_agreement_summary",
            "detection_pairwise_agreement", "detection_annotator_quality",
            "detection_confused_pairs", "detection_agreement_by", "is_detection_frame",
-           "MATCH_OUTCOMES"]
+           "annotator_box_outcomes", "MATCH_OUTCOMES", "BOX_OUTCOMES"]
 
 MATCH_OUTCOMES = ("agree", "other_class", "only_a", "only_b")
 AGREE, OTHER, ONLY_A, ONLY_B = range(4)
@@ -504,6 +504,68 @@ def _check_iou(iou, func):
 # ----------------------------------------------------------------------------- quality
 
 
+@dataclass
+class _Reference:
+    """Reference boxes (gold or consensus) as codes into the annotations' encoding."""
+
+    item: np.ndarray        # int64 codes into bx.items
+    xywh: np.ndarray        # (n, 4)
+    label: np.ndarray       # int64 codes into bx.classes
+    ref_id: np.ndarray      # object: gold box_id or consensus_id
+    members: np.ndarray     # object: tuples of the annotation box ids behind a consensus box
+
+
+def _reference_boxes(annotations, reference, func, *, iou, classes, labelled):
+    """Encode the annotations and the reference boxes they are scored against.
+
+    ``reference`` is gold boxes (a frame), or None / ``'majority'``: the majority-consensus
+    boxes drawn by more than half of the image's annotators (see
+    :func:`detection_annotator_quality`).
+    """
+    if isinstance(reference, str):
+        check_option(reference, "reference", func, ("majority",))
+        reference = None
+    if reference is not None:
+        check_columns(reference, ("item_id", "label", "x", "y", "w", "h"),
+                      what="reference", func=func)
+        if classes is None:
+            classes = sorted(set(annotations["label"].astype(str))
+                             | set(reference["label"].astype(str)))
+        bx = _encode_boxes(annotations, func, classes=classes, labelled=labelled,
+                           min_annotators=1)
+        r_xywh = _coords(reference, "reference", func)
+        r_label = pd.Index(bx.classes).get_indexer(reference["label"].astype(str))
+        if (r_label < 0).any():
+            unknown = sorted(set(reference["label"].astype(str).to_numpy(object)[r_label < 0]))
+            raise SchemaError(
+                f"{func}: reference uses label(s) {unknown[:10]} that are not in classes "
+                f"{bx.classes[:20]}. Add them to classes or fix the reference labels.")
+        # only the images of the annotations are scored; gold boxes elsewhere are ignored
+        r_item = pd.Index(bx.items).get_indexer(
+            reference["item_id"].astype(str).to_numpy(object))
+        if "box_id" in reference.columns and not reference["box_id"].isna().any():
+            r_id = reference["box_id"].astype(str).to_numpy(object)
+        else:  # the project's generated ids: {item_id}/b{k}
+            r_id = (reference["item_id"].astype(str) + "/b" + pd.Series(
+                _cumcount(pd.factorize(reference["item_id"].astype(str))[0]),
+                index=reference.index).astype(str)).to_numpy(object)
+        on = r_item >= 0
+        members = pd.Series([()] * int(on.sum()), dtype=object).to_numpy()
+        return bx, _Reference(r_item[on], r_xywh[on], r_label[on], r_id[on], members)
+    from .consensus import BOX_ID_SEP, box_consensus
+
+    bx = _encode_boxes(annotations, func, classes=classes, labelled=labelled)
+    cons = box_consensus(annotations, "majority", iou=iou, classes=bx.classes)
+    c_item = pd.Index(bx.items).get_indexer(cons["item_id"].astype(str).to_numpy(object))
+    keep = 2 * cons["support"].to_numpy() > bx.labelled.sum(axis=1)[c_item]
+    members = pd.Series([tuple(str(m).split(BOX_ID_SEP)) for m in
+                         cons["box_ids"].to_numpy()[keep]], dtype=object).to_numpy()
+    return bx, _Reference(
+        c_item[keep], cons[["x", "y", "w", "h"]].to_numpy(float)[keep],
+        pd.Index(bx.classes).get_indexer(cons["label"].astype(str))[keep],
+        cons["consensus_id"].astype(str).to_numpy(object)[keep], members)
+
+
 def detection_annotator_quality(annotations: pd.DataFrame, reference=None, *,
                                 iou: float = 0.5, classes=None, labelled: str = "all",
                                 min_support: int = 1) -> pd.DataFrame:
@@ -544,41 +606,9 @@ def detection_annotator_quality(annotations: pd.DataFrame, reference=None, *,
     func = "annotator_quality"
     _check_iou(iou, func)
     check_int(min_support, "min_support", func, minimum=1)
-    if isinstance(reference, str):
-        check_option(reference, "reference", func, ("majority",))
-        reference = None
-    if reference is not None:
-        check_columns(reference, ("item_id", "label", "x", "y", "w", "h"),
-                      what="reference", func=func)
-        if classes is None:
-            classes = sorted(set(annotations["label"].astype(str))
-                             | set(reference["label"].astype(str)))
-        bx = _encode_boxes(annotations, func, classes=classes, labelled=labelled,
-                           min_annotators=1)
-        r_xywh = _coords(reference, "reference", func)
-        r_label = pd.Index(bx.classes).get_indexer(reference["label"].astype(str))
-        if (r_label < 0).any():
-            unknown = sorted(set(reference["label"].astype(str).to_numpy(object)[r_label < 0]))
-            raise SchemaError(
-                f"{func}: reference uses label(s) {unknown[:10]} that are not in classes "
-                f"{bx.classes[:20]}. Add them to classes or fix the reference labels.")
-        # only the images of the annotations are scored; gold boxes elsewhere are ignored
-        r_item = pd.Index(bx.items).get_indexer(
-            reference["item_id"].astype(str).to_numpy(object))
-        on = r_item >= 0
-        r_item, r_xywh, r_label = r_item[on], r_xywh[on], r_label[on]
-        lab = bx.labelled
-    else:
-        from .consensus import box_consensus
-
-        bx = _encode_boxes(annotations, func, classes=classes, labelled=labelled)
-        cons = box_consensus(annotations, "majority", iou=iou, classes=bx.classes)
-        c_item = pd.Index(bx.items).get_indexer(cons["item_id"].astype(str).to_numpy(object))
-        keep = 2 * cons["support"].to_numpy() > bx.labelled.sum(axis=1)[c_item]
-        r_item = c_item[keep]
-        r_xywh = cons[["x", "y", "w", "h"]].to_numpy(float)[keep]
-        r_label = pd.Index(bx.classes).get_indexer(cons["label"].astype(str))[keep]
-        lab = bx.labelled
+    bx, ref = _reference_boxes(annotations, reference, func, iou=iou, classes=classes,
+                               labelled=labelled)
+    r_item, r_xywh, r_label, lab = ref.item, ref.xywh, ref.label, bx.labelled
     k = len(bx.classes)
     rows = []
     for a, name in enumerate(bx.annotators):
@@ -605,6 +635,109 @@ def detection_annotator_quality(annotations: pd.DataFrame, reference=None, *,
     out = pd.DataFrame(rows)
     out["worst_class"] = out["worst_class"].astype("str")
     return out
+
+
+BOX_OUTCOMES = ("match", "loose", "wrong_class", "extra", "missed")
+
+
+def _take(values: np.ndarray, rows: np.ndarray, missing) -> np.ndarray:
+    """``values[rows]`` as objects, ``missing`` where ``rows`` is -1."""
+    out = pd.Series([missing] * len(rows), dtype=object).to_numpy(copy=True)
+    ok = rows >= 0
+    out[ok] = values[rows[ok]]
+    return out
+
+
+def annotator_box_outcomes(annotations: pd.DataFrame, reference=None, *, iou: float = 0.5,
+                           loose_iou: float = 0.7, classes=None,
+                           labelled: str = "all") -> pd.DataFrame:
+    """Every annotator box, and every reference box an annotator missed, with its outcome.
+
+    The per-box view of :func:`detection_annotator_quality` (same reference, same one-to-one
+    matching): the boxes behind an annotator's miss rate, extra-box rate and tightness.
+
+    Parameters
+    ----------
+    annotations : DataFrame
+        Detection annotations (see :func:`match_annotators`).
+    reference : DataFrame or {'majority'}, optional
+        Gold boxes, or None / ``'majority'`` for the majority-consensus boxes (see
+        :func:`detection_annotator_quality`).
+    iou : float, default=0.5
+        Minimum IoU of a match.
+    loose_iou : float, default=0.7
+        A matched box of the right class with a lower IoU is ``loose``.
+    classes : sequence of str, optional
+        Class order. Default: sorted labels of annotations and reference.
+    labelled : {'all', 'boxes'}, default='all'
+        Which images each annotator labelled (see :func:`match_annotators`).
+
+    Returns
+    -------
+    DataFrame
+        One row per annotator box and per (annotator, reference box left unmatched):
+        ``annotator``, ``item_id``, ``box_id`` (the annotator's box; missing for ``missed``),
+        ``reference_id`` (the gold ``box_id`` or the ``consensus_id``; missing for
+        ``extra``),
+        ``reference_box_ids`` (tuple: the annotation boxes fused into that consensus box,
+        empty for gold boxes), ``label``, ``reference_label`` (missing on the side without a
+        box), ``iou`` (NaN when
+        unmatched), ``outcome`` in {``match``, ``loose`` (right class, ``iou`` below
+        ``loose_iou``), ``wrong_class`` (matched, another class), ``extra`` (matches no
+        reference box), ``missed`` (a reference box of an image the annotator labelled,
+        left unmatched)}. Per annotator, ``missed`` rows / reference boxes is
+        :func:`detection_annotator_quality`'s ``miss_rate`` and ``extra`` rows / boxes its
+        ``extra_rate``. Sorted by annotator, item, outcome.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ann = pd.DataFrame({"item_id": ["i"] * 5, "annotator": ["a", "b", "c", "a", "b"],
+    ...                     "label": ["cat"] * 5, "x": [0, 0, 0, 50, 50], "y": [0] * 5,
+    ...                     "w": [10, 10, 10, 10, 10], "h": [10, 10, 10, 10, 10]})
+    >>> out = annotator_box_outcomes(ann)
+    >>> out.loc[out["annotator"] == "c", ["box_id", "outcome"]].fillna("-").to_numpy().tolist()
+    [['i/c/a0', 'match'], ['-', 'missed']]
+    """
+    func = "annotator_box_outcomes"
+    _check_iou(iou, func)
+    check_fraction(loose_iou, "loose_iou", func)
+    bx, ref = _reference_boxes(annotations, reference, func, iou=iou, classes=classes,
+                               labelled=labelled)
+    classes_arr = np.asarray(bx.classes, object)
+    parts = []
+    for a, name in enumerate(bx.annotators):
+        mine = np.flatnonzero(bx.ann == a)
+        refs = np.flatnonzero(bx.labelled[ref.item, a])
+        ma, mr, v = _match_sets(bx.item[mine], bx.xywh[mine], ref.item[refs],
+                                ref.xywh[refs], iou)
+        box_ref = np.full(len(mine), -1)
+        box_ref[ma] = refs[mr]
+        box_iou = np.full(len(mine), np.nan)
+        box_iou[ma] = v
+        matched = box_ref >= 0
+        right = matched.copy()
+        right[matched] = bx.label[mine[matched]] == ref.label[box_ref[matched]]
+        outcome = np.where(~matched, "extra", np.where(
+            ~right, "wrong_class", np.where(box_iou < loose_iou, "loose", "match")))
+        missed = np.setdiff1d(refs, refs[mr])
+        n_m = len(missed)
+        ref_rows = np.r_[box_ref, missed]  # the reference box of every row, -1 = none
+        parts.append(pd.DataFrame({
+            "annotator": str(name),
+            "item_id": np.r_[bx.items[bx.item[mine]], bx.items[ref.item[missed]]],
+            "box_id": np.r_[bx.box_id[mine], np.full(n_m, None, object)],
+            "reference_id": _take(ref.ref_id, ref_rows, None),
+            "reference_box_ids": _take(ref.members, ref_rows, ()),
+            "label": np.r_[classes_arr[bx.label[mine]], np.full(n_m, None, object)],
+            "reference_label": _take(classes_arr[ref.label], ref_rows, None),
+            "iou": np.r_[box_iou, np.full(n_m, np.nan)],
+            "outcome": np.r_[outcome, np.full(n_m, "missed", object)],
+        }))
+    out = pd.concat(parts, ignore_index=True)
+    out["outcome"] = pd.Categorical(out["outcome"], categories=list(BOX_OUTCOMES))
+    return out.sort_values(["annotator", "item_id", "outcome"], kind="stable",
+                           ignore_index=True)
 
 
 # ----------------------------------------------------------------------------- confused pairs
