@@ -628,7 +628,7 @@ def export_relabel_queue(project, path, *, format: str = "labelstudio", tag: str
         from .detection.vendor import export_box_queue
 
         return export_box_queue(project, path, format=format, tag=tag, limit=limit,
-                                store=store, url_prefix=url_prefix)
+                                store=store, url_prefix=url_prefix, priority=priority)
     queue = RelabelQueue(project, store=store, tag=tag, priority=priority)
     return queue.export(path, format=format, limit=limit, url_prefix=url_prefix)
 

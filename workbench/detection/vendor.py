@@ -113,43 +113,17 @@ _LABEL_COLUMNS = ["item_id", "annotator", "label", "x", "y", "w", "h", "annotate
 # --------------------------------------------------------------------------------------
 
 
-def _queue_batch(project, store: TagStore, tag: str, statuses, limit) -> pd.DataFrame:
-    """Queued images with status, priority and reason, most urgent first."""
-    from ..relabel import queue_statuses
+def _queue_batch(project, store: TagStore, tag: str, statuses, limit,
+                 priority: str) -> pd.DataFrame:
+    """The images to send, most urgent first: the detection relabel queue's own frame."""
+    from ..relabel import RelabelQueue
 
-    ids = [i for i in store.items_with(tag)]
-    known = set(project.items["item_id"])
-    ids = [i for i in ids if i in known]
-    tags = store.tags(tag=tag)
-    tags = tags[tags["item_id"].isin(ids)]
-    tagged_at = tags.groupby("item_id")["tagged_at"].max()
-    st = store.statuses(tag, ids).set_index("item_id") if ids else None
-    frame = pd.DataFrame({"item_id": pd.array(ids, dtype="str")})
-    status_at = (st["updated_at"].reindex(ids).to_numpy() if st is not None and len(st)
-                 else np.full(len(ids), None))
-    status = (st["status"].reindex(ids).to_numpy() if st is not None and len(st)
-              else np.full(len(ids), None))
-    frame["status"] = pd.array(queue_statuses(status, tagged_at.reindex(ids).to_numpy(),
-                                              status_at), dtype="str")
-    frame = frame[frame["status"].isin(list(statuses))].reset_index(drop=True)
-    frame["priority"] = _priorities(project).reindex(frame["item_id"]).fillna(0.0).to_numpy()
-    frame = frame.sort_values(["priority", "item_id"], ascending=[False, True],
-                              kind="stable", ignore_index=True)
-    if limit is not None:
-        frame = frame.head(limit)
-    # reasons: the image's own tag and every tagged box
-    image_tags = tags if "box_id" not in tags.columns else tags[tags["box_id"].isna()]
-    reasons: dict[str, list[str]] = {}
-    for item, reason in zip(image_tags["item_id"], image_tags["reason"], strict=True):
-        if isinstance(reason, str) and reason:
-            reasons.setdefault(item, []).append(reason)
-    boxes = _boxes_in_question(project, store, tag, frame["item_id"])
-    for item, reason in zip(boxes["item_id"], boxes["reason"], strict=True):
-        if isinstance(reason, str) and reason and reason not in reasons.get(item, []):
-            reasons.setdefault(item, []).append(reason)
-    frame["reason"] = pd.array(["; ".join(reasons.get(i, [])) for i in frame["item_id"]],
-                               dtype="str")
-    return frame
+    queue = RelabelQueue(project, store=store, tag=tag, priority=priority)
+    frame = queue.frame(limit=limit, status=list(statuses))
+    out = frame[["item_id", "status", "priority"]].copy()
+    out["reason"] = pd.array([r if isinstance(r, str) else "" for r in frame["reasons"]],
+                             dtype="str")
+    return out
 
 
 def _boxes_in_question(project, store: TagStore, tag: str, item_ids) -> pd.DataFrame:
@@ -164,18 +138,6 @@ def _boxes_in_question(project, store: TagStore, tag: str, item_ids) -> pd.DataF
     found = found[found["item_id"].isin(set(item_ids))]
     found = found[found["box_id"].isin(set(project.boxes["box_id"]))]
     return found[["item_id", "box_id", "reason"]].reset_index(drop=True)
-
-
-def _priorities(project) -> pd.Series:
-    """How urgent each image is: ``1 - image_score`` of the label issues (0 without a run)."""
-    if project.default_run is None or not len(project.predictions) or not len(project.boxes):
-        return pd.Series(dtype=float)
-    from .label_quality import detection_label_issues
-
-    issues = detection_label_issues(project)
-    if not len(issues):
-        return pd.Series(dtype=float)
-    return 1.0 - issues.groupby("item_id")["image_score"].min().astype(float)
 
 
 def _image_url(filepath, url_prefix: str | None) -> str | None:
@@ -350,7 +312,8 @@ def export_box_queue(project, path, *, format: str = "labelstudio", tag: str = "
                      url_prefix: str | None = None,
                      statuses: tuple[str, ...] = ("queued", "sent"),
                      from_name: str = "label", to_name: str = "image",
-                     min_score: float = 0.5, author: str | None = None) -> int:
+                     min_score: float = 0.5, priority: str = "combined",
+                     author: str | None = None) -> int:
     """Export a detection project's relabel queue for a vendor and mark it ``sent``.
 
     Called by :func:`workbench.export_relabel_queue` for a detection project (see the
@@ -365,8 +328,8 @@ def export_box_queue(project, path, *, format: str = "labelstudio", tag: str = "
     tag : str, default='relabel'
         The queue: images carrying the tag, on the image or on one of its boxes.
     limit : int, optional
-        Budget: the ``limit`` most urgent images (highest ``1 - image_score`` of
-        :func:`workbench.label_issues`, when the project has a run; else by item id).
+        Budget: the ``limit`` most urgent images, in the order of the detection
+        :class:`~workbench.RelabelQueue` (``priority``).
     store : TagStore, optional
         Default: ``TagStore.for_project(project)``.
     url_prefix : str, optional
@@ -379,6 +342,8 @@ def export_box_queue(project, path, *, format: str = "labelstudio", tag: str = "
     min_score : float, default=0.5
         Detections of the default run below this confidence are left out of the model's
         pre-annotation.
+    priority : {'combined', 'label_issue', 'slice_lift'}, default='combined'
+        How the queue ranks the images (see :class:`workbench.RelabelQueue`).
     author : str, optional
         Default: ``workbench.session.current_author()``.
 
@@ -409,7 +374,7 @@ def export_box_queue(project, path, *, format: str = "labelstudio", tag: str = "
     tag = normalize_tag(tag, func=func)
     require_write("export the relabel queue")
     store = store if store is not None else TagStore.for_project(project)
-    batch = _queue_batch(project, store, tag, statuses, limit)
+    batch = _queue_batch(project, store, tag, statuses, limit, priority)
     in_question = _boxes_in_question(project, store, tag, batch["item_id"])
     path = Path(path)
     if format == "labelstudio":
