@@ -1,10 +1,11 @@
 """The tag store: audited tag events and relabel-queue statuses, SQLite or PostgreSQL.
 
 Every ``add``/``remove`` call appends one action (who, when, what, why, from where) to
-``tag_actions`` and one event per item it changed to ``tag_events``; the current tags are kept
-in ``tag_current``, updated in the same transaction, so reads stay fast. Relabel-queue
+``tag_actions`` and one event per item (or box) it changed to ``tag_events``; the current tags
+are kept in ``tag_current`` (images) and ``box_current`` (boxes of a detection project),
+updated in the same transaction, so reads stay fast. Relabel-queue
 statuses are stored the same way (``status_events``/``status_current``). Every write carries
-an *action key*; the pair (action key, item) is unique, so a retried or replayed call never
+an *action key*; the triple (action key, item, box) is unique, so a retried or replayed call never
 duplicates an event.
 
 Modules, one job each:
@@ -14,6 +15,7 @@ Modules, one job each:
 ``schema``      the tables, the schema version and the upgrade of older stores
 ``events``      tag writes (``add``/``remove``) and the audit trail
 ``current``     reads of the current tags
+``boxes``       which image each box of a project belongs to (checks of box tags)
 ``statuses``    relabel-queue statuses
 ``frames``      the DataFrames returned (pure functions)
 ``tag_store``   :class:`TagStore`, composing the above
