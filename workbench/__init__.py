@@ -54,6 +54,7 @@ _API: dict[str, str] = {
     "dawid_skene": "agreement",
     "disagreeing_items": "agreement",
     "confused_pairs_matrix": "agreement",
+    "vendor_scorecard": "scorecard",
     # tags and the relabel loop
     "TagStore": "tags",
     "RelabelQueue": "relabel",

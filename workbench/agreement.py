@@ -958,9 +958,44 @@ def _kappa_from_confusion(cm: np.ndarray) -> np.ndarray:
         return np.where((p_e < 1) & (n > 0), (p_o - p_e) / (1 - p_e), np.nan)
 
 
-def annotator_quality(annotations: pd.DataFrame, reference=None, *, confusion: bool = False,
-                      classes=None, min_support: int = 1, iou: float | None = None
-                      ) -> pd.DataFrame:
+def _soft_confusion(group: np.ndarray, n_groups: int, label: np.ndarray, post: np.ndarray
+                    ) -> np.ndarray:
+    """Dawid-Skene confusion counts per group: (n_groups, K true, K given).
+
+    ``post`` holds one row of posterior true-class probabilities per label (the label's
+    item); entry ``[g, t, c]`` is the expected number of group ``g``'s labels ``c`` whose
+    item is truly ``t``. Its trace over the group's labels is the expected number correct.
+    """
+    k = post.shape[1]
+    out = np.empty((n_groups, k, k))
+    key = group * k + label
+    for t in range(k):
+        out[:, t, :] = np.bincount(key, weights=post[:, t],
+                                   minlength=n_groups * k).reshape(n_groups, k)
+    return out
+
+
+def _ds_label_posteriors(enc: _Encoded, *, leave_out: bool = False, smoothing: float = 2.0,
+                         max_iter: int = 100, tol: float = 1e-6) -> np.ndarray:
+    """Dawid-Skene posterior true-class probabilities of each encoded label's item (N, K).
+
+    ``leave_out=True``: each label's own likelihood term is divided out, so the row is the
+    posterior given the *other* labels of the item (the prior for a single-label item).
+    """
+    res = _dawid_skene(enc, smoothing, max_iter, tol)
+    post = res.posteriors.to_numpy()[enc.item]
+    if not leave_out:
+        return post
+    conf = np.stack([res.confusion[str(a)].to_numpy() for a in enc.annotators])
+    log_post = np.log(np.maximum(post, 1e-300)) - np.log(conf[enc.annotator, :, enc.label])
+    log_post -= log_post.max(axis=1, keepdims=True)
+    out = np.exp(log_post)
+    return out / out.sum(axis=1, keepdims=True)
+
+
+def annotator_quality(annotations: pd.DataFrame, reference=None, *, method: str = "dawid_skene",
+                      confusion: bool = False, classes=None, min_support: int = 1,
+                      iou: float | None = None) -> pd.DataFrame:
     """How well each annotator matches a reference (gold labels, or the other annotators).
 
     Parameters
@@ -974,6 +1009,16 @@ def annotator_quality(annotations: pd.DataFrame, reference=None, *, confusion: b
         not inflate their score; items where the others tie or that nobody else labelled
         are not scored). ``'majority'`` / ``'dawid_skene'`` use that consensus of all
         labels.
+    method : {'dawid_skene', 'majority'}, default='dawid_skene'
+        How annotators are **ranked when no gold labels are given** (``reference`` None or
+        a consensus name). ``'dawid_skene'`` (default): by ``ds_accuracy``, the accuracy
+        that Dawid & Skene's per-annotator confusion matrices estimate, which down-weights
+        careless annotators instead of letting them drag the vote (on planted crowds it
+        ranks annotators closer to their true accuracy: ``benchmarks/bench_annotator_ranking.py``).
+        ``'majority'``: by ``accuracy`` against the reference (the ranking before this
+        parameter existed). With gold labels (a Series or DataFrame ``reference``) the
+        ranking is always by ``accuracy`` against the gold. Classification only: detection
+        annotations are scored by :mod:`workbench.detection.agreement` as before.
     confusion : bool, default=False
         Add a ``confusion`` column holding each annotator's confusion matrix (DataFrame,
         rows = reference class, columns = given label).
@@ -986,12 +1031,24 @@ def annotator_quality(annotations: pd.DataFrame, reference=None, *, confusion: b
     Returns
     -------
     DataFrame
-        One row per annotator, best first (by ``accuracy`` descending, then ``kappa``):
+        One row per annotator, best first (by ``ds_accuracy`` with
+        ``method='dawid_skene'`` and no gold, else by ``accuracy``; ties by ``kappa``):
         ``annotator``, ``n_labels``, ``n_scored`` (labels with a reference), ``accuracy``,
         ``kappa`` (Cohen's kappa against the reference), ``worst_class`` (reference class
-        with the lowest recall), ``worst_class_recall``, ``rank`` (1 = best)
-        [, ``confusion``]. Annotators with nothing scored are last with NaN scores (and a
-        warning).
+        with the lowest recall), ``worst_class_recall``, ``ds_accuracy`` (Dawid-Skene
+        estimate of the share of the annotator's labels that are right: the mean posterior
+        probability, under the model fitted on all labels, of the label they gave, over
+        their labels on items someone else labelled too; NaN if there are none),
+        ``rank`` (1 = best) [, ``confusion``]. Annotators with nothing scored are last
+        with NaN scores (and a warning) when ranked by ``accuracy``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ann = pd.DataFrame({"item_id": list("aaabbbccc"), "annotator": list("xyz") * 3,
+    ...                     "label": list("111222331")})
+    >>> annotator_quality(ann)["annotator"].tolist()
+    ['x', 'y', 'z']
     """
     func = "annotator_quality"
     if _detection(annotations, iou, func):
@@ -1002,9 +1059,11 @@ def annotator_quality(annotations: pd.DataFrame, reference=None, *, confusion: b
                              "annotations only. Got True with detection annotations.")
         return detection_annotator_quality(annotations, reference, iou=_iou(iou),
                                            classes=classes, min_support=min_support)
+    check_option(method, "method", func, ("dawid_skene", "majority"))
     check_int(min_support, "min_support", func, minimum=1)
     if isinstance(reference, str):
         check_option(reference, "reference", func, ("majority", "dawid_skene"))
+    gold = isinstance(reference, (pd.Series, pd.DataFrame))
     if classes is None and isinstance(reference, (pd.Series, pd.DataFrame)):
         ann_labels = set(annotations["label"].dropna().astype(str)) if "label" in \
             annotations.columns else set()
@@ -1050,6 +1109,14 @@ def annotator_quality(annotations: pd.DataFrame, reference=None, *, confusion: b
         "worst_class_recall": np.where(has_worst, recall_masked[np.arange(n_ann), worst],
                                        np.nan),
     })
+    # Dawid-Skene: labels on items that someone else labelled too (a lone label only
+    # confirms itself); NaN for an annotator who shares no item
+    shared = enc.counts.sum(axis=1)[enc.item] >= 2
+    soft = _soft_confusion(enc.annotator[shared], n_ann, enc.label[shared],
+                           _ds_label_posteriors(enc)[shared])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["ds_accuracy"] = (np.trace(soft, axis1=1, axis2=2)
+                              / np.bincount(enc.annotator[shared], minlength=n_ann))
     if confusion:
         cls = pd.Index(enc.classes)
         out["confusion"] = [pd.DataFrame(cm[j], index=cls.rename("reference"),
@@ -1061,7 +1128,8 @@ def annotator_quality(annotations: pd.DataFrame, reference=None, *, confusion: b
             f"item, or no gold label for their items); their scores are NaN.",
             stacklevel=2,
         )
-    out = out.sort_values(["accuracy", "kappa", "annotator"], ascending=[False, False, True],
+    first = "ds_accuracy" if method == "dawid_skene" and not gold else "accuracy"
+    out = out.sort_values([first, "kappa", "annotator"], ascending=[False, False, True],
                           na_position="last", kind="stable").reset_index(drop=True)
     out.insert(len(out.columns) - (1 if confusion else 0), "rank", np.arange(1, len(out) + 1))
     return out
