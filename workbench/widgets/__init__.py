@@ -24,6 +24,7 @@ _API: dict[str, str] = {
     "AnnotatorTable": "annotator_table",
     "LabelIssueList": "label_issue_list",
     "DisagreementExplorer": "disagreement_explorer",
+    "DetectionDisagreementExplorer": "detection_disagreement",
     "TagPanel": "tag_panel",
     "RelabelQueueView": "relabel_view",
     "FiftyOneButton": "fiftyone_button",

@@ -1,4 +1,10 @@
-"""AgreementMatrix: annotator x annotator heatmap of Cohen's kappa; a click selects items."""
+"""AgreementMatrix: annotator x annotator heatmap of Cohen's kappa; a click selects items.
+
+For detection annotations (box columns ``x``, ``y``, ``w``, ``h``, or a detection project),
+``AgreementMatrix(...)`` returns a :class:`DetectionAgreementMatrix`: detection F1 (or class
+kappa, mean IoU, Krippendorff's alpha) per pair of annotators, and a click selects the images
+where the two disagree together with the disagreeing boxes of both.
+"""
 
 from __future__ import annotations
 
@@ -24,11 +30,23 @@ from ._adapters import (
 )
 from ._plotly_adapter import figure_widget, hide_modebar
 
-__all__ = ["AgreementMatrix", "annotations_from", "sync_figure_state"]
+__all__ = ["AgreementMatrix", "DetectionAgreementMatrix", "annotations_from",
+           "is_detection", "sync_figure_state"]
+
+
+def is_detection(project_or_annotations: Any) -> bool:
+    """Whether the input is a detection project or a frame of annotator boxes."""
+    if isinstance(project_or_annotations, pd.DataFrame):
+        return {"x", "y", "w", "h"} <= set(project_or_annotations.columns)
+    return getattr(project_or_annotations, "task", None) == "detection"
 
 
 def annotations_from(project_or_annotations: Any) -> tuple[Any, pd.DataFrame]:
-    """``(project or None, current annotations)`` from a Project or an annotations frame."""
+    """``(project or None, current annotations)`` from a Project or an annotations frame.
+
+    Detection annotations (boxes) are returned as they are: an annotator draws many boxes
+    on an image, so there is no "latest label" to keep.
+    """
     if isinstance(project_or_annotations, pd.DataFrame):
         ann = project_or_annotations
         project = None
@@ -40,7 +58,7 @@ def annotations_from(project_or_annotations: Any) -> tuple[Any, pd.DataFrame]:
         raise TypeError(
             "Expected a workbench Project or an annotations DataFrame (item_id, annotator, "
             f"label). Got {type(project_or_annotations).__name__} instead.")
-    if len(ann):
+    if len(ann) and not is_detection(ann):
         ann = latest_annotations(ann)
     return project, ann
 
@@ -171,6 +189,12 @@ class AgreementMatrix(StatusMixin, _ClickHeatmap, w.VBox):
     cell = traitlets.Tuple(default_value=None, allow_none=True)
     value = traitlets.Unicode("kappa")
 
+    def __new__(cls, project_or_annotations: Any = None, *args: Any, **kwargs: Any):
+        """A :class:`DetectionAgreementMatrix` for boxes, else an AgreementMatrix."""
+        if cls is AgreementMatrix and is_detection(project_or_annotations):
+            return DetectionAgreementMatrix(project_or_annotations, *args, **kwargs)
+        return super().__new__(cls, project_or_annotations, *args, **kwargs)
+
     def __init__(self, project_or_annotations: Any, selection: Selection | None = None, *,
                  value: str = "kappa"):
         check_option(value, "value", "AgreementMatrix", ("kappa", "agreement"))
@@ -266,3 +290,180 @@ class AgreementMatrix(StatusMixin, _ClickHeatmap, w.VBox):
 
     def __repr__(self) -> str:
         return f"AgreementMatrix({len(self._labels)} annotators, cell={self.cell})"
+
+
+#: What the detection heatmap can show: (column of pairwise_agreement, button label).
+DETECTION_VALUES = (("detection_f1", "detection F1"), ("kappa", "class kappa"),
+                    ("mean_iou", "mean IoU"), ("krippendorff_alpha", "Krippendorff's alpha"))
+
+
+def pivot_pairs(pairs: pd.DataFrame, value: str, names: list[str]) -> pd.DataFrame:
+    """Square annotator x annotator matrix of ``pairs[value]`` (symmetric, NaN diagonal)."""
+    mat = pd.DataFrame(np.nan, index=pd.Index(names, name="annotator"),
+                       columns=pd.Index(names, name="annotator"))
+    ia = mat.index.get_indexer(pairs["annotator_a"].astype(str))
+    ib = mat.columns.get_indexer(pairs["annotator_b"].astype(str))
+    ok = (ia >= 0) & (ib >= 0)
+    arr = mat.to_numpy(copy=True)
+    vals = pairs[value].to_numpy(dtype=float)[ok]
+    arr[ia[ok], ib[ok]] = vals
+    arr[ib[ok], ia[ok]] = vals
+    return pd.DataFrame(arr, index=mat.index, columns=mat.columns)
+
+
+class DetectionAgreementMatrix(AgreementMatrix):
+    """Annotator x annotator heatmap of box agreement; a click selects images and boxes.
+
+    Cell (a, b) shows :func:`workbench.pairwise_agreement` of the two annotators' boxes
+    (detection F1 at the IoU threshold, Cohen's kappa of the classes of matched boxes, mean
+    IoU of matched boxes, or Krippendorff's alpha with the ``1 - IoU`` distance). A click
+    selects the images where :func:`workbench.match_annotators` has an outcome other than
+    ``agree`` for the pair (a box of one without a match in the other, or a matched box of
+    another class) and, in ``selection.box_ids``, those boxes of both annotators. A click on
+    the diagonal (a, a) does the same for a against every other annotator.
+
+    Parameters
+    ----------
+    project_or_annotations : DetectionProject or DataFrame
+        A detection project or its annotations (``item_id``, ``annotator``, ``label``,
+        ``x``, ``y``, ``w``, ``h`` [, ``box_id``]).
+    selection : Selection, default=None
+        The shared selection; a new one when None.
+    value : {'detection_f1', 'kappa', 'mean_iou', 'krippendorff_alpha'}, default='detection_f1'
+        What the colours show.
+    iou : float, default=0.5
+        Minimum IoU of a matched pair of boxes.
+    matches : DataFrame, default=None
+        :func:`workbench.match_annotators` of the annotations at ``iou``, when the caller
+        has it already (a dashboard computes it once).
+
+    Attributes
+    ----------
+    pairs : DataFrame
+        :func:`workbench.pairwise_agreement` of the annotations.
+    matches : DataFrame
+        :func:`workbench.match_annotators` of the annotations.
+    matrix : DataFrame
+        The square matrix shown.
+    cell : tuple of (str, str) or None
+        The selected ``(annotator_a, annotator_b)``.
+    """
+
+    value = traitlets.Unicode("detection_f1")
+
+    def __init__(self, project_or_annotations: Any, selection: Selection | None = None, *,
+                 value: str = "detection_f1", iou: float = 0.5, matches=None):
+        check_option(value, "value", "AgreementMatrix", [v for v, _ in DETECTION_VALUES])
+        self.project, self.annotations = annotations_from(project_or_annotations)
+        self.selection = selection if selection is not None else Selection()
+        self.iou = iou
+        self.matches = matches
+        self._labels: list[str] = []
+        self.figure = self._make_figure(
+            xtitle="annotator", ytitle="annotator", colorscale="RdYlGn", zmin=None, zmax=1,
+            hover="%{y} vs %{x}<br>%{customdata}")
+        self.value_picker = w.ToggleButtons(options=[(t, v) for v, t in DETECTION_VALUES],
+                                            value=value)
+        self.value_picker.add_class("wb-agreement-value")
+        self.caption = w.HTML("")
+        self.caption.add_class("wb-agreement-caption")
+        w.VBox.__init__(self, [self.value_picker, self._make_error_box(), self.caption,
+                               self.figure])
+        self.add_class("wb-agreement-matrix")
+        self.add_class("wb-detection-agreement-matrix")
+        self._start(value)
+
+    def _compute(self) -> None:
+        from ..detection.agreement import match_annotators
+
+        ann = self.annotations
+        names = sorted(set(ann["annotator"].astype(str))) if len(ann) else []
+        self._labels = names
+        self._cache: dict = {}
+        if len(names) < 2:
+            self.pairs = pd.DataFrame(columns=["annotator_a", "annotator_b", "n_shared",
+                                               *[v for v, _ in DETECTION_VALUES]])
+            self.matches = pd.DataFrame(columns=["item_id", "annotator_a", "annotator_b",
+                                                 "box_id_a", "box_id_b", "outcome"])
+            return
+        classes = getattr(self.project, "classes", None) or None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # surfaced by the dashboard instead
+            self.pairs = pairwise_agreement(ann, iou=self.iou, classes=classes)
+        if self.matches is None:
+            self.matches = match_annotators(ann, iou=self.iou, classes=classes)
+        m = self.matches
+        bad = m[m["outcome"].astype(str) != "agree"]
+        self._disagree = bad.assign(annotator_a=bad["annotator_a"].astype(str),
+                                    annotator_b=bad["annotator_b"].astype(str),
+                                    item_id=bad["item_id"].astype(str))
+
+    def _rows_of(self, annotator_a: str, annotator_b: str) -> pd.DataFrame:
+        d = getattr(self, "_disagree", None)
+        if d is None:
+            return pd.DataFrame(columns=["item_id", "box_id_a", "box_id_b"])
+        a, b = str(annotator_a), str(annotator_b)
+        if a == b:
+            return d[(d["annotator_a"] == a) | (d["annotator_b"] == a)]
+        return d[((d["annotator_a"] == a) & (d["annotator_b"] == b))
+                 | ((d["annotator_a"] == b) & (d["annotator_b"] == a))]
+
+    def items_of(self, annotator_a: str, annotator_b: str) -> list[str]:
+        """Images where the two annotators' boxes disagree (a == b: a against anyone)."""
+        return self.boxes_of(annotator_a, annotator_b)[0]
+
+    def boxes_of(self, annotator_a: str, annotator_b: str) -> tuple[list[str], list[str]]:
+        """``(images, boxes)`` where the two disagree: outcomes other than ``agree``."""
+        key = (str(annotator_a), str(annotator_b))
+        if key not in self._cache:
+            rows = self._rows_of(*key)
+            boxes = pd.concat([rows["box_id_a"], rows["box_id_b"]]).dropna().astype(str)
+            self._cache[key] = (sorted(set(rows["item_id"])), sorted(set(boxes)))
+        return self._cache[key]
+
+    def select_pair(self, annotator_a: str, annotator_b: str) -> list[str]:
+        """Select the images and boxes where the two annotators disagree (a click)."""
+        ids, boxes = self.boxes_of(annotator_a, annotator_b)
+        self.cell = (str(annotator_a), str(annotator_b))
+        if annotator_a == annotator_b:
+            desc = f"boxes of {annotator_a} that another annotator does not match"
+        else:
+            desc = f"boxes where {annotator_a} and {annotator_b} disagree"
+        self.selection.select(ids, box_ids=boxes, origin=self, description=desc)
+        return ids
+
+    def _render(self) -> None:
+        names = self._labels
+        k = len(names)
+        if k == 0 or self.pairs.empty:
+            self.matrix = pd.DataFrame()
+            self.caption.value = ("<i>Fewer than two annotators drew boxes, so there is no "
+                                  "pairwise agreement to show.</i>")
+            self._draw([], np.zeros((0, 0)), [], [])
+            return
+        mat = pivot_pairs(self.pairs, self.value, names)
+        shared = pivot_pairs(self.pairs, "n_shared", names)
+        self.matrix = mat
+        z = mat.to_numpy(dtype=float, copy=True)
+        text = [["" if np.isnan(z[i, j]) else f"{z[i, j]:.2f}" for j in range(k)]
+                for i in range(k)]
+        custom = []
+        for i in range(k):
+            for j in range(k):
+                if i == j:
+                    custom.append("click: this annotator's boxes that others do not match")
+                else:
+                    n = shared.iat[i, j]
+                    custom.append(f"{0 if np.isnan(n) else int(n)} shared images")
+        self._draw(names, z, text, custom)
+        label = dict(DETECTION_VALUES)[self.value]
+        self.caption.value = (
+            f"<span>{k} annotators, {len(self.pairs)} pairs. <i>{esc(label)}</i> of two "
+            f"annotators' boxes matched one to one at IoU &ge; {self.iou:.2f}. Click a cell "
+            "to see the images where those two disagree (a box without a match, or a "
+            "matched box of another class), with those boxes highlighted; click the "
+            "diagonal for one annotator against everyone.</span>")
+
+    def __repr__(self) -> str:
+        return (f"DetectionAgreementMatrix({len(self._labels)} annotators, "
+                f"value={self.value!r}, cell={self.cell})")

@@ -1,4 +1,10 @@
-"""AnnotatorTable: per-annotator quality; clicking an annotator selects their disagreements."""
+"""AnnotatorTable: per-annotator quality; clicking an annotator selects their disagreements.
+
+For detection annotations, ``AnnotatorTable(...)`` returns a :class:`DetectionAnnotatorTable`:
+miss rate, extra-box rate, tightness (mean IoU), class accuracy and worst class against the
+consensus boxes (or gold boxes), and a click selects that annotator's missed, extra, loose
+or wrongly classed boxes.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +20,9 @@ from .._validation import check_int
 from ..agreement import annotator_quality, disagreeing_items, disagreeing_items_by_annotator
 from ..selection import Selection
 from ._adapters import RowGrid, StatusMixin, esc, guarded
-from .agreement_matrix import annotations_from
+from .agreement_matrix import annotations_from, is_detection
 
-__all__ = ["AnnotatorTable"]
+__all__ = ["AnnotatorTable", "DetectionAnnotatorTable"]
 
 _HEADERS = ["annotator", "labels", "accuracy", "kappa", "worst class", "disagrees on"]
 
@@ -55,6 +61,15 @@ class AnnotatorTable(StatusMixin, w.VBox):
     """
 
     annotator = traitlets.Unicode(None, allow_none=True)
+    #: Column titles and the grid's column widths.
+    _headers = _HEADERS
+    _columns = "minmax(90px, 1fr) 55px 75px 50px 95px 105px"
+
+    def __new__(cls, project_or_annotations: Any = None, *args: Any, **kwargs: Any):
+        """A :class:`DetectionAnnotatorTable` for boxes, else an AnnotatorTable."""
+        if cls is AnnotatorTable and is_detection(project_or_annotations):
+            return DetectionAnnotatorTable(project_or_annotations, *args, **kwargs)
+        return super().__new__(cls, project_or_annotations, *args, **kwargs)
 
     def __init__(self, project_or_annotations: Any, selection: Selection | None = None, *,
                  reference=None, page_size: int = 15):
@@ -67,14 +82,18 @@ class AnnotatorTable(StatusMixin, w.VBox):
         self.caption.add_class("wb-annotator-caption")
         self._compute()
         # no more row widgets than annotators: six annotators are six rows
-        self.table = RowGrid(_HEADERS, max(1, min(self.page_size, len(self.quality))),
-                             self._on_row, self.go, prefix="annotator",
-                             columns="minmax(90px, 1fr) 55px 75px 50px 95px 105px")
+        self.table = RowGrid(self._headers, max(1, min(self.page_size, len(self.quality))),
+                             self._on_row, self.go, prefix="annotator", columns=self._columns)
         self.grid = self.table.grid
-        super().__init__([self._make_error_box(), self.caption, self.grid, self.table.pager])
+        super().__init__([self._make_error_box(), *self._controls(), self.caption, self.grid,
+                          self.table.pager])
         self.add_class("wb-annotator-table")
         self.selection.observe(self._on_selection, names=["ids"])
         self._render()
+
+    def _controls(self) -> list:
+        """Widgets above the caption (none here)."""
+        return []
 
     def _compute(self) -> None:
         self._cache: dict[str, list[str]] = {}
@@ -171,3 +190,182 @@ class AnnotatorTable(StatusMixin, w.VBox):
 
     def __repr__(self) -> str:
         return f"AnnotatorTable({len(self.quality)} annotators, annotator={self.annotator!r})"
+
+
+#: What a click on an annotator of a detection table selects: (outcomes, button label).
+DETECTION_KINDS = {"all": (("missed", "extra", "loose", "wrong_class"), "all problems"),
+                   "missed": (("missed",), "missed"), "extra": (("extra",), "extra"),
+                   "loose": (("loose",), "loose"), "wrong_class": (("wrong_class",),
+                                                                   "wrong class")}
+_KIND_TEXT = {"all": "missed objects, extra, loose and wrong-class boxes",
+              "missed": "objects missed", "extra": "extra boxes", "loose": "loose boxes",
+              "wrong_class": "boxes of the wrong class"}
+_DETECTION_HEADERS = ["annotator", "boxes", "miss rate", "extra boxes", "tightness",
+                      "class acc.", "worst class", "problems"]
+
+
+class DetectionAnnotatorTable(AnnotatorTable):
+    """One row per annotator of boxes; clicking a name selects their problem boxes.
+
+    Scores come from :func:`workbench.annotator_quality` on boxes: against the
+    majority-consensus boxes (drawn by more than half of the annotators) by default, or
+    gold boxes. The boxes behind them come from
+    :func:`workbench.detection.agreement.annotator_box_outcomes`: a click on an annotator
+    selects the images and boxes of the kind picked above the table: the consensus objects
+    they **missed** (``selection.box_ids`` then holds the other annotators' boxes of that
+    object), their **extra** boxes (matching no consensus box), **loose** boxes (right
+    class, IoU below ``loose_iou``) and **wrong class** boxes, or all four.
+
+    Parameters
+    ----------
+    project_or_annotations : DetectionProject or DataFrame
+        A detection project or its annotations.
+    selection : Selection, default=None
+        The shared selection; a new one when None.
+    reference : DataFrame, 'majority' or None, default=None
+        Gold boxes (``item_id``, ``label``, ``x``, ``y``, ``w``, ``h`` [, ``box_id``]), or
+        None / ``'majority'`` for the consensus.
+    page_size : int, default=15
+        Annotators per page.
+    iou : float, default=0.5
+        Minimum IoU of a match.
+    loose_iou : float, default=0.7
+        A matched box of the right class below this IoU is loose.
+    kind : {'all', 'missed', 'extra', 'loose', 'wrong_class'}, default='all'
+        What a click selects (the toggle above the table, CSS class
+        ``wb-annotator-kind``).
+
+    Attributes
+    ----------
+    quality : DataFrame
+        :func:`workbench.annotator_quality` of the boxes, plus ``n_problems``.
+    outcomes : DataFrame
+        :func:`workbench.detection.agreement.annotator_box_outcomes` of the boxes.
+    annotator : str or None
+        The annotator whose boxes are selected.
+    """
+
+    kind = traitlets.Unicode("all")
+    _headers = _DETECTION_HEADERS
+    _columns = "minmax(80px, 1fr) 50px 70px 80px 70px 70px 90px 65px"
+
+    def __init__(self, project_or_annotations: Any, selection: Selection | None = None, *,
+                 reference=None, page_size: int = 15, iou: float = 0.5,
+                 loose_iou: float = 0.7, kind: str = "all"):
+        from .._validation import check_option
+
+        check_option(kind, "kind", "AnnotatorTable", tuple(DETECTION_KINDS))
+        self.iou, self.loose_iou = iou, loose_iou
+        self.kind_picker = w.ToggleButtons(
+            options=[(label, k) for k, (_o, label) in DETECTION_KINDS.items()], value=kind,
+            description="a click selects", style={"description_width": "initial",
+                                                  "button_width": "auto"})
+        self.kind_picker.add_class("wb-annotator-kind")
+        super().__init__(project_or_annotations, selection, reference=reference,
+                         page_size=page_size)
+        self.kind = kind
+        w.link((self.kind_picker, "value"), (self, "kind"))
+        self.add_class("wb-detection-annotator-table")
+
+    def _controls(self) -> list:
+        return [self.kind_picker]
+
+    def _compute(self) -> None:
+        from ..detection.agreement import annotator_box_outcomes
+
+        self._cache = {}
+        self._warnings = []
+        ann = self.annotations
+        if len(ann) == 0 or ann["annotator"].nunique() < (1 if self._gold() else 2):
+            self.quality = pd.DataFrame(columns=[
+                "annotator", "n_boxes", "miss_rate", "extra_rate", "mean_iou",
+                "class_accuracy", "worst_class", "worst_class_recall", "n_problems"])
+            self.outcomes = pd.DataFrame(columns=["annotator", "item_id", "box_id",
+                                                  "reference_box_ids", "outcome"])
+            return
+        classes = [str(c) for c in (getattr(self.project, "classes", None) or [])] or None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            q = annotator_quality(ann, self.reference, iou=self.iou, classes=classes)
+            self.outcomes = annotator_box_outcomes(ann, self.reference, iou=self.iou,
+                                                   loose_iou=self.loose_iou, classes=classes)
+        self._warnings = [str(c.message) for c in caught]
+        problems = self.outcomes[self.outcomes["outcome"].astype(str) != "match"]
+        counts = problems.groupby("annotator").size()
+        q["n_problems"] = [int(counts.get(a, 0)) for a in q["annotator"]]
+        self.quality = q
+
+    def _gold(self) -> bool:
+        return isinstance(self.reference, pd.DataFrame)
+
+    def boxes_of(self, annotator: str, kind: str | None = None
+                 ) -> tuple[list[str], list[str]]:
+        """``(images, boxes)`` of ``annotator``'s problems of ``kind`` (default: the toggle).
+
+        Missed objects contribute the other annotators' boxes of that object (or the gold
+        box); every other kind the annotator's own boxes.
+        """
+        kind = self.kind if kind is None else kind
+        key = (str(annotator), kind)
+        if key not in self._cache:
+            o = self.outcomes
+            rows = o[(o["annotator"] == key[0])
+                     & o["outcome"].astype(str).isin(DETECTION_KINDS[kind][0])]
+            boxes = set(rows["box_id"].dropna().astype(str))
+            missed = rows[rows["outcome"].astype(str) == "missed"]
+            for members, ref in zip(missed["reference_box_ids"], missed["reference_id"],
+                                    strict=True):
+                boxes.update(map(str, members) if len(members) else [str(ref)])
+            self._cache[key] = (sorted(set(rows["item_id"].astype(str))), sorted(boxes))
+        return self._cache[key]
+
+    def items_of(self, annotator: str) -> list[str]:
+        """Images with a problem of the chosen kind for ``annotator``."""
+        return self.boxes_of(annotator)[0]
+
+    def select_annotator(self, annotator: str) -> list[str]:
+        """Select ``annotator``'s problem images and boxes of the chosen kind (a click)."""
+        ids, boxes = self.boxes_of(annotator)
+        self.annotator = str(annotator)
+        self.selection.select(ids, box_ids=boxes, origin=self,
+                              description=f"{annotator}: {_KIND_TEXT[self.kind]}")
+        return ids
+
+    @traitlets.observe("kind")
+    def _on_kind(self, change) -> None:
+        if self.annotator is not None and self.selection.origin is self:
+            try:
+                self.select_annotator(self.annotator)  # the same annotator, the new kind
+                self.clear_error()
+            except Exception as exc:  # shown, not swallowed
+                self.show_error(exc)
+
+    def _row_content(self, i: int) -> tuple[str, str, list[str]]:
+        row = self.quality.iloc[i]
+        worst = "" if pd.isna(row["worst_class"]) or row["worst_class"] in ("None", "nan") \
+            else f"{esc(row['worst_class'])} ({percent(row['worst_class_recall'])})"
+        return (str(row["annotator"]),
+                f"select the images of {row['annotator']}'s missed, extra, loose or "
+                "wrongly classed boxes (the kind chosen above)",
+                [f"{row['n_boxes']}", percent(row["miss_rate"]), percent(row["extra_rate"]),
+                 _fmt(row["mean_iou"]), percent(row["class_accuracy"]), worst,
+                 f"{row['n_problems']}"])
+
+    def _render(self) -> None:
+        self._render_rows()
+        ref = "gold boxes" if self._gold() else (
+            "the consensus boxes (drawn by more than half of the annotators)")
+        notes = "".join(f"<br><span style='color:#a60'>{esc(m)}</span>"
+                        for m in self._warnings)
+        self.caption.value = (
+            f"<span>Each annotator's boxes against {esc(ref)}, matched one to one at IoU "
+            f"&ge; {self.iou:.2f}: <i>miss rate</i> (objects they did not draw), <i>extra "
+            "boxes</i> (their boxes matching nothing), <i>tightness</i> (mean IoU of matched "
+            "boxes, 1 = exact), <i>class acc.</i> (matched boxes of the right class) and "
+            "the <i>worst class</i> (lowest recall). <i>problems</i> counts missed, extra, "
+            f"loose (IoU &lt; {self.loose_iou:.2f}) and wrong-class boxes. Click an annotator "
+            f"to see them.</span>{notes}")
+
+    def __repr__(self) -> str:
+        return (f"DetectionAnnotatorTable({len(self.quality)} annotators, "
+                f"annotator={self.annotator!r}, kind={self.kind!r})")

@@ -1,4 +1,9 @@
-"""DisagreementExplorer: annotator disagreements and suspected label errors, in one board."""
+"""DisagreementExplorer: annotator disagreements and suspected label errors, in one board.
+
+``DisagreementExplorer(project)`` detects the project's task: a detection project gets a
+:class:`~workbench.widgets.detection_disagreement.DetectionDisagreementExplorer` (box
+agreement, images and boxes selected, every annotator's boxes drawn).
+"""
 
 from __future__ import annotations
 
@@ -60,7 +65,25 @@ class DisagreementExplorer(StatusMixin, w.VBox):
         The status line (CSS class ``wb-status``).
     summary : dict
         :func:`workbench.agreement_summary` of the annotations (empty without them).
+
+    Notes
+    -----
+    For a project whose ``task`` is ``"detection"``, ``DisagreementExplorer(project, ...)``
+    returns a :class:`~workbench.widgets.detection_disagreement.DetectionDisagreementExplorer`
+    (same arguments, plus ``iou``): detection F1, class kappa, mean IoU and Krippendorff's
+    alpha at the top, the annotator x annotator F1 heatmap, confused classes of matched
+    boxes, the annotator table (miss rate, extra boxes, tightness), suspected box errors
+    and agreement per slice; every click selects images and boxes, which the gallery draws
+    with every annotator's boxes in their own colour.
     """
+
+    def __new__(cls, project: Any = None, *args: Any, **kwargs: Any):
+        """A :class:`DetectionDisagreementExplorer` for a detection project, else this."""
+        if cls is DisagreementExplorer and getattr(project, "task", None) == "detection":
+            from .detection_disagreement import DetectionDisagreementExplorer
+
+            return DetectionDisagreementExplorer(project, *args, **kwargs)
+        return super().__new__(cls, project, *args, **kwargs)
 
     def __init__(self, project: Any, selection: Selection | None = None, *,
                  run: str | None = None, slice_by: str | None = None):

@@ -1,0 +1,389 @@
+"""DetectionDisagreementExplorer: where annotators' boxes disagree, in one board.
+
+``wb.widgets.DisagreementExplorer(project)`` builds this for a project whose ``task`` is
+``"detection"``. Every view is a thin view over :mod:`workbench.detection.agreement`
+(reached through :func:`workbench.agreement_summary`, :func:`workbench.pairwise_agreement`,
+:func:`workbench.match_annotators`, :func:`workbench.annotator_quality`,
+:func:`workbench.confused_pairs`, :func:`workbench.agreement_by`) and every click selects
+images *and* boxes (``selection.ids`` and ``selection.box_ids``), which the gallery draws
+with every annotator's boxes in their own colour.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import ipywidgets as w
+import pandas as pd
+
+from .._format import MISSING
+from ..agreement import agreement_by, agreement_summary
+from ..selection import Selection
+from ._adapters import RowGrid, StatusMixin, esc, fiftyone_button, guarded
+from ._detection_data import DetectionData
+from .agreement_matrix import DetectionAgreementMatrix
+from .annotator_table import DetectionAnnotatorTable
+from .confused_pairs import DetectionConfusedPairs
+from .gallery import ItemGallery
+from .tag_panel import TagPanel
+
+__all__ = ["DetectionDisagreementExplorer", "KPIS"]
+
+#: The numbers at the top: (key of agreement_summary, title, what it means).
+KPIS = (
+    ("detection_f1", "detection F1",
+     "two annotators draw the same objects (boxes matched one to one at the IoU threshold, "
+     "any class): 1 = every box has a partner"),
+    ("mean_cohen_kappa", "class kappa",
+     "Cohen's kappa of the classes of matched boxes, mean over annotator pairs "
+     "(1 = same class always, 0 = chance)"),
+    ("mean_iou", "mean IoU",
+     "how tightly matched boxes overlap (1 = the same box)"),
+    ("krippendorff_alpha", "Krippendorff's alpha",
+     "agreement on where the objects are, corrected for chance, distance 1 - IoU "
+     "(1 = perfect, 0 = chance)"),
+)
+
+HELP = """<ol style='margin:4px 0;padding-left:20px;font-size:13px;line-height:1.45'>
+<li><b>Annotators</b>: the annotator x annotator heatmap of detection F1 (or class kappa,
+mean IoU, Krippendorff's alpha). Click a cell for the images where those two annotators
+disagree: a box one drew and the other did not, or the same object given another class;
+those boxes are highlighted. The table scores each annotator against the consensus boxes:
+miss rate, extra boxes, tightness (mean IoU) and class accuracy; pick what a click selects
+(missed objects, extra, loose or wrong-class boxes) and click a name.</li>
+<li><b>Confused classes</b>: the classes two annotators gave the same object. Click a cell
+(or a pair in the list) for those boxes; clear examples belong in the labeling guide.</li>
+<li><b>Suspected box errors</b>: dataset boxes that are probably missing, badly placed or
+of the wrong class (cleanlab with the model's detections and the annotators'
+consensus).</li>
+<li><b>Agreement by slice</b>: detection F1, class agreement and mean IoU per camera, site,
+... with 95% bootstrap intervals; a click selects the slice's images where annotators
+disagree.</li>
+<li>The <b>gallery</b> draws every annotator's boxes in their own colour (legend above the
+cards), the selected ones highlighted. Tag the images (or the selected boxes) in the tag
+panel, or open them in FiftyOne.</li></ol>"""
+
+_SLICE_HEADERS = ["value", "images", "detection F1 [95% CI]", "class agreement [95% CI]",
+                  "mean IoU [95% CI]"]
+
+
+def _fmt(x: Any) -> str:
+    return MISSING if x is None or pd.isna(x) else f"{x:.3f}"
+
+
+def _with_ci(row: pd.Series, name: str) -> str:
+    return f"{_fmt(row[name])} [{_fmt(row[f'{name}_low'])}, {_fmt(row[f'{name}_high'])}]"
+
+
+class DetectionDisagreementExplorer(StatusMixin, w.VBox):
+    """Where annotators' boxes disagree, who is reliable, and which boxes look wrong.
+
+    Parameters
+    ----------
+    project : DetectionProject
+        A project with ``task == "detection"``; the views need its ``annotations`` (boxes
+        of at least two annotators), the suspected box errors its predictions.
+    selection : Selection, default=None
+        The shared selection; a new one when None.
+    run : str, default=None
+        Model run of the suspected box errors (None: the project's default run).
+    slice_by : str, default=None
+        Image metadata column of the agreement-by-slice tab (None: the first one).
+    iou : float, default=0.5
+        Minimum IoU of two annotators' boxes matched as the same object.
+
+    Attributes
+    ----------
+    summary : dict
+        :func:`workbench.agreement_summary` of the boxes (empty without two annotators).
+    matches : DataFrame
+        :func:`workbench.match_annotators` of the boxes (shared by the heatmap and the
+        slice table).
+    matrix : DetectionAgreementMatrix
+    annotators : DetectionAnnotatorTable
+    pairs : DetectionConfusedPairs
+    issues : widget
+        The suspected box errors list.
+    slice_frame : DataFrame
+        :func:`workbench.agreement_by` of the slice column picked.
+    gallery : ItemGallery
+    tag_panel : TagPanel
+    fiftyone_button : FiftyOneButton or None
+    status : ipywidgets.HTML
+        What is selected (CSS class ``wb-status``).
+
+    Examples
+    --------
+    >>> project = wb.open_project("data/sample-detection")  # doctest: +SKIP
+    >>> app = wb.widgets.DisagreementExplorer(project)  # doctest: +SKIP
+    """
+
+    def __init__(self, project: Any, selection: Selection | None = None, *,
+                 run: str | None = None, slice_by: str | None = None, iou: float = 0.5):
+        self.project = project
+        self.selection = selection if selection is not None else Selection()
+        self.iou = float(iou)
+        self.notes: list[str] = []
+        self.status = w.HTML("")
+        self.status.add_class("wb-status")
+        self.header = w.HTML("")
+        self.header.add_class("wb-agreement-summary")
+        super().__init__([self._make_error_box(), self.header, self.status])
+        self.add_class("wb-disagreement-explorer")
+        self.add_class("wb-detection-disagreement")
+        try:
+            self._build(run, slice_by)
+        except Exception as exc:  # a broken board says why instead of a blank page
+            self.show_error(exc)
+            raise
+        self.selection.observe(self._on_selection, names=["ids", "box_ids", "description"])
+        self._update_status()
+        self.add_class("wb-ready")
+
+    # ---- build ------------------------------------------------------------------------
+    def _build(self, run, slice_by) -> None:
+        project, sel = self.project, self.selection
+        ann = project.annotations
+        classes = [str(c) for c in project.classes] or None
+        self.summary: dict = {}
+        self.matches = None
+        n_annotators = ann["annotator"].nunique() if len(ann) else 0
+        if n_annotators >= 2:
+            from ..detection.agreement import match_annotators
+
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                self.summary = agreement_summary(ann, classes=classes, iou=self.iou)
+                self.matches = match_annotators(ann, iou=self.iou, classes=classes)
+            self.notes += [str(c.message) for c in caught]
+        elif len(ann):
+            self.notes.append(f"Only one annotator ({ann['annotator'].iloc[0]}) drew boxes: "
+                              "agreement needs two. Suspected box errors are shown.")
+        else:
+            self.notes.append("This project has no annotations (boxes drawn by annotators): "
+                              "only suspected box errors are shown.")
+        self.header.value = self._header_html()
+
+        self.matrix = DetectionAgreementMatrix(project, sel, iou=self.iou,
+                                               matches=self.matches)
+        self.annotators = DetectionAnnotatorTable(project, sel, iou=self.iou)
+        self.annotators.layout.flex = "1 1 560px"  # beside the heatmap when there is room
+        self.annotators.layout.min_width = "0"
+        self.matrix.layout.flex = "0 0 auto"
+        self.pairs = DetectionConfusedPairs(project, sel, iou=self.iou)
+        self.issues = self._issue_list(run)
+        self._build_slices(slice_by)
+
+        self.tabs = w.Tab(children=[
+            w.HBox([self.matrix, self.annotators],
+                   layout=w.Layout(flex_flow="row wrap", align_items="flex-start",
+                                   grid_gap="8px 24px")),
+            self.pairs,
+            self.issues,
+            w.VBox([self.slice_picker, self.slice_caption, self.slice_rows.grid,
+                    self.slice_rows.pager]),
+        ])
+        for i, title in enumerate(["Annotators", "Confused classes", "Suspected box errors",
+                                   "Agreement by slice"]):
+            self.tabs.set_title(i, title)
+        self.tabs.add_class("wb-disagreement-tabs")
+
+        self.gallery = ItemGallery(project, sel, run=run,
+                                   detection=DetectionData(project, iou=self.iou))
+        self.tag_panel = TagPanel(project, sel, context={"dashboard": "disagreements"})
+        self.fiftyone_button, why = fiftyone_button(project, sel)
+        if why:
+            self.notes.append(why)
+            self.header.value = self._header_html()
+        side = [x for x in (self.tag_panel, self.fiftyone_button) if x is not None]
+        self.clear_button = w.Button(description="clear selection")
+        self.clear_button.add_class("wb-clear-selection")
+        self.clear_button.on_click(self._on_clear)
+        self.help = w.Accordion(children=[w.HTML(HELP)], selected_index=None)
+        self.help.set_title(0, "how to use")
+        self.help.add_class("wb-help")
+        actions = w.HBox(side, layout=w.Layout(flex_flow="row wrap", align_items="flex-start",
+                                               grid_gap="4px 32px"))
+        actions.add_class("wb-actions")
+        self.children = [self.error_box, self.header, self.help, self.tabs,
+                         w.HBox([self.status, self.clear_button],
+                                layout=w.Layout(align_items="center", grid_gap="12px")),
+                         actions, self.gallery]
+
+    def _issue_list(self, run):
+        """The suspected box errors (cleanlab and the annotators), or why they are absent."""
+        try:
+            from .detection_issue_list import DetectionIssueList
+        except ImportError:  # TEMPORARY until part E commits the list
+            box = w.HTML("<i>The suspected box errors list is not available yet.</i>")
+            return box
+        return DetectionIssueList(self.project, self.selection)
+
+    def _header_html(self) -> str:
+        s = self.summary
+        name = esc(getattr(self.project, "name", "") or "")
+        title = f"<h3 style='margin:4px 0'>Box agreement between annotators: {name}</h3>"
+        notes = "".join(f"<li>{esc(n)}</li>" for n in self.notes)
+        notes = f"<ul style='color:#a60'>{notes}</ul>" if notes else ""
+        if not s:
+            return f"{title}{notes}"
+        cards = "".join(
+            f"<div class='wb-kpi' data-kpi='{key}' title='{esc(tip)}' style='display:inline-"
+            "block;min-width:130px;margin:2px 12px 2px 0;padding:4px 10px;border:1px solid "
+            f"#ddd;border-radius:4px'><div style='font-size:11px;color:#555'>{esc(label)}"
+            f"</div><div style='font-size:20px;font-weight:600'>{_fmt(s.get(key))}</div></div>"
+            for key, label, tip in KPIS)
+        return (f"{title}<div class='wb-kpis'>{cards}</div>"
+                f"<span>{s['n_items']:,} images, {s['n_annotators']} annotators, "
+                f"{s['n_boxes']:,} boxes; boxes of two annotators are the same object when "
+                f"their IoU is at least {s['iou_threshold']:.2f} (matched one to one). "
+                f"Hover a number for what it means; 1 is perfect.</span>{notes}")
+
+    # ---- agreement by slice -------------------------------------------------------------
+    def _build_slices(self, slice_by) -> None:
+        columns = list(self.project.metadata_columns)
+        self.slice_picker = w.Dropdown(description="agreement by", options=columns,
+                                       style={"description_width": "initial"},
+                                       layout=w.Layout(width="300px"))
+        self.slice_picker.add_class("wb-agreement-by")
+        self.slice_caption = w.HTML("")
+        self.slice_caption.add_class("wb-agreement-by-table")
+        self.slice_frame = pd.DataFrame()
+        self.slice_page = 0
+        self._slice_selected: int | None = None
+        self.slice_rows = RowGrid(_SLICE_HEADERS, 15, self._on_slice_row, self._go_slices,
+                                  prefix="agreement-by",
+                                  columns="minmax(120px, 220px) 60px 190px 190px 190px")
+        if columns:
+            self.slice_picker.value = slice_by if slice_by in columns else columns[0]
+        self.slice_picker.observe(self._on_slice_by, names=["value"])
+        self._render_slices()
+
+    def _render_slices(self) -> None:
+        col = self.slice_picker.value
+        self.slice_frame = pd.DataFrame()
+        self.slice_page, self._slice_selected = 0, None
+        message = "<i>No image metadata column, or fewer than two annotators.</i>"
+        if col and self.matches is not None:
+            try:
+                self.slice_frame = agreement_by(
+                    self.project.annotations, self.project, col, n_boot=200,
+                    classes=[str(c) for c in self.project.classes] or None,
+                    iou=self.iou).reset_index(drop=True)
+                message = None
+            except Exception as exc:  # e.g. no slice with two annotators' boxes
+                message = f"<i>{esc(exc)}</i>"
+        if message is None:
+            table = self.slice_frame
+            lowest = ""
+            if len(table) > 1 and table["detection_f1"].notna().any():
+                worst = table.loc[table["detection_f1"].idxmin()]
+                lowest = (f" Lowest detection F1: <b>{esc(col)}={esc(worst[col])}</b> "
+                          f"({_fmt(worst['detection_f1'])}): look there first.")
+            message = (
+                f"<span>Box agreement of the annotators per <b>{esc(col)}</b>: detection F1, "
+                "class agreement of matched boxes and their mean IoU, pooled over every pair "
+                "of annotators, with 95% intervals (bootstrap over images, 200 resamples, "
+                f"seeded).{lowest} Click a value to see its images where annotators "
+                "disagree.</span>")
+            self.slice_rows.headers[0].value = f"<b>{esc(col)}</b>"
+        self.slice_caption.value = message
+        self._render_slice_rows()
+
+    def _slice_row_content(self, i: int, low: Any) -> tuple[str, str, list[str]]:
+        row, col = self.slice_frame.iloc[i], self.slice_picker.value
+        f1 = _with_ci(row, "detection_f1")
+        if low is not None and row["detection_f1"] == low:
+            f1 = f"<b style='color:#b00020'>{f1}</b>"
+        return (str(row[col]),
+                f"select the images of {col}={row[col]} where annotators' boxes disagree",
+                [f"{row['n_items']}", f1, _with_ci(row, "class_agreement"),
+                 _with_ci(row, "mean_iou")])
+
+    def _render_slice_rows(self) -> None:
+        table = self.slice_frame
+        low = table["detection_f1"].min() if len(table) > 1 else None
+        self.slice_rows.render(self.slice_page, len(table),
+                               lambda i: self._slice_row_content(i, low),
+                               selected=lambda i: i == self._slice_selected)
+
+    @property
+    def slice_buttons(self) -> list:
+        """The value buttons of the agreement-by-slice page shown, in display order."""
+        n = len(self.slice_frame) - self.slice_page * self.slice_rows.page_rows
+        return [r.button for r in self.slice_rows.rows[:max(0, n)]]
+
+    def _go_slices(self, page: int) -> None:
+        page = RowGrid.clip(page, len(self.slice_frame), self.slice_rows.page_rows)
+        if page != self.slice_page:
+            self.slice_page = page
+            self._render_slice_rows()
+
+    @guarded
+    def _on_slice_row(self, slot: int) -> None:
+        i = self.slice_page * self.slice_rows.page_rows + slot
+        if i < len(self.slice_frame):
+            self.select_slice(i)
+
+    def slice_boxes(self, k: int) -> tuple[list[str], list[str]]:
+        """``(images, boxes)`` of row ``k`` where two annotators' boxes disagree.
+
+        The images of the slice with a :func:`workbench.match_annotators` outcome other
+        than ``agree``, and the boxes of those outcomes.
+        """
+        col = self.slice_picker.value
+        value = self.slice_frame.iloc[k][col]
+        items = self.project.items
+        in_slice = set(items.loc[items[col] == value, "item_id"].astype(str))
+        m = self.matches
+        bad = m[(m["outcome"].astype(str) != "agree")
+                & m["item_id"].astype(str).isin(in_slice)]
+        boxes = pd.concat([bad["box_id_a"], bad["box_id_b"]]).dropna().astype(str)
+        return sorted(set(bad["item_id"].astype(str))), sorted(set(boxes))
+
+    def select_slice(self, k: int) -> list[str]:
+        """Select the disagreements of row ``k`` of the agreement-by-slice table (a click)."""
+        col = self.slice_picker.value
+        value = self.slice_frame.iloc[k][col]
+        ids, boxes = self.slice_boxes(k)
+        self.selection.select(ids, box_ids=boxes, origin=self,
+                              description=f"{col}={value}, annotators' boxes disagree")
+        self._slice_selected = int(k)
+        self._render_slice_rows()
+        return ids
+
+    # ---- callbacks --------------------------------------------------------------------
+    @guarded
+    def _on_slice_by(self, change) -> None:
+        self._render_slices()
+
+    @guarded
+    def _on_clear(self, _button) -> None:
+        self.selection.clear(origin=self)
+
+    @guarded
+    def _on_selection(self, change) -> None:
+        if self._slice_selected is not None and (self.selection.ids is None
+                                                 or self.selection.origin is not self):
+            self._slice_selected = None
+            self._render_slice_rows()
+        self._update_status()
+
+    def _update_status(self) -> None:
+        sel = self.selection
+        if sel.ids is None:
+            text = ("No selection: click a cell, an annotator, a class pair, a suspected box "
+                    "error or a slice.")
+        else:
+            boxes = sel.box_ids
+            n = len(sel.ids)
+            count = (f"{len(boxes):,} boxes on " if boxes is not None else "") + \
+                f"{n:,} image{'' if n == 1 else 's'}"
+            what = f": {esc(sel.description)}" if sel.description else ""
+            src = f" (from {esc(sel.source)})" if sel.source else ""
+            text = f"{count} selected{what}{src}"
+        self.status.value = f"<span>{text}</span>"
+
+    def __repr__(self) -> str:
+        return f"DetectionDisagreementExplorer({self.project!r}, {self.selection!r})"
