@@ -1022,10 +1022,9 @@ class BoxImportReport:
 
 def _latest(sets: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """The newest annotation per group (time, else file order: the later one wins)."""
-    order = sets.assign(_pos=np.arange(len(sets)),
-                        _t=sets["annotated_at"].fillna(pd.Timestamp.min.tz_localize("UTC")))
-    order = order.sort_values(["_t", "_pos"], kind="stable")
-    return order.groupby(by, sort=False).tail(1).drop(columns=["_pos", "_t"])
+    order = sets.assign(_pos=np.arange(len(sets)))
+    order = order.sort_values(["annotated_at", "_pos"], kind="stable", na_position="first")
+    return order.groupby(by, sort=False).tail(1).drop(columns=["_pos"])
 
 
 def _fresh_ids(item: str, taken: set, n: int, prefix: str) -> list[str]:
@@ -1062,7 +1061,10 @@ def _new_boxes(old_all: pd.DataFrame, new: pd.DataFrame, imported: list[str], io
     for k in np.setdiff1d(np.arange(len(new)), mn):
         new_ids[k] = _fresh_ids(new["item_id"].iat[k], taken, 1, "/b")[0]
     diff = _diff_frame(old, new, mo, mn, val, new_ids)
-    # matched: the old row (id, metadata), with the new class and coordinates if changed
+    # matched: the old row (id, metadata), with the new class and coordinates if changed;
+    # in the file's order
+    order = np.argsort(mo, kind="stable")
+    mo, mn, val = mo[order], mn[order], val[order]
     kept = old.iloc[mo].reset_index(drop=True)
     changed_geom = val < _SAME
     nxy = new[["x", "y", "w", "h"]].to_numpy(float)
