@@ -512,9 +512,8 @@ def test_bad_coco_input_imports_nothing(sample, tmp_path):
     with pytest.raises(SchemaError) as err:
         wb.import_labels(sample, path, format="coco")
     text = str(err.value)
-    assert "categories[10] (id 77): label 'giraffe' is not a class" in text
-    assert "annotations[1]" in text and "outside its 160x120 image" in text
-    assert "annotations[0]" in text and "category_id 77" in text
+    assert "annotations[0] (id 1) (category_id 77): label 'giraffe' is not a class" in text
+    assert "annotations[1] (id 2): the box lies outside its 160x120 image" in text
     bad = copy.deepcopy(coco)
     bad["images"][0]["wb_item_id"] = "nope"
     bad["images"][0]["file_name"] = "elsewhere.png"

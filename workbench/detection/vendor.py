@@ -510,6 +510,8 @@ def _parse_labelstudio(path: Path, known: _Known, problems: _Problems):
             continue
         data = task.get("data") or {}
         item = data.get("item_id") if isinstance(data, dict) else None
+        if isinstance(item, numbers.Integral) and not isinstance(item, bool):
+            item = str(item)
         where_task = f"task #{n} (id {task.get('id')!r})"
         if not isinstance(item, str) or not item.strip():
             problems.add(where_task, f"no data.item_id (got {item!r}). Import tasks exported "
@@ -634,8 +636,7 @@ def _parse_coco(path: Path, known: _Known, problems: _Problems, annotator: str |
         if not isinstance(cat, dict) or not isinstance(cat.get("name"), str):
             problems.add(where, "a category needs an id and a name.")
             continue
-        if _check_label(cat["name"], known, where, problems):
-            categories[_key(cat.get("id"))] = cat["name"]
+        categories[_key(cat.get("id"))] = cat["name"]  # checked where used
     image_of, annotations = {}, []
     for k, img in enumerate(data["images"]):
         if not isinstance(img, dict):
@@ -674,8 +675,10 @@ def _parse_coco(path: Path, known: _Known, problems: _Problems, annotator: str |
         label = categories.get(_key(ann.get("category_id")))
         if label is None:
             problems.add(where, f"category_id {ann.get('category_id')!r} is not a category of "
-                                f"the file naming a class of the project. Fix the "
-                                f"category_id.")
+                                f"the file. Fix the category_id.")
+            continue
+        if not _check_label(label, known, f"{where} (category_id "
+                                          f"{ann.get('category_id')!r})", problems):
             continue
         bbox = ann.get("bbox")
         values = [_number(v) for v in bbox] if isinstance(bbox, list) and len(bbox) == 4 \
@@ -1101,7 +1104,8 @@ def _new_annotations(ann: pd.DataFrame, labels: pd.DataFrame, sets: pd.DataFrame
     keep = np.ones(len(ann), bool)
     new_parts, replaced = [], 0
     taken = set(ann["box_id"]) if "box_id" in ann.columns else set()
-    groups = {k: g for k, g in ann.groupby(["item_id", "annotator"], sort=False)}
+    touched = ann[ann["item_id"].isin(set(latest["item_id"]))]
+    groups = {k: g for k, g in touched.groupby(["item_id", "annotator"], sort=False)}
     label_groups = {k: g for k, g in labels.groupby("annotation", sort=False)}
     for item, who, key, when in zip(latest["item_id"], latest["annotator"],
                                     latest["annotation"], latest["annotated_at"],
@@ -1185,9 +1189,9 @@ def _per_item_evidence(project) -> pd.DataFrame:
     return out
 
 
-def _slice_report(before, after, imported: list[str]) -> pd.DataFrame:
-    eb = _per_item_evidence(before)
-    ea = eb if after is before else _per_item_evidence(after)
+def _slice_report(before, eb: pd.DataFrame, ea: pd.DataFrame, imported: list[str]
+                  ) -> pd.DataFrame:
+    """Per slice, before/after label issues and annotator F1 (``eb``/``ea``: evidence)."""
     items = before.items.set_index("item_id")
     hit = items.index.isin(imported)
 
@@ -1342,12 +1346,16 @@ def import_box_labels(project, path, *, format: str = "labelstudio", tag: str = 
                 annotations=_or_none(annotations), predictions=_or_none(current.predictions),
                 classes=current.classes, name=current.name, default_run=current.default_run,
                 image_root=current.image_root, info=current.info)
+        # the evidence before the files change: a failure here leaves them as they are
+        evidence_before = _per_item_evidence(current)
         targets: dict = {}
         backups: list[Path] = []
         if tables and root is not None:
             targets, backups = _write(Path(root), tables)
             after = project.reload()
-        slices = _slice_report(current, after, imported)
+        evidence_after = (evidence_before if after is current
+                          else _per_item_evidence(after))
+        slices = _slice_report(current, evidence_before, evidence_after, imported)
     queue_store = store if store is not None else TagStore.for_project(project)
     n_relabeled = _mark_relabeled(queue_store, tag, imported, path,
                                   author or current_author()) if imported else 0
