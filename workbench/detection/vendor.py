@@ -17,9 +17,10 @@ Export (:func:`export_box_queue`)
       a ``rectanglelabels`` result in Label Studio's **percent** coordinates
       (``x = 100 * x_px / width``, ``y = 100 * y_px / height``, same for ``width`` and
       ``height``) with ``original_width``, ``original_height`` and ``image_rotation`` 0.
-      A reference box's region ``id`` **is its box_id** (a detection's, its pred_id), so the
-      import recognises a box the vendor moved however far; a box in question carries its
-      reason in the region's ``meta.text``.
+      A reference box's region ``id`` **is its box_id** (a detection's, its pred_id), so a
+      region that comes back with that id is recognised however far it was moved (any
+      other region is matched by IoU); a box in question carries its reason in the
+      region's ``meta.text``.
     * ``coco``: :func:`workbench.export_coco` of the queued images and their current boxes;
       each image carries ``wb_item_id`` and each annotation ``wb_box_id`` (COCO ids must be
       numbers), ``in_question`` and ``reason``.
