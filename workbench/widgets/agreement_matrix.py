@@ -359,8 +359,10 @@ class DetectionAgreementMatrix(AgreementMatrix):
         self.iou = iou
         self.matches = matches
         self._labels: list[str] = []
+        # one fixed scale for every measure (0 = chance or nothing matched, 1 = perfect):
+        # an F1 of 0.89 beside 0.96 is good, not red
         self.figure = self._make_figure(
-            xtitle="annotator", ytitle="annotator", colorscale="RdYlGn", zmin=None, zmax=1,
+            xtitle="annotator", ytitle="annotator", colorscale="RdYlGn", zmin=0, zmax=1,
             hover="%{y} vs %{x}<br>%{customdata}")
         self.value_picker = w.ToggleButtons(options=[(t, v) for v, t in DETECTION_VALUES],
                                             value=value)
@@ -458,11 +460,12 @@ class DetectionAgreementMatrix(AgreementMatrix):
         self._draw(names, z, text, custom)
         label = dict(DETECTION_VALUES)[self.value]
         self.caption.value = (
-            f"<span>{k} annotators, {len(self.pairs)} pairs. <i>{esc(label)}</i> of two "
+            "<div style='white-space:normal;max-width:560px;line-height:1.35'>"
+            f"{k} annotators, {len(self.pairs)} pairs. <i>{esc(label)}</i> of two "
             f"annotators' boxes matched one to one at IoU &ge; {self.iou:.2f}. Click a cell "
             "to see the images where those two disagree (a box without a match, or a "
             "matched box of another class), with those boxes highlighted; click the "
-            "diagonal for one annotator against everyone.</span>")
+            "diagonal for one annotator against everyone.</div>")
 
     def __repr__(self) -> str:
         return (f"DetectionAgreementMatrix({len(self._labels)} annotators, "

@@ -54,10 +54,10 @@ miss rate, extra boxes, tightness (mean IoU) and class accuracy; pick what a cli
 (missed objects, extra, loose or wrong-class boxes) and click a name.</li>
 <li><b>Confused classes</b>: the classes two annotators gave the same object. Click a cell
 (or a pair in the list) for those boxes; clear examples belong in the labeling guide.</li>
-<li><b>Suspected box errors</b>: dataset boxes that are probably missing, badly placed or
-of the wrong class (cleanlab with the model's detections and the annotators'
-consensus).</li>
-<li><b>Agreement by slice</b>: detection F1, class agreement and mean IoU per camera, site,
+<li><b>Box errors</b>: suspected errors of the dataset's boxes, a box missing, badly
+placed or of the wrong class (cleanlab with the model's detections and the annotators'
+consensus); click one to see it.</li>
+<li><b>By slice</b>: detection F1, class agreement and mean IoU per camera, site,
 ... with 95% bootstrap intervals; a click selects the slice's images where annotators
 disagree.</li>
 <li>The <b>gallery</b> draws every annotator's boxes in their own colour (legend above the
@@ -184,8 +184,8 @@ class DetectionDisagreementExplorer(StatusMixin, w.VBox):
             w.VBox([self.slice_picker, self.slice_caption, self.slice_rows.grid,
                     self.slice_rows.pager]),
         ])
-        for i, title in enumerate(["Annotators", "Confused classes", "Suspected box errors",
-                                   "Agreement by slice"]):
+        for i, title in enumerate(["Annotators", "Confused classes", "Box errors",
+                                   "By slice"]):
             self.tabs.set_title(i, title)
         self.tabs.add_class("wb-disagreement-tabs")
 
