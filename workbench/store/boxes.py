@@ -64,7 +64,8 @@ class ProjectBoxes:
             out.append((f"project.{attr}['{col}']", cached[1]))
         return out
 
-    def check(self, pairs: list[tuple[str, str]], func: str) -> None:
+    def check(self, pairs: list[tuple[str, str]], func: str, *,
+              allow_unknown: bool = False) -> None:
         """Refuse box ids unknown to the project or belonging to another item.
 
         Parameters
@@ -73,6 +74,9 @@ class ProjectBoxes:
             ``(item_id, box_id)`` pairs.
         func : str
             The calling function, for messages.
+        allow_unknown : bool, default=False
+            Accept box ids the project does not have (``remove`` does: the tag of a box
+            deleted since, say by a vendor's relabelling, must stay removable).
 
         Raises
         ------
@@ -84,6 +88,8 @@ class ProjectBoxes:
             return
         lookups = self._lookups(project)
         if not lookups:
+            if allow_unknown:
+                return
             raise SchemaError(
                 f"{func}: the project has no boxes, so the box id {pairs[0][1]!r} (item "
                 f"{pairs[0][0]!r}) cannot be tagged. Nothing was changed. Box tags need a "
@@ -99,6 +105,8 @@ class ProjectBoxes:
             owner[todo[hit]] = series.to_numpy()[pos[hit]]
         for (item, box), found in zip(pairs, owner, strict=True):
             if found is None:
+                if allow_unknown:
+                    continue
                 where = ", ".join(name for name, _ in lookups)
                 raise SchemaError(
                     f"{func}: the box id {box!r} (item {item!r}) is not a box of the project "

@@ -79,7 +79,7 @@ class TagEvents:
         if box_ids is not None:
             ids = images
             if pairs and self.boxes is not None:
-                self.boxes.check(pairs, func)
+                self.boxes.check(pairs, func, allow_unknown=action == "remove")
         if not ids and not pairs:
             return 0
         return self.engine.write(lambda conn: self._apply(conn, func, action, ids, pairs,

@@ -184,7 +184,8 @@ class TagStore:
                box_ids=None) -> int:
         """Untag items or boxes (the undo of :meth:`add`); untagged ones are left alone.
 
-        Parameters are those of :meth:`add`. Returns the events written.
+        Parameters are those of :meth:`add`; a box the project no longer has may be named
+        (its tag stays removable), a box of another item may not. Returns the events written.
         """
         return self._events.change("remove", item_ids, tag, author=author, reason=reason,
                                    context=context, action_key=action_key, box_ids=box_ids)
