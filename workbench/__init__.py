@@ -59,6 +59,7 @@ _API: dict[str, str] = {
     "TagStore": "tags",
     "RelabelQueue": "relabel",
     "ImportReport": "relabel",
+    "BoxImportReport": "detection.vendor",
     "export_relabel_queue": "relabel",
     "import_labels": "relabel",
     "current_author": "session",
