@@ -360,8 +360,9 @@ def item_box_pairs(item_ids: Any, box_ids: Any, func: str) -> tuple[list[str], l
                          f"{len(box_ids)}. Pass one box id (or None) per item id.")
     images: dict[str, None] = {}
     boxes: dict[tuple[str, str], None] = {}
+    if not all(type(v) is str and v for v in items):  # else: checked one by one
+        items = [normalize_ids([v], func)[0] for v in items]
     for position, (item, value) in enumerate(zip(items, list(box_ids), strict=True)):
-        item = normalize_ids([item], func)[0]
         box = _box_id(value, position, func)
         if box is None:
             images[item] = None
