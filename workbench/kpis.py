@@ -302,7 +302,10 @@ def relabel_status_counts(tags: pd.DataFrame, statuses: pd.DataFrame, *,
     check_columns(tags, ["item_id", "tag"], what="tags", func="relabel_status_counts")
     check_columns(statuses, ["item_id", "status"], what="statuses",
                   func="relabel_status_counts")
-    tagged = tags[tags["tag"].astype(str) == queue].drop_duplicates("item_id")
+    tagged = tags[tags["tag"].astype(str) == queue]
+    if "tagged_at" in tagged.columns:  # an image with box tags: its latest tag counts
+        tagged = tagged.sort_values("tagged_at", kind="stable")
+    tagged = tagged.drop_duplicates("item_id", keep="last")
     keep = ["item_id", "status"] + (["updated_at"] if "updated_at" in statuses.columns else [])
     st = statuses[keep].drop_duplicates("item_id", keep="last")
     frame = tagged.assign(item_id=tagged["item_id"].astype(str)).merge(

@@ -253,6 +253,13 @@ def test_box_tags_queue_their_image_with_the_boxes_in_question(project, sample_i
     again = queue.frame().set_index("item_id")
     assert again.loc[item, "status"] == "queued" and again.loc[item, "n_boxes"] == 3
     assert again.loc[item, "reasons"] == "wrong class; also this"
+    # the manager overview counts the images as the queue does (the latest tag counts)
+    from workbench.kpis import relabel_status_counts
+
+    overview = relabel_status_counts(store.tags(), store.statuses("relabel"))
+    assert overview.set_index("status")["n_items"].to_dict() == \
+        queue.counts().set_index("status")["n_items"].to_dict() == \
+        {"queued": 2, "sent": 0, "relabeled": 0, "verified": 0}
 
 
 def test_queue_of_a_hand_built_project_in_memory():
