@@ -298,3 +298,17 @@ def test_queue_of_a_hand_built_project_in_memory():
     # the issues of the tagged boxes only (not the loose box of img)
     assert frame["issue_types"].tolist() == ["missing, wrong_class", "", ""]
     assert frame["n_issues"].tolist() == [3, 0, 0]
+
+
+def test_export_takes_the_budget_in_the_queue_order(project):
+    store = TagStore.for_project(project)
+    ids = project.items["item_id"].tolist()[:6]
+    store.add(ids, "relabel", author="u")
+    queue = wb.RelabelQueue(project, store=store, priority="slice_lift")
+    first = queue.frame()["item_id"].tolist()[:2]
+    out = project.root / "exports" / "batch.csv"
+    assert queue.export(out, format="csv", limit=2) == 2
+    sent = pd.read_csv(out, dtype=str)["item_id"].unique().tolist()
+    assert sorted(sent) == sorted(first)
+    assert sorted(queue.frame(status="sent")["item_id"]) == sorted(first)
+    assert store.status_history()["author"].unique().tolist() == ["curator"]

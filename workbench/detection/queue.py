@@ -423,7 +423,8 @@ class DetectionRelabelQueue(RelabelQueue):
     :func:`queue_frame`). ``score`` is ``1 - image_score`` of
     :func:`workbench.label_issues`; ``slice_lift`` comes from the default run's missed
     boxes (see the module docstring). :meth:`export` writes the batch with
-    :func:`workbench.export_relabel_queue` (Label Studio rectangles, COCO or CSV).
+    :func:`workbench.detection.vendor.export_box_queue` (Label Studio rectangles, COCO or
+    CSV), in this queue's order.
     """
 
     _issues: pd.DataFrame | None = None
@@ -501,7 +502,7 @@ class DetectionRelabelQueue(RelabelQueue):
 
     def export(self, path, *, format: str = "labelstudio", limit: int | None = None,
                url_prefix: str | None = None, author: str | None = None, **kwargs) -> int:
-        """Write a batch for the vendor with :func:`workbench.export_relabel_queue`.
+        """Write a batch for the vendor and mark it ``sent`` (the queue's order and budget).
 
         Parameters
         ----------
@@ -509,22 +510,22 @@ class DetectionRelabelQueue(RelabelQueue):
             The file to write.
         format : {'labelstudio', 'coco', 'csv'}, default='labelstudio'
         limit : int, optional
-            Budget: the ``limit`` most urgent images.
+            Budget: the ``limit`` most urgent images, in this queue's ``priority``.
         url_prefix : str, optional
             Prefix of the Label Studio image URLs.
         author : str, optional
-            Unused (the session's author is recorded); kept for the signature of
-            :meth:`workbench.RelabelQueue.export`.
+            Default: ``workbench.session.current_author()``.
         **kwargs
-            Other options of :func:`workbench.export_relabel_queue`.
+            Other options of :func:`workbench.detection.vendor.export_box_queue`
+            (``statuses``, ``from_name``, ``to_name``, ``min_score``).
 
         Returns
         -------
         int
             Images written.
         """
-        from ..relabel import export_relabel_queue
+        from .vendor import export_box_queue
 
-        return export_relabel_queue(self.project, path, format=format, tag=self.tag,
-                                    limit=limit, store=self.store, url_prefix=url_prefix,
-                                    priority=self.priority, **kwargs)
+        return export_box_queue(self.project, path, format=format, tag=self.tag, limit=limit,
+                                store=self.store, url_prefix=url_prefix,
+                                priority=self.priority, author=author, **kwargs)
