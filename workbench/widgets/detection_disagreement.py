@@ -61,8 +61,9 @@ consensus); click one to see it.</li>
 ... with 95% bootstrap intervals; a click selects the slice's images where annotators
 disagree.</li>
 <li>The <b>gallery</b> draws every annotator's boxes in their own colour (legend above the
-cards), the selected ones highlighted. Tag the images (or the selected boxes) in the tag
-panel, or open them in FiftyOne.</li></ol>"""
+cards), the selected ones highlighted, and the dataset's boxes; the model's detections
+are hidden (switch <i>predictions</i> on to draw them). Tag the images (or the selected
+boxes) in the tag panel, or open them in FiftyOne.</li></ol>"""
 
 _SLICE_HEADERS = ["value", "images", "detection F1 [95% CI]", "class agreement [95% CI]",
                   "mean IoU [95% CI]"]
@@ -87,7 +88,8 @@ class DetectionDisagreementExplorer(StatusMixin, w.VBox):
     selection : Selection, default=None
         The shared selection; a new one when None.
     run : str, default=None
-        Model run of the suspected box errors (None: the project's default run).
+        The run whose detections the gallery can draw (hidden at first; None: the
+        project's default run).
     slice_by : str, default=None
         Image metadata column of the agreement-by-slice tab (None: the first one).
     iou : float, default=0.5
@@ -103,7 +105,9 @@ class DetectionDisagreementExplorer(StatusMixin, w.VBox):
     matrix : DetectionAgreementMatrix
     annotators : DetectionAnnotatorTable
     pairs : DetectionConfusedPairs
-    issues : widget
+    data : DetectionData
+        The frames shared by the gallery and the suspected box errors.
+    issues : DetectionIssueList
         The suspected box errors list.
     slice_frame : DataFrame
         :func:`workbench.agreement_by` of the slice column picked.
@@ -172,7 +176,8 @@ class DetectionDisagreementExplorer(StatusMixin, w.VBox):
         self.annotators.layout.min_width = "0"
         self.matrix.layout.flex = "0 0 auto"
         self.pairs = DetectionConfusedPairs(project, sel, iou=self.iou)
-        self.issues = self._issue_list(run)
+        self.data = DetectionData(project, iou=self.iou)
+        self.issues = self._issue_list()
         self._build_slices(slice_by)
 
         self.tabs = w.Tab(children=[
@@ -189,8 +194,8 @@ class DetectionDisagreementExplorer(StatusMixin, w.VBox):
             self.tabs.set_title(i, title)
         self.tabs.add_class("wb-disagreement-tabs")
 
-        self.gallery = ItemGallery(project, sel, run=run,
-                                   detection=DetectionData(project, iou=self.iou))
+        self.gallery = ItemGallery(project, sel, run=run, detection=self.data)
+        self.gallery.show_predictions = False  # the annotators' boxes are the subject here
         self.tag_panel = TagPanel(project, sel, context={"dashboard": "disagreements"})
         self.fiftyone_button, why = fiftyone_button(project, sel)
         if why:
@@ -211,14 +216,14 @@ class DetectionDisagreementExplorer(StatusMixin, w.VBox):
                                 layout=w.Layout(align_items="center", grid_gap="12px")),
                          actions, self.gallery]
 
-    def _issue_list(self, run):
+    def _issue_list(self):
         """The suspected box errors (cleanlab and the annotators), or why they are absent."""
         try:
             from .detection_issue_list import DetectionIssueList
         except ImportError:  # TEMPORARY until part E commits the list
             box = w.HTML("<i>The suspected box errors list is not available yet.</i>")
             return box
-        return DetectionIssueList(self.project, self.selection)
+        return DetectionIssueList(self.project, self.selection, data=self.data)
 
     def _header_html(self) -> str:
         s = self.summary
