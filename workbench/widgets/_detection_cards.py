@@ -3,7 +3,9 @@
 :class:`DetectionCards` is the gallery's helper for ``task == "detection"``: for one image
 (or one box, in crop mode) it returns the picture (:func:`workbench.widgets._boxes.figure_html`),
 the caption and a record of what was drawn (``{"reference": n, "predictions": n,
-"selected": [...]}``), which tests and the browser can check.
+"annotations": n, "selected": [...]}``), which tests and the browser can check.
+Annotators' boxes (``project.annotations``) are drawn in each annotator's own colour when
+``show_annotations`` is on; selected ones always.
 """
 
 from __future__ import annotations
@@ -15,7 +17,15 @@ import numpy as np
 import pandas as pd
 
 from ._adapters import esc
-from ._boxes import Box, counts_by_outcome, crop_region, figure_html, finite, image_for
+from ._boxes import (
+    Box,
+    counts_by_outcome,
+    crop_region,
+    figure_html,
+    finite,
+    image_for,
+    legend_html,
+)
 from ._detection_data import DetectionData
 
 __all__ = ["DetectionCards", "BoxControls"]
@@ -37,6 +47,8 @@ class DetectionCards:
     ----------
     show_reference, show_predictions : bool
         The two layers (a toggle hides either).
+    show_annotations : bool
+        Draw every annotator's boxes in the annotator's colour (default False).
     min_confidence : float
         Predictions below it are not drawn unless selected.
     """
@@ -46,6 +58,7 @@ class DetectionCards:
         self.run = run
         self.show_reference = True
         self.show_predictions = True
+        self.show_annotations = False
         self.min_confidence = 0.0
         self._box_item: pd.Series | None = None
         self._sizes: dict = {}
@@ -57,12 +70,17 @@ class DetectionCards:
     # ---- lookups ----------------------------------------------------------------------
 
     def items_of(self, box_ids) -> list[str]:
-        """The image of each box id (``box_id`` or ``pred_id``; unknown ids give ``""``)."""
+        """The image of each box id (unknown ids give ``""``).
+
+        A box id is a reference ``box_id``, a ``pred_id`` or an annotator's ``box_id``.
+        """
         if self._box_item is None:
-            b, p = self.project.boxes, self.project.predictions
-            ids = pd.concat([b["box_id"].astype(str), p["pred_id"].astype(str)],
-                            ignore_index=True)
-            items = pd.concat([b["item_id"].astype(str), p["item_id"].astype(str)],
+            b, p, a = self.project.boxes, self.project.predictions, self.project.annotations
+            frames = [(b, "box_id"), (p, "pred_id")]
+            if len(a) and "box_id" in a.columns:
+                frames.append((a, "box_id"))
+            ids = pd.concat([f[c].astype(str) for f, c in frames], ignore_index=True)
+            items = pd.concat([f["item_id"].astype(str) for f, _c in frames],
                               ignore_index=True)
             series = pd.Series(items.to_numpy(), index=pd.Index(ids.to_numpy()))
             self._box_item = series[~series.index.duplicated(keep="first")]
@@ -101,7 +119,11 @@ class DetectionCards:
         return size
 
     def boxes(self, item_id: str, selected: frozenset | set = frozenset()) -> list[Box]:
-        """The boxes drawn on ``item_id``: the visible layers, and every selected box."""
+        """The boxes drawn on ``item_id``: the visible layers, and every selected box.
+
+        Reference boxes, then the annotators' boxes (by annotator, then in file order),
+        then the run's predictions.
+        """
         out: list[Box] = []
         outcomes = self.data.outcomes(self.run) if self.run is not None else {"box": {},
                                                                                  "pred": {}}
@@ -113,6 +135,7 @@ class DetectionCards:
             info = outcomes["box"].get(bid, {})
             out.append(Box("ref", bid, str(label), float(x), float(y), float(bw), float(bh),
                            info.get("outcome"), None, finite(info.get("iou")), sel))
+        out.extend(self.annotation_boxes(item_id, selected))
         preds = self.data.predictions(self.run)
         if preds is not None:
             for pid, label, x, y, bw, bh, confidence in preds.records(item_id):
@@ -128,6 +151,36 @@ class DetectionCards:
                                float(bh), info.get("outcome"), conf, finite(info.get("iou")),
                                sel))
         return out
+
+    def annotation_boxes(self, item_id: str, selected: frozenset | set = frozenset()
+                         ) -> list[Box]:
+        """The annotators' boxes drawn on ``item_id`` (all when shown, else the selected)."""
+        if not (self.show_annotations or selected):
+            return []
+        styles = self.data.annotator_styles()
+        order = {name: k for k, name in enumerate(styles)}
+        out = []
+        for bid, annotator, label, x, y, bw, bh in self.data.annotations().records(item_id):
+            bid, annotator = str(bid), str(annotator)
+            sel = bid in selected
+            if not (self.show_annotations or sel):
+                continue
+            color, dash = styles.get(annotator, ("#000000", "2 2"))
+            out.append(Box("ann", bid, str(label), float(x), float(y), float(bw), float(bh),
+                           selected=sel, annotator=annotator, color=color, dash=dash,
+                           style_index=order.get(annotator, 0)))
+        out.sort(key=lambda b: order.get(b.annotator, 0))  # stable: file order per annotator
+        return out
+
+    def legend(self, records: list[dict] | None = None) -> str:
+        """HTML of the annotators' legend (boxes drawn per annotator on ``records``)."""
+        counts: dict[str, int] | None = None
+        if records is not None:
+            counts = {}
+            for r in records:
+                for name, n in r.get("by_annotator", {}).items():
+                    counts[name] = counts.get(name, 0) + n
+        return legend_html(self.data.annotator_styles(), counts)
 
     # ---- a card -------------------------------------------------------------------------
 
@@ -170,6 +223,8 @@ class DetectionCards:
         record = {"item_id": item_id, "crop": crop if region is not None else None,
                   "reference": sum(b.kind == "ref" for b in boxes),
                   "predictions": sum(b.kind == "pred" for b in boxes),
+                  "annotations": sum(b.kind == "ann" for b in boxes),
+                  "by_annotator": _by_annotator(boxes),
                   "selected": sorted(b.box_id for b in boxes if b.selected),
                   "image": image is not None}
         return html, self.caption(item_id, boxes, record), record
@@ -180,20 +235,25 @@ class DetectionCards:
         if record.get("crop"):
             lines[0] += f" &middot; crop of <b>{esc(record['crop'])}</b>"
         run = f" ({esc(self.run)})" if self.run is not None else ""
+        n_ann = record.get("annotations", 0)
+        ann = (f" &middot; <span class='wb-card-annotator-boxes' style='color:#555'>"
+               f"&#9633; {n_ann} by annotators</span>") if n_ann else ""
         lines.append(
             f"<span class='wb-card-boxes' data-reference='{record['reference']}' "
-            f"data-predictions='{record['predictions']}' "
+            f"data-predictions='{record['predictions']}' data-annotations='{n_ann}' "
             f"data-selected='{len(record['selected'])}'>"
             f"<span style='color:#2e7d32'>&#9634; {record['reference']} boxes</span> &middot; "
             f"<span style='color:#ef6c00'>&#9636; {record['predictions']} predicted"
-            f"{run}</span></span>")
+            f"{run}</span>{ann}</span>")
         counts = counts_by_outcome(boxes)
         if counts:
             lines.append("<span class='wb-card-outcomes' style='color:#555'>" + ", ".join(
                 f"{esc(k)} {v}" for k, v in counts.items()) + "</span>")
         chosen = [b for b in boxes if b.selected]
         for b in chosen[:_CAPTION_BOXES]:
-            kind = "box" if b.kind == "ref" else "pred"
+            kind = {"ref": "box", "pred": "pred"}.get(b.kind, "")
+            if b.kind == "ann":
+                kind = (f"<span style='color:{esc(b.color)}'>{esc(b.annotator)}</span>")
             conf = (f" {b.confidence:.2f}" if b.confidence is not None else "")
             outcome = f" <b>{esc(b.outcome)}</b>" if b.outcome else ""
             lines.append(f"<span class='wb-card-selected-box' style='background:#fff59d'>"
@@ -214,12 +274,21 @@ class DetectionCards:
         return "; ".join(f"{esc(c)}={esc(row[c])}" for c in cols if c in row)
 
 
+def _by_annotator(boxes: list[Box]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for b in boxes:
+        if b.kind == "ann":
+            out[str(b.annotator)] = out.get(str(b.annotator), 0) + 1
+    return out
+
+
 class BoxControls(w.HBox):
     """The gallery's box controls: layer toggles, crops toggle, confidence slider, legend.
 
     Each control is linked to the gallery trait of the same meaning (``show_reference``,
-    ``show_predictions``, ``crops``, ``min_confidence``); CSS classes
-    ``wb-gallery-reference``, ``-predictions``, ``-crops``, ``-min-confidence``.
+    ``show_predictions``, ``show_annotations``, ``crops``, ``min_confidence``); CSS classes
+    ``wb-gallery-reference``, ``-predictions``, ``-annotations`` (a checkbox), ``-crops``,
+    ``-min-confidence``.
     """
 
     def __init__(self, gallery: Any):
@@ -230,6 +299,10 @@ class BoxControls(w.HBox):
             value=gallery.show_predictions, description="predictions", icon="square-o",
             tooltip="Draw the run's predicted boxes (dashed orange)",
             layout=w.Layout(width="130px"))
+        self.annotations = w.Checkbox(
+            value=gallery.show_annotations, description="annotators' boxes", indent=False,
+            tooltip="Draw every annotator's boxes, each annotator in its own colour",
+            layout=w.Layout(width="140px"))
         self.crops = w.ToggleButton(
             value=gallery.crops, description="crops", icon="crop",
             tooltip="With selected boxes: one card per box, cropped around it",
@@ -241,6 +314,7 @@ class BoxControls(w.HBox):
             layout=w.Layout(width="260px"))
         pairs = ((self.reference, "show_reference", "reference"),
                  (self.predictions, "show_predictions", "predictions"),
+                 (self.annotations, "show_annotations", "annotations"),
                  (self.crops, "crops", "crops"),
                  (self.min_confidence, "min_confidence", "min-confidence"))
         for widget, trait, css in pairs:
@@ -251,7 +325,8 @@ class BoxControls(w.HBox):
             "&#9473; reference</span> &middot; <span style='color:#ef6c00'>&#9476; "
             "predicted</span> &middot; <span style='background:#ffd600'>&nbsp;selected"
             "&nbsp;</span> &middot; hover a box for its outcome</span>")
-        super().__init__([self.reference, self.predictions, self.crops, self.min_confidence,
-                          legend], layout=w.Layout(flex_flow="row wrap", align_items="center",
-                                                   grid_gap="4px 8px"))
+        super().__init__([self.reference, self.predictions, self.annotations, self.crops,
+                          self.min_confidence, legend],
+                         layout=w.Layout(flex_flow="row wrap", align_items="center",
+                                         grid_gap="4px 8px"))
         self.add_class("wb-gallery-box-controls")

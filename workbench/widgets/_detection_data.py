@@ -14,11 +14,22 @@ import pandas as pd
 
 from .._validation import check_fraction
 
-__all__ = ["DetectionData", "BoxRows", "detection_data"]
+__all__ = ["DetectionData", "BoxRows", "detection_data", "ANNOTATOR_PALETTE"]
 
-#: The columns of a reference box record and of a prediction record.
+#: The columns of a reference box record, an annotator's box record and a prediction record.
 BOX_COLUMNS = ("box_id", "label", "x", "y", "w", "h")
+ANN_COLUMNS = ("box_id", "annotator", "label", "x", "y", "w", "h")
 PRED_COLUMNS = ("pred_id", "label", "x", "y", "w", "h", "confidence")
+#: Colours of the annotators' boxes, given in order of the sorted annotator names: a
+#: colourblind-safe set (Okabe & Ito's blue, reddish purple and sky blue; Paul Tol's wine,
+#: indigo and teal; black) that keeps clear of the reference green (``#2e7d32``), the
+#: prediction orange (``#ef6c00``) and the selection yellow (``#ffd600``). With more
+#: annotators than colours the colours repeat, each round with another dash pattern
+#: (:data:`ANNOTATOR_DASHES`), so no two annotators look the same.
+ANNOTATOR_PALETTE = ("#0072b2", "#cc79a7", "#56b4e9", "#882255", "#332288", "#44aa99",
+                     "#000000")
+#: SVG ``stroke-dasharray`` of the annotators' boxes, one per round of the palette.
+ANNOTATOR_DASHES = ("2 2", "7 3", "7 2 2 2", "1 3")
 #: (run, iou) pairs whose matches stay cached.
 _CACHE_SIZE = 4
 
@@ -42,6 +53,9 @@ class BoxRows:
         self.columns = list(columns)
         self._arrays = [frame[c].to_numpy() for c in self.columns]
         ids = frame["item_id"].astype(str).to_numpy()
+        if not len(ids):
+            self._positions: dict = {}
+            return
         order = np.argsort(ids, kind="stable")
         sorted_ids = ids[order]
         starts = np.r_[0, np.flatnonzero(sorted_ids[1:] != sorted_ids[:-1]) + 1]
@@ -89,6 +103,9 @@ class DetectionData:
         self._preds: dict = {}
         self._outcomes: dict = {}
         self._items: BoxRows | None = None
+        self._annotations: BoxRows | None = None
+        self._annotator_styles: dict | None = None
+        self._label_issues: dict = {}
 
     def item_values(self, item_id: str) -> dict | None:
         """``{column: value}`` of ``item_id`` in ``project.items`` (None when unknown)."""
@@ -124,6 +141,58 @@ class DetectionData:
         if self._boxes is None:
             self._boxes = BoxRows(self.project.boxes, BOX_COLUMNS)
         return self._boxes
+
+    def annotations(self) -> BoxRows:
+        """Every annotator's boxes grouped by image (:data:`ANN_COLUMNS`; empty without any)."""
+        if self._annotations is None:
+            a = self.project.annotations
+            if not len(a) or any(c not in a.columns for c in ANN_COLUMNS):
+                a = pd.DataFrame({c: pd.Series(dtype=object) for c in ("item_id",
+                                                                       *ANN_COLUMNS)})
+            self._annotations = BoxRows(a, ANN_COLUMNS)
+        return self._annotations
+
+    def annotator_styles(self) -> dict[str, tuple[str, str]]:
+        """``{annotator: (colour, dash)}``, fixed by the sorted annotator names.
+
+        The k-th annotator in sorted order gets ``ANNOTATOR_PALETTE[k % n]`` and
+        ``ANNOTATOR_DASHES[k // n]`` (``n`` colours): the same annotator keeps its colour on
+        every card, page and dashboard of the project.
+        """
+        if self._annotator_styles is None:
+            a = self.project.annotations
+            names = sorted(set(a["annotator"].astype(str))) if len(a) else []
+            n = len(ANNOTATOR_PALETTE)
+            self._annotator_styles = {
+                name: (ANNOTATOR_PALETTE[k % n],
+                       ANNOTATOR_DASHES[(k // n) % len(ANNOTATOR_DASHES)])
+                for k, name in enumerate(names)}
+        return self._annotator_styles
+
+    def label_issues(self, run: str | None = None) -> pd.DataFrame:
+        """:func:`workbench.label_issues` of ``run`` (None: the default run), computed once.
+
+        Shared by the widgets of a dashboard (the suspected box errors list, the KPIs), so
+        cleanlab and the consensus boxes run once per run; the warnings raised while
+        computing are kept (:meth:`label_issue_notes`). Errors are raised, not cached.
+        """
+        key = run if run is not None else self.default_run()
+        if key not in self._label_issues:
+            import warnings
+
+            from ..label_quality import label_issues
+
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                frame = label_issues(self.project, key)
+            notes = [str(c.message) for c in caught if issubclass(c.category, UserWarning)]
+            self._label_issues[key] = (frame, notes)
+        return self._label_issues[key][0]
+
+    def label_issue_notes(self, run: str | None = None) -> list[str]:
+        """The warnings of :meth:`label_issues` for ``run`` (computing it if needed)."""
+        self.label_issues(run)
+        return list(self._label_issues[run if run is not None else self.default_run()][1])
 
     def predictions(self, run: str | None) -> BoxRows | None:
         """The predicted boxes of ``run`` grouped by image (None without a run)."""

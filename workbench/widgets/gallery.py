@@ -5,7 +5,10 @@ the shared ``Selection.picked``, and the tag panel then acts on them only.
 
 In a detection project every card draws the image's boxes (reference and predicted, the
 selected ones highlighted) in the kernel (:mod:`workbench.widgets._detection_cards`), and a
-box-level selection can be shown as crops, one card per selected box.
+box-level selection can be shown as crops, one card per selected box. With
+``show_annotations`` every annotator's boxes are drawn too, each annotator in its own colour
+(a fixed colourblind-safe palette given by sorted annotator name,
+:data:`workbench.widgets._detection_data.ANNOTATOR_PALETTE`), with a legend above the cards.
 """
 
 from __future__ import annotations
@@ -239,6 +242,10 @@ class ItemGallery(StatusMixin, w.VBox):
     detection : DetectionData, default=None
         Detection projects: the frames shared with the other widgets of the dashboard (a
         new one when None).
+    show_annotations : bool, default=False
+        Detection projects: draw every annotator's boxes (``project.annotations``), each
+        annotator in its own colour, with a legend above the cards (the Disagreement
+        Explorer turns it on). Selected annotators' boxes are drawn either way.
 
     Attributes
     ----------
@@ -254,6 +261,11 @@ class ItemGallery(StatusMixin, w.VBox):
     show_reference, show_predictions : bool
         Detection: draw the reference boxes / the run's predicted boxes (selected boxes are
         always drawn). Toggles ``wb-gallery-reference`` / ``wb-gallery-predictions``.
+    show_annotations : bool
+        Detection: draw every annotator's boxes (dotted, in the annotator's colour; hover
+        title "annotator ana · label 7 · box id"); checkbox ``wb-gallery-annotations``. The
+        legend (``annotator_legend``, CSS class ``wb-gallery-legend``) shows each
+        annotator's colour whenever annotators' boxes can be on the page.
     min_confidence : float
         Detection: predictions below this confidence are not drawn unless selected
         (default :data:`DEFAULT_MIN_CONFIDENCE`, 0.3; slider ``wb-gallery-min-confidence``).
@@ -262,7 +274,8 @@ class ItemGallery(StatusMixin, w.VBox):
         selected box, cropped around it (toggle ``wb-gallery-crops``).
     drawn : list of dict
         Detection: what each card of the page drew, ``{"item_id", "crop", "reference",
-        "predictions", "selected", "image"}`` (counts of drawn boxes; the selected box ids).
+        "predictions", "annotations", "by_annotator", "selected", "image"}`` (counts of
+        drawn boxes, annotators' boxes per annotator; the selected box ids).
 
     Notes
     -----
@@ -278,12 +291,17 @@ class ItemGallery(StatusMixin, w.VBox):
     run = traitlets.Unicode(None, allow_none=True)
     show_reference = traitlets.Bool(True)
     show_predictions = traitlets.Bool(True)
+    show_annotations = traitlets.Bool(False)
     min_confidence = traitlets.Float(0.0)
     crops = traitlets.Bool(False)
 
     def __init__(self, project: Any, selection: Selection | None = None, *,
                  page_size: int = 24, run: str | None = None, thumb_size: int | None = None,
-                 errors_first: bool = True, detection: DetectionData | None = None):
+                 errors_first: bool = True, detection: DetectionData | None = None,
+                 show_annotations: bool = False):
+        if not isinstance(show_annotations, (bool, np.bool_)):
+            raise ValueError("The 'show_annotations' parameter of ItemGallery must be a bool. "
+                             f"Got {show_annotations!r} instead.")
         self.project = project
         self._detection = None
         data = detection_data(project, detection)
@@ -296,6 +314,8 @@ class ItemGallery(StatusMixin, w.VBox):
             thumb_size = 180 if self._detection is not None else 96
         if self._detection is not None:  # most detections are low-confidence noise
             self.min_confidence = self._detection.min_confidence = DEFAULT_MIN_CONFIDENCE
+            self._detection.show_annotations = bool(show_annotations)
+        self.show_annotations = bool(show_annotations)
         self.thumb_size = check_int(thumb_size, "thumb_size", "ItemGallery", minimum=16)
         self.drawn: list[dict] = []
         self._shown_state: tuple | None = None
@@ -340,6 +360,9 @@ class ItemGallery(StatusMixin, w.VBox):
         parts = [header, picks]
         if boxes:
             parts.append(self._make_box_controls())
+            self.annotator_legend = w.HTML("", layout=w.Layout(display="none"))
+            self.annotator_legend.add_class("wb-gallery-legend")
+            parts.append(self.annotator_legend)
         super().__init__([*parts, self._make_error_box(), grid])
         self.add_class("wb-gallery")
         self.run = run
@@ -365,15 +388,18 @@ class ItemGallery(StatusMixin, w.VBox):
         self.box_controls = BoxControls(self)
         c = self.box_controls
         self.reference_toggle, self.predictions_toggle = c.reference, c.predictions
+        self.annotations_toggle = c.annotations
         self.crops_toggle, self.confidence_slider = c.crops, c.min_confidence
         return c
 
-    @traitlets.observe("show_reference", "show_predictions", "min_confidence", "crops")
+    @traitlets.observe("show_reference", "show_predictions", "show_annotations",
+                       "min_confidence", "crops")
     def _on_layers(self, change) -> None:
         if self._detection is None or getattr(self, "cards", None) is None:
             return
         self._detection.show_reference = self.show_reference
         self._detection.show_predictions = self.show_predictions
+        self._detection.show_annotations = self.show_annotations
         self._detection.min_confidence = self.min_confidence
         if change["name"] == "crops":
             self._load_ids()
@@ -551,11 +577,24 @@ class ItemGallery(StatusMixin, w.VBox):
                 card.placeholder.layout.display = "none"
             card.box.layout.display = None
         self.drawn = drawn
+        if self._detection is not None:
+            self._render_legend()
         self.card_clicks.epoch += 1  # clicks on the cards' previous items are stale now
         self._show_picks()
         self._render_status()
         self.prev_button.disabled = self.page <= 0
         self.next_button.disabled = self.page >= self.n_pages - 1
+
+    def _render_legend(self) -> None:
+        """The annotators' legend: shown when annotators' boxes are (or can be) drawn."""
+        has = bool(self._detection.data.annotator_styles())
+        on_page = any(r.get("annotations") for r in self.drawn)
+        if self.show_annotations or on_page:
+            self.annotator_legend.value = self._detection.legend(self.drawn)
+            self.annotator_legend.layout.display = None
+        else:
+            self.annotator_legend.layout.display = "none"
+        self.annotations_toggle.disabled = not has
 
     def _render_status(self) -> None:
         if self.selection.ids is None:
