@@ -853,13 +853,18 @@ def _check_dawid_skene(smoothing, max_iter, func: str) -> int:
 def _dawid_skene(enc: _Encoded, smoothing: float, max_iter: int, tol: float
                  ) -> DawidSkeneResult:
     """The EM of :func:`dawid_skene` on encoded annotations (parameters checked)."""
+    from scipy import sparse
+
     k = enc.n_classes
     n_ann = len(enc.annotators)
     counts = enc.counts.astype(np.float64)
-    # sort annotations by item once, so per-item sums are np.add.reduceat
-    order = np.argsort(enc.item, kind="stable")
-    item_s, ann_s, lab_s = enc.item[order], enc.annotator[order], enc.label[order]
-    starts = np.flatnonzero(np.r_[True, item_s[1:] != item_s[:-1]])
+    # the labels as a sparse (item) x (annotator, given label) indicator matrix: both EM
+    # steps are then one sparse product each (no (n_labels, K) temporaries)
+    labels = sparse.csr_matrix(
+        (np.ones(len(enc.item)), (enc.item, enc.annotator * k + enc.label)),
+        shape=(enc.n_items, n_ann * k))
+    labels_t = labels.T.tocsr()
+    n_labels = max(len(enc.item), 1)
     post = counts / counts.sum(axis=1, keepdims=True)
     floor = 1e-3
     ll_old = -np.inf
@@ -868,27 +873,24 @@ def _dawid_skene(enc: _Encoded, smoothing: float, max_iter: int, tol: float
     log_conf = np.zeros((n_ann, k, k))
     log_prior = np.zeros(k)
     for it in range(1, max_iter + 1):  # noqa: B007
-        # M-step: priors and confusion matrices from the current posteriors
+        # M-step: priors and confusion matrices [annotator, true, given] from the posteriors
         prior = post.mean(axis=0) + 1e-12
         log_prior = np.log(prior / prior.sum())
-        tw = post[item_s]  # (N, K) weights of each true class per annotation
-        conf = np.empty((n_ann, k, k))
-        for t in range(k):
-            conf[:, t, :] = np.bincount(ann_s * k + lab_s, weights=tw[:, t],
-                                        minlength=n_ann * k).reshape(n_ann, k)
+        conf = np.ascontiguousarray(
+            np.asarray(labels_t @ post).reshape(n_ann, k, k).transpose(0, 2, 1))
         pooled = conf.sum(axis=0) + floor
         pooled /= pooled.sum(axis=1, keepdims=True)
         conf += smoothing * pooled[None, :, :] + floor
         conf /= conf.sum(axis=2, keepdims=True)
         log_conf = np.log(conf)
         # E-step: log p(true = t | labels) per item
-        per_label = log_conf[ann_s, :, lab_s]  # (N, K)
-        log_post = np.add.reduceat(per_label, starts, axis=0) + log_prior
+        log_post = np.asarray(labels @ log_conf.transpose(0, 2, 1).reshape(n_ann * k, k))
+        log_post += log_prior
         mx = log_post.max(axis=1, keepdims=True)
         unnorm = np.exp(log_post - mx)
         z = unnorm.sum(axis=1, keepdims=True)
         post = unnorm / z
-        ll = float((np.log(z) + mx).sum() / len(item_s))
+        ll = float((np.log(z) + mx).sum() / n_labels)
         if ll - ll_old < tol:
             converged = True
             break
@@ -958,39 +960,28 @@ def _kappa_from_confusion(cm: np.ndarray) -> np.ndarray:
         return np.where((p_e < 1) & (n > 0), (p_o - p_e) / (1 - p_e), np.nan)
 
 
-def _soft_confusion(group: np.ndarray, n_groups: int, label: np.ndarray, post: np.ndarray
-                    ) -> np.ndarray:
+def _soft_confusion(group: np.ndarray, n_groups: int, label: np.ndarray, item: np.ndarray,
+                    post: np.ndarray) -> np.ndarray:
     """Dawid-Skene confusion counts per group: (n_groups, K true, K given).
 
-    ``post`` holds one row of posterior true-class probabilities per label (the label's
-    item); entry ``[g, t, c]`` is the expected number of group ``g``'s labels ``c`` whose
-    item is truly ``t``. Its trace over the group's labels is the expected number correct.
+    One entry of ``group``, ``label`` and ``item`` per label; ``post`` holds the posterior
+    true-class probabilities of every item (n_items, K). Entry ``[g, t, c]`` is the expected
+    number of group ``g``'s labels ``c`` whose item is truly ``t``; its trace is the expected
+    number of the group's labels that are right.
     """
+    from scipy import sparse
+
     k = post.shape[1]
-    out = np.empty((n_groups, k, k))
-    key = group * k + label
-    for t in range(k):
-        out[:, t, :] = np.bincount(key, weights=post[:, t],
-                                   minlength=n_groups * k).reshape(n_groups, k)
-    return out
+    pick = sparse.csr_matrix((np.ones(len(group)), (group * k + label, item)),
+                             shape=(n_groups * k, post.shape[0]))
+    return np.ascontiguousarray(
+        np.asarray(pick @ post).reshape(n_groups, k, k).transpose(0, 2, 1))
 
 
-def _ds_label_posteriors(enc: _Encoded, *, leave_out: bool = False, smoothing: float = 2.0,
-                         max_iter: int = 100, tol: float = 1e-6) -> np.ndarray:
-    """Dawid-Skene posterior true-class probabilities of each encoded label's item (N, K).
-
-    ``leave_out=True``: each label's own likelihood term is divided out, so the row is the
-    posterior given the *other* labels of the item (the prior for a single-label item).
-    """
-    res = _dawid_skene(enc, smoothing, max_iter, tol)
-    post = res.posteriors.to_numpy()[enc.item]
-    if not leave_out:
-        return post
-    conf = np.stack([res.confusion[str(a)].to_numpy() for a in enc.annotators])
-    log_post = np.log(np.maximum(post, 1e-300)) - np.log(conf[enc.annotator, :, enc.label])
-    log_post -= log_post.max(axis=1, keepdims=True)
-    out = np.exp(log_post)
-    return out / out.sum(axis=1, keepdims=True)
+def _ds_posteriors(enc: _Encoded, *, smoothing: float = 2.0, max_iter: int = 100,
+                   tol: float = 1e-6) -> np.ndarray:
+    """Dawid-Skene posterior true-class probabilities of every encoded item (n_items, K)."""
+    return _dawid_skene(enc, smoothing, max_iter, tol).posteriors.to_numpy()
 
 
 def annotator_quality(annotations: pd.DataFrame, reference=None, *, method: str = "dawid_skene",
@@ -1112,8 +1103,8 @@ def annotator_quality(annotations: pd.DataFrame, reference=None, *, method: str 
     # Dawid-Skene: labels on items that someone else labelled too (a lone label only
     # confirms itself); NaN for an annotator who shares no item
     shared = enc.counts.sum(axis=1)[enc.item] >= 2
-    soft = _soft_confusion(enc.annotator[shared], n_ann, enc.label[shared],
-                           _ds_label_posteriors(enc)[shared])
+    soft = _soft_confusion(enc.annotator[shared], n_ann, enc.label[shared], enc.item[shared],
+                           _ds_posteriors(enc))
     with np.errstate(divide="ignore", invalid="ignore"):
         out["ds_accuracy"] = (np.trace(soft, axis1=1, axis2=2)
                               / np.bincount(enc.annotator[shared], minlength=n_ann))

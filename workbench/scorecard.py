@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
+from scipy.special import ndtr
 
 from ._validation import check_columns, check_fraction, check_int, check_option, latest_annotations
 from .agreement import (
-    _ds_label_posteriors,
+    _ds_posteriors,
     _encode,
     _kappa_from_confusion,
     _majority_codes,
@@ -70,42 +70,49 @@ def _check_missing(values: pd.Series, col: str, where: str, ids: pd.Series) -> N
             f"needs a {col}) or drop those rows.")
 
 
-def _item_values(items: pd.DataFrame, col: str, item_ids: pd.Series) -> pd.Series:
-    meta = items.drop_duplicates("item_id").set_index(items["item_id"].drop_duplicates()
-                                                      .astype(str))[col]
-    return pd.Series(meta.reindex(item_ids.astype(str)).to_numpy(), index=item_ids.index)
+class _ItemLookup:
+    """Item metadata per label: positions of the labels' items in ``items`` (-1 = absent)."""
+
+    def __init__(self, items: pd.DataFrame | None, enc):
+        self.items = None if items is None else items.drop_duplicates("item_id")
+        self.enc = enc
+        self._pos = None
+
+    def has(self, col: str) -> bool:
+        return self.items is not None and col in self.items.columns
+
+    def values(self, col: str) -> pd.Series:
+        if self._pos is None:
+            index = pd.Index(self.items["item_id"].astype(str).to_numpy())
+            self._pos = index.get_indexer(self.enc.items.astype(str))
+        pos = self._pos[self.enc.item]
+        vals = self.items[col].to_numpy(dtype=object)[np.maximum(pos, 0)]
+        return pd.Series(np.where(pos >= 0, vals, None), dtype=object)
 
 
-def _vendor_of_labels(ann: pd.DataFrame, items: pd.DataFrame | None, col: str) -> pd.Series:
-    """The vendor of every label: its own column, else its annotator's vendor."""
+def _column_codes(ann: pd.DataFrame, lookup: _ItemLookup, col: str):
+    """Codes per label (and sorted uniques) of ``col``, read per label or from the items."""
     if col in ann.columns:
-        values = ann[col]
-        _check_missing(values, col, "annotations", ann["item_id"])
-        return values.astype(str)
-    if items is None or col not in items.columns:
-        raise _missing_column(col, ann, items)
-    per_label = _item_values(items, col, ann["item_id"])
-    _check_missing(per_label, col, "items", ann["item_id"])
-    # an annotator works for one vendor: the vendor owning most of the items they labelled
-    counts = pd.crosstab(ann["annotator"].astype(str).to_numpy(),
-                         per_label.astype(str).to_numpy())
-    home = counts.idxmax(axis=1)
-    return pd.Series(home.reindex(ann["annotator"].astype(str)).to_numpy(), index=ann.index,
-                     dtype="str")
-
-
-def _batch_of_labels(ann: pd.DataFrame, items: pd.DataFrame | None, col: str) -> pd.Series:
-    """The batch of every label: its own column, else its item's."""
-    if col in ann.columns:
-        values = ann[col]
-        where = "annotations"
-    elif items is not None and col in items.columns:
-        values = _item_values(items, col, ann["item_id"])
-        where = "items"
+        values, where = ann[col].reset_index(drop=True), "annotations"
+    elif lookup.has(col):
+        values, where = lookup.values(col), "items"
     else:
-        raise _missing_column(col, ann, items)
-    _check_missing(values, col, where, ann["item_id"])
-    return values.astype(str)
+        raise _missing_column(col, ann, lookup.items)
+    _check_missing(values, col, where, ann["item_id"].reset_index(drop=True))
+    codes, uniques = pd.factorize(values.astype(str).to_numpy(), sort=True)
+    return codes, np.asarray(uniques, dtype=object), where
+
+
+def _vendor_codes(ann: pd.DataFrame, lookup: _ItemLookup, col: str, enc):
+    """The vendor of every label: its own column, else its annotator's vendor."""
+    codes, vendors, where = _column_codes(ann, lookup, col)
+    if where == "annotations":
+        return codes, vendors
+    # an annotator works for one vendor: the vendor owning most of the items they labelled
+    n_a, n_v = len(enc.annotators), len(vendors)
+    counts = np.bincount(enc.annotator * n_v + codes, minlength=n_a * n_v).reshape(n_a, n_v)
+    home = np.argmax(counts, axis=1)  # ties: first vendor in sorted order
+    return home[enc.annotator], vendors
 
 
 def _gold_ids(project, gold, store) -> list[str]:
@@ -200,22 +207,22 @@ def reworked_labels(annotations: pd.DataFrame, entries: pd.Series) -> np.ndarray
     out = np.zeros(n, dtype=bool)
     if n == 0 or len(entries) == 0:
         return out
-    item = annotations["item_id"].astype(str).to_numpy()
-    start = pd.to_datetime(pd.Series(entries.to_numpy(), index=entries.index.astype(str)),
-                           utc=True).reindex(item)
-    in_loop = start.notna().to_numpy()
-    if not in_loop.any():
+    starts = pd.to_datetime(pd.Series(entries.to_numpy(), index=entries.index.astype(str)),
+                            utc=True)
+    sel = np.flatnonzero(annotations["item_id"].astype(str).isin(starts.index).to_numpy())
+    if sel.size == 0:
         return out
-    if "annotated_at" in annotations.columns:
-        t = pd.to_datetime(annotations["annotated_at"], utc=True, errors="coerce")
-        after = (t.to_numpy() >= start.to_numpy()) & t.notna().to_numpy() & in_loop
+    sub = annotations.iloc[sel]
+    item = sub["item_id"].astype(str).to_numpy()
+    start = starts.reindex(item).reset_index(drop=True)
+    if "annotated_at" in sub.columns:
+        t = pd.to_datetime(sub["annotated_at"], utc=True, errors="coerce").reset_index(drop=True)
+        after = (t >= start).to_numpy(dtype=bool) & t.notna().to_numpy()
     else:
-        after = np.zeros(n, dtype=bool)
-    before = in_loop & ~after
-    rows = pd.DataFrame({"item": item, "annotator": annotations["annotator"].astype(str)
-                         .to_numpy(), "label": annotations["label"].astype(str).to_numpy()})
-    orig = rows[before].assign(row=np.flatnonzero(before))
-    later = rows[after]
+        after = np.zeros(sel.size, dtype=bool)
+    rows = pd.DataFrame({"item": item, "annotator": sub["annotator"].astype(str).to_numpy(),
+                         "label": sub["label"].astype(str).to_numpy(), "row": sel})
+    orig, later = rows[~after], rows[after]
     if orig.empty or later.empty:
         return out
     pairs = orig.merge(later, on="item", suffixes=("", "_later"))
@@ -253,7 +260,7 @@ def drop_test(successes, trials, earlier_successes, earlier_trials) -> np.ndarra
         pooled = (x1 + x2) / (n1 + n2)
         se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
         z = (x1 / n1 - x2 / n2) / se
-        p = norm.cdf(z)
+        p = ndtr(z)
     ok = (n1 > 0) & (n2 > 0) & (se > 0)
     return np.where(ok, p, np.nan)
 
@@ -307,7 +314,7 @@ def _summaries(soft: np.ndarray, classes: np.ndarray, min_support: float):
 
 def _level_table(level: str, group: np.ndarray, keys: pd.DataFrame, series: np.ndarray,
                  batch_rank: np.ndarray, n_batches: int, parts: dict, classes: np.ndarray,
-                 min_support: float, alpha: float) -> pd.DataFrame:
+                 min_support: float, alpha: float, min_drop: float) -> pd.DataFrame:
     """Scorecard rows for one grouping (``group`` codes per label, ``keys`` per group)."""
     n_g = len(keys)
     k = len(classes)
@@ -324,7 +331,8 @@ def _level_table(level: str, group: np.ndarray, keys: pd.DataFrame, series: np.n
                      minlength=n_g * k * k).reshape(n_g, k, k)
     kappa = _kappa_from_confusion(cm)
     shared = parts["shared"]
-    soft = _soft_confusion(group[shared], n_g, parts["label"][shared], parts["post"][shared])
+    soft = _soft_confusion(group[shared], n_g, parts["label"][shared], parts["item"][shared],
+                           parts["post"])
     n_shared = cnt(sel=shared)
     worst_class, worst_recall, worst_pair, pair_rate = _summaries(soft, classes, min_support)
     n_rework = cnt(w=parts["reworked"].astype(float))
@@ -361,13 +369,14 @@ def _level_table(level: str, group: np.ndarray, keys: pd.DataFrame, series: np.n
         change = p = p_adj = np.full(n_g, np.nan)
     out["trend_change"] = change
     out["trend_p_value"] = p_adj
-    out["drop_flag"] = np.nan_to_num(p_adj, nan=1.0) < alpha
+    out["drop_flag"] = (np.nan_to_num(p_adj, nan=1.0) < alpha) & \
+        (np.nan_to_num(change, nan=0.0) <= -min_drop)
     return out
 
 
 def vendor_scorecard(project, by=("vendor", "batch"), *, gold=None, store=None,
                      queue: str = "relabel", method: str = "dawid_skene", alpha: float = 0.05,
-                     min_support: int = 5) -> pd.DataFrame:
+                     min_drop: float = 0.03, min_support: int = 5) -> pd.DataFrame:
     """Score each vendor (and annotator) per batch: labels, quality, rework and trend.
 
     Parameters
@@ -397,6 +406,11 @@ def vendor_scorecard(project, by=("vendor", "batch"), *, gold=None, store=None,
         ranks by it: it ranks annotators closer to their true accuracy.
     alpha : float, default=0.05
         Significance level of ``drop_flag`` (after Holm's correction within a series).
+    min_drop : float, default=0.03
+        Smallest fall in ``consensus_agreement`` (3 percentage points) worth a flag. With
+        hundreds of thousands of labels a test finds tiny drops, for example the one a
+        vendor shows when *another* vendor's bad week spoils the consensus on the items
+        both labelled; a flag needs the drop to be beyond chance *and* this large.
     min_support : int, default=5
         ``worst_class`` / ``worst_pair`` consider only classes with at least this many
         (expected) labels of the group.
@@ -419,8 +433,8 @@ def vendor_scorecard(project, by=("vendor", "batch"), *, gold=None, store=None,
         relabel loop), ``trend_change`` (``consensus_agreement`` minus that of the series'
         earlier batches), ``trend_p_value`` (one-sided two-proportion z-test of a drop,
         Holm-corrected within the vendor's or annotator's series; NaN for a first batch) and
-        ``drop_flag`` (bool: ``trend_p_value < alpha``). ``frame.attrs["flagged"]`` lists the
-        vendors with a vendor-level drop.
+        ``drop_flag`` (bool: ``trend_p_value < alpha`` and ``trend_change <= -min_drop``).
+        ``frame.attrs["flagged"]`` lists the vendors with a vendor-level drop.
 
     Raises
     ------
@@ -439,6 +453,7 @@ def vendor_scorecard(project, by=("vendor", "batch"), *, gold=None, store=None,
     by = _check_by(by)
     check_option(method, "method", _FUNC, ("dawid_skene", "majority"))
     alpha = check_fraction(alpha, "alpha", _FUNC, low=0.0, high=0.5)
+    min_drop = check_fraction(min_drop, "min_drop", _FUNC)
     check_int(min_support, "min_support", _FUNC, minimum=1)
     if not isinstance(queue, str) or not queue:
         raise ValueError(f"The 'queue' parameter of {_FUNC} must be a non-empty str. "
@@ -457,43 +472,40 @@ def vendor_scorecard(project, by=("vendor", "batch"), *, gold=None, store=None,
         raise SchemaError(f"{_FUNC}: the project has no annotations; there is nothing to "
                           f"score. Import vendor labels first (annotations.csv).")
     ann = latest_annotations(annotations)
+    classes = list(getattr(project, "classes", None) or [])
+    seen = set(pd.unique(ann["label"].dropna().astype(str)))
+    enc = _encode(ann, _FUNC, classes=classes if classes and seen <= set(classes) else None)
+    lookup = _ItemLookup(items if isinstance(items, pd.DataFrame) else None, enc)
     vendor_col = by[0]
     batch_col = by[1] if len(by) > 1 else None
-    vendor = _vendor_of_labels(ann, items, vendor_col)
-    batch = (_batch_of_labels(ann, items, batch_col) if batch_col is not None
-             else pd.Series("", index=ann.index, dtype="str"))
-
-    classes = list(getattr(project, "classes", None) or [])
-    seen = set(ann["label"].dropna().astype(str))
-    enc = _encode(ann, _FUNC, classes=classes if classes and seen <= set(classes) else None)
+    vendor_code, vendors = _vendor_codes(ann, lookup, vendor_col, enc)
+    if batch_col is not None:
+        batch_code, batches, _ = _column_codes(ann, lookup, batch_col)
+    else:
+        batch_code, batches = np.zeros(len(ann), dtype=np.int64), np.array([""], dtype=object)
     classes_arr = np.asarray(enc.classes, dtype=object)
-    post = _ds_label_posteriors(enc)
+    post = _ds_posteriors(enc)  # per item
     if method == "dawid_skene":
-        cons_item = np.argmax(post, axis=1)  # per label already
+        cons_item = np.argmax(post, axis=1)[enc.item]
     else:
         cons_item = _majority_codes(enc.counts)[0][enc.item]
     # gold: the dataset label of gold items
     gold_truth = np.full(len(enc.item), -1, dtype=np.int64)
     gold_ids = _gold_ids(project, gold, store)
-    if gold_ids and items is not None and "label" in items.columns:
-        truth = items.drop_duplicates("item_id").set_index(
-            items["item_id"].drop_duplicates().astype(str))["label"]
-        truth = truth.reindex(pd.Index(sorted(set(gold_ids)))).dropna().astype(str)
-        code_of_item = pd.Series(pd.Index(enc.classes).get_indexer(truth.to_numpy()),
-                                 index=truth.index)
-        code_of_item = code_of_item[code_of_item >= 0]
-        per_item = code_of_item.reindex(pd.Index(enc.items.astype(str))).fillna(-1)
-        gold_truth = per_item.to_numpy(dtype=np.int64)[enc.item]
+    if gold_ids and lookup.has("label"):
+        truth = lookup.values("label")
+        is_gold = pd.Index(sorted(set(gold_ids))).get_indexer(enc.items.astype(str)) >= 0
+        truth_code = pd.Index(enc.classes).get_indexer(truth.astype(str).to_numpy())
+        gold_truth = np.where(is_gold[enc.item] & truth.notna().to_numpy(), truth_code, -1)
     # rework
     entries = loop_entries(_store(project, store), queue)
     reworked = reworked_labels(ann, entries)
 
     parts = {
-        "label": enc.label, "consensus": cons_item, "post": post, "gold_truth": gold_truth,
+        "label": enc.label, "item": enc.item, "consensus": cons_item, "post": post,
+        "gold_truth": gold_truth,
         "shared": enc.counts.sum(axis=1)[enc.item] >= 2, "reworked": reworked,
     }
-    vendor_code, vendors = pd.factorize(vendor.to_numpy(), sort=True)
-    batch_code, batches = pd.factorize(batch.to_numpy(), sort=True)
     n_b = len(batches)
     ann_code = enc.annotator
     n_a = len(enc.annotators)
@@ -506,7 +518,7 @@ def vendor_scorecard(project, by=("vendor", "batch"), *, gold=None, store=None,
                          "annotator": pd.array([None] * len(used), dtype="str"),
                          "_batch": used % n_b})
     tables.append(_level_table("vendor", group, keys, used // n_b, used % n_b, n_b, parts,
-                               classes_arr, float(min_support), alpha))
+                               classes_arr, float(min_support), alpha, min_drop))
     # annotator level (an annotator may work for several vendors when the column is per label)
     vab = (vendor_code * n_a + ann_code) * n_b + batch_code
     used, group = np.unique(vab, return_inverse=True)
@@ -518,7 +530,7 @@ def vendor_scorecard(project, by=("vendor", "batch"), *, gold=None, store=None,
         "_batch": used % n_b})
     _, series_code = np.unique(series, return_inverse=True)
     tables.append(_level_table("annotator", group, keys, series_code, used % n_b, n_b, parts,
-                               classes_arr, float(min_support), alpha))
+                               classes_arr, float(min_support), alpha, min_drop))
     out = pd.concat(tables, ignore_index=True)
     out["_level"] = (out["level"] == "annotator").astype(int)
     out = out.sort_values([vendor_col, "_level", "annotator", "_batch"], kind="stable",
