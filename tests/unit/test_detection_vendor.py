@@ -131,7 +131,7 @@ def test_diff_prefers_more_matches_then_iou():
 # ------------------------------------------------------------------- a hand-built project
 
 
-def _tiny(tmp_path) -> wb.Project:
+def _tiny(tmp_path, format="csv") -> wb.Project:
     items = pd.DataFrame({"item_id": ["im1", "im2"], "filepath": ["a.png", "b.png"],
                           "width": [200, 100], "height": [100, 100],
                           "site": ["north", "south"]})
@@ -145,7 +145,9 @@ def _tiny(tmp_path) -> wb.Project:
                         "annotated_at": pd.Timestamp("2026-01-01T00:00:00Z")})
     project = wb.Project.from_frames(items, annotations=ann, boxes=boxes,
                                      classes=["cat", "dog"], task="detection")
-    root = write_project(project, tmp_path / "tiny", format="csv")
+    if format is None:  # in memory, no folder
+        return project
+    root = write_project(project, tmp_path / "tiny", format=format)
     return wb.open_project(root)
 
 
@@ -219,6 +221,45 @@ def test_import_on_a_hand_built_project(tmp_path):
                             "deleted": 0}
     assert not again.written and again.n_annotations_replaced == 0
     assert _snapshot(project.root) == files
+
+
+@pytest.mark.parametrize("fmt", ["parquet", None])
+def test_import_parquet_and_in_memory_projects(tmp_path, fmt):
+    project = _tiny(tmp_path, fmt)
+    tasks = [{"id": 1, "data": {"item_id": "im1"}, "annotations": [
+        {"id": 11, "completed_by": 3, "updated_at": "2026-03-01T00:00:00Z", "result": [
+            _rect("a", "dog", 10, 10, 20, 20, 200, 100)]},
+        # older, but marked ground truth: its boxes become the reference
+        {"id": 12, "completed_by": 4, "ground_truth": True,
+         "updated_at": "2026-02-01T00:00:00Z", "result": [
+            _rect("im1/b0", "cat", 10, 10, 20, 20, 200, 100),
+            _rect("im1/b1", "cat", 50, 50, 25, 40, 200, 100)]}]}]
+    path = _write(tmp_path / "gt.json", tasks)
+    report = wb.import_labels(project, path)
+    assert report.per_image["annotator"].tolist() == ["ls-4"]
+    assert report.counts == {"unchanged": 1, "moved": 0, "reclassed": 1, "added": 0,
+                             "deleted": 0}
+    after = report.project
+    assert after.boxes.set_index("box_id").loc["im1/b1", "label"] == "cat"
+    by = after.annotations.groupby("annotator").size()
+    assert (by["ls-3"], by["ls-4"]) == (1, 2)   # ls-3's earlier box replaced by its new one
+    if fmt is None:
+        assert project.root is None and not report.written
+        assert project.boxes.set_index("box_id").loc["im1/b1", "label"] == "dog"  # unchanged
+    else:
+        assert report.boxes_path.name == "boxes.parquet"
+        reread = wb.open_project(project.root)
+        pd.testing.assert_frame_equal(reread.boxes, after.boxes)
+        again = wb.import_labels(reread, path)
+        assert set(again.diff["outcome"]) == {"unchanged"} and not again.written
+
+
+def test_read_box_labels_refuses_a_classification_project(tmp_path):
+    project = wb.Project.from_frames(pd.DataFrame({"item_id": ["a"], "label": ["cat"]}),
+                                     classes=["cat"])
+    path = _write(tmp_path / "x.json", [])
+    with pytest.raises(ValueError, match="task is 'classification'"):
+        read_box_labels(path, project)
 
 
 # ------------------------------------------------------------------- the sample, twice

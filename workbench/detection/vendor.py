@@ -45,7 +45,8 @@ Import (:func:`import_box_labels`)
       annotation's ``annotator`` key, else ``annotator=``, else ``"vendor"``), replacing that
       annotator's earlier boxes on the image;
     * the image's newest imported annotation (``updated_at``, else ``created_at``, else
-      file order) becomes its **reference boxes**, replacing the old ones: a box matched to
+      file order; one Label Studio marks ``ground_truth`` first) becomes its **reference
+      boxes**, replacing the old ones: a box matched to
       an old box keeps the old ``box_id`` (so its tags survive) and metadata (``area`` is
       emptied when the box changed shape, so ``w * h`` is used); an added box gets a new id
       ``{item_id}/b{k}``; the boxes file is written with its ``box_id`` column;
@@ -538,7 +539,8 @@ def _parse_labelstudio(path: Path, known: _Known, problems: _Problems):
             when = ann.get("updated_at") or ann.get("created_at")
             key = f"task#{n}/annotation#{m}"
             annotations.append({"item_id": item, "annotator": annotator,
-                                "annotated_at": when, "annotation": key})
+                                "annotated_at": when, "annotation": key,
+                                "ground_truth": ann.get("ground_truth") is True})
             results = [r for r in (ann.get("result") or []) if isinstance(r, dict)]
             labels_of = {}
             for res in results:
@@ -747,7 +749,8 @@ def _read(path, project, *, format: str, annotator=None, classes=None, item_ids=
     problems.raise_if_any(path)
     labels = pd.DataFrame(rows, columns=_LABEL_COLUMNS)
     sets = pd.DataFrame(annotations, columns=["item_id", "annotator", "annotated_at",
-                                              "annotation"])
+                                              "annotation", "ground_truth"])
+    sets["ground_truth"] = sets["ground_truth"].fillna(False).astype(bool)
     for frame in (labels, sets):
         raw = frame["annotated_at"]
         parsed = pd.to_datetime(raw, errors="coerce", utc=True, format="mixed")
@@ -801,6 +804,11 @@ def read_box_labels(path, project=None, *, format: str = "labelstudio",
     SchemaError
         Listing every bad region (see the module notes); nothing is imported.
     """
+    if project is not None and getattr(project, "task", None) != "detection":
+        raise ValueError(f"read_box_labels reads boxes into a detection project; this "
+                         f"project's task is {getattr(project, 'task', None)!r}. Read "
+                         f"classification labels with workbench.relabel.read_labels "
+                         f"(formats labelstudio, csv, jsonl).")
     labels, _ = _read(path, project, format=format, annotator=annotator, classes=classes,
                       item_ids=item_ids)
     return labels
@@ -1024,11 +1032,19 @@ class BoxImportReport:
         return f"BoxImportReport({self.summary()})"
 
 
-def _latest(sets: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """The newest annotation per group (time, else file order: the later one wins)."""
-    order = sets.assign(_pos=np.arange(len(sets)))
-    order = order.sort_values(["annotated_at", "_pos"], kind="stable", na_position="first")
-    return order.groupby(by, sort=False).tail(1).drop(columns=["_pos"])
+def _latest(sets: pd.DataFrame, by: list[str], *, ground_truth: bool = False
+            ) -> pd.DataFrame:
+    """The newest annotation per group (time, else file order: the later one wins).
+
+    With ``ground_truth``, an annotation Label Studio marks as ground truth wins over any
+    other of its group.
+    """
+    order = sets.assign(_pos=np.arange(len(sets)),
+                        _gt=sets["ground_truth"].to_numpy(bool) if ground_truth
+                        else np.zeros(len(sets), bool))
+    order = order.sort_values(["_gt", "annotated_at", "_pos"], kind="stable",
+                              na_position="first")
+    return order.groupby(by, sort=False).tail(1).drop(columns=["_pos", "_gt"])
 
 
 def _fresh_ids(item: str, taken: set, n: int, prefix: str) -> list[str]:
@@ -1327,7 +1343,7 @@ def import_box_labels(project, path, *, format: str = "labelstudio", tag: str = 
         current = project.reload() if root is not None else project
         labels, sets = _read(path, current, format=format, annotator=annotator)
         now = pd.Timestamp.now(tz="UTC").as_unit("us")
-        ref = _latest(sets, ["item_id"]).reset_index(drop=True)
+        ref = _latest(sets, ["item_id"], ground_truth=True).reset_index(drop=True)
         imported = sorted(ref["item_id"].tolist())
         # an annotation key names one image (a task, or a COCO image and annotator)
         new = labels[labels["annotation"].isin(set(ref["annotation"]))].reset_index(drop=True)
