@@ -245,3 +245,27 @@ def test_guess_format_tells_coco_from_label_studio(tmp_path):
     assert _guess_format(tmp_path / "r.csv", detection=False) == "csv"
     with pytest.raises(ValueError, match="Label Studio or COCO"):
         _guess_format(tmp_path / "r.csv", detection=True)
+
+
+def test_relabel_notebook_runs_on_the_detection_sample(project, monkeypatch):
+    nbclient = pytest.importorskip("nbclient")
+    import nbformat
+
+    repo = SAMPLE.parents[1]
+    box = _boxes_of(project, "scene-0002")[0]
+    TagStore.for_project(project).add(["scene-0002"], "relabel", author="u", box_ids=[box])
+    nb = nbformat.read(repo / "notebooks" / "03_relabel_queue.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "import json\napp.select_queue()\nprint(json.dumps({'cls': type(app.queue).__name__, "
+        "'ready': 'wb-ready' in app._dom_classes, 'gallery': app.gallery is not None, "
+        "'boxes': list(app.selection.box_ids)}))"))
+    monkeypatch.setenv("WORKBENCH_PROJECT", str(project.root))
+    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                                     resources={"metadata": {"path": str(repo / "notebooks")}})
+    client.execute()
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+              if o.get("output_type") == "error"]
+    assert errors == []
+    out = [o for o in nb.cells[-1].outputs if o.get("name") == "stdout"]
+    assert json.loads(out[0]["text"]) == {"cls": "DetectionRelabelQueue", "ready": True,
+                                          "gallery": True, "boxes": [box]}
