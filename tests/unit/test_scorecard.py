@@ -12,8 +12,6 @@ from workbench.errors import SchemaError
 from workbench.scorecard import drop_test, loop_entries, reworked_labels
 from workbench.tags import TagStore
 
-from ._agreement_fixtures import sample_truth  # noqa: F401
-
 EARLY = pd.Timestamp("2026-01-05", tz="UTC")
 LATER = pd.Timestamp("2030-01-01", tz="UTC")  # a re-import after the item entered the loop
 
@@ -193,12 +191,12 @@ def test_sample_scorecard_flags_the_worse_vendor(sample_card):
     assert (card["rework_rate"] == 0).all()  # nothing went through the relabel loop
 
 
-def test_sample_gold_accuracy_ranks_vendors(sample_project, sample_truth):
+def test_sample_gold_accuracy_ranks_vendors(sample_project):
     project = wb.Project.from_frames(items=sample_project.items,
                                      annotations=sample_project.annotations,
                                      classes=sample_project.classes)
-    truth = sample_truth.set_index("item_id")
-    verified = truth.index[~truth["is_label_error"].astype(str).eq("True")]
+    truth = pd.read_csv(sample_project.root / "truth.csv", dtype=str).set_index("item_id")
+    verified = truth.index[truth["is_label_error"].str.lower().eq("false")]
     gold = list(verified[::10])  # 10% gold, items whose dataset label is right
     card = wb.vendor_scorecard(project, gold=gold)
     v = card[card["level"] == "vendor"]
