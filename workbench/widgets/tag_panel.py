@@ -152,11 +152,11 @@ class TagPanel(StatusMixin, w.VBox):
                 f"image{'s' if n_images != 1 else ''} selected.")
         if sel.description:
             text += f" ({sel.description})"
-        try:
-            _items, boxes, _picked = self.box_targets()
-        except Exception:  # unknown boxes, none on the picks: the buttons will say why
-            boxes = [] if sel.picked else list(sel.box_ids)
-        if sel.picked:
+        if sel.picked:  # which boxes are on the picked images (the box index, built once)
+            try:
+                _items, boxes, _picked = self.box_targets()
+            except Exception:  # unknown boxes, none on the picks: the buttons will say why
+                boxes = []
             text += (f" Tag the {len(boxes)} selected box(es) on the {len(sel.picked)} picked "
                      "image(s) only; unpick them in the gallery to tag every selected box.")
             add, remove = f"Tag {len(boxes)} boxes", f"Untag {len(boxes)} boxes"
