@@ -750,7 +750,7 @@ def _read(path, project, *, format: str, annotator=None, classes=None, item_ids=
     labels = pd.DataFrame(rows, columns=_LABEL_COLUMNS)
     sets = pd.DataFrame(annotations, columns=["item_id", "annotator", "annotated_at",
                                               "annotation", "ground_truth"])
-    sets["ground_truth"] = sets["ground_truth"].fillna(False).astype(bool)
+    sets["ground_truth"] = np.array([v is True for v in sets["ground_truth"]], dtype=bool)
     for frame in (labels, sets):
         raw = frame["annotated_at"]
         parsed = pd.to_datetime(raw, errors="coerce", utc=True, format="mixed")
