@@ -23,6 +23,7 @@ _API: dict[str, str] = {
     "ConfusedPairs": "confused_pairs",
     "AnnotatorTable": "annotator_table",
     "LabelIssueList": "label_issue_list",
+    "DetectionIssueList": "detection_issue_list",
     "DisagreementExplorer": "disagreement_explorer",
     "DetectionDisagreementExplorer": "detection_disagreement",
     "TagPanel": "tag_panel",

@@ -67,11 +67,26 @@ class LabelIssueList(StatusMixin, w.VBox):
         The rows listed (``issues`` or its flagged part).
     item_id : str or None
         The item selected by a click.
+
+    Notes
+    -----
+    For a detection project (``task == "detection"``), ``LabelIssueList(project, ...)``
+    returns a :class:`~workbench.widgets.detection_issue_list.DetectionIssueList` (one row
+    per suspected missing, mislocated or wrong-class box; a click selects the image and
+    the box).
     """
 
     page = traitlets.Int(0)
     issues_only = traitlets.Bool(True)
     item_id = traitlets.Unicode(None, allow_none=True)
+
+    def __new__(cls, project_or_issues: Any = None, *args: Any, **kwargs: Any):
+        """A :class:`DetectionIssueList` for a detection project, else a LabelIssueList."""
+        if cls is LabelIssueList and getattr(project_or_issues, "task", None) == "detection":
+            from .detection_issue_list import DetectionIssueList
+
+            return DetectionIssueList(project_or_issues, *args, **kwargs)
+        return super().__new__(cls, project_or_issues, *args, **kwargs)
 
     def __init__(self, project_or_issues: Any, selection: Selection | None = None, *,
                  run: str | None = None, page_size: int = 15, issues_only: bool = True):
