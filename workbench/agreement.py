@@ -66,6 +66,7 @@ class _Encoded:
     annotators: np.ndarray  # object array of annotator names (sorted)
     classes: list[str]
     _counts: np.ndarray | None = field(default=None, repr=False)
+    frame: pd.DataFrame | None = field(default=None, repr=False)  # the rows encoded
 
     @property
     def n_items(self) -> int:
@@ -89,10 +90,37 @@ def _as_str_array(values: pd.Series) -> np.ndarray:
     return values.astype(str).to_numpy(dtype=object)
 
 
+def _str_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted factorisation of the str form of ``values`` (codes int64, uniques object).
+
+    A column already of a string dtype is factorised as is (pyarrow strings factorise
+    without a round trip through Python objects); anything else is cast with ``astype(str)``
+    first. Both sort uniques by code point, so the codes are the same either way.
+    """
+    if not (isinstance(values.dtype, pd.StringDtype)):
+        values = values.astype(str)
+    codes, uniques = pd.factorize(values, sort=True)
+    return np.asarray(codes, dtype=np.int64), np.asarray(uniques, dtype=object)
+
+
 def _encode(annotations: Any, func: str, *, classes=None, allow_empty=False) -> _Encoded:
-    """Validate ``annotations`` and turn it into integer codes."""
+    """Validate ``annotations`` and turn it into integer codes.
+
+    The result's ``frame`` is the annotations the codes describe (the current label per
+    item and annotator, :func:`~workbench._validation.latest_annotations`), row for row.
+    """
     check_columns(annotations, ["item_id", "annotator", "label"], what="annotations", func=func)
-    ann = latest_annotations(annotations)
+    ann = annotations
+    if len(ann) and not any(ann[c].isna().any() for c in ("item_id", "annotator")):
+        item, items = _str_codes(ann["item_id"])
+        annotator, annotators = _str_codes(ann["annotator"])
+        if pd.Series(item * max(len(annotators), 1) + annotator).duplicated().any():
+            ann = latest_annotations(annotations)  # re-imports: keep the latest label
+            item, items = _str_codes(ann["item_id"])
+            annotator, annotators = _str_codes(ann["annotator"])
+    else:
+        ann = latest_annotations(annotations)
+        item = annotator = items = annotators = None
     for col in ("item_id", "annotator", "label"):
         if ann[col].isna().any():
             rows = ann.index[ann[col].isna()][:5].tolist()
@@ -102,20 +130,22 @@ def _encode(annotations: Any, func: str, *, classes=None, allow_empty=False) -> 
             )
     if ann.empty and not allow_empty:
         raise SchemaError(f"{func}: annotations is empty; there is nothing to compare.")
-    item, items = pd.factorize(_as_str_array(ann["item_id"]), sort=True)
-    annotator, annotators = pd.factorize(_as_str_array(ann["annotator"]), sort=True)
-    labels = _as_str_array(ann["label"])
+    if item is None:  # empty
+        item, items = _str_codes(ann["item_id"])
+        annotator, annotators = _str_codes(ann["annotator"])
     if classes is None:
-        label, uniques = pd.factorize(labels, sort=True)
+        label, uniques = _str_codes(ann["label"])
         class_list = [str(c) for c in uniques]
     else:
         class_list = [str(c) for c in classes]
         if len(set(class_list)) != len(class_list):
             raise ValueError(f"The 'classes' parameter of {func} must not repeat a class. "
                              f"Got {class_list!r} instead.")
-        label = pd.Index(class_list).get_indexer(labels)
-        if (label < 0).any():
-            unknown = sorted(set(labels[label < 0]))
+        seen_code, seen = _str_codes(ann["label"])
+        to_class = pd.Index(class_list).get_indexer(seen)
+        label = to_class[seen_code] if len(seen_code) else seen_code
+        if (to_class < 0).any():
+            unknown = sorted(set(seen[to_class < 0]))
             raise SchemaError(
                 f"{func}: annotations use label(s) {unknown[:10]} that are not in classes "
                 f"{class_list[:20]}. Add them to classes (workbench.toml) or fix the labels."
@@ -127,6 +157,7 @@ def _encode(annotations: Any, func: str, *, classes=None, allow_empty=False) -> 
         items=np.asarray(items, dtype=object),
         annotators=np.asarray(annotators, dtype=object),
         classes=class_list,
+        frame=ann,
     )
 
 

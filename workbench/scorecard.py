@@ -18,11 +18,13 @@ store) and returns one DataFrame; every number is a pure function of those input
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
-from ._validation import check_columns, check_fraction, check_int, check_option, latest_annotations
+from ._validation import check_columns, check_fraction, check_int, check_option
 from .agreement import (
     _ds_posteriors,
     _encode,
@@ -61,46 +63,59 @@ def _missing_column(col: str, ann: pd.DataFrame, items: pd.DataFrame | None) -> 
         f"items.csv (per item), or pass by=(...) naming columns that exist.")
 
 
-def _check_missing(values: pd.Series, col: str, where: str, ids: pd.Series) -> None:
-    bad = values.isna().to_numpy()
-    if bad.any():
-        raise SchemaError(
-            f"{_FUNC}: {where} column {col!r} is missing for {int(bad.sum())} row(s), e.g. "
-            f"item(s) {ids[bad].astype(str).unique()[:5].tolist()}. Fill it in (every label "
-            f"needs a {col}) or drop those rows.")
+def _codes_of(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted codes of the str form of ``values`` (-1 where missing) and the uniques."""
+    missing = values.isna().to_numpy()
+    codes = np.full(len(values), -1, dtype=np.int64)
+    present = values[~missing] if missing.any() else values
+    got, uniques = pd.factorize(present.astype(str), sort=True)
+    codes[~missing] = got
+    return codes, np.asarray(uniques, dtype=object)
 
 
 class _ItemLookup:
-    """Item metadata per label: positions of the labels' items in ``items`` (-1 = absent)."""
+    """Item metadata for every encoded label, through the positions of its item in ``items``."""
 
     def __init__(self, items: pd.DataFrame | None, enc):
         self.items = None if items is None else items.drop_duplicates("item_id")
         self.enc = enc
-        self._pos = None
+        self._pos: np.ndarray | None = None
 
     def has(self, col: str) -> bool:
         return self.items is not None and col in self.items.columns
 
-    def values(self, col: str) -> pd.Series:
+    def positions(self) -> np.ndarray:
+        """Row of each encoded item in ``items`` (-1 when absent)."""
         if self._pos is None:
-            index = pd.Index(self.items["item_id"].astype(str).to_numpy())
-            self._pos = index.get_indexer(self.enc.items.astype(str))
-        pos = self._pos[self.enc.item]
-        vals = self.items[col].to_numpy(dtype=object)[np.maximum(pos, 0)]
-        return pd.Series(np.where(pos >= 0, vals, None), dtype=object)
+            index = pd.Index(self.items["item_id"].astype(str))
+            self._pos = index.get_indexer(self.enc.items)
+        return self._pos
+
+    def codes(self, col: str) -> tuple[np.ndarray, np.ndarray]:
+        """Per label: the code of its item's value of ``col`` (-1 = missing) and uniques."""
+        item_codes, uniques = _codes_of(self.items[col])
+        pos = self.positions()
+        per_item = np.where(pos >= 0, item_codes[np.maximum(pos, 0)], -1)
+        return per_item[self.enc.item], uniques
 
 
 def _column_codes(ann: pd.DataFrame, lookup: _ItemLookup, col: str):
     """Codes per label (and sorted uniques) of ``col``, read per label or from the items."""
     if col in ann.columns:
-        values, where = ann[col].reset_index(drop=True), "annotations"
+        codes, uniques = _codes_of(ann[col])
+        where = "annotations"
     elif lookup.has(col):
-        values, where = lookup.values(col), "items"
+        codes, uniques = lookup.codes(col)
+        where = "items"
     else:
         raise _missing_column(col, ann, lookup.items)
-    _check_missing(values, col, where, ann["item_id"].reset_index(drop=True))
-    codes, uniques = pd.factorize(values.astype(str).to_numpy(), sort=True)
-    return codes, np.asarray(uniques, dtype=object), where
+    bad = codes < 0
+    if bad.any():
+        ids = lookup.enc.items[np.unique(lookup.enc.item[bad])[:5]].tolist()
+        raise SchemaError(
+            f"{_FUNC}: {where} column {col!r} is missing for {int(bad.sum())} label(s), e.g. "
+            f"on item(s) {ids}. Fill it in (every label needs a {col}) or drop those rows.")
+    return codes, uniques, where
 
 
 def _vendor_codes(ann: pd.DataFrame, lookup: _ItemLookup, col: str, enc):
@@ -471,10 +486,12 @@ def vendor_scorecard(project, by=("vendor", "batch"), *, gold=None, store=None,
     if annotations.empty:
         raise SchemaError(f"{_FUNC}: the project has no annotations; there is nothing to "
                           f"score. Import vendor labels first (annotations.csv).")
-    ann = latest_annotations(annotations)
-    classes = list(getattr(project, "classes", None) or [])
-    seen = set(pd.unique(ann["label"].dropna().astype(str)))
-    enc = _encode(ann, _FUNC, classes=classes if classes and seen <= set(classes) else None)
+    classes = [str(c) for c in (getattr(project, "classes", None) or [])]
+    enc = _encode(annotations, _FUNC)
+    if classes and set(enc.classes) <= set(classes):  # keep the project's class order
+        to_class = pd.Index(classes).get_indexer(enc.classes)
+        enc = replace(enc, label=to_class[enc.label], classes=classes, _counts=None)
+    ann = enc.frame
     lookup = _ItemLookup(items if isinstance(items, pd.DataFrame) else None, enc)
     vendor_col = by[0]
     batch_col = by[1] if len(by) > 1 else None
@@ -493,10 +510,10 @@ def vendor_scorecard(project, by=("vendor", "batch"), *, gold=None, store=None,
     gold_truth = np.full(len(enc.item), -1, dtype=np.int64)
     gold_ids = _gold_ids(project, gold, store)
     if gold_ids and lookup.has("label"):
-        truth = lookup.values("label")
-        is_gold = pd.Index(sorted(set(gold_ids))).get_indexer(enc.items.astype(str)) >= 0
-        truth_code = pd.Index(enc.classes).get_indexer(truth.astype(str).to_numpy())
-        gold_truth = np.where(is_gold[enc.item] & truth.notna().to_numpy(), truth_code, -1)
+        truth_code, truth_values = lookup.codes("label")
+        to_class = np.append(pd.Index(enc.classes).get_indexer(truth_values), -1)
+        is_gold = pd.Index(sorted(set(gold_ids))).get_indexer(enc.items) >= 0
+        gold_truth = np.where(is_gold[enc.item], to_class[truth_code], -1)
     # rework
     entries = loop_entries(_store(project, store), queue)
     reworked = reworked_labels(ann, entries)

@@ -241,8 +241,14 @@ def test_bad_data():
     ann = project.annotations.copy()
     ann.loc[ann["item_id"] == "i4", "vendor"] = None
     broken = wb.Project.from_frames(items=project.items, annotations=ann)
-    with pytest.raises(SchemaError, match=r"'vendor' is missing for 3 row\(s\).*\['i4'\]"):
+    with pytest.raises(SchemaError, match=r"annotations column 'vendor' is missing for 3 "
+                                          r"label\(s\), e.g. on item\(s\) \['i4'\]"):
         wb.vendor_scorecard(broken, by="vendor")
+    items = project.items.assign(batch=["w1", "w1", None, "w2"])
+    no_batch = wb.Project.from_frames(items=items, annotations=project.annotations)
+    with pytest.raises(SchemaError, match=r"items column 'batch' is missing for 3 label\(s\), "
+                                          r"e.g. on item\(s\) \['i3'\]"):
+        wb.vendor_scorecard(no_batch)
     empty = wb.Project.from_frames(items=project.items,
                                    annotations=project.annotations.iloc[:0])
     with pytest.raises(SchemaError, match="no annotations"):
