@@ -212,6 +212,7 @@ def test_import_on_a_hand_built_project(tmp_path):
     assert np.isnan(everything["label_issues_before"])
     assert everything["n_imported"] == 2
     assert set(report.slices["value"]) == {"(all)", "north", "south"}
+    assert report.per_slice is report.slices
     assert "1 moved, 1 reclassed, 1 added, 1 deleted" in report.summary()
     assert repr(report).startswith("BoxImportReport(2 images imported from ls.json")
     # again: nothing changes, nothing is written

@@ -975,6 +975,10 @@ class BoxImportReport:
         ``labelled='boxes'`` so that a vendor who drew on a few images is compared on those
         only; NaN with fewer than two annotators), for the whole project
         (``column='(all)'``) and each image metadata value holding imported images.
+    per_slice : DataFrame
+        ``slices`` (the attribute name of the classification ``ImportReport``).
+    changed : DataFrame
+        The rows of ``diff`` that are not ``unchanged``.
     counts : dict
         Boxes per outcome.
     n_annotations_replaced : int
@@ -1004,6 +1008,11 @@ class BoxImportReport:
         """Boxes per outcome (every outcome present, 0 when none)."""
         n = self.diff["outcome"].value_counts()
         return {o: int(n.get(o, 0)) for o in DIFF_OUTCOMES}
+
+    @property
+    def per_slice(self) -> pd.DataFrame:
+        """``slices``, under the name :class:`workbench.relabel.ImportReport` uses."""
+        return self.slices
 
     @property
     def changed(self) -> pd.DataFrame:
