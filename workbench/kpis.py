@@ -14,8 +14,10 @@ The manager overview (:class:`workbench.widgets.OverviewDashboard`, notebook
 For a detection project (``task == "detection"``) the model's figure is the detector's AP
 per run and its change (:func:`ap_table`, from :func:`workbench.detection_metrics`), the
 trends are AP per batch (:func:`ap_trends`) and the worst slices are those where boxes are
-missed most (``discover_slices`` with target ``is_fn``); label agreement and label issues,
-which are about one label per image, are reported as not computed.
+missed most (``discover_slices`` with target ``is_fn``) and the label-issue figure is the
+share of images with at least one suspected missing, mislocated or wrong-class box
+(:func:`image_issue_rate` of :func:`workbench.label_issues`); label agreement, which is about
+one label per image, is reported as not computed.
 
 :func:`overview_kpis` computes them all from a project; a section that cannot be computed
 (no predictions, no annotations, a module missing) is reported in ``problems`` instead of
@@ -43,6 +45,7 @@ __all__ = [
     "ap_trends",
     "agreement_table",
     "label_issue_rate",
+    "image_issue_rate",
     "relabel_status_counts",
     "batch_trends",
     "worst_slices",
@@ -452,7 +455,7 @@ def overview_kpis(project: Any, *, store: Any = None, by: tuple[str, ...] = ("ve
     top = check_int(top, "top", "overview_kpis", minimum=1)
     out = OverviewKPIs(summary=project_summary(project), run=project.default_run)
     if getattr(project, "task", "classification") == "detection":
-        _detection_kpis(project, out, trend_by=trend_by, top=top)
+        _detection_kpis(project, out, trend_by=trend_by, top=top, issues=issues)
         _relabel_kpis(project, out, store, queue)
         return out
     meta = [c for c in by if c in project.items.columns]
@@ -524,18 +527,59 @@ def overview_kpis(project: Any, *, store: Any = None, by: tuple[str, ...] = ("ve
     return out
 
 
-def _detection_kpis(project: Any, out: OverviewKPIs, *, trend_by: str, top: int) -> None:
-    """AP per run, AP trends and the slices where boxes are missed most."""
+def image_issue_rate(issues: pd.DataFrame, item_ids) -> dict:
+    """Share of images with at least one suspected box label error (detection projects).
+
+    Parameters
+    ----------
+    issues : DataFrame
+        Output of :func:`workbench.label_issues` on a detection project: one row per
+        scored box with ``item_id`` and a boolean ``is_issue``.
+    item_ids : sequence of str
+        Every image of the project (images without a row count as clean).
+
+    Returns
+    -------
+    dict
+        As :func:`label_issue_rate` over images: ``n_items`` (images), ``n_issues``
+        (images with a flagged box), ``rate``; and ``n_boxes`` (flagged boxes).
+
+    Examples
+    --------
+    >>> issues = pd.DataFrame({"item_id": ["a", "a", "b"], "is_issue": [True, True, False]})
+    >>> image_issue_rate(issues, ["a", "b", "c", "d"])
+    {'n_items': 4, 'n_issues': 1, 'rate': 0.25, 'n_boxes': 2}
+    """
+    check_columns(issues, ["item_id", "is_issue"], what="issues", func="image_issue_rate")
+    flagged = issues["is_issue"].astype(bool).to_numpy()
+    images = pd.Index(pd.Series(list(item_ids), dtype=object).astype(str)).unique()
+    bad = set(issues.loc[flagged, "item_id"].astype(str)) & set(images)
+    per_image = pd.DataFrame({"is_issue": images.isin(list(bad))})
+    return {**label_issue_rate(per_image), "n_boxes": int(flagged.sum())}
+
+
+def _detection_kpis(project: Any, out: OverviewKPIs, *, trend_by: str, top: int,
+                    issues: bool = True) -> None:
+    """AP per run, AP trends, the slices where boxes are missed most, the box label issues."""
     from .detection import detection_metrics
 
     out.task = "detection"
     out.summary["n_boxes"] = int(len(project.boxes))
-    not_yet = "not computed for detection projects (it compares one label per image)"
-    out.problems["agreement"] = not_yet
-    out.problems["label_issues"] = not_yet
+    out.problems["agreement"] = ("not computed for detection projects (it compares one "
+                                 "label per image)")
     if not project.runs:
         out.problems["ap"] = "the project has no detections"
+        out.problems["label_issues"] = "needs a run with detections"
         return
+    if issues:  # share of images with a suspected missing / mislocated / wrong-class box
+        try:
+            from .label_quality import label_issues
+
+            default = project.default_run or project.runs[0]
+            out.label_issues = image_issue_rate(label_issues(project, default),
+                                                project.items["item_id"])
+        except Exception as exc:  # noqa: BLE001 - shown on the dashboard
+            out.problems["label_issues"] = _reason(exc)
     try:
         out.ap = ap_table(detection_metrics(project), runs=list(project.runs))
     except Exception as exc:  # noqa: BLE001 - shown on the dashboard

@@ -252,7 +252,12 @@ class OverviewDashboard(StatusMixin, w.VBox):
             cards.append(self._card("agreement", "Label agreement", "–",
                                     esc(k.problems.get("agreement", ""))))
         li = k.label_issues
-        if li:
+        if li and k.task == "detection":
+            cards.append(self._card(
+                "label-issues", "Suspected box label errors", esc(percent(li["rate"])),
+                f"{li['n_issues']:,} of {li['n_items']:,} images, {li['n_boxes']:,} boxes "
+                f"(run {esc(k.run)})"))
+        elif li:
             cards.append(self._card(
                 "label-issues", "Suspected label errors", esc(percent(li["rate"])),
                 f"{li['n_issues']:,} of {li['n_items']:,} items (run {esc(k.run)})"))
