@@ -1,4 +1,8 @@
-"""Run every ``bench_*.py`` (or the ones named) and write ``benchmarks/RESULTS.md``."""
+"""Run every ``bench_*.py`` (or the ones named) and write ``benchmarks/RESULTS.md``.
+
+``python benchmarks/run_all.py --write-only`` rewrites ``RESULTS.md`` from the JSON files in
+``benchmarks/results/`` without running anything (after running one script by hand).
+"""
 
 from __future__ import annotations
 
@@ -52,6 +56,9 @@ def write_results() -> Path:
 
 
 def main(argv: list[str]) -> int:
+    if "--write-only" in argv:
+        print(f"wrote {write_results()}")
+        return 0
     scripts = [HERE / a for a in argv] if argv else sorted(HERE.glob("bench_*.py"))
     failed = []
     for script in scripts:
