@@ -881,6 +881,8 @@ class Project:
         self._index = index if index is not None else pd.Index(items["item_id"])
         self._reference: pd.Series | None = None
         self._media: pd.DataFrame | None = None
+        #: The label release the project was opened at (``open_project(path, release=n)``).
+        self.release: int | None = None
 
     # ---- construction -----------------------------------------------------------------
 
@@ -1064,7 +1066,22 @@ class Project:
         """Read the project again from its folder (after an import changed the files)."""
         if self.root is None:
             raise ValueError("Project.reload needs a project opened from a folder.")
-        return open_project(self.root)
+        return open_project(self.root, release=getattr(self, "release", None) or None)
+
+    # ---- label releases (workbench/releases.py) ---------------------------------------
+
+    def decide(self, item_id: str, label: str, *, author: str, reason: str | None = None):
+        """Record a curator's label decision; see :func:`workbench.releases.decide`."""
+        from .releases import decide
+
+        return decide(self, item_id, label, author=author, reason=reason)
+
+    def release_labels(self, message: str, *, author: str, accept: str = "verified",
+                       tag: str = "relabel"):
+        """Write a label release; see :func:`workbench.releases.release_labels`."""
+        from .releases import release_labels
+
+        return release_labels(self, message, author=author, accept=accept, tag=tag)
 
     # ---- media ------------------------------------------------------------------------
 
@@ -1292,7 +1309,8 @@ def _load(path, problems: _Problems) -> Project | None:
         return None
 
 
-def open_project(path: str | os.PathLike | None = None) -> Project:
+def open_project(path: str | os.PathLike | None = None, release: int | None = None
+                 ) -> Project:
     """Open a project folder.
 
     Parameters
@@ -1300,6 +1318,9 @@ def open_project(path: str | os.PathLike | None = None) -> Project:
     path : path-like, optional
         The project folder. Default: the ``WORKBENCH_PROJECT`` environment variable, else
         the bundled sample project (``data/sample``).
+    release : int, optional
+        Open with the item labels of this label release (its hash checked first; see
+        :mod:`workbench.releases`); 0 or None: the items file's labels.
 
     Returns
     -------
@@ -1309,6 +1330,10 @@ def open_project(path: str | os.PathLike | None = None) -> Project:
     ------
     SchemaError
         Listing every problem found, each with its file, line or row, column and fix.
+    ValueError
+        An unknown ``release`` (the message lists the releases that exist).
+    ReleaseError
+        The release's label table does not match its recorded hash (it refuses to open).
 
     Examples
     --------
@@ -1321,6 +1346,10 @@ def open_project(path: str | os.PathLike | None = None) -> Project:
     project = _load(path, problems)
     if project is None:
         raise SchemaError(_summary(problems), problems=list(problems))
+    if release is not None:
+        from .releases import apply_release
+
+        return apply_release(project, release)
     return project
 
 
