@@ -64,6 +64,13 @@ _API: dict[str, str] = {
     "import_labels": "relabel",
     "current_author": "session",
     "can_write": "session",
+    # versioned label releases
+    "label_diff": "releases",
+    "trace": "releases",
+    "export_release": "releases",
+    "list_releases": "releases",
+    "read_release_export": "releases",
+    "ReleaseError": "releases",
     # FiftyOne
     "to_fiftyone": "fiftyone_bridge",
     "fiftyone_session": "fiftyone_bridge",
