@@ -182,6 +182,27 @@ def _numbers(folder: Path) -> list[int]:
     return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit() and p.is_dir())
 
 
+def _isin(series: pd.Series, values) -> np.ndarray:
+    """``series.isin(values)`` as a bool array, through Arrow (fast on string columns)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(series.to_numpy(dtype=object)) if series.dtype == object else \
+        pa.array(series)
+    lookup = pa.array([str(v) for v in values], type=pa.string())
+    if arr.type != lookup.type:
+        lookup = lookup.cast(arr.type)
+    return pc.is_in(arr, value_set=lookup).to_numpy(zero_copy_only=False).astype(bool)
+
+
+def _joined(keys, names) -> dict:
+    """``{key: 'a, b'}``: the distinct names of each key, sorted, joined."""
+    out: dict = {}
+    for k, n in zip(keys, names, strict=True):
+        out.setdefault(k, set()).add(n)
+    return {k: ", ".join(sorted(v)) for k, v in out.items()}
+
+
 def _listed(values) -> str:
     vals = list(values)
     shown = ", ".join(repr(v) for v in vals[:_MAX_LISTED])
@@ -447,7 +468,7 @@ def _accepted(store, tag: str, accept: str) -> pd.DataFrame:
         return pd.DataFrame(columns=out_cols)
     # queued: the latest time the tag was added before the status (the current round)
     hist = store.history(tag=tag)
-    hist = hist[(hist["action"] == "add") & hist["item_id"].isin(st["item_id"])]
+    hist = hist[(hist["action"] == "add").to_numpy() & _isin(hist["item_id"], st["item_id"])]
     hist = hist.merge(st[["item_id", "updated_at"]], on="item_id")
     hist = hist[hist["created_at"] <= hist["updated_at"]]
     queued = hist.groupby("item_id")["created_at"].max()
@@ -464,13 +485,17 @@ def _import_files(store, tag: str, accepted: pd.DataFrame) -> pd.Series:
     if accepted.empty:
         return pd.Series(dtype="str")
     hist = store.status_history(queue=tag)
-    hist = hist[(hist["status"] == "relabeled") & hist["item_id"].isin(accepted["item_id"])]
+    hist = hist[(hist["status"] == "relabeled").to_numpy()
+                & _isin(hist["item_id"], accepted["item_id"])]
     hist = hist.merge(accepted[["item_id", "queued_at"]], on="item_id")
     keep = hist["queued_at"].isna() | (hist["created_at"] >= hist["queued_at"])
     hist = hist[keep]
-    names = [c.get("import") if isinstance(c, dict) else None for c in hist["context"]]
-    hist = hist.assign(_file=names).dropna(subset=["_file"])
-    return hist.groupby("item_id")["_file"].agg(lambda s: ", ".join(dict.fromkeys(s)))
+    files: dict = {}
+    for item, ctx in zip(hist["item_id"], hist["context"], strict=True):
+        name = ctx.get("import") if isinstance(ctx, dict) else None
+        if name:
+            files.setdefault(item, {})[name] = None
+    return pd.Series({k: ", ".join(v) for k, v in files.items()}, dtype="str")
 
 
 def _reimported_consensus(annotations: pd.DataFrame, accepted: pd.DataFrame) -> pd.DataFrame:
@@ -486,7 +511,7 @@ def _reimported_consensus(annotations: pd.DataFrame, accepted: pd.DataFrame) -> 
     when = pd.to_datetime(annotations["annotated_at"], utc=True)
     floor = accepted["queued_at"].min()
     rows = annotations[(when >= floor).to_numpy()] if pd.notna(floor) else annotations
-    rows = rows[rows["item_id"].isin(accepted["item_id"])]
+    rows = rows[_isin(rows["item_id"], accepted["item_id"])]
     rows = rows.merge(accepted[["item_id", "queued_at"]], on="item_id")
     at = pd.to_datetime(rows["annotated_at"], utc=True)
     rows = rows[(rows["queued_at"].isna() | (at >= rows["queued_at"])).to_numpy()]
@@ -500,7 +525,7 @@ def _reimported_consensus(annotations: pd.DataFrame, accepted: pd.DataFrame) -> 
     n_top = top.groupby("item_id", sort=False)["label"].transform("size")
     first = top.drop_duplicates("item_id")
     label = np.where(n_top.loc[first.index].to_numpy() > 1, None, first["label"].to_numpy())
-    who = rows.groupby("item_id")["annotator"].agg(lambda s: ", ".join(sorted(set(s))))
+    who = pd.Series(_joined(rows["item_id"], rows["annotator"]), dtype="str")
     return pd.DataFrame({"item_id": first["item_id"].to_numpy(),
                          "label": pd.array(label, dtype="str"),
                          "annotators": pd.array(who.reindex(first["item_id"]).to_numpy(),
@@ -526,7 +551,8 @@ def _outcomes(project, store, tag: str, accept: str) -> tuple[pd.DataFrame, list
         "import_files": files.reindex(verified["item_id"].to_numpy()).to_numpy(),
         "decided_by": None, "decision_reason": None})
     dec = _decisions(store)
-    dec = dec[dec["item_id"].isin(project.items["item_id"])]
+    if len(dec):
+        dec = dec[_isin(dec["item_id"], project.items["item_id"])]
     if len(dec):
         dec_rows = pd.DataFrame({
             "item_id": dec["item_id"].to_numpy(), "new_label": dec["label"].to_numpy(),
