@@ -53,6 +53,7 @@ def _expected(root, a: str, b: str):
 
 def _click_point(page, index: int) -> None:
     point = page.locator(f"{_MATRIX} .js-plotly-plot .scatterlayer .point").nth(index)
+    point.scroll_into_view_if_needed()
     box = point.bounding_box()
     assert box is not None
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
@@ -95,20 +96,36 @@ def test_disagreement_dashboard_on_boxes(page, serve, detection_root, open_dashb
         "([sel, text]) => document.querySelector(sel).innerText.includes(text)",
         arg=[status, f"{len(boxes):,} boxes on {len(images):,} images"], timeout=60_000)
     assert "ana and dev disagree" in page.inner_text(status)
+    n_cards = min(len(images), 24)  # the first page of the gallery
     page.wait_for_function(
-        "sel => document.querySelectorAll(sel).length > 0", arg=_VISIBLE_CARDS,
-        timeout=60_000)
-    cards = page.locator(_VISIBLE_CARDS)
-    assert 0 < cards.count() <= min(len(images), 24)
+        """([sel, n]) => { const cards = document.querySelectorAll(sel);
+            return cards.length === n && [...cards].every(c => c.querySelector('g.wb-box-ann')
+                && c.querySelector('.wb-figure img') && c.querySelector('.wb-figure img')
+                .naturalWidth > 0); }""", arg=[_VISIBLE_CARDS, n_cards], timeout=60_000)
     drawn = page.evaluate("""sel => [...document.querySelectorAll(sel)].map(card => ({
-        rects: card.querySelectorAll('rect.wb-box').length,
+        item: card.querySelector('g.wb-box').dataset.boxId.split('/')[0],
+        ann: [...card.querySelectorAll('g.wb-box-ann')].map(g => [g.dataset.annotator,
+             g.querySelector('rect.wb-box').getAttribute('stroke')]),
+        pred: card.querySelectorAll('rect.wb-box-pred').length,
         selected: [...card.querySelectorAll('g.wb-box-selected')].map(g => g.dataset.boxId),
         img: card.querySelector('.wb-figure img') && card.querySelector('.wb-figure img')
              .naturalWidth}))""", _VISIBLE_CARDS)
-    assert all(d["rects"] > 0 for d in drawn), drawn  # boxes drawn on every card
     assert all(d["img"] and d["img"] > 0 for d in drawn)  # the images loaded
-    shown = [b for d in drawn for b in d["selected"]]
-    assert shown and set(shown) <= set(boxes)  # the annotators' disagreeing boxes
+    # every annotator's boxes are drawn, each annotator in one colour of its own
+    assert all(d["ann"] and d["pred"] == 0 for d in drawn), drawn
+    colours: dict = {}
+    for d in drawn:
+        for who, colour in d["ann"]:
+            colours.setdefault(who, set()).add(colour)
+    assert set(colours) == set(names), colours
+    assert all(len(c) == 1 for c in colours.values())
+    assert len({next(iter(c)) for c in colours.values()}) == len(names)
+    legend = page.inner_text(".wb-gallery-legend")
+    assert all(n in legend for n in names), legend  # the HTML name as text
+    # the selected boxes are the disagreeing boxes of ana and dev on the images shown
+    shown = sorted(b for d in drawn for b in d["selected"])
+    on_cards = {b for b in boxes if b.split("/")[0] in {d["item"] for d in drawn}}
+    assert shown == sorted(on_cards) and shown, (shown, sorted(on_cards))
 
     # the annotator table: the HTML name is a row, as text
     rows = page.locator(".wb-annotator-row")

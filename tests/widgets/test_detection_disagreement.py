@@ -271,6 +271,44 @@ def test_explorer_links_heatmap_table_and_gallery(det_project, app, matches):
     assert sel.ids is None and sel.box_ids is None and app.pairs.cell is None
 
 
+def test_gallery_draws_every_annotators_boxes_and_the_selected_ones(det_project, app,
+                                                                    matches):
+    gallery = app.gallery
+    assert gallery.show_annotations is True and gallery.show_predictions is False
+    _click(app.matrix, "ana", "dev")
+    ids, boxes = _disagreements(matches, "ana", "dev")
+    drawn = gallery.drawn
+    assert drawn and {d["item_id"] for d in drawn} <= set(ids)
+    ann = det_project.annotations
+    for d in drawn:
+        on_image = ann[ann["item_id"] == d["item_id"]]
+        # every annotator's boxes of the image, counted per annotator, and no detection
+        assert d["annotations"] == len(on_image) and d["predictions"] == 0
+        assert d["by_annotator"] == on_image.groupby("annotator").size().to_dict()
+        expected = {b for b in boxes if b.startswith(d["item_id"] + "/")}
+        assert set(d["selected"]) == expected
+    assert "wb-gallery-legend" in gallery.annotator_legend._dom_classes
+
+
+def test_suspected_box_errors_select_images_and_boxes(det_project, app):
+    from workbench.widgets.detection_issue_list import DetectionIssueList
+
+    issues = app.issues
+    assert isinstance(issues, DetectionIssueList) and issues.data is app.data
+    flagged = issues.frame
+    assert len(flagged) and flagged["is_issue"].all()
+    issues.rows[0].button.click()  # the most suspicious box
+    first = flagged.iloc[0]
+    sel = app.selection
+    assert sel.ids == (str(first["item_id"]),) and sel.box_ids
+    assert "suspected" in app.status.value
+    assert app.matrix.cell is None and app.annotators.annotator is None
+    known = set(det_project.boxes["box_id"]) | set(det_project.annotations["box_id"]) | \
+        set(det_project.predictions["pred_id"])
+    assert set(sel.box_ids) <= known
+    app.selection.clear()
+
+
 def test_without_two_annotators_the_board_says_why(det_project):
     one = det_project.annotations[det_project.annotations["annotator"] == "ana"]
     project = wb.Project.from_frames(items=det_project.items, boxes=det_project.boxes,

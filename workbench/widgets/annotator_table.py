@@ -247,7 +247,7 @@ class DetectionAnnotatorTable(AnnotatorTable):
 
     kind = traitlets.Unicode("all")
     _headers = _DETECTION_HEADERS
-    _columns = "minmax(80px, 1fr) 50px 70px 80px 70px 70px 90px 65px"
+    _columns = "minmax(80px, 1fr) 50px 60px 60px 70px 60px 90px 70px"
 
     def __init__(self, project_or_annotations: Any, selection: Selection | None = None, *,
                  reference=None, page_size: int = 15, iou: float = 0.5,
@@ -358,13 +358,14 @@ class DetectionAnnotatorTable(AnnotatorTable):
         notes = "".join(f"<br><span style='color:#a60'>{esc(m)}</span>"
                         for m in self._warnings)
         self.caption.value = (
-            f"<span>Each annotator's boxes against {esc(ref)}, matched one to one at IoU "
+            "<div style='white-space:normal;line-height:1.35;margin-bottom:4px'>"
+            f"Each annotator's boxes against {esc(ref)}, matched one to one at IoU "
             f"&ge; {self.iou:.2f}: <i>miss rate</i> (objects they did not draw), <i>extra "
             "boxes</i> (their boxes matching nothing), <i>tightness</i> (mean IoU of matched "
             "boxes, 1 = exact), <i>class acc.</i> (matched boxes of the right class) and "
             "the <i>worst class</i> (lowest recall). <i>problems</i> counts missed, extra, "
             f"loose (IoU &lt; {self.loose_iou:.2f}) and wrong-class boxes. Click an annotator "
-            f"to see them.</span>{notes}")
+            f"to see them.{notes}</div>")
 
     def __repr__(self) -> str:
         return (f"DetectionAnnotatorTable({len(self.quality)} annotators, "

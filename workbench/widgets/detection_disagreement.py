@@ -25,6 +25,7 @@ from ._detection_data import DetectionData
 from .agreement_matrix import DetectionAgreementMatrix
 from .annotator_table import DetectionAnnotatorTable
 from .confused_pairs import DetectionConfusedPairs
+from .detection_issue_list import DetectionIssueList
 from .gallery import ItemGallery
 from .tag_panel import TagPanel
 
@@ -88,8 +89,8 @@ class DetectionDisagreementExplorer(StatusMixin, w.VBox):
     selection : Selection, default=None
         The shared selection; a new one when None.
     run : str, default=None
-        The run whose detections the gallery can draw (hidden at first; None: the
-        project's default run).
+        The model run of the suspected box errors and of the detections the gallery can
+        draw (hidden at first); None: the project's default run.
     slice_by : str, default=None
         Image metadata column of the agreement-by-slice tab (None: the first one).
     iou : float, default=0.5
@@ -177,7 +178,7 @@ class DetectionDisagreementExplorer(StatusMixin, w.VBox):
         self.matrix.layout.flex = "0 0 auto"
         self.pairs = DetectionConfusedPairs(project, sel, iou=self.iou)
         self.data = DetectionData(project, iou=self.iou)
-        self.issues = self._issue_list()
+        self.issues = DetectionIssueList(project, sel, data=self.data, run=run)
         self._build_slices(slice_by)
 
         self.tabs = w.Tab(children=[
@@ -194,7 +195,8 @@ class DetectionDisagreementExplorer(StatusMixin, w.VBox):
             self.tabs.set_title(i, title)
         self.tabs.add_class("wb-disagreement-tabs")
 
-        self.gallery = ItemGallery(project, sel, run=run, detection=self.data)
+        self.gallery = ItemGallery(project, sel, run=run, detection=self.data,
+                                   show_annotations=True)
         self.gallery.show_predictions = False  # the annotators' boxes are the subject here
         self.tag_panel = TagPanel(project, sel, context={"dashboard": "disagreements"})
         self.fiftyone_button, why = fiftyone_button(project, sel)
@@ -215,15 +217,6 @@ class DetectionDisagreementExplorer(StatusMixin, w.VBox):
                          w.HBox([self.status, self.clear_button],
                                 layout=w.Layout(align_items="center", grid_gap="12px")),
                          actions, self.gallery]
-
-    def _issue_list(self):
-        """The suspected box errors (cleanlab and the annotators), or why they are absent."""
-        try:
-            from .detection_issue_list import DetectionIssueList
-        except ImportError:  # TEMPORARY until part E commits the list
-            box = w.HTML("<i>The suspected box errors list is not available yet.</i>")
-            return box
-        return DetectionIssueList(self.project, self.selection, data=self.data)
 
     def _header_html(self) -> str:
         s = self.summary
