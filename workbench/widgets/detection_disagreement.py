@@ -164,10 +164,12 @@ class DetectionDisagreementExplorer(StatusMixin, w.VBox):
             self.notes += [str(c.message) for c in caught]
         elif len(ann):
             self.notes.append(f"Only one annotator ({ann['annotator'].iloc[0]}) drew boxes: "
-                              "agreement needs two. Suspected box errors are shown.")
+                              "agreement needs two. The suspected box errors are in their "
+                              "tab.")
         else:
-            self.notes.append("This project has no annotations (boxes drawn by annotators): "
-                              "only suspected box errors are shown.")
+            self.notes.append("This project has no annotations (boxes drawn by annotators), "
+                              "so there is no agreement to show. The suspected box errors "
+                              "are in their tab.")
         self.header.value = self._header_html()
 
         self.matrix = DetectionAgreementMatrix(project, sel, iou=self.iou,
