@@ -885,53 +885,112 @@ def label_diff(project, a: int | None, b: int | None) -> LabelDiff:
     func = "label_diff"
     a = _check_release(project, a, "a", func)
     b = _check_release(project, b, "b", func)
-    left, right = _labels_of(project, a), _labels_of(project, b)
-    ids = right["item_id"].to_numpy()
-    new = right["label"].to_numpy(dtype=object, na_value=None)
-    if len(left) == len(right) and np.array_equal(left["item_id"].to_numpy(), ids):
-        old = left["label"].to_numpy(dtype=object, na_value=None)
-    else:
-        old = left.set_index("item_id")["label"].reindex(ids).to_numpy(dtype=object,
-                                                                      na_value=None)
-    lab_old = pd.Series(old, dtype="str")
-    lab_new = pd.Series(new, dtype="str")
-    changed = (lab_old.fillna("\0") != lab_new.fillna("\0")).to_numpy()
-    items = pd.DataFrame({"item_id": pd.array(ids[changed], dtype="str"),
-                          "old_label": pd.array(old[changed], dtype="str"),
-                          "new_label": pd.array(new[changed], dtype="str")})
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    ids, new = _label_arrays(project, b)
+    left_ids, old = _label_arrays(project, a)
+    if not left_ids.equals(ids):  # items added or removed between the two: align on ids
+        pos = pc.index_in(ids, value_set=left_ids)
+        old = old.take(pos)
+    changed_arr = pc.or_(pc.fill_null(pc.not_equal(old, new), False),
+                         pc.xor(pc.is_null(old), pc.is_null(new)))
+    changed = changed_arr.to_numpy(zero_copy_only=False).astype(bool)
+    where = pa.array(np.flatnonzero(changed))
+    items = pd.DataFrame({
+        "item_id": pd.array(ids.take(where).to_pylist(), dtype="str"),
+        "old_label": pd.array(old.take(where).to_pylist(), dtype="str"),
+        "new_label": pd.array(new.take(where).to_pylist(), dtype="str")})
     items = items.merge(_provenance(project, min(a, b), max(a, b)), on="item_id", how="left")
     items["release"] = items["release"].astype("Int64")
     items = items[["item_id", "old_label", "new_label", "release"] + _CHANGE_COLUMNS[3:]]
 
     classes = list(project.classes)
-    n_before = lab_old.value_counts()
-    n_after = lab_new.value_counts()
-    n_left = lab_old[changed].value_counts()
-    n_joined = lab_new[changed].value_counts()
     by_class = pd.DataFrame({"class": pd.array(classes, dtype="str")})
-    for name, counts in (("n_before", n_before), ("n_after", n_after)):
-        by_class[name] = counts.reindex(classes).fillna(0).astype(int).to_numpy()
+    for name, values in (("n_before", old), ("n_after", new),
+                         ("n_left", old.filter(changed_arr)),
+                         ("n_joined", new.filter(changed_arr))):
+        counts = _counts(values)
+        by_class[name] = [counts.get(c, 0) for c in classes]
     by_class["change"] = by_class["n_after"] - by_class["n_before"]
-    by_class["n_left"] = n_left.reindex(classes).fillna(0).astype(int).to_numpy()
-    by_class["n_joined"] = n_joined.reindex(classes).fillna(0).astype(int).to_numpy()
+    by_class = by_class[["class", "n_before", "n_after", "change", "n_left", "n_joined"]]
     return LabelDiff(a=a, b=b, items=items, by_class=by_class,
                      by_slice=_by_slice(project, ids, changed))
 
 
-def _by_slice(project, ids: np.ndarray, changed: np.ndarray) -> pd.DataFrame:
+def _counts(values) -> dict:
+    import pyarrow.compute as pc
+
+    vc = pc.value_counts(values)
+    return {k: int(n) for k, n in zip(vc.field("values").to_pylist(),
+                                        vc.field("counts").to_pylist(), strict=True)
+            if k is not None}
+
+
+def _arrow_strings(values):
+    """A pandas/numpy column of strings (missing = null) as a pyarrow ``string`` array."""
+    import pyarrow as pa
+
+    arr = values if isinstance(values, pa.Array | pa.ChunkedArray) else \
+        pa.array(values, from_pandas=True)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if arr.type != pa.string():
+        arr = arr.cast(pa.string())
+    return arr
+
+
+def _label_arrays(project, release: int):
+    """``(item_ids, labels)`` of a release as pyarrow string arrays (hash checked)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if release == 0:
+        ref = getattr(project, "_original_labels", None)
+        if ref is None:
+            ref = project.reference_labels()
+        return _arrow_strings(ref.index.to_series()), _arrow_strings(ref)
+    folder = _releases_dir(project, "label_diff") / str(release)
+    manifest = _read_manifest(folder)
+    data = _verified_bytes(folder, manifest.get("labels_file", LABELS_FILE),
+                           manifest["sha256"], release)
+    table = pq.read_table(pa.BufferReader(data))
+    return (_arrow_strings(table.column("item_id")), _arrow_strings(table.column("label")))
+
+
+def _by_slice(project, ids, changed: np.ndarray) -> pd.DataFrame:
+    import pyarrow.compute as pc
+
     rows = []
     meta = project.items
-    if not (len(meta) == len(ids) and np.array_equal(meta["item_id"].to_numpy(), ids)):
-        meta = meta.set_index("item_id").reindex(ids).reset_index()
+    own = _arrow_strings(meta["item_id"])
+    positions = None
+    if not own.equals(ids):
+        positions = pc.index_in(ids, value_set=own)
     for col in project.metadata_columns:
-        codes, uniques = pd.factorize(meta[col], sort=True)
-        if len(uniques) > 50 or len(uniques) == 0:
+        values = meta[col]
+        if values.dtype.kind in "fiub":
+            if values.nunique() > 50:
+                continue
+            values = values.astype(object).where(values.notna(), None).map(
+                lambda v: None if v is None else str(v))
+        try:
+            arr = _arrow_strings(values)
+        except Exception:  # noqa: BLE001 - mixed objects: compare their text
+            arr = _arrow_strings(values.map(lambda v: None if pd.isna(v) else str(v)))
+        if positions is not None:
+            arr = arr.take(positions)
+        enc = arr.dictionary_encode()
+        if len(enc.dictionary) > 50 or len(enc.dictionary) == 0:
             continue
+        codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False)
         valid = codes >= 0
-        n_items = np.bincount(codes[valid], minlength=len(uniques))
-        n_changed = np.bincount(codes[valid & changed], minlength=len(uniques))
-        for k, value in enumerate(uniques):
-            rows.append({"column": col, "value": str(value), "n_items": int(n_items[k]),
+        n = len(enc.dictionary)
+        n_items = np.bincount(codes[valid], minlength=n)
+        n_changed = np.bincount(codes[valid & changed], minlength=n)
+        names = enc.dictionary.to_pylist()
+        for k in sorted(range(n), key=lambda k: names[k]):
+            rows.append({"column": col, "value": names[k], "n_items": int(n_items[k]),
                          "n_changed": int(n_changed[k])})
     frame = pd.DataFrame(rows, columns=["column", "value", "n_items", "n_changed"])
     frame["share_changed"] = frame["n_changed"] / frame["n_items"].where(frame["n_items"] > 0)
