@@ -625,7 +625,7 @@ def export_relabel_queue(project, path, *, format: str = "labelstudio", tag: str
     RelabelQueue.export, import_labels
     """
     if getattr(project, "task", None) == "detection":  # boxes: formats labelstudio/coco/csv
-        from .detection.vendor import export_box_queue
+        from .detection.vendor_export import export_box_queue
 
         return export_box_queue(project, path, format=format, tag=tag, limit=limit,
                                 store=store, url_prefix=url_prefix, priority=priority)
@@ -785,7 +785,7 @@ def read_labels(path, *, format: str = "labelstudio", classes=None, item_ids=Non
         Known item ids.
     project : Project, optional
         A detection project (or ``format='coco'``): the boxes are read by
-        :func:`workbench.detection.vendor.read_box_labels`, checked against the project.
+        :func:`workbench.detection.vendor_read.read_box_labels`, checked against the project.
 
     Notes
     -----
@@ -806,7 +806,7 @@ def read_labels(path, *, format: str = "labelstudio", classes=None, item_ids=Non
         lists the offenders.
     """
     if getattr(project, "task", None) == "detection" or format == "coco":
-        from .detection.vendor import read_box_labels
+        from .detection.vendor_read import read_box_labels
 
         return read_box_labels(path, project, format=format, classes=classes,
                                item_ids=item_ids)

@@ -423,7 +423,7 @@ class DetectionRelabelQueue(RelabelQueue):
     :func:`queue_frame`). ``score`` is ``1 - image_score`` of
     :func:`workbench.label_issues`; ``slice_lift`` comes from the default run's missed
     boxes (see the module docstring). :meth:`export` writes the batch with
-    :func:`workbench.detection.vendor.export_box_queue` (Label Studio rectangles, COCO or
+    :func:`workbench.detection.vendor_export.export_box_queue` (Label Studio rectangles, COCO or
     CSV), in this queue's order.
     """
 
@@ -516,7 +516,7 @@ class DetectionRelabelQueue(RelabelQueue):
         author : str, optional
             Default: ``workbench.session.current_author()``.
         **kwargs
-            Other options of :func:`workbench.detection.vendor.export_box_queue`
+            Other options of :func:`workbench.detection.vendor_export.export_box_queue`
             (``statuses``, ``from_name``, ``to_name``, ``min_score``).
 
         Returns
@@ -524,7 +524,7 @@ class DetectionRelabelQueue(RelabelQueue):
         int
             Images written.
         """
-        from .vendor import export_box_queue
+        from .vendor_export import export_box_queue
 
         return export_box_queue(self.project, path, format=format, tag=self.tag, limit=limit,
                                 store=self.store, url_prefix=url_prefix,
