@@ -498,7 +498,107 @@ def _import_files(store, tag: str, accepted: pd.DataFrame) -> pd.Series:
     return pd.Series({k: ", ".join(v) for k, v in files.items()}, dtype="str")
 
 
-def _reimported_consensus(annotations: pd.DataFrame, accepted: pd.DataFrame) -> pd.DataFrame:
+_BACKUP_PREFIX = "annotations-"
+_EPOCH_US = 0
+
+
+def _backups(root) -> list[tuple[pd.Timestamp, Path]]:
+    """The annotation files saved by each import before it wrote (oldest first).
+
+    :func:`workbench.import_labels` copies the annotations file to
+    ``.workbench/backups/annotations-<UTC time>.<ext>`` before appending to it, so the
+    backup taken by an import is the annotations as they were just before it.
+    """
+    import datetime as dt
+
+    if root is None:
+        return []
+    folder = Path(root) / ".workbench" / "backups"
+    out = []
+    for path in folder.glob(_BACKUP_PREFIX + "*"):
+        if path.suffix not in (".csv", ".parquet"):
+            continue
+        try:
+            when = dt.datetime.strptime(path.stem[len(_BACKUP_PREFIX):], "%Y%m%dT%H%M%S%fZ")
+        except ValueError:
+            continue
+        out.append((pd.Timestamp(when, tz="UTC"), path))
+    return sorted(out)
+
+
+def _row_keys(frame: pd.DataFrame) -> pd.MultiIndex:
+    """(item, annotator, label, time in us; a missing time counts as 1970) of each row."""
+    if "annotated_at" in frame.columns:
+        at = pd.to_datetime(frame["annotated_at"], utc=True, format="mixed")
+        us = at.dt.as_unit("us").astype("int64").where(at.notna(), _EPOCH_US)
+    else:
+        us = pd.Series(_EPOCH_US, index=frame.index)
+    return pd.MultiIndex.from_arrays([frame["item_id"].astype(str).to_numpy(),
+                                      frame["annotator"].astype(str).to_numpy(),
+                                      frame["label"].astype(str).to_numpy(),
+                                      np.asarray(us, dtype="int64")])
+
+
+def _read_backup(path: Path, item_ids) -> pd.DataFrame | None:
+    """The rows of ``item_ids`` in a backup of the annotations (None if unreadable)."""
+    try:
+        if path.suffix == ".parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    except Exception:  # noqa: BLE001 - a damaged backup only loses the fallback
+        return None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if not {"item_id", "annotator", "label"} <= set(frame.columns):
+        return None
+    return frame[_isin(frame["item_id"].astype(str), item_ids)]
+
+
+def _added_since(project, rows: pd.DataFrame, since: pd.Timestamp) -> np.ndarray | None:
+    """Which ``rows`` (annotations) were added by imports at or after ``since``.
+
+    Read from the backup the first import at or after ``since`` took; None without one.
+    """
+    backup = next((p for t, p in _backups(getattr(project, "root", None)) if t >= since),
+                  None)
+    if backup is None:
+        return None
+    before = _read_backup(backup, pd.unique(rows["item_id"]))
+    if before is None:
+        return None
+    return ~_row_keys(rows).isin(_row_keys(before))
+
+
+def _reimported(project, accepted: pd.DataFrame) -> pd.DataFrame:
+    """The annotations imported for each accepted item after it was queued.
+
+    A row counts when its ``annotated_at`` is at or after the item's queue time (an import
+    without times stamps the import time), or, for an item without such a row (a vendor's
+    own times, earlier than the tag), when it is missing from the annotations the first
+    import after the queue time backed up.
+    """
+    cols = ["item_id", "annotator", "label", "annotated_at"]
+    ann = project.annotations
+    if accepted.empty or ann.empty:
+        return pd.DataFrame({c: pd.Series(dtype="str") for c in cols})
+    if "annotated_at" not in ann.columns:
+        ann = ann.assign(annotated_at=pd.NaT)
+    rows = ann[_isin(ann["item_id"], accepted["item_id"])][cols]
+    rows = rows.merge(accepted[["item_id", "queued_at"]], on="item_id")
+    at = pd.to_datetime(rows["annotated_at"], utc=True)
+    timed = (rows["queued_at"].isna() | (at >= rows["queued_at"])).to_numpy()
+    keep = timed.copy()
+    have = set(rows["item_id"].to_numpy()[timed])
+    lacking = accepted[~accepted["item_id"].isin(have) & accepted["queued_at"].notna()]
+    for since, group in lacking.groupby("queued_at"):
+        mine = _isin(rows["item_id"], group["item_id"])
+        added = _added_since(project, rows[mine], since)
+        if added is not None:
+            keep[np.flatnonzero(mine)[added]] = True
+    return rows[keep][cols]
+
+
+def _reimported_consensus(project, accepted: pd.DataFrame) -> pd.DataFrame:
     """The majority of the labels imported after each accepted item was queued.
 
     Returns ``item_id``, ``label`` (NA on a tie or without labels), ``annotators``.
@@ -506,18 +606,10 @@ def _reimported_consensus(annotations: pd.DataFrame, accepted: pd.DataFrame) -> 
     from ._validation import latest_annotations
 
     cols = ["item_id", "label", "annotators"]
-    if accepted.empty or annotations.empty or "annotated_at" not in annotations.columns:
-        return pd.DataFrame({c: pd.Series(dtype="str") for c in cols})
-    when = pd.to_datetime(annotations["annotated_at"], utc=True)
-    floor = accepted["queued_at"].min()
-    rows = annotations[(when >= floor).to_numpy()] if pd.notna(floor) else annotations
-    rows = rows[_isin(rows["item_id"], accepted["item_id"])]
-    rows = rows.merge(accepted[["item_id", "queued_at"]], on="item_id")
-    at = pd.to_datetime(rows["annotated_at"], utc=True)
-    rows = rows[(rows["queued_at"].isna() | (at >= rows["queued_at"])).to_numpy()]
+    rows = _reimported(project, accepted)
     if rows.empty:
         return pd.DataFrame({c: pd.Series(dtype="str") for c in cols})
-    rows = latest_annotations(rows[["item_id", "annotator", "label", "annotated_at"]])
+    rows = latest_annotations(rows)
     counts = rows.groupby(["item_id", "label"], observed=True).size().rename("n").reset_index()
     counts = counts.sort_values(["item_id", "n"], ascending=[True, False], kind="stable")
     best = counts.groupby("item_id", sort=False)["n"].transform("max")
@@ -540,7 +632,7 @@ def _outcomes(project, store, tag: str, accept: str) -> tuple[pd.DataFrame, list
     (no re-imported label, or a tie, and no decision), and the number of items considered.
     """
     accepted = _accepted(store, tag, accept)
-    cons = _reimported_consensus(project.annotations, accepted)
+    cons = _reimported_consensus(project, accepted)
     files = _import_files(store, tag, accepted)
     verified = cons.dropna(subset=["label"])
     out = pd.DataFrame({
@@ -1014,6 +1106,27 @@ def _provenance(project, low: int, high: int) -> pd.DataFrame:
     return frame[cols]
 
 
+def _import_of_rows(project, ann: pd.DataFrame) -> list | None:
+    """Per annotation row of one item: when the import that added it ran (from the backups).
+
+    None without backups; a row present before the first import gets None.
+    """
+    backups = _backups(getattr(project, "root", None))
+    if not backups or ann.empty:
+        return None
+    keys = _row_keys(ann)
+    added: list = [None] * len(ann)
+    ids = pd.unique(ann["item_id"])
+    for when, path in backups:  # a row is missing from the backups older than its import
+        before = _read_backup(path, ids)
+        if before is None:
+            return None
+        missing = ~keys.isin(_row_keys(before))
+        for k in np.flatnonzero(missing):
+            added[k] = when
+    return added
+
+
 def _why(reason) -> str:
     return f": {reason}" if isinstance(reason, str) and reason else ""
 
@@ -1071,13 +1184,18 @@ def trace(project, item_id: str, *, tag: str | None = None, store=None) -> pd.Da
     times = (pd.to_datetime(ann["annotated_at"], utc=True) if "annotated_at" in ann.columns
              else pd.Series(pd.NaT, index=ann.index, dtype="datetime64[us, UTC]"))
     imports.sort()
-    for (_, row), when in zip(ann.iterrows(), times, strict=True):
-        source = None
-        if pd.notna(when):
+    added_by = _import_of_rows(project, ann)
+    first_tag = min((r["time"] for r in rows if r["event"] == "tag added"), default=None)
+    for k, ((_, row), when) in enumerate(zip(ann.iterrows(), times, strict=True)):
+        detail, source = "label by annotator", None
+        if added_by is not None:
+            if added_by[k] is not None:  # the import that added the row, from the backups
+                source = next((name for t, name in imports if t >= added_by[k]), None)
+                detail = f"label by annotator, imported at {added_by[k].isoformat()}"
+        elif pd.notna(when) and first_tag is not None and when >= first_tag:
             source = next((name for t, name in imports if t >= when), None)
         rows.append({"time": when, "event": "annotation", "label": row["label"],
-                     "author": row["annotator"], "detail": "label by annotator",
-                     "source": source})
+                     "author": row["annotator"], "detail": detail, "source": source})
     for ev in _decision_history(store, item_id).itertuples(index=False):
         rows.append({"time": pd.Timestamp(ev.decided_at), "event": "decision",
                      "label": ev.label, "author": ev.author,

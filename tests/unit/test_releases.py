@@ -355,3 +355,58 @@ def test_items_added_after_a_release_keep_their_own_label(project, tmp_path):
     diff = label_diff(at1, 0, 1)
     assert diff.items["item_id"].tolist() == ["it1"]
     assert np.isfinite(diff.by_slice["share_changed"]).all()
+
+
+def test_sample_relabel_round_with_vendor_times_changes_exactly_the_verified_items(
+        sample_root, tmp_path):
+    """On the sample: Label Studio results stamped by the vendor before the tag (their own
+    clock) still count as re-imported (read from the import's backup of the annotations)."""
+    import shutil
+
+    root = tmp_path / "sample"
+    shutil.copytree(sample_root, root, ignore=shutil.ignore_patterns("images"))
+    project = wb.open_project(root)
+    store = _store(project)
+    truth = pd.read_csv(root / "truth.csv", dtype=str).set_index("item_id")
+    wrong = truth.index[truth["is_label_error"] == "True"][:12].tolist()
+    assert len(wrong) == 12
+    store.add(wrong, "relabel", author="curator-1", reason="label issue")
+    tasks = tmp_path / "tasks.json"
+    export_relabel_queue(project, tasks)
+    results = []
+    for n, task in enumerate(json.loads(tasks.read_text())):
+        item = task["data"]["item_id"]
+        results.append({"id": n + 1, "data": task["data"], "annotations": [
+            {"id": 10 * n + k, "completed_by": 40 + k, "was_cancelled": False,
+             "created_at": "2026-03-01T09:00:00.000000Z",  # before the tag: vendor's clock
+             "result": [{"from_name": "label", "to_name": "image", "type": "choices",
+                         "value": {"choices": [truth.loc[item, "true_label"]]}}]}
+            for k in range(2)]})
+    path = tmp_path / "vendor-ls.json"
+    path.write_text(json.dumps(results))
+    fresh = import_labels(project, path).project
+    verified = wrong[:8]
+    RelabelQueue(fresh, store=store).mark(verified, "verified", author="lead")
+    release = fresh.release_labels("sample round", author="lead")
+    changed = sorted(release.changes["item_id"])
+    assert changed == sorted(verified)
+    diff = label_diff(fresh, 0, 1)
+    assert sorted(diff.items["item_id"]) == changed
+    assert (diff.items.set_index("item_id")["new_label"]
+            == truth.loc[diff.items["item_id"], "true_label"].to_numpy()).all()
+    assert set(diff.items["import_files"]) == {"vendor-ls.json"}
+    assert set(diff.items["annotators"]) == {"ls-40, ls-41"}
+    assert diff.by_class["change"].sum() == 0
+    assert diff.by_class["n_left"].sum() == diff.by_class["n_joined"].sum() == 8
+    by_vendor = diff.by_slice[diff.by_slice["column"] == "vendor"]
+    assert by_vendor["n_changed"].sum() == 8
+    story = trace(fresh, verified[0])
+    vendor_rows = story[(story["event"] == "annotation")
+                        & story["author"].str.startswith("ls-")]
+    assert vendor_rows["source"].tolist() == ["vendor-ls.json"] * 2
+    assert vendor_rows["detail"].str.contains("imported at").all()
+    original = story[(story["event"] == "annotation") & ~story["author"].str.startswith("ls-")]
+    assert len(original) >= 2 and original["source"].isna().all()
+    at1 = wb.open_project(root, release=1)
+    assert (at1.items.set_index("item_id").loc[verified, "label"]
+            == truth.loc[verified, "true_label"]).all()
