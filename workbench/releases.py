@@ -800,10 +800,11 @@ def release_labels(project, message: str, *, author: str, accept: str = "verifie
     what = {"verified": "verified in", "relabeled": "relabeled or verified in",
             "decided": "decided in"}[accept]
     if considered == 0:
+        nothing = ("no label was decided" if accept == "decided" else
+                   f"no item is {what} the {tag!r} queue and no label was decided")
         raise ReleaseError(
-            f"Nothing to release: no item is {what} the {tag!r} queue"
-            f"{'' if accept == 'decided' else ' and no label was decided'}. Verify re-imported "
-            "items (RelabelQueue.mark(ids, 'verified')) or decide labels "
+            f"Nothing to release: {nothing}. Verify re-imported items "
+            "(RelabelQueue.mark(ids, 'verified')) or decide labels "
             "(project.decide(item_id, label, author=...)); nothing was written.")
 
     # the new label table: the current items, labels from the parent release
@@ -858,7 +859,9 @@ def release_labels(project, message: str, *, author: str, accept: str = "verifie
         "sources": {k: int(v) for k, v in changes["source"].value_counts().items()},
         "unresolved": unresolved,
     }
-    folder.mkdir(parents=True, exist_ok=True)
+    if not folder.is_dir():
+        folder.mkdir(parents=True, exist_ok=True)
+        _fsync_dir(folder.parent)
     _clean_stale(folder)
     tmp = folder / f"{_TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex}"
     tmp.mkdir()

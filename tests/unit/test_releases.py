@@ -199,6 +199,8 @@ def test_nothing_verified_or_decided_is_a_clear_error(project, tmp_path):
     with pytest.raises(ReleaseError, match="Nothing to release: no item is verified in the "
                                            "'relabel' queue and no label was decided"):
         project.release_labels("empty", author="lead")
+    with pytest.raises(ReleaseError, match="Nothing to release: no label was decided"):
+        project.release_labels("empty", author="lead", accept="decided")
     assert not list((project.root / ".workbench" / "releases").glob("[0-9]*"))
     with pytest.raises(ValueError, match="'accept' parameter of release_labels"):
         project.release_labels("x", author="lead", accept="everything")
