@@ -566,3 +566,23 @@ def test_bad_coco_input_imports_nothing(sample, tmp_path):
     assert _snapshot(sample.root) == files
     with pytest.raises(ValueError, match="'format' parameter of import_labels"):
         read_box_labels(path, sample, format="csv")
+
+
+def test_a_tagged_detection_goes_to_the_vendor_whatever_its_confidence(sample, tmp_path):
+    """A detection tagged as an object the dataset misses is in the task, with its reason."""
+    pred = sample.predictions
+    pred = pred[pred["run"] == sample.default_run]
+    low = pred[pred["confidence"] < 0.5].iloc[0]
+    store = TagStore.for_project(sample)
+    store.add([low["item_id"]], "relabel", author="curator-1", reason="missing 7 here",
+              box_ids=[low["pred_id"]])
+    out = tmp_path / "batch.json"
+    assert wb.export_relabel_queue(sample, out) == 1
+    (task,) = json.loads(out.read_text())
+    assert task["data"]["boxes_in_question"] == [low["pred_id"]]
+    model = task["predictions"][1]["result"]
+    asked = [r for r in model if r["id"] == low["pred_id"]]
+    assert len(asked) == 1 and asked[0]["meta"]["text"] == ["missing 7 here"]
+    assert asked[0]["score"] == pytest.approx(low["confidence"])
+    # the other detections of the run still need min_score
+    assert all(r["score"] >= 0.5 for r in model if r["id"] != low["pred_id"])

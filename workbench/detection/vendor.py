@@ -13,7 +13,8 @@ Export (:func:`export_box_queue`)
       ``boxes_in_question`` (the tagged box ids) and ``reason``. Two pre-annotations
       (``predictions``): model version ``"current"`` with the image's reference boxes,
       and, when the project has a run, the default run's boxes (model version = the run,
-      each region with its ``score``; boxes below ``min_score`` left out). Each region is
+      each region with its ``score``; boxes below ``min_score`` left out unless tagged:
+      a tagged detection is an object the dataset misses). Each region is
       a ``rectanglelabels`` result in Label Studio's **percent** coordinates
       (``x = 100 * x_px / width``, ``y = 100 * y_px / height``, same for ``width`` and
       ``height``) with ``original_width``, ``original_height`` and ``image_rotation`` 0.

@@ -53,7 +53,12 @@ def _boxes_in_question(project, store: TagStore, tag: str, item_ids) -> pd.DataF
     if found is None or not len(found):
         return empty
     found = found[found["item_id"].isin(set(item_ids))]
-    found = found[found["box_id"].isin(set(project.boxes["box_id"]))]
+    # reference boxes and detections (a detection tagged as an object the dataset misses);
+    # tags on annotators' boxes stay in the store and the dashboards
+    known = set(project.boxes["box_id"])
+    if len(project.predictions):
+        known |= set(project.predictions["pred_id"])
+    found = found[found["box_id"].isin(known)]
     return found[["item_id", "box_id", "reason"]].reset_index(drop=True)
 
 
@@ -118,14 +123,16 @@ def _labelstudio_tasks(project, batch: pd.DataFrame, in_question: pd.DataFrame, 
     boxes = project.boxes[project.boxes["item_id"].isin(set(ids))]
     boxes_of = {k: g for k, g in boxes.groupby("item_id", sort=False)}
     run = project.default_run
+    reason_of = {(i, b): ("" if not isinstance(r, str) else r) for i, b, r in zip(
+        in_question["item_id"], in_question["box_id"], in_question["reason"], strict=True)}
     preds_of: dict = {}
     if run is not None and len(project.predictions):
         pred = project.predictions
+        # the run's confident boxes, and every tagged detection whatever its confidence
+        asked_pred = pred["pred_id"].isin({b for _, b in reason_of}).to_numpy()
         pred = pred[(pred["run"] == run) & pred["item_id"].isin(set(ids))
-                    & (pred["confidence"] >= min_score)]
+                    & ((pred["confidence"] >= min_score).to_numpy() | asked_pred)]
         preds_of = {k: g for k, g in pred.groupby("item_id", sort=False)}
-    reason_of = {(i, b): ("" if not isinstance(r, str) else r) for i, b, r in zip(
-        in_question["item_id"], in_question["box_id"], in_question["reason"], strict=True)}
     tasks = []
     for k, (item, reason) in enumerate(zip(ids, batch["reason"].tolist(), strict=True)):
         W, H = width[k], height[k]
@@ -159,7 +166,7 @@ def _labelstudio_tasks(project, batch: pd.DataFrame, in_question: pd.DataFrame, 
                                                    p["w"], p["h"], p["confidence"],
                                                    strict=True):
                     model.append(_region(pid, lab, x, y, w, h, W, H, from_name, to_name,
-                                         score=c))
+                                         score=c, reason=reason_of.get((item, pid))))
             entry: dict[str, Any] = {"model_version": str(run), "result": model}
             if model:
                 entry["score"] = float(np.mean([r["score"] for r in model]))
