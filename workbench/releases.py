@@ -291,7 +291,7 @@ def read_release(project, release: int) -> tuple[pd.DataFrame, dict]:
     """
     number = _check_release(project, release, "release", "read_release", allow_none=False)
     if number == 0:
-        return _original_labels(project), {"release": 0}
+        return _original_labels(project), {"number": 0}
     folder = _releases_dir(project, "read_release") / str(number)
     manifest = _read_manifest(folder)
     data = _verified_bytes(folder, manifest.get("labels_file", LABELS_FILE), manifest["sha256"],
@@ -847,7 +847,7 @@ def release_labels(project, message: str, *, author: str, accept: str = "verifie
     now = pd.Timestamp.now(tz="UTC")
     classes = list(project.classes)
     manifest = {
-        "format_version": _FORMAT_VERSION, "release": None, "parent": parent,
+        "format_version": _FORMAT_VERSION, "number": None, "parent": parent,
         "sha256": hashlib.sha256(label_bytes).hexdigest(), "labels_file": LABELS_FILE,
         "changes_sha256": hashlib.sha256(change_bytes).hexdigest(),
         "author": author, "created_at": now.isoformat(), "message": message,
@@ -874,7 +874,7 @@ def release_labels(project, message: str, *, author: str, accept: str = "verifie
             if latest != parent:
                 raise ReleaseError(_lost_race(folder, latest, parent))
             number = parent + 1
-            manifest["release"] = number
+            manifest["number"] = number
             _write_synced(tmp / MANIFEST_FILE,
                           json.dumps(manifest, indent=1, ensure_ascii=False).encode("utf-8"))
             _fsync_dir(tmp)
@@ -1278,7 +1278,7 @@ def export_release(project, path, *, release: int | None = None,
         release = numbers[-1]
     number = _check_release(project, release, "release", func, allow_none=False)
     labels, manifest = read_release(project, number) if number else (
-        _original_labels(project), {"release": 0, "sha256": None})
+        _original_labels(project), {"number": 0, "sha256": None})
     if "filepath" in project.items.columns:
         fp = project.items.set_index("item_id")["filepath"]
         labels["filepath"] = pd.array(fp.reindex(labels["item_id"]).to_numpy(), dtype="str")

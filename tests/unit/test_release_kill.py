@@ -104,7 +104,7 @@ def test_sigkill_during_release_always_leaves_the_previous_release_intact(root, 
         if numbers:
             latest = numbers[-1]
             labels, manifest = read_release(project, latest)  # hash checked
-            assert manifest["release"] == latest and len(labels) == 20_000
+            assert manifest["number"] == latest and len(labels) == 20_000
             at = wb.open_project(root, release=latest)
             assert at.release == latest
             assert at.items["label"].tolist() == labels["label"].tolist()

@@ -111,6 +111,9 @@ def test_release_changes_exactly_the_verified_items_and_the_diff_matches(project
     fresh = _relabel_round(project, tmp_path, vendor, verify=["it1", "it3", "it0"])
     release = fresh.release_labels("round 1", author="lead")
     assert release.number == 1 and release.manifest["parent"] == 0
+    manifest = json.loads((release.path / "manifest.json").read_text())
+    assert manifest["number"] == 1 and manifest["author"] == "lead"
+    assert manifest["message"] == "round 1" and pd.Timestamp(manifest["created_at"]).tzinfo
     assert sorted(release.changes["item_id"]) == ["it1", "it3"]  # it6 only relabeled
     assert release.manifest["items_changed"] == ["it1", "it3"]
     assert release.manifest["counts_changed"] == {
