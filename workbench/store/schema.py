@@ -10,6 +10,10 @@ Tables
 ``box_current``     the current box tags, (tag, item, box), maintained the same way
 ``status_events``   relabel-queue status transitions; (action key, item) is unique
 ``status_current``  the current status of each (queue, item)
+``guideline_revisions``  labeling-guideline revisions per class or class pair (append-only)
+``label_decisions``      curators' label decisions per item (append-only; the latest wins)
+``qc_rounds``            QC rounds: name, author, time, parameters (JSON)
+``qc_round_items``       the items of each round, their slot and annotator slot, gold or not
 
 An image-level event has ``box_id = ''`` (:data:`NO_BOX`; never NULL, so the unique
 constraint holds for image events too: SQL treats NULLs as distinct); box ids are never empty.
@@ -18,7 +22,8 @@ stay what they were before box tags existed.
 
 Versions: schemas 1-2 kept one flat ``tag_events`` row per event; schema 3 split it into
 actions and events; schema 4 points the current state at the action; schema 5 adds box tags
-(``tag_events.box_id`` and ``box_current``). :meth:`Schema.open` creates a new store,
+(``tag_events.box_id`` and ``box_current``); schema 6 adds guideline revisions, label
+decisions and QC rounds (new tables only). :meth:`Schema.open` creates a new store,
 upgrades an older one in place (in one transaction, keeping every event) and refuses a newer
 one untouched.
 """
@@ -40,7 +45,7 @@ __all__ = ["SCHEMA_VERSION", "NO_BOX", "Tables", "define_tables", "Schema", "int
 log = logging.getLogger(__name__)
 
 #: Version of the store's tables; older stores are upgraded on open, newer ones refused.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 #: ``tag_events.box_id`` of an image-level event (box ids are never empty).
 NO_BOX = ""
 _CHUNK = 2000  # values per IN (...) query
@@ -63,12 +68,17 @@ class Tables(NamedTuple):
     box_current: sa.Table
     status_events: sa.Table
     status_current: sa.Table
+    guidelines: sa.Table
+    decisions: sa.Table
+    qc_rounds: sa.Table
+    qc_round_items: sa.Table
 
 
 def define_tables(metadata: sa.MetaData | None = None) -> Tables:
     """Declare the tables of the current schema on ``metadata`` (a new one by default)."""
     from sqlalchemy import (
         BigInteger,
+        Boolean,
         Column,
         Index,
         Integer,
@@ -145,6 +155,45 @@ def define_tables(metadata: sa.MetaData | None = None) -> Tables:
             Column("author", Text, nullable=False),
             Column("reason", Text),
             Column("updated_at", BigInteger, nullable=False),
+            sqlite_with_rowid=False,
+        ),
+        guidelines=Table(
+            "guideline_revisions", md,
+            Column("revision_id", big_id, primary_key=True, autoincrement=True),
+            Column("target", Text, nullable=False),  # a class, or "a|b" (sorted pair)
+            Column("text", Text, nullable=False),  # Markdown as typed (rendered on read)
+            Column("author", Text, nullable=False),
+            Column("reason", Text),
+            Column("effective_at", BigInteger, nullable=False),  # microseconds, UTC
+            Column("created_at", BigInteger, nullable=False),
+            Column("examples", Text),  # JSON {item_id: "do" | "don't"}
+            Index("ix_guideline_revisions_target", "target"),
+        ),
+        decisions=Table(
+            "label_decisions", md,
+            Column("decision_id", big_id, primary_key=True, autoincrement=True),
+            Column("item_id", Text, nullable=False),
+            Column("label", Text, nullable=False),
+            Column("author", Text, nullable=False),
+            Column("reason", Text),
+            Column("decided_at", BigInteger, nullable=False),
+            Index("ix_label_decisions_item", "item_id"),
+        ),
+        qc_rounds=Table(
+            "qc_rounds", md,
+            Column("round_id", big_id, primary_key=True, autoincrement=True),
+            Column("name", Text, nullable=False),
+            Column("author", Text, nullable=False),
+            Column("created_at", BigInteger, nullable=False),
+            Column("params", Text),  # JSON
+        ),
+        qc_round_items=Table(
+            "qc_round_items", md,
+            Column("round_id", BigInteger, primary_key=True),
+            Column("item_id", Text, primary_key=True),
+            Column("annotator_slot", Integer, primary_key=True),
+            Column("slot", Integer, nullable=False),  # the item's position in the batch
+            Column("is_gold", Boolean, nullable=False),
             sqlite_with_rowid=False,
         ),
     )
@@ -270,7 +319,9 @@ class Schema:
         every item). Since schema 3 each call is stored once (``tag_actions``) with one small
         row per item (``tag_events``); schema 4 points the current state at the action;
         schema 5 gives each event a ``box_id`` (``''`` for the image, so every existing
-        event stays an image event) and adds the empty ``box_current``. The flat table is
+        event stays an image event) and adds the empty ``box_current``; schema 6 adds the
+        empty guideline, decision and QC-round tables (``create_all`` creates only the
+        tables missing, so every older row is kept as it is). The flat table is
         kept as ``tag_events_v1`` (audit data is never dropped); the current state is
         derived, so it is rebuilt by replaying the events (schemas 1-3).
         """

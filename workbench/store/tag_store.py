@@ -4,7 +4,9 @@ The parts each do one job: :class:`~workbench.store.engine.StoreEngine` (connect
 transactions, retries, errors), :class:`~workbench.store.schema.Schema` (tables, version,
 upgrades), :class:`~workbench.store.events.TagEvents` (tag writes, audit trail),
 :class:`~workbench.store.current.CurrentTags` (current tags) and
-:class:`~workbench.store.statuses.QueueStatuses` (relabel-queue statuses).
+:class:`~workbench.store.statuses.QueueStatuses` (relabel-queue statuses). The records of
+schema 6 are sub-objects sharing the engine: ``store.decisions``
+(:class:`~workbench.store.decisions.LabelDecisions`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pandas as pd
 
 from .boxes import ProjectBoxes
 from .current import CurrentTags
+from .decisions import LabelDecisions
 from .engine import StoreEngine, resolve_url
 from .events import TagEvents
 from .schema import Schema, define_tables
@@ -56,16 +59,12 @@ class TagStore:
 
     Attributes
     ----------
-    url : str
-        The database URL (password hidden).
-    path : pathlib.Path or None
-        The SQLite file, None for memory and PostgreSQL.
-    persistent : bool
-        False for an in-memory store (its tags vanish with the kernel).
-    read_only : bool
-        True when the SQLite file is not writable; reads work, writes raise StoreError.
-    dialect : {'sqlite', 'postgresql'}
-        The database.
+    url, path, persistent, read_only, dialect
+        The database URL (password hidden), the SQLite file (None for memory and
+        PostgreSQL), False for an in-memory store, True when the SQLite file is not
+        writable (reads work, writes raise StoreError), 'sqlite' or 'postgresql'.
+    decisions : LabelDecisions
+        Curators' label decisions (``add``, ``frame``, ``history``).
 
     Raises
     ------
@@ -99,6 +98,7 @@ class TagStore:
         self._events = TagEvents(self._db, tables, known)
         self._current = CurrentTags(self._db, tables)
         self._statuses = QueueStatuses(self._db, tables, known)
+        self.decisions = LabelDecisions(self._db, tables, known)
         Schema(self._db, tables).open()
 
     # ------------------------------------------------------------------ the connection
@@ -350,6 +350,9 @@ def _project_store(cls, project) -> TagStore:
                  getattr(project, "name", "?"))
     store = cls(url, root=root, item_ids=ids)
     store._events.boxes = ProjectBoxes(project)
+    classes = getattr(project, "classes", None)
+    if classes:
+        store.decisions.classes = frozenset(map(str, classes))
     try:
         store._project_ref = weakref.ref(project)
         weakref.finalize(project, _STORES.pop, key, None)
