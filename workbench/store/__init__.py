@@ -18,6 +18,9 @@ Modules, one job each:
 ``boxes``       which image each box of a project belongs to (checks of box tags)
 ``statuses``    relabel-queue statuses
 ``frames``      the DataFrames returned (pure functions)
+``decisions``   curators' label decisions (``store.decisions``; the latest per item wins)
+``revisions``   labeling-guideline revisions (``store.guidelines``)
+``qc_rounds``   QC rounds and their items (``store.qc_rounds``)
 ``tag_store``   :class:`TagStore`, composing the above
 """
 

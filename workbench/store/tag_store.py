@@ -6,7 +6,9 @@ upgrades), :class:`~workbench.store.events.TagEvents` (tag writes, audit trail),
 :class:`~workbench.store.current.CurrentTags` (current tags) and
 :class:`~workbench.store.statuses.QueueStatuses` (relabel-queue statuses). The records of
 schema 6 are sub-objects sharing the engine: ``store.decisions``
-(:class:`~workbench.store.decisions.LabelDecisions`).
+(:class:`~workbench.store.decisions.LabelDecisions`), ``store.guidelines``
+(:class:`~workbench.store.revisions.GuidelineRevisions`) and ``store.qc_rounds``
+(:class:`~workbench.store.qc_rounds.QcRounds`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from .current import CurrentTags
 from .decisions import LabelDecisions
 from .engine import StoreEngine, resolve_url
 from .events import TagEvents
+from .qc_rounds import QcRounds
+from .revisions import GuidelineRevisions
 from .schema import Schema, define_tables
 from .statuses import QueueStatuses
 
@@ -63,8 +67,8 @@ class TagStore:
         The database URL (password hidden), the SQLite file (None for memory and
         PostgreSQL), False for an in-memory store, True when the SQLite file is not
         writable (reads work, writes raise StoreError), 'sqlite' or 'postgresql'.
-    decisions : LabelDecisions
-        Curators' label decisions (``add``, ``frame``, ``history``).
+    decisions, guidelines, qc_rounds : LabelDecisions, GuidelineRevisions, QcRounds
+        Label decisions, guideline revisions and QC rounds (schema 6; append-only).
 
     Raises
     ------
@@ -99,6 +103,8 @@ class TagStore:
         self._current = CurrentTags(self._db, tables)
         self._statuses = QueueStatuses(self._db, tables, known)
         self.decisions = LabelDecisions(self._db, tables, known)
+        self.guidelines = GuidelineRevisions(self._db, tables)
+        self.qc_rounds = QcRounds(self._db, tables, known)
         Schema(self._db, tables).open()
 
     # ------------------------------------------------------------------ the connection
