@@ -416,30 +416,13 @@ def decide(project, item_id: str, label: str, *, author: str, reason: str | None
     if not isinstance(author, str) or not author.strip():
         raise ValueError(f"The 'author' parameter of {func} must be a non-empty str. Got "
                          f"{author!r} instead.")
-    api = getattr(_store(project, store), "decisions", None)
-    if api is None:
-        from .errors import StoreError
-
-        raise StoreError(f"{func}: this store keeps no label decisions (it predates store "
-                         "schema 6). Upgrade the workbench; nothing was written.")
-    return api.add([item_id], [label], author=author, reason=reason)
+    return _store(project, store).decisions.add([item_id], [label], author=author,
+                                                reason=reason)
 
 
 def _decisions(store) -> pd.DataFrame:
-    """The latest decision per item (empty when the store keeps no decisions)."""
-    cols = ["item_id", "label", "author", "reason", "decided_at", "decision_id"]
-    api = getattr(store, "decisions", None)
-    frame = api.frame() if api is not None else None
-    if frame is None or frame.empty:
-        return pd.DataFrame({c: pd.Series(dtype="str") for c in cols})
-    return frame
-
-
-def _decision_history(store, item_id: str) -> pd.DataFrame:
-    api = getattr(store, "decisions", None)
-    if api is None:
-        return pd.DataFrame(columns=["item_id", "label", "author", "reason", "decided_at"])
-    return api.history(item_id)
+    """The latest decision per item (``store.decisions.frame()``)."""
+    return store.decisions.frame()
 
 
 # --------------------------------------------------------------------------------------
@@ -1199,7 +1182,7 @@ def trace(project, item_id: str, *, tag: str | None = None, store=None) -> pd.Da
             source = next((name for t, name in imports if t >= when), None)
         rows.append({"time": when, "event": "annotation", "label": row["label"],
                      "author": row["annotator"], "detail": detail, "source": source})
-    for ev in _decision_history(store, item_id).itertuples(index=False):
+    for ev in store.decisions.history(item_id).itertuples(index=False):
         rows.append({"time": pd.Timestamp(ev.decided_at), "event": "decision",
                      "label": ev.label, "author": ev.author,
                      "detail": _why(ev.reason)[2:], "source": None})

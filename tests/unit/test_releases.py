@@ -34,33 +34,8 @@ def _session(monkeypatch):
     monkeypatch.delenv("WORKBENCH_DB_URL", raising=False)
 
 
-class _ContractDecisions:
-    """The store's decisions API as the issue-13 contract names it (until part H lands it)."""
-
-    def __init__(self):
-        self.rows = []
-
-    def add(self, item_ids, labels, *, author, reason=None):
-        for i, lab in zip(item_ids, labels, strict=True):
-            self.rows.append({"decision_id": len(self.rows) + 1, "item_id": str(i),
-                              "label": str(lab), "author": author, "reason": reason,
-                              "decided_at": pd.Timestamp.now(tz="UTC")})
-        return len(item_ids)
-
-    def history(self, item_id=None):
-        frame = pd.DataFrame(self.rows, columns=["decision_id", "item_id", "label", "author",
-                                                 "reason", "decided_at"])
-        return frame if item_id is None else frame[frame["item_id"] == item_id]
-
-    def frame(self, item_ids=None):
-        return self.history().drop_duplicates("item_id", keep="last").reset_index(drop=True)
-
-
 def _store(project):
-    store = TagStore.for_project(project)
-    if not hasattr(store, "decisions"):
-        store.decisions = _ContractDecisions()
-    return store
+    return TagStore.for_project(project)
 
 
 def _frames():
@@ -217,10 +192,7 @@ def test_nothing_verified_or_decided_is_a_clear_error(project, tmp_path):
 def _release_in_child(root, barrier, queue):
     os.environ["WORKBENCH_USER"] = "child"
     project = wb.open_project(root)
-    store = TagStore.for_project(project)
-    if not hasattr(store, "decisions"):
-        store.decisions = _ContractDecisions()
-        store.decisions.add(["it1"], ["cat"], author="child")
+    TagStore.for_project(project).decisions.add(["it1"], ["cat"], author="child")
     barrier.wait()
     try:
         rel = project.release_labels(f"from {os.getpid()}", author=f"curator-{os.getpid()}")
