@@ -64,6 +64,10 @@ _API: dict[str, str] = {
     "import_labels": "relabel",
     "current_author": "session",
     "can_write": "session",
+    # labeling guidelines
+    "Guidelines": "guidelines",
+    "guideline_effect": "guidelines",
+    "render_html": "guidelines",
     # versioned label releases
     "label_diff": "releases",
     "trace": "releases",

@@ -23,8 +23,8 @@ from .validation import MAX_AUTHOR_LENGTH, MAX_REASON_LENGTH, normalize_text
 __all__ = ["GuidelineRevisions", "REVISION_COLUMNS", "MAX_GUIDELINE_LENGTH", "EXAMPLE_KINDS"]
 
 #: Columns of :meth:`GuidelineRevisions.frame`.
-REVISION_COLUMNS = ["revision_id", "target", "text", "author", "reason", "effective_at",
-                    "created_at", "examples"]
+REVISION_COLUMNS = ["revision_id", "target", "text", "author", "reason", "effective_batch",
+                    "effective_at", "created_at", "examples"]
 MAX_GUIDELINE_LENGTH = 100_000
 #: What an example item shows: how to label (``do``) or a mistake to avoid (``don't``).
 EXAMPLE_KINDS = ("do", "don't")
@@ -55,7 +55,8 @@ class GuidelineRevisions:
         self.tables = tables
 
     def add(self, target: str, text: str, *, author: str, reason: str | None = None,
-            effective_at: int | None = None, examples: dict | None = None) -> int:
+            effective_at: int | None = None, effective_batch: str | None = None,
+            examples: dict | None = None) -> int:
         """Append a revision; return its ``revision_id``.
 
         Parameters
@@ -71,6 +72,8 @@ class GuidelineRevisions:
         effective_at : int, optional
             Microseconds since the epoch (UTC) from which labels follow this revision
             (default: now).
+        effective_batch : str, optional
+            The batch from which labels follow this revision, when it was given as a batch.
         examples : dict of str to {'do', "don't"}, optional
             Example items.
 
@@ -97,7 +100,8 @@ class GuidelineRevisions:
                                   f"got {bad}. Nothing was written.")
             payload = json.dumps({str(k): v for k, v in examples.items()}, ensure_ascii=False)
         row = {"target": target, "text": text, "author": author, "reason": reason,
-               "examples": payload}
+               "examples": payload, "effective_batch": None if effective_batch is None
+               else str(effective_batch)}
         g = self.tables.guidelines
 
         def write(conn) -> int:
@@ -114,8 +118,9 @@ class GuidelineRevisions:
         Returns
         -------
         DataFrame
-            ``revision_id``, ``target``, ``text``, ``author``, ``reason``, ``effective_at``
-            and ``created_at`` (UTC), ``examples`` (dict, empty when none).
+            ``revision_id``, ``target``, ``text``, ``author``, ``reason``,
+            ``effective_batch`` (NA unless given), ``effective_at`` and ``created_at`` (UTC),
+            ``examples`` (dict, empty when none).
         """
         g = self.tables.guidelines
         q = sa.select(*(g.c[c] for c in REVISION_COLUMNS)).order_by(g.c.revision_id)
@@ -124,10 +129,10 @@ class GuidelineRevisions:
         rows = self.engine.read(lambda conn: conn.execute(q).all())
         data = list(zip(*rows, strict=True)) if rows else [[] for _ in REVISION_COLUMNS]
         out = {"revision_id": np.asarray(data[0], dtype="int64")}
-        for pos, name in enumerate(REVISION_COLUMNS[1:5], 1):
+        for pos, name in enumerate(REVISION_COLUMNS[1:6], 1):
             out[name] = pd.array(list(data[pos]), dtype="str")
-        out["effective_at"] = to_timestamps(np.asarray(data[5], dtype="int64"))
-        out["created_at"] = to_timestamps(np.asarray(data[6], dtype="int64"))
-        out["examples"] = pd.Series([json.loads(v) if v else {} for v in data[7]],
+        out["effective_at"] = to_timestamps(np.asarray(data[6], dtype="int64"))
+        out["created_at"] = to_timestamps(np.asarray(data[7], dtype="int64"))
+        out["examples"] = pd.Series([json.loads(v) if v else {} for v in data[8]],
                                     dtype="object")
         return pd.DataFrame(out)

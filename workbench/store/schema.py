@@ -165,6 +165,7 @@ def define_tables(metadata: sa.MetaData | None = None) -> Tables:
             Column("author", Text, nullable=False),
             Column("reason", Text),
             Column("effective_at", BigInteger, nullable=False),  # microseconds, UTC
+            Column("effective_batch", Text),  # effective from this batch on, if given so
             Column("created_at", BigInteger, nullable=False),
             Column("examples", Text),  # JSON {item_id: "do" | "don't"}
             Index("ix_guideline_revisions_target", "target"),
