@@ -580,16 +580,12 @@ def _kappa_ci(truth: np.ndarray, given: np.ndarray, k: int, n_boot: int, alpha: 
     n = len(truth)
     if n == 0:
         return (float("nan"),) * 3
-    codes = truth * k + given
-    point = _kappa_from_confusion(np.bincount(codes, minlength=k * k).reshape(1, k, k))[0]
+    counts = np.bincount(truth * k + given, minlength=k * k)
+    point = _kappa_from_confusion(counts.reshape(1, k, k))[0]
     if n_boot <= 0:
         return float(point), float("nan"), float("nan")
-    cms = np.empty((n_boot, k * k), dtype=np.int64)
-    step = max(1, 2_000_000 // n)
-    for start in range(0, n_boot, step):
-        b = min(step, n_boot - start)
-        draw = codes[rng.integers(0, n, size=(b, n))] + (np.arange(b) * k * k)[:, None]
-        cms[start:start + b] = np.bincount(draw.ravel(), minlength=b * k * k).reshape(b, -1)
+    # resampling n labels with replacement = a multinomial draw over the k*k cells
+    cms = rng.multinomial(n, counts / n, size=n_boot)
     boot = _kappa_from_confusion(cms.reshape(n_boot, k, k))
     boot = boot[np.isfinite(boot)]
     if not len(boot):
@@ -655,13 +651,23 @@ def guideline_effect(project, revision, *, annotators=None, alpha: float = 0.05,
     if not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
         raise ValueError(f"The 'alpha' parameter of {func} must be a float in (0, 1). Got "
                          f"{alpha!r} instead.")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
+        raise ValueError(f"The 'n_boot' parameter of {func} must be an int >= 0. Got "
+                         f"{n_boot!r} instead.")
     if store is None:
         from .tags import TagStore
 
         store = TagStore.for_project(project)
+    if getattr(project, "task", "classification") != "classification":
+        raise SchemaError(f"{func}: guideline effects are measured on class labels; this is "
+                          f"a {project.task} project.")
     row = _revision_row(store, revision)
     classes = _classes(project)
     involved = _target_classes(row["target"], classes)
+    gone = [c for c in involved if c not in classes]
+    if gone:
+        raise SchemaError(f"{func}: revision {int(row['revision_id'])} is about {gone}, which "
+                          f"the project's classes {classes} no longer hold.")
     ann = project.annotations
     if not isinstance(ann, pd.DataFrame) or ann.empty:
         raise SchemaError(f"{func}: the project has no annotations to measure.")

@@ -354,5 +354,9 @@ def test_effect_of_a_single_class_and_without_times(sample):
             guideline_effect(project, rid, store=store, annotators="zed")
         with pytest.raises(TypeError, match="revision_id"):
             guideline_effect(project, "1", store=store)
+        with pytest.raises(ValueError, match="'n_boot' parameter of guideline_effect"):
+            guideline_effect(project, rid, store=store, n_boot=-1)
+        with pytest.raises(ValueError, match="'alpha' parameter of guideline_effect"):
+            guideline_effect(project, rid, store=store, alpha=1.5)
         assert guideline_effect(project, g.history().iloc[0], store=store,
                                 n_boot=10).attrs["revision_id"] == 1
