@@ -27,7 +27,7 @@ from workbench.tags import TagStore
 N_KILLS = 50
 
 
-def _release_forever(root, ready, seed):
+def _release_forever(root, ready, released, seed):
     os.environ["WORKBENCH_USER"] = "killer"
     write = releases._write_synced
 
@@ -51,6 +51,7 @@ def _release_forever(root, ready, seed):
     k = 0
     while True:
         project.release_labels(f"loop {seed}.{k}", author="killer", accept="decided")
+        released.set()
         k += 1
         decide_some()
 
@@ -69,12 +70,14 @@ def test_sigkill_during_release_always_leaves_the_previous_release_intact(root, 
     project = wb.open_project(root)
     ctx = mp.get_context("fork")
     rnd = random.Random(0)
-    latest, mid_release, started = 0, 0, time.monotonic()
+    latest, mid_release = 0, 0
     for n in range(N_KILLS):
-        ready = ctx.Event()
-        child = ctx.Process(target=_release_forever, args=(root, ready, n))
+        ready, released = ctx.Event(), ctx.Event()
+        child = ctx.Process(target=_release_forever, args=(root, ready, released, n))
         child.start()
         assert ready.wait(30), "the child did not start"
+        if n % 2:  # every other child finishes a release first, whatever the machine's load
+            assert released.wait(60), "the child made no release"
         time.sleep(rnd.uniform(0.0, 0.4))
         os.kill(child.pid, signal.SIGKILL)
         child.join(10)
@@ -91,9 +94,8 @@ def test_sigkill_during_release_always_leaves_the_previous_release_intact(root, 
             assert at.release == latest
             assert at.items["label"].tolist() == labels["label"].tolist()
     print(f"{latest} releases, {mid_release} kills mid-write")
-    assert latest >= 10, f"only {latest} release(s) in {N_KILLS} runs: kills came too early"
+    assert latest >= N_KILLS // 2, f"only {latest} release(s) in {N_KILLS} runs"
     assert mid_release >= 1, "no kill landed while a release was being written"
     # every release still opens, and its parent is the previous one
     for n in range(1, latest + 1):
         assert read_release(project, n)[1]["parent"] == n - 1
-    assert time.monotonic() - started < 60
