@@ -20,14 +20,14 @@ import pandas as pd
 from .._format import MISSING
 from ..agreement import agreement_by, agreement_summary
 from ..selection import Selection
-from ._adapters import RowGrid, StatusMixin, esc, fiftyone_button, guarded
+from ._adapters import StatusMixin, esc
 from ._detection_data import DetectionData
+from .agreement_by_slice import AgreementBySliceMixin, mark_lowest
 from .agreement_matrix import DetectionAgreementMatrix
 from .annotator_table import DetectionAnnotatorTable
 from .confused_pairs import DetectionConfusedPairs
 from .detection_issue_list import DetectionIssueList
 from .gallery import ItemGallery
-from .tag_panel import TagPanel
 
 __all__ = ["DetectionDisagreementExplorer", "KPIS"]
 
@@ -66,10 +66,6 @@ cards), the selected ones highlighted, and the dataset's boxes; the model's dete
 are hidden (switch <i>predictions</i> on to draw them). Tag the images (or the selected
 boxes) in the tag panel, or open them in FiftyOne.</li></ol>"""
 
-_SLICE_HEADERS = ["value", "images", "detection F1 [95% CI]", "class agreement [95% CI]",
-                  "mean IoU [95% CI]"]
-
-
 def _fmt(x: Any) -> str:
     return MISSING if x is None or pd.isna(x) else f"{x:.3f}"
 
@@ -78,7 +74,7 @@ def _with_ci(row: pd.Series, name: str) -> str:
     return f"{_fmt(row[name])} [{_fmt(row[f'{name}_low'])}, {_fmt(row[f'{name}_high'])}]"
 
 
-class DetectionDisagreementExplorer(StatusMixin, w.VBox):
+class DetectionDisagreementExplorer(AgreementBySliceMixin, StatusMixin, w.VBox):
     """Where annotators' boxes disagree, who is reliable, and which boxes look wrong.
 
     Parameters
@@ -123,6 +119,16 @@ class DetectionDisagreementExplorer(StatusMixin, w.VBox):
     >>> project = wb.open_project("data/sample-detection")  # doctest: +SKIP
     >>> app = wb.widgets.DisagreementExplorer(project)  # doctest: +SKIP
     """
+
+    _SLICE_HEADERS = ["value", "images", "detection F1 [95% CI]", "class agreement [95% CI]",
+                      "mean IoU [95% CI]"]
+    _SLICE_WIDTHS = "minmax(120px, 220px) 60px 190px 190px 190px"
+    _SLICE_METRIC = "detection_f1"
+    _SLICE_EMPTY = "<i>No image metadata column, or fewer than two annotators.</i>"
+    _IDLE_STATUS = ("No selection: click a cell, an annotator, a class pair, a suspected box "
+                    "error or a slice.")
+    _NOUN = "image"
+    _COUNT_BOXES = True
 
     def __init__(self, project: Any, selection: Selection | None = None, *,
                  run: str | None = None, slice_by: str | None = None, iou: float = 0.5):
@@ -181,43 +187,20 @@ class DetectionDisagreementExplorer(StatusMixin, w.VBox):
         self.pairs = DetectionConfusedPairs(project, sel, iou=self.iou)
         self.data = DetectionData(project, iou=self.iou)
         self.issues = DetectionIssueList(project, sel, data=self.data, run=run)
-        self._build_slices(slice_by)
-
-        self.tabs = w.Tab(children=[
-            w.HBox([self.matrix, self.annotators],
-                   layout=w.Layout(flex_flow="row wrap", align_items="flex-start",
-                                   grid_gap="8px 24px")),
-            self.pairs,
-            self.issues,
-            w.VBox([self.slice_picker, self.slice_caption, self.slice_rows.grid,
-                    self.slice_rows.pager]),
-        ])
-        for i, title in enumerate(["Annotators", "Confused classes", "Box errors",
-                                   "By slice"]):
-            self.tabs.set_title(i, title)
-        self.tabs.add_class("wb-disagreement-tabs")
+        columns = list(project.metadata_columns)
+        self._build_slices((slice_by if slice_by in columns else columns[0])
+                           if columns else None)
+        self.tabs = self._build_tabs(["Annotators", "Confused classes", "Box errors",
+                                      "By slice"])
 
         self.gallery = ItemGallery(project, sel, run=run, detection=self.data,
                                    show_annotations=True)
         self.gallery.show_predictions = False  # the annotators' boxes are the subject here
-        self.tag_panel = TagPanel(project, sel, context={"dashboard": "disagreements"})
-        self.fiftyone_button, why = fiftyone_button(project, sel)
-        if why:
-            self.notes.append(why)
-            self.header.value = self._header_html()
-        side = [x for x in (self.tag_panel, self.fiftyone_button) if x is not None]
-        self.clear_button = w.Button(description="clear selection")
-        self.clear_button.add_class("wb-clear-selection")
-        self.clear_button.on_click(self._on_clear)
+        status_row, actions = self._selection_tools()
         self.help = w.Accordion(children=[w.HTML(HELP)], selected_index=None)
         self.help.set_title(0, "how to use")
         self.help.add_class("wb-help")
-        actions = w.HBox(side, layout=w.Layout(flex_flow="row wrap", align_items="flex-start",
-                                               grid_gap="4px 32px"))
-        actions.add_class("wb-actions")
-        self.children = [self.error_box, self.header, self.help, self.tabs,
-                         w.HBox([self.status, self.clear_button],
-                                layout=w.Layout(align_items="center", grid_gap="12px")),
+        self.children = [self.error_box, self.header, self.help, self.tabs, status_row,
                          actions, self.gallery]
 
     def _header_html(self) -> str:
@@ -240,91 +223,32 @@ class DetectionDisagreementExplorer(StatusMixin, w.VBox):
                 f"their IoU is at least {s['iou_threshold']:.2f} (matched one to one). "
                 f"Hover a number for what it means; 1 is perfect.</span>{notes}")
 
-    # ---- agreement by slice -------------------------------------------------------------
-    def _build_slices(self, slice_by) -> None:
-        columns = list(self.project.metadata_columns)
-        self.slice_picker = w.Dropdown(description="agreement by", options=columns,
-                                       style={"description_width": "initial"},
-                                       layout=w.Layout(width="300px"))
-        self.slice_picker.add_class("wb-agreement-by")
-        self.slice_caption = w.HTML("")
-        self.slice_caption.add_class("wb-agreement-by-table")
-        self.slice_frame = pd.DataFrame()
-        self.slice_page = 0
-        self._slice_selected: int | None = None
-        self.slice_rows = RowGrid(_SLICE_HEADERS, 15, self._on_slice_row, self._go_slices,
-                                  prefix="agreement-by",
-                                  columns="minmax(120px, 220px) 60px 190px 190px 190px")
-        if columns:
-            self.slice_picker.value = slice_by if slice_by in columns else columns[0]
-        self.slice_picker.observe(self._on_slice_by, names=["value"])
-        self._render_slices()
+    # ---- agreement by slice (hooks of AgreementBySliceMixin) -----------------------------
+    def _slice_agreement(self, col: str) -> pd.DataFrame | None:
+        if self.matches is None:
+            return None
+        return agreement_by(self.project.annotations, self.project, col, n_boot=200,
+                            classes=[str(c) for c in self.project.classes] or None,
+                            iou=self.iou)
 
-    def _render_slices(self) -> None:
-        col = self.slice_picker.value
-        self.slice_frame = pd.DataFrame()
-        self.slice_page, self._slice_selected = 0, None
-        message = "<i>No image metadata column, or fewer than two annotators.</i>"
-        if col and self.matches is not None:
-            try:
-                self.slice_frame = agreement_by(
-                    self.project.annotations, self.project, col, n_boot=200,
-                    classes=[str(c) for c in self.project.classes] or None,
-                    iou=self.iou).reset_index(drop=True)
-                message = None
-            except Exception as exc:  # e.g. no slice with two annotators' boxes
-                message = f"<i>{esc(exc)}</i>"
-        if message is None:
-            table = self.slice_frame
-            lowest = ""
-            if len(table) > 1 and table["detection_f1"].notna().any():
-                worst = table.loc[table["detection_f1"].idxmin()]
-                lowest = (f" Lowest detection F1: <b>{esc(col)}={esc(worst[col])}</b> "
-                          f"({_fmt(worst['detection_f1'])}): look there first.")
-            message = (
-                f"<span>Box agreement of the annotators per <b>{esc(col)}</b>: detection F1, "
-                "class agreement of matched boxes and their mean IoU, pooled over every pair "
-                "of annotators, with 95% intervals (bootstrap over images, 200 resamples, "
-                f"seeded).{lowest} Click a value to see its images where annotators "
-                "disagree.</span>")
-            self.slice_rows.headers[0].value = f"<b>{esc(col)}</b>"
-        self.slice_caption.value = message
-        self._render_slice_rows()
+    def _slice_caption(self, col: str, worst: pd.Series | None) -> str:
+        lowest = ""
+        if worst is not None:
+            lowest = (f" Lowest detection F1: <b>{esc(col)}={esc(worst[col])}</b> "
+                      f"({_fmt(worst['detection_f1'])}): look there first.")
+        return (
+            f"<span>Box agreement of the annotators per <b>{esc(col)}</b>: detection F1, "
+            "class agreement of matched boxes and their mean IoU, pooled over every pair "
+            "of annotators, with 95% intervals (bootstrap over images, 200 resamples, "
+            f"seeded).{lowest} Click a value to see its images where annotators "
+            "disagree.</span>")
 
-    def _slice_row_content(self, i: int, low: Any) -> tuple[str, str, list[str]]:
-        row, col = self.slice_frame.iloc[i], self.slice_picker.value
-        f1 = _with_ci(row, "detection_f1")
-        if low is not None and row["detection_f1"] == low:
-            f1 = f"<b style='color:#b00020'>{f1}</b>"
+    def _slice_row_content(self, row: pd.Series, col: str,
+                           lowest: bool) -> tuple[str, str, list[str]]:
         return (str(row[col]),
                 f"select the images of {col}={row[col]} where annotators' boxes disagree",
-                [f"{row['n_items']}", f1, _with_ci(row, "class_agreement"),
-                 _with_ci(row, "mean_iou")])
-
-    def _render_slice_rows(self) -> None:
-        table = self.slice_frame
-        low = table["detection_f1"].min() if len(table) > 1 else None
-        self.slice_rows.render(self.slice_page, len(table),
-                               lambda i: self._slice_row_content(i, low),
-                               selected=lambda i: i == self._slice_selected)
-
-    @property
-    def slice_buttons(self) -> list:
-        """The value buttons of the agreement-by-slice page shown, in display order."""
-        n = len(self.slice_frame) - self.slice_page * self.slice_rows.page_rows
-        return [r.button for r in self.slice_rows.rows[:max(0, n)]]
-
-    def _go_slices(self, page: int) -> None:
-        page = RowGrid.clip(page, len(self.slice_frame), self.slice_rows.page_rows)
-        if page != self.slice_page:
-            self.slice_page = page
-            self._render_slice_rows()
-
-    @guarded
-    def _on_slice_row(self, slot: int) -> None:
-        i = self.slice_page * self.slice_rows.page_rows + slot
-        if i < len(self.slice_frame):
-            self.select_slice(i)
+                [f"{row['n_items']}", mark_lowest(_with_ci(row, "detection_f1"), lowest),
+                 _with_ci(row, "class_agreement"), _with_ci(row, "mean_iou")])
 
     def slice_boxes(self, k: int) -> tuple[list[str], list[str]]:
         """``(images, boxes)`` of row ``k`` where two annotators' boxes disagree.
@@ -332,58 +256,17 @@ class DetectionDisagreementExplorer(StatusMixin, w.VBox):
         The images of the slice with a :func:`workbench.match_annotators` outcome other
         than ``agree``, and the boxes of those outcomes.
         """
-        col = self.slice_picker.value
-        value = self.slice_frame.iloc[k][col]
-        items = self.project.items
-        in_slice = set(items.loc[items[col] == value, "item_id"].astype(str))
+        in_slice = self._slice_items(k)[2]
         m = self.matches
         bad = m[(m["outcome"].astype(str) != "agree")
                 & m["item_id"].astype(str).isin(in_slice)]
         boxes = pd.concat([bad["box_id_a"], bad["box_id_b"]]).dropna().astype(str)
         return sorted(set(bad["item_id"].astype(str))), sorted(set(boxes))
 
-    def select_slice(self, k: int) -> list[str]:
-        """Select the disagreements of row ``k`` of the agreement-by-slice table (a click)."""
-        col = self.slice_picker.value
-        value = self.slice_frame.iloc[k][col]
+    def _slice_selection(self, k: int) -> tuple[list[str], dict, str]:
+        col, value, _ = self._slice_items(k)
         ids, boxes = self.slice_boxes(k)
-        self.selection.select(ids, box_ids=boxes, origin=self,
-                              description=f"{col}={value}, annotators' boxes disagree")
-        self._slice_selected = int(k)
-        self._render_slice_rows()
-        return ids
-
-    # ---- callbacks --------------------------------------------------------------------
-    @guarded
-    def _on_slice_by(self, change) -> None:
-        self._render_slices()
-
-    @guarded
-    def _on_clear(self, _button) -> None:
-        self.selection.clear(origin=self)
-
-    @guarded
-    def _on_selection(self, change) -> None:
-        if self._slice_selected is not None and (self.selection.ids is None
-                                                 or self.selection.origin is not self):
-            self._slice_selected = None
-            self._render_slice_rows()
-        self._update_status()
-
-    def _update_status(self) -> None:
-        sel = self.selection
-        if sel.ids is None:
-            text = ("No selection: click a cell, an annotator, a class pair, a suspected box "
-                    "error or a slice.")
-        else:
-            boxes = sel.box_ids
-            n = len(sel.ids)
-            count = (f"{len(boxes):,} boxes on " if boxes is not None else "") + \
-                f"{n:,} image{'' if n == 1 else 's'}"
-            what = f": {esc(sel.description)}" if sel.description else ""
-            src = f" (from {esc(sel.source)})" if sel.source else ""
-            text = f"{count} selected{what}{src}"
-        self.status.value = f"<span>{text}</span>"
+        return ids, {"box_ids": boxes}, f"{col}={value}, annotators' boxes disagree"
 
     def __repr__(self) -> str:
         return f"DetectionDisagreementExplorer({self.project!r}, {self.selection!r})"

@@ -16,13 +16,13 @@ import pandas as pd
 from .._format import percent
 from ..agreement import agreement_by, agreement_summary
 from ..selection import Selection
-from ._adapters import RowGrid, StatusMixin, esc, fiftyone_button, guarded
+from ._adapters import StatusMixin, esc
+from .agreement_by_slice import AgreementBySliceMixin, mark_lowest
 from .agreement_matrix import AgreementMatrix
 from .annotator_table import AnnotatorTable
 from .confused_pairs import ConfusedPairs
 from .gallery import ItemGallery
 from .label_issue_list import LabelIssueList
-from .tag_panel import TagPanel
 
 __all__ = ["DisagreementExplorer"]
 
@@ -31,7 +31,7 @@ def _fmt(x: Any) -> str:
     return "–" if x is None or pd.isna(x) else f"{x:.3f}"
 
 
-class DisagreementExplorer(StatusMixin, w.VBox):
+class DisagreementExplorer(AgreementBySliceMixin, StatusMixin, w.VBox):
     """Where annotators disagree, who is reliable, and which labels look wrong.
 
     Composes :class:`AgreementMatrix`, :class:`AnnotatorTable`, :class:`ConfusedPairs`,
@@ -76,6 +76,12 @@ class DisagreementExplorer(StatusMixin, w.VBox):
     and agreement per slice; every click selects images and boxes, which the gallery draws
     with every annotator's boxes in their own colour.
     """
+
+    _SLICE_HEADERS = ["value", "items", "agreement", "Fleiss' kappa [95% CI]", "alpha"]
+    _SLICE_WIDTHS = "minmax(120px, 220px) 60px 90px 200px 70px"
+    _SLICE_METRIC = "fleiss_kappa"
+    _SLICE_EMPTY = "<i>No metadata column or no annotations.</i>"
+    _IDLE_STATUS = "No selection: click a cell, an annotator or a suspected label error."
 
     def __new__(cls, project: Any = None, *args: Any, **kwargs: Any):
         """A :class:`DetectionDisagreementExplorer` for a detection project, else this."""
@@ -129,61 +135,17 @@ class DisagreementExplorer(StatusMixin, w.VBox):
         self.matrix.layout.flex = "0 0 auto"
         self.pairs = ConfusedPairs(project, sel)
         self.issues = LabelIssueList(project, sel, run=run)
-        self.slice_picker = w.Dropdown(description="agreement by",
-                                       options=list(project.metadata_columns),
-                                       style={"description_width": "initial"},
-                                       layout=w.Layout(width="300px"))
-        self.slice_picker.add_class("wb-agreement-by")
-        self.slice_table = w.HTML("")
-        self.slice_table.add_class("wb-agreement-by-table")
-        self.slice_frame = pd.DataFrame()
-        self.slice_page = 0
-        self._slice_selected: int | None = None  # row of slice_frame whose items are selected
-        self.slice_rows = RowGrid(
-            ["value", "items", "agreement", "Fleiss' kappa [95% CI]", "alpha"], 15,
-            self._on_slice_row, self._go_slices, prefix="agreement-by",
-            columns="minmax(120px, 220px) 60px 90px 200px 70px")
-        self.slice_grid = self.slice_rows.grid
-        if project.metadata_columns:
-            default = slice_by or ("batch" if "batch" in project.metadata_columns
-                                   else project.metadata_columns[0])
-            self.slice_picker.value = default
-        self.slice_picker.observe(self._on_slice_by, names=["value"])
-        self._render_slices()
+        columns = list(project.metadata_columns)
+        self._build_slices((slice_by or ("batch" if "batch" in columns else columns[0]))
+                           if columns else None)
 
-        self.tabs = w.Tab(children=[
-            w.HBox([self.matrix, self.annotators],
-                   layout=w.Layout(flex_flow="row wrap", align_items="flex-start",
-                                   grid_gap="8px 24px")),
-            self.pairs,
-            self.issues,
-            w.VBox([self.slice_picker, self.slice_table, self.slice_grid,
-                    self.slice_rows.pager]),
-        ])
-        for i, title in enumerate(["Annotators", "Confused labels", "Label issues",
-                                   "Agreement by slice"]):
-            self.tabs.set_title(i, title)
-        self.tabs.add_class("wb-disagreement-tabs")
+        self.tabs = self._build_tabs(["Annotators", "Confused labels", "Label issues",
+                                      "Agreement by slice"])
 
         self.gallery = ItemGallery(project, sel)
-        self.tag_panel = TagPanel(project, sel, context={"dashboard": "disagreements"})
-        self.fiftyone_button, why = fiftyone_button(project, sel)
-        if why:
-            self.notes.append(why)
-            self.header.value = self._header_html()
-        side = [x for x in (self.tag_panel, self.fiftyone_button) if x is not None]
-        self.clear_button = w.Button(description="clear selection")
-        self.clear_button.add_class("wb-clear-selection")
-        self.clear_button.on_click(self._on_clear)
-        # what to do with the selection (tag it, open it in FiftyOne) sits side by side above
-        # the gallery, so the items stay in view at 1280 px
-        actions = w.HBox(side, layout=w.Layout(flex_flow="row wrap", align_items="flex-start",
-                                               grid_gap="4px 32px"))
-        actions.add_class("wb-actions")
-        self.children = [self.error_box, self.header, self.tabs,
-                         w.HBox([self.status, self.clear_button],
-                                layout=w.Layout(align_items="center", grid_gap="12px")),
-                         actions, self.gallery]
+        status_row, actions = self._selection_tools()
+        self.children = [self.error_box, self.header, self.tabs, status_row, actions,
+                         self.gallery]
 
     def _header_html(self) -> str:
         s = self.summary
@@ -203,73 +165,32 @@ class DisagreementExplorer(StatusMixin, w.VBox):
             f"{_fmt(s['fleiss_kappa'])} · Krippendorff's alpha {_fmt(s['krippendorff_alpha'])}"
             f" · mean Cohen's kappa {_fmt(s['mean_cohen_kappa'])}.</span>{notes}")
 
-    def _render_slices(self) -> None:
-        col = self.slice_picker.value
+    # ---- agreement by slice (hooks of AgreementBySliceMixin) -----------------------------
+    def _slice_agreement(self, col: str) -> pd.DataFrame | None:
         ann = self.project.annotations
-        self.slice_frame = pd.DataFrame()
-        self.slice_page, self._slice_selected = 0, None
-        table, message = None, "<i>No metadata column or no annotations.</i>"
-        if col and len(ann):
-            try:
-                table = agreement_by(ann, self.project, col, n_boot=200)
-            except Exception as exc:  # e.g. no item with two labels in any slice
-                message = f"<i>{esc(exc)}</i>"
-        if table is None:
-            self.slice_table.value = message
-            self._render_slice_rows()  # no rows
-            return
-        self.slice_frame = table.reset_index(drop=True)
+        return agreement_by(ann, self.project, col, n_boot=200) if len(ann) else None
+
+    def _slice_caption(self, col: str, worst: pd.Series | None) -> str:
         lowest = ""
-        if len(table) > 1 and table["fleiss_kappa"].notna().any():
-            worst = table.loc[table["fleiss_kappa"].idxmin()]
+        if worst is not None:
             lowest = (f" Lowest: <b>{esc(col)}={esc(worst[col])}</b> (kappa "
                       f"{_fmt(worst['fleiss_kappa'])}): look there first.")
-        self.slice_table.value = (
+        return (
             f"<span>Agreement of the annotators per <b>{esc(col)}</b>. <i>agreement</i>: the "
             "share of annotator pairs who gave an item the same label; <i>Fleiss' kappa</i> "
             "and <i>alpha</i>: the same corrected for chance (1 = perfect, 0 = no better "
             "than chance), with a 95% interval (bootstrap over items, 200 resamples, "
             f"seeded).{lowest} Click a value to see its items where annotators "
             "disagree.</span>")
-        self.slice_rows.headers[0].value = f"<b>{esc(col)}</b>"
-        self._render_slice_rows()
 
-    def _slice_row_content(self, i: int, low: Any) -> tuple[str, str, list[str]]:
-        """Button label, tooltip and cells of row ``i`` of the agreement-by-slice table."""
-        row, col = self.slice_frame.iloc[i], self.slice_picker.value
-        kappa = _fmt(row["fleiss_kappa"])
-        if low is not None and row["fleiss_kappa"] == low:
-            kappa = f"<b style='color:#b00020'>{kappa}</b>"
+    def _slice_row_content(self, row: pd.Series, col: str,
+                           lowest: bool) -> tuple[str, str, list[str]]:
+        """Button label, tooltip and cells of a row of the agreement-by-slice table."""
+        kappa = mark_lowest(_fmt(row["fleiss_kappa"]), lowest)
         return (str(row[col]), f"select the items of {col}={row[col]} where annotators disagree",
                 [f"{row['n_items']}", _fmt(row["percent_agreement"]),
                  f"{kappa} [{_fmt(row['fleiss_kappa_low'])}, {_fmt(row['fleiss_kappa_high'])}]",
                  _fmt(row["krippendorff_alpha"])])
-
-    def _render_slice_rows(self) -> None:
-        """Write the page of the agreement-by-slice table into the row pool."""
-        table = self.slice_frame
-        low = table["fleiss_kappa"].min() if len(table) > 1 else None
-        self.slice_rows.render(self.slice_page, len(table),
-                               lambda i: self._slice_row_content(i, low),
-                               selected=lambda i: i == self._slice_selected)
-
-    @property
-    def slice_buttons(self) -> list:
-        """The value buttons of the agreement-by-slice page shown, in display order."""
-        n = len(self.slice_frame) - self.slice_page * self.slice_rows.page_rows
-        return [r.button for r in self.slice_rows.rows[:max(0, n)]]
-
-    def _go_slices(self, page: int) -> None:
-        page = RowGrid.clip(page, len(self.slice_frame), self.slice_rows.page_rows)
-        if page != self.slice_page:
-            self.slice_page = page
-            self._render_slice_rows()
-
-    @guarded
-    def _on_slice_row(self, slot: int) -> None:
-        i = self.slice_page * self.slice_rows.page_rows + slot
-        if i < len(self.slice_frame):
-            self.select_slice(i)
 
     def _disagreeing(self) -> set:
         """Items whose annotators gave more than one label (current labels)."""
@@ -284,51 +205,11 @@ class DisagreementExplorer(StatusMixin, w.VBox):
             self._disagreeing_ids = ids
         return self._disagreeing_ids
 
-    def select_slice(self, k: int) -> list[str]:
-        """Select the disagreements of row ``k`` of the agreement-by-slice table (a click).
-
-        Selects the items of that slice whose annotators gave more than one label; returns
-        their ids.
-        """
-        col = self.slice_picker.value
-        value = self.slice_frame.iloc[k][col]
-        items = self.project.items
-        in_slice = items.loc[items[col] == value, "item_id"].astype(str)
-        ids = sorted(set(in_slice) & self._disagreeing())
-        self.selection.select(ids, origin=self,
-                              description=f"{col}={value}, annotators disagree")
-        self._slice_selected = int(k)
-        self._render_slice_rows()
-        return ids
-
-    # ---- callbacks --------------------------------------------------------------------
-    @guarded
-    def _on_slice_by(self, change) -> None:
-        self._render_slices()
-
-    @guarded
-    def _on_clear(self, _button) -> None:
-        self.selection.clear(origin=self)
-
-    @guarded
-    def _on_selection(self, change) -> None:
-        if (getattr(self, "_slice_selected", None) is not None
-                and (self.selection.ids is None
-                     or self.selection.origin is not self)):
-            self._slice_selected = None
-            self._render_slice_rows()
-        self._update_status()
-
-    def _update_status(self) -> None:
-        sel = self.selection
-        if sel.ids is None:
-            text = "No selection: click a cell, an annotator or a suspected label error."
-        else:
-            what = f": {esc(sel.description)}" if sel.description else ""
-            src = f" (from {esc(sel.source)})" if sel.source else ""
-            n = len(sel.ids)
-            text = f"{n:,} item{'' if n == 1 else 's'} selected{what}{src}"
-        self.status.value = f"<span>{text}</span>"
+    def _slice_selection(self, k: int) -> tuple[list[str], dict, str]:
+        """The items of row ``k``'s slice whose annotators gave more than one label."""
+        col, value, in_slice = self._slice_items(k)
+        return (sorted(in_slice & self._disagreeing()), {},
+                f"{col}={value}, annotators disagree")
 
     def __repr__(self) -> str:
         return f"DisagreementExplorer({self.project!r}, {self.selection!r})"
