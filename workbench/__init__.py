@@ -55,6 +55,7 @@ _API: dict[str, str] = {
     "disagreeing_items": "agreement",
     "confused_pairs_matrix": "agreement",
     "vendor_scorecard": "scorecard",
+    "vendor_feedback": "feedback",
     # tags and the relabel loop
     "TagStore": "tags",
     "RelabelQueue": "relabel",
