@@ -139,6 +139,34 @@ class _ClickHeatmap(traitlets.HasTraits):
             self._draw_highlight(sync=False)
         sync_figure_state(self.figure)  # after the batch: its edits are applied on exit
 
+    def _draw_empty(self, caption: str) -> None:
+        """An empty figure with ``caption`` (HTML) saying why."""
+        self.matrix = pd.DataFrame()
+        self.caption.value = caption
+        self._draw([], np.zeros((0, 0)), [], [])
+
+    def _draw_matrix(self, mat: pd.DataFrame, shared: pd.DataFrame, diagonal: str, *,
+                     noun: str) -> None:
+        """Draw the annotator x annotator matrix ``mat`` (index and columns ``_labels``).
+
+        Hover text: ``diagonal`` on the diagonal, elsewhere the number of ``noun`` the two
+        share (``shared``, same shape).
+        """
+        names, k = self._labels, len(self._labels)
+        self.matrix = mat
+        z = mat.to_numpy(dtype=float, copy=True)
+        text = [["" if np.isnan(z[i, j]) else f"{z[i, j]:.2f}" for j in range(k)]
+                for i in range(k)]
+        custom = []
+        for i in range(k):
+            for j in range(k):
+                if i == j:
+                    custom.append(diagonal)
+                else:
+                    n = shared.iat[i, j]
+                    custom.append(f"{0 if np.isnan(n) else int(n)} shared {noun}")
+        self._draw(names, z, text, custom)
+
     def _draw_highlight(self, sync: bool = True) -> None:
         labels = self._labels
         shapes = []
@@ -259,28 +287,15 @@ class AgreementMatrix(StatusMixin, _ClickHeatmap, w.VBox):
         names = self._labels
         k = len(names)
         if k == 0 or self.pairs.empty:
-            self.matrix = pd.DataFrame()
-            self.caption.value = ("<i>No two annotators labelled the same item, so there is "
-                                  "no pairwise agreement to show.</i>")
-            self._draw([], np.zeros((0, 0)), [], [])
+            self._draw_empty("<i>No two annotators labelled the same item, so there is no "
+                             "pairwise agreement to show.</i>")
             return
         mat = pivot_pairwise(self.pairs, self.value).reindex(index=names, columns=names)
         if self.value == "kappa":
             mat = mat.where(~np.eye(k, dtype=bool), np.nan)  # diagonal is not informative
         shared = pivot_pairwise(self.pairs, "n_shared").reindex(index=names, columns=names)
-        self.matrix = mat
-        z = mat.to_numpy(dtype=float, copy=True)
-        text = [["" if np.isnan(z[i, j]) else f"{z[i, j]:.2f}" for j in range(k)]
-                for i in range(k)]
-        custom = []
-        for i in range(k):
-            for j in range(k):
-                if i == j:
-                    custom.append("click: items where this annotator disagrees with others")
-                else:
-                    n = shared.iat[i, j]
-                    custom.append(f"{0 if np.isnan(n) else int(n)} shared items")
-        self._draw(names, z, text, custom)
+        self._draw_matrix(mat, shared, "click: items where this annotator disagrees with "
+                          "others", noun="items")
         alone = [a for a in names if a not in set(self.pairs["annotator_a"])
                  | set(self.pairs["annotator_b"])]
         note = (f" Annotators sharing no item: {esc(', '.join(alone))}." if alone else "")
@@ -438,26 +453,13 @@ class DetectionAgreementMatrix(AgreementMatrix):
         names = self._labels
         k = len(names)
         if k == 0 or self.pairs.empty:
-            self.matrix = pd.DataFrame()
-            self.caption.value = ("<i>Fewer than two annotators drew boxes, so there is no "
-                                  "pairwise agreement to show.</i>")
-            self._draw([], np.zeros((0, 0)), [], [])
+            self._draw_empty("<i>Fewer than two annotators drew boxes, so there is no "
+                             "pairwise agreement to show.</i>")
             return
-        mat = pivot_pairs(self.pairs, self.value, names)
-        shared = pivot_pairs(self.pairs, "n_shared", names)
-        self.matrix = mat
-        z = mat.to_numpy(dtype=float, copy=True)
-        text = [["" if np.isnan(z[i, j]) else f"{z[i, j]:.2f}" for j in range(k)]
-                for i in range(k)]
-        custom = []
-        for i in range(k):
-            for j in range(k):
-                if i == j:
-                    custom.append("click: this annotator's boxes that others do not match")
-                else:
-                    n = shared.iat[i, j]
-                    custom.append(f"{0 if np.isnan(n) else int(n)} shared images")
-        self._draw(names, z, text, custom)
+        self._draw_matrix(pivot_pairs(self.pairs, self.value, names),
+                          pivot_pairs(self.pairs, "n_shared", names),
+                          "click: this annotator's boxes that others do not match",
+                          noun="images")
         label = dict(DETECTION_VALUES)[self.value]
         self.caption.value = (
             "<div style='white-space:normal;max-width:560px;line-height:1.35'>"
