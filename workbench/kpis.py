@@ -9,7 +9,12 @@ The manager overview (:class:`workbench.widgets.OverviewDashboard`, notebook
 * how consistent the labels are per vendor and per batch (:func:`agreement_table`);
 * the share of suspected label errors (:func:`label_issue_rate`);
 * the relabel queue by status (:func:`relabel_status_counts`);
-* trends over batches (:func:`batch_trends`) and the worst slices (:func:`worst_slices`).
+* trends over batches (:func:`batch_trends`) and the worst slices (:func:`worst_slices`);
+* the vendor scorecards per batch with the flagged drops (:func:`scorecard_table`,
+  :func:`scorecard_flags`, from :func:`workbench.vendor_scorecard`; computed once per project
+  load, :func:`cached_scorecard`);
+* the label releases with what each changed (:func:`release_table`, from
+  :func:`workbench.list_releases`).
 
 For a detection project (``task == "detection"``) the model's figure is the detector's AP
 per run and its change (:func:`ap_table`, from :func:`workbench.detection_metrics`), the
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +55,10 @@ __all__ = [
     "relabel_status_counts",
     "batch_trends",
     "worst_slices",
+    "scorecard_table",
+    "scorecard_flags",
+    "cached_scorecard",
+    "release_table",
     "overview_kpis",
     "STATUS_ORDER",
 ]
@@ -389,6 +399,160 @@ def worst_slices(errors: pd.DataFrame, *, top: int = 5, max_order: int = 2,
     return found[cols].reset_index(drop=True)
 
 
+#: Columns of the vendor-level scorecard shown on the overview (those present are kept).
+SCORECARD_COLUMNS = ("n_labels", "gold_accuracy", "consensus_agreement", "kappa",
+                     "worst_pair", "rework_rate", "trend_change", "drop_flag")
+
+
+def scorecard_table(card: pd.DataFrame) -> pd.DataFrame:
+    """The vendor-level rows of a scorecard, one per vendor and batch.
+
+    Parameters
+    ----------
+    card : DataFrame
+        :func:`workbench.vendor_scorecard` (its ``attrs["by"]`` names the vendor and batch
+        columns; default ``('vendor', 'batch')``).
+
+    Returns
+    -------
+    DataFrame
+        ``<vendor>``, ``<batch>`` (when the card has one) and the columns of
+        :data:`SCORECARD_COLUMNS` the card has, sorted by vendor then batch.
+
+    Examples
+    --------
+    >>> card = pd.DataFrame({"vendor": ["a", "a", "a"], "annotator": [None, None, "x"],
+    ...                      "batch": ["w1", "w2", "w1"],
+    ...                      "level": ["vendor", "vendor", "annotator"],
+    ...                      "n_labels": [10, 12, 10], "drop_flag": [False, True, False]})
+    >>> scorecard_table(card)
+      vendor batch  n_labels  drop_flag
+    0      a    w1        10      False
+    1      a    w2        12       True
+    """
+    by = tuple(card.attrs.get("by") or ("vendor", "batch"))
+    check_columns(card, ["level", by[0]], what="card", func="scorecard_table")
+    keys = [c for c in by if c in card.columns]
+    rows = card[card["level"].astype(str) == "vendor"]
+    cols = keys + [c for c in SCORECARD_COLUMNS if c in rows.columns]
+    return rows[cols].sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+def scorecard_flags(table: pd.DataFrame, *, by: tuple[str, ...] = ("vendor", "batch")
+                    ) -> pd.DataFrame:
+    """The vendors and batches whose quality dropped beyond chance (``drop_flag``).
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`scorecard_table` (or a scorecard's vendor rows) with ``drop_flag``.
+    by : tuple of str, default=('vendor', 'batch')
+        The vendor and batch columns (a missing batch column is left out).
+
+    Returns
+    -------
+    DataFrame
+        ``<vendor>``, ``<batch>``, ``trend_change`` (when present), one row per flagged
+        vendor and batch, in the table's order.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"vendor": ["a", "a", "b"], "batch": ["w1", "w2", "w2"],
+    ...                       "trend_change": [float("nan"), -0.1, 0.0],
+    ...                       "drop_flag": [False, True, False]})
+    >>> scorecard_flags(table)
+      vendor batch  trend_change
+    0      a    w2          -0.1
+    """
+    check_columns(table, ["drop_flag", by[0]], what="table", func="scorecard_flags")
+    cols = [c for c in (*by, "trend_change") if c in table.columns]
+    flagged = table["drop_flag"].fillna(False).astype(bool).to_numpy()
+    return table.loc[flagged, cols].reset_index(drop=True)
+
+
+_SCORECARDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def cached_scorecard(project: Any, *, store: Any = None,
+                     by: tuple[str, ...] = ("vendor", "batch")) -> pd.DataFrame:
+    """:func:`workbench.vendor_scorecard` of a project, computed once per project load.
+
+    The result is kept for the project object (reopen the project, ``project.reload()``,
+    to see new gold tags or rework); a read-only overview never creates a tag store: a
+    project without one is scored without gold and rework.
+
+    Parameters
+    ----------
+    project : Project
+    store : TagStore, default=None
+        Default: the project's store if it exists, else an empty in-memory one.
+    by : tuple of str, default=('vendor', 'batch')
+
+    Returns
+    -------
+    DataFrame
+        The scorecard (do not modify it: it is shared).
+    """
+    from .scorecard import vendor_scorecard
+
+    by = tuple(by)
+    try:
+        cache = _SCORECARDS.setdefault(project, {})
+    except TypeError:  # not weak-referenceable: no cache
+        cache = {}
+    key = (by, id(store))
+    if key not in cache:
+        if store is None:
+            from .tags import TagStore
+
+            store = (TagStore.for_project(project) if _store_exists(project)
+                     else TagStore("sqlite://"))
+        cache[key] = vendor_scorecard(project, by=by, store=store)
+    return cache[key]
+
+
+def release_table(releases: pd.DataFrame) -> pd.DataFrame:
+    """The label releases as the overview lists them, newest first.
+
+    Parameters
+    ----------
+    releases : DataFrame
+        :func:`workbench.list_releases`.
+
+    Returns
+    -------
+    DataFrame
+        ``release``, ``created_at`` (UTC, ``YYYY-MM-DD HH:MM``), ``author``, ``message``,
+        ``n_changed``, ``changes`` (net change per class, e.g. ``"1 +3, 7 -3"``; classes
+        with no net change are left out).
+
+    Examples
+    --------
+    >>> releases = pd.DataFrame({"release": [1], "created_at": [pd.Timestamp(
+    ...     "2026-01-05 10:00", tz="UTC")], "author": ["ann"], "message": ["fix 1/7"],
+    ...     "n_changed": [3], "changed_per_class": [{"1": 3, "7": -3}]})
+    >>> release_table(releases).iloc[0].to_dict()["changes"]
+    '1 +3, 7 -3'
+    """
+    check_columns(releases, ["release", "created_at", "author", "message", "n_changed",
+                             "changed_per_class"], what="releases", func="release_table")
+
+    def changes(per_class) -> str:
+        if not isinstance(per_class, dict):
+            return ""
+        return ", ".join(f"{c} {int(v):+d}" for c, v in per_class.items() if int(v))
+
+    times = pd.to_datetime(releases["created_at"], utc=True)
+    out = pd.DataFrame({
+        "release": releases["release"].astype(int).to_numpy(),
+        "created_at": times.dt.strftime("%Y-%m-%d %H:%M").to_numpy(),
+        "author": releases["author"].astype(str).to_numpy(),
+        "message": releases["message"].astype(str).to_numpy(),
+        "n_changed": releases["n_changed"].astype(int).to_numpy(),
+        "changes": [changes(v) for v in releases["changed_per_class"]]})
+    return out.sort_values("release", ascending=False, kind="stable").reset_index(drop=True)
+
+
 # --------------------------------------------------------------------------- orchestration
 
 
@@ -408,6 +572,11 @@ class OverviewKPIs:
     trends: pd.DataFrame | None = None
     worst: pd.DataFrame | None = None
     run: str | None = None
+    #: :func:`scorecard_table` and :func:`scorecard_flags` (None when not computed).
+    scorecard: pd.DataFrame | None = None
+    scorecard_flagged: pd.DataFrame | None = None
+    #: :func:`release_table` (empty: no release yet; None: the project cannot have releases).
+    releases: pd.DataFrame | None = None
     problems: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
@@ -457,6 +626,7 @@ def overview_kpis(project: Any, *, store: Any = None, by: tuple[str, ...] = ("ve
     if getattr(project, "task", "classification") == "detection":
         _detection_kpis(project, out, trend_by=trend_by, top=top, issues=issues)
         _relabel_kpis(project, out, store, queue)
+        out.problems["scorecard"] = "vendor scorecards cover classification projects only"
         return out
     meta = [c for c in by if c in project.items.columns]
 
@@ -524,6 +694,8 @@ def overview_kpis(project: Any, *, store: Any = None, by: tuple[str, ...] = ("ve
         out.problems["label_issues"] = "needs a run with class probabilities"
 
     _relabel_kpis(project, out, store, queue)
+    _scorecard_kpis(project, out, store, by)
+    _release_kpis(project, out)
     return out
 
 
@@ -620,3 +792,34 @@ def _relabel_kpis(project: Any, out: OverviewKPIs, store: Any, queue: str) -> No
                                                 queue=queue)
     except Exception as exc:  # noqa: BLE001
         out.problems["relabel"] = _reason(exc)
+
+
+def _scorecard_kpis(project: Any, out: OverviewKPIs, store: Any, by: tuple[str, ...]) -> None:
+    """The vendor scorecards per batch (cached per project load) and the flagged drops."""
+    cols = tuple(c for c in by if c in project.items.columns
+                 or c in project.annotations.columns)[:2]
+    if not cols:
+        out.problems["scorecard"] = (f"neither the items nor the annotations have a "
+                                     f"{by[0]!r} column")
+        return
+    if not len(project.annotations):
+        out.problems["scorecard"] = "the project has no annotations"
+        return
+    try:
+        card = cached_scorecard(project, store=store, by=cols)
+        out.scorecard = scorecard_table(card)
+        out.scorecard_flagged = scorecard_flags(out.scorecard, by=cols)
+    except Exception as exc:  # noqa: BLE001 - shown on the dashboard
+        out.problems["scorecard"] = _reason(exc)
+
+
+def _release_kpis(project: Any, out: OverviewKPIs) -> None:
+    """The label releases (a project without a folder has none and cannot have any)."""
+    if getattr(project, "root", None) is None:
+        return
+    try:
+        from .releases import list_releases
+
+        out.releases = release_table(list_releases(project))
+    except Exception as exc:  # noqa: BLE001 - shown on the dashboard
+        out.problems["releases"] = _reason(exc)

@@ -50,6 +50,7 @@ __all__ = [
     "ACCEPT",
     "EXPORT_FORMATS",
     "release_labels",
+    "preview_release",
     "decide",
     "list_releases",
     "read_release",
@@ -870,6 +871,52 @@ def release_labels(project, message: str, *, author: str, accept: str = "verifie
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return Release(number=number, path=folder / str(number), manifest=manifest, changes=changes)
+
+
+def preview_release(project, *, accept: str = "verified", tag: str = "relabel",
+                    store=None) -> pd.DataFrame:
+    """What :func:`release_labels` would change now: a dry run that writes nothing.
+
+    Parameters
+    ----------
+    project : Project
+        A classification project opened from a folder.
+    accept : {'verified', 'relabeled', 'decided'}, default='verified'
+        As :func:`release_labels`.
+    tag : str, default='relabel'
+        The relabel queue (its tag).
+    store : TagStore, optional
+        Default: ``TagStore.for_project(project)``.
+
+    Returns
+    -------
+    DataFrame
+        The changes the release would record (the columns of :attr:`Release.changes`:
+        ``item_id``, ``old_label``, ``new_label``, ``source``, ...), sorted by ``item_id``;
+        empty when there is nothing to release. ``attrs``: ``parent`` (the release it would
+        build on), ``considered`` (items verified or decided), ``unresolved`` (accepted items
+        left unchanged: no re-imported label or a tie, and no decision).
+    """
+    func = "preview_release"
+    check_option(accept, "accept", func, ACCEPT)
+    folder = _releases_dir(project, func)
+    numbers = _numbers(folder)
+    parent = numbers[-1] if numbers else 0
+    outcomes, unresolved, considered = _outcomes(project, _store(project, store), tag, accept)
+    ids = outcomes["item_id"].to_numpy()
+    prev = _labels_of(project, parent).set_index("item_id")["label"]
+    old = prev.reindex(ids).to_numpy(dtype=object, na_value=None)
+    missing = ~pd.Index(ids).isin(prev.index)
+    if missing.any():  # items added after the parent release: their own label
+        orig = _original_labels(project).set_index("item_id")["label"]
+        old[missing] = orig.reindex(ids[missing]).to_numpy(dtype=object, na_value=None)
+    new_labels = outcomes["new_label"].to_numpy(dtype=object)
+    differs = np.array([o != n for o, n in zip(old, new_labels, strict=True)], dtype=bool)
+    changes = outcomes[differs].copy()
+    changes.insert(1, "old_label", pd.array(old[differs], dtype="str"))
+    changes = changes[_CHANGE_COLUMNS].sort_values("item_id", ignore_index=True)
+    changes.attrs.update(parent=parent, considered=considered, unresolved=unresolved)
+    return changes
 
 
 def _lost_race(folder: Path, winner: int, parent: int) -> str:

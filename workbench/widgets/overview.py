@@ -1,4 +1,4 @@
-"""OverviewDashboard: the manager's read-only overview (KPI cards, trends, worst slices)."""
+"""OverviewDashboard: the manager's read-only overview (KPIs, trends, scorecards, releases)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ except ImportError:  # pragma: no cover - reported on the dashboard when missing
     pass
 
 from .._format import percent, points
-from ..kpis import OverviewKPIs, overview_kpis
+from ..kpis import SCORECARD_COLUMNS, OverviewKPIs, overview_kpis
 from ..selection import Selection
 from ._adapters import StatusMixin, esc, guarded, plot_text
 from ._plotly_adapter import figure_widget
@@ -41,6 +41,8 @@ _STYLE = """
 .wb-overview table.wb-table th:first-child, .wb-overview table.wb-table td:first-child {
   text-align: left; }
 .wb-overview .wb-section-title { font-weight: 600; margin: 6px 0 2px 0; }
+.wb-overview tr.wb-flagged td { background: #ffebe9; color: #cf222e; font-weight: 600; }
+.wb-overview .wb-scorecard-flags { color: #cf222e; margin: 2px 0 4px 0; }
 .wb-overview .wb-readonly { background: #ddf4ff; color: #0969da; border-radius: 10px;
   padding: 1px 8px; font-size: 11px; margin-left: 8px; }
 </style>
@@ -57,17 +59,22 @@ def _num(x: Any, digits: int = 2) -> str:
     return f"{x:,.0f}" if digits == 0 else f"{x:.{digits}f}"
 
 
-def _table(frame: pd.DataFrame | None, formats: dict[str, Any], *, css: str) -> str:
-    """An HTML table with every cell escaped (metadata may hold HTML)."""
+def _table(frame: pd.DataFrame | None, formats: dict[str, Any], *, css: str,
+           row_css: Any = None) -> str:
+    """An HTML table with every cell escaped (metadata may hold HTML).
+
+    ``row_css``: optional sequence of CSS classes, one per row ("" for none).
+    """
     if frame is None or not len(frame):
         return "<i>nothing to show</i>"
     cols = [c for c in formats if c in frame.columns]
     head = "".join(f"<th>{esc(c)}</th>" for c in cols)
     rows = []
-    for rec in frame[cols].itertuples(index=False):
+    classes = list(row_css) if row_css is not None else [""] * len(frame)
+    for rec, cls in zip(frame[cols].itertuples(index=False), classes, strict=True):
         cells = "".join(f"<td>{esc(formats[c](v) if formats[c] else v)}</td>"
                         for c, v in zip(cols, rec, strict=True))
-        rows.append(f"<tr>{cells}</tr>")
+        rows.append(f"<tr class='{esc(cls)}'>{cells}</tr>" if cls else f"<tr>{cells}</tr>")
     return f"<table class='wb-table {css}'><tr>{head}</tr>{''.join(rows)}</table>"
 
 
@@ -109,7 +116,14 @@ class OverviewDashboard(StatusMixin, w.VBox):
     ``wb-card`` and ``wb-kpi-<name>`` (``error-rate``, ``agreement``, ``label-issues``,
     ``relabel``, ``project``; a detection project shows ``ap`` - the detector's AP per run
     and its change - instead of ``error-rate``), ``wb-overview-trends``, ``wb-overview-tables``,
-    ``wb-overview-worst``, ``wb-status``, ``wb-overview-refresh``, ``wb-error``.
+    ``wb-overview-worst``, ``wb-overview-scorecard`` (vendor-level scorecard per batch,
+    ``wb-scorecard-table``; rows with a drop beyond chance have ``wb-flagged``, and
+    ``wb-scorecard-flags`` names them), ``wb-overview-releases`` (``wb-releases-table``, or
+    ``wb-no-release``), ``wb-status``, ``wb-overview-refresh``, ``wb-error``.
+
+    The scorecard (:func:`workbench.vendor_scorecard`) is computed once per project load
+    (:func:`workbench.kpis.cached_scorecard`); *Refresh* re-reads the releases and the
+    relabel queue.
 
     Examples
     --------
@@ -141,6 +155,10 @@ class OverviewDashboard(StatusMixin, w.VBox):
         self.tables.add_class("wb-overview-tables")
         self.worst = w.HTML()
         self.worst.add_class("wb-overview-worst")
+        self.scorecard = w.HTML()
+        self.scorecard.add_class("wb-overview-scorecard")
+        self.releases = w.HTML()
+        self.releases.add_class("wb-overview-releases")
         self.status = w.HTML()
         self.status.add_class("wb-status")
         self.refresh_button = w.Button(description="Refresh", icon="refresh",
@@ -149,8 +167,8 @@ class OverviewDashboard(StatusMixin, w.VBox):
         self.refresh_button.on_click(self._on_refresh)
         self._make_error_box()
         self.children = [w.HTML(_STYLE), self.header, self.cards, self.trends, self.tables,
-                         self.worst, w.HBox([self.refresh_button, self.status]),
-                         self.error_box]
+                         self.worst, self.scorecard, self.releases,
+                         w.HBox([self.refresh_button, self.status]), self.error_box]
         self.add_class("wb-overview")
         self.refresh()
         self.add_class("wb-ready")
@@ -191,6 +209,8 @@ class OverviewDashboard(StatusMixin, w.VBox):
                                 "lift": lambda v: _num(v, 2),
                                 "q_value": lambda v: f"{float(v):.2g}"}, css="wb-worst-table")
                if k.worst is not None else f"<i>{esc(k.problems.get('worst', 'none'))}</i>"))
+        self.scorecard.value = self._scorecard_html(k)
+        self.releases.value = self._releases_html(k)
         notes = "; ".join(f"{esc(key)}: {esc(msg)}" for key, msg in k.problems.items())
         self.status.value = (
             f"<span>Computed in {seconds:.1f} s at {time.strftime('%H:%M:%S')}.</span>"
@@ -306,6 +326,41 @@ class OverviewDashboard(StatusMixin, w.VBox):
         cells = "".join(f"<div><div class='wb-section-title'>{esc(t)}</div>{body}</div>"
                         for t, body in blocks)
         return f"<div style='display:flex;flex-wrap:wrap;gap:24px'>{cells}</div>"
+
+    def _scorecard_html(self, k: OverviewKPIs) -> str:
+        title = "<div class='wb-section-title'>Vendor scorecards per batch</div>"
+        table = k.scorecard
+        if table is None:
+            return title + f"<i>{esc(k.problems.get('scorecard', 'not computed'))}</i>"
+        cols = [c for c in table.columns if c not in SCORECARD_COLUMNS]
+        flags = k.scorecard_flagged
+        if flags is not None and len(flags):
+            named = ", ".join(" ".join(str(v) for v in rec)
+                              for rec in flags[cols].itertuples(index=False))
+            line = f"Quality dropped beyond chance: {named}."
+        else:
+            line = "No vendor's quality dropped beyond chance."
+        pct = {"gold_accuracy": percent, "consensus_agreement": percent,
+               "rework_rate": percent, "trend_change": points}
+        fmt = {"n_labels": lambda v: _num(v, 0), **pct, "kappa": lambda v: _num(v, 2),
+               "worst_pair": lambda v: "–" if pd.isna(v) else v,
+               "drop_flag": lambda v: "drop" if bool(v) else ""}
+        formats = {c: fmt.get(c) for c in table.columns}
+        rows = ["wb-flagged" if bool(v) else "" for v in table["drop_flag"].fillna(False)]
+        return (title + f"<div class='wb-scorecard-flags'>{esc(line)}</div>"
+                + _table(table, formats, css="wb-scorecard-table", row_css=rows))
+
+    def _releases_html(self, k: OverviewKPIs) -> str:
+        title = "<div class='wb-section-title'>Label releases</div>"
+        rel = k.releases
+        if rel is None and "releases" in k.problems:
+            return title + f"<i>{esc(k.problems['releases'])}</i>"
+        if rel is None or not len(rel):
+            why = "" if rel is not None else " (releases need a project opened from a folder)"
+            return title + f"<i class='wb-no-release'>No release yet{esc(why)}.</i>"
+        return title + _table(rel, {"release": None, "created_at": None, "author": None,
+                                    "message": None, "n_changed": lambda v: _num(v, 0),
+                                    "changes": None}, css="wb-releases-table")
 
     def _render_trends(self, k: OverviewKPIs) -> None:
         if k.trends is None or not len(k.trends):

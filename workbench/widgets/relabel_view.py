@@ -83,6 +83,11 @@ class RelabelQueueView(StatusMixin, w.VBox):
     ``wb-relabel-export``,
     ``wb-relabel-upload``, ``wb-relabel-import``, ``wb-relabel-select``, ``wb-relabel-verify``,
     ``wb-relabel-status``, ``wb-relabel-report``, ``wb-readonly``, ``wb-error``.
+
+    A classification project opened from a folder also shows a
+    :class:`~workbench.widgets.ReleasePanel` (``release_panel``, CSS ``wb-release-panel``):
+    the label releases, what the next one would change, *Release labels* and *Decide* for
+    the selected items.
     """
 
     #: Path of the last export ("" before any).
@@ -158,6 +163,12 @@ class RelabelQueueView(StatusMixin, w.VBox):
                 w.HBox([self.format_picker, self.limit_box, self.export_button]),
                 w.HBox([self.upload, self.import_button, self.verify_button])])
             controls.add_class("wb-relabel-controls")
+        self.release_panel = None
+        if not self.detection and getattr(project, "root", None) is not None:
+            from .release_panel import ReleasePanel  # releases: classification, on disk
+
+            self.release_panel = ReleasePanel(project, self.selection, store=self.store,
+                                              tag=tag)
         self.gallery = None
         if gallery if gallery is not None else self.detection:
             from .gallery import ItemGallery
@@ -168,6 +179,7 @@ class RelabelQueueView(StatusMixin, w.VBox):
                           self.counts_html, w.HBox([self.select_button, self.rank_picker]),
                           self.table_html,
                           controls, self.status, self._make_error_box(), self.report_html,
+                          *([self.release_panel] if self.release_panel is not None else []),
                           *([self.gallery] if self.gallery is not None else [])],
                          **kwargs)
         self.add_class("wb-relabel-view")
@@ -239,6 +251,8 @@ class RelabelQueueView(StatusMixin, w.VBox):
                              "selection in a gallery or table); nothing was changed.")
         n = self.queue.mark(todo, "verified", author=current_author())
         self.refresh()
+        if self.release_panel is not None:  # the verified items join the next release
+            self.release_panel.refresh()
         self.status.value = f"<span>Marked {n} item(s) verified.</span>"
         return n
 
@@ -308,6 +322,8 @@ class RelabelQueueView(StatusMixin, w.VBox):
             old, self.gallery = self.gallery, ItemGallery(project, self.selection)
             self.children = tuple(self.gallery if c is old else c for c in self.children)
             old.close()
+        if self.release_panel is not None:  # releases read the re-imported annotations
+            self.release_panel.set_project(project)
         self.refresh()
         if self.detection:
             self.report_html.value = _box_report_html(report)
