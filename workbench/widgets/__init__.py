@@ -30,6 +30,7 @@ _API: dict[str, str] = {
     "RelabelQueueView": "relabel_view",
     "FiftyOneButton": "fiftyone_button",
     "OverviewDashboard": "overview",
+    "ReleasePanel": "release_panel",
 }
 
 __all__ = sorted(_API) + ["preload"]
