@@ -281,6 +281,27 @@ class TagPanel(StatusMixin, w.VBox):
     def _box_level(self) -> bool:
         return bool(self.selection.box_ids) and self.selection.ids is not None
 
+    def _write(self, verb: str, write) -> tuple[int, str, int, bool]:
+        """Write the typed tag to the selected items or boxes with ``store.add``/``remove``.
+
+        ``verb`` ("tag" or "untag") names the write in the targets' errors. Returns the
+        events written, what was written to ("item(s)" or "box(es) on n image(s)"), how many
+        targets and whether they were picked in the gallery.
+        """
+        boxes: dict = {}
+        if self._box_level():
+            ids, box_ids, picked = self.box_targets(verb)
+            boxes = {"box_ids": box_ids}
+            what, total = f"box(es) on {len(set(ids))} image(s)", len(box_ids)
+        else:
+            ids, picked = self.targets(verb)
+            what, total = "item(s)", len(ids)
+        n = write(ids, self.tag_box.value, author=current_author(),
+                  reason=self.reason_box.value or None, context=self._event_context(), **boxes)
+        self.last_written = n
+        self.refresh()
+        return n, what, total, picked
+
     @guarded
     def add_tags(self) -> int:
         """Add the typed tag (with the reason) to the selected items or boxes.
@@ -289,20 +310,7 @@ class TagPanel(StatusMixin, w.VBox):
         """
         require_write("tag items")
         tag = self.tag_box.value.strip()
-        if self._box_level():
-            items, boxes, picked = self.box_targets("tag")
-            n = self.store.add(items, self.tag_box.value, author=current_author(),
-                               reason=self.reason_box.value or None,
-                               context=self._event_context(), box_ids=boxes)
-            what, total = f"box(es) on {len(set(items))} image(s)", len(boxes)
-        else:
-            ids, picked = self.targets("tag")
-            n = self.store.add(ids, self.tag_box.value, author=current_author(),
-                               reason=self.reason_box.value or None,
-                               context=self._event_context())
-            what, total = "item(s)", len(ids)
-        self.last_written = n
-        self.refresh()
+        n, what, total, picked = self._write("tag", self.store.add)
         scope = f" (the {total} picked)" if picked else ""
         self.status.value = (f"<span>Tagged {n} {what} {esc(tag)!s}{scope}"
                              f"{f' ({total - n} already had it)' if n < total else ''}"
@@ -314,20 +322,7 @@ class TagPanel(StatusMixin, w.VBox):
         """Remove the typed tag from the selected items or boxes; return events written."""
         require_write("remove tags")
         tag = self.tag_box.value.strip()
-        if self._box_level():
-            items, boxes, picked = self.box_targets("untag")
-            n = self.store.remove(items, self.tag_box.value, author=current_author(),
-                                  reason=self.reason_box.value or None,
-                                  context=self._event_context(), box_ids=boxes)
-            what, total = f"box(es) on {len(set(items))} image(s)", len(boxes)
-        else:
-            ids, picked = self.targets("untag")
-            n = self.store.remove(ids, self.tag_box.value, author=current_author(),
-                                  reason=self.reason_box.value or None,
-                                  context=self._event_context())
-            what, total = "item(s)", len(ids)
-        self.last_written = n
-        self.refresh()
+        n, what, total, picked = self._write("untag", self.store.remove)
         scope = f" (of the {total} picked)" if picked else ""
         self.status.value = f"<span>Removed {esc(tag)} from {n} {what}{scope}.</span>"
         return n
