@@ -193,3 +193,98 @@ def test_overview_never_creates_a_tag_database(tmp_path, sample_root):
     k = kpis.overview_kpis(project, issues=False)
     assert k.relabel["n_items"].sum() == 0
     assert not (root / ".workbench").exists()
+
+
+# --------------------------------------------------------------------------- scorecards
+
+
+def test_overview_scorecard_flags_quicklabel_on_the_sample(sample_project):
+    from workbench.scorecard import vendor_scorecard
+
+    k = kpis.overview_kpis(sample_project, issues=False)
+    assert "scorecard" not in k.problems
+    flagged = [tuple(r) for r in k.scorecard_flagged[["vendor", "batch"]].itertuples(
+        index=False)]
+    assert flagged == [("quicklabel", "2026-W04")]
+    assert k.scorecard_flagged["trend_change"].iloc[0] < -0.03
+    # one row per vendor and batch, the vendor-level rows of the scorecard itself
+    card = vendor_scorecard(sample_project)
+    vendor_rows = card[card["level"] == "vendor"]
+    assert len(k.scorecard) == len(vendor_rows)
+    assert set(zip(k.scorecard["vendor"], k.scorecard["batch"], strict=True)) == \
+        set(zip(vendor_rows["vendor"], vendor_rows["batch"], strict=True))
+    assert k.scorecard["n_labels"].sum() == vendor_rows["n_labels"].sum()
+    assert "annotator" not in k.scorecard.columns
+    assert k.scorecard["drop_flag"].sum() == 1
+
+
+def test_scorecard_is_computed_once_per_project_load(sample_root):
+    import workbench as wb
+
+    project = wb.open_project(sample_root)
+    first = kpis.cached_scorecard(project)
+    assert kpis.cached_scorecard(project) is first  # same load: cached
+    again = kpis.cached_scorecard(wb.open_project(sample_root))
+    assert again is not first  # a new load computes afresh
+    pd.testing.assert_frame_equal(again, first)
+
+
+def test_scorecard_table_and_flags_on_a_small_card():
+    card = pd.DataFrame({
+        "vendor": ["b", "a", "a", "a"], "annotator": [None, None, None, "x"],
+        "batch": ["w1", "w2", "w1", "w1"], "level": ["vendor"] * 3 + ["annotator"],
+        "n_labels": [5, 6, 7, 7], "trend_change": [np.nan, -0.2, np.nan, np.nan],
+        "drop_flag": [False, True, False, False]})
+    table = kpis.scorecard_table(card)
+    assert table[["vendor", "batch"]].values.tolist() == [["a", "w1"], ["a", "w2"],
+                                                          ["b", "w1"]]
+    assert table["n_labels"].tolist() == [7, 6, 5]
+    flags = kpis.scorecard_flags(table)
+    assert flags.to_dict("list") == {"vendor": ["a"], "batch": ["w2"], "trend_change": [-0.2]}
+    with pytest.raises(SchemaError, match="level"):
+        kpis.scorecard_table(card.drop(columns="level"))
+    with pytest.raises(SchemaError, match="drop_flag"):
+        kpis.scorecard_flags(table.drop(columns="drop_flag"))
+
+
+# --------------------------------------------------------------------------- releases
+
+
+def test_release_table_newest_first_with_changes_per_class():
+    releases = pd.DataFrame({
+        "release": [1, 2],
+        "created_at": pd.to_datetime(["2026-01-05 10:00", "2026-01-06 11:30"], utc=True),
+        "author": ["ann", "bob"], "message": ["first", "second"], "n_changed": [2, 1],
+        "changed_per_class": [{"cat": 2, "dog": -2}, {"cat": 0, "bird": 1, "dog": -1}]})
+    out = kpis.release_table(releases)
+    assert out["release"].tolist() == [2, 1]
+    assert out["created_at"].tolist() == ["2026-01-06 11:30", "2026-01-05 10:00"]
+    assert out["changes"].tolist() == ["bird +1, dog -1", "cat +2, dog -2"]
+    assert kpis.release_table(releases.iloc[:0]).empty
+    with pytest.raises(SchemaError, match="changed_per_class"):
+        kpis.release_table(releases.drop(columns="changed_per_class"))
+
+
+def test_overview_lists_releases_after_a_release(tmp_path, monkeypatch):
+    import workbench as wb
+    from workbench.project import write_project
+
+    monkeypatch.delenv("WORKBENCH_ROLE", raising=False)
+    items = pd.DataFrame({"item_id": ["a", "b", "c"], "label": ["x", "y", "x"]})
+    ann = pd.DataFrame({"item_id": ["a", "a", "b", "b"], "annotator": ["u", "v"] * 2,
+                        "label": ["x", "x", "y", "y"]})
+    mem = wb.Project.from_frames(items=items, annotations=ann, classes=["x", "y"])
+    project = wb.open_project(write_project(mem, tmp_path / "p", format="csv"))
+    k = kpis.overview_kpis(project, issues=False)
+    assert k.releases is not None and k.releases.empty and "releases" not in k.problems
+    project.decide("a", "y", author="lead", reason="checked")
+    project.decide("c", "y", author="lead")
+    project.release_labels("two fixes", author="lead")
+    k = kpis.overview_kpis(project, issues=False)
+    row = k.releases.iloc[0].to_dict()
+    assert (row["release"], row["author"], row["message"], row["n_changed"]) == \
+        (1, "lead", "two fixes", 2)
+    assert row["changes"] == "x -2, y +2"
+    # a project without a folder has no releases (and it is not a problem)
+    k = kpis.overview_kpis(wb.Project.from_frames(items=items), issues=False)
+    assert k.releases is None and "releases" not in k.problems

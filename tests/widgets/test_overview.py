@@ -54,6 +54,40 @@ def test_overview_builds_on_the_sample(sample_project):
     assert "OverviewDashboard(project=" in repr(app)
 
 
+def test_overview_shows_the_scorecards_with_the_flagged_vendor(sample_project):
+    app = OverviewDashboard(sample_project)
+    html = app.scorecard.value
+    assert "wb-overview-scorecard" in app.scorecard._dom_classes
+    assert "Vendor scorecards per batch" in html and "wb-scorecard-table" in html
+    assert "Quality dropped beyond chance: quicklabel 2026-W04." in html
+    flagged = [row for row in html.split("<tr")[1:] if "wb-flagged" in row]
+    assert len(flagged) == 1
+    assert "<td>quicklabel</td><td>2026-W04</td>" in flagged[0]
+    for vendor in sample_project.items["vendor"].dropna().unique():
+        assert f"<td>{vendor}</td>" in html
+    assert "No release yet" in app.releases.value  # the sample has no release
+
+
+def test_overview_lists_releases_escaped(tmp_path, monkeypatch):
+    from workbench.project import write_project
+
+    monkeypatch.delenv("WORKBENCH_ROLE", raising=False)
+    items = pd.DataFrame({"item_id": ["a", "b", "c"], "label": ["x", "y", "x"]})
+    ann = pd.DataFrame({"item_id": ["a", "a", "b", "b"], "annotator": ["u", "v"] * 2,
+                        "label": ["x", "x", "y", "y"]})
+    mem = wb.Project.from_frames(items=items, annotations=ann, classes=["x", "y"])
+    project = wb.open_project(write_project(mem, tmp_path / "p", format="csv"))
+    app = OverviewDashboard(project)
+    assert "No release yet" in app.releases.value
+    project.decide("a", "y", author=f"lead{XSS}")
+    project.release_labels(f"fix {XSS}", author=f"lead{XSS}")
+    app.refresh_button.click()  # re-reads the releases
+    html = app.releases.value
+    assert "wb-releases-table" in html and "<img" not in html
+    assert "fix &lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in html
+    assert "<td>1</td>" in html and "x -1, y +1" in html
+
+
 def test_overview_has_no_write_controls(sample_project):
     app = OverviewDashboard(sample_project)
     buttons = [c for c in _walk(app) if isinstance(c, w.Button)]
