@@ -18,7 +18,7 @@ any widget. ``workbench serve`` closes that:
 * **roles**: ``--role manager`` serves only ``00_overview`` and starts kernels with
   ``WORKBENCH_ROLE=manager``, which makes :func:`workbench.session.can_write` false, so every
   write handler refuses even when a crafted widget message reaches it. ``--role curator``
-  serves the four dashboards.
+  serves the five dashboards.
 * **air-gapped pages**: a ``workbench`` Voila template (voila's ``lab`` template without the
   CDN links, shipped in ``workbench/_voila``) and a Content-Security-Policy that only lets the
   page talk to its own server.
@@ -80,6 +80,7 @@ ROLE_NOTEBOOKS: dict[str, tuple[str, ...]] = {
         "01_error_explorer.ipynb",
         "02_disagreements.ipynb",
         "03_relabel_queue.ipynb",
+        "04_vendors_and_guidelines.ipynb",
     ),
 }
 
@@ -268,11 +269,12 @@ PRELOAD_MODULES = (
     "cleanlab.rank",
     "workbench.project", "workbench.slicing", "workbench.agreement",
     "workbench.label_quality", "workbench.tags", "workbench.relabel", "workbench.session",
-    "workbench.kpis",
+    "workbench.kpis", "workbench.scorecard", "workbench.guidelines", "nh3", "markdown_it",
     *(f"workbench.widgets.{m}" for m in (
         "confusion", "slice_table", "gallery", "run_comparison", "error_explorer",
         "agreement_matrix", "confused_pairs", "annotator_table", "label_issue_list",
-        "disagreement_explorer", "tag_panel", "relabel_view", "overview")),
+        "disagreement_explorer", "tag_panel", "relabel_view", "overview", "scorecard_table",
+        "guideline_panel", "vendors_guidelines")),
 )
 
 
@@ -564,7 +566,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("project", nargs="?", default=None,
                    help="project folder (default: $WORKBENCH_PROJECT, else data/sample)")
     p.add_argument("--role", choices=sorted(ROLE_NOTEBOOKS), default="curator",
-                   help="manager: the read-only overview only; curator: all four dashboards "
+                   help="manager: the read-only overview only; curator: all five dashboards "
                    "(default: %(default)s)")
     p.add_argument("--port", type=int, default=8866, help="TCP port, 0 = any free port "
                    "(default: %(default)s)")

@@ -31,6 +31,9 @@ _API: dict[str, str] = {
     "FiftyOneButton": "fiftyone_button",
     "OverviewDashboard": "overview",
     "ReleasePanel": "release_panel",
+    "ScorecardTable": "scorecard_table",
+    "GuidelinePanel": "guideline_panel",
+    "VendorsAndGuidelines": "vendors_guidelines",
 }
 
 __all__ = sorted(_API) + ["preload"]
