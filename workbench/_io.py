@@ -1,20 +1,27 @@
-"""File helpers shared by the package: one atomic writer.
+"""File helpers shared by the package: one atomic writer, backups, locks, time columns.
 
 Every file workbench writes for a user (exports, rewritten annotations, project tables, the
 serve token) goes through :func:`atomic_write`, so a crash or a kill mid-write never leaves a
-half-written file behind.
+half-written file behind. A project table is copied to ``.workbench/backups/`` before an
+import rewrites it (:func:`backup_copy`), and imports and releases hold a file lock
+(:func:`file_lock`, :func:`import_lock`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write", "csv_line_end"]
+__all__ = ["BACKUP_STAMP", "atomic_write", "backup_copy", "backup_stamp", "backups_folder",
+           "csv_line_end", "file_lock", "import_lock", "parse_times", "table_path"]
+
+#: ``strftime`` format of the UTC time in a backup's name (``annotations-<stamp>.csv``).
+BACKUP_STAMP = "%Y%m%dT%H%M%S%fZ"
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], object], *,
@@ -122,6 +129,87 @@ def csv_line_end(frame: Any) -> str:
                 "\r", regex=False).any():
             return "\r\n"
     return "\n"
+
+
+def backups_folder(root: str | os.PathLike) -> Path:
+    """``<root>/.workbench/backups``: where imports keep the tables they rewrite."""
+    return Path(root) / ".workbench" / "backups"
+
+
+def backup_stamp() -> str:
+    """The current UTC time as :data:`BACKUP_STAMP` (microseconds, sorts by time)."""
+    import pandas as pd
+
+    return pd.Timestamp.now(tz="UTC").strftime(BACKUP_STAMP)
+
+
+def backup_copy(root: str | os.PathLike, target: Path, stamp: str) -> Path | None:
+    """Copy ``target`` to ``<root>/.workbench/backups/<stem>-<stamp><suffix>``.
+
+    Returns the copy, or None when ``target`` does not exist (nothing to keep).
+    """
+    if not target.exists():
+        return None
+    folder = backups_folder(root)
+    folder.mkdir(parents=True, exist_ok=True)
+    backup = folder / f"{target.stem}-{stamp}{target.suffix}"
+    shutil.copy2(target, backup)
+    return backup
+
+
+def table_path(root: str | os.PathLike, stem: str) -> Path:
+    """The project table ``<stem>.parquet`` or ``.csv`` under ``root``.
+
+    The existing file (Parquet first); else Parquet when the items are Parquet, else CSV.
+    """
+    root = Path(root)
+    for suffix in (".parquet", ".csv"):
+        if (root / f"{stem}{suffix}").exists():
+            return root / f"{stem}{suffix}"
+    return root / (f"{stem}.parquet" if (root / "items.parquet").exists() else f"{stem}.csv")
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike):
+    """Hold an exclusive ``fcntl.flock`` on ``path`` (created if missing).
+
+    The kernel drops the lock when the process dies, so a killed holder never blocks the
+    next one.
+    """
+    import fcntl
+
+    with open(path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def import_lock(root: str | os.PathLike):
+    """:func:`file_lock` on ``<root>/.workbench/import.lock``: one import at a time."""
+    folder = Path(root) / ".workbench"
+    folder.mkdir(parents=True, exist_ok=True)
+    return file_lock(folder / "import.lock")
+
+
+def parse_times(raw: Any, path: Any, what: str) -> Any:
+    """Parse a time column read from ``path`` to UTC microseconds, or raise SchemaError.
+
+    Missing values stay missing; a value that is not a date/time raises, naming ``what``
+    (the column) and the first offending values.
+    """
+    import pandas as pd
+
+    from .errors import SchemaError
+
+    parsed = pd.to_datetime(raw, errors="coerce", utc=True, format="mixed")
+    bad = parsed.isna() & raw.notna()
+    if bad.any():
+        raise SchemaError(f"{path}: {what} is not a date/time: "
+                          f"{sorted(set(raw[bad].astype(str)))[:5]}. Use ISO 8601 like "
+                          "2026-01-31T14:05:00Z; nothing was imported.")
+    return parsed.dt.as_unit("us")
 
 
 def _current_mode(target: Path) -> int:

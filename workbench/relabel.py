@@ -24,7 +24,6 @@ import csv
 import hashlib
 import json
 import os
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._io import atomic_write, csv_line_end
+from ._io import (
+    atomic_write,
+    backup_copy,
+    backup_stamp,
+    csv_line_end,
+    import_lock,
+    parse_times,
+    table_path,
+)
 from ._validation import check_columns, check_int, check_option, latest_annotations
 from .errors import SchemaError, StoreError
 from .session import current_author, require_write
@@ -828,14 +835,7 @@ def read_labels(path, *, format: str = "labelstudio", classes=None, item_ids=Non
             rows = (np.flatnonzero(empty.to_numpy()) + 2).tolist()[:5]
             raise SchemaError(f"{path}: empty {col} on line(s) {rows}. Fill them or drop "
                               "those rows; nothing was imported.")
-    raw = frame["annotated_at"]
-    parsed = pd.to_datetime(raw, errors="coerce", utc=True, format="mixed")
-    bad = parsed.isna() & raw.notna()
-    if bad.any():
-        raise SchemaError(f"{path}: annotated_at is not a date/time: "
-                          f"{sorted(set(raw[bad].astype(str)))[:5]}. Use ISO 8601 like "
-                          "2026-01-31T14:05:00Z; nothing was imported.")
-    frame["annotated_at"] = parsed.dt.as_unit("us")
+    frame["annotated_at"] = parse_times(frame["annotated_at"], path, "annotated_at")
     if known_ids is not None:
         unknown = sorted(set(frame["item_id"]) - known_ids)
         if unknown:
@@ -1020,20 +1020,6 @@ def _slice_report(project, before: pd.DataFrame, after: pd.DataFrame, imported: 
     return frame
 
 
-@contextlib.contextmanager
-def _import_lock(root: Path):
-    import fcntl
-
-    lock_dir = root / ".workbench"
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    with open(lock_dir / "import.lock", "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def import_labels(project, path, *, format: str = "labelstudio", tag: str = "relabel",
                   store: TagStore | None = None, author: str | None = None) -> ImportReport:
     """Import a vendor's labels: append them to the project's annotations, report changes.
@@ -1082,7 +1068,7 @@ def import_labels(project, path, *, format: str = "labelstudio", tag: str = "rel
     require_write("import labels")
     path = Path(path)
     root = getattr(project, "root", None)
-    lock = _import_lock(Path(root)) if root is not None else contextlib.nullcontext()
+    lock = import_lock(root) if root is not None else contextlib.nullcontext()
     with lock:
         current = project.reload() if root is not None else project
         labels = read_labels(path, format=format, classes=current.classes,
@@ -1182,18 +1168,8 @@ def _mark_relabeled(store: TagStore, tag: str, item_ids: list[str], path: Path,
 
 
 def _write_annotations(root: Path, frame: pd.DataFrame) -> tuple[Path, Path | None]:
-    existing = [root / "annotations.parquet", root / "annotations.csv"]
-    target = next((p for p in existing if p.exists()), None)
-    if target is None:
-        target = root / ("annotations.parquet" if (root / "items.parquet").exists()
-                         else "annotations.csv")
-    backup = None
-    if target.exists():
-        backups = root / ".workbench" / "backups"
-        backups.mkdir(parents=True, exist_ok=True)
-        stamp = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%S%fZ")
-        backup = backups / f"{target.stem}-{stamp}{target.suffix}"
-        shutil.copy2(target, backup)
+    target = table_path(root, "annotations")
+    backup = backup_copy(root, target, backup_stamp())
     try:
         _atomic_frame(frame, target)
     except OSError as exc:

@@ -25,7 +25,6 @@ and :meth:`Project.decide <workbench.project.Project.decide>` (thin hooks over
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
@@ -39,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._io import BACKUP_STAMP, backups_folder, file_lock
 from ._validation import check_option
 from .errors import SchemaError, WorkbenchError
 from .session import require_write
@@ -497,13 +497,13 @@ def _backups(root) -> list[tuple[pd.Timestamp, Path]]:
 
     if root is None:
         return []
-    folder = Path(root) / ".workbench" / "backups"
+    folder = backups_folder(root)
     out = []
     for path in folder.glob(_BACKUP_PREFIX + "*"):
         if path.suffix not in (".csv", ".parquet"):
             continue
         try:
-            when = dt.datetime.strptime(path.stem[len(_BACKUP_PREFIX):], "%Y%m%dT%H%M%S%fZ")
+            when = dt.datetime.strptime(path.stem[len(_BACKUP_PREFIX):], BACKUP_STAMP)
         except ValueError:
             continue
         out.append((pd.Timestamp(when, tz="UTC"), path))
@@ -682,19 +682,6 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-@contextlib.contextmanager
-def _lock(folder: Path):
-    """Hold the releases lock (``fcntl.flock``; the kernel drops it if the process dies)."""
-    import fcntl
-
-    with open(folder / ".lock", "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def _clean_stale(folder: Path) -> None:
     """Remove temporary folders left by releases whose process is gone (killed midway)."""
     for path in folder.glob(_TMP_PREFIX + "*"):
@@ -852,7 +839,7 @@ def release_labels(project, message: str, *, author: str, accept: str = "verifie
     try:
         _write_synced(tmp / LABELS_FILE, label_bytes)
         _write_synced(tmp / CHANGES_FILE, change_bytes)
-        with _lock(folder):
+        with file_lock(folder / ".lock"):  # the kernel drops it if the process dies
             latest = _numbers(folder)
             latest = latest[-1] if latest else 0
             if latest != parent:

@@ -74,13 +74,12 @@ The diff (:func:`diff_boxes`)
 from __future__ import annotations
 
 import contextlib
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .._io import atomic_write
+from .._io import atomic_write, backup_copy, backup_stamp, backups_folder, import_lock, table_path
 from .._validation import check_fraction, check_option
 from ..errors import StoreError
 from ..session import current_author, require_write
@@ -398,30 +397,13 @@ def _slice_report(before, eb: pd.DataFrame, ea: pd.DataFrame, imported: list[str
     return frame
 
 
-def _backup(root: Path, target: Path, stamp: str) -> Path | None:
-    if not target.exists():
-        return None
-    backups = root / ".workbench" / "backups"
-    backups.mkdir(parents=True, exist_ok=True)
-    backup = backups / f"{target.stem}-{stamp}{target.suffix}"
-    shutil.copy2(target, backup)
-    return backup
-
-
-def _table_path(root: Path, stem: str) -> Path:
-    for suffix in (".parquet", ".csv"):
-        if (root / f"{stem}{suffix}").exists():
-            return root / f"{stem}{suffix}"
-    return root / (f"{stem}.parquet" if (root / "items.parquet").exists() else f"{stem}.csv")
-
-
 def _write(root: Path, tables: dict[str, pd.DataFrame]) -> tuple[dict, list[Path]]:
     """Back up and rewrite the tables atomically; on a failure, put the written ones back."""
     from ..relabel import _atomic_frame
 
-    stamp = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%S%fZ")
-    targets = {stem: _table_path(root, stem) for stem in tables}
-    backups = {stem: _backup(root, targets[stem], stamp) for stem in tables}
+    stamp = backup_stamp()
+    targets = {stem: table_path(root, stem) for stem in tables}
+    backups = {stem: backup_copy(root, targets[stem], stamp) for stem in tables}
     done: list[str] = []
     try:
         for stem, frame in tables.items():
@@ -434,7 +416,7 @@ def _write(root: Path, tables: dict[str, pd.DataFrame]) -> tuple[dict, list[Path
                     data = backups[stem].read_bytes()
                     atomic_write(targets[stem], lambda fh, d=data: fh.write(d), binary=True)
         raise StoreError(f"Cannot write {targets[stem]}: {exc}. The previous files are intact "
-                         f"(backups in {root / '.workbench' / 'backups'}); make the project "
+                         f"(backups in {backups_folder(root)}); make the project "
                          f"folder writable and retry.") from exc
     return targets, [b for b in backups.values() if b is not None]
 
@@ -481,7 +463,7 @@ def import_box_labels(project, path, *, format: str = "labelstudio", tag: str = 
     >>> report = wb.import_labels(project, "export.json")  # doctest: +SKIP
     >>> report.diff[report.diff["outcome"] != "unchanged"]  # doctest: +SKIP
     """
-    from ..relabel import _import_lock, _mark_relabeled, _or_none
+    from ..relabel import _mark_relabeled, _or_none
     from .io import detection_from_frames
 
     check_option(format, "format", "import_labels", IMPORT_FORMATS)
@@ -492,7 +474,7 @@ def import_box_labels(project, path, *, format: str = "labelstudio", tag: str = 
     require_write("import labels")
     path = Path(path)
     root = getattr(project, "root", None)
-    lock = _import_lock(Path(root)) if root is not None else contextlib.nullcontext()
+    lock = import_lock(root) if root is not None else contextlib.nullcontext()
     with lock:
         current = project.reload() if root is not None else project
         labels, sets = _read(path, current, format=format, annotator=annotator)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._io import parse_times
 from .._validation import check_option
 from ..errors import SchemaError
 
@@ -383,14 +384,8 @@ def _read(path, project, *, format: str, annotator=None, classes=None, item_ids=
                                               "annotation", "ground_truth"])
     sets["ground_truth"] = np.array([v is True for v in sets["ground_truth"]], dtype=bool)
     for frame in (labels, sets):
-        raw = frame["annotated_at"]
-        parsed = pd.to_datetime(raw, errors="coerce", utc=True, format="mixed")
-        bad = parsed.isna() & raw.notna()
-        if bad.any():
-            raise SchemaError(f"{path}: updated_at/created_at is not a date/time: "
-                              f"{sorted(set(raw[bad].astype(str)))[:5]}. Use ISO 8601 like "
-                              f"2026-01-31T14:05:00Z; nothing was imported.")
-        frame["annotated_at"] = parsed.dt.as_unit("us")
+        frame["annotated_at"] = parse_times(frame["annotated_at"], path,
+                                            "updated_at/created_at")
         for col in ("item_id", "annotator"):
             frame[col] = frame[col].astype("str")
     labels["label"] = labels["label"].astype("str")
