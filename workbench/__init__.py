@@ -55,6 +55,12 @@ _API: dict[str, str] = {
     "disagreeing_items": "agreement",
     "confused_pairs_matrix": "agreement",
     "vendor_scorecard": "scorecard",
+    # QC rounds
+    "plan_qc_round": "qc",
+    "export_qc_round": "qc",
+    "qc_report": "qc",
+    "qc_thresholds": "qc",
+    "QCRound": "qc",
     "vendor_feedback": "feedback",
     # tags and the relabel loop
     "TagStore": "tags",

@@ -79,6 +79,10 @@ _CODED_COLUMNS = {
 }
 _TOML_KEYS = {"name": str, "classes": list, "default_run": str, "image_root": str,
               "task": str}
+#: The ``[qc]`` table of ``workbench.toml``: pass/fail thresholds of
+#: :func:`workbench.qc_report`, and their ranges (kept in ``Project.info["qc"]``).
+QC_DEFAULTS = {"min_gold_accuracy": 0.9, "min_kappa": 0.6}
+_QC_RANGES = {"min_gold_accuracy": (0.0, 1.0), "min_kappa": (-1.0, 1.0)}
 _IMAGE_MAGIC = (
     b"\x89PNG\r\n\x1a\n",
     b"\xff\xd8\xff",
@@ -343,6 +347,13 @@ def _read_toml(root: Path, problems: _Problems) -> dict:
         return {}
     out = {}
     for key, value in config.items():
+        if key == "qc":
+            bad = qc_table_problems(value)
+            for column, message in bad:
+                problems.error("workbench.toml", message, column=column)
+            if not bad:
+                out[key] = dict(value)  # ends up in Project.info["qc"]
+            continue
         expected = _TOML_KEYS.get(key)
         if expected is None:
             out[key] = value  # free-form extras end up in Project.info
@@ -377,6 +388,31 @@ def _read_toml(root: Path, problems: _Problems) -> dict:
                                              f"{value!r}.", column=key)
         else:
             out[key] = value
+    return out
+
+
+def qc_table_problems(table: Any) -> list[tuple[str, str]]:
+    """Problems of a ``[qc]`` table of ``workbench.toml`` as ``(column, message)`` pairs.
+
+    Keys: ``min_gold_accuracy`` (a number in [0, 1]) and ``min_kappa`` (in [-1, 1]); both
+    optional (defaults :data:`QC_DEFAULTS`). An empty list means the table is valid.
+    """
+    if not isinstance(table, dict):
+        return [("qc", f"'qc' must be a table, like [qc] followed by min_gold_accuracy = 0.9 "
+                       f"and min_kappa = 0.6 on their own lines. Got {table!r}.")]
+    out = []
+    for key, value in table.items():
+        if key not in _QC_RANGES:
+            out.append((f"qc.{key}", f"[qc] has an unknown key {key!r}."
+                                     f"{_did_you_mean(str(key), _QC_RANGES)} Known keys: "
+                                     f"{list(_QC_RANGES)}."))
+            continue
+        low, high = _QC_RANGES[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or \
+                not low <= value <= high:
+            out.append((f"qc.{key}", f"[qc] {key} must be a number in [{low:g}, {high:g}], "
+                                     f"like {key} = {QC_DEFAULTS[key]}. Got {value!r} "
+                                     f"({type(value).__name__})."))
     return out
 
 
