@@ -64,12 +64,18 @@ class QCRound:
     params : dict
         How it was planned (``n``, ``overlap``, ``gold_share``, ``n_gold``, ``focus``,
         ``stratify_by``, ``seed``, ``gold_source``, ``gold_labels``...).
+    created_at : pandas.Timestamp
+        When it was recorded (UTC); labels made since then are the round's.
+
+    A round is immutable once recorded, so :func:`export_qc_round` and :func:`qc_report`
+    given a ``QCRound`` use it as it is (they need the store only for a round id).
     """
 
     round_id: int
     name: str
     items: pd.DataFrame = field(repr=False)
     params: dict = field(repr=False)
+    created_at: pd.Timestamp | None = None
 
     @property
     def item_ids(self) -> list[str]:
@@ -410,19 +416,21 @@ def plan_qc_round(project, n: int, *, overlap: int = 2, gold_share: float = 0.1,
     name = name if name is not None else f"QC {focus} n={n} seed={seed}"
     round_id = store.qc_rounds.create(name, plan, author=author or current_author(),
                                       params=params)
-    return QCRound(round_id=round_id, name=name, items=store.qc_rounds.items(round_id),
-                   params=params)
+    return _load_round(store, round_id, func)
 
 
 # --------------------------------------------------------------------------------------
 # reading a round back
 # --------------------------------------------------------------------------------------
-def _round_row(store, round_ref, func: str) -> pd.Series:
-    rid = round_ref.round_id if isinstance(round_ref, QCRound) else round_ref
-    rounds = store.qc_rounds.frame()
+def _load_round(store, round_ref, func: str) -> QCRound:
+    """The round ``round_ref`` (a QCRound as it is, or a round id read from the store)."""
+    if isinstance(round_ref, QCRound):
+        return round_ref
+    rid = round_ref
     if isinstance(rid, bool) or not isinstance(rid, (int, np.integer)):
         raise TypeError(f"The 'round' parameter of {func} must be a round id (int) or a "
                         f"QCRound. Got {rid!r} instead.")
+    rounds = store.qc_rounds.frame()
     hit = rounds[rounds["round_id"] == int(rid)]
     if hit.empty:
         known = [f"{r} ({nm!r})" for r, nm in zip(rounds["round_id"], rounds["name"],
@@ -430,7 +438,11 @@ def _round_row(store, round_ref, func: str) -> pd.Series:
         raise SchemaError(f"{func}: no QC round {int(rid)} in the store; known rounds: "
                           f"{', '.join(known) if known else 'none (plan one with '}"
                           f"{'' if known else 'wb.plan_qc_round)'}.")
-    return hit.iloc[0]
+    row = hit.iloc[0]
+    params = row["params"] if isinstance(row["params"], dict) else {}
+    return QCRound(round_id=int(rid), name=str(row["name"]),
+                   items=store.qc_rounds.items(int(rid)), params=params,
+                   created_at=pd.Timestamp(row["created_at"]))
 
 
 def export_qc_round(project, round_id, path, format: str = "labelstudio", *,
@@ -469,9 +481,8 @@ def export_qc_round(project, round_id, path, format: str = "labelstudio", *,
     check_option(format, "format", func, EXPORT_FORMATS)
     _check_project(project, func)
     store = _store(project, store)
-    row = _round_row(store, round_id, func)
-    rid = int(row["round_id"])
-    plan = store.qc_rounds.items(rid)
+    qc_round = _load_round(store, round_id, func)
+    rid, plan = qc_round.round_id, qc_round.items
     order = plan.drop_duplicates("item_id").sort_values("slot", kind="stable")
     batch = pd.DataFrame({"item_id": order["item_id"].astype(str).to_numpy()})
     if "filepath" in project.items.columns:
@@ -763,10 +774,8 @@ def qc_report(project, round, *, labels=None, vendor: str = "vendor", alpha: flo
             thresholds[key] = check_fraction(value, key, func, low=low, high=1.0)
             thresholds["source"] = "argument"
     store = _store(project, store)
-    row = _round_row(store, round, func)
-    rid = int(row["round_id"])
-    plan = store.qc_rounds.items(rid)
-    params = row["params"] if isinstance(row["params"], dict) else {}
+    qc_round = _load_round(store, round, func)
+    rid, plan, params = qc_round.round_id, qc_round.items, qc_round.params or {}
     round_items = list(dict.fromkeys(plan["item_id"].astype(str)))
     gold_ids = set(plan.loc[plan["is_gold"], "item_id"].astype(str))
     gold_labels = {str(k): str(v) for k, v in (params.get("gold_labels") or {}).items()}
@@ -777,9 +786,13 @@ def qc_report(project, round, *, labels=None, vendor: str = "vendor", alpha: flo
                 gold_labels[i] = str(ref[i])
     ann = project.annotations if labels is None else _given_labels(labels, project, func)
     on_round = ann[ann["item_id"].astype(str).isin(set(round_items))]
-    created = pd.Timestamp(row["created_at"])
+    created = qc_round.created_at
     if labels is not None:
         after = np.ones(len(on_round), dtype=bool)
+    elif created is None:
+        raise SchemaError(f"{func}: the round has no creation time (created_at), so its "
+                          f"labels cannot be told from earlier ones. Pass its round id, or "
+                          f"the vendor's labels with labels=.")
     elif "annotated_at" in on_round.columns:
         t = pd.to_datetime(on_round["annotated_at"], utc=True)
         after = (t >= created).fillna(False).to_numpy(dtype=bool)

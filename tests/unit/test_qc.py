@@ -341,6 +341,16 @@ def test_report_hand_computed():
     assert report.attrs["n_ignored"] == 6 and report.attrs["n_labels"] == 17
 
 
+def test_report_from_a_qcround_needs_no_store():
+    # the labelled project is a new in-memory project (a new, empty store): the QCRound
+    # returned by plan_qc_round is the round's record
+    project, store, r, _ = hand_round()
+    assert isinstance(r.created_at, pd.Timestamp)
+    assert TagStore.for_project(project).qc_rounds.frame().empty
+    pd.testing.assert_frame_equal(wb.qc_report(project, r),
+                                  wb.qc_report(project, r.round_id, store=store))
+
+
 def test_report_thresholds_override_and_pass():
     project, store, r, _ = hand_round()
     report = wb.qc_report(project, r, store=store, min_gold_accuracy=0.6, min_kappa=-1.0)
