@@ -47,6 +47,14 @@ def test_manager_overview_renders_air_gapped_without_write_controls(
     buttons = [b.strip() for b in page.locator("button.jupyter-button").all_inner_texts()]
     assert buttons == ["Refresh"], buttons
     assert "read-only" in page.inner_text(".wb-overview-header")
+    # the vendor scorecards, the sample's drop highlighted and named; the releases section
+    scorecard = page.inner_text(".wb-overview-scorecard")
+    assert "Vendor scorecards per batch" in scorecard
+    assert "Quality dropped beyond chance: quicklabel 2026-W04." in scorecard
+    flagged = page.locator(".wb-overview-scorecard tr.wb-flagged")
+    assert flagged.count() == 1
+    assert "quicklabel" in flagged.inner_text() and "2026-W04" in flagged.inner_text()
+    assert "No release yet" in page.inner_text(".wb-overview-releases")
 
 
 @needs_curator_notebooks
