@@ -14,9 +14,9 @@ import pandas as pd
 import sqlalchemy as sa
 
 from .dialect import among, string_agg
-from .engine import StoreEngine
 from .frames import current_frame, to_timestamps
-from .schema import Tables, chunks, lookup_strings
+from .part import StorePart
+from .schema import chunks, lookup_strings
 from .validation import normalize_ids, normalize_tag
 
 __all__ = ["CurrentTags"]
@@ -24,20 +24,14 @@ __all__ = ["CurrentTags"]
 _SEP = "\x1f"  # unit separator between item ids in the aggregated column
 
 
-class CurrentTags:
+class CurrentTags(StorePart):
     """Read the current tags of a store.
 
     Parameters
     ----------
-    engine : StoreEngine
-        The store's connection.
-    tables : Tables
-        The store's tables.
+    engine, tables : StoreEngine, Tables
+        The store's connection and tables (see :class:`~workbench.store.part.StorePart`).
     """
-
-    def __init__(self, engine: StoreEngine, tables: Tables):
-        self.engine = engine
-        self.tables = tables
 
     def frame(self, item_ids=None, *, tag: str | None = None) -> pd.DataFrame:
         """Return the current tags, sorted by tag then item (see :meth:`TagStore.tags`)."""

@@ -13,9 +13,8 @@ import sqlalchemy as sa
 
 from ..errors import SchemaError
 from .dialect import among
-from .engine import StoreEngine
 from .frames import now_us, to_timestamps
-from .schema import Tables
+from .part import StorePart
 from .validation import (
     MAX_AUTHOR_LENGTH,
     MAX_REASON_LENGTH,
@@ -30,15 +29,13 @@ DECISION_COLUMNS = ["item_id", "label", "author", "reason", "decided_at", "decis
 MAX_LABEL_LENGTH = 256
 
 
-class LabelDecisions:
+class LabelDecisions(StorePart):
     """Record and read curators' label decisions (``store.decisions``).
 
     Parameters
     ----------
-    engine : StoreEngine
-        The store's connection.
-    tables : Tables
-        The store's tables.
+    engine, tables : StoreEngine, Tables
+        The store's connection and tables (see :class:`~workbench.store.part.StorePart`).
     known : frozenset of str or None
         The project's item ids; decisions on others are refused. None accepts any id.
 
@@ -62,11 +59,7 @@ class LabelDecisions:
     2
     """
 
-    def __init__(self, engine: StoreEngine, tables: Tables, known: frozenset[str] | None):
-        self.engine = engine
-        self.tables = tables
-        self.known = known
-        self.classes: frozenset[str] | None = None
+    classes: frozenset[str] | None = None  # set by TagStore.for_project
 
     def add(self, item_ids, labels, *, author: str, reason: str | None = None) -> int:
         """Record one decision per item (one transaction: all or nothing).

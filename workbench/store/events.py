@@ -12,9 +12,9 @@ import pandas as pd
 import sqlalchemy as sa
 
 from .dialect import among, insert_items
-from .engine import StoreEngine
 from .frames import events_frame, now_us
-from .schema import NO_BOX, Tables, intern_strings
+from .part import StorePart
+from .schema import NO_BOX, intern_strings
 from .validation import item_box_pairs, normalize_tag, write_args
 
 __all__ = ["TagEvents", "values_among"]
@@ -38,15 +38,13 @@ def pairs_among(conn, table, where, pairs: list[tuple[str, str]]) -> set[tuple[s
     return set(pairs) & {(i, b) for i, b in found}
 
 
-class TagEvents:
+class TagEvents(StorePart):
     """Write tag events and read the audit trail.
 
     Parameters
     ----------
-    engine : StoreEngine
-        The store's connection.
-    tables : Tables
-        The store's tables.
+    engine, tables : StoreEngine, Tables
+        The store's connection and tables (see :class:`~workbench.store.part.StorePart`).
     known : frozenset of str or None
         The project's item ids; writes naming others are refused. None accepts any id.
 
@@ -56,11 +54,7 @@ class TagEvents:
         The project's box ids (set by ``TagStore.for_project``); None accepts any box id.
     """
 
-    def __init__(self, engine: StoreEngine, tables: Tables, known: frozenset[str] | None):
-        self.engine = engine
-        self.tables = tables
-        self.known = known
-        self.boxes = None
+    boxes = None  # set by TagStore.for_project
 
     def change(self, action: str, item_ids, tag, *, author, reason, context,
                action_key, box_ids=None) -> int:

@@ -13,9 +13,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from ..errors import SchemaError
-from .engine import StoreEngine
 from .frames import now_us, to_timestamps
-from .schema import Tables
+from .part import StorePart
 from .validation import MAX_AUTHOR_LENGTH, check_known_ids, context_json, normalize_text
 
 __all__ = ["QcRounds", "ROUND_ITEM_COLUMNS"]
@@ -25,15 +24,13 @@ __all__ = ["QcRounds", "ROUND_ITEM_COLUMNS"]
 ROUND_ITEM_COLUMNS = ["item_id", "slot", "annotator_slot", "is_gold"]
 
 
-class QcRounds:
+class QcRounds(StorePart):
     """Record and read QC rounds (``store.qc_rounds``).
 
     Parameters
     ----------
-    engine : StoreEngine
-        The store's connection.
-    tables : Tables
-        The store's tables.
+    engine, tables : StoreEngine, Tables
+        The store's connection and tables (see :class:`~workbench.store.part.StorePart`).
     known : frozenset of str or None
         The project's item ids; rounds naming others are refused. None accepts any id.
 
@@ -49,11 +46,6 @@ class QcRounds:
     >>> store.qc_rounds.items(1)["is_gold"].tolist()
     [False, False, True, True]
     """
-
-    def __init__(self, engine: StoreEngine, tables: Tables, known: frozenset[str] | None):
-        self.engine = engine
-        self.tables = tables
-        self.known = known
 
     def create(self, name: str, items: pd.DataFrame, *, author: str,
                params: dict | None = None) -> int:

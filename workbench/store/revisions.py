@@ -15,9 +15,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from ..errors import SchemaError
-from .engine import StoreEngine
 from .frames import now_us, to_timestamps
-from .schema import Tables
+from .part import StorePart
 from .validation import MAX_AUTHOR_LENGTH, MAX_REASON_LENGTH, normalize_text
 
 __all__ = ["GuidelineRevisions", "REVISION_COLUMNS", "MAX_GUIDELINE_LENGTH", "EXAMPLE_KINDS"]
@@ -30,15 +29,13 @@ MAX_GUIDELINE_LENGTH = 100_000
 EXAMPLE_KINDS = ("do", "don't")
 
 
-class GuidelineRevisions:
+class GuidelineRevisions(StorePart):
     """Record and read guideline revisions (``store.guidelines``).
 
     Parameters
     ----------
-    engine : StoreEngine
-        The store's connection.
-    tables : Tables
-        The store's tables.
+    engine, tables : StoreEngine, Tables
+        The store's connection and tables (see :class:`~workbench.store.part.StorePart`).
 
     Examples
     --------
@@ -49,10 +46,6 @@ class GuidelineRevisions:
     >>> store.guidelines.frame()[["revision_id", "target", "author"]].values.tolist()
     [[1, '1|7', 'lead']]
     """
-
-    def __init__(self, engine: StoreEngine, tables: Tables):
-        self.engine = engine
-        self.tables = tables
 
     def add(self, target: str, text: str, *, author: str, reason: str | None = None,
             effective_at: int | None = None, effective_batch: str | None = None,

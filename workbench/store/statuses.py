@@ -11,10 +11,9 @@ import pandas as pd
 import sqlalchemy as sa
 
 from .dialect import among, insert_items, upsert
-from .engine import StoreEngine
 from .events import values_among
 from .frames import events_frame, now_us, statuses_frame
-from .schema import Tables
+from .part import StorePart
 from .validation import normalize_ids, normalize_tag, write_args
 
 __all__ = ["STATUSES", "QueueStatuses"]
@@ -26,23 +25,16 @@ _HISTORY = ["event_id", "item_id", "queue", "status", "author", "reason", "conte
             "created_at", "action_key"]
 
 
-class QueueStatuses:
+class QueueStatuses(StorePart):
     """Record and read relabel-queue statuses.
 
     Parameters
     ----------
-    engine : StoreEngine
-        The store's connection.
-    tables : Tables
-        The store's tables.
+    engine, tables : StoreEngine, Tables
+        The store's connection and tables (see :class:`~workbench.store.part.StorePart`).
     known : frozenset of str or None
         The project's item ids; writes naming others are refused. None accepts any id.
     """
-
-    def __init__(self, engine: StoreEngine, tables: Tables, known: frozenset[str] | None):
-        self.engine = engine
-        self.tables = tables
-        self.known = known
 
     def set(self, item_ids, status: str, *, queue: str, author: str, reason=None,
             context=None, action_key=None) -> int:

@@ -1,0 +1,28 @@
+"""StorePart: what every part of a tag store holds (its connection, tables, item ids)."""
+
+from __future__ import annotations
+
+from .engine import StoreEngine
+from .schema import Tables
+
+__all__ = ["StorePart"]
+
+
+class StorePart:
+    """One part of a :class:`~workbench.tags.TagStore` (events, statuses, decisions, ...).
+
+    Parameters
+    ----------
+    engine : StoreEngine
+        The store's connection.
+    tables : Tables
+        The store's tables.
+    known : frozenset of str or None, default=None
+        The project's item ids; writes naming others are refused. None accepts any id.
+    """
+
+    def __init__(self, engine: StoreEngine, tables: Tables,
+                 known: frozenset[str] | None = None):
+        self.engine = engine
+        self.tables = tables
+        self.known = known
