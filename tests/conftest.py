@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
+DET_SAMPLE = REPO / "data" / "sample-detection"
 CHROMIUM = os.environ.get("WORKBENCH_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-quic",
@@ -47,6 +49,33 @@ def sample_project(sample_root):
     import workbench as wb
 
     return wb.open_project(sample_root)
+
+
+@pytest.fixture(scope="session")
+def det_sample_root() -> Path:
+    """The detection sample (``data/sample-detection``), read-only."""
+    if not all((DET_SAMPLE / f).exists() for f in ("workbench.toml", "boxes.csv",
+                                                   "annotations.csv")):
+        pytest.fail("data/sample-detection is missing: run `workbench sample --task detection "
+                    "data/sample-detection` (make test does it)")
+    return DET_SAMPLE
+
+
+@pytest.fixture(scope="module")
+def det_project(det_sample_root):
+    """The detection sample, opened (read-only use)."""
+    import workbench as wb
+
+    return wb.open_project(det_sample_root)
+
+
+@pytest.fixture(scope="module")
+def det_sample_copy(det_sample_root, tmp_path_factory) -> Path:
+    """A writable copy of the detection sample, without its store, exports and imports."""
+    root = tmp_path_factory.mktemp("det") / "sample-detection"
+    shutil.copytree(det_sample_root, root,
+                    ignore=shutil.ignore_patterns(".workbench", "exports", "imports"))
+    return root
 
 
 @pytest.fixture

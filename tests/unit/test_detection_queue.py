@@ -146,28 +146,17 @@ def test_box_items_maps_boxes_detections_and_annotations_to_images():
 
 
 @pytest.fixture(scope="module")
-def sample_copy(tmp_path_factory):
-    if not (SAMPLE / "workbench.toml").exists():
-        pytest.fail("data/sample-detection is missing: run `workbench sample --task detection "
-                    "data/sample-detection` (make test does it)")
-    root = tmp_path_factory.mktemp("det") / "sample-detection"
-    shutil.copytree(SAMPLE, root, ignore=shutil.ignore_patterns(".workbench", "exports",
-                                                                "imports"))
-    return root
-
-
-@pytest.fixture(scope="module")
-def sample_issues(sample_copy):
-    return wb.label_issues(wb.open_project(sample_copy))
+def sample_issues(det_sample_copy):
+    return wb.label_issues(wb.open_project(det_sample_copy))
 
 
 @pytest.fixture
-def project(sample_copy):
+def project(det_sample_copy):
     """The sample, opened fresh, with an empty tag store."""
-    db = sample_copy / ".workbench"
+    db = det_sample_copy / ".workbench"
     if db.exists():
         shutil.rmtree(db)
-    return wb.open_project(sample_copy)
+    return wb.open_project(det_sample_copy)
 
 
 def test_queue_on_the_sample_ranks_images_by_label_issue_image_score(project, sample_issues):

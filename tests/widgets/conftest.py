@@ -4,11 +4,38 @@ broken media, built on the fly (the sample project comes from tests/conftest.py)
 from __future__ import annotations
 
 import io
+import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 HOSTILE = '<img src=x onerror="alert(1)">'
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_dashboard_notebook(name: str, project_root: Path, monkeypatch) -> tuple[dict, list]:
+    """Run ``notebooks/<name>`` on ``project_root`` (``WORKBENCH_PROJECT``) in a kernel.
+
+    Returns what a last cell added here reports about the board (``cls``: the class of
+    ``app``, ``task``: the project's task, ``ready``: ``wb-ready`` set) and the error outputs
+    of every cell.
+    """
+    nbclient = pytest.importorskip("nbclient")
+    import nbformat
+
+    nb = nbformat.read(REPO / "notebooks" / name, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "import json\nprint(json.dumps({'cls': type(app).__name__, 'task': project.task, "
+        "'ready': 'wb-ready' in app._dom_classes}))"))
+    monkeypatch.setenv("WORKBENCH_PROJECT", str(project_root))
+    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                                     resources={"metadata": {"path": str(REPO / "notebooks")}})
+    client.execute()
+    out = [o for o in nb.cells[-1].outputs if o.get("name") == "stdout"]
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+              if o.get("output_type") == "error"]
+    return json.loads(out[0]["text"]), errors
 
 
 def _png(value: int) -> bytes:

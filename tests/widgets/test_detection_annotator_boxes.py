@@ -31,14 +31,6 @@ ANN_GROUP = re.compile(r"<g class='wb-box wb-box-ann[^']*' data-box-id='([^']*)'
                        r"data-annotator='([^']*)'>")
 
 
-@pytest.fixture(scope="module")
-def det_project():
-    if not (SAMPLE / "annotations.csv").exists():
-        pytest.fail("data/sample-detection is missing: run `workbench sample --task detection "
-                    "data/sample-detection` (make test does it)")
-    return wb.open_project(SAMPLE)
-
-
 def _ann_of(project, item_id):
     a = project.annotations
     return a[a["item_id"] == item_id]

@@ -3,7 +3,6 @@ plotly / ipywidgets callbacks) selects the images and the boxes the library fram
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -22,16 +21,10 @@ from workbench.widgets.annotator_table import AnnotatorTable, DetectionAnnotator
 from workbench.widgets.confused_pairs import ConfusedPairs, DetectionConfusedPairs
 from workbench.widgets.detection_disagreement import DetectionDisagreementExplorer
 
+from .conftest import run_dashboard_notebook
+
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "data" / "sample-detection"
-
-
-@pytest.fixture(scope="module")
-def det_project():
-    if not (SAMPLE / "boxes.csv").exists():
-        pytest.fail("data/sample-detection is missing: run `workbench sample --task detection "
-                    "data/sample-detection` (make test does it)")
-    return wb.open_project(SAMPLE)
 
 
 @pytest.fixture(scope="module")
@@ -322,21 +315,7 @@ def test_without_two_annotators_the_board_says_why(det_project):
 
 
 def test_disagreements_notebook_runs_on_the_detection_sample(monkeypatch):
-    nbclient = pytest.importorskip("nbclient")
-    import nbformat
-
-    nb = nbformat.read(REPO / "notebooks" / "02_disagreements.ipynb", as_version=4)
-    nb.cells.append(nbformat.v4.new_code_cell(
-        "import json\nprint(json.dumps({'cls': type(app).__name__, 'task': project.task, "
-        "'ready': 'wb-ready' in app._dom_classes}))"))
-    monkeypatch.setenv("WORKBENCH_PROJECT", str(SAMPLE))
-    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
-                                     resources={"metadata": {"path": str(REPO / "notebooks")}})
-    client.execute()
-    out = [o for o in nb.cells[-1].outputs if o.get("name") == "stdout"]
-    assert json.loads(out[0]["text"]) == {"cls": "DetectionDisagreementExplorer",
-                                          "task": "detection", "ready": True}
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
-              if o.get("output_type") == "error"]
+    board, errors = run_dashboard_notebook("02_disagreements.ipynb", SAMPLE, monkeypatch)
+    assert board == {"cls": "DetectionDisagreementExplorer", "task": "detection", "ready": True}
     assert errors == []
     assert os.environ["WORKBENCH_PROJECT"] == str(SAMPLE)

@@ -23,14 +23,6 @@ SAMPLE = REPO / "data" / "sample-detection"
 
 
 @pytest.fixture(scope="module")
-def det_project():
-    if not (SAMPLE / "boxes.csv").exists():
-        pytest.fail("data/sample-detection is missing: run `workbench sample --task detection "
-                    "data/sample-detection` (make test does it)")
-    return wb.open_project(SAMPLE)
-
-
-@pytest.fixture(scope="module")
 def issues(det_project):
     return wb.label_issues(det_project)
 

@@ -26,22 +26,11 @@ def _session(monkeypatch):
     monkeypatch.delenv("WORKBENCH_DB_URL", raising=False)
 
 
-@pytest.fixture(scope="module")
-def sample_copy(tmp_path_factory):
-    if not (SAMPLE / "workbench.toml").exists():
-        pytest.fail("data/sample-detection is missing: run `workbench sample --task detection "
-                    "data/sample-detection` (make test does it)")
-    root = tmp_path_factory.mktemp("det-relabel") / "sample-detection"
-    shutil.copytree(SAMPLE, root, ignore=shutil.ignore_patterns(".workbench", "exports",
-                                                                "imports"))
-    return root
-
-
 @pytest.fixture
-def project(sample_copy, tmp_path):
+def project(det_sample_copy, tmp_path):
     """A fresh copy of the sample per test (imports rewrite its files)."""
     root = tmp_path / "sample-detection"
-    shutil.copytree(sample_copy, root)
+    shutil.copytree(det_sample_copy, root)
     return wb.open_project(root)
 
 

@@ -5,7 +5,6 @@ the overview's AP, and the error-explorer notebook on the detection sample."""
 from __future__ import annotations
 
 import io
-import json
 import os
 import re
 from pathlib import Path
@@ -23,19 +22,11 @@ from workbench.widgets.detection_ap_table import class_table
 from workbench.widgets.detection_explorer import DetectionErrorExplorer
 from workbench.widgets.detection_pr_curve import PrecisionRecallCurve
 
-from .conftest import HOSTILE
+from .conftest import HOSTILE, run_dashboard_notebook
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "data" / "sample-detection"
 RECT = re.compile(r"<rect class='wb-box [^']*'")
-
-
-@pytest.fixture(scope="module")
-def det_project():
-    if not (SAMPLE / "boxes.csv").exists():
-        pytest.fail("data/sample-detection is missing: run `workbench sample --task detection "
-                    "data/sample-detection` (make test does it)")
-    return wb.open_project(SAMPLE)
 
 
 @pytest.fixture(scope="module")
@@ -328,21 +319,7 @@ def test_overview_shows_ap_per_run_and_its_change(det_project):
 
 
 def test_error_explorer_notebook_runs_on_the_detection_sample(det_project, monkeypatch):
-    nbclient = pytest.importorskip("nbclient")
-    import nbformat
-
-    nb = nbformat.read(REPO / "notebooks" / "01_error_explorer.ipynb", as_version=4)
-    nb.cells.append(nbformat.v4.new_code_cell(
-        "import json\nprint(json.dumps({'cls': type(app).__name__, 'task': project.task, "
-        "'ready': 'wb-ready' in app._dom_classes}))"))
-    monkeypatch.setenv("WORKBENCH_PROJECT", str(SAMPLE))
-    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
-                                     resources={"metadata": {"path": str(REPO / "notebooks")}})
-    client.execute()
-    out = [o for o in nb.cells[-1].outputs if o.get("name") == "stdout"]
-    assert json.loads(out[0]["text"]) == {"cls": "DetectionErrorExplorer",
-                                          "task": "detection", "ready": True}
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
-              if o.get("output_type") == "error"]
+    board, errors = run_dashboard_notebook("01_error_explorer.ipynb", SAMPLE, monkeypatch)
+    assert board == {"cls": "DetectionErrorExplorer", "task": "detection", "ready": True}
     assert errors == []
     assert os.environ["WORKBENCH_PROJECT"] == str(SAMPLE)
