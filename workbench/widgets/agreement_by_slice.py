@@ -15,6 +15,7 @@ from typing import Any
 import ipywidgets as w
 import pandas as pd
 
+from ..selection import Selection
 from ._adapters import RowGrid, esc, fiftyone_button, guarded
 from .tag_panel import TagPanel
 
@@ -29,12 +30,11 @@ def mark_lowest(text: str, lowest: bool) -> str:
 class AgreementBySliceMixin:
     """Agreement per slice, status line and "clear selection" for an explorer board.
 
-    The explorer (a ``StatusMixin, ipywidgets.VBox`` with ``project``, ``selection``,
-    ``notes``, ``header``, ``status`` and ``_header_html``) sets the class attributes and
-    implements the four hooks below, calls :meth:`_build_slices`, :meth:`_build_tabs` (with
-    its ``matrix``, ``annotators``, ``pairs`` and ``issues`` built) and
-    :meth:`_selection_tools` in its build, and observes its selection with
-    :meth:`_on_selection`.
+    The explorer (a ``StatusMixin, ipywidgets.VBox`` with ``_build(run, slice_by)`` and
+    ``_header_html``) calls :meth:`_start_board` and :meth:`_finish_board` in its
+    ``__init__``, sets the class attributes, implements the four hooks below, and calls
+    :meth:`_build_slices`, :meth:`_build_tabs` (with its ``matrix``, ``annotators``,
+    ``pairs`` and ``issues`` built) and :meth:`_selection_tools` in its build.
 
     Class attributes
     ----------------
@@ -69,6 +69,34 @@ class AgreementBySliceMixin:
     _COUNT_BOXES = False
 
     # ---- build ------------------------------------------------------------------------
+    def _start_board(self, project: Any, selection: Selection | None) -> None:
+        """Set the project and selection and show the header and status (before the build)."""
+        self.project = project
+        self.selection = selection if selection is not None else Selection()
+        self.notes: list[str] = []
+        self.status = w.HTML("")
+        self.status.add_class("wb-status")
+        self.header = w.HTML("")
+        self.header.add_class("wb-agreement-summary")
+        super().__init__([self._make_error_box(), self.header, self.status])
+        self.add_class("wb-disagreement-explorer")
+
+    def _finish_board(self, run: str | None, slice_by: str | None, *,
+                      observe: list[str]) -> None:
+        """Build the board, then follow the selection's ``observe`` traits.
+
+        A build (``_build(run, slice_by)``) that raises is shown in the error box and
+        re-raised.
+        """
+        try:
+            self._build(run, slice_by)
+        except Exception as exc:  # a broken board says why instead of a blank page
+            self.show_error(exc)
+            raise
+        self.selection.observe(self._on_selection, names=observe)
+        self._update_status()
+        self.add_class("wb-ready")
+
     def _build_slices(self, default: str | None) -> None:
         """Create the picker, the caption and the table; ``default``: the column shown."""
         self.slice_picker = w.Dropdown(description="agreement by",

@@ -132,25 +132,10 @@ class DetectionDisagreementExplorer(AgreementBySliceMixin, StatusMixin, w.VBox):
 
     def __init__(self, project: Any, selection: Selection | None = None, *,
                  run: str | None = None, slice_by: str | None = None, iou: float = 0.5):
-        self.project = project
-        self.selection = selection if selection is not None else Selection()
         self.iou = float(iou)
-        self.notes: list[str] = []
-        self.status = w.HTML("")
-        self.status.add_class("wb-status")
-        self.header = w.HTML("")
-        self.header.add_class("wb-agreement-summary")
-        super().__init__([self._make_error_box(), self.header, self.status])
-        self.add_class("wb-disagreement-explorer")
+        self._start_board(project, selection)
         self.add_class("wb-detection-disagreement")
-        try:
-            self._build(run, slice_by)
-        except Exception as exc:  # a broken board says why instead of a blank page
-            self.show_error(exc)
-            raise
-        self.selection.observe(self._on_selection, names=["ids", "box_ids", "description"])
-        self._update_status()
-        self.add_class("wb-ready")
+        self._finish_board(run, slice_by, observe=["ids", "box_ids", "description"])
 
     # ---- build ------------------------------------------------------------------------
     def _build(self, run, slice_by) -> None:
