@@ -14,6 +14,18 @@ HOSTILE = '<img src=x onerror="alert(1)">'
 REPO = Path(__file__).resolve().parents[2]
 
 
+def walk(widget):
+    """``widget`` and every widget under it (depth first)."""
+    yield widget
+    for child in getattr(widget, "children", ()):
+        yield from walk(child)
+
+
+def dom_classes(widget) -> set:
+    """The CSS classes of ``widget`` and of every widget under it."""
+    return {c for x in walk(widget) for c in x._dom_classes}
+
+
 def run_dashboard_notebook(name: str, project_root: Path, monkeypatch) -> tuple[dict, list]:
     """Run ``notebooks/<name>`` on ``project_root`` (``WORKBENCH_PROJECT``) in a kernel.
 

@@ -16,6 +16,8 @@ from workbench.tags import TagStore
 from workbench.widgets.relabel_view import RelabelQueueView, _guess_format
 from workbench.widgets.tag_panel import TagPanel
 
+from .conftest import dom_classes
+
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample-detection"
 
 
@@ -32,16 +34,6 @@ def project(det_sample_copy, tmp_path):
     root = tmp_path / "sample-detection"
     shutil.copytree(det_sample_copy, root)
     return wb.open_project(root)
-
-
-def _walk(widget):
-    yield widget
-    for child in getattr(widget, "children", ()):
-        yield from _walk(child)
-
-
-def _classes(widget) -> set:
-    return {c for x in _walk(widget) for c in x._dom_classes}
 
 
 def _boxes_of(project, item):
@@ -112,7 +104,7 @@ def test_tag_panel_read_only_cannot_tag_boxes(project, monkeypatch):
     monkeypatch.setenv("WORKBENCH_ROLE", "manager")
     sel = Selection()
     panel = TagPanel(project, sel)
-    assert "wb-readonly" in _classes(panel) and "wb-tag-add" not in _classes(panel)
+    assert "wb-readonly" in dom_classes(panel) and "wb-tag-add" not in dom_classes(panel)
     box = _boxes_of(project, "scene-0001")[0]
     sel.select(["scene-0001"], box_ids=[box])
     panel.tag_box.value = "relabel"
@@ -133,7 +125,7 @@ def test_relabel_view_lists_images_with_boxes_and_selects_them(project):
     view = RelabelQueueView(project, sel)
     assert view.detection and view.error_box.value == ""
     assert {"wb-relabel-view", "wb-ready", "wb-relabel-export", "wb-gallery"} <= \
-        _classes(view)
+        dom_classes(view)
     assert "queued: <b>3</b>" in view.counts_html.value  # three images, four tags
     html = view.table_html.value
     assert f"{b1}, {b2}" in html and "(image)" in html
@@ -210,7 +202,7 @@ def test_relabel_view_read_only_on_detection(project, monkeypatch):
     monkeypatch.setenv("WORKBENCH_ROLE", "viewer")
     sel = Selection()
     view = RelabelQueueView(project, sel)
-    classes = _classes(view)
+    classes = dom_classes(view)
     assert "wb-readonly" in classes and "wb-relabel-export" not in classes
     assert "queued: <b>1</b>" in view.counts_html.value
     view.select_button.click()  # selecting is a view, allowed

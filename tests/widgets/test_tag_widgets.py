@@ -14,6 +14,8 @@ from workbench.tags import TagStore
 from workbench.widgets.relabel_view import RelabelQueueView
 from workbench.widgets.tag_panel import TagPanel
 
+from .conftest import dom_classes
+
 
 @pytest.fixture(autouse=True)
 def _session(monkeypatch):
@@ -43,21 +45,11 @@ def _upload(view, name, content):
                                       "last_modified": 1_700_000_000_000}]})
 
 
-def _walk(widget):
-    yield widget
-    for child in getattr(widget, "children", ()):
-        yield from _walk(child)
-
-
-def _classes(widget) -> set:
-    return {c for x in _walk(widget) for c in x._dom_classes}
-
-
 def test_tag_panel_adds_and_removes_with_server_author(project):
     sel = Selection()
     panel = TagPanel(project, sel, context={"run": "m", "view": "errors"})
-    assert {"wb-tag-panel", "wb-tag-add", "wb-tag-status", "wb-tag-remove"} <= _classes(panel)
-    assert "wb-readonly" not in _classes(panel)
+    assert {"wb-tag-panel", "wb-tag-add", "wb-tag-status", "wb-tag-remove"} <= dom_classes(panel)
+    assert "wb-readonly" not in dom_classes(panel)
     assert "Select items" in panel.status.value
     panel.add_button.click()  # nothing selected: refused visibly, nothing written
     assert "No items selected" in panel.error_box.value
@@ -91,7 +83,7 @@ def test_tag_panel_read_only_hides_controls_and_refuses(project, monkeypatch):
     monkeypatch.setenv("WORKBENCH_ROLE", "manager")
     sel = Selection()
     panel = TagPanel(project, sel)
-    classes = _classes(panel)
+    classes = dom_classes(panel)
     assert "wb-readonly" in classes
     assert "wb-tag-add" not in classes and "wb-tag-remove" not in classes
     # a crafted message to the hidden button still reaches the kernel: it must refuse
@@ -110,7 +102,7 @@ def test_relabel_view_export_import_and_report(project, tmp_path):
     sel = Selection()
     view = RelabelQueueView(project, sel)
     assert {"wb-relabel-view", "wb-ready", "wb-relabel-export", "wb-relabel-upload"} <= \
-        _classes(view)
+        dom_classes(view)
     assert "queued: <b>2</b>" in view.counts_html.value
     view.select_button.click()
     assert sel.ids == ("it2", "it5")
@@ -150,7 +142,7 @@ def test_relabel_view_read_only(project, monkeypatch):
     TagStore.for_project(project).add(["it1"], "relabel", author="u")
     monkeypatch.setenv("WORKBENCH_ROLE", "viewer")
     view = RelabelQueueView(project)
-    classes = _classes(view)
+    classes = dom_classes(view)
     assert "wb-readonly" in classes and "wb-relabel-export" not in classes
     assert "wb-ready" in classes and "queued: <b>1</b>" in view.counts_html.value
     view.export_button.click()
