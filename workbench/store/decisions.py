@@ -7,13 +7,12 @@ the history of every item's decisions stays readable.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
 from ..errors import SchemaError
 from .dialect import among
-from .frames import now_us, to_timestamps
+from .frames import now_us, rows_frame
 from .part import StorePart
 from .validation import (
     MAX_AUTHOR_LENGTH,
@@ -165,15 +164,8 @@ class LabelDecisions(StorePart):
 
     def _frame(self, q) -> pd.DataFrame:
         rows = self.engine.read(lambda conn: conn.execute(q).all())
-        data = list(zip(*rows, strict=True)) if rows else [[] for _ in DECISION_COLUMNS]
-        return pd.DataFrame({
-            "item_id": pd.array(list(data[0]), dtype="str"),
-            "label": pd.array(list(data[1]), dtype="str"),
-            "author": pd.array(list(data[2]), dtype="str"),
-            "reason": pd.array(list(data[3]), dtype="str"),
-            "decided_at": to_timestamps(np.asarray(data[4], dtype="int64")),
-            "decision_id": np.asarray(data[5], dtype="int64"),
-        })
+        return rows_frame(rows, {"item_id": "str", "label": "str", "author": "str",
+                                 "reason": "str", "decided_at": "time", "decision_id": "int"})
 
 
 def _strings(values, name: str, func: str, *, n: int | None = None) -> list[str]:

@@ -12,7 +12,8 @@ import time
 import numpy as np
 import pandas as pd
 
-__all__ = ["now_us", "to_timestamps", "current_frame", "events_frame", "statuses_frame"]
+__all__ = ["now_us", "to_timestamps", "current_frame", "events_frame", "statuses_frame",
+           "rows_frame"]
 
 
 def now_us() -> int:
@@ -134,11 +135,27 @@ def events_frame(rows, columns) -> pd.DataFrame:
 
 def statuses_frame(rows) -> pd.DataFrame:
     """Build the current-status frame from ``(item_id, status, author, reason, at)`` rows."""
-    data = list(zip(*rows, strict=True)) if rows else [[] for _ in range(5)]
-    return pd.DataFrame({
-        "item_id": pd.array(list(data[0]), dtype="str"),
-        "status": pd.array(list(data[1]), dtype="str"),
-        "author": pd.array(list(data[2]), dtype="str"),
-        "reason": pd.array(list(data[3]), dtype="str"),
-        "updated_at": to_timestamps(np.asarray(data[4], dtype="int64")),
-    })
+    return rows_frame(rows, {"item_id": "str", "status": "str", "author": "str",
+                             "reason": "str", "updated_at": "time"})
+
+
+_KINDS = {
+    "str": lambda v: pd.array(list(v), dtype="str"),
+    "int": lambda v: np.asarray(v, dtype="int64"),
+    "count": lambda v: np.asarray([x or 0 for x in v], dtype="int64"),
+    "bool": lambda v: np.asarray(v, dtype=bool),
+    "time": lambda v: to_timestamps(np.asarray(v, dtype="int64")),
+    "json": lambda v: pd.Series([json.loads(x) if x else {} for x in v], dtype="object"),
+}
+
+
+def rows_frame(rows, kinds: dict[str, str]) -> pd.DataFrame:
+    """Build a frame from result rows, one column per entry of ``kinds`` (in row order).
+
+    A kind is ``"str"`` (pandas ``str``, NA for NULL), ``"int"`` (int64), ``"count"`` (int64,
+    NULL is 0), ``"bool"``, ``"time"`` (microseconds -> UTC timestamps) or ``"json"`` (the
+    decoded JSON, ``{}`` for NULL or empty).
+    """
+    data = list(zip(*rows, strict=True)) if rows else [[] for _ in kinds]
+    return pd.DataFrame({name: _KINDS[kind](values)
+                         for (name, kind), values in zip(kinds.items(), data, strict=True)})

@@ -6,14 +6,11 @@ annotator slot) and never changed: planning a new round is a new row.
 
 from __future__ import annotations
 
-import json
-
-import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
 from ..errors import SchemaError
-from .frames import now_us, to_timestamps
+from .frames import now_us, rows_frame
 from .part import StorePart
 from .validation import MAX_AUTHOR_LENGTH, check_known_ids, context_json, normalize_text
 
@@ -122,16 +119,9 @@ class QcRounds(StorePart):
             r, counts, r.c.round_id == counts.c.round_id, isouter=True
         ).order_by(r.c.round_id)
         rows = self.engine.read(lambda conn: conn.execute(q).all())
-        data = list(zip(*rows, strict=True)) if rows else [[] for _ in range(7)]
-        return pd.DataFrame({
-            "round_id": np.asarray(data[0], dtype="int64"),
-            "name": pd.array(list(data[1]), dtype="str"),
-            "author": pd.array(list(data[2]), dtype="str"),
-            "created_at": to_timestamps(np.asarray(data[3], dtype="int64")),
-            "params": pd.Series([json.loads(v) if v else {} for v in data[4]], dtype="object"),
-            "n_items": np.asarray([v or 0 for v in data[5]], dtype="int64"),
-            "n_gold": np.asarray([v or 0 for v in data[6]], dtype="int64"),
-        })
+        return rows_frame(rows, {"round_id": "int", "name": "str", "author": "str",
+                                 "created_at": "time", "params": "json", "n_items": "count",
+                                 "n_gold": "count"})
 
     def items(self, round_id: int) -> pd.DataFrame:
         """Return a round's items (``round_id`` and :data:`ROUND_ITEM_COLUMNS`), by slot.
@@ -149,11 +139,5 @@ class QcRounds(StorePart):
             known = self.frame()["round_id"].tolist()
             raise SchemaError(f"No QC round {round_id!r} in the store; known rounds: "
                               f"{known}.")
-        data = list(zip(*rows, strict=True))
-        return pd.DataFrame({
-            "round_id": np.asarray(data[0], dtype="int64"),
-            "item_id": pd.array(list(data[1]), dtype="str"),
-            "slot": np.asarray(data[2], dtype="int64"),
-            "annotator_slot": np.asarray(data[3], dtype="int64"),
-            "is_gold": np.asarray(data[4], dtype=bool),
-        })
+        return rows_frame(rows, {"round_id": "int", "item_id": "str", "slot": "int",
+                                 "annotator_slot": "int", "is_gold": "bool"})

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
 from ..errors import SchemaError
-from .frames import now_us, to_timestamps
+from .frames import now_us, rows_frame
 from .part import StorePart
 from .validation import MAX_AUTHOR_LENGTH, MAX_REASON_LENGTH, normalize_text
 
@@ -120,12 +119,7 @@ class GuidelineRevisions(StorePart):
         if target is not None:
             q = q.where(g.c.target == str(target))
         rows = self.engine.read(lambda conn: conn.execute(q).all())
-        data = list(zip(*rows, strict=True)) if rows else [[] for _ in REVISION_COLUMNS]
-        out = {"revision_id": np.asarray(data[0], dtype="int64")}
-        for pos, name in enumerate(REVISION_COLUMNS[1:6], 1):
-            out[name] = pd.array(list(data[pos]), dtype="str")
-        out["effective_at"] = to_timestamps(np.asarray(data[6], dtype="int64"))
-        out["created_at"] = to_timestamps(np.asarray(data[7], dtype="int64"))
-        out["examples"] = pd.Series([json.loads(v) if v else {} for v in data[8]],
-                                    dtype="object")
-        return pd.DataFrame(out)
+        return rows_frame(rows, {"revision_id": "int",
+                                 **dict.fromkeys(REVISION_COLUMNS[1:6], "str"),
+                                 "effective_at": "time", "created_at": "time",
+                                 "examples": "json"})
