@@ -299,3 +299,36 @@ def test_dashboard_notebook_is_thin_and_builds_the_board():
 
     assert path.name in ROLE_NOTEBOOKS["curator"]
     assert path.name not in ROLE_NOTEBOOKS["manager"]
+
+
+# ---------------------------------------------------------------- QC rounds
+
+
+def test_qc_rounds_list_report_pass_fail_and_row_selects_items():
+    from tests.unit.test_qc import hand_round
+    from workbench.widgets.qc_round_view import QcRoundView
+
+    project, store, r, _ = hand_round()
+    sel = Selection()
+    view = QcRoundView(project, sel, store=store)
+    assert view.rounds["round_id"].tolist() == [r.round_id]
+    view.round_rows.rows[0].button.click()  # what the browser's click does
+    assert view.round_id == r.round_id and view.error_box.value == ""
+    expected = wb.qc_report(project, r.round_id, store=store)
+    pd.testing.assert_frame_equal(view.report, expected)
+    assert not expected["passed"].all()  # the careless annotator fails
+    for k, (_, row) in enumerate(expected.iterrows()):
+        result = view.report_rows.rows[k].cells[-1].value
+        assert ("PASS" in result) == bool(row["passed"])
+        assert ("wb-qc-fail" in result) == (not row["passed"])
+    assert "row(s) fail" in view.summary.value
+    worst = len(expected) - 1  # the weakest annotator is ranked last
+    view.report_rows.rows[worst].button.click()
+    assert sel.ids == tuple(sorted(expected.iloc[worst]["item_ids"]))
+    assert sel.origin is view
+
+
+def test_board_has_a_qc_tab_that_says_when_there_is_no_round(root):
+    app = VendorsAndGuidelines(wb.open_project(root))
+    assert app.tabs.get_title(2) == "QC rounds"
+    assert app.qc_rounds.rounds.empty and "No QC round yet" in app.qc_rounds.summary.value

@@ -33,6 +33,7 @@ _API: dict[str, str] = {
     "ReleasePanel": "release_panel",
     "ScorecardTable": "scorecard_table",
     "GuidelinePanel": "guideline_panel",
+    "QcRoundView": "qc_round_view",
     "VendorsAndGuidelines": "vendors_guidelines",
 }
 

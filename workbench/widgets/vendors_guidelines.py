@@ -10,6 +10,7 @@ from ..selection import Selection
 from ._adapters import StatusMixin, esc, fiftyone_button, guarded
 from .gallery import ItemGallery
 from .guideline_panel import GuidelinePanel
+from .qc_round_view import QcRoundView
 from .scorecard_table import ScorecardTable
 from .tag_panel import TagPanel
 
@@ -20,11 +21,13 @@ class VendorsAndGuidelines(StatusMixin, w.VBox):
     """How good each vendor's labels are, and the guidelines for the classes they confuse.
 
     Composes a :class:`~workbench.widgets.scorecard_table.ScorecardTable` (vendor
-    scorecards; a row selects that vendor's items of that batch) and a
+    scorecards; a row selects that vendor's items of that batch), a
     :class:`~workbench.widgets.guideline_panel.GuidelinePanel` (confused class pairs; a pair
     shows its current guideline, history and effect, and a curator revises it with examples
-    picked in the gallery), linked by one :class:`~workbench.selection.Selection` to the
-    ``ItemGallery`` and the ``TagPanel`` below.
+    picked in the gallery) and a :class:`~workbench.widgets.qc_round_view.QcRoundView` (QC
+    rounds; a round shows its report with pass/fail, a report row selects its items),
+    linked by one :class:`~workbench.selection.Selection` to the ``ItemGallery`` and the
+    ``TagPanel`` below.
 
     Parameters
     ----------
@@ -37,15 +40,11 @@ class VendorsAndGuidelines(StatusMixin, w.VBox):
     ----------
     scorecard : ScorecardTable
     guidelines : GuidelinePanel
+    qc_rounds : QcRoundView
     gallery : ItemGallery
     tag_panel : TagPanel
     status : ipywidgets.HTML
         The status line (CSS class ``wb-status``).
-
-    Notes
-    -----
-    QC rounds are not shown here yet (``workbench.plan_qc_round`` / ``qc_report`` are not
-    part of the package yet).
     """
 
     def __init__(self, project: Any, selection: Selection | None = None):
@@ -71,9 +70,10 @@ class VendorsAndGuidelines(StatusMixin, w.VBox):
         project, sel = self.project, self.selection
         self.scorecard = ScorecardTable(project, sel)
         self.guidelines = GuidelinePanel(project, sel)
-        self.tabs = w.Tab(children=[self.scorecard, self.guidelines])
-        self.tabs.set_title(0, "Vendor scorecards")
-        self.tabs.set_title(1, "Guidelines")
+        self.qc_rounds = QcRoundView(project, sel, store=self.guidelines.guidelines.store)
+        self.tabs = w.Tab(children=[self.scorecard, self.guidelines, self.qc_rounds])
+        for i, title in enumerate(["Vendor scorecards", "Guidelines", "QC rounds"]):
+            self.tabs.set_title(i, title)
         self.tabs.add_class("wb-vendors-tabs")
         self.gallery = ItemGallery(project, sel)
         self.tag_panel = TagPanel(project, sel, context={"dashboard": "vendors_guidelines"})
