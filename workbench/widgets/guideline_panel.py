@@ -23,7 +23,7 @@ from ._adapters import RowGrid, StatusMixin, esc, guarded
 __all__ = ["GuidelinePanel"]
 
 
-def _pct_ci(rate, low, high) -> str:
+def _rate_ci(rate, low, high) -> str:
     if pd.isna(rate):
         return "–"
     return f"{percent(rate)} [{percent(low)}, {percent(high)}]"
@@ -48,10 +48,10 @@ def _num_ci(x, low, high) -> str:
 def _effect_row(r) -> str:
     """One row of the effect table (numbers formatted, the annotator escaped)."""
     cells = [esc(r["annotator"]), f"{int(r['n_before']):,}",
-             _pct_ci(r["confusion_before"], r["confusion_before_low"],
+             _rate_ci(r["confusion_before"], r["confusion_before_low"],
                      r["confusion_before_high"]),
              f"{int(r['n_after']):,}",
-             _pct_ci(r["confusion_after"], r["confusion_after_low"], r["confusion_after_high"]),
+             _rate_ci(r["confusion_after"], r["confusion_after_low"], r["confusion_after_high"]),
              _p(r["p_value"]),
              _num_ci(r["kappa_before"], r["kappa_before_low"], r["kappa_before_high"]),
              _num_ci(r["kappa_after"], r["kappa_after_low"], r["kappa_after_high"]),
