@@ -22,7 +22,6 @@ import datetime as dt
 import html
 import math
 import os
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +30,7 @@ import pandas as pd
 from ._io import atomic_write
 from .errors import SchemaError
 from .guidelines import Guidelines, _data_uri
-from .scorecard import _column_codes, _ItemLookup, _vendor_codes, vendor_scorecard
+from .scorecard import encoded_labels, vendor_scorecard
 
 __all__ = ["vendor_feedback"]
 
@@ -120,19 +119,8 @@ def _labels(project) -> pd.DataFrame:
     The same encoding, vendor assignment (per label, or the annotator's home vendor) and
     Dawid-Skene consensus as :func:`workbench.vendor_scorecard`.
     """
-    from .agreement import _ds_posteriors, _encode
-
-    annotations = project.annotations
-    classes = [str(c) for c in (getattr(project, "classes", None) or [])]
-    enc = _encode(annotations, _FUNC)
-    if classes and set(enc.classes) <= set(classes):
-        to_class = pd.Index(classes).get_indexer(enc.classes)
-        enc = replace(enc, label=to_class[enc.label], classes=classes, _counts=None)
-    lookup = _ItemLookup(project.items if isinstance(project.items, pd.DataFrame) else None,
-                         enc)
-    vendor_code, vendors = _vendor_codes(enc.frame, lookup, _VENDOR, enc)
-    batch_code, batches, _ = _column_codes(enc.frame, lookup, _BATCH)
-    post = _ds_posteriors(enc)
+    enc, _, vendor_code, vendors, batch_code, batches, post = encoded_labels(
+        project, _VENDOR, _BATCH, _FUNC)
     cls = np.asarray(enc.classes, dtype=object)
     return pd.DataFrame({
         "item_id": np.asarray(enc.items, dtype=object)[enc.item].astype(str),

@@ -389,6 +389,31 @@ def _level_table(level: str, group: np.ndarray, keys: pd.DataFrame, series: np.n
     return out
 
 
+def encoded_labels(project, vendor_col: str, batch_col: str | None, func: str):
+    """The labels as the scorecard reads them: codes, vendor and batch per label, consensus.
+
+    Returns ``(enc, lookup, vendor_code, vendors, batch_code, batches, post)``: the
+    encoded annotations (classes in the project's order when it names them all), the item
+    lookup, the vendor of each label (per label, or the annotator's home vendor), its batch
+    (one empty batch when ``batch_col`` is None) and the Dawid-Skene posteriors per item.
+    Shared by :func:`vendor_scorecard` and :func:`workbench.vendor_feedback`.
+    """
+    items = getattr(project, "items", None)
+    classes = [str(c) for c in (getattr(project, "classes", None) or [])]
+    enc = _encode(project.annotations, func)
+    if classes and set(enc.classes) <= set(classes):  # keep the project's class order
+        to_class = pd.Index(classes).get_indexer(enc.classes)
+        enc = replace(enc, label=to_class[enc.label], classes=classes, _counts=None)
+    lookup = _ItemLookup(items if isinstance(items, pd.DataFrame) else None, enc)
+    vendor_code, vendors = _vendor_codes(enc.frame, lookup, vendor_col, enc)
+    if batch_col is not None:
+        batch_code, batches, _ = _column_codes(enc.frame, lookup, batch_col)
+    else:
+        batch_code = np.zeros(len(enc.frame), dtype=np.int64)
+        batches = np.array([""], dtype=object)
+    return enc, lookup, vendor_code, vendors, batch_code, batches, _ds_posteriors(enc)
+
+
 def vendor_scorecard(project, by=("vendor", "batch"), *, gold=None, store=None,
                      queue: str = "relabel", method: str = "dawid_skene", alpha: float = 0.05,
                      min_drop: float = 0.03, min_support: int = 5) -> pd.DataFrame:
@@ -474,7 +499,6 @@ def vendor_scorecard(project, by=("vendor", "batch"), *, gold=None, store=None,
         raise ValueError(f"The 'queue' parameter of {_FUNC} must be a non-empty str. "
                          f"Got {queue!r} instead.")
     annotations = getattr(project, "annotations", None)
-    items = getattr(project, "items", None)
     if not isinstance(annotations, pd.DataFrame):
         raise TypeError(f"The 'project' parameter of {_FUNC} must be a workbench Project "
                         f"(with annotations and items). Got {type(project).__name__} instead.")
@@ -486,22 +510,12 @@ def vendor_scorecard(project, by=("vendor", "batch"), *, gold=None, store=None,
     if annotations.empty:
         raise SchemaError(f"{_FUNC}: the project has no annotations; there is nothing to "
                           f"score. Import vendor labels first (annotations.csv).")
-    classes = [str(c) for c in (getattr(project, "classes", None) or [])]
-    enc = _encode(annotations, _FUNC)
-    if classes and set(enc.classes) <= set(classes):  # keep the project's class order
-        to_class = pd.Index(classes).get_indexer(enc.classes)
-        enc = replace(enc, label=to_class[enc.label], classes=classes, _counts=None)
-    ann = enc.frame
-    lookup = _ItemLookup(items if isinstance(items, pd.DataFrame) else None, enc)
     vendor_col = by[0]
     batch_col = by[1] if len(by) > 1 else None
-    vendor_code, vendors = _vendor_codes(ann, lookup, vendor_col, enc)
-    if batch_col is not None:
-        batch_code, batches, _ = _column_codes(ann, lookup, batch_col)
-    else:
-        batch_code, batches = np.zeros(len(ann), dtype=np.int64), np.array([""], dtype=object)
+    (enc, lookup, vendor_code, vendors, batch_code, batches,
+     post) = encoded_labels(project, vendor_col, batch_col, _FUNC)
+    ann = enc.frame
     classes_arr = np.asarray(enc.classes, dtype=object)
-    post = _ds_posteriors(enc)  # per item
     if method == "dawid_skene":
         cons_item = np.argmax(post, axis=1)[enc.item]
     else:
