@@ -1395,7 +1395,7 @@ def disagreement_frame(project_or_annotations: Any, items: pd.DataFrame | None =
     if items is not None:
         check_columns(items, ["item_id"], what="items", func=func)
         meta_cols = [c for c in items.columns
-                     if c not in ("filepath", "label") and c not in out.columns]
+                     if c not in ("filepath", "label", "text") and c not in out.columns]
         meta = items[["item_id", *[c for c in meta_cols if c != "item_id"]]].copy()
         meta["item_id"] = meta["item_id"].astype("str")
         out = out.merge(meta.drop_duplicates("item_id"), on="item_id", how="left")

@@ -63,7 +63,7 @@ _REQUIRED = {
     "box_predictions": ("item_id", "run") + _BOX + ("confidence",),
 }
 _STRING_COLUMNS = {
-    "items": ("item_id", "filepath", "label"),
+    "items": ("item_id", "filepath", "label", "text"),
     "annotations": ("item_id", "annotator", "label"),
     "predictions": ("item_id", "run", "label"),
     "boxes": ("box_id", "item_id", "label"),
@@ -93,6 +93,10 @@ _IMAGE_MAGIC = (
     b"MM\x00*",
 )
 _MAX_LISTED = 5
+#: The suffix of a text item's file (``filepath``), read as UTF-8 (docs/text.md).
+TEXT_SUFFIX = ".txt"
+#: A text file larger than this is refused (``media_status``: ``unreadable``).
+_MAX_TEXT_BYTES = 8 * 2**20
 
 
 # --------------------------------------------------------------------------------------
@@ -725,7 +729,44 @@ def _validate_items(items, source, classes, problems, first=None,
                                         f"stay inside it (no absolute paths, no '..'); copy or "
                                         f"link the images into the project.",
                            column="filepath", **source.at(pos[0]))
+    _validate_text_items(items, source, problems)
     return items
+
+
+def _validate_text_items(items, source, problems) -> None:
+    """Text items (docs/text.md): a non-blank ``text`` column or ``.txt`` filepaths, not mixed."""
+    if "text" in items.columns:
+        if "filepath" in items.columns:
+            problems.error(source.name, "items have both a 'text' column and a 'filepath' "
+                                        "column. A text project takes its text from one of "
+                                        "them: drop 'filepath' (or rename it, e.g. to "
+                                        "'source_path'), or drop 'text' and point filepath at "
+                                        ".txt files.", column="text")
+        bad = _blank(items["text"])
+        if bad.any():
+            pos = np.flatnonzero(bad)
+            ids = items["item_id"].to_numpy()[pos]
+            problems.error(source.name, f"empty text for item(s) {_listed(ids)} "
+                                        f"({source.where(pos)}). Every text item needs its "
+                                        f"text: fill it in or delete the row.",
+                           column="text", **source.at(pos[0]))
+    elif "filepath" in items.columns:
+        is_txt, has_path = _text_paths(items["filepath"])
+        if is_txt.any() and (has_path & ~is_txt).any():
+            pos = np.flatnonzero(has_path & ~is_txt)
+            problems.error(source.name, f"items mix .txt files and other files: "
+                                        f"{_listed(items['filepath'].to_numpy()[pos])} "
+                                        f"({source.where(pos)}) are not .txt while "
+                                        f"{int(is_txt.sum())} row(s) are. A project holds "
+                                        f"either images or texts: split it into two projects.",
+                           column="filepath", **source.at(pos[0]))
+
+
+def _text_paths(fp: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Rows whose filepath ends with ``.txt`` (any case), and rows with a filepath at all."""
+    has_path = ~_blank(fp)
+    is_txt = fp.str.lower().str.endswith(TEXT_SUFFIX).fillna(False).to_numpy(dtype=bool)
+    return is_txt & has_path, has_path
 
 
 def _early_checks(pool, frame, kind: str, classes, located, coded=None) -> dict:
@@ -1002,8 +1043,24 @@ class Project:
 
     @property
     def metadata_columns(self) -> list[str]:
-        """Item columns other than ``item_id``, ``filepath`` and ``label``."""
-        return [c for c in self.items.columns if c not in ("item_id", "filepath", "label")]
+        """Item columns other than ``item_id``, ``filepath``, ``label`` and ``text``."""
+        return [c for c in self.items.columns
+                if c not in ("item_id", "filepath", "label", "text")]
+
+    @property
+    def media_kind(self) -> str | None:
+        """``'text'`` (a ``text`` column or ``.txt`` filepaths), ``'image'`` or None (no media)."""
+        if "text" in self.items.columns:
+            return "text"
+        if "filepath" not in self.items.columns:
+            return None
+        is_txt, _ = _text_paths(self.items["filepath"])
+        return "text" if is_txt.any() else "image"
+
+    @property
+    def is_text(self) -> bool:
+        """True when the items are texts (see :attr:`media_kind` and docs/text.md)."""
+        return self.media_kind == "text"
 
     @property
     def prob_columns(self) -> list[str]:
@@ -1141,8 +1198,25 @@ class Project:
         rel = self.items["filepath"].iloc[pos]
         return _confined(self.root, base, rel)
 
+    def item_text(self, item_id: str) -> str | None:
+        """The text of a text item, or None (no text, not a text project, unreadable file).
+
+        From the ``text`` column, else the item's ``.txt`` file read as UTF-8 through
+        :meth:`media_path` (confined to the project folder, at most 8 MiB). Never raises for a
+        bad file: :meth:`media_status` and ``workbench validate`` say what is wrong with it.
+        """
+        pos = self._index.get_indexer([str(item_id)])[0]
+        if pos < 0:
+            return None
+        if "text" in self.items.columns:
+            value = self.items["text"].iloc[pos]
+            return None if value is None or pd.isna(value) else str(value)
+        if not self.is_text:
+            return None
+        return _read_text(self.media_path(item_id))
+
     def media_status(self) -> pd.DataFrame:
-        """Per-item image status.
+        """Per-item image (or ``.txt`` file) status.
 
         One of ``ok``, ``missing``, ``unreadable`` (not an image, or no permission),
         ``outside_project`` (resolves outside the project folder) and ``no_path``.
@@ -1201,9 +1275,29 @@ def _status(root: Path, base: Path, rel: Any) -> str:
         return "missing"
     except (IsADirectoryError, PermissionError, OSError):
         return "unreadable"
+    if path.suffix.lower() == TEXT_SUFFIX:  # a text item: UTF-8, not empty
+        text = _read_text(path)
+        return "unreadable" if text is None else ("ok" if text.strip() else "empty")
     if head.startswith(_IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
         return "ok"
     return "unreadable"
+
+
+def _read_text(path: Path | None) -> str | None:
+    """A ``.txt`` file as UTF-8 (a BOM dropped), or None: absent, too large, not UTF-8."""
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(_MAX_TEXT_BYTES + 1)
+    except OSError:
+        return None
+    if len(data) > _MAX_TEXT_BYTES:
+        return None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
 
 
 def _build(frames, sources, config, *, root, problems: _Problems, info,
@@ -1409,8 +1503,9 @@ def validate_project(path: str | os.PathLike, *, check_media: bool = True) -> li
     if project is not None and check_media:
         media = project.media_status()
         if "filepath" in project.items.columns:
+            text = project.is_text
             for status, severity in (("outside_project", "error"), ("missing", "warning"),
-                                     ("unreadable", "warning")):
+                                     ("unreadable", "warning"), ("empty", "warning")):
                 bad = np.flatnonzero(media["status"].to_numpy() == status)
                 if not len(bad):
                     continue
@@ -1422,10 +1517,17 @@ def validate_project(path: str | os.PathLike, *, check_media: bool = True) -> li
                                           "project folder; copy the image into the project",
                        "missing": "the file does not exist; fix the path or add the image",
                        "unreadable": "the file cannot be read as an image (permissions or not "
-                                     "PNG/JPEG/GIF/BMP/TIFF/WebP)"}[status]
+                                     "PNG/JPEG/GIF/BMP/TIFF/WebP)",
+                       "empty": "the text file holds no text; fill it in or drop the item"
+                       }[status]
+                if text and status == "unreadable":
+                    fix = ("the text file cannot be read as UTF-8 (permissions, larger than "
+                           "8 MiB, or another encoding); save it as UTF-8")
+                files = _listed(project.items["filepath"].to_numpy()[bad])
                 ids = media["item_id"].to_numpy()[bad]
-                msg = (f"{len(bad)} image(s) {status.replace('_', ' ')}: {_listed(ids)} "
-                       f"({src.where(bad)}); {fix}.")
+                msg = (f"{len(bad)} {'text file' if text else 'image'}(s) "
+                       f"{status.replace('_', ' ')}: {_listed(ids)} ({src.where(bad)}; "
+                       f"file(s) {files}); {fix}.")
                 (problems.error if severity == "error" else problems.warn)(
                     src.name, msg, column="filepath", **src.at(bad[0]))
     return list(problems)
