@@ -11,7 +11,7 @@ SAMPLE_DET := data/sample-detection/items.csv
 PROJECT ?= data/sample
 PIP_FLAGS ?= --disable-pip-version-check --progress-bar off
 # Every extra: make serve / make test / make lock / make upgrade-check install them all.
-EXTRAS := fiftyone,serve,postgres,test,bench
+EXTRAS := fiftyone,serve,postgres,scale,test,bench
 # The exact versions CI tested (a pip constraints file written by `make lock`).
 LOCK   := requirements/lock.txt
 # Throwaway virtualenvs: `make lock` resolves in one, `make upgrade-check` tests in one.

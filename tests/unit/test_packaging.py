@@ -14,7 +14,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 REPO = Path(__file__).resolve().parents[2]
-EXTRAS = ("fiftyone", "serve", "postgres", "test", "bench")
+EXTRAS = ("fiftyone", "serve", "postgres", "scale", "test", "bench")
 LOCK = REPO / "requirements" / "lock.txt"
 
 
