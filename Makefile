@@ -8,6 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SAMPLE := data/sample/items.csv
 SAMPLE_DET := data/sample-detection/items.csv
+SAMPLE_TEXT := data/sample-text/items.csv
 PROJECT ?= data/sample
 PIP_FLAGS ?= --disable-pip-version-check --progress-bar off
 # Every extra: make serve / make test / make lock / make upgrade-check install them all.
@@ -68,15 +69,20 @@ $(SAMPLE): | $(STAMP)
 $(SAMPLE_DET): | $(STAMP)
 	$(BIN)/workbench sample --task detection data/sample-detection
 
-sample: $(SAMPLE) $(SAMPLE_DET)
+# The text sample's docstrings come from the running Python: the committed files are
+# authoritative, and this rule only builds it when they are missing.
+$(SAMPLE_TEXT): | $(STAMP)
+	$(BIN)/workbench sample --task text data/sample-text
 
-serve: $(STAMP) $(SAMPLE) $(SAMPLE_DET)
+sample: $(SAMPLE) $(SAMPLE_DET) $(SAMPLE_TEXT)
+
+serve: $(STAMP) $(SAMPLE) $(SAMPLE_DET) $(SAMPLE_TEXT)
 	$(BIN)/workbench serve $(PROJECT)
 
-test: $(STAMP) $(SAMPLE) $(SAMPLE_DET)
+test: $(STAMP) $(SAMPLE) $(SAMPLE_DET) $(SAMPLE_TEXT)
 	@$(call run_tests,$(BIN))
 
-bench: $(STAMP) $(SAMPLE) $(SAMPLE_DET)
+bench: $(STAMP) $(SAMPLE) $(SAMPLE_DET) $(SAMPLE_TEXT)
 	$(BIN)/python benchmarks/run_all.py $(BENCH)
 
 lint: $(STAMP)
@@ -108,6 +114,7 @@ upgrade-check:
 	@$(UPGRADE_VENV)/bin/python -m pip freeze --exclude-editable | grep -vxF -f $(LOCK) || echo "  (none)"
 	@test -f $(SAMPLE) || $(UPGRADE_VENV)/bin/workbench sample data/sample
 	@test -f $(SAMPLE_DET) || $(UPGRADE_VENV)/bin/workbench sample --task detection data/sample-detection
+	@test -f $(SAMPLE_TEXT) || $(UPGRADE_VENV)/bin/workbench sample --task text data/sample-text
 	@WORKBENCH_UPGRADE_CHECK=1; export WORKBENCH_UPGRADE_CHECK; $(call run_tests,$(UPGRADE_VENV)/bin)
 
 clean:

@@ -1,4 +1,4 @@
-"""The ``workbench`` command: ``validate``, ``sample``, ``synth``, ``serve``."""
+"""The ``workbench`` command: ``validate``, ``sample``, ``synth``, ``embed``, ``serve``."""
 
 from __future__ import annotations
 
@@ -41,6 +41,12 @@ def _sample(args) -> int:
         path = build_detection_sample(args.directory, seed=args.seed)
         print(f"detection sample project written to {path}")
         return 0
+    if args.task == "text":
+        from .text_sample import build_text_sample
+
+        path = build_text_sample(args.directory, seed=args.seed)
+        print(f"text sample project written to {path}")
+        return 0
     from .sample import build_sample
 
     path = build_sample(args.directory, seed=args.seed)
@@ -57,6 +63,29 @@ def _synth(args) -> int:
         images=args.images, directory=args.directory if args.images else None, seed=args.seed)
     path = write_project(project, args.directory, format=args.format)
     print(f"synthetic project ({len(project.items):,} items) written to {path}")
+    return 0
+
+
+def _embed(args) -> int:
+    from .embeddings import EMBEDDING_FILES, compute_embeddings, write_embeddings
+    from .errors import WorkbenchError
+    from .project import open_project
+
+    existing = [name for name in EMBEDDING_FILES[:2] if (args.path / name).exists()]
+    if existing and not args.force:
+        print(f"{args.path}: {existing[0]} exists; it is kept (your model's embeddings are "
+              f"better than the baseline). Pass --force to replace it with the "
+              f"{args.method} baseline.", file=sys.stderr)
+        return 1
+    try:
+        project = open_project(args.path)
+        frame = compute_embeddings(project, args.method)
+        path = write_embeddings(args.path, frame)
+    except WorkbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{len(frame):,} embeddings ({frame.shape[1] - 1} dimensions, baseline "
+          f"{args.method}) written to {path}")
     return 0
 
 
@@ -78,9 +107,12 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("sample", help="build the sample project (scikit-learn digits)")
     p.add_argument("directory", type=Path)
-    p.add_argument("--task", choices=["classification", "detection"], default="classification",
+    p.add_argument("--task", choices=["classification", "detection", "text"],
+                   default="classification",
                    help="classification: data/sample (default); detection: digits placed in "
-                        "scenes with boxes and a sliding-window detector (data/sample-detection)")
+                        "scenes with boxes and a sliding-window detector (data/sample-detection);"
+                        " text: Python standard-library docstrings in eight areas "
+                        "(data/sample-text)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_sample)
 
@@ -96,6 +128,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--format", choices=["parquet", "csv"], default="parquet")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_synth)
+
+    p = sub.add_parser("embed", help="compute baseline embeddings (HOG+PCA images, "
+                                     "TF-IDF+SVD text) into embeddings.parquet")
+    p.add_argument("path", type=Path)
+    p.add_argument("--method", choices=["auto", "hog", "tfidf"], default="auto",
+                   help="auto: tfidf for text items, hog for images (default)")
+    p.add_argument("--force", action="store_true",
+                   help="replace existing embeddings.parquet / embeddings.npy")
+    p.set_defaults(func=_embed)
 
     sub.add_parser("serve", help="serve the dashboards with Voila (see `workbench serve -h`)")
     args = parser.parse_args(argv)
