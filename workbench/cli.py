@@ -85,7 +85,7 @@ def _embed(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"{len(frame):,} embeddings ({frame.shape[1] - 1} dimensions, baseline "
-          f"{args.method}) written to {path}")
+          f"{frame.attrs.get('method', args.method)}) written to {path}")
     return 0
 
 

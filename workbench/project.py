@@ -960,13 +960,15 @@ class Project:
         self._media: pd.DataFrame | None = None
         #: The label release the project was opened at (``open_project(path, release=n)``).
         self.release: int | None = None
+        self._embeddings: tuple[np.ndarray, np.ndarray] | None = None
+        self._knn_graphs: dict = {}  # (k, metric) -> csr_matrix, see embeddings.knn_graph
 
     # ---- construction -----------------------------------------------------------------
 
     @classmethod
     def from_frames(cls, items=None, annotations=None, predictions=None, classes=None, *,
                     boxes=None, task=None, name="project", default_run=None, root=None,
-                    image_root=None, info=None) -> Project:
+                    image_root=None, info=None, embeddings=None) -> Project:
         """Build a project from in-memory DataFrames, with the same checks as the files.
 
         Parameters
@@ -990,6 +992,8 @@ class Project:
             Folder that image paths are relative to (and where the tag store lives).
         image_root : str, optional
         info : dict, optional
+        embeddings : DataFrame, optional
+            ``item_id`` + one numeric column per dimension (see :mod:`workbench.embeddings`).
 
         Returns
         -------
@@ -1037,6 +1041,14 @@ class Project:
         problems = _Problems()
         project = _build(frames, sources, config, root=Path(root) if root is not None else None,
                          problems=problems, info=dict(info or {}))
+        if embeddings is not None:
+            from .embeddings import validate_embeddings
+
+            project._set_embeddings(validate_embeddings(
+                embeddings, project.items["item_id"].to_numpy(), problems=project.problems))
+            if any(p.severity == "error" for p in project.problems):
+                errors = _Problems(project.problems)
+                raise SchemaError(_summary(errors), problems=list(errors))
         return project
 
     # ---- derived views ----------------------------------------------------------------
@@ -1072,6 +1084,50 @@ class Project:
     def annotators(self) -> list[str]:
         """Annotators in sorted order."""
         return sorted(pd.unique(self.annotations["annotator"])) if len(self.annotations) else []
+
+    # ---- embeddings (workbench/embeddings.py) ------------------------------------------
+
+    @property
+    def has_embeddings(self) -> bool:
+        """Whether the project holds embeddings (``embeddings.parquet`` / ``.npy``)."""
+        return getattr(self, "_embeddings", None) is not None
+
+    def embedding_matrix(self) -> tuple[np.ndarray, np.ndarray]:
+        """The embeddings as ``(item_ids, X)``, rows in items order.
+
+        Returns
+        -------
+        item_ids : ndarray of str, shape (n,)
+            Items without a vector are left out.
+        X : ndarray of float32, shape (n, d)
+            Read-only (shared with :func:`workbench.embeddings.knn_graph`); copy to change.
+
+        Raises
+        ------
+        WorkbenchError
+            When the project has no embeddings (the message says how to add them).
+        """
+        if not self.has_embeddings:
+            from .errors import WorkbenchError
+
+            where = f" {self.root}" if self.root is not None else " PROJECT"
+            raise WorkbenchError(
+                f"project {self.name!r} has no embeddings. Compute the offline baseline with "
+                f"`workbench embed{where}`, or write your model's vectors to "
+                f"embeddings.parquet (item_id + one column per dimension; see "
+                f"docs/embeddings.md).")
+        return self._embeddings
+
+    def _set_embeddings(self, value: tuple[np.ndarray, np.ndarray] | None) -> None:
+        """Hold ``(item_ids, X)`` (or None); forgets the neighbour graphs built before."""
+        if value is not None:
+            ids, X = value
+            ids, X = np.asarray(ids, dtype=str), np.asarray(X, dtype=np.float32)
+            ids.flags.writeable = False
+            X.flags.writeable = False
+            value = (ids, X)
+        self._embeddings = value
+        self._knn_graphs = {}
 
     def reference_labels(self) -> pd.Series:
         """The reference label of every item: its ``label``, else the annotators' consensus.
@@ -1429,14 +1485,20 @@ def _load(path, problems: _Problems) -> Project | None:
         return None
     try:
         # read errors are already in `problems`, so _build raises after adding its own
-        return _build(frames, sources, config, root=root, problems=problems, info={}, own=True,
-                      coded=coded)
+        project = _build(frames, sources, config, root=root, problems=problems, info={},
+                         own=True, coded=coded)
     except SchemaError as exc:
         if not problems.errors:
             problem = exc.problems[0] if exc.problems else None
             problems.error(problem.file if problem else str(root), str(exc),
                            column=problem.column if problem else None)
         return None
+    from .embeddings import read_embeddings
+
+    project._set_embeddings(read_embeddings(root, project.items["item_id"].to_numpy(),
+                                            problems))
+    project.problems = list(problems)
+    return None if problems.errors else project
 
 
 def open_project(path: str | os.PathLike | None = None, release: int | None = None

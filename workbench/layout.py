@@ -1,0 +1,182 @@
+"""A 2-D layout of the embeddings for the map: UMAP, PCA or t-SNE, computed once and cached.
+
+The layout is kept as Parquet in the project's state folder (``.workbench/cache/``, see
+:mod:`workbench._cache`) under a key made of a fingerprint of the embeddings (a hash of the
+vectors' bytes and their item ids) and the options, so it is computed once for all kernels
+and recomputed by itself when the embeddings change. In-memory projects keep it on the
+project object.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .project import Project
+
+__all__ = ["LAYOUT_METHODS", "embedding_fingerprint", "layout", "layout_matrix"]
+
+LAYOUT_METHODS = ("umap", "pca", "tsne")
+#: Bumped when the way a layout is computed changes, so old cache entries are not reused.
+_VERSION = 1
+#: UMAP runs on the first principal components of wider embeddings (a standard speed-up
+#: that barely changes the map; see docs/embeddings.md).
+UMAP_PCA_DIM = 50
+#: Worker threads of UMAP (the bench machines have 2 cores).
+UMAP_JOBS = 2
+
+
+def embedding_fingerprint(item_ids, X) -> str:
+    """The sha256 of the item ids and the vectors' bytes (float32, C order).
+
+    Parameters
+    ----------
+    item_ids : array-like of str, shape (n,)
+    X : array-like of shape (n, d)
+
+    Returns
+    -------
+    str
+        Hex digest; changes when any id, any value, the order or the shape changes.
+    """
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    h = hashlib.sha256()
+    h.update(f"{X.shape[0]}x{X.shape[1]}\n".encode())
+    h.update("\n".join(map(str, item_ids)).encode("utf-8"))
+    h.update(b"\0")
+    h.update(memoryview(X).cast("B"))
+    return h.hexdigest()
+
+
+def _check(method, random_state, func: str) -> None:
+    if method not in LAYOUT_METHODS:
+        raise ValueError(f"The 'method' parameter of {func} must be a str among "
+                         f"{{{', '.join(repr(m) for m in LAYOUT_METHODS)}}}. Got {method!r} "
+                         f"instead.")
+    if random_state is not None and (isinstance(random_state, bool)
+                                     or not isinstance(random_state, int | np.integer)):
+        raise ValueError(f"The 'random_state' parameter of {func} must be an int or None. Got "
+                         f"{random_state!r} instead.")
+
+
+def layout_matrix(X, method: str = "umap", *, random_state: int | None = 0) -> np.ndarray:
+    """2-D coordinates of the rows of ``X`` (no cache; :func:`layout` caches).
+
+    Parameters
+    ----------
+    X : array-like of shape (n, d)
+    method : {'umap', 'pca', 'tsne'}, default='umap'
+        ``'umap'``: :class:`umap.UMAP` (15 neighbours, min_dist 0.1) on the first 50
+        principal components when ``d > 50``; ``'pca'``: :class:`sklearn.decomposition.PCA`;
+        ``'tsne'``: :class:`sklearn.manifold.TSNE` (PCA init).
+    random_state : int or None, default=0
+        Seed. For UMAP an int makes the layout reproducible but single-threaded (UMAP's own
+        rule); None lets it use :data:`UMAP_JOBS` threads (faster, not reproducible).
+
+    Returns
+    -------
+    ndarray of float32, shape (n, 2)
+    """
+    _check(method, random_state, "layout_matrix")
+    X = np.asarray(X, dtype=np.float32)
+    n = len(X)
+    if n == 0:
+        return np.zeros((0, 2), np.float32)
+    if n < 3 or X.shape[1] < 2:  # nothing to learn: the first coordinates, padded
+        out = np.zeros((n, 2), np.float32)
+        out[:, :min(2, X.shape[1])] = X[:, :2]
+        return out
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        return PCA(n_components=2, random_state=random_state).fit_transform(X).astype(
+            np.float32)
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        return TSNE(n_components=2, init="pca", perplexity=min(30.0, (n - 1) / 3),
+                    random_state=random_state).fit_transform(X).astype(np.float32)
+    import warnings
+
+    import umap
+
+    if X.shape[1] > UMAP_PCA_DIM and n > UMAP_PCA_DIM:
+        from sklearn.decomposition import PCA
+
+        X = PCA(n_components=UMAP_PCA_DIM, random_state=random_state).fit_transform(X)
+    reducer = umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), min_dist=0.1,
+                        random_state=random_state,
+                        n_jobs=1 if random_state is not None else UMAP_JOBS,
+                        init="spectral" if n > 15 else "random")
+    with warnings.catch_warnings():
+        # "n_jobs value 1 overridden to 1 by setting random_state" and small-data notes
+        warnings.simplefilter("ignore", UserWarning)
+        return np.asarray(reducer.fit_transform(X), dtype=np.float32)
+
+
+def layout(project: Project, method: str = "umap", *, random_state: int | None = 0
+           ) -> pd.DataFrame:
+    """The 2-D layout of a project's embeddings, computed once and cached.
+
+    Parameters
+    ----------
+    project : Project
+        With embeddings (:attr:`Project.has_embeddings`).
+    method : {'umap', 'pca', 'tsne'}, default='umap'
+        See :func:`layout_matrix`.
+    random_state : int or None, default=0
+        See :func:`layout_matrix`.
+
+    Returns
+    -------
+    DataFrame
+        ``item_id``, ``x``, ``y`` (float32), rows in :meth:`Project.embedding_matrix` order.
+
+    Raises
+    ------
+    ValueError
+        An unknown ``method`` or a bad ``random_state``.
+    WorkbenchError
+        A project without embeddings.
+
+    Notes
+    -----
+    Cached in ``<root>/.workbench/cache/layout-<hash>.parquet``, the hash covering
+    :func:`embedding_fingerprint` and the options: a second call (in any kernel) reads the
+    file; changed embeddings give a new key and a new layout. A project without a folder
+    keeps it on the object.
+
+    Examples
+    --------
+    >>> import workbench as wb
+    >>> from workbench.layout import layout
+    >>> frame = layout(wb.load_sample(), "pca")   # doctest: +SKIP
+    """
+    from ._cache import cached_frame, key_digest
+
+    _check(method, random_state, "layout")
+    ids, X = project.embedding_matrix()
+    key = {"what": "layout", "version": _VERSION, "method": method,
+           "random_state": None if random_state is None else int(random_state),
+           "embeddings": embedding_fingerprint(ids, X)}
+
+    def compute() -> pd.DataFrame:
+        xy = layout_matrix(X, method, random_state=random_state)
+        return pd.DataFrame({"item_id": pd.Series(ids, dtype="str"),
+                             "x": xy[:, 0], "y": xy[:, 1]})
+
+    if project.root is None:
+        memo = project.__dict__.setdefault("_layouts", {})
+        digest = key_digest(key)
+        if digest not in memo:
+            memo[digest] = compute()
+        return memo[digest].copy()
+    frame = cached_frame(project.root, f"layout-{method}", key, compute)
+    if len(frame) != len(ids) or not np.array_equal(frame["item_id"].to_numpy(dtype=str),
+                                                     ids):
+        frame = compute()  # the entry is not for these items: never trusted
+    return frame
