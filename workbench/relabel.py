@@ -478,7 +478,7 @@ class RelabelQueue:
 
     def export(self, path, *, format: str = "labelstudio", limit: int | None = None,
                statuses: tuple[str, ...] = ("queued", "sent"), url_prefix: str | None = None,
-               from_name: str = "label", to_name: str = "image", author: str | None = None
+               from_name: str = "label", to_name: str | None = None, author: str | None = None
                ) -> int:
         """Write a batch for the labelling vendor and mark it ``sent``.
 
@@ -498,7 +498,8 @@ class RelabelQueue:
             Label Studio ``data.image`` = ``url_prefix + filepath`` (default: the path
             relative to the project folder).
         from_name, to_name : str
-            The names of the Choices and Image tags of the Label Studio labelling config.
+            The names of the Choices and Image (or Text) tags of the Label Studio labelling
+            config; ``to_name`` defaults to ``'text'`` in a text project, else ``'image'``.
         author : str, optional
             Default: ``workbench.session.current_author()``.
 
@@ -512,6 +513,10 @@ class RelabelQueue:
         check_int(limit, "limit", func, minimum=0, allow_none=True)
         require_write("export the relabel queue")
         batch = self.frame(limit=limit, status=list(statuses))
+        if getattr(self.project, "is_text", False):  # the vendor reads the text itself
+            batch["text"] = [self.project.item_text(i) for i in batch["item_id"]]
+            to_name = "text" if to_name is None else to_name
+        to_name = "image" if to_name is None else to_name
         path = Path(path)
         if format == "labelstudio":
             payload = _labelstudio_tasks(batch, self.project, url_prefix, from_name, to_name)
@@ -529,8 +534,8 @@ class RelabelQueue:
 
 def _record(row: pd.Series) -> dict:
     out = {}
-    for key in ("item_id", "filepath", "label", "predicted", "confidence", "priority", "status",
-                "reason", "tagged_by"):
+    for key in ("item_id", "filepath", "text", "label", "predicted", "confidence", "priority",
+                "status", "reason", "tagged_by"):
         if key not in row.index:
             continue
         value = row[key]
@@ -544,8 +549,8 @@ def _record(row: pd.Series) -> dict:
 
 
 def _write_csv(batch: pd.DataFrame, fh) -> None:
-    fields = [c for c in ("item_id", "filepath", "label", "predicted", "confidence", "priority",
-                          "status", "reason", "tagged_by") if c in batch.columns]
+    fields = [c for c in ("item_id", "filepath", "text", "label", "predicted", "confidence",
+                          "priority", "status", "reason", "tagged_by") if c in batch.columns]
     rows = []
     for _, row in batch.iterrows():
         rec = _record(row)
@@ -569,7 +574,9 @@ def _labelstudio_tasks(batch: pd.DataFrame, project, url_prefix, from_name, to_n
     for _, row in batch.iterrows():
         rec = _record(row)
         data: dict[str, Any] = {"item_id": rec["item_id"]}
-        if rec.get("filepath"):
+        if "text" in rec:  # a text item: Label Studio's <Text value="$text"/> shows it
+            data["text"] = rec["text"]
+        elif rec.get("filepath"):
             rel = rec["filepath"].replace(os.sep, "/")
             if url_prefix:
                 from urllib.parse import quote

@@ -31,6 +31,9 @@ class FiftyOneButton(StatusMixin, w.VBox):
     the samples selected in the App the shared selection; *Pull App tags* merges the tags
     changed in the App into the tag store (hidden in read-only sessions).
 
+    In a text project (``project.is_text``) the whole widget is hidden: the App shows
+    images, the workbench's gallery and item view show the texts (docs/text.md).
+
     Parameters
     ----------
     project : Project
@@ -118,6 +121,8 @@ class FiftyOneButton(StatusMixin, w.VBox):
                                   self.pull_tags_button]),
                           self.status, self._make_error_box(), self.app_output], **kwargs)
         self.add_class("wb-fiftyone")
+        if getattr(project, "is_text", False):  # the App is for images; nothing to open
+            self.layout.display = "none"
 
     # ---- state -> view ----------------------------------------------------------------
 
@@ -150,6 +155,9 @@ class FiftyOneButton(StatusMixin, w.VBox):
         """Open the current selection in the App (what the button does); returns the session."""
         from ..fiftyone_bridge import open_in_fiftyone
 
+        if getattr(self.project, "is_text", False):
+            raise ValueError("This is a text project: the FiftyOne App shows images. Read the "
+                             "texts in the gallery and the item view instead.")
         ids, boxes = self.selection.ids, self.selection.box_ids
         n = None if ids is None else len(ids)
         self.status.value = (f"<span>Opening {'all items' if n is None else f'{n} item(s)'} "
