@@ -30,6 +30,7 @@ function onCardClick(model, el, event) {
   if (!card || !gallery.contains(card)) return;
   const slot = [...card.classList].find((c) => c.startsWith("wb-slot-"));
   if (slot === undefined) return;
+  if (event.target.closest("summary")) return;  // a text card's "more": it expands, no pick
   const selected = window.getSelection ? String(window.getSelection()) : "";
   if (selected && !event.shiftKey) return;  // the end of a text selection, not a pick
   if (event.shiftKey && window.getSelection) window.getSelection().removeAllRanges();

@@ -27,7 +27,7 @@ from ._adapters import StatusMixin, esc, guarded
 from ._detection_data import DetectionData, detection_data
 from ._picks import PICKED_CLASS, SLOT_CLASS, CardClicks, range_pick, toggle_pick
 
-__all__ = ["ItemGallery", "read_image"]
+__all__ = ["ItemGallery", "read_image", "text_html"]
 
 _WEB_FORMATS = {
     b"\x89PNG\r\n\x1a\n": "png",
@@ -39,6 +39,8 @@ _WEB_FORMATS = {
 DEFAULT_MIN_CONFIDENCE = 0.3
 #: Largest image file read into the kernel for a thumbnail.
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
+#: Characters of a text item shown on its card before "more" (the rest expands in place).
+TEXT_PREVIEW_CHARS = 280
 
 
 def read_image(path) -> tuple[bytes, str] | None:
@@ -75,8 +77,47 @@ def read_image(path) -> tuple[bytes, str] | None:
         return None
 
 
+def text_html(text: str | None, *, limit: int = TEXT_PREVIEW_CHARS) -> str:
+    """A text item as escaped HTML: its first ``limit`` characters, the rest behind "more".
+
+    The whole text is escaped (``<`` stays text, never markup) and kept as written (line
+    breaks and spaces, ``white-space: pre-wrap``). A text longer than ``limit`` is a
+    ``<details>`` element (CSS class ``wb-text-more``): the summary shows the beginning,
+    opening it shows the whole text. None (a missing or unreadable file) gives "no text".
+
+    Parameters
+    ----------
+    text : str or None
+    limit : int, default=280
+
+    Returns
+    -------
+    str
+        HTML for an ``ipywidgets.HTML`` (CSS class ``wb-text``).
+
+    Examples
+    --------
+    >>> text_html("a <b> tag")
+    "<div class='wb-text' style='white-space:pre-wrap;word-break:break-word'>a &lt;b&gt; tag</div>"
+    """
+    style = "white-space:pre-wrap;word-break:break-word"
+    if text is None:
+        return "<div class='wb-text wb-text-missing' style='color:#777'><i>no text</i></div>"
+    if len(text) <= limit:
+        return f"<div class='wb-text' style='{style}'>{esc(text)}</div>"
+    cut = text.rfind(" ", 0, limit)
+    cut = cut if cut > limit // 2 else limit
+    return (f"<div class='wb-text' style='{style}'><details class='wb-text-more'><summary "
+            f"title='Show the whole text'>{esc(text[:cut])} <span style='color:#1565c0'>"
+            f"&#8230; more ({len(text):,} characters)</span></summary>{esc(text)}"
+            f"</details></div>")
+
+
 class _Card:
     """One reusable card: image + placeholder + caption (CSS classes ``wb-card``, ``wb-slot-i``).
+
+    A text card (``text=True``) shows the item's text (CSS class ``wb-card-text``) instead
+    of the image and placeholder.
 
     ``shared`` is ``(html_style, caption_layout)``, one of each for every card of a gallery
     (fewer widget models for the browser to build); None for the first card, whose caption's
@@ -84,14 +125,20 @@ class _Card:
     """
 
     def __init__(self, size: int, slot: int, shared: tuple | None = None, *,
-                 boxes: bool = False):
+                 boxes: bool = False, text: bool = False):
         if shared is None:
             self.caption = w.HTML("", layout=w.Layout())
         else:
             self.caption = w.HTML("", style=shared[0], layout=shared[1])
         self.caption.add_class("wb-card-caption")
         html_style = self.caption.style
-        if boxes:  # a detection card: one HTML picture (image + SVG boxes)
+        self.text = None
+        if text:  # a text item: its (escaped, expandable) text above the caption
+            self.image = self.placeholder = self.figure = None
+            self.text = w.HTML("", layout=w.Layout(width=f"{size}px"), style=html_style)
+            self.text.add_class("wb-card-text")
+            parts = [self.text, self.caption]
+        elif boxes:  # a detection card: one HTML picture (image + SVG boxes)
             self.image = self.placeholder = None
             self.figure = w.HTML("", style=html_style)
             self.figure.add_class("wb-card-figure")
@@ -310,8 +357,9 @@ class ItemGallery(StatusMixin, w.VBox):
 
             self._detection = DetectionCards(data, run if run is not None
                                              else data.default_run())
+        self._text = self._detection is None and bool(getattr(project, "is_text", False))
         if thumb_size is None:
-            thumb_size = 180 if self._detection is not None else 96
+            thumb_size = 180 if self._detection is not None else (230 if self._text else 96)
         if self._detection is not None:  # most detections are low-confidence noise
             self.min_confidence = self._detection.min_confidence = DEFAULT_MIN_CONFIDENCE
             self._detection.show_annotations = bool(show_annotations)
@@ -345,9 +393,9 @@ class ItemGallery(StatusMixin, w.VBox):
                  "the picked cards only.")
         self._anchor: str | None = None  # the last card clicked (start of a shift range)
         boxes = self._detection is not None
-        first = _Card(thumb_size, 0, boxes=boxes)  # the others share its caption's style
+        first = _Card(thumb_size, 0, boxes=boxes, text=self._text)  # the others share its style
         shared = (first.caption.style, first.caption.layout)
-        self.cards = [first] + [_Card(thumb_size, i, shared, boxes=boxes)
+        self.cards = [first] + [_Card(thumb_size, i, shared, boxes=boxes, text=self._text)
                                 for i in range(1, self.page_size)]
         grid = w.GridBox([c.box for c in self.cards], layout=w.Layout(
             grid_template_columns=f"repeat(auto-fill, minmax({thumb_size + 70}px, 1fr))",
@@ -566,6 +614,10 @@ class ItemGallery(StatusMixin, w.VBox):
                 card.box.layout.display = None
                 continue
             card.caption.value = self._lookups.caption(item_id)
+            if card.text is not None:  # a text project: the text, escaped, "more" to expand
+                card.text.value = text_html(self.project.item_text(item_id))
+                card.box.layout.display = None
+                continue
             image = read_image(self.project.media_path(item_id))
             if image is None:
                 card.image.layout.display = "none"
