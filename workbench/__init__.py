@@ -7,6 +7,8 @@ side effects; heavy dependencies (cleanlab, FiftyOne, SQLAlchemy) load only when
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 __version__ = "0.1.0"
@@ -62,6 +64,13 @@ _API: dict[str, str] = {
     "qc_thresholds": "qc",
     "QCRound": "qc",
     "vendor_feedback": "feedback",
+    # data issues beyond labels (duplicates, leakage, outliers)
+    "data_issues": "data_issues",
+    # coverage and drift
+    "coverage": "coverage",
+    "Coverage": "coverage",
+    "drift": "drift",
+    "drift_items": "drift",
     # tags and the relabel loop
     "TagStore": "tags",
     "RelabelQueue": "relabel",
@@ -117,3 +126,22 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return __all__
+
+
+class _Package(types.ModuleType):
+    """The package's module type: ``workbench.drift`` stays the function ``drift``.
+
+    A submodule named like the function it exports (``coverage``, ``drift``) would
+    otherwise replace the function on the package when it is first imported (the import
+    system sets the submodule as an attribute of its package). ``from workbench.drift
+    import psi`` still reaches the module.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if (isinstance(value, types.ModuleType) and _API.get(name) == name
+                and value.__name__ == f"{__name__}.{name}" and hasattr(value, name)):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -63,6 +63,8 @@ _MATCH_COLUMNS = frozenset({"item_id", "box_id", "pred_id", "label", "predicted"
                             "is_fn", "is_fp"})
 #: Targets that send a matches frame to the object-level slicing of detection.
 _DETECTION_TARGETS = ("is_fn", "is_fp", "is_error")
+#: Per-item data-issue flags (workbench.data_issues.data_issue_flags): targets, never features.
+_DATA_ISSUE_TARGETS = ("is_outlier", "is_duplicate")
 
 
 def _is_matches(frame: Any) -> bool:
@@ -502,7 +504,8 @@ def _default_features(errors: pd.DataFrame, target: str) -> list[str]:
     if meta:
         return [c for c in meta if c in errors.columns and c != target]
     return [c for c in errors.columns
-            if c not in CORE_COLUMNS and c != target and not str(c).startswith("prob_")]
+            if c not in CORE_COLUMNS and c != target and not str(c).startswith("prob_")
+            and c not in _DATA_ISSUE_TARGETS]
 
 
 def _as_columns(by: str | Iterable[str] | None, errors: pd.DataFrame, target: str,
@@ -931,6 +934,10 @@ def discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None,
       metadata, box metadata (``is_fn`` only) and ``size`` together by default; ``n`` and
       ``min_support`` count boxes, ``item_ids`` lists the slice's images once each, and a
       ``box_ids`` (``is_fn``) or ``pred_ids`` (``is_fp``) column lists its boxes.
+    * **Data issues**: ``target='is_outlier'`` or ``'is_duplicate'`` counts the items
+      :func:`workbench.data_issues.data_issue_flags` flags (outliers; exact or near
+      duplicates): ``discover_slices(data_issue_flags(project), target='is_outlier')``, or
+      merge those columns into an errors frame.
     * **Label slices** (detection): a :func:`workbench.detection.label_frame` with
       ``target='is_missing_label'`` or ``'is_disputed'`` is searched on its box rows
       (:func:`workbench.detection.discover_label_slices`); ``item_ids`` lists the slice's
@@ -948,6 +955,13 @@ def discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None,
     >>> discover_slices(errors).slice.iloc[0]
     'scanner=C & vendor=Y'
     """
+    if target in _DATA_ISSUE_TARGETS and target not in errors.columns:
+        raise SchemaError(
+            f"discover_slices: target={target!r} is a data-issue flag, which the errors frame "
+            "does not hold. Slice workbench.data_issues.data_issue_flags(project) instead "
+            f"(discover_slices(data_issue_flags(project), target={target!r})), or merge its "
+            f"columns in: errors.merge(data_issue_flags(project)[['item_id', {target!r}]], "
+            "on='item_id').")
     if target in ("is_missing_label", "is_disputed") and {"box_id", "consensus_id"} <= set(
             errors.columns):
         from .detection.label_slices import discover_label_slices
