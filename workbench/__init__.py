@@ -64,6 +64,8 @@ _API: dict[str, str] = {
     "qc_thresholds": "qc",
     "QCRound": "qc",
     "vendor_feedback": "feedback",
+    # data issues beyond labels (duplicates, leakage, outliers)
+    "data_issues": "data_issues",
     # coverage and drift
     "coverage": "coverage",
     "Coverage": "coverage",
