@@ -3,7 +3,8 @@
 ipywidgets' ``Button`` and ``Box`` report no modifier keys, so a card click with the shift key
 held comes through :class:`CardClicks`, a small anywidget (an inline ES module, nothing
 loaded from elsewhere). It lives in the gallery, listens for clicks on the gallery's own cards
-and sends ``{"event": "click", "slot": i, "shift": bool, "epoch": n}`` to the kernel; the
+and sends ``{"event": "click", "slot": i, "shift": bool, "epoch": n}`` to the kernel (a click
+on a card's "open" link sends ``{"event": "open", ...}`` instead: the item view); the
 kernel decides what is picked (:func:`toggle_pick`, :func:`range_pick`) and writes it to
 ``Selection.picked``, which every widget on the shared selection can read.
 """
@@ -31,6 +32,11 @@ function onCardClick(model, el, event) {
   const slot = [...card.classList].find((c) => c.startsWith("wb-slot-"));
   if (slot === undefined) return;
   if (event.target.closest("summary")) return;  // a text card's "more": it expands, no pick
+  const open = event.target.closest(".wb-card-open");
+  if (open && card.contains(open)) {  // the card's "open" link: the item view, not a pick
+    model.send({event: "open", slot: Number(slot.slice(8)), epoch: model.get("epoch")});
+    return;
+  }
   const selected = window.getSelection ? String(window.getSelection()) : "";
   if (selected && !event.shiftKey) return;  // the end of a text selection, not a pick
   if (event.shiftKey && window.getSelection) window.getSelection().removeAllRanges();
@@ -55,6 +61,7 @@ _CSS = """
 .wb-gallery .wb-card { cursor: pointer; }
 .wb-gallery .wb-card.wb-picked { box-shadow: inset 0 0 0 3px #1565c0; background: #e3f2fd; }
 .wb-pick-hint { font-size: 11px; color: #555; align-self: center; }
+.wb-gallery .wb-card-open { color: #1565c0; text-decoration: underline; cursor: pointer; }
 """
 
 
@@ -72,6 +79,9 @@ class CardClicks(anywidget.AnyWidget):
         showed page ``epoch`` (a click on a page the kernel has already replaced is dropped).
     hint : str
         Text shown in the view.
+    on_open : callable, optional
+        ``on_open(slot)`` for a click on the "open" link (CSS class ``wb-card-open``) of
+        card ``slot`` (the gallery opens the item view); such a click picks nothing.
     """
 
     _esm = _ESM
@@ -80,17 +90,25 @@ class CardClicks(anywidget.AnyWidget):
     #: Bumped by the gallery whenever the cards show other items.
     epoch = traitlets.Int(0).tag(sync=True)
 
-    def __init__(self, on_click, *, hint: str = "", **kwargs):
+    def __init__(self, on_click, *, hint: str = "", on_open=None, **kwargs):
         super().__init__(hint=hint, **kwargs)
         self._on_click = on_click
+        self._on_open = on_open
         self.on_msg(self._handle_click)
 
     def _handle_click(self, _widget, content, _buffers) -> None:
-        """Adapter: browser message -> ``on_click(slot, shift)``; anything else is ignored."""
-        if not isinstance(content, dict) or content.get("event") != "click":
+        """Adapter: browser message -> ``on_click(slot, shift)`` / ``on_open(slot)``.
+
+        Anything else (another event, a bad slot, a stale epoch) is ignored.
+        """
+        if not isinstance(content, dict) or content.get("event") not in ("click", "open"):
             return
         slot, epoch = content.get("slot"), content.get("epoch")
         if type(slot) is not int or epoch != self.epoch:
+            return
+        if content["event"] == "open":
+            if self._on_open is not None:
+                self._on_open(slot)
             return
         self._on_click(slot, content.get("shift") is True)
 

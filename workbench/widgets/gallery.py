@@ -41,6 +41,9 @@ DEFAULT_MIN_CONFIDENCE = 0.3
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 #: Characters of a text item shown on its card before "more" (the rest expands in place).
 TEXT_PREVIEW_CHARS = 280
+#: A card's "open" link (the item view); a click on it opens, it does not pick.
+_OPEN_LINK = ("<div style='font-size:11px;text-align:right'><span class='wb-card-open' "
+              "role='button' title='Show this item large'>open &#x2922;</span></div>")
 
 
 def read_image(path) -> tuple[bytes, str] | None:
@@ -305,6 +308,10 @@ class ItemGallery(StatusMixin, w.VBox):
         shift-click to pick every card from the last one clicked (across pages, in the
         gallery's order), "Select page" / "Select none". A new selection drops the picks.
         Picked cards carry the CSS class ``wb-picked``.
+    item_view : ItemView or None
+        Classification projects: the item view (:class:`workbench.widgets.ItemView`,
+        CSS class ``wb-item-view``, inside ``wb-gallery-item-view`` above the cards) that a
+        card's "open" link (``wb-card-open``) or :meth:`open_item` fills; None until then.
     show_reference, show_predictions : bool
         Detection: draw the reference boxes / the run's predicted boxes (selected boxes are
         always drawn). Toggles ``wb-gallery-reference`` / ``wb-gallery-predictions``.
@@ -390,7 +397,13 @@ class ItemGallery(StatusMixin, w.VBox):
         self.card_clicks = CardClicks(
             self._on_card_click,
             hint="Click a card to pick it, shift-click to pick a range: tags then go on "
-                 "the picked cards only.")
+                 "the picked cards only." + ("" if self._detection is not None else
+                                              " \"open\" shows the item large."),
+            on_open=self._on_card_open)
+        #: The item view (built on the first "open"; shown above the cards).
+        self.item_view = None
+        self.item_view_box = w.VBox([])
+        self.item_view_box.add_class("wb-gallery-item-view")
         self._anchor: str | None = None  # the last card clicked (start of a shift range)
         boxes = self._detection is not None
         first = _Card(thumb_size, 0, boxes=boxes, text=self._text)  # the others share its style
@@ -411,7 +424,7 @@ class ItemGallery(StatusMixin, w.VBox):
             self.annotator_legend = w.HTML("", layout=w.Layout(display="none"))
             self.annotator_legend.add_class("wb-gallery-legend")
             parts.append(self.annotator_legend)
-        super().__init__([*parts, self._make_error_box(), grid])
+        super().__init__([*parts, self._make_error_box(), self.item_view_box, grid])
         self.add_class("wb-gallery")
         self.run = run
         self.prev_button.on_click(lambda _b: self.go(self.page - 1))
@@ -571,6 +584,39 @@ class ItemGallery(StatusMixin, w.VBox):
         if 0 <= slot < len(self.cards) and self.cards[slot].item_id is not None:
             self.pick(self.cards[slot].item_id, shift=shift)
 
+    # ---- the item view (a card's "open" link) ------------------------------------------
+
+    def open_item(self, item_id: str) -> None:
+        """Show ``item_id`` large in the gallery's item view (built on first use).
+
+        Left / right in the view move through the gallery's items, in the gallery's order.
+
+        Parameters
+        ----------
+        item_id : str
+            An item of the project.
+
+        Raises
+        ------
+        ValueError
+            In a detection project (its cards draw the boxes instead), or for an unknown item.
+        """
+        if self._detection is not None:
+            raise ValueError("The item view shows classification items; a detection card "
+                             "already shows the image with its boxes.")
+        if self.item_view is None:
+            from .item_view import ItemView
+
+            self.item_view = ItemView(self.project, self.selection)
+            self.item_view_box.children = (self.item_view,)
+        self.item_view.show(item_id, order=lambda: self._ids)
+
+    @guarded
+    def _on_card_open(self, slot: int) -> None:
+        """Adapter: a click on card ``slot``'s "open" link -> :meth:`open_item`."""
+        if 0 <= slot < len(self.cards) and self.cards[slot].item_id is not None:
+            self.open_item(self.cards[slot].item_id)
+
     @guarded
     def _on_picked(self, change) -> None:
         self._show_picks()
@@ -613,7 +659,7 @@ class ItemGallery(StatusMixin, w.VBox):
                 drawn.append(card.record)
                 card.box.layout.display = None
                 continue
-            card.caption.value = self._lookups.caption(item_id)
+            card.caption.value = _OPEN_LINK + self._lookups.caption(item_id)
             if card.text is not None:  # a text project: the text, escaped, "more" to expand
                 card.text.value = text_html(self.project.item_text(item_id))
                 card.box.layout.display = None
