@@ -270,12 +270,12 @@ PRELOAD_MODULES = (
     "workbench.project", "workbench.slicing", "workbench.agreement",
     "workbench.label_quality", "workbench.tags", "workbench.relabel", "workbench.session",
     "workbench.kpis", "workbench.scorecard", "workbench.guidelines", "workbench.qc",
-    "nh3", "markdown_it",
+    "nh3", "markdown_it", "jscatter",
     *(f"workbench.widgets.{m}" for m in (
         "confusion", "slice_table", "gallery", "run_comparison", "error_explorer",
         "agreement_matrix", "confused_pairs", "annotator_table", "label_issue_list",
         "disagreement_explorer", "tag_panel", "relabel_view", "overview", "scorecard_table",
-        "guideline_panel", "qc_round_view", "vendors_guidelines")),
+        "guideline_panel", "qc_round_view", "vendors_guidelines", "embedding_map")),
 )
 
 

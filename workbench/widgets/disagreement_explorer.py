@@ -21,6 +21,7 @@ from .agreement_by_slice import AgreementBySliceMixin, mark_lowest
 from .agreement_matrix import AgreementMatrix
 from .annotator_table import AnnotatorTable
 from .confused_pairs import ConfusedPairs
+from .embedding_map import MapPanel, no_embeddings_note
 from .gallery import ItemGallery
 from .label_issue_list import LabelIssueList
 
@@ -57,6 +58,10 @@ class DisagreementExplorer(AgreementBySliceMixin, StatusMixin, w.VBox):
     ----------
     matrix, annotators, pairs, issues : widgets
         The linked views.
+    map_panel : MapPanel or None
+        The "Map" tab (an :class:`EmbeddingMap` coloured by annotator disagreement, built
+        when the tab is opened); None when the project has no embeddings (the header's notes
+        say how to get them).
     gallery : ItemGallery
     tag_panel : TagPanel
     fiftyone_button : FiftyOneButton or None
@@ -126,6 +131,17 @@ class DisagreementExplorer(AgreementBySliceMixin, StatusMixin, w.VBox):
 
         self.tabs = self._build_tabs(["Annotators", "Confused labels", "Label issues",
                                       "Agreement by slice"])
+        self.map_panel = (MapPanel(project, sel, run=run, color_by=(
+            "disagreement" if len(ann) else "label"))
+            if getattr(project, "has_embeddings", False) else None)
+        if self.map_panel is not None:
+            index = len(self.tabs.children)
+            self.tabs.children = (*self.tabs.children, self.map_panel)
+            self.tabs.set_title(index, "Map")
+            self.map_panel.follow(self.tabs, index)
+        else:
+            self.notes.append(no_embeddings_note(project, html=False))
+            self.header.value = self._header_html()
 
         self.gallery = ItemGallery(project, sel)
         status_row, actions = self._selection_tools()

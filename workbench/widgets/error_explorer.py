@@ -14,6 +14,7 @@ import traitlets
 from ..selection import Selection
 from ._adapters import StatusMixin, esc, fiftyone_button, guarded
 from .confusion import ConfusionMatrix
+from .embedding_map import MapPanel, no_embeddings_note
 from .gallery import ItemGallery
 from .run_comparison import RunComparison
 from .slice_table import SliceTable
@@ -49,6 +50,9 @@ class ErrorExplorer(StatusMixin, w.VBox):
     fiftyone : FiftyOneButton or None
         None when FiftyOne is not installed (a note says how to install it) or the project
         has no predictions.
+    map_panel : MapPanel or None
+        The "map" tab (an :class:`EmbeddingMap`, built when the tab is opened); None when
+        the project has no embeddings (a note says how to get them).
     status : ipywidgets.HTML
         What is selected (CSS class ``wb-status``).
     errors : DataFrame
@@ -111,13 +115,23 @@ class ErrorExplorer(StatusMixin, w.VBox):
         if why:
             self._note(why)
 
+        self.map_panel = (MapPanel(project, self.selection, run=run)
+                          if getattr(project, "has_embeddings", False) else None)
+        if self.map_panel is None:
+            self._note_html(no_embeddings_note(project))
         tabs = [self.slices] + ([self.runs] if self.runs is not None else [])
+        titles = ["slices"] + (["compare runs"] if self.runs is not None else [])
+        if self.map_panel is not None:
+            tabs.append(self.map_panel)
+            titles.append("map")
         # beside the confusion matrix when the window is wide enough, below it otherwise
         tab = w.Tab(children=tabs, layout=w.Layout(flex="1 1 520px", min_width="0"))
-        tab.set_title(0, "slices")
-        if self.runs is not None:
-            tab.set_title(1, "compare runs")
+        for i, title in enumerate(titles):
+            tab.set_title(i, title)
         tab.add_class("wb-error-tabs")
+        self.tabs = tab
+        if self.map_panel is not None:
+            self.map_panel.follow(tab, len(tabs) - 1)
         side = [x for x in (self.tags, self.fiftyone) if x is not None]
         self.confusion.layout.flex = "0 0 auto"
         top = w.HBox([self.confusion, tab], layout=w.Layout(
@@ -142,7 +156,7 @@ class ErrorExplorer(StatusMixin, w.VBox):
     def _build_without_runs(self, project) -> None:
         """No predictions: say so, and keep the gallery and tag panel usable."""
         self.errors = None
-        self.confusion = self.slices = self.runs = None
+        self.confusion = self.slices = self.runs = self.map_panel = None
         self.run_picker = w.Dropdown(options=[], description="run", disabled=True)
         self.gallery = ItemGallery(project, self.selection)
         self.notes = w.HTML("")
@@ -160,12 +174,15 @@ class ErrorExplorer(StatusMixin, w.VBox):
 
     def _note(self, text: str) -> None:
         """Add a grey note under the actions (why a companion widget is not shown)."""
-        notes = getattr(self, "_notes_text", [])
-        notes.append(text)
-        self._notes_text = notes
+        self._note_html(f"<span style='color:#777;font-size:11px'>{esc(text)}</span>")
+
+    def _note_html(self, html: str) -> None:
+        """Add a note that is already HTML (escaped by its maker)."""
+        notes = getattr(self, "_notes_html", [])
+        notes.append(html)
+        self._notes_html = notes
         if getattr(self, "notes", None) is not None:
-            self.notes.value = "<br>".join(
-                f"<span style='color:#777;font-size:11px'>{esc(t)}</span>" for t in notes)
+            self.notes.value = "<br>".join(notes)
 
     # ---- state ------------------------------------------------------------------------
 
@@ -186,6 +203,8 @@ class ErrorExplorer(StatusMixin, w.VBox):
         self.confusion.set_errors(self.errors)
         self.slices.set_errors(self.errors)
         self.gallery.run = run
+        if self.map_panel is not None:
+            self.map_panel.set_run(run)
         self.tags.context = {**self.tags.context, "run": run}
         if self.run != run:
             self.run = run
