@@ -13,6 +13,7 @@ _API: dict[str, str] = {
     "ConfusionMatrix": "confusion",
     "SliceTable": "slice_table",
     "ItemGallery": "gallery",
+    "ItemView": "item_view",
     "RunComparison": "run_comparison",
     "ErrorExplorer": "error_explorer",
     "DetectionErrorExplorer": "detection_explorer",
