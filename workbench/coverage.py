@@ -137,7 +137,10 @@ class Coverage:
 
 
 def _hint(value: Any, options) -> str:
-    close = difflib.get_close_matches(str(value), [str(o) for o in options], n=1, cutoff=0.6)
+    options = [str(o) for o in options]
+    close = difflib.get_close_matches(str(value), options, n=1, cutoff=0.6)
+    if not close:  # an abbreviation: 'prod' for 'production'
+        close = [o for o in options if o.lower().startswith(str(value).lower())][:1]
     return f" Did you mean {close[0]!r}?" if close else ""
 
 
