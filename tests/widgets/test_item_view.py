@@ -318,3 +318,19 @@ def test_item_view_refuses_detection_and_bad_input(det_project, project):
     view = ItemView(project)
     with pytest.raises(ValueError, match="'nope' is not in the project"):
         view.show("nope")
+
+
+def test_data_issues_shown_for_an_exact_duplicate(tmp_path):
+    items, ann, preds = _frames(tmp_path / "p")
+    images = tmp_path / "p" / "images"
+    (images / "it-07.png").write_bytes((images / "it-03.png").read_bytes())  # same file
+    proj = wb.Project.from_frames(items=items, annotations=ann, predictions=preds,
+                                  classes=CLASSES, root=tmp_path / "p", default_run="base")
+    view = ItemView(proj, store=TagStore(item_ids=proj.items["item_id"]))
+    view.show("it-03")
+    html = view.details.value.split("wb-item-data-issues")[1]
+    assert "exact_duplicate" in html and "it-07" in html and "100.0%" in html
+    if not getattr(proj, "has_embeddings", False):
+        assert "Only exact duplicates were checked" in html
+    view.show("it-04")
+    assert "none found" in view.details.value.split("wb-item-data-issues")[1]

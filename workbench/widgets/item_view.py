@@ -42,6 +42,8 @@ __all__ = ["ItemView", "ItemKeys", "top_classes"]
 NEIGHBOUR_CLASS = "wb-nb-"
 #: Characters of a neighbour's text shown on its card.
 _NEIGHBOUR_TEXT = 160
+#: Characters of a data issue's related items shown (a large duplicate group is cut).
+_RELATED_CHARS = 300
 
 _ESM = """
 function viewOf(el) { return el.closest(".wb-item-view"); }
@@ -203,6 +205,8 @@ class _Facts:
         self._label_issues: pd.DataFrame | str | None = None
         self._data_issues: pd.DataFrame | str | None = None
         self._reference: pd.Series | None = None
+        #: Said under the data issues (what was not checked), "" when all was.
+        self.data_note = ""
 
     def label_issues(self) -> pd.DataFrame | str:
         """``label_issues(project)`` indexed by item id, or the note why there are none."""
@@ -224,8 +228,14 @@ class _Facts:
                 self._data_issues = "Data-issue scores are not available in this version."
                 return self._data_issues
             try:
-                self._data_issues = data_issues(self.project)
-            except Exception as exc:  # e.g. no embeddings: shown as a note
+                if getattr(self.project, "has_embeddings", False):
+                    self._data_issues = data_issues(self.project)
+                else:  # exact duplicates (file content) need no embeddings
+                    self._data_issues = data_issues(self.project,
+                                                    issue_types=["exact_duplicate"])
+                    self.data_note = ("Only exact duplicates were checked: this project has "
+                                      "no embeddings (`workbench embed PROJECT` adds them).")
+            except Exception as exc:  # shown as a note
                 self._data_issues = f"No data-issue scores: {exc}"
         return self._data_issues
 
@@ -609,16 +619,20 @@ class ItemView(StatusMixin, w.VBox):
         if isinstance(issues, str):
             return _section("Data issues", f"<i>{esc(issues)}</i>", "wb-item-data-issues")
         mine = issues[issues["item_id"].astype(str) == item_id]
+        note = f"<br><i>{esc(self._facts.data_note)}</i>" if self._facts.data_note else ""
         if not len(mine):
-            return _section("Data issues", "none found", "wb-item-data-issues")
+            return _section("Data issues", "none found" + note, "wb-item-data-issues")
         cells = []
         for _, r in mine.iterrows():
-            score = r.get("score")
+            score, related = r.get("score"), r.get("related")
             leak = " (leak across splits)" if bool(r.get("is_leak", False)) else ""
+            if isinstance(related, str) and len(related) > _RELATED_CHARS:
+                related = related[:_RELATED_CHARS] + "…"
             cells.append([f"{esc(r['issue_type'])}{leak}",
                           esc(percent(None if score is None or pd.isna(score) else score)),
-                          esc(r.get("related"))])
-        return _section("Data issues", _table(["issue", "score", "related"], cells, ""),
+                          esc(related)])
+        return _section("Data issues (score: higher is worse)",
+                        _table(["issue", "score", "related"], cells, "") + note,
                         "wb-item-data-issues")
 
     def _render_tags(self) -> None:
