@@ -1,0 +1,346 @@
+"""A project's Parquet tables registered in a query engine, never loaded into pandas.
+
+:func:`register_project` opens a project folder (``items.parquet``, ``annotations.parquet``,
+``predictions.parquet`` and ``workbench.toml``; each table may also be a folder of Parquet
+parts such as ``items/part-000.parquet``) as Ibis tables on a backend: DuckDB in this
+process by default (:func:`connect`), or any Ibis backend passed in (``ibis.pyspark.connect
+(spark)``...). Only the Parquet footers are read here; every query runs in the engine.
+
+Each table gets a ``_row`` column, the row's position in the project (file order, then row
+order inside the file; on DuckDB from ``read_parquet(file_row_number=true)``): the pandas
+functions keep "the last row" of re-imported annotations and predictions, and list item ids
+in item order, and ``_row`` lets the engine do the same.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import MissingDependencyError, SchemaError
+
+__all__ = ["EngineTables", "connect", "register_project", "register_tables"]
+
+#: Columns every table must have (as in the project format).
+REQUIRED = {
+    "items": ("item_id",),
+    "annotations": ("item_id", "annotator", "label"),
+    "predictions": ("item_id", "run", "label"),
+}
+#: Columns read as strings (ids, labels, names), as the project loader does.
+STRING_COLUMNS = {
+    "items": ("item_id", "filepath", "label", "text"),
+    "annotations": ("item_id", "annotator", "label"),
+    "predictions": ("item_id", "run", "label"),
+}
+#: Item columns that are not metadata (``Project.metadata_columns``).
+NON_METADATA = ("item_id", "filepath", "label", "text", "_row")
+#: Rows per Parquet file at most (``_row`` = file index * this + row in the file).
+_FILE_STRIDE = 1 << 40
+
+
+def _ibis():
+    try:
+        import ibis
+    except ImportError as exc:  # pragma: no cover - the [scale] extra is installed in CI
+        raise MissingDependencyError(
+            "The out-of-core engine needs Ibis and DuckDB: pip install 'workbench[scale]'."
+        ) from exc
+    return ibis
+
+
+def connect(backend: Any = None, *, memory_limit: str | None = None,
+            temp_directory: str | os.PathLike | None = None, threads: int | None = None):
+    """The Ibis backend the engine runs on.
+
+    Parameters
+    ----------
+    backend : Ibis backend, default=None
+        Any connected Ibis backend (``ibis.pyspark.connect(session)``, ``ibis.duckdb.connect
+        (path)``...), returned as is. None creates an in-process DuckDB database
+        (``ibis.duckdb.connect()``).
+    memory_limit : str, default=None
+        DuckDB only: the most memory DuckDB may use (``"4GB"``); beyond it, it spills to
+        ``temp_directory``. None keeps DuckDB's default (80 % of the RAM).
+    temp_directory : path-like, default=None
+        DuckDB only: where it spills.
+    threads : int, default=None
+        DuckDB only: worker threads (None: one per core).
+
+    Returns
+    -------
+    Ibis backend
+    """
+    if backend is not None:
+        if memory_limit is not None or temp_directory is not None or threads is not None:
+            raise ValueError("connect: memory_limit, temp_directory and threads configure the "
+                             "DuckDB database created when backend is None; configure the "
+                             "backend you pass yourself.")
+        return backend
+    ibis = _ibis()
+    config: dict[str, Any] = {}
+    if memory_limit is not None:
+        config["memory_limit"] = str(memory_limit)
+    if temp_directory is not None:
+        config["temp_directory"] = str(temp_directory)
+    if threads is not None:
+        config["threads"] = int(threads)
+    return ibis.duckdb.connect(**config)
+
+
+@dataclass
+class EngineTables:
+    """A project's tables on an Ibis backend.
+
+    Attributes
+    ----------
+    backend : Ibis backend
+    items, annotations, predictions : ibis Table or None
+        The project's tables, each with a ``_row`` column (its position in the project);
+        ``annotations``/``predictions`` are None when the project has none.
+    classes : list of str
+        The class order (``workbench.toml``, else the sorted labels seen).
+    default_run : str or None
+    files : dict
+        ``{kind: [Path, ...]}``, the Parquet files of each table.
+    """
+
+    backend: Any
+    items: Any
+    annotations: Any
+    predictions: Any
+    classes: list[str]
+    default_run: str | None = None
+    files: dict = field(default_factory=dict)
+    _runs: list[str] | None = field(default=None, repr=False)
+
+    @property
+    def metadata_columns(self) -> list[str]:
+        """Item columns other than ``item_id``, ``filepath``, ``label``, ``text``."""
+        return [c for c in self.items.columns if c not in NON_METADATA]
+
+    @property
+    def runs(self) -> list[str]:
+        """Prediction runs in order of first appearance (one small query, then cached)."""
+        if self._runs is None:
+            if self.predictions is None:
+                self._runs = []
+            else:
+                first = (self.predictions.group_by("run")
+                         .aggregate(first=self.predictions["_row"].min())
+                         .order_by("first").execute())
+                self._runs = [str(r) for r in first["run"]]
+        return list(self._runs)
+
+    def run(self, run: str | None, func: str) -> str:
+        """``run``, or the default run, checked against :attr:`runs`."""
+        runs = self.runs
+        if not runs:
+            raise ValueError(f"{func}: the project has no predictions, so there are no model "
+                             "errors to count. Add a predictions table (item_id, run, label).")
+        if run is None:
+            run = self.default_run or runs[0]
+        if run not in runs:
+            raise ValueError(f"The 'run' parameter of {func} must be a str among "
+                             f"{{{', '.join(repr(r) for r in runs)}}} or None. Got {run!r} "
+                             "instead.")
+        return run
+
+
+def _parquet_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*.parquet") if p.is_file())
+        if not files:
+            raise SchemaError(f"{path}: the folder holds no Parquet files (*.parquet). Put the "
+                              "table's parts there, or pass a .parquet file.")
+        return files
+    if not path.is_file():
+        raise SchemaError(f"{path}: no such Parquet file or folder.")
+    return [path]
+
+
+def _check_schema(files: list[Path], kind: str) -> list[str]:
+    """The columns of ``kind``'s files (all alike), or a SchemaError naming file and column."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    names: list[str] | None = None
+    for f in files:
+        try:
+            schema = pq.read_schema(f)
+        except (pa.ArrowException, OSError) as exc:
+            raise SchemaError(f"{f}: cannot read the Parquet file ({exc}). Re-export it.") from exc
+        cols = [str(n) for n in schema.names]
+        missing = [c for c in REQUIRED[kind] if c not in cols]
+        if missing:
+            raise SchemaError(
+                f"{f}: the {kind} table is missing the column(s) {missing}. It has {cols}. "
+                f"Rename or add them: {kind} needs {list(REQUIRED[kind])}.")
+        if "_row" in cols:
+            raise SchemaError(f"{f}: the column '_row' is reserved by the engine (the row's "
+                              "position). Rename it.")
+        for c in STRING_COLUMNS[kind]:
+            if c in cols and pa.types.is_floating(schema.field(c).type):
+                raise SchemaError(f"{f}: column {c!r} is stored as floating point "
+                                  f"({schema.field(c).type}); ids and labels must be strings. "
+                                  "Write it as strings.")
+        if names is None:
+            names = cols
+        elif sorted(cols) != sorted(names):
+            raise SchemaError(f"{f}: its columns {cols} differ from those of {files[0]} "
+                              f"{names}. Every part of the {kind} table needs the same "
+                              "columns.")
+    return names or []
+
+
+def _read(backend, files: list[Path], kind: str, names: list[str]):
+    """One Ibis table over ``files`` with string ids/labels and a ``_row`` column."""
+    ibis = _ibis()
+    duck = getattr(backend, "name", "") == "duckdb"
+    parts = []
+    for i, f in enumerate(files):
+        offset = ibis.literal(i * _FILE_STRIDE, "int64")
+        if duck:
+            t = backend.read_parquet(str(f), file_row_number=True)
+            t = t.mutate(_row=t["file_row_number"].cast("int64") + offset)
+        else:  # other engines: their scan order
+            t = backend.read_parquet(str(f))
+            t = t.mutate(_row=ibis.row_number().cast("int64") + offset)
+        casts = {c: t[c].cast("string") for c in STRING_COLUMNS[kind]
+                 if c in t.columns and not t[c].type().is_string()}
+        if casts:
+            t = t.mutate(**casts)
+        parts.append(t.select(*names, "_row"))
+    table = parts[0]
+    for t in parts[1:]:
+        table = table.union(t, distinct=False)
+    return table
+
+
+def _find(root: Path, kind: str) -> Path | None:
+    for cand in (root / f"{kind}.parquet", root / kind):
+        if cand.exists():
+            return cand
+    if (root / f"{kind}.csv").exists():
+        raise SchemaError(f"{root / (kind + '.csv')}: the engine reads Parquet only. Convert "
+                          "the project with workbench.write_project(open_project(path), path, "
+                          "format='parquet').")
+    return None
+
+
+def _distinct_labels(tables: list) -> list[str]:
+    seen: set[str] = set()
+    for t in tables:
+        if t is not None and "label" in t.columns:
+            vals = t.select("label").distinct().execute()["label"]
+            seen.update(str(v) for v in vals.dropna())
+    return sorted(seen)
+
+
+def register_tables(items, annotations=None, predictions=None, *, backend=None,
+                    classes=None, default_run: str | None = None) -> EngineTables:
+    """Register Parquet files (or folders of Parquet parts) as the project's tables.
+
+    Parameters
+    ----------
+    items : path-like
+        ``items.parquet`` or a folder of its parts: ``item_id`` [, ``filepath``] [,
+        ``label``], metadata columns.
+    annotations, predictions : path-like, optional
+        ``item_id``, ``annotator``, ``label`` [, ``annotated_at``]; ``item_id``, ``run``,
+        ``label`` [, ``confidence``, ``prob_<class>``].
+    backend : Ibis backend, default=None
+        See :func:`connect` (None: in-process DuckDB).
+    classes : list of str, default=None
+        The class order; None: the sorted labels seen (one query).
+    default_run : str, default=None
+        None: the first run.
+
+    Returns
+    -------
+    EngineTables
+
+    Raises
+    ------
+    SchemaError
+        If a file is missing or unreadable, or lacks a required column (the message names
+        the file and the column).
+    """
+    backend = connect(backend)
+    files: dict[str, list[Path]] = {}
+    tables: dict[str, Any] = {}
+    for kind, path in (("items", items), ("annotations", annotations),
+                       ("predictions", predictions)):
+        if path is None:
+            if kind == "items":
+                raise ValueError("register_tables: items is required (a Parquet file or a "
+                                 "folder of Parquet parts).")
+            tables[kind] = None
+            continue
+        fl = _parquet_files(Path(path))
+        names = _check_schema(fl, kind)
+        files[kind] = fl
+        tables[kind] = _read(backend, fl, kind, names)
+    if classes is None:
+        classes = _distinct_labels([tables["items"], tables["annotations"],
+                                    tables["predictions"]])
+    out = EngineTables(backend=backend, items=tables["items"], annotations=tables["annotations"],
+                       predictions=tables["predictions"], classes=[str(c) for c in classes],
+                       default_run=default_run, files=files)
+    if default_run is not None and default_run not in out.runs:
+        raise SchemaError(f"default_run {default_run!r} is not a run in the predictions "
+                          f"{out.runs}. Fix default_run or add the run.")
+    return out
+
+
+def register_project(path: str | os.PathLike, *, backend=None) -> EngineTables:
+    """Register a project folder in Parquet format (``workbench.toml`` + tables).
+
+    Parameters
+    ----------
+    path : path-like
+        The project folder: ``items.parquet`` (or ``items/`` with Parquet parts),
+        optional ``annotations`` and ``predictions`` the same way, optional
+        ``workbench.toml`` (``classes``, ``default_run``). Write one with
+        ``workbench.write_project(project, path, format="parquet")``.
+    backend : Ibis backend, default=None
+        See :func:`connect`.
+
+    Returns
+    -------
+    EngineTables
+
+    Raises
+    ------
+    SchemaError
+        If the folder has no items table, a table is CSV, or a file lacks a required
+        column (the message names the file and the column).
+
+    Examples
+    --------
+    >>> tables = register_project("my_project")                       # doctest: +SKIP
+    >>> engine_slice_metrics(tables, by=["scanner", "site"])         # doctest: +SKIP
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise SchemaError(f"{root}: not a project folder.")
+    config: dict = {}
+    toml = root / "workbench.toml"
+    if toml.exists():
+        try:
+            config = tomllib.loads(toml.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise SchemaError(f"{toml}: not valid TOML ({exc}).") from exc
+        if config.get("task", "classification") != "classification":
+            raise SchemaError(f"{toml}: task = {config['task']!r}; the engine counts "
+                              "classification projects only.")
+    items = _find(root, "items")
+    if items is None:
+        raise SchemaError(f"{root}: no items.parquet (or items/ folder of Parquet parts). "
+                          "Every project needs an items table.")
+    return register_tables(items, _find(root, "annotations"), _find(root, "predictions"),
+                           backend=backend, classes=config.get("classes"),
+                           default_run=config.get("default_run"))
