@@ -25,6 +25,7 @@ _API: dict[str, str] = {
     "AnnotatorTable": "annotator_table",
     "LabelIssueList": "label_issue_list",
     "DetectionIssueList": "detection_issue_list",
+    "DataIssueList": "data_issue_list",
     "DisagreementExplorer": "disagreement_explorer",
     "EmbeddingMap": "embedding_map",
     "DetectionDisagreementExplorer": "detection_disagreement",
