@@ -14,7 +14,10 @@ The manager overview (:class:`workbench.widgets.OverviewDashboard`, notebook
   :func:`scorecard_flags`, from :func:`workbench.vendor_scorecard`; computed once per project
   load, :func:`cached_scorecard`);
 * the label releases with what each changed (:func:`release_table`, from
-  :func:`workbench.list_releases`).
+  :func:`workbench.list_releases`);
+* data drift per batch against the first batch (:func:`workbench.drift.drift_summary` of
+  :func:`workbench.drift`, by the trend column) and its headline, the most drifted batch and
+  column (:func:`drift_headline`).
 
 For a detection project (``task == "detection"``) the model's figure is the detector's AP
 per run and its change (:func:`ap_table`, from :func:`workbench.detection_metrics`), the
@@ -59,6 +62,7 @@ __all__ = [
     "scorecard_flags",
     "cached_scorecard",
     "release_table",
+    "drift_headline",
     "overview_kpis",
     "STATUS_ORDER",
 ]
@@ -553,6 +557,52 @@ def release_table(releases: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values("release", ascending=False, kind="stable").reset_index(drop=True)
 
 
+def drift_headline(summary: pd.DataFrame) -> dict | None:
+    """The overview's drift row: the most drifted (batch, column) and how many drifted.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        :func:`workbench.drift.drift_summary` (drifted pairs first, then by PSI).
+
+    Returns
+    -------
+    dict or None
+        ``by``, ``baseline`` (from the summary's ``attrs``), ``batch``, ``column``, ``psi``,
+        ``drifted``, ``value``, ``share_baseline``, ``share`` of the first row (the most
+        drifted pair, or the largest PSI when none drifted), ``n_drifted``, ``n_pairs``,
+        ``flagged`` (the drifted pairs as ``"<batch> <column>"``), ``psi_threshold`` and
+        ``alpha`` (the summary's thresholds); None without any pair.
+
+    Examples
+    --------
+    >>> summary = pd.DataFrame({"batch": ["w3", "w2"], "column": ["scanner", "vendor"],
+    ...     "psi": [0.41, 0.05], "drifted": [True, False], "value": ["c", "x"],
+    ...     "share_baseline": [0.1, 0.5], "share": [0.4, 0.45]})
+    >>> h = drift_headline(summary)
+    >>> h["batch"], h["column"], h["psi"], h["n_drifted"], h["n_pairs"], h["flagged"]
+    ('w3', 'scanner', 0.41, 1, 2, ['w3 scanner'])
+    """
+    check_columns(summary, ["batch", "column", "psi", "drifted"], what="summary",
+                  func="drift_headline")
+    if not len(summary):
+        return None
+    top = summary.iloc[0]
+    drifted = summary["drifted"].fillna(False).astype(bool).to_numpy()
+    return {
+        "by": summary.attrs.get("by", "batch"), "baseline": summary.attrs.get("baseline"),
+        "batch": str(top["batch"]), "column": str(top["column"]), "psi": float(top["psi"]),
+        "drifted": bool(top["drifted"]),
+        "value": None if pd.isna(top.get("value")) else str(top.get("value")),
+        "share_baseline": top.get("share_baseline"), "share": top.get("share"),
+        "n_drifted": int(drifted.sum()), "n_pairs": int(len(summary)),
+        "psi_threshold": summary.attrs.get("psi_threshold"),
+        "alpha": summary.attrs.get("alpha"),
+        "flagged": [f"{b} {c}" for b, c in zip(summary["batch"][drifted],
+                                                summary["column"][drifted], strict=True)],
+    }
+
+
 # --------------------------------------------------------------------------- orchestration
 
 
@@ -577,6 +627,8 @@ class OverviewKPIs:
     scorecard_flagged: pd.DataFrame | None = None
     #: :func:`release_table` (empty: no release yet; None: the project cannot have releases).
     releases: pd.DataFrame | None = None
+    #: :func:`workbench.drift.drift_summary` by the trend column (None when not computed).
+    drift: pd.DataFrame | None = None
     problems: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
@@ -627,6 +679,7 @@ def overview_kpis(project: Any, *, store: Any = None, by: tuple[str, ...] = ("ve
         _detection_kpis(project, out, trend_by=trend_by, top=top, issues=issues)
         _relabel_kpis(project, out, store, queue)
         out.problems["scorecard"] = "vendor scorecards cover classification projects only"
+        _drift_kpis(project, out, trend_by)
         return out
     meta = [c for c in by if c in project.items.columns]
 
@@ -696,6 +749,7 @@ def overview_kpis(project: Any, *, store: Any = None, by: tuple[str, ...] = ("ve
     _relabel_kpis(project, out, store, queue)
     _scorecard_kpis(project, out, store, by)
     _release_kpis(project, out)
+    _drift_kpis(project, out, trend_by)
     return out
 
 
@@ -823,3 +877,16 @@ def _release_kpis(project: Any, out: OverviewKPIs) -> None:
         out.releases = release_table(list_releases(project))
     except Exception as exc:  # noqa: BLE001 - shown on the dashboard
         out.problems["releases"] = _reason(exc)
+
+
+def _drift_kpis(project: Any, out: OverviewKPIs, by: str) -> None:
+    """Drift per batch (by the trend column) against the first batch, most drifted first."""
+    if by not in project.items.columns:
+        out.problems["drift"] = f"the items have no {by!r} column"
+        return
+    try:
+        from .drift import drift, drift_summary
+
+        out.drift = drift_summary(drift(project, by=by))
+    except Exception as exc:  # noqa: BLE001 - shown on the dashboard
+        out.problems["drift"] = _reason(exc)

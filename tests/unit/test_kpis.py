@@ -288,3 +288,21 @@ def test_overview_lists_releases_after_a_release(tmp_path, monkeypatch):
     # a project without a folder has no releases (and it is not a problem)
     k = kpis.overview_kpis(wb.Project.from_frames(items=items), issues=False)
     assert k.releases is None and "releases" not in k.problems
+
+
+def test_overview_kpis_drift_row(sample_project):
+    k = kpis.overview_kpis(sample_project)
+    assert "drift" not in k.problems
+    assert set(k.drift["column"]) == {"scanner", "vendor", "split", "predicted"}
+    head = kpis.drift_headline(k.drift)
+    assert head["baseline"] == "2026-W01" and head["n_drifted"] == 0
+    assert head["n_pairs"] == len(k.drift) == 5 * 4
+    assert head["psi"] == k.drift["psi"].max()
+    import workbench as wb
+
+    items = pd.DataFrame({"item_id": ["a", "b"], "label": ["x", "y"]})
+    k = kpis.overview_kpis(wb.Project.from_frames(items=items))
+    assert k.drift is None and k.problems["drift"] == "the items have no 'batch' column"
+    assert kpis.drift_headline(k.drift if k.drift is not None else
+                               pd.DataFrame(columns=["batch", "column", "psi",
+                                                     "drifted"])) is None

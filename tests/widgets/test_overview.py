@@ -158,3 +158,21 @@ def test_overview_notebook_is_thin_and_runs(role, monkeypatch, sample_root):
             exec("".join(cell["source"]), ns)  # noqa: S102 - our own vetted notebook
     assert isinstance(ns["app"], OverviewDashboard)
     assert ns["project"].root.resolve() == sample_root.resolve()
+
+
+def test_overview_drift_row_names_the_most_drifted_batch(sample_project):
+    app = OverviewDashboard(sample_project)
+    assert "wb-overview-drift" in app.drift._dom_classes
+    assert "against batch 2026-W01: no batch drifted" in app.drift.value  # none on the sample
+    n = 600
+    items = pd.DataFrame({"item_id": [f"i{i}" for i in range(n)],
+                          "batch": [f"w{1 + i // 200}" for i in range(n)],
+                          "vendor": ["v1", "v2"] * (n // 2)})
+    # batch w3: the model predicts class 0 for nearly everything (a changed class mix)
+    pred = pd.DataFrame({"item_id": items["item_id"], "run": "r1",
+                         "label": [("0" if i >= 400 and i % 10 else str(i % 4))
+                                   for i in range(n)]})
+    app = OverviewDashboard(wb.Project.from_frames(items=items, predictions=pred))
+    html = app.drift.value
+    assert "wb-drift-flagged" in html and "1 of 4 batch/column pairs drifted" in html
+    assert "w3 predicted" in html and "PSI &gt; 0.20 and q &lt; 0.01" in html

@@ -18,7 +18,7 @@ except ImportError:  # pragma: no cover - reported on the dashboard when missing
     pass
 
 from .._format import percent, points
-from ..kpis import SCORECARD_COLUMNS, OverviewKPIs, overview_kpis
+from ..kpis import SCORECARD_COLUMNS, OverviewKPIs, drift_headline, overview_kpis
 from ..selection import Selection
 from ._adapters import StatusMixin, esc, guarded, plot_text
 from ._plotly_adapter import figure_widget
@@ -43,6 +43,7 @@ _STYLE = """
 .wb-overview .wb-section-title { font-weight: 600; margin: 6px 0 2px 0; }
 .wb-overview tr.wb-flagged td { background: #ffebe9; color: #cf222e; font-weight: 600; }
 .wb-overview .wb-scorecard-flags { color: #cf222e; margin: 2px 0 4px 0; }
+.wb-overview .wb-drift-flagged { color: #cf222e; font-weight: 600; }
 .wb-overview .wb-readonly { background: #ddf4ff; color: #0969da; border-radius: 10px;
   padding: 1px 8px; font-size: 11px; margin-left: 8px; }
 </style>
@@ -119,7 +120,9 @@ class OverviewDashboard(StatusMixin, w.VBox):
     ``wb-overview-worst``, ``wb-overview-scorecard`` (vendor-level scorecard per batch,
     ``wb-scorecard-table``; rows with a drop beyond chance have ``wb-flagged``, and
     ``wb-scorecard-flags`` names them), ``wb-overview-releases`` (``wb-releases-table``, or
-    ``wb-no-release``), ``wb-status``, ``wb-overview-refresh``, ``wb-error``.
+    ``wb-no-release``), ``wb-overview-drift`` (one line: the most drifted batch and column
+    against the first batch and its PSI, ``wb-drift-flagged`` when it drifted;
+    :func:`workbench.drift`), ``wb-status``, ``wb-overview-refresh``, ``wb-error``.
 
     The scorecard (:func:`workbench.vendor_scorecard`) is computed once per project load
     (:func:`workbench.kpis.cached_scorecard`); *Refresh* re-reads the releases and the
@@ -159,6 +162,8 @@ class OverviewDashboard(StatusMixin, w.VBox):
         self.scorecard.add_class("wb-overview-scorecard")
         self.releases = w.HTML()
         self.releases.add_class("wb-overview-releases")
+        self.drift = w.HTML()
+        self.drift.add_class("wb-overview-drift")
         self.status = w.HTML()
         self.status.add_class("wb-status")
         self.refresh_button = w.Button(description="Refresh", icon="refresh",
@@ -166,7 +171,8 @@ class OverviewDashboard(StatusMixin, w.VBox):
         self.refresh_button.add_class("wb-overview-refresh")
         self.refresh_button.on_click(self._on_refresh)
         self._make_error_box()
-        self.children = [w.HTML(_STYLE), self.header, self.cards, self.trends, self.tables,
+        self.children = [w.HTML(_STYLE), self.header, self.cards, self.drift, self.trends,
+                         self.tables,
                          self.worst, self.scorecard, self.releases,
                          w.HBox([self.refresh_button, self.status]), self.error_box]
         self.add_class("wb-overview")
@@ -197,6 +203,7 @@ class OverviewDashboard(StatusMixin, w.VBox):
         self.header.value = (
             f"<h2 style='margin:4px 0'>{esc(s['name'])} — overview{badge}</h2>")
         self.cards.value = self._cards_html(k)
+        self.drift.value = self._drift_html(k)
         self._render_trends(k)
         self.tables.value = self._tables_html(k)
         worst = ("Where run {} misses most boxes (slices significantly worse than the rest)"
@@ -349,6 +356,31 @@ class OverviewDashboard(StatusMixin, w.VBox):
         rows = ["wb-flagged" if bool(v) else "" for v in table["drop_flag"].fillna(False)]
         return (title + f"<div class='wb-scorecard-flags'>{esc(line)}</div>"
                 + _table(table, formats, css="wb-scorecard-table", row_css=rows))
+
+    def _drift_html(self, k: OverviewKPIs) -> str:
+        """One line: the most drifted batch and column against the baseline, and its PSI."""
+        head = drift_headline(k.drift) if k.drift is not None else None
+        if head is None:
+            why = k.problems.get("drift", "no batch to compare")
+            return f"<div class='wb-drift-line'><b>Data drift:</b> <i>{esc(why)}</i></div>"
+        by = esc(head["by"])
+        alpha = float(head["alpha"]) if head["alpha"] is not None else float("nan")
+        rule = f"PSI &gt; {esc(_num(head['psi_threshold']))} and q &lt; {alpha:g}"
+        share = ""
+        if head["value"] is not None:
+            share = (f" ({esc(head['value'])}: {esc(percent(head['share_baseline']))} → "
+                     f"{esc(percent(head['share']))})")
+        top = (f"{by} {esc(head['batch'])}, {esc(head['column'])}, PSI "
+               f"{esc(_num(head['psi']))}{share}")
+        if head["n_drifted"]:
+            flagged = ", ".join(head["flagged"][:5]) + (" ..." if head["n_drifted"] > 5 else "")
+            body = (f"<span class='wb-drift-flagged'>{head['n_drifted']} of {head['n_pairs']} "
+                    f"{by}/column pairs drifted</span> ({rule}): "
+                    f"{esc(flagged)}. Most: {top}.")
+        else:
+            body = f"no {by} drifted ({rule}). Largest change: {top}."
+        return (f"<div class='wb-drift-line'><b>Data drift</b> against {by} "
+                f"{esc(head['baseline'])}: {body}</div>")
 
     def _releases_html(self, k: OverviewKPIs) -> str:
         title = "<div class='wb-section-title'>Label releases</div>"
