@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from ._validation import check_fraction, check_int
-from .drift import MAX_LEVELS, slice_values
+from .drift import MAX_LEVELS, _is_numeric, slice_values
 from .errors import WorkbenchError
 
 __all__ = [
@@ -356,7 +356,7 @@ def _slice_columns(project: Any, columns: Any, filters: set, ref, tgt,
             col = project.items[c]
             if c in filters:
                 skipped[c] = "it defines the reference or the target"
-            elif not pd.api.types.is_numeric_dtype(col) and col[both].nunique() > MAX_LEVELS:
+            elif not _is_numeric(col) and col[both].nunique() > MAX_LEVELS:
                 skipped[c] = (f"{col[both].nunique()} distinct values (more than {MAX_LEVELS}); "
                               f"name it in columns= to include it")
             else:
