@@ -43,12 +43,16 @@ new_venv = $(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) e
 # PYTEST_ARGS picks a few tests; in a whole run it is an error.
 NO_TESTS_OK = $(if $(strip $(PYTEST_ARGS)),5,)
 
-# $(call run_tests,BIN): the suite with that virtualenv's python, in two pytest processes:
+# $(call run_tests,BIN): the suite with that virtualenv's python, in three pytest processes:
 # Playwright's sync API keeps an event loop running in the main thread, so the real-browser
-# tests (marker `browser`) run apart from everything else.
+# tests (marker `browser`) run apart from everything else; the dashboards run under nbval
+# once more on the text sample (WORKBENCH_PROJECT=data/sample-text, docs/text.md).
 run_tests = rc=0; \
 	$(1)/python -m pytest tests notebooks --nbval-lax --nbval-current-env \
 		--doctest-modules workbench -p no:cacheprovider -m "not browser" $(PYTEST_ARGS) \
+		|| { s=$$?; [ "$$s" = "$(NO_TESTS_OK)" ] || rc=$$s; }; \
+	WORKBENCH_PROJECT=data/sample-text $(1)/python -m pytest notebooks/0*.ipynb --nbval-lax \
+		--nbval-current-env -p no:cacheprovider $(PYTEST_ARGS) \
 		|| { s=$$?; [ "$$s" = "$(NO_TESTS_OK)" ] || rc=$$s; }; \
 	$(1)/python -m pytest tests -p no:cacheprovider -m browser $(PYTEST_ARGS) \
 		|| { s=$$?; [ "$$s" = "$(NO_TESTS_OK)" ] || rc=$$s; }; \
