@@ -214,3 +214,16 @@ def test_embedding_novelty_checks_its_arrays():
         embedding_novelty(ref, [[np.nan, 0.0]], k=1)
     with pytest.raises(ValueError, match="must be 2-D"):
         embedding_novelty(np.zeros(5), ref, k=1)
+
+
+def test_on_the_real_sample_a_random_split_is_covered(sample_project):
+    """The sample's splits are random: no thin slice, and about 1% novel by chance."""
+    cov = coverage(sample_project, target={"split": "test"})
+    assert len(cov.target_ids) == (sample_project.items["split"] == "test").sum()
+    assert not cov.slices["is_thin"].any()
+    assert {"scanner", "vendor", "batch"} <= set(cov.slices["column"])
+    if not sample_project.has_embeddings:
+        assert cov.items is None and "workbench embed" in cov.note
+        return
+    assert len(cov.items) == len(cov.target_ids)
+    assert cov.items["is_novel"].mean() <= 0.03
