@@ -51,7 +51,7 @@ run_tests = rc=0; \
 	$(1)/python -m pytest tests notebooks --nbval-lax --nbval-current-env \
 		--doctest-modules workbench -p no:cacheprovider -m "not browser" $(PYTEST_ARGS) \
 		|| { s=$$?; [ "$$s" = "$(NO_TESTS_OK)" ] || rc=$$s; }; \
-	WORKBENCH_PROJECT=data/sample-text $(1)/python -m pytest notebooks/0*.ipynb --nbval-lax \
+	WORKBENCH_PROJECT=$(CURDIR)/data/sample-text $(1)/python -m pytest notebooks/0*.ipynb --nbval-lax \
 		--nbval-current-env -p no:cacheprovider $(PYTEST_ARGS) \
 		|| { s=$$?; [ "$$s" = "$(NO_TESTS_OK)" ] || rc=$$s; }; \
 	$(1)/python -m pytest tests -p no:cacheprovider -m browser $(PYTEST_ARGS) \
