@@ -193,9 +193,10 @@ def _datalab_issues(project, types: list[str], k: int, run: str | None, *,
         severity = 1.0 - found[f"{issue_type}_score"].to_numpy(dtype=float)
         if issue_type == "near_duplicate":
             sets = details["near_duplicate_sets"]
-            for i in flagged:
-                others = sorted(str(ids[j]) for j in sets[i] if j != i)
-                rows.append((str(ids[i]), issue_type, float(severity[i]), others))
+            names = ids.tolist()
+            for i in flagged.tolist():
+                others = sorted(names[j] for j in sets[i].tolist() if j != i)
+                rows.append((names[i], issue_type, float(severity[i]), others))
         elif issue_type == "underperforming_group":
             stats = details.get("clustering", {}).get("stats", {})
             cluster = stats.get("cluster_ids")
@@ -233,17 +234,25 @@ def _with_splits(project, frame: pd.DataFrame) -> pd.DataFrame:
     """Add ``split_pair`` (the splits a duplicate group spans) and ``is_leak``."""
     pair = np.full(len(frame), None, dtype=object)
     if _SPLIT in project.items.columns and len(frame):
-        split = pd.Series(project.items[_SPLIT].astype("str").to_numpy(),
-                          index=project.items["item_id"].astype(str).to_numpy())
-        lookup = split.to_dict()
-        for pos, (item, kind, others) in enumerate(zip(frame["item_id"], frame["issue_type"],
-                                                      frame["related_ids"], strict=True)):
-            if kind not in DUPLICATE_TYPES:
-                continue
-            seen = {lookup.get(x) for x in [item, *others]}
-            seen = sorted(s for s in seen if s is not None and not pd.isna(s))
-            if len(seen) > 1:
-                pair[pos] = " | ".join(seen)
+        split = pd.Categorical(project.items[_SPLIT].astype("str"))
+        categories = [str(c) for c in split.categories]
+        codes = np.append(split.codes, -1)  # position -1 (an unknown id): no split
+        where = pd.Index(project.items["item_id"].astype(str))
+        dup = np.flatnonzero(frame["issue_type"].isin(DUPLICATE_TYPES).to_numpy())
+        groups = [[item, *others] for item, others in zip(
+            frame["item_id"].to_numpy()[dup], frame["related_ids"].to_numpy()[dup],
+            strict=True)]
+        if groups:
+            sizes = np.fromiter((len(g) for g in groups), dtype=np.int64, count=len(groups))
+            pos = where.get_indexer(np.concatenate(groups))
+            got = codes[pos]
+            starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+            low = np.minimum.reduceat(np.where(got < 0, np.iinfo(np.int16).max, got), starts)
+            high = np.maximum.reduceat(got, starts)
+            for row in np.flatnonzero((high >= 0) & (low < high)):  # spans 2+ splits
+                g = got[starts[row]:starts[row] + sizes[row]]
+                names = sorted(categories[c] for c in set(g[g >= 0].tolist()))
+                pair[dup[row]] = " | ".join(names)
     frame["split_pair"] = pd.array(pair, dtype="str")
     frame["is_leak"] = frame["split_pair"].notna().to_numpy()
     return frame
