@@ -144,6 +144,15 @@ def _hint(value: Any, options) -> str:
     return f" Did you mean {close[0]!r}?" if close else ""
 
 
+def _as_number(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
 def filter_mask(items: pd.DataFrame, spec: Any, name: str, func: str) -> np.ndarray:
     """The items a filter selects: every ``column -> value(s)`` condition holds.
 
@@ -153,7 +162,8 @@ def filter_mask(items: pd.DataFrame, spec: Any, name: str, func: str) -> np.ndar
         The project's items.
     spec : dict
         Column -> a value or a list of values (a list selects any of them). Text columns
-        compare as text (``{"batch": 3}`` selects ``"3"``).
+        compare as text (``{"batch": 3}`` selects ``"3"``), numeric columns as numbers
+        (``{"year": "2020"}`` selects 2020).
     name, func : str
         The parameter and the public function, for the messages.
 
@@ -188,6 +198,7 @@ def filter_mask(items: pd.DataFrame, spec: Any, name: str, func: str) -> np.ndar
         if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
             have = series.to_numpy()
             present = set(pd.unique(series.dropna()))
+            values = [_as_number(v) for v in values]  # {"year": "2020"} selects 2020
         else:
             have = series.astype(str).where(series.notna(), None).to_numpy(dtype=object)
             values = [str(v) for v in values]

@@ -227,3 +227,19 @@ def test_on_the_real_sample_a_random_split_is_covered(sample_project):
         return
     assert len(cov.items) == len(cov.target_ids)
     assert cov.items["is_novel"].mean() <= 0.03
+
+
+def test_filters_compare_text_as_text_and_numbers_as_numbers():
+    items = pd.DataFrame({"item_id": [f"i{i}" for i in range(40)],
+                          "week": [str(1 + i % 4) for i in range(40)],
+                          "year": [2020 + i % 2 for i in range(40)],
+                          "site": ["x", "y"] * 20})
+    project = wb.Project.from_frames(items=items)
+    cov = coverage(project, reference={"week": [1, 2], "year": "2020"},
+                   target={"week": "4", "year": 2021.0})
+    chosen = items.set_index("item_id")
+    assert set(chosen.loc[cov.reference_ids, "week"]) <= {"1", "2"}
+    assert set(chosen.loc[cov.reference_ids, "year"]) == {2020}
+    assert set(chosen.loc[cov.target_ids, "year"]) == {2021}
+    with pytest.raises(ValueError, match=r"selects year=2019.0, .* has no such value"):
+        coverage(project, reference={"year": "2019"}, target={"year": 2021})

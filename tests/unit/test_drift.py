@@ -222,3 +222,12 @@ def test_parameter_errors_name_the_fix():
         drift_items(project, "b3", "color", value="pink")
     with pytest.raises(ValueError, match="no value of 'shape' grew"):
         drift_items(project, "b2", "shape")
+
+
+def test_the_package_exports_the_functions_not_the_modules():
+    import importlib
+
+    module = importlib.import_module("workbench.drift")  # imported by the tests above, too
+    assert wb.drift is module.drift and wb.drift_items is module.drift_items
+    assert wb.coverage is importlib.import_module("workbench.coverage").coverage
+    assert {"coverage", "drift", "drift_items", "Coverage"} <= set(wb.__all__)
