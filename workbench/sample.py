@@ -15,7 +15,9 @@ into a small but realistic label-curation project (the one committed in ``data/s
   ``truth.csv``, which only tests and documentation read);
 - out-of-fold predictions of two real scikit-learn models trained on the noisy labels of the
   partly degraded images: run ``baseline`` (logistic regression) and run ``candidate``
-  (calibrated RBF SVM), with per-class probabilities.
+  (calibrated RBF SVM), with per-class probabilities;
+- ``embeddings.parquet``: the sample model's own embeddings, the 32-unit hidden layer of an
+  MLP trained on the ``train`` split's noisy labels (see :mod:`workbench.embeddings`).
 
 Everything is seeded and single-threaded, so rebuilding gives byte-identical files.
 """
@@ -247,6 +249,41 @@ def _predictions(features: np.ndarray, labels: np.ndarray, item_ids, seed: int) 
     return pd.concat(frames, ignore_index=True)
 
 
+#: Width of the sample's embeddings: the hidden layer of its MLP.
+EMBEDDING_DIM = 32
+
+
+def _embeddings(features: np.ndarray, labels: np.ndarray, train: np.ndarray, item_ids,
+                seed: int) -> pd.DataFrame:
+    """The sample's own model's embeddings: a small MLP's hidden layer, for every item.
+
+    A one-hidden-layer :class:`~sklearn.neural_network.MLPClassifier` (``EMBEDDING_DIM``
+    ReLU units) is trained on the ``train`` split's noisy labels, on the same features as
+    the prediction runs; each item's embedding is its hidden-layer activation (what a team
+    would take from the penultimate layer of its own network). Seeded and single-threaded.
+    """
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
+
+    from .embeddings import embedding_frame
+
+    with threadpool_limits(limits=1):
+        scaler = StandardScaler().fit(features[train])
+        Z = scaler.transform(features)
+        mlp = MLPClassifier(hidden_layer_sizes=(EMBEDDING_DIM,), alpha=1e-3, max_iter=400,
+                            random_state=seed)
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            mlp.fit(Z[train], labels[train])
+        hidden = np.maximum(Z @ mlp.coefs_[0] + mlp.intercepts_[0], 0.0)
+    return embedding_frame(item_ids, np.round(hidden, 4))
+
+
 def _table(frame: pd.DataFrame) -> str:
     """A small markdown table (shares as percentages); the index becomes the first column."""
     head = [str(frame.index.name or "")] + [str(c) for c in frame.columns]
@@ -325,8 +362,9 @@ def build_sample(directory, *, seed=0) -> Path:
 
     The build is deterministic: the same ``seed`` gives byte-identical files (tables and
     images). It takes a few seconds and writes ``workbench.toml``, ``items.csv``,
-    ``annotations.csv``, ``predictions.csv``, ``truth.csv``, ``README.md`` and
-    ``images/digit-NNNN.png`` (1,797 images). Existing files of those names are replaced.
+    ``annotations.csv``, ``predictions.csv``, ``truth.csv``, ``embeddings.parquet``,
+    ``README.md`` and ``images/digit-NNNN.png`` (1,797 images). Existing files of those
+    names are replaced.
 
     Parameters
     ----------
@@ -375,7 +413,10 @@ def build_sample(directory, *, seed=0) -> Path:
     degraded = items["scanner"].to_numpy() == DEGRADED_SCANNER
     images = _render_images(digits.images, degraded, seed)
     annotations = _annotations(items, truth, seed)
-    predictions = _predictions(_features(images), label, items["item_id"].to_numpy(), seed)
+    features = _features(images)
+    predictions = _predictions(features, label, items["item_id"].to_numpy(), seed)
+    embeddings = _embeddings(features, label, (items["split"] == "train").to_numpy(),
+                             items["item_id"].to_numpy(), seed)
     truth_frame = pd.DataFrame(
         {"item_id": items["item_id"], "true_label": truth.astype(str), "is_label_error": is_error}
     )
@@ -387,6 +428,7 @@ def build_sample(directory, *, seed=0) -> Path:
     annotations.to_csv(root / "annotations.csv", **csv)
     predictions.to_csv(root / "predictions.csv", **csv)
     truth_frame.to_csv(root / "truth.csv", **csv)
+    embeddings.to_parquet(root / "embeddings.parquet", index=False)
     classes = ", ".join(f'"{c}"' for c in CLASSES)
     (root / "workbench.toml").write_text(_TOML.format(classes=classes), encoding="utf-8")
     readme = _readme(items, annotations, predictions, truth_frame, seed)
