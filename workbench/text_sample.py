@@ -397,6 +397,7 @@ def build_text_sample(directory, *, seed=0) -> Path:
 
     Examples
     --------
+    >>> import workbench as wb
     >>> from workbench.text_sample import build_text_sample
     >>> root = build_text_sample("my-text-sample")  # doctest: +SKIP
     >>> wb.open_project(root).is_text  # doctest: +SKIP
