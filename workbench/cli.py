@@ -78,7 +78,16 @@ def _embed(args) -> int:
               f"{args.method} baseline.", file=sys.stderr)
         return 1
     try:
-        project = open_project(args.path)
+        if existing:  # being replaced: read the project without them (they may be broken)
+            from .errors import SchemaError
+            from .project import _load, _Problems, _summary
+
+            problems = _Problems()
+            project = _load(args.path, problems, embeddings=False)
+            if project is None:
+                raise SchemaError(_summary(problems), problems=list(problems))
+        else:
+            project = open_project(args.path)
         frame = compute_embeddings(project, args.method)
         path = write_embeddings(args.path, frame)
     except WorkbenchError as exc:

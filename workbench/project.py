@@ -5,7 +5,8 @@ A project is a folder::
     <project>/
       workbench.toml            optional: name, classes (ordered list), default_run, image_root
       items.csv|items.parquet   one row per item: item_id (unique), filepath (optional),
-                                label (optional), any other column = metadata
+                                label (optional), text (optional: a text item's content;
+                                or .txt filepaths, docs/text.md), any other column = metadata
       annotations.csv|.parquet  optional: item_id, annotator, label [, annotated_at]
       predictions.csv|.parquet  optional: item_id, run, label [, confidence] [, prob_<class>...]
 
@@ -1456,7 +1457,11 @@ def _default_path() -> Path:
     return Path(__file__).resolve().parents[1] / "data" / "sample"
 
 
-def _load(path, problems: _Problems) -> Project | None:
+def _load(path, problems: _Problems, *, embeddings: bool = True) -> Project | None:
+    """Read and validate a project folder; None when ``problems`` holds errors.
+
+    ``embeddings=False`` leaves its embedding files unread (``workbench embed --force``).
+    """
     root = Path(path)
     if not root.exists():
         problems.error(str(root), "the project folder does not exist. Check the path.")
@@ -1493,10 +1498,11 @@ def _load(path, problems: _Problems) -> Project | None:
             problems.error(problem.file if problem else str(root), str(exc),
                            column=problem.column if problem else None)
         return None
-    from .embeddings import read_embeddings
+    if embeddings:
+        from .embeddings import read_embeddings
 
-    project._set_embeddings(read_embeddings(root, project.items["item_id"].to_numpy(),
-                                            problems))
+        project._set_embeddings(read_embeddings(root, project.items["item_id"].to_numpy(),
+                                                problems))
     project.problems = list(problems)
     return None if problems.errors else project
 

@@ -353,6 +353,10 @@ def test_hog_baseline_and_cli(small_images, capsys):
     assert cli_main(["embed", str(small_images), "--force", "--method", "hog"]) == 0
     assert not (small_images / "embeddings.npy").exists()
     assert open_project(small_images).has_embeddings
+    # broken embeddings are replaced with --force (the project is read without them)
+    (small_images / "embeddings.parquet").write_bytes(b"garbage")
+    assert cli_main(["embed", str(small_images), "--force"]) == 0
+    assert open_project(small_images).embedding_matrix()[1].shape[0] == 24
 
 
 def test_write_embeddings_validates(folder):
