@@ -447,7 +447,7 @@ def _load_round(store, round_ref, func: str) -> QCRound:
 
 def export_qc_round(project, round_id, path, format: str = "labelstudio", *,
                     url_prefix: str | None = None, from_name: str = "label",
-                    to_name: str = "image", store=None) -> Path:
+                    to_name: str | None = None, store=None) -> Path:
     """Write a QC round for the vendor, with nothing that tells gold items apart.
 
     Items come in the round's (shuffled) batch order. No dataset label, prediction or gold
@@ -464,7 +464,8 @@ def export_qc_round(project, round_id, path, format: str = "labelstudio", *,
         ``data.qc_round``, ``data.task``; no pre-annotations: set the Label Studio
         project's overlap to the round's ``overlap``), or CSV with one row per item and
         annotator slot (``qc_round``, ``task``, ``annotator_slot``, ``item_id``,
-        ``filepath``, and empty ``annotator`` and ``label`` for the vendor to fill;
+        ``filepath``, ``text`` in a text project, and empty ``annotator`` and ``label``
+        for the vendor to fill;
         formula-like cells guarded, see :func:`workbench.relabel.neutralize_cell`). Both
         read back with :func:`workbench.import_labels`.
     url_prefix : str, optional
@@ -488,6 +489,10 @@ def export_qc_round(project, round_id, path, format: str = "labelstudio", *,
     if "filepath" in project.items.columns:
         fp = project.items.set_index(project.items["item_id"].astype(str))["filepath"]
         batch["filepath"] = fp.reindex(batch["item_id"]).to_numpy()
+    is_text = bool(getattr(project, "is_text", False))
+    if is_text:  # the vendor reads the text itself (docs/text.md)
+        batch["text"] = [project.item_text(i) for i in batch["item_id"]]
+    to_name = ("text" if is_text else "image") if to_name is None else to_name
     path = Path(os.fspath(path))
     if format == "labelstudio":
         from .relabel import _labelstudio_tasks
@@ -503,12 +508,14 @@ def export_qc_round(project, round_id, path, format: str = "labelstudio", *,
     task_no = {i: k for k, i in enumerate(order["item_id"].astype(str), start=1)}
     fp = dict(zip(batch["item_id"], batch["filepath"], strict=True)) \
         if "filepath" in batch.columns else {}
+    texts = dict(zip(batch["item_id"], batch["text"], strict=True)) if is_text else {}
     rows = []
     for item, a in zip(slots["item_id"].astype(str), slots["annotator_slot"], strict=True):
         value = fp.get(item)
         rows.append({"qc_round": str(rid), "task": str(task_no[item]),
                      "annotator_slot": str(int(a)), "item_id": item,
                      "filepath": "" if value is None or pd.isna(value) else str(value),
+                     **({"text": texts.get(item) or ""} if is_text else {}),
                      "annotator": "", "label": ""})
     atomic_write(path, lambda fh: _write_csv(rows, fh))
     return path
@@ -519,6 +526,8 @@ def _write_csv(rows: list[dict], fh) -> None:
 
     fields = ["qc_round", "task", "annotator_slot", "item_id", "filepath", "annotator",
               "label"]
+    if rows and "text" in rows[0]:  # a text project: the text after the item
+        fields.insert(5, "text")
     cells = [{k: neutralize_cell(r[k]) for k in fields} for r in rows]
     cr = any("\r" in v for r in cells for v in r.values())
     writer = csv.DictWriter(fh, fieldnames=fields, lineterminator="\r\n" if cr else "\n")

@@ -288,3 +288,17 @@ def test_fiftyone_button_is_hidden_for_text(text_project, sample_project):
     assert button.open_app() is None  # guarded: the error goes to the widget's error box
     assert "This is a text project" in button.error_box.value and button.session is None
     assert FiftyOneButton(sample_project).layout.display != "none"
+
+
+def test_qc_round_export_carries_the_text(text_project, tmp_path):
+    r = wb.plan_qc_round(text_project, 4, overlap=2, gold_share=0, focus="random")
+    path = wb.export_qc_round(text_project, r.round_id, tmp_path / "qc.csv", format="csv")
+    rows = list(csv.DictReader(path.open(newline="", encoding="utf-8")))
+    assert list(rows[0]) == ["qc_round", "task", "annotator_slot", "item_id", "filepath", "text",
+                             "annotator", "label"]
+    assert len(rows) == 8
+    assert all(row["text"] == text_project.item_text(row["item_id"]) for row in rows)
+    tasks = json.loads(wb.export_qc_round(text_project, r, tmp_path / "qc.json")
+                       .read_text("utf-8"))
+    assert [t["data"]["text"] for t in tasks] == [text_project.item_text(i) for i in r.item_ids]
+    assert all("image" not in t["data"] for t in tasks)
