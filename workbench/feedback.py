@@ -35,6 +35,8 @@ from .scorecard import encoded_labels, vendor_scorecard
 __all__ = ["vendor_feedback"]
 
 _FUNC = "vendor_feedback"
+#: Characters of a text item shown as an example in the report.
+_EXAMPLE_CHARS = 600
 _VENDOR, _BATCH = "vendor", "batch"
 
 #: Scorecard columns shown in the report, with their headings.
@@ -428,6 +430,12 @@ def _document(project, vendor, batch, mine, scope, summary, labels, pairs, weak_
                 uri = _data_uri(project, r["item_id"])
                 img = f'<img alt="{e(r["item_id"])}" src="{uri}">' if uri else \
                     "<em>(no image)</em>"
+                text = (project.item_text(r["item_id"])
+                        if getattr(project, "is_text", False) else None)
+                if text is not None:  # a text item: its text, escaped (docs/text.md)
+                    more = "&#8230;" if len(text) > _EXAMPLE_CHARS else ""
+                    img = (f'<blockquote class="text" style="white-space:pre-wrap">'
+                           f"{e(text[:_EXAMPLE_CHARS])}{more}</blockquote>")
                 out.append(f'<div class="ex">{img}<br>{e(r["item_id"])}<br>'
                            f'{e(r["annotator"])} labelled <b>{e(r["label"])}</b>; consensus '
                            f'<b>{e(r["consensus"])}</b></div>')

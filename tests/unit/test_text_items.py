@@ -302,3 +302,12 @@ def test_qc_round_export_carries_the_text(text_project, tmp_path):
                        .read_text("utf-8"))
     assert [t["data"]["text"] for t in tasks] == [text_project.item_text(i) for i in r.item_ids]
     assert all("image" not in t["data"] for t in tasks)
+
+
+def test_vendor_feedback_shows_text_examples(text_sample, tmp_path):
+    from workbench.feedback import vendor_feedback
+
+    html = vendor_feedback(text_sample, "quicklabel", tmp_path / "f.html").read_text("utf-8")
+    assert html.count('<blockquote class="text"') >= 1 and "(no image)" not in html
+    quoted = html.split('<blockquote class="text"')[1].split("</blockquote>")[0]
+    assert "<" not in quoted.split(">", 1)[1]  # the text is escaped, never markup
