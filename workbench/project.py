@@ -1014,10 +1014,11 @@ class Project:
         if task == "detection":
             from .detection.io import detection_from_frames
 
-            return detection_from_frames(
+            project = detection_from_frames(
                 items, boxes=boxes, annotations=annotations, predictions=predictions,
                 classes=classes, name=name, default_run=default_run, root=root,
                 image_root=image_root, info=info)
+            return project._with_frame_embeddings(embeddings)
         if boxes is not None:
             raise ValueError("Project.from_frames: 'boxes' belong to a detection project; pass "
                              "task='detection' (or leave task unset), or drop boxes.")
@@ -1042,15 +1043,19 @@ class Project:
         problems = _Problems()
         project = _build(frames, sources, config, root=Path(root) if root is not None else None,
                          problems=problems, info=dict(info or {}))
+        return project._with_frame_embeddings(embeddings)
+
+    def _with_frame_embeddings(self, embeddings) -> Project:
+        """Validate and hold an in-memory embeddings frame (``from_frames``); returns self."""
         if embeddings is not None:
             from .embeddings import validate_embeddings
 
-            project._set_embeddings(validate_embeddings(
-                embeddings, project.items["item_id"].to_numpy(), problems=project.problems))
-            if any(p.severity == "error" for p in project.problems):
-                errors = _Problems(project.problems)
+            self._set_embeddings(validate_embeddings(
+                embeddings, self.items["item_id"].to_numpy(), problems=self.problems))
+            if any(p.severity == "error" for p in self.problems):
+                errors = _Problems(self.problems)
                 raise SchemaError(_summary(errors), problems=list(errors))
-        return project
+        return self
 
     # ---- derived views ----------------------------------------------------------------
 
@@ -1477,7 +1482,8 @@ def _load(path, problems: _Problems, *, embeddings: bool = True) -> Project | No
     if config.get("task") == "detection":
         from .detection.io import load_detection
 
-        return load_detection(root, config, problems)
+        project = load_detection(root, config, problems)
+        return _with_embeddings(project, root, problems) if embeddings else project
     frames, sources, coded = {}, {}, {}
     for kind in _KINDS:
         path_ = _find_table(root, kind, problems, required=kind == "items")
@@ -1498,11 +1504,18 @@ def _load(path, problems: _Problems, *, embeddings: bool = True) -> Project | No
             problems.error(problem.file if problem else str(root), str(exc),
                            column=problem.column if problem else None)
         return None
-    if embeddings:
-        from .embeddings import read_embeddings
+    return _with_embeddings(project, root, problems) if embeddings else project
 
-        project._set_embeddings(read_embeddings(root, project.items["item_id"].to_numpy(),
-                                                problems))
+
+def _with_embeddings(project: Project | None, root: Path, problems: _Problems
+                     ) -> Project | None:
+    """Read the folder's embedding files into ``project`` (their problems into ``problems``)."""
+    if project is None:
+        return None
+    from .embeddings import read_embeddings
+
+    project._set_embeddings(read_embeddings(root, project.items["item_id"].to_numpy(),
+                                            problems))
     project.problems = list(problems)
     return None if problems.errors else project
 

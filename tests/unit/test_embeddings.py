@@ -391,3 +391,14 @@ def test_sample_embeddings_are_its_models_and_rebuild(sample_root, tmp_path):
     again = _embeddings(_features(images), items["label"].to_numpy(),
                         (items["split"] == "train").to_numpy(), items["item_id"].to_numpy(), 0)
     np.testing.assert_allclose(again.iloc[:, 1:].to_numpy(), X, atol=2e-3)
+
+
+def test_detection_project_embeddings_per_image(tmp_path):
+    items = pd.DataFrame({"item_id": ["a", "b", "c"], "width": [10] * 3, "height": [10] * 3})
+    boxes = pd.DataFrame({"item_id": ["a"], "label": ["x"], "x": [1.0], "y": [1.0],
+                          "w": [2.0], "h": [2.0]})
+    frame = embedding_frame(["a", "b", "c"], np.eye(3))
+    project = Project.from_frames(items, boxes=boxes, embeddings=frame)
+    assert project.task == "detection" and project.has_embeddings
+    with pytest.raises(SchemaError, match="'z'"):
+        Project.from_frames(items, boxes=boxes, embeddings=frame.assign(item_id=["a", "b", "z"]))
