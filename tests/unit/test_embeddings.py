@@ -402,3 +402,17 @@ def test_detection_project_embeddings_per_image(tmp_path):
     assert project.task == "detection" and project.has_embeddings
     with pytest.raises(SchemaError, match="'z'"):
         Project.from_frames(items, boxes=boxes, embeddings=frame.assign(item_id=["a", "b", "z"]))
+
+
+def test_tfidf_baseline_reads_txt_files(tmp_path, capsys):
+    (tmp_path / "docs").mkdir()
+    rows = []
+    for i in range(12):
+        words = "goal striker match referee" if i < 6 else "recipe oven flour butter"
+        (tmp_path / "docs" / f"d{i}.txt").write_text(f"{words} {i}", encoding="utf-8")
+        rows.append({"item_id": f"d{i}", "filepath": f"docs/d{i}.txt"})
+    pd.DataFrame(rows).to_csv(tmp_path / "items.csv", index=False)
+    assert cli_main(["embed", str(tmp_path)]) == 0
+    assert "baseline tfidf" in capsys.readouterr().out
+    near = nearest(open_project(tmp_path), "d0", k=4)
+    assert near["item_id"].str[1:].astype(int).lt(6).all()
