@@ -451,6 +451,16 @@ h2{border-bottom:1px solid #ccc;padding-bottom:.2rem}.meta{color:#555;font-size:
 td,th{border:1px solid #ccc;padding:.2rem .5rem;text-align:left;vertical-align:top}"""
 
 
+def _example_text(project, item_id: str, limit: int = 600) -> str | None:
+    """A text item's text for an example (its first ``limit`` characters), or None."""
+    if not getattr(project, "is_text", False):
+        return None
+    text = project.item_text(item_id)
+    if text is None:
+        return None
+    return text if len(text) <= limit else text[:limit] + "\u2026"
+
+
 def _html_document(project, hist: pd.DataFrame) -> str:
     e = html.escape
     classes = _classes(project)
@@ -473,6 +483,10 @@ def _html_document(project, hist: pd.DataFrame) -> str:
                 css = "do" if kind == "do" else "dont"
                 img = f'<img alt="{e(item_id)}" src="{uri}">' if uri else \
                     "<em>(no image)</em>"
+                text = _example_text(project, item_id)
+                if text is not None:  # a text item: its text, escaped (docs/text.md)
+                    img = f'<blockquote class="text" style="white-space:pre-wrap">{e(text)}' \
+                          "</blockquote>"
                 out.append(f'<div class="ex {css}">{img}<br>{e(kind.upper())}: '
                            f"{e(item_id)}</div>")
             out.append("</div>")
@@ -503,6 +517,11 @@ def _md_document(project, hist: pd.DataFrame) -> str:
         for item_id, kind in (row["examples"] or {}).items():
             uri = _data_uri(project, item_id)
             label = f"{kind.upper()}: {_md_cell(item_id).replace(']', '')}"
+            text = _example_text(project, item_id)
+            if text is not None:  # a text item: quoted, its markup escaped
+                out += [f"*{label}*", "", *("> " + _md_cell(line) for line in
+                                            text.splitlines() or [""]), ""]
+                continue
             out += [f"![{label}]({uri})" if uri else f"*{label} (no image)*", ""]
         out += ["### History", "", "| Revision | Applies from | Author | Reason |",
                 "| --- | --- | --- | --- |"]

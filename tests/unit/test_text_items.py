@@ -311,3 +311,17 @@ def test_vendor_feedback_shows_text_examples(text_sample, tmp_path):
     assert html.count('<blockquote class="text"') >= 1 and "(no image)" not in html
     quoted = html.split('<blockquote class="text"')[1].split("</blockquote>")[0]
     assert "<" not in quoted.split(">", 1)[1]  # the text is escaped, never markup
+
+
+def test_guideline_export_quotes_text_examples(text_project, tmp_path):
+    from workbench.guidelines import Guidelines
+
+    guide = Guidelines(text_project)
+    guide.revise("pos", "Praise counts as **pos**.", author="lead",
+                 examples={"t1": "don't", "t2": "do"})
+    html = guide.export(tmp_path / "g.html").read_text("utf-8")
+    assert html.count('<blockquote class="text"') == 2 and "(no image)" not in html
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in html and "<img src=x" not in html
+    md = guide.export(tmp_path / "g.md", format="md").read_text("utf-8")
+    assert "*DON'T: t1*" in md and "(no image)" not in md
+    assert "> text number 2" in md and "<script>" not in md
