@@ -8,6 +8,7 @@ them.
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from pathlib import Path
@@ -27,6 +28,7 @@ RECIPES = {
     "02_suspect_labels_and_annotators.ipynb": "02_disagreements.ipynb",
     "03_relabel_round_trip.ipynb": "03_relabel_queue.ipynb",
     "04_detection_errors.ipynb": "01_error_explorer.ipynb",
+    "05_data_issues_and_the_map.ipynb": "01_error_explorer.ipynb",
 }
 DASHBOARD_NAMES = {
     "01_error_explorer.ipynb": "Dashboard 01, the Error Explorer",
@@ -78,7 +80,14 @@ def test_recipe_is_thin_and_uses_the_public_api_only(name):
     assert not re.search(r"^\s*(async\s+)?(def|class)\s", code, re.M), "no def/class in a recipe"
     assert "lambda" not in code
     assert "import workbench as wb" in code
-    assert not re.search(r"^\s*(from\s+workbench|import\s+workbench\.)", code, re.M)
+    assert not re.search(r"^\s*import\s+workbench\.", code, re.M)
+    # `from workbench.<module> import ...`: a public module, names from its __all__ only
+    for module, names in re.findall(r"^\s*from\s+workbench\.(\S+)\s+import\s+(.+)$", code, re.M):
+        assert not any(part.startswith("_") for part in module.split(".")), module
+        public = set(importlib.import_module(f"workbench.{module}").__all__)
+        assert {n.strip() for n in names.split(",")} <= public, (module, names)
+    for names in re.findall(r"^\s*from\s+workbench\s+import\s+(.+)$", code, re.M):
+        assert {n.strip() for n in names.split(",")} <= set(workbench.__all__), names
     assert not re.search(r"\bwb(\.\w+)*\._", code), "no private names"
     widget_names = set(re.findall(r"\bwb\.widgets\.(\w+)", code))
     assert widget_names, "each recipe shows a widget beside the functions"
