@@ -19,7 +19,14 @@ def _canonical_ids(value):
             "Selection.ids must be a sequence of item ids or None, not a single str "
             f"({value!r}); wrap it in a list."
         )
+    if isinstance(value, tuple) and _is_sorted_strs(value):
+        return value  # canonical already (a 100,000-item lasso: no re-sort)
     return tuple(sorted(set(map(str, value))))
+
+
+def _is_sorted_strs(value: tuple) -> bool:
+    """Whether ``value`` holds only ``str`` and is strictly increasing (sorted, unique)."""
+    return all(type(v) is str for v in value) and all(map(str.__lt__, value, value[1:]))
 
 
 def _canonical_box_ids(value):

@@ -25,7 +25,8 @@ from .._validation import latest_annotations
 from ..selection import Selection
 from ._adapters import StatusMixin, esc, guarded
 
-__all__ = ["EmbeddingMap", "MapPanel", "color_values", "color_options", "no_embeddings_note"]
+__all__ = ["EmbeddingMap", "MapPanel", "color_options", "color_values", "item_positions",
+           "no_embeddings_note"]
 
 #: Colour options that do not depend on a metadata column: (key, what the dropdown shows).
 BASE_COLORS = [("label", "label"), ("correct", "prediction correct"),
@@ -86,33 +87,123 @@ def color_options(project: Any) -> list[tuple[str, str]]:
 
 def _categorical(values: Any, *, missing: str, order: list[str] | None = None
                  ) -> pd.Categorical:
-    """String values as a Categorical, NA as ``missing``, beyond MAX_CATEGORIES as ``other``."""
-    s = pd.Series(values, dtype=object)
-    s = s.where(s.notna(), missing).astype(str)
-    counts = s.value_counts()
-    if len(counts) > MAX_CATEGORIES:
-        keep = set(counts.index[:MAX_CATEGORIES - 1])
-        s = s.where(s.isin(keep), "other")
-    seen = pd.unique(s.to_numpy())
+    """String values as a Categorical, NA as ``missing``, beyond MAX_CATEGORIES as ``other``.
+
+    Vectorised: one factorisation, then integer code arithmetic (no per-value Python work).
+    """
+    cat = pd.Categorical(values)
+    codes = cat.codes.astype(np.int64)
+    names = [str(c) for c in cat.categories] + [missing]  # the last one: NA
+    codes[codes < 0] = len(names) - 1
+    counts = np.bincount(codes, minlength=len(names))
+    present = np.flatnonzero(counts)
+    if len(present) > MAX_CATEGORIES:  # keep the most frequent, the rest are "other"
+        keep = present[np.argsort(-counts[present], kind="stable")[:MAX_CATEGORIES - 1]]
+        names.append("other")
+        remap = np.full(len(names), len(names) - 1, dtype=np.int64)
+        remap[keep] = keep
+        codes = remap[codes]
+        present = np.append(np.sort(keep), len(names) - 1)
+    # one code per distinct name (a value may already read like `missing` or `other`)
+    shown = sorted({names[i] for i in present})
     if order is not None:
-        cats = [c for c in order if c in set(seen)] + sorted(set(seen) - set(order))
-    else:
-        cats = sorted(seen)
-    return pd.Categorical(s.to_numpy(), categories=cats)
+        first = [c for c in order if c in set(shown)]
+        shown = first + [c for c in shown if c not in set(first)]
+    position = {name: i for i, name in enumerate(shown)}
+    lookup = np.array([position.get(name, -1) for name in names], dtype=np.int64)
+    return pd.Categorical.from_codes(lookup[codes], categories=shown)
+
+
+class _IdLookup:
+    """Item ids -> positions with numpy (``searchsorted`` on the sorted ids), no hashing.
+
+    Parameters
+    ----------
+    ids : array-like of str
+        The keys, one per position (unique).
+    """
+
+    def __init__(self, ids: Any):
+        self.ids = _as_str_array(ids)
+        ascending = len(self.ids) < 2 or bool((self.ids[1:] > self.ids[:-1]).all())
+        self._order = (np.arange(len(self.ids)) if ascending
+                       else np.argsort(self.ids, kind="stable"))
+        self._sorted = self.ids if ascending else self.ids[self._order]
+
+    def duplicated(self) -> np.ndarray:
+        """The ids that appear more than once."""
+        same = self._sorted[1:] == self._sorted[:-1]
+        return np.unique(self._sorted[1:][same])
+
+    def positions(self, query: Any) -> np.ndarray:
+        """The position of each queried id (int64), -1 for an id that is not a key."""
+        q = _as_str_array(query)
+        if len(self._sorted) == 0 or len(q) == 0:
+            return np.full(len(q), -1, dtype=np.int64)
+        at = np.searchsorted(self._sorted, q)
+        at_c = np.minimum(at, len(self._sorted) - 1)
+        hit = self._sorted[at_c] == q
+        return np.where(hit, self._order[at_c], -1).astype(np.int64)
+
+
+def _as_str_array(values: Any) -> np.ndarray:
+    """Ids as a numpy unicode array (one fixed-width buffer, no Python object per id)."""
+    if isinstance(values, (pd.Series, pd.Index)):
+        values = values.to_numpy(dtype=object)
+    elif not isinstance(values, np.ndarray):
+        values = list(values)
+    arr = np.asarray(values, dtype=str) if not (
+        isinstance(values, np.ndarray) and values.dtype.kind == "U") else values
+    return arr.reshape(-1)
 
 
 def _per_item(series: pd.Series, ids: np.ndarray) -> np.ndarray:
     """``series`` (indexed by item_id) aligned to ``ids``; NA where an id is absent."""
-    pos = pd.Index(series.index.astype(str)).get_indexer(ids)
+    keys = _as_str_array(series.index)
     values = series.to_numpy(dtype=object)
+    if len(keys) == len(ids) and np.array_equal(keys, ids):
+        return values
+    pos = _IdLookup(keys).positions(ids)
     out = np.full(len(ids), None, dtype=object)
     hit = pos >= 0
     out[hit] = values[pos[hit]]
     return out
 
 
+def item_positions(project: Any, ids: Any) -> np.ndarray:
+    """The row of each id in ``project.items`` (int64, -1 for an id that is not an item).
+
+    Parameters
+    ----------
+    project : Project
+    ids : array-like of str
+
+    Returns
+    -------
+    ndarray of int64
+    """
+    items = project.items["item_id"]
+    if isinstance(ids, pd.Series) and len(ids) == len(items) and \
+            ids.reset_index(drop=True).astype(str).equals(items.reset_index(drop=True)):
+        return np.arange(len(ids), dtype=np.int64)  # the layout is in items order
+    ids = _as_str_array(ids)
+    keys = _as_str_array(items)
+    if len(keys) == len(ids) and np.array_equal(keys, ids):
+        return np.arange(len(ids), dtype=np.int64)
+    return _IdLookup(keys).positions(ids)
+
+
+def _take(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """``values[positions]`` with None where a position is -1."""
+    out = np.full(len(positions), None, dtype=object)
+    hit = positions >= 0
+    out[hit] = values[positions[hit]]
+    return out
+
+
 def color_values(project: Any, by: str, ids: Any, *, run: str | None = None,
-                 store: Any = None) -> pd.Categorical | np.ndarray:
+                 store: Any = None, positions: np.ndarray | None = None
+                 ) -> pd.Categorical | np.ndarray:
     """The colour of each point: a Categorical (a legend of values) or floats in [0, 1].
 
     Parameters
@@ -131,6 +222,9 @@ def color_values(project: Any, by: str, ids: Any, *, run: str | None = None,
         The model run of ``'correct'`` and ``'label_issue'`` (None: the default run).
     store : TagStore, default=None
         The tag store of ``'tag'`` (None: ``TagStore.for_project(project)``).
+    positions : ndarray of int, default=None
+        :func:`item_positions` of ``ids`` when the caller has them (a map reuses them for
+        every colouring); None: computed here.
 
     Returns
     -------
@@ -147,8 +241,12 @@ def color_values(project: Any, by: str, ids: Any, *, run: str | None = None,
     if by not in keys:
         raise ValueError(f"The 'by' parameter of EmbeddingMap must be a str among "
                          f"{{{', '.join(repr(k) for k in keys)}}}. Got {by!r} instead.")
-    if by == "label":
-        return _categorical(_per_item(project.reference_labels(), ids), missing="unlabeled",
+    if by == "label" or by.startswith(_META):
+        if positions is None:
+            positions = item_positions(project, ids)
+    if by == "label":  # reference_labels() is in items order
+        labels = project.reference_labels().to_numpy(dtype=object)
+        return _categorical(_take(labels, positions), missing="unlabeled",
                             order=list(project.classes))
     if by == "correct":
         err = project.errors(run)
@@ -182,15 +280,14 @@ def color_values(project: Any, by: str, ids: Any, *, run: str | None = None,
         joined = (tags.groupby("item_id")["tag"].agg(lambda t: "+".join(sorted(set(t))))
                   if len(tags) else pd.Series(dtype=object))
         return _categorical(_per_item(joined, ids), missing="untagged")
-    column = by[len(_META):]
-    values = project.items.set_index(project.items["item_id"].astype(str))[column]
-    aligned = _per_item(values, ids)
-    numeric = pd.to_numeric(pd.Series(aligned), errors="coerce")
-    if pd.api.types.is_numeric_dtype(values) and numeric.notna().any():
-        lo, hi = float(numeric.min()), float(numeric.max())
-        scaled = (numeric - lo) / (hi - lo) if hi > lo else numeric * 0.0
-        return scaled.fillna(0.0).to_numpy(dtype=np.float32)
-    return _categorical(aligned, missing="missing")
+    column = project.items[by[len(_META):]]
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        numeric = pd.Series(_take(column.to_numpy(dtype=float), positions), dtype=float)
+        if numeric.notna().any():
+            lo, hi = float(numeric.min()), float(numeric.max())
+            scaled = (numeric - lo) / (hi - lo) if hi > lo else numeric * 0.0
+            return scaled.fillna(0.0).to_numpy(dtype=np.float32)
+    return _categorical(_take(column.to_numpy(dtype=object), positions), missing="missing")
 
 
 class EmbeddingMap(StatusMixin, w.VBox):
@@ -291,12 +388,13 @@ class EmbeddingMap(StatusMixin, w.VBox):
         if missing:
             raise ValueError(f"EmbeddingMap: the layout has no column {missing}; it needs "
                              "item_id, x and y (workbench.layout.layout(project) makes one).")
-        self.ids = layout["item_id"].astype(str).to_numpy()
-        self._index = pd.Index(self.ids)
-        if not self._index.is_unique:
-            dup = self._index[self._index.duplicated()].unique()[:5].tolist()
-            raise ValueError(f"EmbeddingMap: item ids {dup} appear more than once in the "
-                             "layout; give one row per item.")
+        self._positions = item_positions(self.project, layout["item_id"])
+        self._lookup = _IdLookup(layout["item_id"])
+        self.ids = self._lookup.ids
+        dup = self._lookup.duplicated()
+        if len(dup):
+            raise ValueError(f"EmbeddingMap: item ids {dup[:5].tolist()} appear more than once "
+                             "in the layout; give one row per item.")
         xy = layout[["x", "y"]].to_numpy(dtype=np.float32)
         bad = ~np.isfinite(xy).all(axis=1)
         if bad.any():
@@ -323,7 +421,8 @@ class EmbeddingMap(StatusMixin, w.VBox):
     def _colors(self, by: str):
         key = (by, self.run if by in ("correct", "label_issue") else None)
         if key not in self._colors_cache:
-            self._colors_cache[key] = color_values(self.project, by, self.ids, run=self.run)
+            self._colors_cache[key] = color_values(self.project, by, self.ids, run=self.run,
+                                                   positions=self._positions)
         return self._colors_cache[key]
 
     def _shown(self, key: str) -> str:
@@ -371,7 +470,7 @@ class EmbeddingMap(StatusMixin, w.VBox):
         """The point indices of item ids (ids not on the map are left out), as uint32."""
         if ids is None:
             return np.array([], dtype=np.uint32)
-        pos = self._index.get_indexer(np.asarray(list(ids), dtype=object))
+        pos = self._lookup.positions(ids)
         return np.sort(pos[pos >= 0]).astype(np.uint32)
 
     def select_points(self, points: Any) -> None:
@@ -383,7 +482,8 @@ class EmbeddingMap(StatusMixin, w.VBox):
             return
         what = (f"item {ids[0]} on the map" if len(ids) == 1
                 else f"{len(ids):,} items lassoed on the map")
-        self.selection.select(ids.tolist(), origin=self, description=what)
+        # sorted and unique already (numpy), so the Selection's canonical form is this tuple
+        self.selection.select(tuple(np.unique(ids).tolist()), origin=self, description=what)
 
     @guarded
     def _on_points_selected(self, change) -> None:
