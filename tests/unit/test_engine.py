@@ -319,3 +319,20 @@ def test_core_package_imports_without_the_engine_libraries():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=300)
     assert out.stdout.strip() == "[]"
+
+
+def test_prepared_errors_table_is_reused_and_released(random_project):
+    """``prepare`` joins once into a Parquet file; the calls scan it; ``release`` deletes it."""
+    project, tables = random_project
+    tables.prepare("cand")
+    try:
+        held = tables._prepared["cand"]
+        assert (held._dir / "table.parquet").exists()
+        errors = project.errors("cand")
+        _assert_frames(engine_slice_metrics(tables, "cand"), wb.slice_metrics(errors))
+        _assert_frames(engine_discover_slices(tables, "cand", min_support=10, alpha=0.2,
+                                              item_ids=True),
+                       wb.discover_slices(errors, min_support=10, alpha=0.2))
+    finally:
+        tables.release()
+    assert not held._dir.exists() and tables.prepared("cand") is None

@@ -51,37 +51,33 @@ _NA_LABEL = "<NA>"
 
 
 class Materialized:
-    """An expression computed once into a temporary table; ``drop()`` frees it.
+    """An expression computed once and written to Parquet in a temporary folder.
 
-    DuckDB: a temporary table (spilled to disk under memory pressure); other backends:
-    ``Table.cache()``.
+    Later queries scan the compressed file (DuckDB reads it in parallel, out of core) instead
+    of recomputing the expression (a join over every item); ``drop()`` deletes it. Any Ibis
+    backend with ``to_parquet``/``read_parquet`` works the same way.
     """
 
-    _n = 0
+    def __init__(self, expr, directory=None):
+        import shutil
+        import tempfile
+        from pathlib import Path
 
-    def __init__(self, expr):
         backend = expr._find_backend()
-        self._backend = backend
-        if getattr(backend, "name", "") == "duckdb":
-            Materialized._n += 1
-            self._name = f"_wb_engine_{id(self):x}_{Materialized._n}"
-            self.table = backend.create_table(self._name, expr, temp=True)
-        else:
-            self._name = None
-            self.table = expr.cache()
+        self._dir = Path(tempfile.mkdtemp(prefix="wb-engine-", dir=directory))
+        path = self._dir / "table.parquet"
+        try:
+            backend.to_parquet(expr, str(path))
+            self.table = backend.read_parquet(str(path))
+        except BaseException:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            raise
 
     def drop(self) -> None:
-        """Free the table (idempotent)."""
-        if self._name is not None:
-            self._backend.raw_sql(f"DROP TABLE IF EXISTS {self._name}")
-            self._name = None
-        else:
-            release = getattr(self.table, "release", None)
-            if release is not None:
-                try:
-                    release()
-                except Exception:  # noqa: BLE001 - the backend frees it when collected
-                    pass
+        """Delete the file (idempotent)."""
+        import shutil
+
+        shutil.rmtree(self._dir, ignore_errors=True)
 
 
 def _count():
@@ -260,7 +256,7 @@ def _order_stats(table, col: str, n: int, positions: list[int]) -> dict[int, flo
         qs = [(j + 0.5) / n for j in positions]
         sql = (f"SELECT quantile_disc(CAST({_quote(col)} AS DOUBLE), {qs!r}) FROM "
                f"({backend.compile(table)}) AS t WHERE {_quote(col)} IS NOT NULL")
-        raw = backend.raw_sql(sql).fetchone()[0]
+        raw = backend.raw_sql(sql).fetchall()[0][0]
         return {j: float(v) for j, v in zip(positions, raw, strict=True)}
     out = {}
     sorted_x = table.filter(x.notnull()).select(x=x).order_by("x")
@@ -395,6 +391,24 @@ def totals(errors) -> tuple[int, int]:
     n = int(row["n"].iloc[0])
     s = row["s"].iloc[0]
     return n, 0 if n == 0 or pd.isna(s) else int(s)
+
+
+def level_counts(errors, buckets: list[Bucket]) -> list[int]:
+    """How many levels each bucket has in ``errors`` (one query for all of them)."""
+    if not buckets:
+        return []
+    aggs = {}
+    for i, b in enumerate(buckets):
+        raw = errors[b.name]
+        aggs[f"u{i}"] = raw.nunique()
+        aggs[f"z{i}"] = raw.isnull().cast("int64").sum()
+    row = errors.aggregate(**aggs).execute().iloc[0]
+    out = []
+    for i, b in enumerate(buckets):
+        has_na = int(row[f"z{i}"] or 0) > 0
+        k = len(b.edges) - 1 if b.binned else int(row[f"u{i}"])
+        out.append(k + int(has_na))
+    return out
 
 
 def slice_counts(errors, b: Bucket) -> pd.DataFrame:

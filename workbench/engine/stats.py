@@ -108,11 +108,27 @@ def _columns(tables: EngineTables, by, name: str, func: str) -> list[str]:
     return list(cols)
 
 
+class _Kept:
+    """A table kept by ``EngineTables.prepare``: nothing to drop after the call."""
+
+    def __init__(self, table):
+        self.table = table
+
+    def drop(self) -> None:
+        """Nothing: the tables own it."""
+
+
 def _errors(tables: EngineTables, run, cols: list[str], label: bool = False):
-    """The run's errors table reduced to ``is_error`` and ``cols``, computed once (cached)."""
-    errors = agg.errors_table(tables, run)
+    """The run's errors table reduced to ``is_error`` and ``cols``, computed once.
+
+    The table of ``tables.prepare(run)`` when there is one, else a temporary Parquet copy
+    (dropped after the call).
+    """
     keep = ["is_error", *cols] + (["label"] if label else [])
-    return agg.Materialized(errors.select(*keep))
+    prepared = tables.prepared(run)
+    if prepared is not None:
+        return _Kept(prepared.select(*keep))
+    return agg.Materialized(agg.errors_table(tables, run).select(*keep))
 
 
 def engine_slice_metrics(tables: EngineTables, run: str | None = None,
@@ -348,11 +364,10 @@ def engine_discover_slices(tables: EngineTables, run: str | None = None,
         total_n, total_s_int = agg.totals(errors)
         min_n = _min_support(min_support, total_n, func)
         buckets = [agg.bucket(errors, f, bins) for f in feats]
-        singles = [agg.slice_counts(errors, b) for b in buckets]
-        lvs = [agg.levels(b, c["key"]) for b, c in zip(buckets, singles, strict=True)]
-        cells = math.prod(len(lv.values) for lv in lvs) if lvs else 1
+        cells = math.prod(agg.level_counts(errors, buckets))
         if cells <= max_cells:
             cube = agg.cube_counts(errors, buckets) if buckets else None
+            lvs = [agg.levels(b, cube[f"k{i}"]) for i, b in enumerate(buckets)]
             counted = _from_cube(cube, lvs, min_n, max_order)
         elif prune_explained or max_order > 2:
             raise ValueError(
@@ -361,22 +376,15 @@ def engine_discover_slices(tables: EngineTables, run: str | None = None,
                 "needs as one table. Pass fewer features (or numeric ones with fewer bins), "
                 "a larger max_cells, or prune_explained=False with max_order <= 2.")
         else:
+            singles = [agg.slice_counts(errors, b) for b in buckets]
+            lvs = [agg.levels(b, c["key"]) for b, c in zip(buckets, singles, strict=True)]
             counted = _from_pairs(errors, buckets, singles, lvs, min_n, max_order)
     finally:
         held.drop()
     frame = _discover_stats(counted, lvs, feats, total_n, float(total_s_int), min_n, top, alpha,
                             min_refinement, prune_explained)
-    rows = []
-    encs = counted["encs"]
-    for i in frame["_i"].tolist():
-        key = counted["keys"][i]
-        conds = {feats[encs[f]]: lvs[encs[f]].values[c] for f, c in key}
-        rows.append(conds)
-    frame["conditions"] = rows
-    if item_ids:
-        frame["item_ids"] = [engine_slice_items(tables, run, c) for c in rows]
-    else:
-        frame["item_ids"] = [None] * len(frame)
+    if item_ids and len(frame):
+        frame["item_ids"] = [engine_slice_items(tables, run, c) for c in frame["conditions"]]
     frame = frame[_DISCOVER_COLUMNS].reset_index(drop=True)
     frame.attrs.update({
         "overall_rate": total_s_int / total_n if total_n else np.nan, "n": total_n,
@@ -595,8 +603,10 @@ def _discover_stats(counted: dict, lvs, names: list[str], total_n: int, total_s:
     for i in idx.tolist():
         key = keys[i]
         text = " & ".join(f"{names[encs[f]]}={lvs[encs[f]].labels[c]}" for f, c in key)
-        rows.append({"slice": text, "order": len(key), "_i": i})
-    frame = pd.DataFrame(rows, columns=["slice", "order", "_i"])
+        conds = {names[encs[f]]: lvs[encs[f]].values[c] for f, c in key}
+        rows.append({"slice": text, "conditions": conds, "order": len(key), "item_ids": None,
+                     "_i": i})
+    frame = pd.DataFrame(rows, columns=["slice", "conditions", "order", "item_ids", "_i"])
     sel = frame["_i"].to_numpy(dtype=np.intp)
     frame["n"] = n_arr[sel].astype(np.int64)
     frame["errors"] = s_arr[sel].astype(np.int64)

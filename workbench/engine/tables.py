@@ -81,7 +81,8 @@ def connect(backend: Any = None, *, memory_limit: str | None = None,
                              "backend you pass yourself.")
         return backend
     ibis = _ibis()
-    config: dict[str, Any] = {}
+    # every order-dependent result is ordered by _row explicitly: let DuckDB reorder freely
+    config: dict[str, Any] = {"preserve_insertion_order": False}
     if memory_limit is not None:
         config["memory_limit"] = str(memory_limit)
     if temp_directory is not None:
@@ -116,6 +117,35 @@ class EngineTables:
     default_run: str | None = None
     files: dict = field(default_factory=dict)
     _runs: list[str] | None = field(default=None, repr=False)
+    _prepared: dict = field(default_factory=dict, repr=False)
+
+    def prepare(self, run: str | None = None, *, directory=None) -> None:
+        """Compute the run's errors table once and keep it as Parquet.
+
+        The join of items, the annotators' majority and the predictions is written to a
+        temporary folder (in ``directory``), so the next engine calls on the run scan it
+        instead of joining again.
+
+        Without it, each call joins for itself. :meth:`release` deletes the files.
+        """
+        from .aggregates import Materialized, errors_table
+
+        run = self.run(run, "EngineTables.prepare")
+        if run not in self._prepared:
+            cols = ["label", "predicted", "is_error", *self.metadata_columns]
+            self._prepared[run] = Materialized(errors_table(self, run).select(*cols),
+                                               directory)
+
+    def prepared(self, run: str | None):
+        """The prepared errors table of ``run`` (None if :meth:`prepare` was not called)."""
+        held = self._prepared.get(self.run(run, "EngineTables.prepared"))
+        return None if held is None else held.table
+
+    def release(self) -> None:
+        """Delete the tables kept by :meth:`prepare`."""
+        for held in self._prepared.values():
+            held.drop()
+        self._prepared.clear()
 
     @property
     def metadata_columns(self) -> list[str]:
