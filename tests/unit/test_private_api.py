@@ -7,6 +7,8 @@ and a public fallback at run time:
 - plotly: ``workbench/widgets/_plotly_adapter.py`` (tests/widgets/test_plotly_adapter.py)
 - FiftyOne: ``workbench/_fiftyone_adapter.py``
 - Voila: ``workbench/_voila_adapter.py``
+- cleanlab: ``workbench/_cleanlab_adapter.py`` (Datalab's issue managers without the
+  ``datasets`` package; version test in tests/unit/test_data_issues.py)
 - ipywidgets: none (only its public API is used)
 
 This test greps every module of the package for the private names those libraries are known
@@ -43,6 +45,9 @@ PRIVATE = {
     "Voila": ("_voila_adapter.py", [
         r"\bRequestInfoSocketHandler\b",
         r"\bvoila\.request_info_handler\b",
+    ]),
+    "cleanlab": ("_cleanlab_adapter.py", [
+        r"\bcleanlab\.datalab\.internal\b",  # Datalab's issue managers
     ]),
     "FiftyOne": ("_fiftyone_adapter.py", [
         r"\b_sample_collection\b",  # the raw MongoDB collection of a dataset
