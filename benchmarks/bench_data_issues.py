@@ -9,11 +9,8 @@ Both sides get the **same** nearest-neighbour graph (``workbench.embeddings.knn_
 k=10, built once before timing, as the project caches it) and run the same four checks
 (``near_duplicate``, ``outlier``, ``non_iid``, ``underperforming_group``).
 
-* Peer: cleanlab on the arrays. ``Datalab(data, label_name="label").find_issues(features=,
-  pred_probs=, knn_graph=, issue_types=)`` when the Hugging Face ``datasets`` package (the
-  ``cleanlab[datalab]`` extra) is installed; otherwise the same cleanlab issue managers
-  ``Datalab.find_issues`` runs, called directly in the same order with the same graph
-  (the notes say which).
+* Peer: cleanlab on the arrays: ``Datalab(data, label_name="label").find_issues(features=,
+  pred_probs=, knn_graph=, issue_types=)``.
 * Ours: ``data_issues(project, k=10)``: the same checks plus exact duplicates by content
   (a hash per item), the per-item frame with the related ids, the split pairs and the sort.
 
@@ -89,53 +86,20 @@ def peer_datalab(features, graph, labels, probs):
     return [lab.get_issues(t) for t in TYPES]
 
 
-class _Stats:
-    """What cleanlab's issue managers read from their Datalab: labels and statistics."""
-
-    def __init__(self, labels):
-        self.labels = labels
-        self.info = {"statistics": {}}
-
-    def get_info(self, name):
-        return self.info.setdefault(name, {})
-
-
-def peer_managers(features, graph, labels, probs):
-    base = "cleanlab.datalab.internal.issue_manager."
-    managers = [(base + "duplicate", "NearDuplicateIssueManager"),
-                (base + "outlier", "OutlierIssueManager"),
-                (base + "noniid", "NonIIDIssueManager"),
-                (base + "underperforming_group", "UnderperformingGroupIssueManager")]
-    lab = _Stats(labels)
-    out = []
-    for module, name in managers:
-        manager = getattr(importlib.import_module(module), name)(datalab=lab, k=K)
-        manager.find_issues(features=features, knn_graph=graph, pred_probs=probs)
-        lab.get_info("statistics").update(manager.info.get("statistics", {}))
-        out.append(manager.issues)
-    return out
-
-
 def main(n: int = 100_000) -> None:
     project, truth, probs = make_project(n)
     ids, features = project.embedding_matrix()
     graph = knn_graph(project, k=K)  # built once; both sides reuse it
     labels = pd.Categorical(project.reference_labels().reindex(ids),
                             categories=project.classes).codes.astype(int)
-    has_datasets = importlib.util.find_spec("datasets") is not None
-    peer_fn, peer_name = ((peer_datalab, "cleanlab Datalab.find_issues, same graph")
-                          if has_datasets else
-                          (peer_managers, "cleanlab's issue managers (what Datalab.find_issues "
-                                          "runs), same graph"))
+    peer_fn, peer_name = peer_datalab, "cleanlab Datalab.find_issues, same graph"
     ours_res = measure(ours, project, repeat=2, timeout=1800)
     peer_res = measure(peer_fn, features, graph, labels, probs, repeat=2, timeout=1800)
     ratio = (ours_res["seconds"] / peer_res["seconds"]
              if ours_res["seconds"] and peer_res["seconds"] else float("nan"))
     found = ours(project)
     counts = found["issue_type"].value_counts().to_dict()
-    note = ("" if has_datasets else "Datalab itself needs the Hugging Face 'datasets' package "
-            "(cleanlab[datalab]), not installed here, so the peer calls the same issue managers "
-            "directly; ")
+    note = ""
     rows = [{
         "operation": "data_issues (near duplicates, outliers, non-iid, underperforming group, "
                      "exact duplicates)",

@@ -1,51 +1,25 @@
-"""cleanlab's Datalab checks on arrays, with or without the Hugging Face ``datasets`` package.
+"""cleanlab's ``Datalab`` checks on arrays and one shared nearest-neighbour graph.
 
-``cleanlab.Datalab`` needs ``datasets`` (the ``cleanlab[datalab]`` extra) only to wrap the
-data in a Hugging Face ``Dataset``; the checks themselves are cleanlab's *issue managers*,
-which take arrays (features, a nearest-neighbour graph, probabilities). The workbench does
-not depend on ``datasets`` (a large download with its own pins), so:
-
-* when ``datasets`` is installed, :func:`find_issues` calls the public
-  ``Datalab(data, label_name=...).find_issues(features=, pred_probs=, knn_graph=,
-  issue_types=)`` and reads ``get_issues`` / ``get_info``;
-* otherwise it runs the **same issue managers** (``cleanlab.datalab.internal``) in the same
-  order with the same arguments and shares the graph between them the way ``Datalab`` does
-  (each manager's ``info['statistics']`` is merged into the statistics the next one reads),
-  through a minimal stand-in for the ``Datalab`` object (``labels`` and ``get_info``).
-
-The second path touches cleanlab internals: it was written against cleanlab
-:data:`WRITTEN_FOR` and ``tests/unit/test_data_issues.py`` checks it against ``Datalab``
-whenever ``datasets`` is installed. A manager that fails is reported in
-:attr:`Findings.errors` (``Datalab`` prints "Error in <issue>" and carries on the same way).
+:func:`find_issues` wraps the public ``Datalab(data, label_name=...).find_issues(features=,
+pred_probs=, knn_graph=, issue_types=)`` and reads ``get_issues`` / ``get_info`` back into a
+:class:`Findings`. ``Datalab`` needs the Hugging Face ``datasets`` package, which the
+``cleanlab[datalab]`` dependency installs. A check that fails is reported in
+:attr:`Findings.errors` (``Datalab`` prints "Error in <issue>" and carries on the same way),
+so one failing check never hides the others.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["Findings", "find_issues", "has_datalab", "WRITTEN_FOR"]
-
-#: The cleanlab version the stand-in path was written against.
-WRITTEN_FOR = "2.9.0"
-
-_MANAGERS = {
-    "near_duplicate": ("duplicate", "NearDuplicateIssueManager"),
-    "outlier": ("outlier", "OutlierIssueManager"),
-    "non_iid": ("noniid", "NonIIDIssueManager"),
-    "underperforming_group": ("underperforming_group", "UnderperformingGroupIssueManager"),
-}
-
-
-def has_datalab() -> bool:
-    """True when ``cleanlab.Datalab`` can run (the ``datasets`` package is installed)."""
-    return importlib.util.find_spec("datasets") is not None
+__all__ = ["Findings", "find_issues"]
 
 
 @dataclass
@@ -58,40 +32,6 @@ class Findings:
     engine: str = ""
 
 
-class _Lab:
-    """The part of ``Datalab`` the issue managers read: ``labels`` and ``get_info``."""
-
-    def __init__(self, labels: np.ndarray | None):
-        self.labels = labels
-        self._info: dict[str, dict] = {"statistics": {}}
-
-    def get_info(self, issue_name: str) -> dict:
-        return self._info.setdefault(issue_name, {})
-
-
-def _run_managers(types: list[str], *, k: int, features, knn_graph, labels, pred_probs
-                  ) -> Findings:
-    out = Findings(engine="cleanlab issue managers")
-    lab = _Lab(labels)
-    for name in types:
-        module, cls = _MANAGERS[name]
-        manager_cls = getattr(importlib.import_module(
-            f"cleanlab.datalab.internal.issue_manager.{module}"), cls)
-        args: dict[str, Any] = {"features": features, "knn_graph": knn_graph}
-        if pred_probs is not None:
-            args["pred_probs"] = pred_probs
-        try:
-            manager = manager_cls(datalab=lab, k=k)
-            manager.find_issues(**args)
-        except Exception as exc:  # as Datalab: report the failed check, run the others
-            out.errors[name] = f"{type(exc).__name__}: {exc}"
-            continue
-        lab.get_info("statistics").update(manager.info.get("statistics", {}))
-        out.issues[name] = manager.issues.reset_index(drop=True)
-        out.info[name] = manager.info
-    return out
-
-
 def _run_datalab(types: list[str], *, k: int, features, knn_graph, labels, pred_probs
                  ) -> Findings:
     from cleanlab import Datalab
@@ -102,7 +42,9 @@ def _run_datalab(types: list[str], *, k: int, features, knn_graph, labels, pred_
         data["label"] = labels
     lab = Datalab(data, label_name="label" if labels is not None else None, verbosity=0)
     printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
+    with contextlib.redirect_stdout(printed), warnings.catch_warnings():
+        # the graph is what the checks use; the features are there for the outlier check
+        warnings.filterwarnings("ignore", message="Both `features` and `knn_graph`")
         lab.find_issues(features=features, pred_probs=pred_probs, knn_graph=knn_graph,
                         issue_types={t: {"k": k} for t in types})
     ran = set(lab.issue_summary["issue_type"])
@@ -118,7 +60,7 @@ def _run_datalab(types: list[str], *, k: int, features, knn_graph, labels, pred_
 
 def find_issues(types: list[str], *, k: int, features: np.ndarray, knn_graph,
                 labels: np.ndarray | None = None, pred_probs: np.ndarray | None = None,
-                engine: str = "auto") -> Findings:
+                ) -> Findings:
     """Run cleanlab's checks ``types`` on one shared nearest-neighbour graph.
 
     Parameters
@@ -133,15 +75,10 @@ def find_issues(types: list[str], *, k: int, features: np.ndarray, knn_graph,
     labels : ndarray of int, optional
         0..K-1 (``underperforming_group``).
     pred_probs : ndarray of shape (n, K), optional
-    engine : {'auto', 'datalab', 'managers'}, default='auto'
-        ``auto``: ``Datalab`` when ``datasets`` is installed, else the issue managers.
 
     Returns
     -------
     Findings
     """
-    if engine == "auto":
-        engine = "datalab" if has_datalab() else "managers"
-    run = _run_datalab if engine == "datalab" else _run_managers
-    return run(list(types), k=k, features=features, knn_graph=knn_graph, labels=labels,
-               pred_probs=pred_probs)
+    return _run_datalab(list(types), k=k, features=features, knn_graph=knn_graph,
+                        labels=labels, pred_probs=pred_probs)

@@ -7,9 +7,8 @@ and a public fallback at run time:
 - plotly: ``workbench/widgets/_plotly_adapter.py`` (tests/widgets/test_plotly_adapter.py)
 - FiftyOne: ``workbench/_fiftyone_adapter.py``
 - Voila: ``workbench/_voila_adapter.py``
-- cleanlab: ``workbench/_cleanlab_adapter.py`` (Datalab's issue managers without the
-  ``datasets`` package; version test in tests/unit/test_data_issues.py)
-- ipywidgets: none (only its public API is used)
+- cleanlab, ipywidgets: none (only their public APIs are used; ``workbench/_cleanlab_adapter.py``
+  calls the public ``Datalab``)
 
 This test greps every module of the package for the private names those libraries are known
 to tempt with, and fails naming the file, line and library of each use elsewhere.
@@ -46,8 +45,8 @@ PRIVATE = {
         r"\bRequestInfoSocketHandler\b",
         r"\bvoila\.request_info_handler\b",
     ]),
-    "cleanlab": ("_cleanlab_adapter.py", [
-        r"\bcleanlab\.datalab\.internal\b",  # Datalab's issue managers
+    "cleanlab": (None, [
+        r"\bcleanlab\.datalab\.internal\b",  # Datalab's issue managers: use Datalab
     ]),
     "FiftyOne": ("_fiftyone_adapter.py", [
         r"\b_sample_collection\b",  # the raw MongoDB collection of a dataset
