@@ -67,7 +67,13 @@ class Materialized:
         self._dir = Path(tempfile.mkdtemp(prefix="wb-engine-", dir=directory))
         path = self._dir / "table.parquet"
         try:
-            backend.to_parquet(expr, str(path))
+            if getattr(backend, "name", "") == "duckdb":
+                # DuckDB's own parallel COPY (Ibis' to_parquet goes through Arrow batches)
+                target = str(path).replace("'", "''")
+                backend.raw_sql(f"COPY ({backend.compile(expr)}) TO '{target}' "
+                                "(FORMAT parquet, COMPRESSION uncompressed)").fetchall()
+            else:
+                backend.to_parquet(expr, str(path))
             self.table = backend.read_parquet(str(path))
         except BaseException:
             shutil.rmtree(self._dir, ignore_errors=True)
@@ -119,13 +125,6 @@ def label_counts(tables: EngineTables):
     return cur.group_by(["item_id", "label"]).aggregate(n=_count())
 
 
-def _class_positions(tables: EngineTables):
-    ibis = _ibis()
-    return ibis.memtable(pd.DataFrame({
-        "_class": pd.Series(tables.classes, dtype=object),
-        "_pos": np.arange(len(tables.classes), dtype=np.int64)}))
-
-
 def majority_labels(tables: EngineTables):
     """Majority label per annotated item (ties: first class in class order).
 
@@ -133,9 +132,10 @@ def majority_labels(tables: EngineTables):
     """
     ibis = _ibis()
     counts = label_counts(tables)
-    pos = _class_positions(tables)
-    c = counts.left_join(pos, counts.label == pos._class).select(
-        "item_id", "label", "n", _pos=ibis._._pos.fill_null(len(tables.classes)))
+    # the class's position in the class order (labels outside it after every class)
+    pos = counts.label.substitute({c: i for i, c in enumerate(tables.classes)},
+                                  else_=len(tables.classes))
+    c = counts.select("item_id", "label", "n", _pos=pos.cast("int64"))
     w = dict(group_by=[c.item_id])
     c = c.mutate(
         _rank=ibis.row_number().over(order_by=[c.n.desc(), c._pos.asc()], **w),
@@ -308,20 +308,24 @@ def _is_numeric(dtype) -> bool:
 
 def bucket(table, col: str, bins: int | None) -> Bucket:
     """The :class:`Bucket` of ``col`` in ``table`` (a few small queries for a numeric one)."""
-    ibis = _ibis()
     x = table[col]
     if bins and _is_numeric(x.type()):
         distinct = table.filter(x.notnull()).select(col).distinct().limit(bins + 1)
         if int(distinct.count().execute()) > bins:
-            edges = quantile_edges(table, col, bins)
-            k = len(edges) - 1
-            xf = x.cast("float64")
-            code = ibis.literal(0, "int64")
-            for e in edges[1:-1]:
-                code = code + (xf >= e).cast("int64")
-            return Bucket(col, ibis.ifelse(x.isnull(), ibis.literal(k, "int64"), code),
-                          edges)
+            return binned(table, col, quantile_edges(table, col, bins))
     return Bucket(col, x)
+
+
+def binned(table, col: str, edges: list[float]) -> Bucket:
+    """The bucket of ``col`` cut at ``edges``: ``[e0, e1)``, ..., ``[e_k-1, e_k]``, missing k."""
+    ibis = _ibis()
+    x = table[col]
+    k = len(edges) - 1
+    xf = x.cast("float64")
+    code = ibis.literal(0, "int64")
+    for e in edges[1:-1]:
+        code = code + (xf >= e).cast("int64")
+    return Bucket(col, ibis.ifelse(x.isnull(), ibis.literal(k, "int64"), code), list(edges))
 
 
 @dataclass

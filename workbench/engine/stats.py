@@ -131,6 +131,19 @@ def _errors(tables: EngineTables, run, cols: list[str], label: bool = False):
     return agg.Materialized(agg.errors_table(tables, run).select(*keep))
 
 
+def _bucket(tables: EngineTables, run, errors, col: str, bins) -> agg.Bucket:
+    """``aggregates.bucket``; on a prepared run, the bin edges are computed once."""
+    if tables.prepared(run) is None:
+        return agg.bucket(errors, col, bins)
+    key = (tables.run(run, "bucket"), col, bins)
+    edges = tables._edges.get(key, False)
+    if edges is False:
+        b = agg.bucket(errors, col, bins)
+        tables._edges[key] = b.edges
+        return b
+    return agg.binned(errors, col, edges) if edges is not None else agg.Bucket(col, errors[col])
+
+
 def engine_slice_metrics(tables: EngineTables, run: str | None = None,
                          by: str | Sequence[str] | None = None, *, bins: int | None = 4,
                          per_class_recall: bool = False) -> pd.DataFrame:
@@ -174,7 +187,7 @@ def engine_slice_metrics(tables: EngineTables, run: str | None = None,
         parts = []
         bin_edges: dict[str, list[float]] = {}
         for col in cols:
-            b = agg.bucket(errors, col, bins)
+            b = _bucket(tables, run, errors, col, bins)
             counts = agg.slice_counts(errors, b)
             lv = agg.levels(b, counts["key"])
             k = len(lv.values)
@@ -363,7 +376,7 @@ def engine_discover_slices(tables: EngineTables, run: str | None = None,
     try:
         total_n, total_s_int = agg.totals(errors)
         min_n = _min_support(min_support, total_n, func)
-        buckets = [agg.bucket(errors, f, bins) for f in feats]
+        buckets = [_bucket(tables, run, errors, f, bins) for f in feats]
         cells = math.prod(agg.level_counts(errors, buckets))
         if cells <= max_cells:
             cube = agg.cube_counts(errors, buckets) if buckets else None

@@ -118,6 +118,7 @@ class EngineTables:
     files: dict = field(default_factory=dict)
     _runs: list[str] | None = field(default=None, repr=False)
     _prepared: dict = field(default_factory=dict, repr=False)
+    _edges: dict = field(default_factory=dict, repr=False)
 
     def prepare(self, run: str | None = None, *, directory=None) -> None:
         """Compute the run's errors table once and keep it as Parquet.
@@ -146,6 +147,7 @@ class EngineTables:
         for held in self._prepared.values():
             held.drop()
         self._prepared.clear()
+        self._edges.clear()
 
     @property
     def metadata_columns(self) -> list[str]:
