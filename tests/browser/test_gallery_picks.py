@@ -18,17 +18,23 @@ pytestmark = pytest.mark.skipif(
 AUTHOR = "curator-pick"
 
 
+@pytest.fixture(scope="module")
+def picks_root(project_copy):
+    """One writable copy of the sample (and so one server) for the tests of this module."""
+    return project_copy("picks")
+
+
 def _wait_picked(page, n: int) -> None:
     page.wait_for_function(
         "n => document.querySelectorAll('.wb-gallery .wb-card.wb-picked').length === n",
         arg=n, timeout=30_000)
 
 
-def test_curator_picks_three_cards_and_tags_only_those(page, serve, project_copy,
+def test_curator_picks_three_cards_and_tags_only_those(page, serve, picks_root,
                                                        open_dashboard):
     import workbench as wb
 
-    root = project_copy("picks")
+    root = picks_root
     srv = serve(root, "curator", user=AUTHOR)
     open_dashboard(page, srv, "01_error_explorer")
 
@@ -80,5 +86,66 @@ def test_curator_picks_three_cards_and_tags_only_those(page, serve, project_copy
     page.wait_for_function(
         "() => document.querySelector('.wb-tag-status').innerText"
         ".includes('Tag all 540 selected items')", timeout=30_000)
+    assert page.dialogs == []
+    assert sorted({u for u in page.requests if not is_local(u)}) == []
+
+
+def test_curator_opens_an_item_moves_with_the_keys_and_tags_it(page, serve, picks_root,
+                                                               open_dashboard):
+    """A card's "open" link shows the item large; right arrow moves on, r tags relabel.
+
+    Cards 6 and 7: the test above tagged cards 1, 3 and 4 (same project copy and server).
+    """
+    import workbench as wb
+
+    srv = serve(picks_root, "curator", user=AUTHOR)
+    open_dashboard(page, srv, "01_error_explorer")
+    page.locator(".wb-slice-row", has_text="scanner-b").first.click()
+    page.wait_for_function(
+        "() => document.querySelectorAll('.wb-gallery .wb-card img').length > 0",
+        timeout=60_000)
+    page.wait_for_function(
+        "() => [6, 7].every(i => document.querySelector(`.wb-gallery .wb-slot-${i} "
+        ".wb-card-caption b`))", timeout=60_000)
+    ids = page.evaluate(
+        "() => [6, 7].map(i => document.querySelector(`.wb-gallery .wb-slot-${i} "
+        ".wb-card-caption b`).innerText.trim())")
+    for attempt in range(3):  # a click racing the page's redraw (its epoch) is dropped
+        page.click(".wb-gallery .wb-slot-6 .wb-card-open")
+        try:
+            page.wait_for_selector(".wb-item-view img.wb-item-image", state="visible",
+                                   timeout=45_000)  # builds the view; slow on a busy machine
+            break
+        except Exception:
+            if attempt == 2:
+                raise
+    page.wait_for_function(
+        "id => document.querySelector('.wb-item-title').innerText.includes(id)",
+        arg=ids[0], timeout=60_000)
+    assert page.locator(".wb-gallery .wb-card.wb-picked").count() == 0  # open picks nothing
+    size = page.evaluate("() => { const i = document.querySelector('img.wb-item-image');"
+                         " return [i.naturalWidth, i.naturalHeight]; }")
+    assert size[0] > 0 and size[1] > 0
+    page.wait_for_function(  # the label issues are computed on the first open
+        "() => document.querySelector('.wb-item-details').innerText.includes('Label issue')",
+        timeout=60_000)
+    details = page.inner_text(".wb-item-details")
+    assert "dataset label" in details and "Annotators" in details and "baseline" in details
+    assert "Label issue" in details
+
+    page.keyboard.press("ArrowRight")  # nothing focused: the only item view shown answers
+    page.wait_for_function(
+        "id => document.querySelector('.wb-item-title').innerText.includes(id)",
+        arg=ids[1], timeout=60_000)
+    page.keyboard.press("r")
+    page.wait_for_function(
+        "() => document.querySelector('.wb-item-tags').innerText.includes('relabel')",
+        timeout=60_000)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.locator(".wb-item-view").screenshot(path=str(ARTIFACTS / "item_view.png"))
+    store = wb.TagStore.for_project(wb.open_project(picks_root))
+    mine = store.tags([ids[1]], tag="relabel")
+    assert mine["author"].tolist() == [AUTHOR]
+    assert store.history(ids[1])["context"].iloc[-1]["view"] == "ItemView"
     assert page.dialogs == []
     assert sorted({u for u in page.requests if not is_local(u)}) == []

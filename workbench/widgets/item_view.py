@@ -8,11 +8,12 @@ view) and the data-issue scores (:func:`workbench.data_issues`, when that module
 the item's tags and their history; its nearest neighbours in embedding space (when the
 project has embeddings) as small cards with their labels.
 
-Keys (when the view has the focus): left / right move through the selection, ``r`` tags the
-item ``relabel`` (through :meth:`ItemView.tag_relabel`, which checks the write permission
-itself: a read-only session is refused in the kernel, whatever the browser sends). The keys
-and the clicks on neighbour cards come through :class:`ItemKeys`, a small anywidget (an
-inline ES module, nothing loaded from elsewhere).
+Keys (typed in the view, or anywhere outside a text box while the view is the only item view
+shown, or the one opened or clicked last): left / right move through the selection, ``r``
+tags the item ``relabel`` (through :meth:`ItemView.tag_relabel`, which checks the write
+permission itself: a read-only session is refused in the kernel, whatever the browser
+sends). The keys and the clicks on neighbour cards come through :class:`ItemKeys`, a small
+anywidget (an inline ES module, nothing loaded from elsewhere).
 
 The gallery (:class:`workbench.widgets.gallery.ItemGallery`) opens a card here, so every
 dashboard with a gallery has it.
@@ -61,7 +62,15 @@ export default {
     model.on("change:hint", show);
     const onKey = (event) => {
       const view = viewOf(el);
-      if (!view || !view.contains(event.target) || typing(event.target)) return;
+      if (!view || typing(event.target)) return;
+      // keys typed in the view, or outside every item view (and every text box) while this
+      // view is shown and is the only one shown (or the one opened or clicked last)
+      const other = event.target.closest && event.target.closest(".wb-item-view");
+      const shown = [...document.querySelectorAll(".wb-item-view")]
+        .filter((v) => v.offsetParent !== null);
+      const mine = view.contains(event.target) || (!other && shown.includes(view) &&
+        (shown.length === 1 || window.__wbItemView === view));
+      if (!mine) return;
       if (event.ctrlKey || event.metaKey || event.altKey) return;
       const key = event.key;
       const tag = key.toLowerCase() === model.get("tag_key");
@@ -73,6 +82,7 @@ export default {
     const onClick = (event) => {
       const view = viewOf(el);
       if (!view || !view.contains(event.target)) return;
+      window.__wbItemView = view;
       const card = event.target.closest(".wb-item-neighbour");
       if (!card || !view.contains(card)) return;
       const slot = [...card.classList].find((c) => c.startsWith("wb-nb-"));
@@ -83,14 +93,19 @@ export default {
       const view = viewOf(el);
       if (!view) return;
       if (view.tabIndex < 0) view.tabIndex = 0;
+      window.__wbItemView = view;
       view.focus({preventScroll: true});
     };
-    document.addEventListener("keydown", onKey);
+    document.addEventListener("keydown", onKey, true);  // before the page's own handlers
     document.addEventListener("click", onClick);
-    model.on("change:focus", focus);
-    requestAnimationFrame(() => { const v = viewOf(el); if (v && v.tabIndex < 0) v.tabIndex = 0; });
+    model.on("change:focus_epoch", focus);
+    requestAnimationFrame(() => {  // opened before this view was drawn: take the focus now
+      const v = viewOf(el);
+      if (v && v.tabIndex < 0) v.tabIndex = 0;
+      if (model.get("focus_epoch") > 0) focus();
+    });
     return () => {
-      document.removeEventListener("keydown", onKey);
+      document.removeEventListener("keydown", onKey, true);
       document.removeEventListener("click", onClick);
     };
   },
@@ -129,7 +144,7 @@ class ItemKeys(anywidget.AnyWidget):
     #: The key that tags the item (lower case).
     tag_key = traitlets.Unicode("r").tag(sync=True)
     #: Bumped to move the keyboard focus to the view (when an item is opened).
-    focus = traitlets.Int(0).tag(sync=True)
+    focus_epoch = traitlets.Int(0).tag(sync=True)
 
     def __init__(self, on_message, *, hint: str = "", **kwargs):
         super().__init__(hint=hint, **kwargs)
@@ -424,7 +439,7 @@ class ItemView(StatusMixin, w.VBox):
             self._order = [str(i) for i in order]
         self.item_id = item_id
         self.render()
-        self.key_events.focus += 1
+        self.key_events.focus_epoch += 1
 
     def step(self, delta: int) -> None:
         """Show the item ``delta`` places away in :attr:`order` (clipped to its ends)."""
