@@ -82,7 +82,7 @@ def _measure(fn, *args, tmp: Path, **kwargs) -> tuple[dict, str]:
     load = os.getloadavg()[0]
     result = measure(_timed(fn, out), *args, timeout=TIMEOUT, **kwargs)
     cpu = json.loads(out.read_text())["cpu"] if out.exists() else None
-    cpu_text = f"{cpu:.0f}" if cpu is not None else "n/a"
+    cpu_text = f"{cpu:.1f}" if cpu is not None else "n/a"
     return result, f"CPU {cpu_text} s, load average {load:.1f} at start"
 
 
