@@ -118,6 +118,7 @@ def test_content_of_an_item(project, store):
     # label issue score: it-04 is confidently predicted 'b', labelled 'b': not flagged; the
     # score and rank are there either way
     assert "wb-item-label-issue" in d and "label quality" in d and "rank" in d
+    assert "Label issue (run base)" in d
     assert "wb-item-data-issues" in d
     tags = view.tags_html.value
     assert "<b>hard</b>" in tags and "<b>check</b>" in tags  # current + history

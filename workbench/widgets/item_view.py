@@ -627,7 +627,9 @@ class ItemView(StatusMixin, w.VBox):
             body = (f"label quality {esc(percent(r['label_quality']))} (rank "
                     f"{int(r['rank'])} of {len(issues)}, 1 = most suspicious) &middot; {flag}"
                     f" &middot; suggested: <b>{esc(r['suggested_label'])}</b>")
-        return _section("Label issue", body, "wb-item-label-issue")
+        run = getattr(self.project, "default_run", None)
+        title = "Label issue" + (f" (run {run})" if run is not None else "")
+        return _section(title, body, "wb-item-label-issue")
 
     def _data_issues(self, item_id: str) -> str:
         issues = self._facts.data_issues()
