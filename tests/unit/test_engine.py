@@ -286,6 +286,8 @@ def test_folder_of_parquet_parts(tmp_path, random_project):
     got = engine_discover_slices(tables, "cand", min_support=10, alpha=0.2, item_ids=True)
     _assert_frames(got, wb.discover_slices(errors, min_support=10, alpha=0.2))
     assert tables.runs == project.runs
+    inferred = register_tables(root / "items", root / "annotations", root / "predictions")
+    assert inferred.classes == project.classes  # the sorted labels seen, as the loader
 
 
 def test_missing_column_names_file_and_column(tmp_path, random_project):
@@ -333,6 +335,16 @@ def test_prepared_errors_table_is_reused_and_released(random_project):
         _assert_frames(engine_discover_slices(tables, "cand", min_support=10, alpha=0.2,
                                               item_ids=True),
                        wb.discover_slices(errors, min_support=10, alpha=0.2))
+        # the joint counts kept for the run serve other options and column subsets too
+        for kw in ({"bins": 3}, {"by": ["flag", "score"]}, {"bins": None}):
+            _assert_frames(engine_slice_metrics(tables, "cand", **kw),
+                           wb.slice_metrics(errors, kw.get("by"), bins=kw.get("bins", 4)))
+        _assert_frames(engine_discover_slices(tables, "cand", ["flag", "score", "site"],
+                                              bins=3, min_support=5, alpha=0.3,
+                                              prune_explained=False, item_ids=True),
+                       wb.discover_slices(errors, ["flag", "score", "site"], bins=3,
+                                          min_support=5, alpha=0.3, prune_explained=False))
+        assert len(tables._cubes) >= 4
     finally:
         tables.release()
     assert not held._dir.exists() and tables.prepared("cand") is None

@@ -144,6 +144,24 @@ def _bucket(tables: EngineTables, run, errors, col: str, bins) -> agg.Bucket:
     return agg.binned(errors, col, edges) if edges is not None else agg.Bucket(col, errors[col])
 
 
+def _joint(tables: EngineTables, run, errors, cols: list[str], bins, buckets,
+           max_cells: int):
+    """The joint counts of ``cols`` (``aggregates.cube_counts``), kept per prepared run.
+
+    None when the levels have more than ``max_cells`` combinations.
+    """
+    key = (tables.run(run, "joint"), tuple(cols), bins)
+    prepared = tables.prepared(run) is not None
+    if prepared and key in tables._cubes:
+        return tables._cubes[key]
+    if not buckets or math.prod(agg.level_counts(errors, buckets)) > max_cells:
+        return None
+    cube = agg.cube_counts(errors, buckets)
+    if prepared:
+        tables._cubes[key] = cube
+    return cube
+
+
 def engine_slice_metrics(tables: EngineTables, run: str | None = None,
                          by: str | Sequence[str] | None = None, *, bins: int | None = 4,
                          per_class_recall: bool = False) -> pd.DataFrame:
@@ -186,9 +204,18 @@ def engine_slice_metrics(tables: EngineTables, run: str | None = None,
             classes = list(tables.classes) + sorted(set(seen) - set(tables.classes))
         parts = []
         bin_edges: dict[str, list[float]] = {}
-        for col in cols:
+        cube = None
+        if not per_class_recall and tables.prepared(run) is not None:
+            # a prepared run: one joint count of the columns, kept for discover_slices too
+            buckets = [_bucket(tables, run, errors, c, bins) for c in cols]
+            cube = _joint(tables, run, errors, cols, bins, buckets, MAX_CELLS)
+        for i, col in enumerate(cols):
             b = _bucket(tables, run, errors, col, bins)
-            counts = agg.slice_counts(errors, b)
+            if cube is not None:
+                counts = cube.groupby(f"k{i}", dropna=False, sort=False)[["n", "s"]].sum(
+                    ).rename_axis("key").reset_index()
+            else:
+                counts = agg.slice_counts(errors, b)
             lv = agg.levels(b, counts["key"])
             k = len(lv.values)
             codes = lv.codes(counts["key"])
@@ -264,8 +291,8 @@ def _condition(b: agg.Bucket, lv: agg.Levels, code: int):
 
 
 def engine_slice_items(tables: EngineTables, run: str | None = None,
-                       conditions: dict | None = None, *, limit: int | None = None,
-                       bins: int | None = 4) -> list[str]:
+                       conditions: dict | None = None, *, limit: int | None = None
+                       ) -> list[str]:
     """Item ids of the run's errors table meeting every ``column: value`` condition.
 
     Only these rows are fetched (for the gallery), in item order.
@@ -279,8 +306,6 @@ def engine_slice_items(tables: EngineTables, run: str | None = None,
         :func:`engine_slice_metrics`/:func:`engine_discover_slices`) or None (missing).
     limit : int, default=None
         Most ids returned (the first in item order); None: all.
-    bins : int, default=4
-        Unused by the filter; kept for symmetry with the slice functions.
 
     Returns
     -------
@@ -377,12 +402,12 @@ def engine_discover_slices(tables: EngineTables, run: str | None = None,
         total_n, total_s_int = agg.totals(errors)
         min_n = _min_support(min_support, total_n, func)
         buckets = [_bucket(tables, run, errors, f, bins) for f in feats]
-        cells = math.prod(agg.level_counts(errors, buckets))
-        if cells <= max_cells:
-            cube = agg.cube_counts(errors, buckets) if buckets else None
+        cube = _joint(tables, run, errors, feats, bins, buckets, max_cells)
+        if cube is not None or not buckets:
             lvs = [agg.levels(b, cube[f"k{i}"]) for i, b in enumerate(buckets)]
             counted = _from_cube(cube, lvs, min_n, max_order)
         elif prune_explained or max_order > 2:
+            cells = math.prod(agg.level_counts(errors, buckets))
             raise ValueError(
                 f"{func}: the features {feats} have {cells:,} combinations of levels, more "
                 f"than max_cells={max_cells:,}, which prune_explained (or max_order > 2) "

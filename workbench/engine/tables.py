@@ -119,6 +119,7 @@ class EngineTables:
     _runs: list[str] | None = field(default=None, repr=False)
     _prepared: dict = field(default_factory=dict, repr=False)
     _edges: dict = field(default_factory=dict, repr=False)
+    _cubes: dict = field(default_factory=dict, repr=False)
 
     def prepare(self, run: str | None = None, *, directory=None) -> None:
         """Compute the run's errors table once and keep it as Parquet.
@@ -148,6 +149,7 @@ class EngineTables:
             held.drop()
         self._prepared.clear()
         self._edges.clear()
+        self._cubes.clear()
 
     @property
     def metadata_columns(self) -> list[str]:
@@ -316,9 +318,13 @@ def register_tables(items, annotations=None, predictions=None, *, backend=None,
         names = _check_schema(fl, kind)
         files[kind] = fl
         tables[kind] = _read(backend, fl, kind, names)
-    if classes is None:
-        classes = _distinct_labels([tables["items"], tables["annotations"],
-                                    tables["predictions"]])
+    if classes is None:  # as the project loader: labels seen and prob_<class> columns
+        seen = set(_distinct_labels([tables["items"], tables["annotations"],
+                                     tables["predictions"]]))
+        if tables["predictions"] is not None:
+            seen |= {c.removeprefix("prob_") for c in tables["predictions"].columns
+                     if c.startswith("prob_")}
+        classes = sorted(seen)
     out = EngineTables(backend=backend, items=tables["items"], annotations=tables["annotations"],
                        predictions=tables["predictions"], classes=[str(c) for c in classes],
                        default_run=default_run, files=files)
