@@ -81,6 +81,7 @@ ROLE_NOTEBOOKS: dict[str, tuple[str, ...]] = {
         "02_disagreements.ipynb",
         "03_relabel_queue.ipynb",
         "04_vendors_and_guidelines.ipynb",
+        "05_see_the_data.ipynb",
     ),
 }
 

@@ -16,7 +16,7 @@ from .conftest import REPO
 
 NOTEBOOKS = sorted(p.name for p in (REPO / "notebooks").glob("0*.ipynb"))
 GALLERY_BOARDS = {"01_error_explorer.ipynb", "02_disagreements.ipynb",
-                  "04_vendors_and_guidelines.ipynb"}
+                  "04_vendors_and_guidelines.ipynb", "05_see_the_data.ipynb"}
 
 # Appended to each notebook: pick the board's galleries, give them a selection when they
 # have none, and report what their cards show.

@@ -26,6 +26,7 @@ _API: dict[str, str] = {
     "LabelIssueList": "label_issue_list",
     "DetectionIssueList": "detection_issue_list",
     "DataIssueList": "data_issue_list",
+    "DataExplorer": "data_explorer",
     "DisagreementExplorer": "disagreement_explorer",
     "EmbeddingMap": "embedding_map",
     "DetectionDisagreementExplorer": "detection_disagreement",
