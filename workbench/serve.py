@@ -18,7 +18,7 @@ any widget. ``workbench serve`` closes that:
 * **roles**: ``--role manager`` serves only ``00_overview`` and starts kernels with
   ``WORKBENCH_ROLE=manager``, which makes :func:`workbench.session.can_write` false, so every
   write handler refuses even when a crafted widget message reaches it. ``--role curator``
-  serves the five dashboards.
+  serves the six dashboards.
 * **air-gapped pages**: a ``workbench`` Voila template (voila's ``lab`` template without the
   CDN links, shipped in ``workbench/_voila``) and a Content-Security-Policy that only lets the
   page talk to its own server.
@@ -568,7 +568,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("project", nargs="?", default=None,
                    help="project folder (default: $WORKBENCH_PROJECT, else data/sample)")
     p.add_argument("--role", choices=sorted(ROLE_NOTEBOOKS), default="curator",
-                   help="manager: the read-only overview only; curator: all five dashboards "
+                   help="manager: the read-only overview only; curator: all six dashboards "
                    "(default: %(default)s)")
     p.add_argument("--port", type=int, default=8866, help="TCP port, 0 = any free port "
                    "(default: %(default)s)")

@@ -18,5 +18,5 @@ def is_local(url: str) -> bool:
 
 
 def curator_notebooks_present() -> bool:
-    """Whether the four curator dashboards are in the repository's notebooks/."""
+    """Whether the curator dashboards are all in the repository's notebooks/."""
     return all((REPO / "notebooks" / nb).is_file() for nb in ROLE_NOTEBOOKS["curator"])
