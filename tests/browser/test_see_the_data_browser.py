@@ -44,16 +44,17 @@ def test_curator_clicks_a_data_issue_and_the_gallery_fills(page, serve, sample_r
     rows = page.locator(".wb-dataissue-row")
     assert rows.count() > 0
     assert "leak" in page.inner_text(".wb-data-issue-message")
-    assert page.locator(".wb-gallery .wb-card img").count() == 0  # nothing selected yet
     first = rows.first.inner_text().strip()
+    before = page.inner_text(".wb-gallery")  # the gallery before any selection
     rows.first.click()
     page.wait_for_function(
         "() => (document.querySelector('.wb-data-explorer .wb-status') || {}).innerText"
-        "?.includes('selected')", timeout=60_000)
+        "?.includes('2 items selected')", timeout=60_000)
     page.wait_for_function(
-        "() => document.querySelectorAll('.wb-gallery .wb-card img').length > 0",
-        timeout=60_000)
-    assert first in page.inner_text(".wb-gallery")
+        "([id, before]) => { const g = document.querySelector('.wb-gallery');"
+        " return g && g.innerText !== before && g.innerText.includes(id)"
+        " && g.querySelectorAll('.wb-card img').length > 0; }",
+        arg=[first, before], timeout=60_000)
     assert "leak" in page.input_value(".wb-tag-reason input")  # the issue is the reason
 
     # coverage and drift tabs list their rows
@@ -66,8 +67,11 @@ def test_curator_clicks_a_data_issue_and_the_gallery_fills(page, serve, sample_r
     page.locator(".lm-TabBar-tab", has_text="Map").click()
     page.wait_for_selector(".wb-map canvas", timeout=240_000)
     page.wait_for_function(
-        "() => document.querySelector('.wb-map-color select')?.selectedOptions[0]"
-        "?.textContent === 'data issue'", timeout=60_000)
+        "() => (document.querySelector('.wb-map-info') || {}).innerText"
+        "?.includes('coloured by data issue')", timeout=60_000)
+    shown = page.inner_text(".wb-map")
+    assert "leak: near_duplicate" in shown and "no data issue" in shown  # the legend
+    assert "2 selected" in page.inner_text(".wb-map-info")  # the issue clicked earlier
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "see_the_data.png"), full_page=True)
     assert page.dialogs == []
