@@ -28,12 +28,13 @@ RECIPES = {
     "02_suspect_labels_and_annotators.ipynb": "02_disagreements.ipynb",
     "03_relabel_round_trip.ipynb": "03_relabel_queue.ipynb",
     "04_detection_errors.ipynb": "01_error_explorer.ipynb",
-    "05_data_issues_and_the_map.ipynb": "01_error_explorer.ipynb",
+    "05_data_issues_and_the_map.ipynb": "05_see_the_data.ipynb",
 }
 DASHBOARD_NAMES = {
     "01_error_explorer.ipynb": "Dashboard 01, the Error Explorer",
     "02_disagreements.ipynb": "Dashboard 02, the Disagreement Explorer",
     "03_relabel_queue.ipynb": "Dashboard 03, the Relabel Queue",
+    "05_see_the_data.ipynb": "Dashboard 05, See the Data",
 }
 
 
