@@ -789,6 +789,41 @@ def _slice_metrics(errors: pd.DataFrame, by: str | Sequence[str] | None = None, 
             for j, c in enumerate(classes):
                 part[f"recall_{c}"] = rec[:, j]
         parts.append(pd.DataFrame(part))
+    return _metrics_from_counts(parts, binary=binary, total_n=total_n, total_s=total_s,
+                                total_ss=total_ss, overall=overall, bin_edges=bin_edges,
+                                target=target)
+
+
+def _metrics_from_counts(parts: list[pd.DataFrame], *, binary: bool, total_n, total_s: float,
+                         total_ss: float, overall: float, bin_edges: dict,
+                         target: str) -> pd.DataFrame:
+    """The :func:`slice_metrics` frame from its per-level counts.
+
+    Shared by the pandas path and the engine (``engine_slice_metrics``), which count
+    differently but test alike.
+
+    Parameters
+    ----------
+    parts : list of DataFrame
+        Per column: ``column``, ``value``, ``bin``, ``n``, ``errors``, ``_s`` (sum of the
+        target), ``_ss`` (sum of its squares) and any ``recall_<class>`` columns.
+    binary : bool
+        The target is 0/1 (Wilson intervals, proportion tests) or numeric (normal
+        intervals, Welch tests).
+    total_n, total_s, total_ss : float
+        Items, sum and sum of squares of the target over all items.
+    overall : float
+        ``total_s / total_n`` (NaN without items).
+    bin_edges : dict
+        ``frame.attrs["bins"]``.
+    target : str
+        ``frame.attrs["target"]``.
+
+    Returns
+    -------
+    DataFrame
+        The rows of ``parts`` with rates, intervals, lifts, p- and q-values.
+    """
     if parts:
         frame = pd.concat(parts, ignore_index=True)
     else:
@@ -1009,7 +1044,6 @@ def _discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None
     else:
         min_n = check_int(min_support, "min_support", func, minimum=1)
     total_s = float(y.sum())
-    total_ss = total_s
     overall = total_s / total_n if total_n else np.nan
 
     # encode each feature once; levels without support share a sentinel code k
@@ -1032,7 +1066,6 @@ def _discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None
     keys: list[tuple] = []
     ns: list[float] = []
     ss_: list[float] = []
-    sq_: list[float] = []
     stats_by_key: dict[tuple, tuple[float, float, float]] = {}
     supported_at: dict[int, set] = {}
 
@@ -1040,7 +1073,6 @@ def _discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None
         keys.append(key)
         ns.append(n)
         ss_.append(s)
-        sq_.append(sq)
         stats_by_key[key] = (n, s, sq)
 
     for order in range(1, max_order + 1):
@@ -1082,8 +1114,82 @@ def _discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None
 
     n_arr = np.asarray(ns, dtype=float)
     s_arr = np.asarray(ss_, dtype=float)
-    q_arr = np.asarray(sq_, dtype=float)
-    p = _test_vs_rest(n_arr, s_arr, q_arr, total_n, total_s, total_ss, binary=True,
+    idx, rate, score, p, q = _discover_from_counts(
+        keys, n_arr, s_arr, codes, y, None, total_n, total_s, alpha=alpha,
+        min_refinement=min_refinement, top=top, prune_explained=prune_explained)
+
+    rows = []
+    item_ids = errors["item_id"].to_numpy()
+    for i in idx.tolist():
+        key = keys[i]
+        conds = {encs[f].name: encs[f].values[c] for f, c in key}
+        text = " & ".join(f"{encs[f].name}={encs[f].labels[c]}" for f, c in key)
+        mask = _key_mask(codes, key, total_n)
+        rows.append({"slice": text, "conditions": conds, "order": len(key),
+                     "item_ids": item_ids[mask].astype(str).tolist(), "_i": i})
+    frame = _discover_frame(rows, n_arr, s_arr, rate, score, p, q, overall)
+    frame = frame[_DISCOVER_COLUMNS].reset_index(drop=True)
+    frame.attrs.update({
+        "overall_rate": overall, "n": total_n, "n_tested": len(keys), "min_support": min_n,
+        "max_order": max_order, "alpha": alpha, "min_refinement": min_refinement,
+        "prune_explained": prune_explained,
+        "target": target, "features": feats,
+        "score": "(rate - overall_rate) * sqrt(n)",
+        "tests": "one-sided two-proportion z-test (Fisher exact when an expected count < 5)"
+                 ", Benjamini-Hochberg over all tested slices",
+    })
+    return frame
+
+
+def _key_mask(codes: list[np.ndarray], key: tuple, size: int) -> np.ndarray:
+    """Rows whose ``codes`` match every ``(feature, level)`` of ``key``."""
+    m = np.ones(size, dtype=bool)
+    for f, c in key:
+        m &= codes[f] == c
+    return m
+
+
+def _discover_from_counts(keys: list[tuple], n_arr: np.ndarray, s_arr: np.ndarray,
+                          codes: list[np.ndarray], y: np.ndarray, w: np.ndarray | None,
+                          total_n, total_s: float, *, alpha: float, min_refinement: float,
+                          top: int | None, prune_explained: bool):
+    """Tests, corrections, pruning and ranking of :func:`discover_slices` on counts.
+
+    Shared by the pandas path (one row per item, ``w`` None) and the engine (one row per
+    cell of a joint count table, ``w`` its item counts): sizes are sums of ``w`` (or row
+    counts), error counts sums of the 0/1 target ``y``. Every sum is of whole numbers, so
+    both give the same result to the last bit.
+
+    Parameters
+    ----------
+    keys : list of tuple
+        Candidate slices: tuples of ``(feature index, level code)``; every parent of a
+        refinement is among them.
+    n_arr, s_arr : ndarray
+        Items and errors per candidate.
+    codes : list of ndarray
+        Level code per row and feature.
+    y : ndarray
+        0/1 target (error count) per row.
+    w : ndarray or None
+        Items per row; None: one each. ``codes``, ``y`` and ``w`` are read only with
+        ``prune_explained``.
+    total_n, total_s : float
+        Items and errors overall.
+    alpha, min_refinement, top, prune_explained
+        As in :func:`discover_slices`.
+
+    Returns
+    -------
+    idx : ndarray
+        Kept candidates, best first.
+    rate, score, p, q : ndarray
+        Per candidate: error rate, ranking score, p-value, Benjamini-Hochberg q-value.
+    """
+    overall = total_s / total_n if total_n else np.nan
+    stats_by_key = {k: (n_arr[i], s_arr[i], s_arr[i]) for i, k in enumerate(keys)}
+    # 0/1 target: every sum of squares is the plain sum
+    p = _test_vs_rest(n_arr, s_arr, s_arr, total_n, total_s, total_s, binary=True,
                       alternative="greater")
     q = bh_adjust(p)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -1103,18 +1209,13 @@ def _discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None
             worst[r] = max(pstats, key=lambda t: t[1] / t[0])
         pn, ps, psq = worst[:, 0], worst[:, 1], worst[:, 2]
         ok = (pn - n_arr[refine] > 0) & (rate[refine] >= (ps / pn) * (1 + min_refinement))
-        pp = _test_vs_rest(n_arr[refine], s_arr[refine], q_arr[refine], pn, ps, psq,
+        pp = _test_vs_rest(n_arr[refine], s_arr[refine], s_arr[refine], pn, ps, psq,
                            binary=True, alternative="greater")
         pq = bh_adjust(np.where(ok, pp, np.nan))
         keep[refine] = ok & (pq <= alpha)
 
-    def _mask(key) -> np.ndarray:
-        m = np.ones(total_n, dtype=bool)
-        for f, c in key:
-            m &= codes[f] == c
-        return m
-
     if prune_explained:
+        rows = len(y)
         # drop a slice whose excess is explained by its kept refinements: without them, the
         # rest of it is not significantly (or hardly) worse than the items outside it
         kept_keys = {keys[i]: i for i in np.flatnonzero(keep)}
@@ -1124,10 +1225,10 @@ def _discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None
                         and key.issubset(k)]
             if not children:
                 continue
-            rest = _mask(keys[i])
+            rest = _key_mask(codes, keys[i], rows)
             for ck in children:
-                rest &= ~_mask(ck)
-            rn = float(rest.sum())
+                rest &= ~_key_mask(codes, ck, rows)
+            rn = float(rest.sum()) if w is None else float(w[rest].sum())
             if rn == 0:
                 keep[i] = False
                 continue
@@ -1135,31 +1236,31 @@ def _discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None
             rsq = rs
             out_n = total_n - n_arr[i]
             out_s = total_s - s_arr[i]
-            out_sq = total_ss - q_arr[i]
-            pp = _test_vs_rest(np.array([rn]), np.array([rs]), np.array([rsq]),
+            out_sq = total_s - s_arr[i]
+            pv = _test_vs_rest(np.array([rn]), np.array([rs]), np.array([rsq]),
                                rn + out_n, rs + out_s, rsq + out_sq, binary=True,
                                alternative="greater")[0]
             out_rate = out_s / out_n if out_n else overall
-            if not pp <= alpha or rs / rn < out_rate * (1 + min_refinement):
+            if not pv <= alpha or rs / rn < out_rate * (1 + min_refinement):
                 keep[i] = False
 
     idx = np.flatnonzero(keep)
     idx = idx[np.lexsort((-n_arr[idx], -score[idx]))]
     if prune_explained:
-        idx = _greedy_overlaps(idx, keys, codes, y, y, True, total_n, total_s, total_ss,
-                               alpha, min_refinement, top, len(keys))
+        idx = _greedy_overlaps(idx, keys, codes, y, y, True, total_n, total_s, total_s,
+                               alpha, min_refinement, top, len(keys), w=w)
     if top is not None:
         idx = idx[:top]
+    return idx, rate, score, p, q
 
-    rows = []
-    item_ids = errors["item_id"].to_numpy()
-    for i in idx.tolist():
-        key = keys[i]
-        conds = {encs[f].name: encs[f].values[c] for f, c in key}
-        text = " & ".join(f"{encs[f].name}={encs[f].labels[c]}" for f, c in key)
-        mask = _mask(key)
-        rows.append({"slice": text, "conditions": conds, "order": len(key),
-                     "item_ids": item_ids[mask].astype(str).tolist(), "_i": i})
+
+def _discover_frame(rows: list[dict], n_arr, s_arr, rate, score, p, q,
+                    overall: float) -> pd.DataFrame:
+    """The :func:`discover_slices` frame before its column order.
+
+    ``rows`` (slice, conditions, order, item_ids and ``_i``, the candidate index) with the
+    candidates' counts and statistics.
+    """
     frame = pd.DataFrame(rows, columns=["slice", "conditions", "order", "item_ids", "_i"])
     sel = frame["_i"].to_numpy(dtype=np.intp)
     frame["n"] = n_arr[sel].astype(np.int64)
@@ -1172,39 +1273,31 @@ def _discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None
     frame["score"] = score[sel]
     frame["p_value"] = p[sel]
     frame["q_value"] = q[sel]
-    frame = frame[_DISCOVER_COLUMNS].reset_index(drop=True)
-    frame.attrs.update({
-        "overall_rate": overall, "n": total_n, "n_tested": len(keys), "min_support": min_n,
-        "max_order": max_order, "alpha": alpha, "min_refinement": min_refinement,
-        "prune_explained": prune_explained,
-        "target": target, "features": feats,
-        "score": "(rate - overall_rate) * sqrt(n)",
-        "tests": "one-sided two-proportion z-test (Fisher exact when an expected count < 5)"
-                 ", Benjamini-Hochberg over all tested slices",
-    })
     return frame
 
 
 def _greedy_overlaps(order, keys, codes, y, y2, binary, total_n, total_s, total_ss, alpha,
-                     min_refinement, top, n_tested):
+                     min_refinement, top, n_tested, w=None):
     """Accept slices best first; drop one whose excess comes from overlapping better ones.
 
     A candidate is retested without the items of the slices accepted before it (except its
     own ancestors): against the background (items in no accepted slice and not in it) and,
     for a refinement, against the rest of its worst parent (likewise reduced); each test at
     the Bonferroni level ``alpha / n_tested`` (every slice tested could have been here).
+    Rows are items (``w`` None) or cells of a joint count table with ``w`` items each.
     """
     level = alpha / max(n_tested, 1)
     accepted: list[int] = []
-    union = np.zeros(total_n, dtype=bool)
+    rows = len(y)
+    union = np.zeros(rows, dtype=bool)
     bg = [float(total_n), float(total_s), float(total_ss)]
     ysq = y if binary else y2
 
+    def size(idx) -> float:
+        return float(idx.size) if w is None else float(w[idx].sum())
+
     def members_of(key):
-        m = np.ones(total_n, dtype=bool)
-        for f, c in key:
-            m &= codes[f] == c
-        return np.flatnonzero(m)
+        return np.flatnonzero(_key_mask(codes, key, rows))
 
     def without(members, others):
         own = np.ones(members.size, dtype=bool)
@@ -1228,29 +1321,29 @@ def _greedy_overlaps(order, keys, codes, y, y2, binary, total_n, total_s, total_
         members = members_of(key)
         others = [keys[j] for j in accepted if not set(keys[j]) <= kset]
         sel = without(members, others)
-        rn, rs, rq = float(sel.size), float(y[sel].sum()), float(ysq[sel].sum())
+        rn, rs, rq = size(sel), float(y[sel].sum()), float(ysq[sel].sum())
         outside = members[~union[members]]
-        b = (bg[0] - outside.size, bg[1] - float(y[outside].sum()),
+        b = (bg[0] - size(outside), bg[1] - float(y[outside].sum()),
              bg[2] - float(ysq[outside].sum()))
         if not worse(rn, rs, rq, *b):
             continue
         if len(key) > 1:
-            in_c = np.zeros(total_n, dtype=bool)
+            in_c = np.zeros(rows, dtype=bool)
             in_c[members] = True
             best = None
             for j in range(len(key)):
                 pm = without(members_of(key[:j] + key[j + 1:]), others)
                 pm = pm[~in_c[pm]]
                 if pm.size:
-                    st = (float(pm.size), float(y[pm].sum()), float(ysq[pm].sum()))
-                    if best is None or st[1] / st[0] > best[1] / best[0]:
+                    st = (size(pm), float(y[pm].sum()), float(ysq[pm].sum()))
+                    if st[0] > 0 and (best is None or st[1] / st[0] > best[1] / best[0]):
                         best = st
             if best is not None and not worse(rn, rs, rq, *best):
                 continue
         accepted.append(i)
         newly = members[~union[members]]
         union[members] = True
-        bg[0] -= newly.size
+        bg[0] -= size(newly)
         bg[1] -= float(y[newly].sum())
         bg[2] -= float(ysq[newly].sum())
         if top is not None and len(accepted) >= top:

@@ -187,7 +187,7 @@ def engine_slice_metrics(tables: EngineTables, run: str | None = None,
         (plus a few order-statistic queries per binned numeric column) runs in the engine,
         the intervals and tests in pandas.
     """
-    from ..slicing import _METRIC_COLUMNS, _test_vs_rest, bh_adjust, wilson_interval
+    from ..slicing import _metrics_from_counts
 
     func = "engine_slice_metrics"
     if bins is not None:
@@ -232,32 +232,10 @@ def engine_slice_metrics(tables: EngineTables, run: str | None = None,
             parts.append(pd.DataFrame(part))
     finally:
         held.drop()
-    if parts:
-        frame = pd.concat(parts, ignore_index=True)
-    else:
-        frame = pd.DataFrame({c: [] for c in [*_METRIC_COLUMNS, "_s", "_ss"]})
-    n = frame["n"].to_numpy(dtype=float)
-    s = frame["_s"].to_numpy(dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rate = s / n
-        low, high = wilson_interval(s, n)
-        lift = rate / overall if overall else np.full(len(rate), np.nan)
-    p = _test_vs_rest(n, s, s, total_n, float(total_s), float(total_s), binary=True,
-                      alternative="two-sided")
-    frame["error_rate"] = rate
-    frame["ci_low"] = low
-    frame["ci_high"] = high
-    frame["lift"] = lift
-    frame["p_value"] = p
-    frame["q_value"] = bh_adjust(p)
-    extra = [c for c in frame.columns if c.startswith("recall_")]
-    frame = frame[_METRIC_COLUMNS + extra]
-    frame.attrs.update({
-        "overall_rate": overall, "n": total_n, "bins": bin_edges, "target": "is_error",
-        "tests": "two-sided two-proportion z-test (Fisher exact when an expected count < 5)"
-                 ", Benjamini-Hochberg q-values",
-    })
-    return frame
+    return _metrics_from_counts(parts, binary=True, total_n=total_n,
+                                total_s=float(total_s), total_ss=float(total_s),
+                                overall=overall, bin_edges=bin_edges,
+                                target="is_error")
 
 
 def _recall(errors, b, lv, classes: list[str]) -> dict:
@@ -563,78 +541,15 @@ def _discover_stats(counted: dict, lvs, names: list[str], total_n: int, total_s:
     their weights (item counts) and errors; every sum is of whole numbers, so the results
     are the same to the last bit.
     """
-    from ..slicing import _test_vs_rest, bh_adjust, wilson_interval
+    from ..slicing import _discover_frame, _discover_from_counts
 
     keys = counted["keys"]
     n_arr = np.asarray(counted["ns"], dtype=float)
     s_arr = np.asarray(counted["ss"], dtype=float)
-    total_ss = total_s
     overall = total_s / total_n if total_n else np.nan
-    stats_by_key = {k: (n_arr[i], s_arr[i], s_arr[i]) for i, k in enumerate(keys)}
-    p = _test_vs_rest(n_arr, s_arr, s_arr, total_n, total_s, total_ss, binary=True,
-                      alternative="greater")
-    q = bh_adjust(p)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rate = s_arr / n_arr
-    score = (rate - overall) * np.sqrt(n_arr)
-
-    keep = (q <= alpha) & (rate > overall)
-    refine = np.flatnonzero(keep & (np.array([len(k) for k in keys], dtype=int) > 1))
-    if refine.size:
-        worst = np.empty((refine.size, 3))
-        for r, i in enumerate(refine.tolist()):
-            key = keys[i]
-            pstats = [stats_by_key[key[:j] + key[j + 1:]] for j in range(len(key))]
-            worst[r] = max(pstats, key=lambda t: t[1] / t[0])
-        pn, ps, psq = worst[:, 0], worst[:, 1], worst[:, 2]
-        ok = (pn - n_arr[refine] > 0) & (rate[refine] >= (ps / pn) * (1 + min_refinement))
-        pp = _test_vs_rest(n_arr[refine], s_arr[refine], s_arr[refine], pn, ps, psq,
-                           binary=True, alternative="greater")
-        pq = bh_adjust(np.where(ok, pp, np.nan))
-        keep[refine] = ok & (pq <= alpha)
-
-    codes, w, y = counted["codes"], counted["w"], counted["y"]
-
-    def _mask(key) -> np.ndarray:
-        m = np.ones(len(w), dtype=bool)
-        for f, c in key:
-            m &= codes[f] == c
-        return m
-
-    if prune_explained:
-        kept_keys = {keys[i]: i for i in np.flatnonzero(keep)}
-        for i in sorted(np.flatnonzero(keep).tolist(), key=lambda j: -len(keys[j])):
-            key = set(keys[i])
-            children = [k for k, j in kept_keys.items() if keep[j] and len(k) > len(key)
-                        and key.issubset(k)]
-            if not children:
-                continue
-            rest = _mask(keys[i])
-            for ck in children:
-                rest &= ~_mask(ck)
-            rn = float(w[rest].sum())
-            if rn == 0:
-                keep[i] = False
-                continue
-            rs = float(y[rest].sum())
-            rsq = rs
-            out_n = total_n - n_arr[i]
-            out_s = total_s - s_arr[i]
-            out_sq = total_ss - s_arr[i]
-            pv = _test_vs_rest(np.array([rn]), np.array([rs]), np.array([rsq]),
-                               rn + out_n, rs + out_s, rsq + out_sq, binary=True,
-                               alternative="greater")[0]
-            out_rate = out_s / out_n if out_n else overall
-            if not pv <= alpha or rs / rn < out_rate * (1 + min_refinement):
-                keep[i] = False
-
-    idx = np.flatnonzero(keep)
-    idx = idx[np.lexsort((-n_arr[idx], -score[idx]))]
-    if prune_explained:
-        idx = _greedy_overlaps(idx, keys, codes, w, y, total_n, total_s, alpha,
-                               min_refinement, top, len(keys))
-    if top is not None:
-        idx = idx[:top]
+    idx, rate, score, p, q = _discover_from_counts(
+        keys, n_arr, s_arr, counted["codes"], counted["y"], counted["w"], total_n, total_s,
+        alpha=alpha, min_refinement=min_refinement, top=top, prune_explained=prune_explained)
 
     encs = counted["encs"]
     rows = []
@@ -644,87 +559,7 @@ def _discover_stats(counted: dict, lvs, names: list[str], total_n: int, total_s:
         conds = {names[encs[f]]: lvs[encs[f]].values[c] for f, c in key}
         rows.append({"slice": text, "conditions": conds, "order": len(key), "item_ids": None,
                      "_i": i})
-    frame = pd.DataFrame(rows, columns=["slice", "conditions", "order", "item_ids", "_i"])
-    sel = frame["_i"].to_numpy(dtype=np.intp)
-    frame["n"] = n_arr[sel].astype(np.int64)
-    frame["errors"] = s_arr[sel].astype(np.int64)
-    frame["error_rate"] = rate[sel]
-    low, high = wilson_interval(s_arr[sel], n_arr[sel])
-    frame["ci_low"] = low
-    frame["ci_high"] = high
-    frame["lift"] = rate[sel] / overall if overall else np.nan
-    frame["score"] = score[sel]
-    frame["p_value"] = p[sel]
-    frame["q_value"] = q[sel]
-    return frame
-
-
-def _greedy_overlaps(order, keys, codes, w, y, total_n, total_s, alpha, min_refinement,
-                     top, n_tested):
-    """``slicing._greedy_overlaps`` on the joint table: sizes are sums of ``w``."""
-    from ..slicing import _test_vs_rest
-
-    level = alpha / max(n_tested, 1)
-    accepted: list[int] = []
-    union = np.zeros(len(w), dtype=bool)
-    bg = [float(total_n), float(total_s), float(total_s)]
-
-    def members_of(key):
-        m = np.ones(len(w), dtype=bool)
-        for f, c in key:
-            m &= codes[f] == c
-        return np.flatnonzero(m)
-
-    def without(members, others):
-        own = np.ones(members.size, dtype=bool)
-        for ok in others:
-            hit = np.ones(members.size, dtype=bool)
-            for f, c in ok:
-                hit &= codes[f][members] == c
-            own &= ~hit
-        return members[own]
-
-    def worse(n1, s1, q1, n2, s2, q2):
-        if n1 <= 0 or n2 <= 0:
-            return n2 <= 0 < n1
-        pv = _test_vs_rest(np.array([n1]), np.array([s1]), np.array([q1]), n1 + n2,
-                           s1 + s2, q1 + q2, binary=True, alternative="greater")[0]
-        return bool(pv <= level and s1 / n1 >= (s2 / n2) * (1 + min_refinement))
-
-    for i in order.tolist():
-        key = keys[i]
-        kset = set(key)
-        members = members_of(key)
-        others = [keys[j] for j in accepted if not set(keys[j]) <= kset]
-        sel = without(members, others)
-        rn, rs = float(w[sel].sum()), float(y[sel].sum())
-        outside = members[~union[members]]
-        on, os_ = float(w[outside].sum()), float(y[outside].sum())
-        b = (bg[0] - on, bg[1] - os_, bg[2] - os_)
-        if not worse(rn, rs, rs, *b):
-            continue
-        if len(key) > 1:
-            in_c = np.zeros(len(w), dtype=bool)
-            in_c[members] = True
-            best = None
-            for j in range(len(key)):
-                pm = without(members_of(key[:j] + key[j + 1:]), others)
-                pm = pm[~in_c[pm]]
-                if pm.size:
-                    st = (float(w[pm].sum()), float(y[pm].sum()), float(y[pm].sum()))
-                    if st[0] > 0 and (best is None or st[1] / st[0] > best[1] / best[0]):
-                        best = st
-            if best is not None and not worse(rn, rs, rs, *best):
-                continue
-        accepted.append(i)
-        newly = members[~union[members]]
-        union[members] = True
-        bg[0] -= float(w[newly].sum())
-        bg[1] -= float(y[newly].sum())
-        bg[2] -= float(y[newly].sum())
-        if top is not None and len(accepted) >= top:
-            break
-    return np.asarray(accepted, dtype=np.intp)
+    return _discover_frame(rows, n_arr, s_arr, rate, score, p, q, overall)
 
 
 # --------------------------------------------------------------------------------------
