@@ -422,6 +422,23 @@ class _Encoded:
     edges: list[float] | None = None
 
 
+def _bin_values(edges) -> tuple[list, list[str]]:
+    """``pandas.Interval`` values and readable labels of the bins cut at ``edges``.
+
+    The last bin is closed on both sides, the others on the left; shared with the engine
+    (``workbench.engine.aggregates.bin_values``).
+    """
+    k = len(edges) - 1
+    values: list = []
+    labels: list[str] = []
+    for i in range(k):
+        closed = "both" if i == k - 1 else "left"
+        values.append(pd.Interval(float(edges[i]), float(edges[i + 1]), closed=closed))
+        right = "]" if i == k - 1 else ")"
+        labels.append(f"[{_fmt(edges[i])}, {_fmt(edges[i + 1])}{right}")
+    return values, labels
+
+
 def _encode(col: pd.Series, bins: int | None) -> _Encoded:
     name = str(col.name)
     if _is_binned(col, bins):
@@ -433,13 +450,7 @@ def _encode(col: pd.Series, bins: int | None) -> _Encoded:
         inner = edges[1:-1]
         codes = np.searchsorted(inner, x, side="right").astype(np.intp)
         k = len(edges) - 1
-        values: list = []
-        labels: list[str] = []
-        for i in range(k):
-            closed = "both" if i == k - 1 else "left"
-            values.append(pd.Interval(float(edges[i]), float(edges[i + 1]), closed=closed))
-            right = "]" if i == k - 1 else ")"
-            labels.append(f"[{_fmt(edges[i])}, {_fmt(edges[i + 1])}{right}")
+        values, labels = _bin_values(edges)
         nan = np.isnan(x)
         if nan.any():
             codes[nan] = k

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..slicing import _bin_values
 from .tables import EngineTables, _ibis
 
 __all__ = [
@@ -230,21 +231,9 @@ class Bucket:
         return self.edges is not None
 
 
-def _fmt(x: float) -> str:
-    return f"{x:.4g}"
-
-
 def bin_values(edges: list[float]) -> tuple[list, list[str]]:
     """``pandas.Interval`` values and readable labels of the bins cut at ``edges``."""
-    k = len(edges) - 1
-    values: list = []
-    labels: list[str] = []
-    for i in range(k):
-        closed = "both" if i == k - 1 else "left"
-        values.append(pd.Interval(float(edges[i]), float(edges[i + 1]), closed=closed))
-        right = "]" if i == k - 1 else ")"
-        labels.append(f"[{_fmt(edges[i])}, {_fmt(edges[i + 1])}{right}")
-    return values, labels
+    return _bin_values(edges)
 
 
 def _order_stats(table, col: str, n: int, positions: list[int]) -> dict[int, float]:
