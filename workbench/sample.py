@@ -145,27 +145,63 @@ def _items(n: int, seed: int) -> pd.DataFrame:
     )
 
 
-def _labels(truth: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The dataset's current labels: the truth with exactly 3% planted (plausible) errors."""
-    rng = _rng(seed, "label-errors")
+def _plant_label_errors(truth: np.ndarray, rng: np.random.Generator, slip,
+                        rate: float = LABEL_ERROR_RATE) -> tuple[np.ndarray, np.ndarray]:
+    """``truth`` (as an object array) with exactly ``rate`` of it replaced by ``slip``.
+
+    Shared by the digits and the text sample. ``slip(true, rng)`` gives a plausible wrong
+    class per entry of ``true``. Returns the labels and the planted-error mask.
+    """
     n = len(truth)
     is_error = np.zeros(n, dtype=bool)
-    is_error[rng.choice(n, size=round(LABEL_ERROR_RATE * n), replace=False)] = True
-    label = truth.copy()
-    label[is_error] = _slip(truth[is_error], rng)
+    is_error[rng.choice(n, size=round(rate * n), replace=False)] = True
+    label = truth.astype(object)
+    label[is_error] = slip(truth[is_error], rng)
     return label, is_error
 
 
-def _annotations(items: pd.DataFrame, truth: np.ndarray, seed: int) -> pd.DataFrame:
-    """Three labels per item: two by the item's vendor, one cross-check by the other vendor."""
-    rng = _rng(seed, "annotations")
+def _labels(truth: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The dataset's current labels: the truth with exactly 3% planted (plausible) errors."""
+    label, is_error = _plant_label_errors(truth, _rng(seed, "label-errors"), _slip)
+    return label.astype(truth.dtype), is_error
+
+
+def _simulate_annotations(items: pd.DataFrame, truth: np.ndarray, rng: np.random.Generator, *,
+                          vendors: dict, annotators: dict, slip, noisy_vendor_batch: tuple,
+                          noisy_extra_slip: float) -> pd.DataFrame:
+    """Three labels per item: two by the item's vendor, one cross-check by the other vendor.
+
+    Shared by the digits and the text sample.
+
+    Parameters
+    ----------
+    items : DataFrame
+        ``item_id``, ``vendor``, ``batch`` and ``batch_date`` per item.
+    truth : ndarray
+        True class per item.
+    rng : numpy.random.Generator
+    vendors : dict
+        Vendor name -> its annotators (exactly two vendors).
+    annotators : dict
+        Annotator -> ``{"slip": rate, "confuse": {true: (given, rate)}}``.
+    slip : callable
+        ``slip(true, rng)``: a plausible wrong class per entry of ``true``.
+    noisy_vendor_batch : tuple
+        ``(vendor, batch)`` whose labels slip ``noisy_extra_slip`` more often.
+    noisy_extra_slip : float
+
+    Returns
+    -------
+    DataFrame
+        ``item_id``, ``annotator``, ``label`` (text), ``annotated_at``: three rows per item.
+    """
     n = len(items)
-    vendors = list(VENDORS)
+    names = list(vendors)
     own = items["vendor"].to_numpy()
     rows_item, rows_ann = [], []
     for i in range(n):
-        mine = VENDORS[own[i]]
-        other = VENDORS[vendors[1 - vendors.index(own[i])]]
+        mine = vendors[own[i]]
+        other = vendors[names[1 - names.index(own[i])]]
         pair = rng.choice(len(mine), size=2, replace=False)
         check = rng.integers(len(other))
         for annotator in (mine[pair[0]], mine[pair[1]], other[check]):
@@ -176,20 +212,20 @@ def _annotations(items: pd.DataFrame, truth: np.ndarray, seed: int) -> pd.DataFr
     true = truth[idx]
 
     # Who labels what, and how: each annotator's slips and systematic confusions.
-    given = true.copy()
-    slip_rate = np.array([_ANNOTATORS[a]["slip"] for a in annotator])
-    noisy_vendor, noisy_batch = NOISY_VENDOR_BATCH
-    ann_vendor = np.array([next(v for v, anns in VENDORS.items() if a in anns) for a in annotator])
+    given = true.astype(object)
+    slip_rate = np.array([annotators[a]["slip"] for a in annotator])
+    noisy_vendor, noisy_batch = noisy_vendor_batch
+    ann_vendor = np.array([next(v for v, anns in vendors.items() if a in anns) for a in annotator])
     noisy = (ann_vendor == noisy_vendor) & (items["batch"].to_numpy()[idx] == noisy_batch)
-    slip_rate = slip_rate + noisy * _NOISY_BATCH_EXTRA_SLIP
+    slip_rate = slip_rate + noisy * noisy_extra_slip
     u = rng.random(len(idx))
-    for name, spec in _ANNOTATORS.items():
-        for digit, (wrong, rate) in spec["confuse"].items():
-            hit = (annotator == name) & (true == digit) & (u < rate)
+    for name, spec in annotators.items():
+        for cls, (wrong, rate) in spec["confuse"].items():
+            hit = (annotator == name) & (true == cls) & (u < rate)
             given[hit] = wrong
     confused = given != true
-    slip = ~confused & (rng.random(len(idx)) < slip_rate)
-    given[slip] = _slip(true[slip], rng)
+    slipped = ~confused & (rng.random(len(idx)) < slip_rate)
+    given[slipped] = slip(true[slipped], rng)
 
     # When: vendor labels on the batch's working days, the cross-check one to three days later.
     # (rows come in threes per item: two vendor labels, then the cross-check)
@@ -207,6 +243,14 @@ def _annotations(items: pd.DataFrame, truth: np.ndarray, seed: int) -> pd.DataFr
             "annotated_at": pd.Series(when).dt.strftime("%Y-%m-%dT%H:%M:%SZ").to_numpy(),
         }
     )
+
+
+def _annotations(items: pd.DataFrame, truth: np.ndarray, seed: int) -> pd.DataFrame:
+    """Three labels per item: two by the item's vendor, one cross-check by the other vendor."""
+    return _simulate_annotations(
+        items, truth, _rng(seed, "annotations"), vendors=VENDORS, annotators=_ANNOTATORS,
+        slip=_slip, noisy_vendor_batch=NOISY_VENDOR_BATCH,
+        noisy_extra_slip=_NOISY_BATCH_EXTRA_SLIP)
 
 
 def _round_probs(probs: np.ndarray, decimals: int = 6) -> np.ndarray:

@@ -44,7 +44,7 @@ import pandas as pd
 
 from ._format import percent
 from ._validation import check_int
-from .sample import _rng, _round_probs, _table
+from .sample import _plant_label_errors, _rng, _round_probs, _simulate_annotations, _table
 
 __all__ = ["build_text_sample", "TEXT_SAMPLE_DIR", "AREAS"]
 
@@ -215,55 +215,17 @@ def _items(docs: pd.DataFrame, seed: int) -> pd.DataFrame:
 
 
 def _labels(truth: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = _rng(seed, "text-label-errors")
-    n = len(truth)
-    is_error = np.zeros(n, dtype=bool)
-    is_error[rng.choice(n, size=round(LABEL_ERROR_RATE * n), replace=False)] = True
-    label = truth.astype(object).copy()
-    label[is_error] = _slip(truth[is_error], rng)
+    label, is_error = _plant_label_errors(truth, _rng(seed, "text-label-errors"), _slip,
+                                          LABEL_ERROR_RATE)
     return label.astype(str), is_error
 
 
 def _annotations(items: pd.DataFrame, truth: np.ndarray, seed: int) -> pd.DataFrame:
     """Three labels per item: two by the item's vendor, one cross-check by the other."""
-    rng = _rng(seed, "text-annotations")
-    n = len(items)
-    vendors = list(VENDORS)
-    own = items["vendor"].to_numpy()
-    idx, annotator = [], []
-    for i in range(n):
-        mine = VENDORS[own[i]]
-        other = VENDORS[vendors[1 - vendors.index(own[i])]]
-        pair = rng.choice(len(mine), size=2, replace=False)
-        check = rng.integers(len(other))
-        for name in (mine[pair[0]], mine[pair[1]], other[check]):
-            idx.append(i)
-            annotator.append(name)
-    idx_a, ann_a = np.asarray(idx), np.asarray(annotator)
-    true = truth[idx_a]
-    given = true.astype(object).copy()
-    who = {a: v for v, names in VENDORS.items() for a in names}
-    noisy = ((np.array([who[a] for a in ann_a]) == NOISY_VENDOR_BATCH[0])
-             & (items["batch"].to_numpy()[idx_a] == NOISY_VENDOR_BATCH[1]))
-    slip_rate = np.array([_ANNOTATORS[a]["slip"] for a in ann_a]) + noisy * _NOISY_BATCH_EXTRA_SLIP
-    u = rng.random(len(idx_a))
-    for name, spec in _ANNOTATORS.items():
-        for area, (wrong, rate) in spec["confuse"].items():
-            given[(ann_a == name) & (true == area) & (u < rate)] = wrong
-    slip = (given == true) & (rng.random(len(idx_a)) < slip_rate)
-    given[slip] = _slip(true[slip], rng)
-    start = pd.to_datetime(items["batch_date"].to_numpy()[idx_a]).to_numpy()
-    own_days = rng.integers(0, 4, size=(n, 2))
-    check_day = own_days.max(axis=1) + rng.integers(1, 4, size=n)
-    day = np.column_stack([own_days, check_day]).ravel()
-    second = rng.integers(8 * 3600, 18 * 3600, len(idx_a))
-    when = start + (day * 86400 + second).astype("timedelta64[s]")
-    return pd.DataFrame({
-        "item_id": items["item_id"].to_numpy()[idx_a],
-        "annotator": ann_a,
-        "label": given.astype(str),
-        "annotated_at": pd.Series(when).dt.strftime("%Y-%m-%dT%H:%M:%SZ").to_numpy(),
-    })
+    return _simulate_annotations(
+        items, truth, _rng(seed, "text-annotations"), vendors=VENDORS, annotators=_ANNOTATORS,
+        slip=_slip, noisy_vendor_batch=NOISY_VENDOR_BATCH,
+        noisy_extra_slip=_NOISY_BATCH_EXTRA_SLIP)
 
 
 def _tfidf():
