@@ -599,6 +599,16 @@ def confusion_table(errors: pd.DataFrame, normalize: str | None = None, *,
     p = pd.Categorical(errors["predicted"].astype(str), categories=classes).codes.astype(np.intp)
     ok = (t >= 0) & (p >= 0)
     counts = np.bincount(t[ok] * k + p[ok], minlength=k * k).reshape(k, k)
+    return _confusion_frame(counts, classes, normalize)
+
+
+def _confusion_frame(counts: np.ndarray, classes: list[str], normalize: str | None
+                     ) -> pd.DataFrame:
+    """The :func:`confusion_table` frame of a ``(k, k)`` count matrix (true x predicted).
+
+    Shared with the engine (``engine_confusion_table``); ``normalize`` as there, empty rows
+    or columns give 0.
+    """
     values: np.ndarray = counts
     if normalize is not None:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -1073,56 +1083,7 @@ def _discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None
         codes.append(remap[enc.codes].astype(np.intp))
         ks.append(k)
 
-    # candidates: key = tuple of (feature index, level code), sorted by feature index
-    keys: list[tuple] = []
-    ns: list[float] = []
-    ss_: list[float] = []
-    stats_by_key: dict[tuple, tuple[float, float, float]] = {}
-    supported_at: dict[int, set] = {}
-
-    def _add(key, n, s, sq):
-        keys.append(key)
-        ns.append(n)
-        ss_.append(s)
-        stats_by_key[key] = (n, s, sq)
-
-    for order in range(1, max_order + 1):
-        found: set = set()
-        for combo in itertools.combinations(range(len(encs)), order):
-            if order > 1:
-                # Apriori: every sub-combination of features must have supported slices
-                if any(sub not in supported_at.get(order - 1, set())
-                       for sub in itertools.combinations(combo, order - 1)):
-                    continue
-            radix = [ks[i] + 1 for i in combo]
-            size = int(np.prod(radix))
-            code = codes[combo[0]]
-            for i, r in zip(combo[1:], radix[1:], strict=True):
-                code = code * r + codes[i]
-            cnt = np.bincount(code, minlength=size)
-            cand = np.flatnonzero(cnt >= min_n)
-            if cand.size == 0:
-                continue
-            digits = np.array(np.unravel_index(cand, radix)).T  # (m, order)
-            valid = (digits < np.array(radix) - 1).all(axis=1)
-            cand, digits = cand[valid], digits[valid]
-            if cand.size == 0:
-                continue
-            s = np.bincount(code, weights=y, minlength=size)
-            any_kept = False
-            for c, dig in zip(cand.tolist(), digits.tolist(), strict=True):
-                key = tuple(zip(combo, dig, strict=True))
-                if order > 1 and any(key[:j] + key[j + 1:] not in stats_by_key
-                                     for j in range(order)):
-                    continue
-                _add(key, float(cnt[c]), float(s[c]), float(s[c]))
-                any_kept = True
-            if any_kept:
-                found.add(combo)
-        supported_at[order] = found
-        if not found:
-            break
-
+    keys, ns, ss_ = _candidates(codes, ks, y, None, min_n, max_order)
     n_arr = np.asarray(ns, dtype=float)
     s_arr = np.asarray(ss_, dtype=float)
     idx, rate, score, p, q = _discover_from_counts(
@@ -1150,6 +1111,84 @@ def _discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None
                  ", Benjamini-Hochberg over all tested slices",
     })
     return frame
+
+
+def _candidates(codes: list[np.ndarray], ks: list[int], y: np.ndarray, w: np.ndarray | None,
+                min_n: float, max_order: int) -> tuple[list[tuple], list[float], list[float]]:
+    """Candidate slices of :func:`discover_slices`, level combinations with ``min_n`` items.
+
+    Every combination of up to ``max_order`` features' levels with at least ``min_n``
+    items whose parents are all candidates. Shared by the pandas path (one row per item,
+    ``w`` None) and the engine (one row per cell of a joint count table with ``w`` items).
+
+    Parameters
+    ----------
+    codes : list of ndarray
+        Level code per row and feature; code ``ks[f]`` marks an unsupported level.
+    ks : list of int
+        Supported levels per feature.
+    y : ndarray
+        0/1 target (error count) per row.
+    w : ndarray or None
+        Items per row; None: one each.
+    min_n : float
+        Minimum slice size.
+    max_order : int
+        Most features per slice.
+
+    Returns
+    -------
+    keys : list of tuple
+        Tuples of ``(feature index, level code)``, sorted by feature index; every parent of
+        a refinement comes before it.
+    ns, ss : list of float
+        Items and errors per candidate.
+    """
+    keys: list[tuple] = []
+    ns: list[float] = []
+    ss: list[float] = []
+    seen: set[tuple] = set()
+    supported_at: dict[int, set] = {}
+    for order in range(1, max_order + 1):
+        found: set = set()
+        for combo in itertools.combinations(range(len(codes)), order):
+            if order > 1:
+                # Apriori: every sub-combination of features must have supported slices
+                if any(sub not in supported_at.get(order - 1, set())
+                       for sub in itertools.combinations(combo, order - 1)):
+                    continue
+            radix = [ks[i] + 1 for i in combo]
+            size = int(np.prod(radix))
+            code = codes[combo[0]]
+            for i, r in zip(combo[1:], radix[1:], strict=True):
+                code = code * r + codes[i]
+            cnt = np.bincount(code, weights=w, minlength=size)
+            cand = np.flatnonzero(cnt >= min_n)
+            if cand.size == 0:
+                continue
+            digits = np.array(np.unravel_index(cand, radix)).T  # (m, order)
+            valid = (digits < np.array(radix) - 1).all(axis=1)
+            cand, digits = cand[valid], digits[valid]
+            if cand.size == 0:
+                continue
+            s = np.bincount(code, weights=y, minlength=size)
+            any_kept = False
+            for c, dig in zip(cand.tolist(), digits.tolist(), strict=True):
+                key = tuple(zip(combo, dig, strict=True))
+                if order > 1 and any(key[:j] + key[j + 1:] not in seen
+                                     for j in range(order)):
+                    continue
+                keys.append(key)
+                ns.append(float(cnt[c]))
+                ss.append(float(s[c]))
+                seen.add(key)
+                any_kept = True
+            if any_kept:
+                found.add(combo)
+        supported_at[order] = found
+        if not found:
+            break
+    return keys, ns, ss
 
 
 def _key_mask(codes: list[np.ndarray], key: tuple, size: int) -> np.ndarray:

@@ -71,6 +71,8 @@ def engine_confusion_table(tables: EngineTables, run: str | None = None,
     DataFrame
         Equal to ``confusion_table(project.errors(run), normalize)``.
     """
+    from ..slicing import _confusion_frame
+
     check_option(normalize, "normalize", "engine_confusion_table", ["true", "pred", "all"],
                  allow_none=True)
     counts = agg.confusion_counts(agg.errors_table(tables, run))
@@ -80,20 +82,7 @@ def engine_confusion_table(tables: EngineTables, run: str | None = None,
     mat = np.zeros((k, k), dtype=np.int64)
     for t, p, n in counts[["label", "predicted", "n"]].itertuples(index=False):
         mat[pos[str(t)], pos[str(p)]] += int(n)
-    values: np.ndarray = mat
-    if normalize is not None:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if normalize == "true":
-                values = mat / mat.sum(axis=1, keepdims=True)
-            elif normalize == "pred":
-                values = mat / mat.sum(axis=0, keepdims=True)
-            else:
-                values = mat / mat.sum()
-        values = np.nan_to_num(values)
-    table = pd.DataFrame(values, index=pd.Index(classes, name="true"),
-                         columns=pd.Index(classes, name="predicted"))
-    table.attrs["normalize"] = normalize
-    return table
+    return _confusion_frame(mat, classes, normalize)
 
 
 def _columns(tables: EngineTables, by, name: str, func: str) -> list[str]:
@@ -430,6 +419,8 @@ def _supported(lvs, singles_n: list[np.ndarray], min_n: int):
 
 def _from_cube(cube, lvs, min_n: int, max_order: int) -> dict:
     """Candidate slices counted on the joint table (weights = its item counts)."""
+    from ..slicing import _candidates
+
     if cube is None:
         return {"keys": [], "ns": [], "ss": [], "encs": [], "codes": [],
                 "w": np.zeros(0), "y": np.zeros(0)}
@@ -441,48 +432,7 @@ def _from_cube(cube, lvs, min_n: int, max_order: int) -> dict:
     encs, remaps, ks = _supported(lvs, singles_n, min_n)
     codes = [remaps[j][raw_codes[f]].astype(np.intp) for j, f in enumerate(encs)]
 
-    keys: list[tuple] = []
-    ns: list[float] = []
-    ss: list[float] = []
-    stats_by_key: dict[tuple, tuple[float, float]] = {}
-    supported_at: dict[int, set] = {}
-    for order in range(1, max_order + 1):
-        found: set = set()
-        for combo in itertools.combinations(range(len(encs)), order):
-            if order > 1 and any(sub not in supported_at.get(order - 1, set())
-                                 for sub in itertools.combinations(combo, order - 1)):
-                continue
-            radix = [ks[i] + 1 for i in combo]
-            size = int(np.prod(radix))
-            code = codes[combo[0]]
-            for i, r in zip(combo[1:], radix[1:], strict=True):
-                code = code * r + codes[i]
-            cnt = np.bincount(code, weights=w, minlength=size)
-            cand = np.flatnonzero(cnt >= min_n)
-            if cand.size == 0:
-                continue
-            digits = np.array(np.unravel_index(cand, radix)).T
-            valid = (digits < np.array(radix) - 1).all(axis=1)
-            cand, digits = cand[valid], digits[valid]
-            if cand.size == 0:
-                continue
-            s = np.bincount(code, weights=y, minlength=size)
-            any_kept = False
-            for c, dig in zip(cand.tolist(), digits.tolist(), strict=True):
-                key = tuple(zip(combo, dig, strict=True))
-                if order > 1 and any(key[:j] + key[j + 1:] not in stats_by_key
-                                     for j in range(order)):
-                    continue
-                keys.append(key)
-                ns.append(float(cnt[c]))
-                ss.append(float(s[c]))
-                stats_by_key[key] = (float(cnt[c]), float(s[c]))
-                any_kept = True
-            if any_kept:
-                found.add(combo)
-        supported_at[order] = found
-        if not found:
-            break
+    keys, ns, ss = _candidates(codes, ks, y, w, min_n, max_order)
     return {"keys": keys, "ns": ns, "ss": ss, "encs": encs, "codes": codes, "w": w, "y": y}
 
 
