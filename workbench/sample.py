@@ -338,6 +338,29 @@ def _table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _annotator_tables(items, annotations, truth, vendors: dict, profiles: dict
+                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The README's measured annotator tables, shared by the digits and the text sample.
+
+    Returns the accuracy per annotator (with its vendor and planted ``profiles``) and per
+    labelling vendor and batch, against ``truth``'s ``true_label``.
+    """
+    ann = annotations.merge(truth[["item_id", "true_label"]], on="item_id").merge(
+        items[["item_id", "batch"]], on="item_id")
+    ann["correct"] = ann["label"] == ann["true_label"]
+    who = {a: v for v, names in vendors.items() for a in names}
+    per_ann = ann.groupby("annotator").agg(labels=("correct", "size"),
+                                           accuracy=("correct", "mean"))
+    per_ann.insert(0, "vendor", [who[a] for a in per_ann.index])
+    per_ann["labels"] = per_ann["labels"].astype(int).astype(str)
+    per_ann["profile"] = [profiles[a] for a in per_ann.index]
+    ann["label_vendor"] = ann["annotator"].map(who)
+    by_batch = ann.pivot_table(index="label_vendor", columns="batch", values="correct",
+                               aggfunc="mean")
+    by_batch.index.name = "labels by (accuracy)"
+    return per_ann, by_batch
+
+
 def _readme(items, annotations, predictions, truth, seed: int) -> str:
     """``README.md`` of a built sample, with the measured effects of what was planted."""
     from string import Template
@@ -349,19 +372,7 @@ def _readme(items, annotations, predictions, truth, seed: int) -> str:
                                     aggfunc="mean")
     by_scanner["all"] = merged.groupby("run")["error"].mean()
     by_scanner.index.name = "run (error rate)"
-    ann = annotations.merge(truth[["item_id", "true_label"]], on="item_id").merge(
-        items[["item_id", "vendor", "batch"]], on="item_id")
-    ann["correct"] = ann["label"] == ann["true_label"]
-    who = {a: v for v, names in VENDORS.items() for a in names}
-    per_ann = ann.groupby("annotator").agg(labels=("correct", "size"),
-                                           accuracy=("correct", "mean"))
-    per_ann.insert(0, "vendor", [who[a] for a in per_ann.index])
-    per_ann["labels"] = per_ann["labels"].astype(int).astype(str)
-    per_ann["profile"] = [_PROFILES[a] for a in per_ann.index]
-    ann["label_vendor"] = ann["annotator"].map(who)
-    by_batch = ann.pivot_table(index="label_vendor", columns="batch", values="correct",
-                               aggfunc="mean")
-    by_batch.index.name = "labels by (accuracy)"
+    per_ann, by_batch = _annotator_tables(items, annotations, truth, VENDORS, _PROFILES)
     template = Template(Path(__file__).with_name("_sample_readme.md").read_text("utf-8"))
     return template.substitute(
         seed=seed,

@@ -44,7 +44,14 @@ import pandas as pd
 
 from ._format import percent
 from ._validation import check_int
-from .sample import _plant_label_errors, _rng, _round_probs, _simulate_annotations, _table
+from .sample import (
+    _annotator_tables,
+    _plant_label_errors,
+    _rng,
+    _round_probs,
+    _simulate_annotations,
+    _table,
+)
 
 __all__ = ["build_text_sample", "TEXT_SAMPLE_DIR", "AREAS"]
 
@@ -293,19 +300,7 @@ def _readme(items, annotations, predictions, truth, seed: int) -> str:
     by_kind = by_kind[[k for k in KINDS if k in by_kind.columns]]
     by_kind["all"] = merged.groupby("run")["error"].mean()
     by_kind.index.name = "run (error rate)"
-    ann = annotations.merge(truth[["item_id", "true_label"]], on="item_id").merge(
-        items[["item_id", "batch"]], on="item_id")
-    ann["correct"] = ann["label"] == ann["true_label"]
-    who = {a: v for v, names in VENDORS.items() for a in names}
-    per_ann = ann.groupby("annotator").agg(labels=("correct", "size"),
-                                           accuracy=("correct", "mean"))
-    per_ann.insert(0, "vendor", [who[a] for a in per_ann.index])
-    per_ann["labels"] = per_ann["labels"].astype(int).astype(str)
-    per_ann["profile"] = [_PROFILES[a] for a in per_ann.index]
-    ann["label_vendor"] = ann["annotator"].map(who)
-    by_batch = ann.pivot_table(index="label_vendor", columns="batch", values="correct",
-                               aggfunc="mean")
-    by_batch.index.name = "labels by (accuracy)"
+    per_ann, by_batch = _annotator_tables(items, annotations, truth, VENDORS, _PROFILES)
     area_counts = truth["true_label"].value_counts().reindex(CLASSES).to_frame("items")
     area_counts.insert(0, "modules", [", ".join(f"`{m}`" for m in AREAS[a]) for a in CLASSES])
     area_counts["items"] = area_counts["items"].astype(str)
