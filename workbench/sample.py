@@ -412,6 +412,20 @@ default_run = "candidate"
 """
 
 
+def _write_tables(root: Path, classes: list[str], toml: str, **frames: pd.DataFrame) -> None:
+    """Write a built sample's tables and ``workbench.toml``; shared with the text sample.
+
+    ``frames``: ``items``, ``annotations``, ``predictions``, ``truth`` (CSV with LF line
+    ends, no index) and ``embeddings`` (Parquet); ``toml`` is formatted with ``classes``.
+    """
+    csv = {"index": False, "lineterminator": "\n"}
+    for name in ("items", "annotations", "predictions", "truth"):
+        frames[name].to_csv(root / f"{name}.csv", **csv)
+    frames["embeddings"].to_parquet(root / "embeddings.parquet", index=False)
+    quoted = ", ".join(f'"{c}"' for c in classes)
+    (root / "workbench.toml").write_text(toml.format(classes=quoted), encoding="utf-8")
+
+
 def build_sample(directory, *, seed=0) -> Path:
     """Write the sample project (scikit-learn digits with planted problems) to ``directory``.
 
@@ -478,14 +492,8 @@ def build_sample(directory, *, seed=0) -> Path:
 
     for item_id, pixels in zip(items["item_id"], images, strict=True):
         Image.fromarray(pixels).save(root / "images" / f"{item_id}.png", format="PNG")
-    csv = {"index": False, "lineterminator": "\n"}
-    items.to_csv(root / "items.csv", **csv)
-    annotations.to_csv(root / "annotations.csv", **csv)
-    predictions.to_csv(root / "predictions.csv", **csv)
-    truth_frame.to_csv(root / "truth.csv", **csv)
-    embeddings.to_parquet(root / "embeddings.parquet", index=False)
-    classes = ", ".join(f'"{c}"' for c in CLASSES)
-    (root / "workbench.toml").write_text(_TOML.format(classes=classes), encoding="utf-8")
+    _write_tables(root, CLASSES, _TOML, items=items, annotations=annotations,
+                  predictions=predictions, truth=truth_frame, embeddings=embeddings)
     readme = _readme(items, annotations, predictions, truth_frame, seed)
     (root / "README.md").write_text(readme, encoding="utf-8")
     return root

@@ -51,6 +51,7 @@ from .sample import (
     _round_probs,
     _simulate_annotations,
     _table,
+    _write_tables,
 )
 
 __all__ = ["build_text_sample", "TEXT_SAMPLE_DIR", "AREAS"]
@@ -380,14 +381,8 @@ def build_text_sample(directory, *, seed=0) -> Path:
                                 "module": docs["module"].to_numpy(),
                                 "name": docs["qualname"].to_numpy(),
                                 "is_label_error": is_error})
-    csv = {"index": False, "lineterminator": "\n"}
-    items.to_csv(root / "items.csv", **csv)
-    annotations.to_csv(root / "annotations.csv", **csv)
-    predictions.to_csv(root / "predictions.csv", **csv)
-    truth_frame.to_csv(root / "truth.csv", **csv)
-    embeddings.to_parquet(root / "embeddings.parquet", index=False)
-    classes = ", ".join(f'"{c}"' for c in CLASSES)
-    (root / "workbench.toml").write_text(_TOML.format(classes=classes), encoding="utf-8")
+    _write_tables(root, CLASSES, _TOML, items=items, annotations=annotations,
+                  predictions=predictions, truth=truth_frame, embeddings=embeddings)
     (root / "README.md").write_text(_readme(items, annotations, predictions, truth_frame, seed),
                                     encoding="utf-8")
     return root
