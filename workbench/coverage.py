@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from ._validation import check_fraction, check_int
-from .drift import MAX_LEVELS, _is_numeric, slice_values
+from .drift import MAX_LEVELS, _column_list, _is_numeric, slice_values
 from .errors import WorkbenchError
 
 __all__ = [
@@ -373,13 +373,7 @@ def _slice_columns(project: Any, columns: Any, filters: set, ref, tgt,
             else:
                 chosen.append(c)
         return chosen, skipped
-    if isinstance(columns, str):
-        columns = [columns]
-    try:
-        columns = list(columns)
-    except TypeError:
-        raise TypeError(f"The 'columns' parameter of {func} must be a list of str or None. "
-                        f"Got {columns!r} instead.") from None
+    columns = _column_list(columns, func)
     for c in columns:
         if c not in meta:
             raise ValueError(f"The 'columns' parameter of {func} must hold item metadata "

@@ -196,6 +196,17 @@ def slice_values(series: pd.Series, reference: np.ndarray, *, n_bins: int = 10,
 # ----------------------------------------------------------------------------- parameters
 
 
+def _column_list(columns: Any, func: str) -> list:
+    """The ``columns`` parameter (a str or an iterable of them, not None) as a list."""
+    if isinstance(columns, str):
+        return [columns]
+    try:
+        return list(columns)
+    except TypeError:
+        raise TypeError(f"The 'columns' parameter of {func} must be a list of str or None. "
+                        f"Got {columns!r} instead.") from None
+
+
 def _did_you_mean(value: Any, options) -> str:
     close = difflib.get_close_matches(str(value), [str(o) for o in options], n=1, cutoff=0.6)
     return f" Did you mean {close[0]!r}?" if close else ""
@@ -276,13 +287,7 @@ def _resolve_columns(project: Any, columns: Any, by: str, batch: pd.Series,
         if getattr(project, "task", "classification") == "detection" and project.runs:
             skipped[PREDICTED] = "detection projects: one prediction per box, not per image"
         return chosen, skipped
-    if isinstance(columns, str):
-        columns = [columns]
-    try:
-        columns = list(columns)
-    except TypeError:
-        raise TypeError(f"The 'columns' parameter of {func} must be a list of str or None. "
-                        f"Got {columns!r} instead.") from None
+    columns = _column_list(columns, func)
     if not columns:
         raise ValueError(f"The 'columns' parameter of {func} must name at least one column "
                          f"among {allowed}, or be None. Got [] instead.")
