@@ -12,11 +12,10 @@ from .._format import percent
 from ..coverage import coverage
 from ..drift import MAX_LEVELS, drift, drift_items, drift_summary, slice_values
 from ..selection import Selection
-from ._adapters import RowGrid, StatusMixin, esc, fiftyone_button, guarded
+from ._adapters import RowGrid, StatusMixin, esc, guarded
 from .data_issue_list import DataIssueList
 from .embedding_map import EmbeddingMap, _categorical, no_embeddings_note
-from .gallery import ItemGallery
-from .tag_panel import TagPanel
+from .vendors_guidelines import _SelectionBoard
 
 __all__ = ["DataExplorer", "issue_colors", "default_groups"]
 
@@ -445,7 +444,7 @@ class DriftView(StatusMixin, w.VBox):
                               "significant chi-square test).</span>")
 
 
-class DataExplorer(StatusMixin, w.VBox):
+class DataExplorer(_SelectionBoard, StatusMixin, w.VBox):
     """What is wrong with the data itself: data issues, the map, coverage and drift.
 
     Composes a :class:`~workbench.widgets.data_issue_list.DataIssueList` (duplicates,
@@ -477,6 +476,8 @@ class DataExplorer(StatusMixin, w.VBox):
     status : ipywidgets.HTML
         The status line (CSS class ``wb-status``).
     """
+
+    _EMPTY_STATUS = "No selection: click a data issue, a map point, a slice or a drift row."
 
     def __init__(self, project: Any, selection: Selection | None = None):
         if selection is not None and not isinstance(selection, Selection):
@@ -519,46 +520,13 @@ class DataExplorer(StatusMixin, w.VBox):
             self.tabs.set_title(i, title)
         self.tabs.add_class("wb-data-tabs")
         self.tabs.observe(self._on_tab, names=["selected_index"])
-        self.gallery = ItemGallery(project, sel)
-        self.tag_panel = TagPanel(project, sel, context={"dashboard": "see_the_data"})
+        self._lay_out({"dashboard": "see_the_data"})
         w.dlink((self.issues, "reason"), (self.tag_panel.reason_box, "value"))
-        self.fiftyone_button, why = fiftyone_button(project, sel)
-        if why:
-            self.header.value += f"<div style='color:#a60'>{esc(why)}</div>"
-        self.clear_button = w.Button(description="clear selection")
-        self.clear_button.add_class("wb-clear-selection")
-        self.clear_button.on_click(self._on_clear)
-        side = [x for x in (self.tag_panel, self.fiftyone_button) if x is not None]
-        actions = w.HBox(side, layout=w.Layout(flex_flow="row wrap", align_items="flex-start",
-                                               grid_gap="4px 32px"))
-        actions.add_class("wb-actions")
-        self.children = [self.error_box, self.header, self.tabs,
-                         w.HBox([self.status, self.clear_button],
-                                layout=w.Layout(align_items="center", grid_gap="12px")),
-                         actions, self.gallery]
 
     @guarded
     def _on_tab(self, change) -> None:
         if change["new"] == 1:
             self.map_tab.build()
-
-    @guarded
-    def _on_clear(self, _button) -> None:
-        self.selection.clear(origin=self)
-
-    @guarded
-    def _on_selection(self, change) -> None:
-        self._update_status()
-
-    def _update_status(self) -> None:
-        sel = self.selection
-        if sel.ids is None:
-            text = "No selection: click a data issue, a map point, a slice or a drift row."
-        else:
-            what = f": {esc(sel.description)}" if sel.description else ""
-            n = len(sel.ids)
-            text = f"{n:,} item{'' if n == 1 else 's'} selected{what}"
-        self.status.value = f"<span>{text}</span>"
 
     def __repr__(self) -> str:
         return f"DataExplorer({self.project!r}, {self.selection!r})"

@@ -17,7 +17,57 @@ from .tag_panel import TagPanel
 __all__ = ["VendorsAndGuidelines"]
 
 
-class VendorsAndGuidelines(StatusMixin, w.VBox):
+class _SelectionBoard:
+    """What a tabbed dashboard shows below its tabs.
+
+    The selection's status line with a clear button, the ``TagPanel`` and FiftyOne button,
+    and the ``ItemGallery``. Shared by :class:`VendorsAndGuidelines` and
+    :class:`~workbench.widgets.data_explorer.DataExplorer`: a board sets ``project``,
+    ``selection``, ``status``, ``header`` and ``tabs``, then calls :meth:`_lay_out`;
+    ``_EMPTY_STATUS`` is its status text without a selection.
+    """
+
+    _EMPTY_STATUS = "No selection."
+
+    def _lay_out(self, context: dict) -> None:
+        project, sel = self.project, self.selection
+        self.gallery = ItemGallery(project, sel)
+        self.tag_panel = TagPanel(project, sel, context=context)
+        self.fiftyone_button, why = fiftyone_button(project, sel)
+        if why:
+            self.header.value += f"<div style='color:#a60'>{esc(why)}</div>"
+        self.clear_button = w.Button(description="clear selection")
+        self.clear_button.add_class("wb-clear-selection")
+        self.clear_button.on_click(self._on_clear)
+        side = [x for x in (self.tag_panel, self.fiftyone_button) if x is not None]
+        actions = w.HBox(side, layout=w.Layout(flex_flow="row wrap", align_items="flex-start",
+                                               grid_gap="4px 32px"))
+        actions.add_class("wb-actions")
+        self.children = [self.error_box, self.header, self.tabs,
+                         w.HBox([self.status, self.clear_button],
+                                layout=w.Layout(align_items="center", grid_gap="12px")),
+                         actions, self.gallery]
+
+    @guarded
+    def _on_clear(self, _button) -> None:
+        self.selection.clear(origin=self)
+
+    @guarded
+    def _on_selection(self, change) -> None:
+        self._update_status()
+
+    def _update_status(self) -> None:
+        sel = self.selection
+        if sel.ids is None:
+            text = self._EMPTY_STATUS
+        else:
+            what = f": {esc(sel.description)}" if sel.description else ""
+            n = len(sel.ids)
+            text = f"{n:,} item{'' if n == 1 else 's'} selected{what}"
+        self.status.value = f"<span>{text}</span>"
+
+
+class VendorsAndGuidelines(_SelectionBoard, StatusMixin, w.VBox):
     """How good each vendor's labels are, and the guidelines for the classes they confuse.
 
     Composes a :class:`~workbench.widgets.scorecard_table.ScorecardTable` (vendor
@@ -47,6 +97,8 @@ class VendorsAndGuidelines(StatusMixin, w.VBox):
         The status line (CSS class ``wb-status``).
     """
 
+    _EMPTY_STATUS = "No selection: click a scorecard row or a confused pair."
+
     def __init__(self, project: Any, selection: Selection | None = None):
         self.project = project
         self.selection = selection if selection is not None else Selection()
@@ -75,40 +127,7 @@ class VendorsAndGuidelines(StatusMixin, w.VBox):
         for i, title in enumerate(["Vendor scorecards", "Guidelines", "QC rounds"]):
             self.tabs.set_title(i, title)
         self.tabs.add_class("wb-vendors-tabs")
-        self.gallery = ItemGallery(project, sel)
-        self.tag_panel = TagPanel(project, sel, context={"dashboard": "vendors_guidelines"})
-        self.fiftyone_button, why = fiftyone_button(project, sel)
-        if why:
-            self.header.value += f"<div style='color:#a60'>{esc(why)}</div>"
-        self.clear_button = w.Button(description="clear selection")
-        self.clear_button.add_class("wb-clear-selection")
-        self.clear_button.on_click(self._on_clear)
-        side = [x for x in (self.tag_panel, self.fiftyone_button) if x is not None]
-        actions = w.HBox(side, layout=w.Layout(flex_flow="row wrap", align_items="flex-start",
-                                               grid_gap="4px 32px"))
-        actions.add_class("wb-actions")
-        self.children = [self.error_box, self.header, self.tabs,
-                         w.HBox([self.status, self.clear_button],
-                                layout=w.Layout(align_items="center", grid_gap="12px")),
-                         actions, self.gallery]
-
-    @guarded
-    def _on_clear(self, _button) -> None:
-        self.selection.clear(origin=self)
-
-    @guarded
-    def _on_selection(self, change) -> None:
-        self._update_status()
-
-    def _update_status(self) -> None:
-        sel = self.selection
-        if sel.ids is None:
-            text = "No selection: click a scorecard row or a confused pair."
-        else:
-            what = f": {esc(sel.description)}" if sel.description else ""
-            n = len(sel.ids)
-            text = f"{n:,} item{'' if n == 1 else 's'} selected{what}"
-        self.status.value = f"<span>{text}</span>"
+        self._lay_out({"dashboard": "vendors_guidelines"})
 
     def __repr__(self) -> str:
         return f"VendorsAndGuidelines({self.project!r}, {self.selection!r})"
