@@ -262,6 +262,20 @@ def _round_probs(probs: np.ndarray, decimals: int = 6) -> np.ndarray:
     return out
 
 
+def _run_frame(probs: np.ndarray, classes: list[str], run: str, item_ids) -> pd.DataFrame:
+    """A run's ``predictions.csv`` rows; shared by the digits and the text sample.
+
+    ``item_id``, ``run``, ``label`` (the argmax), ``confidence`` and ``prob_<class>``
+    (``probs`` columns in ``classes`` order).
+    """
+    frame = pd.DataFrame(probs, columns=[f"prob_{c}" for c in classes])
+    frame.insert(0, "confidence", probs.max(axis=1))
+    frame.insert(0, "label", np.asarray(classes)[probs.argmax(axis=1)])
+    frame.insert(0, "run", run)
+    frame.insert(0, "item_id", item_ids)
+    return frame
+
+
 def _predictions(features: np.ndarray, labels: np.ndarray, item_ids, seed: int) -> pd.DataFrame:
     """Out-of-fold class probabilities of two real models trained on the given labels."""
     from sklearn.calibration import CalibratedClassifierCV
@@ -284,12 +298,7 @@ def _predictions(features: np.ndarray, labels: np.ndarray, item_ids, seed: int) 
         for run, model in models.items():
             probs = cross_val_predict(model, features, labels, cv=folds, method="predict_proba")
             probs = _round_probs(probs)
-            frame = pd.DataFrame(probs, columns=[f"prob_{c}" for c in CLASSES])
-            frame.insert(0, "confidence", probs.max(axis=1))
-            frame.insert(0, "label", np.asarray(CLASSES)[probs.argmax(axis=1)])
-            frame.insert(0, "run", run)
-            frame.insert(0, "item_id", item_ids)
-            frames.append(frame)
+            frames.append(_run_frame(probs, CLASSES, run, item_ids))
     return pd.concat(frames, ignore_index=True)
 
 

@@ -49,6 +49,7 @@ from .sample import (
     _plant_label_errors,
     _rng,
     _round_probs,
+    _run_frame,
     _simulate_annotations,
     _table,
     _write_tables,
@@ -265,12 +266,7 @@ def _predictions(texts, labels: np.ndarray, item_ids, seed: int) -> pd.DataFrame
             # cross_val_predict orders the columns by the sorted labels; put them in CLASSES order
             order = [sorted(CLASSES).index(c) for c in CLASSES]
             probs = _round_probs(probs[:, order])
-            frame = pd.DataFrame(probs, columns=[f"prob_{c}" for c in CLASSES])
-            frame.insert(0, "confidence", probs.max(axis=1))
-            frame.insert(0, "label", np.asarray(CLASSES)[probs.argmax(axis=1)])
-            frame.insert(0, "run", run)
-            frame.insert(0, "item_id", item_ids)
-            frames.append(frame)
+            frames.append(_run_frame(probs, CLASSES, run, item_ids))
     return pd.concat(frames, ignore_index=True)
 
 
