@@ -485,11 +485,7 @@ class DataExplorer(_SelectionBoard, StatusMixin, w.VBox):
                             f"Selection or None. Got {type(selection).__name__} instead.")
         self.project = project
         self.selection = selection if selection is not None else Selection()
-        self.status = w.HTML("")
-        self.status.add_class("wb-status")
-        name = esc(getattr(project, "name", "") or "")
-        self.header = w.HTML(f"<h3 style='margin:4px 0'>See the data: {name}</h3>")
-        self.header.add_class("wb-data-header")
+        self._make_header("See the data", "wb-data-header")
         super().__init__([self._make_error_box(), self.header, self.status])
         self.add_class("wb-data-explorer")
         if getattr(project, "task", "classification") == "detection":
@@ -500,14 +496,7 @@ class DataExplorer(_SelectionBoard, StatusMixin, w.VBox):
             self.children = [self.error_box, self.header]
             self.add_class("wb-ready")
             return
-        try:
-            self._build()
-        except Exception as exc:  # a broken board says why instead of a blank page
-            self.show_error(exc)
-            raise
-        self.selection.observe(self._on_selection, names=["ids"])
-        self._update_status()
-        self.add_class("wb-ready")
+        self._build_and_link()
 
     def _build(self) -> None:
         project, sel = self.project, self.selection

@@ -22,14 +22,38 @@ class _SelectionBoard:
 
     The selection's status line with a clear button, the ``TagPanel`` and FiftyOne button,
     and the ``ItemGallery``. Shared by :class:`VendorsAndGuidelines` and
-    :class:`~workbench.widgets.data_explorer.DataExplorer`: a board sets ``project``,
-    ``selection``, ``status``, ``header`` and ``tabs``, then calls :meth:`_lay_out`;
-    ``_EMPTY_STATUS`` is its status text without a selection.
+    :class:`~workbench.widgets.data_explorer.DataExplorer`: a board sets ``project`` and
+    ``selection``, calls :meth:`_make_header`, then :meth:`_build_and_link`, whose
+    ``_build`` makes ``tabs`` and calls :meth:`_lay_out`; ``_EMPTY_STATUS`` is its status
+    text without a selection.
     """
 
     _EMPTY_STATUS = "No selection."
 
+    def _make_header(self, title: str, css_class: str) -> None:
+        """The status line (``wb-status``) and the header ``title: <project name>``."""
+        self.status = w.HTML("")
+        self.status.add_class("wb-status")
+        name = esc(getattr(self.project, "name", "") or "")
+        self.header = w.HTML(f"<h3 style='margin:4px 0'>{esc(title)}: {name}</h3>")
+        self.header.add_class(css_class)
+
+    def _build_and_link(self) -> None:
+        """Build the board (``_build``), follow the selection, mark it ``wb-ready``.
+
+        A build error is shown in the board, then raised.
+        """
+        try:
+            self._build()
+        except Exception as exc:  # a broken board says why instead of a blank page
+            self.show_error(exc)
+            raise
+        self.selection.observe(self._on_selection, names=["ids"])
+        self._update_status()
+        self.add_class("wb-ready")
+
     def _lay_out(self, context: dict) -> None:
+        """Gallery, tag panel (with ``context``), FiftyOne and clear buttons under the tabs."""
         project, sel = self.project, self.selection
         self.gallery = ItemGallery(project, sel)
         self.tag_panel = TagPanel(project, sel, context=context)
@@ -102,21 +126,10 @@ class VendorsAndGuidelines(_SelectionBoard, StatusMixin, w.VBox):
     def __init__(self, project: Any, selection: Selection | None = None):
         self.project = project
         self.selection = selection if selection is not None else Selection()
-        self.status = w.HTML("")
-        self.status.add_class("wb-status")
-        name = esc(getattr(project, "name", "") or "")
-        self.header = w.HTML(f"<h3 style='margin:4px 0'>Vendors and guidelines: {name}</h3>")
-        self.header.add_class("wb-vendors-header")
+        self._make_header("Vendors and guidelines", "wb-vendors-header")
         super().__init__([self._make_error_box(), self.header, self.status])
         self.add_class("wb-vendors-guidelines")
-        try:
-            self._build()
-        except Exception as exc:  # a broken board says why instead of a blank page
-            self.show_error(exc)
-            raise
-        self.selection.observe(self._on_selection, names=["ids"])
-        self._update_status()
-        self.add_class("wb-ready")
+        self._build_and_link()
 
     def _build(self) -> None:
         project, sel = self.project, self.selection
