@@ -61,12 +61,13 @@ _HEAD = """import os
 import numpy as np
 import pandas as pd
 import ipywidgets as w
+import workbench as wb
 from workbench.serve import wait_for_viewer
+wb.widgets.preload()  # as the dashboards do: the imports (jscatter, plotly) before a viewer
 wait_for_viewer()
 ROOT = os.environ["WORKBENCH_PROJECT"]
 """
-MAP_NOTEBOOK = _HEAD + """import workbench as wb
-from workbench.widgets.embedding_map import EmbeddingMap
+MAP_NOTEBOOK = _HEAD + """from workbench.widgets.embedding_map import EmbeddingMap
 project = wb.open_project(ROOT)
 layout = pd.read_parquet(os.path.join(ROOT, "layout.parquet"))
 app = EmbeddingMap(project, layout=layout, height=600)

@@ -155,6 +155,15 @@ def test_the_dropdown_recolours_the_points_and_the_legend(emap):
             {"item_id": emap.ids, "x": 0.0, "y": 0.0}), color_by="colour")
 
 
+def test_the_spatial_index_is_built_in_place_not_in_a_worker(emap):
+    # the browser's regl-scatterplot reads this at creation: a worker would first copy
+    # every point (slower from 1,000,000 points on, where it would use one)
+    w = emap.scatter.widget
+    assert w.regl_scatterplot_options == {"spatialIndexUseWorker": False}
+    emap.color_picker.value = "correct"
+    assert w.regl_scatterplot_options == {"spatialIndexUseWorker": False}
+
+
 def test_tag_colouring_follows_the_store(embedded, layout):
     store = wb.TagStore.for_project(embedded)
     store.add(layout["item_id"].iloc[:3], "relabel", author="test", reason="map")
