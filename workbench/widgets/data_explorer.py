@@ -14,7 +14,7 @@ from ..drift import MAX_LEVELS, drift, drift_items, drift_summary, slice_values
 from ..selection import Selection
 from ._adapters import RowGrid, StatusMixin, esc, guarded
 from .data_issue_list import DataIssueList
-from .embedding_map import EmbeddingMap, _categorical, no_embeddings_note
+from .embedding_map import EmbeddingMap, MapPanel, _categorical, no_embeddings_note
 from .vendors_guidelines import _SelectionBoard
 
 __all__ = ["DataExplorer", "issue_colors", "default_groups"]
@@ -106,32 +106,25 @@ class _IssueMap(EmbeddingMap):
         return "data issue" if key == ISSUE_COLOR else super()._shown(key)
 
 
-class _MapTab(w.VBox):
-    """The Map tab: the map is built when the tab is first shown (the layout takes time)."""
+class _MapTab(MapPanel):
+    """The Map tab: the map coloured by data issue, built when the tab is first shown."""
 
     def __init__(self, project: Any, selection: Selection, issues: pd.DataFrame):
-        self.project, self.selection, self.issues = project, selection, issues
-        self.map: EmbeddingMap | None = None
+        self.issues = issues
+        super().__init__(project, selection)
         if not getattr(project, "has_embeddings", False):
-            self.message = w.HTML(no_embeddings_note(project))
-        else:
-            self.message = w.HTML("<span style='color:#777'>Building the map (the 2-D layout "
-                                  "of the embeddings is computed once, then cached)...</span>")
+            self.message.value = no_embeddings_note(project)
         self.message.add_class("wb-data-map-message")
-        super().__init__([self.message])
         self.add_class("wb-data-map")
 
     def build(self) -> EmbeddingMap | None:
-        """Build the map (coloured by data issue) once; a failure is shown, not raised."""
-        if self.map is None and getattr(self.project, "has_embeddings", False):
-            try:
-                self.map = _IssueMap(self.project, self.selection, self.issues)
-            except Exception as exc:  # shown to the curator, never swallowed
-                self.message.value = (f"<span style='color:#b00020'>The map could not be "
-                                      f"built: {esc(type(exc).__name__)}: {esc(exc)}</span>")
-                return None
-            self.children = [self.map]
-        return self.map
+        """Build the map once (nothing without embeddings); a failure is shown, not raised."""
+        if not getattr(self.project, "has_embeddings", False):
+            return None
+        return super().build()
+
+    def _make_map(self) -> EmbeddingMap:
+        return _IssueMap(self.project, self.selection, self.issues)
 
 
 class CoverageView(StatusMixin, w.VBox):

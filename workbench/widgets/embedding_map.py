@@ -574,14 +574,17 @@ class MapPanel(w.VBox):
         """Build the map if it is not built yet; a failure is shown in the tab, not raised."""
         if self.map is None:
             try:
-                self.map = EmbeddingMap(self.project, self.selection, run=self.run,
-                                        color_by=self.color_by)
+                self.map = self._make_map()
             except Exception as exc:  # shown to the curator, never swallowed
                 self.message.value = (f"<span style='color:#b00020'>The map could not be "
                                       f"built: {esc(type(exc).__name__)}: {esc(exc)}</span>")
                 return None
             self.children = [self.map]
         return self.map
+
+    def _make_map(self) -> EmbeddingMap:
+        """The map this panel shows (a subclass may show another kind)."""
+        return EmbeddingMap(self.project, self.selection, run=self.run, color_by=self.color_by)
 
     def set_run(self, run: str | None) -> None:
         """Follow the explorer's run (the map's correctness colouring)."""
