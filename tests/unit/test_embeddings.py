@@ -247,16 +247,8 @@ def test_knn_graph_cached_once_per_project_and_reset():
         knn_graph(project, metric="manhattan")
 
 
-def _datalab():
-    try:  # cleanlab's Datalab needs the `datasets` package (cleanlab[datalab])
-        from cleanlab.datalab.datalab import Datalab
-    except ImportError as exc:
-        pytest.skip(f"cleanlab's Datalab is not importable here: {exc}")
-    return Datalab
-
-
 def test_knn_graph_accepted_by_datalab_find_issues():
-    Datalab = _datalab()
+    from cleanlab import Datalab  # a dependency (cleanlab[datalab]): never skipped
 
     X, y = _clusters(n_per=50)
     X[3] = X[4]  # an exact duplicate
