@@ -47,7 +47,7 @@ NO_TESTS_OK = $(if $(strip $(PYTEST_ARGS)),5,)
 # Playwright's sync API keeps an event loop running in the main thread, so the real-browser
 # tests (marker `browser`) run apart from everything else; the dashboards run under nbval
 # once more on the text sample (WORKBENCH_PROJECT=data/sample-text, docs/text.md).
-run_tests = rc=0; \
+run_tests = rc=0; export WORKBENCH_PROGRESS=0; \
 	$(1)/python -m pytest tests notebooks --nbval-lax --nbval-current-env \
 		--doctest-modules workbench -p no:cacheprovider -m "not browser" $(PYTEST_ARGS) \
 		|| { s=$$?; [ "$$s" = "$(NO_TESTS_OK)" ] || rc=$$s; }; \

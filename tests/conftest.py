@@ -10,6 +10,8 @@ import pytest
 
 os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
 os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
+# progress bars (workbench/_progress.py) stay quiet in tests, nbval kernels included
+os.environ.setdefault("WORKBENCH_PROGRESS", "0")
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
