@@ -145,37 +145,58 @@ def project_errors(project: Any, run: str | None = None) -> pd.DataFrame:
     preds = preds[preds["run"] == run]
     if preds["item_id"].duplicated().any():
         preds = preds.drop_duplicates("item_id", keep="last")
-    preds = preds.set_index("item_id")
 
+    # one lookup of item ids on the project's index (its hash table is built once), then
+    # every column is taken by integer position and the labels compared as integer codes
     ids = items["item_id"]
-    ref_values = ref.reindex(ids.to_numpy())
+    index = getattr(project, "_index", None)
+    if not isinstance(index, pd.Index) or len(index) != len(ids):
+        index = pd.Index(ids)
+    n = len(ids)
+    if ref.index is index or ref.index.equals(index):
+        ref_values = ref.reset_index(drop=True)
+    else:
+        ref_values = ref.reindex(ids.to_numpy()).reset_index(drop=True)
     has_ref = ref_values.notna().to_numpy()
-    pred_label = preds["label"].reindex(ids.to_numpy())
-    has_pred = pred_label.notna().to_numpy()
+    pred_pos = index.get_indexer(preds["item_id"])
+    found = pred_pos >= 0
+    row_of_item = np.full(n, -1, dtype=np.int64)
+    row_of_item[pred_pos[found]] = np.flatnonzero(found)
+    has_pred = row_of_item >= 0
     keep = has_ref & has_pred
+    rows = row_of_item[keep]
 
     classes = [str(c) for c in getattr(project, "classes", [])]
-    seen = set(ref_values[keep].astype(str)) | set(pred_label[keep].astype(str))
+    ref_codes, ref_uniques = pd.factorize(ref_values[keep])
+    pred_codes, pred_uniques = pd.factorize(preds["label"].take(rows))
+    seen = {str(u) for u in ref_uniques} | {str(u) for u in pred_uniques}
     extra = sorted(seen - set(classes))
     categories = classes + extra
+    cat_index = pd.Index(categories)
+    label = pd.Categorical.from_codes(
+        cat_index.get_indexer([str(u) for u in ref_uniques]).take(ref_codes)
+        if len(ref_codes) else np.zeros(0, dtype=np.int64), categories=categories)
+    predicted = pd.Categorical.from_codes(
+        cat_index.get_indexer([str(u) for u in pred_uniques]).take(pred_codes)
+        if len(pred_codes) else np.zeros(0, dtype=np.int64), categories=categories)
 
     if "confidence" in preds.columns:
-        conf = preds["confidence"].reindex(ids.to_numpy()).to_numpy(dtype=float, na_value=np.nan)
+        conf = preds["confidence"].to_numpy(dtype=float, na_value=np.nan)[rows]
     else:
-        conf = np.full(len(ids), np.nan)
-    label = pd.Categorical(ref_values.to_numpy()[keep].astype(str), categories=categories)
-    predicted = pd.Categorical(pred_label.to_numpy()[keep].astype(str), categories=categories)
+        conf = np.full(len(rows), np.nan)
     frame = pd.DataFrame({
-        "item_id": ids.to_numpy()[keep],
+        "item_id": ids.astype("str").array.take(np.flatnonzero(keep)),
         "label": label,
         "predicted": predicted,
-        "confidence": conf[keep],
+        "confidence": conf,
         "correct": np.asarray(label.codes == predicted.codes),
     })
     frame["is_error"] = ~frame["correct"]
-    frame["item_id"] = frame["item_id"].astype("str")
-    for col in meta_cols:
-        frame[col] = items[col].to_numpy()[keep]
+    kept = np.flatnonzero(keep)
+    for col in meta_cols:  # strings taken in Arrow; other columns as before, through numpy
+        values = items[col]
+        frame[col] = values.array.take(kept) if isinstance(values.dtype, pd.StringDtype) \
+            else values.to_numpy()[keep]
     excluded = {"no_prediction": int((~has_pred).sum()),
                 "no_reference": int((has_pred & ~has_ref).sum())}
     frame.attrs.update({
