@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pandas as pd
@@ -58,29 +59,35 @@ def test_cache_corrupt_entry_recomputed_never_trusted(tmp_path):
 
 
 def test_cache_two_writers(tmp_path):
-    errors, results = [], []
-    barrier = threading.Barrier(2)
+    # the second kernel waits on the entry's lock and reads the first one's result
+    errors, results, calls = [], [], []
+    started = threading.Event()
 
     def writer(value):
         def compute():
-            barrier.wait(timeout=10)  # both compute at the same time, both write
+            calls.append(value)
+            started.set()
+            time.sleep(0.5)  # the other writer arrives while this one computes
             return pd.DataFrame({"item_id": ["a"] * 5000, "x": np.full(5000, value)})
         try:
             results.append(cached_frame(tmp_path, "race", {"k": 1}, compute))
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=writer, args=(v,)) for v in (1.0, 2.0)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors and len(results) == 2
+    first = threading.Thread(target=writer, args=(1.0,))
+    first.start()
+    started.wait(timeout=10)
+    second = threading.Thread(target=writer, args=(2.0,))
+    second.start()
+    first.join()
+    second.join()
+    assert not errors and len(results) == 2 and calls == [1.0]
+    pd.testing.assert_frame_equal(results[0], results[1])
     (entry,) = cache_folder(tmp_path).glob("race-*.parquet")  # one complete file, no temp left
     assert not list(cache_folder(tmp_path).glob(".*tmp"))
     stored = pd.read_parquet(entry)
     assert len(stored) == 5000 and stored["x"].nunique() == 1
-    assert stored["x"].iloc[0] in (1.0, 2.0)
+    assert stored["x"].iloc[0] == 1.0
 
 
 def test_cache_in_memory_and_parameter_errors(tmp_path):
