@@ -1,0 +1,769 @@
+"""The derived results the dashboards need, computed once per project and kept as Parquet.
+
+Every function here returns exactly what the library function it names returns (same
+frame, same dtypes, same ``attrs``), but a project opened from a folder keeps the result in
+``<project>/.workbench/cache/`` (:mod:`workbench._cache`), so the next kernel, the next
+dashboard and the next viewer read it instead of computing it again:
+
+==========================  =====================================================  ======
+function                    computed by                                            tags
+==========================  =====================================================  ======
+:func:`errors`              :func:`workbench.slicing.project_errors` per run
+:func:`label_issues`        :func:`workbench.label_issues` per run
+:func:`consensus`           :func:`workbench.consensus` (``majority``, ``dawid_skene``)
+:func:`dawid_skene`         :func:`workbench.agreement.dawid_skene` (the fitted model)
+:func:`agreement_summary`   :func:`workbench.agreement_summary` (a dict)
+:func:`pairwise_agreement`  :func:`workbench.pairwise_agreement`
+:func:`annotator_quality`   :func:`workbench.annotator_quality`
+:func:`disagreeing_items`   :func:`workbench.agreement.disagreeing_items_by_annotator`
+:func:`confused_pairs`      :func:`workbench.confused_pairs`
+:func:`agreement_by`        :func:`workbench.agreement_by` (bootstrap intervals)
+:func:`agreement_table`     :func:`workbench.kpis.agreement_table`
+:func:`slice_metrics`       :func:`workbench.slice_metrics` of a run's errors
+:func:`discover_slices`     :func:`workbench.discover_slices` of a run's errors
+:func:`drift`               :func:`workbench.drift`
+:func:`scorecard`           :func:`workbench.vendor_scorecard`                     yes
+==========================  =====================================================  ======
+
+**The key** of an entry is the project's input fingerprint
+(:func:`workbench._fingerprint.input_fingerprint`: name, size and mtime of every top-level
+data file, taken when the project was opened), the label release it was opened at, the
+workbench version, :data:`FORMAT_VERSION` and the call's options; a result that reads the
+tag store (``tags`` above: gold tags, the relabel queue's history) adds the store's state
+(its URL and the last id of every append-only table), so a new tag, status, decision or
+guideline revision gives a new key. Editing an input file, reopening at another release or
+upgrading the workbench invalidates everything; nothing is ever deleted, use
+:func:`workbench._cache.clear_cache` or ``workbench precompute --clear``.
+
+A project without a folder (``Project.from_frames`` without ``root``), or one whose files
+changed while it was being read, computes without caching. Within one kernel each result is
+also kept for the project object, so two widgets asking for the same frame read it once;
+do not modify a returned frame in place (copy it first).
+
+:func:`precompute` fills the cache ahead of time (``workbench precompute PROJECT``), and
+:func:`warm` is what a dashboard calls first: its results, read or computed with a progress
+bar.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+import warnings
+import weakref
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pandas as pd
+
+from ._cache import cached_value
+from ._validation import check_option
+
+__all__ = ["DASHBOARDS", "FORMAT_VERSION", "RESULTS", "agreement_by", "agreement_summary",
+           "agreement_table", "annotator_quality", "confused_pairs", "consensus",
+           "dashboard_steps", "dawid_skene", "discover_slices", "disagreeing_items", "drift",
+           "errors", "label_issues", "pairwise_agreement", "precompute", "project_key",
+           "scorecard", "slice_metrics", "store_state", "warm"]
+
+#: Bumped when the stored form of a result changes, so older entries are not read.
+FORMAT_VERSION = 1
+
+#: The fingerprint of each project object, taken when it was opened (or first asked).
+_KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: Results already read in this kernel, per project object.
+_MEMO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: Where :func:`precompute` collects the status of the step it runs (outermost call only).
+_INFO: contextvars.ContextVar = contextvars.ContextVar("workbench_results_info", default=None)
+
+
+# ---- keys -------------------------------------------------------------------------------
+
+
+def project_key(project: Any) -> dict | None:
+    """What every result of ``project`` depends on, or None when it cannot be cached.
+
+    Parameters
+    ----------
+    project : Project
+
+    Returns
+    -------
+    dict or None
+        ``inputs`` (the input fingerprint taken when the project was opened: its
+        ``input_fingerprint`` attribute, else taken now), ``release``, ``task``,
+        ``workbench`` (version) and ``format``; None for a project without a folder or
+        whose folder cannot be read.
+    """
+    root = getattr(project, "root", None)
+    if root is None:
+        return None
+    try:
+        return _KEYS[project]
+    except (KeyError, TypeError):
+        pass
+    from . import __version__
+
+    # recorded by open_project before it read the files (None when they changed meanwhile);
+    # a project built from frames has none: its folder's files are not its data
+    opened = getattr(project, "input_fingerprint", None)
+    key = None
+    if opened is not None:
+        key = {"inputs": opened, "release": getattr(project, "release", None) or 0,
+               "task": getattr(project, "task", "classification"),
+               "workbench": __version__, "format": FORMAT_VERSION}
+    try:
+        _KEYS[project] = key
+    except TypeError:
+        pass
+    return key
+
+
+def store_state(store: Any) -> dict | None:
+    """The tag store's identity and state: its URL and the last id of each event table.
+
+    Every table of the store is append-only (tags, statuses, decisions, guideline
+    revisions, QC rounds), so the largest ids say whether anything was written since.
+
+    Parameters
+    ----------
+    store : TagStore
+
+    Returns
+    -------
+    dict or None
+        None for an in-memory store (its state lives in one kernel only: not cached).
+    """
+    if store is None or not getattr(store, "persistent", True):
+        return None
+    import sqlalchemy as sa
+
+    from .store.schema import define_tables
+
+    t = define_tables()
+    columns = [t.actions.c.action_id, t.events.c.event_id, t.status_events.c.event_id,
+               t.decisions.c.decision_id, t.guidelines.c.revision_id, t.qc_rounds.c.round_id]
+    with store._engine.connect() as conn:  # noqa: SLF001 - our own store
+        row = conn.execute(sa.select(*[sa.select(sa.func.max(c)).scalar_subquery()
+                                       for c in columns])).one()
+    return {"store": str(store.url), "last": [None if v is None else int(v) for v in row]}
+
+
+def _project_store(project: Any, store: Any):
+    """``store``, else the project's store when it exists (never creates one), else None."""
+    if store is not None:
+        return store
+    from .kpis import _store_exists
+
+    if not _store_exists(project):
+        return None
+    from .tags import TagStore
+
+    return TagStore.for_project(project)
+
+
+def _run(project: Any, run: str | None, func: str) -> str:
+    runs = list(getattr(project, "runs", []) or [])
+    if not runs:
+        from .slicing import project_errors
+
+        project_errors(project, run)  # raises its message: the project has no predictions
+    if run is None:
+        run = getattr(project, "default_run", None) or runs[0]
+    check_option(run, "run", func, runs)
+    return run
+
+
+def _get(project: Any, name: str, options: dict, compute: Callable[[], Any], *,
+         encode=None, decode=None, tags: Any = False, info: dict | None = None) -> Any:
+    """The cached result ``name`` of ``project`` for ``options`` (memo, then disk, then compute)."""
+    from ._cache import key_digest
+
+    base = project_key(project)
+    state = None
+    if tags is not False:
+        state = store_state(tags) if tags is not None else {"store": None}
+    memo_key = key_digest({"name": name, "options": options, "tags": state})
+    try:
+        memo = _MEMO.setdefault(project, {})
+    except TypeError:
+        memo = {}
+    info = {} if info is None else info
+    if memo_key in memo:
+        info.update(status="in memory", seconds=0.0, path=None)
+        if _INFO.get() is not None:
+            _INFO.get().update(info)
+        return memo[memo_key]
+    root = getattr(project, "root", None)
+    cacheable = base is not None and (tags is False or state is not None)
+    kwargs = {}
+    if encode is not None:
+        kwargs = {"encode": encode, "decode": decode}
+    key = {**(base or {}), "result": name, "options": options}
+    if tags is not False:
+        key["tags"] = state
+    outer = _INFO.get()
+    token = _INFO.set(None)  # a result computed inside this one does not report
+    try:
+        value = cached_value(root if cacheable else None, name, key, compute, info=info,
+                             func=f"workbench.results.{name}", **kwargs)
+    finally:
+        _INFO.reset(token)
+    if outer is not None:
+        outer.update(info)
+    memo[memo_key] = value
+    return value
+
+
+# ---- results ---------------------------------------------------------------------------
+
+
+def errors(project: Any, run: str | None = None) -> pd.DataFrame:
+    """:func:`workbench.slicing.project_errors` of ``run``, cached.
+
+    Parameters
+    ----------
+    project : Project
+    run : str, optional
+        Default: the project's default run.
+
+    Returns
+    -------
+    DataFrame
+        As ``project.errors(run)``.
+    """
+    run = _run(project, run, "workbench.results.errors")
+    from .slicing import project_errors
+
+    frame = _get(project, "errors", {"run": run}, lambda: project_errors(project, run))
+    _ORIGIN[id(frame)] = (weakref.ref(frame), weakref.ref(project), run)
+    return frame
+
+
+#: errors frames handed out by :func:`errors`: id -> (frame ref, project ref, run).
+_ORIGIN: dict[int, tuple] = {}
+
+
+def _origin(frame: pd.DataFrame) -> tuple[Any, str] | None:
+    """``(project, run)`` when ``frame`` is (the very object) returned by :func:`errors`."""
+    entry = _ORIGIN.get(id(frame))
+    if entry is None:
+        return None
+    ref, project_ref, run = entry
+    if ref() is not frame or project_ref() is None:
+        _ORIGIN.pop(id(frame), None)
+        return None
+    return project_ref(), run
+
+
+def label_issues(project: Any, run: str | None = None) -> pd.DataFrame:
+    """:func:`workbench.label_issues` of ``run`` (default options), cached.
+
+    Parameters
+    ----------
+    project : Project
+    run : str, optional
+        Default: the project's default run.
+
+    Returns
+    -------
+    DataFrame
+    """
+    from .label_quality import label_issues as compute
+
+    if getattr(project, "task", None) == "detection":
+        run = run if run is not None else (project.default_run or project.runs[0])
+    else:
+        run = _run(project, run, "workbench.results.label_issues")
+    return _get(project, "label_issues", {"run": run}, lambda: compute(project, run))
+
+
+def consensus(project: Any, method: str = "majority") -> pd.DataFrame:
+    """:func:`workbench.consensus` of the project's annotations in its class order, cached.
+
+    Parameters
+    ----------
+    project : Project
+    method : {'majority', 'dawid_skene'}, default='majority'
+
+    Returns
+    -------
+    DataFrame
+    """
+    check_option(method, "method", "workbench.results.consensus", ["majority", "dawid_skene"])
+    from .agreement import consensus as compute
+
+    return _get(project, f"consensus-{method}", {"method": method},
+                lambda: compute(project.annotations, method, classes=project.classes or None))
+
+
+def _ds_encode(result) -> tuple[dict, dict]:
+    names = list(result.confusion)
+    parts = {"posteriors": result.posteriors, "priors": result.priors.to_frame()}
+    for i, name in enumerate(names):
+        parts[f"confusion{i}"] = result.confusion[name]
+    meta = {"annotators": names, "n_iter": int(result.n_iter),
+            "log_likelihood": float(result.log_likelihood),
+            "converged": bool(result.converged), "priors_name": result.priors.name}
+    return parts, meta
+
+
+def _ds_decode(parts: dict, meta: dict):
+    from .agreement import DawidSkeneResult
+
+    priors = parts["priors"].iloc[:, 0].rename(meta["priors_name"])
+    confusion = {name: parts[f"confusion{i}"] for i, name in enumerate(meta["annotators"])}
+    return DawidSkeneResult(posteriors=parts["posteriors"], confusion=confusion, priors=priors,
+                            n_iter=int(meta["n_iter"]),
+                            log_likelihood=float(meta["log_likelihood"]),
+                            converged=bool(meta["converged"]))
+
+
+def dawid_skene(project: Any) -> Any:
+    """:func:`workbench.agreement.dawid_skene` of the project's annotations, cached.
+
+    Parameters
+    ----------
+    project : Project
+
+    Returns
+    -------
+    DawidSkeneResult
+        Posteriors, per-annotator confusion matrices, priors and the fit's figures, read
+        back exactly as fitted.
+    """
+    from .agreement import dawid_skene as compute
+
+    return _get(project, "dawid_skene", {},
+                lambda: compute(project.annotations, classes=project.classes or None),
+                encode=_ds_encode, decode=_ds_decode)
+
+
+def _dict_encode(value: dict) -> tuple[dict, dict]:
+    return {"empty": pd.DataFrame()}, {"value": value}
+
+
+def _dict_decode(parts: dict, meta: dict) -> dict:
+    return meta["value"]
+
+
+def agreement_summary(project: Any) -> dict:
+    """:func:`workbench.agreement_summary` of the annotations (project class order), cached.
+
+    Parameters
+    ----------
+    project : Project
+
+    Returns
+    -------
+    dict
+    """
+    from .agreement import agreement_summary as compute
+
+    def run() -> dict:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return compute(project.annotations, classes=project.classes or None)
+
+    return _get(project, "agreement_summary", {}, run, encode=_dict_encode,
+                decode=_dict_decode)
+
+
+def pairwise_agreement(project: Any) -> pd.DataFrame:
+    """:func:`workbench.pairwise_agreement` of the annotations (default options), cached."""
+    from .agreement import pairwise_agreement as compute
+
+    def run() -> pd.DataFrame:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return compute(project.annotations)
+
+    return _get(project, "pairwise_agreement", {}, run)
+
+
+def annotator_quality(project: Any) -> pd.DataFrame:
+    """:func:`workbench.annotator_quality` (no gold, Dawid-Skene ranking), cached.
+
+    Warnings raised by the computation are kept in ``attrs["warnings"]``.
+    """
+    from .agreement import annotator_quality as compute
+
+    def run() -> pd.DataFrame:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            frame = compute(project.annotations)
+        frame.attrs["warnings"] = [str(c.message) for c in caught]
+        return frame
+
+    return _get(project, "annotator_quality", {}, run)
+
+
+def _lists_encode(value: dict) -> tuple[dict, dict]:
+    names = list(value)
+    frame = pd.DataFrame({"annotator": pd.Series(
+        [n for n in names for _ in value[n]], dtype="str"),
+        "item_id": pd.Series([i for n in names for i in value[n]], dtype="str")})
+    return {"pairs": frame}, {"annotators": names}
+
+
+def _lists_decode(parts: dict, meta: dict) -> dict:
+    frame = parts["pairs"]
+    groups = {str(k): v.tolist() for k, v in
+              frame.groupby("annotator", sort=False)["item_id"]} if len(frame) else {}
+    return {name: [str(i) for i in groups.get(name, [])] for name in meta["annotators"]}
+
+
+def disagreeing_items(project: Any) -> dict[str, list[str]]:
+    """:func:`workbench.agreement.disagreeing_items_by_annotator`, cached."""
+    from .agreement import disagreeing_items_by_annotator
+
+    return _get(project, "disagreeing_items", {},
+                lambda: disagreeing_items_by_annotator(project.annotations),
+                encode=_lists_encode, decode=_lists_decode)
+
+
+def confused_pairs(project: Any) -> pd.DataFrame:
+    """:func:`workbench.confused_pairs` in the project's class order, cached.
+
+    The class order is dropped (sorted labels) when an annotation holds a label outside
+    the project's classes, as the confused-pairs widget does.
+    """
+    from .agreement import confused_pairs as compute
+
+    ann = project.annotations
+    classes = list(getattr(project, "classes", None) or [])
+    if classes and len(ann) and not set(ann["label"].astype(str)) <= set(classes):
+        classes = []
+    return _get(project, "confused_pairs", {"classes": classes},
+                lambda: compute(ann, classes=classes or None))
+
+
+def agreement_by(project: Any, by: str, *, n_boot: int = 200) -> pd.DataFrame:
+    """:func:`workbench.agreement_by` of the annotations per ``by`` (seed 0), cached."""
+    from .agreement import agreement_by as compute
+
+    return _get(project, "agreement_by", {"by": by, "n_boot": int(n_boot)},
+                lambda: compute(project.annotations, project, by, n_boot=n_boot))
+
+
+def agreement_table(project: Any, by: str) -> pd.DataFrame:
+    """:func:`workbench.kpis.agreement_table` per ``by`` (the overview's table), cached."""
+    from .kpis import agreement_table as compute
+
+    return _get(project, "agreement_table", {"by": by},
+                lambda: compute(project.annotations, project.items, by))
+
+
+def _errors_args(source: Any, run: str | None) -> tuple[Any, str | None, pd.DataFrame]:
+    """``(project or None, run, errors)`` from a project or an errors frame."""
+    if isinstance(source, pd.DataFrame):
+        origin = _origin(source)
+        if origin is None:
+            return None, None, source
+        return origin[0], origin[1], source
+    run = _run(source, run, "workbench.results")
+    return source, run, errors(source, run)
+
+
+def slice_metrics(source: Any, by: str, *, run: str | None = None, bins: int | None = 4,
+                  target: str = "is_error") -> pd.DataFrame:
+    """:func:`workbench.slice_metrics` of a run's errors per ``by``, cached.
+
+    Parameters
+    ----------
+    source : Project or DataFrame
+        A project (its ``run`` errors), or an errors frame: cached when it is the frame
+        :func:`errors` returned, else computed.
+    by : str
+    run : str, optional
+    bins : int or None, default=4
+    target : str, default='is_error'
+
+    Returns
+    -------
+    DataFrame
+    """
+    from .slicing import slice_metrics as compute
+
+    project, run, frame = _errors_args(source, run)
+    if project is None:
+        return compute(frame, by, bins=bins, target=target)
+    return _get(project, "slice_metrics",
+                {"run": run, "by": by, "bins": bins, "target": target},
+                lambda: compute(frame, by, bins=bins, target=target))
+
+
+def discover_slices(source: Any, *, run: str | None = None, bins: int | None = 4,
+                    target: str = "is_error", top: int | None = 20) -> pd.DataFrame:
+    """:func:`workbench.discover_slices` of a run's errors (default search), cached.
+
+    Parameters
+    ----------
+    source : Project or DataFrame
+        As in :func:`slice_metrics`.
+    run : str, optional
+    bins : int or None, default=4
+    target : str, default='is_error'
+    top : int or None, default=20
+
+    Returns
+    -------
+    DataFrame
+    """
+    from .slicing import discover_slices as compute
+
+    project, run, frame = _errors_args(source, run)
+    if project is None:
+        return compute(frame, bins=bins, target=target, top=top)
+    return _get(project, "discover_slices",
+                {"run": run, "bins": bins, "target": target, "top": top},
+                lambda: compute(frame, bins=bins, target=target, top=top))
+
+
+def drift(project: Any, by: str = "batch") -> pd.DataFrame:
+    """:func:`workbench.drift` per ``by`` (default options), cached."""
+    from .drift import drift as compute
+
+    return _get(project, "drift", {"by": by}, lambda: compute(project, by=by))
+
+
+def scorecard(project: Any, *, by: tuple[str, ...] = ("vendor", "batch"),
+              store: Any = None) -> pd.DataFrame:
+    """:func:`workbench.vendor_scorecard`, cached under the tag store's state.
+
+    The scorecard reads the gold tags and the relabel queue's history, so a new tag or
+    status gives a new entry. A project without a store is scored without gold and rework
+    (never creating a store, as the read-only overview does).
+
+    Parameters
+    ----------
+    project : Project
+    by : tuple of str, default=('vendor', 'batch')
+    store : TagStore, optional
+        Default: the project's store if it exists.
+
+    Returns
+    -------
+    DataFrame
+    """
+    from .scorecard import vendor_scorecard
+
+    by = tuple(by)
+    store = _project_store(project, store)
+
+    def run() -> pd.DataFrame:
+        from .tags import TagStore
+
+        return vendor_scorecard(project, by=by,
+                                store=store if store is not None else TagStore("sqlite://"))
+
+    return _get(project, "scorecard", {"by": list(by)}, run, tags=store)
+
+
+# ---- precompute ---------------------------------------------------------------------------
+
+
+def _meta(project: Any, names: Iterable[str]) -> list[str]:
+    return [c for c in names if c in project.items.columns]
+
+
+def _has_ann(project: Any) -> bool:
+    return len(project.annotations) > 0
+
+
+def _has_probs(project: Any) -> bool:
+    return bool(project.runs) and bool(getattr(project, "prob_columns", []))
+
+
+def _steps(project: Any, runs: list[str]) -> dict[str, list[tuple[str, Callable[[], Any]]]]:
+    """Every cacheable result of ``project``, by result name: ``[(label, call), ...]``."""
+    p = project
+    default = p.default_run if p.default_run in runs else (runs[0] if runs else None)
+    steps: dict[str, list] = {}
+
+    def add(name, label, call):
+        steps.setdefault(name, []).append((label, call))
+
+    for r in runs:
+        add("errors", f"errors {r}", lambda r=r: errors(p, r))
+    if _has_probs(p):
+        for r in runs:
+            add("label_issues", f"label_issues {r}", lambda r=r: label_issues(p, r))
+    if _has_ann(p):
+        add("agreement_summary", "agreement_summary", lambda: agreement_summary(p))
+        add("pairwise_agreement", "pairwise_agreement", lambda: pairwise_agreement(p))
+        add("annotator_quality", "annotator_quality", lambda: annotator_quality(p))
+        add("disagreeing_items", "disagreeing_items", lambda: disagreeing_items(p))
+        add("confused_pairs", "confused_pairs", lambda: confused_pairs(p))
+        add("consensus", "consensus majority", lambda: consensus(p, "majority"))
+        add("consensus", "consensus dawid_skene", lambda: consensus(p, "dawid_skene"))
+        for col in _meta(p, ("vendor", "batch")):
+            add("agreement_table", f"agreement_table {col}", lambda c=col: agreement_table(p, c))
+        columns = list(p.metadata_columns)
+        if columns:
+            col = "batch" if "batch" in columns else columns[0]
+            add("agreement_by", f"agreement_by {col}", lambda c=col: agreement_by(p, c))
+        if _meta(p, ("vendor", "batch")) or "vendor" in p.annotations.columns:
+            add("scorecard", "scorecard", lambda: _overview_scorecard(p))
+    for r in runs:
+        cols = [c for c in p.metadata_columns]
+        for col in cols:
+            add("slice_metrics", f"slice_metrics {r} {col}",
+                lambda r=r, c=col: slice_metrics(p, c, run=r))
+        if cols:
+            add("discover_slices", f"discover_slices {r}", lambda r=r: discover_slices(p, run=r))
+    if default is not None and p.metadata_columns:
+        add("discover_slices", f"discover_slices {default} top 5",
+            lambda: discover_slices(p, run=default, top=5))
+    if "batch" in p.items.columns:
+        add("drift", "drift batch", lambda: drift(p, "batch"))
+    return steps
+
+
+def _overview_scorecard(project: Any) -> pd.DataFrame:
+    """The overview's scorecard: by the first two of vendor, batch that exist."""
+    cols = tuple(c for c in ("vendor", "batch") if c in project.items.columns
+                 or c in project.annotations.columns)[:2]
+    return scorecard(project, by=cols)
+
+
+#: The result names :func:`precompute` knows, in the order it computes them.
+RESULTS = ("errors", "label_issues", "agreement_summary", "pairwise_agreement",
+           "annotator_quality", "disagreeing_items", "confused_pairs", "consensus",
+           "agreement_table", "agreement_by", "scorecard", "slice_metrics", "discover_slices",
+           "drift")
+
+#: What each dashboard reads at start (its notebook calls :func:`warm` with its name).
+DASHBOARDS = {
+    "overview": ("errors", "agreement_summary", "agreement_table", "label_issues",
+                 "discover_slices", "scorecard", "drift"),
+    "errors": ("errors", "slice_metrics", "discover_slices"),
+    "disagreements": ("agreement_summary", "pairwise_agreement", "annotator_quality",
+                      "disagreeing_items", "confused_pairs", "label_issues", "agreement_by"),
+    "relabel": ("label_issues", "errors", "discover_slices"),
+    "vendors": ("scorecard", "confused_pairs"),
+    "data": ("drift",),
+}
+
+
+def dashboard_steps(project: Any, dashboard: str | None = None, *,
+                    runs: Iterable[str] | None = None,
+                    only: Iterable[str] | None = None) -> list[tuple[str, Callable[[], Any]]]:
+    """The results to compute for a dashboard (or every one), as ``(label, call)`` pairs.
+
+    Parameters
+    ----------
+    project : Project
+    dashboard : str, optional
+        A key of :data:`DASHBOARDS`; None: every result of :data:`RESULTS`.
+    runs : iterable of str, optional
+        The runs (default: all; a dashboard other than ``overview`` uses the default run).
+    only : iterable of str, optional
+        Result names among :data:`RESULTS` to keep.
+
+    Returns
+    -------
+    list of (str, callable)
+    """
+    if dashboard is not None:
+        check_option(dashboard, "dashboard", "dashboard_steps", list(DASHBOARDS))
+    all_runs = list(getattr(project, "runs", []) or [])
+    if runs is None:
+        if dashboard in (None, "overview"):
+            runs = all_runs
+        else:
+            runs = [project.default_run] if project.default_run else []
+    runs = [str(r) for r in runs]
+    for r in runs:
+        check_option(r, "runs", "dashboard_steps", all_runs)
+    names = list(RESULTS) if dashboard is None else list(DASHBOARDS[dashboard])
+    if only is not None:
+        only = [str(o) for o in only]
+        for o in only:
+            check_option(o, "only", "dashboard_steps", list(RESULTS))
+        names = [n for n in names if n in only]
+    if getattr(project, "task", "classification") == "detection":
+        return []  # detection dashboards compute their own (box) results
+    steps = _steps(project, runs)
+    if dashboard == "errors":
+        col = (list(project.metadata_columns) or [None])[0]
+        steps["slice_metrics"] = [s for s in steps.get("slice_metrics", [])
+                                  if col is not None and s[0].endswith(f" {col}")]
+        steps["discover_slices"] = [s for s in steps.get("discover_slices", [])
+                                    if not s[0].endswith("top 5")]
+    if dashboard == "overview":
+        steps["discover_slices"] = [s for s in steps.get("discover_slices", [])
+                                    if s[0].endswith("top 5")]
+    if dashboard in ("relabel",):
+        steps["discover_slices"] = [s for s in steps.get("discover_slices", [])
+                                    if not s[0].endswith("top 5")]
+    return [step for name in names for step in steps.get(name, [])]
+
+
+def precompute(project: Any, *, runs: Iterable[str] | None = None,
+               only: Iterable[str] | None = None, dashboard: str | None = None,
+               progress: bool | None = None, raise_errors: bool = False) -> pd.DataFrame:
+    """Compute (or read) the dashboards' results of ``project`` into its cache.
+
+    Parameters
+    ----------
+    project : Project
+        A project opened from a folder (an in-memory project is computed, not cached).
+    runs : iterable of str, optional
+        Runs to compute the per-run results for (default: every run).
+    only : iterable of str, optional
+        Result names among :data:`RESULTS` (default: all).
+    dashboard : str, optional
+        Only what this dashboard of :data:`DASHBOARDS` reads.
+    progress : bool, optional
+        Show a progress bar (one step per result); None: unless ``WORKBENCH_PROGRESS=0``.
+    raise_errors : bool, default=False
+        Raise the first failure instead of recording it.
+
+    Returns
+    -------
+    DataFrame
+        One row per result: ``result``, ``status`` (``computed``, ``reused`` from the
+        cache, ``in memory``, ``uncached``, or ``failed``), ``seconds`` and ``error``.
+    """
+    from ._progress import progress as bar
+
+    steps = dashboard_steps(project, dashboard, runs=runs, only=only)
+    rows = []
+    with bar(total=len(steps), desc="precompute", unit="result",
+             disable=None if progress is None else not progress) as pb:
+        for label, call in steps:
+            pb.set_postfix_str(label)
+            info: dict = {}
+            t0 = time.perf_counter()
+            token = _INFO.set(info)
+            try:
+                call()
+                status, error = info.get("status", "in memory"), ""
+            except Exception as exc:  # noqa: BLE001 - one failure does not stop the others
+                if raise_errors:
+                    raise
+                status, error = "failed", f"{type(exc).__name__}: {exc}".splitlines()[0]
+            finally:
+                _INFO.reset(token)
+            rows.append({"result": label, "status": status,
+                         "seconds": time.perf_counter() - t0, "error": error})
+            pb.update()
+    return pd.DataFrame(rows, columns=["result", "status", "seconds", "error"])
+
+
+def warm(project: Any, dashboard: str) -> pd.DataFrame:
+    """Read or compute what a dashboard shows, with a progress bar; what a notebook calls first.
+
+    Parameters
+    ----------
+    project : Project
+    dashboard : str
+        A key of :data:`DASHBOARDS`.
+
+    Returns
+    -------
+    DataFrame
+        See :func:`precompute`. Failures are recorded, not raised (the dashboard shows them).
+    """
+    return precompute(project, dashboard=dashboard)
+
