@@ -62,11 +62,12 @@ class _Encoded:
     item: np.ndarray  # int64 codes into items
     annotator: np.ndarray  # int64 codes into annotators
     label: np.ndarray  # int64 codes into classes
-    items: np.ndarray  # object array of item ids (sorted)
+    items: pd.Index  # item ids (str, sorted): an Arrow-backed Index, no per-item objects
     annotators: np.ndarray  # object array of annotator names (sorted)
     classes: list[str]
     _counts: np.ndarray | None = field(default=None, repr=False)
     frame: pd.DataFrame | None = field(default=None, repr=False)  # the rows encoded
+    _order: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_items(self) -> int:
@@ -85,22 +86,109 @@ class _Encoded:
             self._counts = flat.reshape(self.n_items, k)
         return self._counts
 
+    @property
+    def order(self) -> np.ndarray:
+        """Row positions sorted by item (stable: rows of one item keep their order)."""
+        if self._order is None:
+            self._order = _stable_argsort(self.item)
+        return self._order
+
+
+def _stable_argsort(codes: np.ndarray) -> np.ndarray:
+    """``np.argsort(codes, kind="stable")``, without the sort when codes already ascend."""
+    if len(codes) < 2 or bool((codes[1:] >= codes[:-1]).all()):
+        return np.arange(len(codes))
+    return np.argsort(codes, kind="stable")
+
 
 def _as_str_array(values: pd.Series) -> np.ndarray:
     return values.astype(str).to_numpy(dtype=object)
 
 
-def _str_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted factorisation of the str form of ``values`` (codes int64, uniques object).
+def _str_index(values) -> pd.Index:
+    """An Index of dtype ``str`` holding ``values`` (Arrow strings, no Python objects)."""
+    if isinstance(values, pd.Index) and values.dtype == "str":
+        return values
+    return pd.Index(pd.array(values, dtype="str"))
 
-    A column already of a string dtype is factorised as is (pyarrow strings factorise
-    without a round trip through Python objects); anything else is cast with ``astype(str)``
-    first. Both sort uniques by code point, so the codes are the same either way.
+
+def _class_names(enc: _Encoded, codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """Class names (dtype ``str``) of class ``codes``: one Arrow take, no per-row objects."""
+    return pd.array(enc.classes, dtype="str").take(np.asarray(codes, dtype=np.int64))
+
+
+def _sorted_codes(codes: np.ndarray, uniques: pd.Index) -> tuple[np.ndarray, pd.Index]:
+    """Renumber ``codes`` into ``uniques`` so that the uniques are sorted by code point.
+
+    ``uniques`` (str, distinct) is small next to ``codes``; only it is sorted, the codes
+    are remapped with one gather. Arrow compares UTF-8 bytes, which is code point order
+    (the order of ``pd.factorize(sort=True)`` on str values).
     """
-    if not (isinstance(values.dtype, pd.StringDtype)):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(uniques)
+    if n < 2:
+        return codes, uniques
+    arr = pa.array(uniques.array)
+    if pc.all(pc.less(arr.slice(0, n - 1), arr.slice(1))).as_py():
+        return codes, uniques  # already sorted
+    order = pc.sort_indices(arr).to_numpy()
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    return rank[codes], uniques.take(order)
+
+
+def _str_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Sorted factorisation of the str form of ``values`` (codes int64, uniques str Index).
+
+    Works on integer codes wherever it can, so that no per-row Python string is made:
+    a categorical column gives its codes as they are (only its categories, the distinct
+    values, are turned into str, merged when two categories share a str form, and sorted);
+    a column of Arrow strings is dictionary-encoded by Arrow; anything else is cast with
+    ``astype(str)`` and factorised by pandas. All sort the uniques by code point, so the
+    codes are the same either way. ``values`` must hold no missing value.
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = np.asarray(values.cat.codes.to_numpy(), dtype=np.int64)
+        cats = values.cat.categories
+        used = np.bincount(codes, minlength=len(cats)) > 0 if len(codes) else \
+            np.zeros(len(cats), dtype=bool)
+        names = _str_index(cats.astype(str) if cats.dtype != "str" else cats)
+        if not used.all():
+            new = np.cumsum(used) - 1
+            codes = new[codes]
+            names = names[used]
+        if names.has_duplicates:  # two categories with one str form (1 and "1")
+            sub, uniq = pd.factorize(names)
+            codes = np.asarray(sub, dtype=np.int64)[codes]
+            names = _str_index(uniq)
+        return _sorted_codes(codes, names)
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        arr = pa.array(values.array)  # zero-copy view of the Arrow data
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        enc = pc.dictionary_encode(arr)
+        codes = np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+        return _sorted_codes(codes, _str_index(pd.array(enc.dictionary, dtype="str")))
+    if not isinstance(values.dtype, pd.StringDtype):
         values = values.astype(str)
+        if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+            return _str_codes(values)
     codes, uniques = pd.factorize(values, sort=True)
-    return np.asarray(codes, dtype=np.int64), np.asarray(uniques, dtype=object)
+    return np.asarray(codes, dtype=np.int64), _str_index(uniques)
+
+
+def _has_duplicate_pairs(item: np.ndarray, annotator: np.ndarray, n_ann: int) -> bool:
+    """Whether some (item, annotator) pair occurs twice (a re-imported label)."""
+    if len(item) < 2:
+        return False
+    key = item * max(n_ann, 1) + annotator
+    key = np.sort(key, kind="stable")  # nearly sorted input (rows grouped by item) is fast
+    return bool((key[1:] == key[:-1]).any())
 
 
 def _encode(annotations: Any, func: str, *, classes=None, allow_empty=False) -> _Encoded:
@@ -114,7 +202,7 @@ def _encode(annotations: Any, func: str, *, classes=None, allow_empty=False) -> 
     if len(ann) and not any(ann[c].isna().any() for c in ("item_id", "annotator")):
         item, items = _str_codes(ann["item_id"])
         annotator, annotators = _str_codes(ann["annotator"])
-        if pd.Series(item * max(len(annotators), 1) + annotator).duplicated().any():
+        if _has_duplicate_pairs(item, annotator, len(annotators)):
             ann = latest_annotations(annotations)  # re-imports: keep the latest label
             item, items = _str_codes(ann["item_id"])
             annotator, annotators = _str_codes(ann["annotator"])
@@ -154,7 +242,7 @@ def _encode(annotations: Any, func: str, *, classes=None, allow_empty=False) -> 
         item=np.asarray(item, dtype=np.int64),
         annotator=np.asarray(annotator, dtype=np.int64),
         label=np.asarray(label, dtype=np.int64),
-        items=np.asarray(items, dtype=object),
+        items=_str_index(items),
         annotators=np.asarray(annotators, dtype=object),
         classes=class_list,
         frame=ann,
@@ -760,18 +848,18 @@ def consensus(annotations: pd.DataFrame, method: str = "majority", *, pred_probs
             conf = top / n_labels
         extra = {"tie": tie}
     elif method == "dawid_skene":
-        res = _dawid_skene(enc, smoothing, _check_dawid_skene(smoothing, max_iter, func), tol)
-        post = res.posteriors.to_numpy()
-        label = np.argmax(post, axis=1)
-        conf = post[np.arange(len(label)), label]
+        fit = _dawid_skene_fit(enc, smoothing, _check_dawid_skene(smoothing, max_iter, func),
+                               tol)
+        label = np.argmax(fit.post, axis=0)
+        conf = fit.post.max(axis=0)
+        del fit
         extra = {}
     else:
         label, conf = _crowdlab(enc, pred_probs, func)
         extra = {}
-    classes_arr = np.asarray(enc.classes, dtype=object)
     out = pd.DataFrame({
-        "item_id": pd.array(enc.items.astype(str), dtype="str"),
-        "label": pd.array(classes_arr[label] if len(label) else [], dtype="str"),
+        "item_id": enc.items.array,
+        "label": _class_names(enc, label),
         "confidence": np.asarray(conf, dtype=np.float64),
         "n_labels": n_labels.astype(np.int64),
         **extra,
@@ -881,66 +969,155 @@ def _check_dawid_skene(smoothing, max_iter, func: str) -> int:
     return check_int(max_iter, "max_iter", func, minimum=1)
 
 
+#: Label positions within an item that the E-step handles with one gather each (every
+#: item's first label, second label, ...); labels past them go through ``np.add.at``.
+_DS_POSITIONS = 8
+
+
+def _label_positions(enc: _Encoded, code: np.ndarray, limit: int = _DS_POSITIONS):
+    """Per-annotation ``code`` laid out by position within the item, for gathers by item.
+
+    Returns ``(parts, rest)``: ``parts[p]`` is ``(items, codes)`` for the ``p``-th label of
+    every item that has one (``items`` None when that is every item, the usual case for the
+    first labels), ``rest`` the same for all labels at positions ``limit`` and beyond (None
+    when no item has that many). Summing ``table[:, codes]`` into ``items`` over the parts
+    and the rest adds up every label of every item, without an (n_labels, K) temporary.
+    """
+    n = enc.n_items
+    order = enc.order
+    m = np.bincount(enc.item, minlength=n)
+    starts = np.zeros(n, dtype=np.int64)
+    np.cumsum(m[:-1], out=starts[1:])
+    code_sorted = code[order]
+    top = int(m.max()) if n else 0
+    parts = []
+    for p in range(min(limit, top)):
+        have = m > p
+        if have.all():
+            parts.append((None, code_sorted[starts + p]))
+        else:
+            idx = np.flatnonzero(have)
+            parts.append((idx, code_sorted[starts[idx] + p]))
+    rest = None
+    if top > limit:
+        pos = np.arange(len(order)) - np.repeat(starts, m)
+        extra = pos >= limit
+        rest = (np.repeat(np.arange(n), m)[extra], code_sorted[extra])
+    return parts, rest
+
+
+@dataclass
+class _DSFit:
+    """The arrays of a Dawid-Skene fit (posteriors class-major: (K, n_items))."""
+
+    post: np.ndarray
+    log_conf: np.ndarray  # (n_annotators, K true, K given)
+    log_prior: np.ndarray
+    n_iter: int
+    log_likelihood: float
+    converged: bool
+
+
 def _dawid_skene(enc: _Encoded, smoothing: float, max_iter: int, tol: float
                  ) -> DawidSkeneResult:
     """The EM of :func:`dawid_skene` on encoded annotations (parameters checked)."""
-    from scipy import sparse
-
-    k = enc.n_classes
-    n_ann = len(enc.annotators)
-    counts = enc.counts.astype(np.float64)
-    # the labels as a sparse (item) x (annotator, given label) indicator matrix: both EM
-    # steps are then one sparse product each (no (n_labels, K) temporaries)
-    labels = sparse.csr_matrix(
-        (np.ones(len(enc.item)), (enc.item, enc.annotator * k + enc.label)),
-        shape=(enc.n_items, n_ann * k))
-    labels_t = labels.T.tocsr()
-    n_labels = max(len(enc.item), 1)
-    post = counts / counts.sum(axis=1, keepdims=True)
-    floor = 1e-3
-    ll_old = -np.inf
-    converged = False
-    it = 0
-    log_conf = np.zeros((n_ann, k, k))
-    log_prior = np.zeros(k)
-    for it in range(1, max_iter + 1):  # noqa: B007
-        # M-step: priors and confusion matrices [annotator, true, given] from the posteriors
-        prior = post.mean(axis=0) + 1e-12
-        log_prior = np.log(prior / prior.sum())
-        conf = np.ascontiguousarray(
-            np.asarray(labels_t @ post).reshape(n_ann, k, k).transpose(0, 2, 1))
-        pooled = conf.sum(axis=0) + floor
-        pooled /= pooled.sum(axis=1, keepdims=True)
-        conf += smoothing * pooled[None, :, :] + floor
-        conf /= conf.sum(axis=2, keepdims=True)
-        log_conf = np.log(conf)
-        # E-step: log p(true = t | labels) per item
-        log_post = np.asarray(labels @ log_conf.transpose(0, 2, 1).reshape(n_ann * k, k))
-        log_post += log_prior
-        mx = log_post.max(axis=1, keepdims=True)
-        unnorm = np.exp(log_post - mx)
-        z = unnorm.sum(axis=1, keepdims=True)
-        post = unnorm / z
-        ll = float((np.log(z) + mx).sum() / n_labels)
-        if ll - ll_old < tol:
-            converged = True
-            break
-        ll_old = ll
-    items = pd.Index(enc.items.astype(str), name="item_id")
+    fit = _dawid_skene_fit(enc, smoothing, max_iter, tol)
+    items = enc.items.rename("item_id")
     cls = pd.Index(enc.classes)
     confusion = {
-        str(a): pd.DataFrame(np.exp(log_conf[j]), index=cls.rename("true"),
+        str(a): pd.DataFrame(np.exp(fit.log_conf[j]), index=cls.rename("true"),
                              columns=cls.rename("given"))
         for j, a in enumerate(enc.annotators)
     }
     return DawidSkeneResult(
-        posteriors=pd.DataFrame(post, index=items, columns=cls),
+        posteriors=pd.DataFrame(fit.post.T, index=items, columns=cls, copy=False),
         confusion=confusion,
-        priors=pd.Series(np.exp(log_prior), index=cls, name="prior"),
-        n_iter=it,
-        log_likelihood=ll,
-        converged=converged,
+        priors=pd.Series(np.exp(fit.log_prior), index=cls, name="prior"),
+        n_iter=fit.n_iter,
+        log_likelihood=fit.log_likelihood,
+        converged=fit.converged,
     )
+
+
+def _dawid_skene_fit(enc: _Encoded, smoothing: float, max_iter: int, tol: float) -> _DSFit:
+    """Dawid-Skene EM on integer codes.
+
+    Everything per item is class-major, ``(K, n_items)``, so the per-item reductions of
+    the E-step run over K contiguous rows. The M-step is one sparse product (posteriors
+    times the (item) x (annotator, given label) indicator matrix); the E-step gathers each
+    label's log-likelihood row ``log_conf[annotator, :, label]`` from a small
+    (K, n_annotators * K) table, one gather per label position within the item
+    (:func:`_label_positions`). Memory: a few (K, n_items) float64 arrays and the sparse
+    indicator matrix (about 12 bytes per label), no (n_labels, K) or (n_items,
+    n_annotators) array.
+    """
+    from scipy import sparse
+
+    from ._progress import progress
+
+    k = enc.n_classes
+    n = enc.n_items
+    n_ann = len(enc.annotators)
+    code = enc.annotator * k + enc.label
+    # the labels as a sparse (item) x (annotator, given label) indicator matrix
+    labels = sparse.csr_matrix(
+        (np.ones(len(enc.item)), (enc.item, code)), shape=(n, n_ann * k))
+    parts, rest = _label_positions(enc, code.astype(np.int32 if n_ann * k < 2**31 else
+                                                    np.int64))
+    del code
+    n_labels = max(len(enc.item), 1)
+    counts = enc.counts
+    post = np.empty((k, n))
+    np.divide(counts.T, counts.sum(axis=1), out=post)
+    floor = 1e-3
+    ll = ll_old = -np.inf
+    converged = False
+    it = 0
+    log_conf = np.zeros((n_ann, k, k))
+    log_prior = np.zeros(k)
+    with progress(total=max_iter, desc="Dawid-Skene", unit="iter") as bar:
+        for it in range(1, max_iter + 1):  # noqa: B007
+            # M-step: priors and confusion matrices [annotator, true, given]
+            prior = post.mean(axis=1) + 1e-12
+            log_prior = np.log(prior / prior.sum())
+            conf = np.ascontiguousarray(
+                np.asarray(post @ labels).reshape(k, n_ann, k).transpose(1, 0, 2))
+            del post
+            pooled = conf.sum(axis=0) + floor
+            pooled /= pooled.sum(axis=1, keepdims=True)
+            conf += smoothing * pooled[None, :, :] + floor
+            conf /= conf.sum(axis=2, keepdims=True)
+            log_conf = np.log(conf)
+            # E-step: log p(true = t | labels) per item, gathered label by label
+            table = np.ascontiguousarray(log_conf.transpose(1, 0, 2).reshape(k, n_ann * k))
+            log_post = np.empty((k, n))
+            for t in range(k):
+                row, out = table[t], log_post[t]
+                np.take(row, parts[0][1], out=out)
+                for idx, codes in parts[1:]:
+                    if idx is None:
+                        out += row[codes]
+                    else:
+                        out[idx] += row[codes]
+                if rest is not None:
+                    np.add.at(out, rest[0], row[rest[1]])
+                out += log_prior[t]
+            mx = log_post.max(axis=0)
+            log_post -= mx
+            np.exp(log_post, out=log_post)
+            z = log_post.sum(axis=0)
+            log_post /= z
+            post = log_post
+            del log_post
+            ll = float((np.log(z) + mx).sum() / n_labels)
+            bar.update()
+            bar.set_postfix_str(f"log-likelihood {ll:.6f}")
+            if ll - ll_old < tol:
+                converged = True
+                break
+            ll_old = ll
+    return _DSFit(post=post, log_conf=log_conf, log_prior=log_prior, n_iter=it,
+                  log_likelihood=ll, converged=converged)
 
 
 # --------------------------------------------------------------------------------------
@@ -998,21 +1175,26 @@ def _soft_confusion(group: np.ndarray, n_groups: int, label: np.ndarray, item: n
     One entry of ``group``, ``label`` and ``item`` per label; ``post`` holds the posterior
     true-class probabilities of every item (n_items, K). Entry ``[g, t, c]`` is the expected
     number of group ``g``'s labels ``c`` whose item is truly ``t``; its trace is the expected
-    number of the group's labels that are right.
+    number of the group's labels that are right. One sparse product, class-major
+    (``post.T`` is contiguous for the posteriors of :func:`_ds_posteriors`).
     """
     from scipy import sparse
 
     k = post.shape[1]
-    pick = sparse.csr_matrix((np.ones(len(group)), (group * k + label, item)),
-                             shape=(n_groups * k, post.shape[0]))
+    pick = sparse.csr_matrix((np.ones(len(group)), (item, group * k + label)),
+                             shape=(post.shape[0], n_groups * k))
+    post_t = np.ascontiguousarray(post.T)
     return np.ascontiguousarray(
-        np.asarray(pick @ post).reshape(n_groups, k, k).transpose(0, 2, 1))
+        np.asarray(post_t @ pick).reshape(k, n_groups, k).transpose(1, 0, 2))
 
 
 def _ds_posteriors(enc: _Encoded, *, smoothing: float = 2.0, max_iter: int = 100,
                    tol: float = 1e-6) -> np.ndarray:
-    """Dawid-Skene posterior true-class probabilities of every encoded item (n_items, K)."""
-    return _dawid_skene(enc, smoothing, max_iter, tol).posteriors.to_numpy()
+    """Dawid-Skene posterior true-class probabilities of every encoded item (n_items, K).
+
+    A transposed view of the class-major array of the fit (``result.T`` is contiguous).
+    """
+    return _dawid_skene_fit(enc, smoothing, max_iter, tol).post.T
 
 
 def annotator_quality(annotations: pd.DataFrame, reference=None, *, method: str = "dawid_skene",
