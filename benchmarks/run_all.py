@@ -2,6 +2,11 @@
 
 ``python benchmarks/run_all.py --write-only`` rewrites ``RESULTS.md`` from the JSON files in
 ``benchmarks/results/`` without running anything (after running one script by hand).
+
+A benchmark whose figures do not fit the common table registers its own section writer in
+``SECTIONS`` (bench name -> function of the results JSON returning Markdown lines): the
+``scale`` section (``bench_scale.py``) has one table per size, with the previous
+implementation, the peer and a pass/fail column against issue 15's targets.
 """
 
 from __future__ import annotations
@@ -13,6 +18,17 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).parent
+
+
+def _scale_section(data: dict) -> list[str]:
+    sys.path.insert(0, str(HERE))
+    from bench_scale import markdown
+
+    return markdown(data, HERE / "results")
+
+
+#: bench name -> its own section writer (the common table otherwise)
+SECTIONS = {"scale": _scale_section}
 
 
 def _fmt(x, unit=""):
@@ -31,6 +47,9 @@ def write_results() -> Path:
     ]
     for path in sorted((HERE / "results").glob("*.json")):
         data = json.loads(path.read_text())
+        if data["bench"] in SECTIONS:
+            lines += SECTIONS[data["bench"]](data)
+            continue
         lines += [f"## {data['bench']}", "", f"Machine: {data['meta']['machine']}; "
                   f"measured {data['meta']['when']}.", "",
                   "| operation | size | seconds | peak MB | peer | peer seconds | peer peak MB "
