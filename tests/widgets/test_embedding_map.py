@@ -159,9 +159,18 @@ def test_the_spatial_index_is_built_in_place_not_in_a_worker(emap):
     # the browser's regl-scatterplot reads this at creation: a worker would first copy
     # every point (slower from 1,000,000 points on, where it would use one)
     w = emap.scatter.widget
-    assert w.regl_scatterplot_options == {"spatialIndexUseWorker": False}
+    assert w.regl_scatterplot_options["spatialIndexUseWorker"] is False
     emap.color_picker.value = "correct"
-    assert w.regl_scatterplot_options == {"spatialIndexUseWorker": False}
+    assert w.regl_scatterplot_options["spatialIndexUseWorker"] is False
+
+
+def test_shift_drag_is_a_lasso_not_a_pan(emap):
+    # jupyter-scatter 1.0 creates its plots with actionKeyMap={merge: meta, remove: alt},
+    # which drops regl-scatterplot's lasso key: a shift + drag panned the map off-centre.
+    # The map's options (copied over jupyter-scatter's at creation) put shift back.
+    keys = emap.scatter.widget.regl_scatterplot_options["actionKeyMap"]
+    assert keys == {"lasso": "shift", "merge": "meta", "remove": "alt"}
+    assert "shift + drag" in emap.info.value  # what the map tells the curator
 
 
 def test_tag_colouring_follows_the_store(embedded, layout):

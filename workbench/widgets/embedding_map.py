@@ -14,6 +14,7 @@ is the one wire between the two: the browser writes it, the kernel observes it.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import ipywidgets as w
@@ -35,6 +36,20 @@ BASE_COLORS = [("label", "label"), ("correct", "prediction correct"),
 #: A categorical colouring shows at most this many values; the rest read ``other``.
 MAX_CATEGORIES = 20
 _META = "meta:"
+#: regl-scatterplot options of every map (jupyter-scatter's public ``regl_scatterplot_options``).
+#:
+#: ``actionKeyMap``: shift + drag draws a lasso. jupyter-scatter 1.0 creates its plots with
+#: ``actionKeyMap={"merge": "meta", "remove": "alt"}``, which replaces regl-scatterplot's
+#: default map and so drops its ``lasso: "shift"``: a shift + drag then pans the camera (the
+#: points slide off-centre under the pointer) and a lasso starts only after a 750 ms long
+#: press without moving. The map keeps jupyter-scatter's merge and remove keys.
+#:
+#: ``spatialIndexUseWorker``: regl-scatterplot draws only once its spatial index (the
+#: lasso's k-d tree) is built; from 1,000,000 points on it builds it in a Web Worker, after
+#: structured-cloning every point to it, which is slower than building it in place
+#: (measured: the first drawing of 1,000,000 points ~2 s sooner in headless Chromium).
+REGL_OPTIONS = {"actionKeyMap": {"lasso": "shift", "merge": "meta", "remove": "alt"},
+                "spatialIndexUseWorker": False}
 
 
 def no_embeddings_note(project: Any, *, html: bool = True) -> str:
@@ -125,10 +140,11 @@ class _IdLookup:
 
     def __init__(self, ids: Any):
         self.ids = _as_str_array(ids)
-        ascending = len(self.ids) < 2 or bool((self.ids[1:] > self.ids[:-1]).all())
-        self._order = (np.arange(len(self.ids)) if ascending
+        #: whether the keys are strictly increasing (then sorted positions give sorted ids)
+        self.ascending = len(self.ids) < 2 or bool((self.ids[1:] > self.ids[:-1]).all())
+        self._order = (np.arange(len(self.ids)) if self.ascending
                        else np.argsort(self.ids, kind="stable"))
-        self._sorted = self.ids if ascending else self.ids[self._order]
+        self._sorted = self.ids if self.ascending else self.ids[self._order]
 
     def duplicated(self) -> np.ndarray:
         """The ids that appear more than once."""
@@ -147,9 +163,20 @@ class _IdLookup:
 
 
 def _as_str_array(values: Any) -> np.ndarray:
-    """Ids as a numpy unicode array (one fixed-width buffer, no Python object per id)."""
+    """Ids as a 1-D numpy array of ``str``.
+
+    A pandas string column (what ``read_parquet`` and the project give) becomes an object
+    array of its ``str`` values as is (~5x faster than a fixed-width unicode copy, which
+    costs ~1 s per 1,000,000 ids and delayed the first drawing of a large map); anything
+    else a numpy unicode array. Both compare, sort and search alike.
+    """
     if isinstance(values, (pd.Series, pd.Index)):
+        if isinstance(values.dtype, pd.StringDtype) and not values.hasnans:
+            return values.to_numpy(dtype=object).reshape(-1)
         values = values.to_numpy(dtype=object)
+    if isinstance(values, np.ndarray) and values.dtype == object and \
+            pd.api.types.infer_dtype(values, skipna=False) == "string":
+        return values.reshape(-1)  # str objects already (a map's own ids)
     elif not isinstance(values, np.ndarray):
         values = list(values)
     arr = np.asarray(values, dtype=str) if not (
@@ -195,10 +222,19 @@ def item_positions(project: Any, ids: Any) -> np.ndarray:
 
 def _take(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
     """``values[positions]`` with None where a position is -1."""
+    if _is_identity(positions, len(values)):
+        return values
     out = np.full(len(positions), None, dtype=object)
     hit = positions >= 0
     out[hit] = values[positions[hit]]
     return out
+
+
+def _is_identity(positions: np.ndarray, n: int) -> bool:
+    """Whether ``positions`` is ``0, 1, ..., n - 1`` (the points are the items in order)."""
+    return len(positions) == n and (n == 0 or (
+        positions[0] == 0 and positions[-1] == n - 1
+        and bool((positions == np.arange(n)).all())))
 
 
 def color_values(project: Any, by: str, ids: Any, *, run: str | None = None,
@@ -236,7 +272,7 @@ def color_values(project: Any, by: str, ids: Any, *, run: str | None = None,
     ValueError
         If ``by`` is not an option of :func:`color_options`.
     """
-    ids = np.asarray(ids, dtype=str)
+    ids = _as_str_array(ids)
     keys = [k for _s, k in color_options(project)]
     if by not in keys:
         raise ValueError(f"The 'by' parameter of EmbeddingMap must be a str among "
@@ -245,9 +281,10 @@ def color_values(project: Any, by: str, ids: Any, *, run: str | None = None,
         if positions is None:
             positions = item_positions(project, ids)
     if by == "label":  # reference_labels() is in items order
-        labels = project.reference_labels().to_numpy(dtype=object)
-        return _categorical(_take(labels, positions), missing="unlabeled",
-                            order=list(project.classes))
+        labels = project.reference_labels()
+        if not _is_identity(positions, len(labels)):
+            labels = _take(labels.to_numpy(dtype=object), positions)
+        return _categorical(labels, missing="unlabeled", order=list(project.classes))
     if by == "correct":
         err = project.errors(run)
         correct = pd.Series(np.where(err["correct"].to_numpy(dtype=bool), "correct", "wrong"),
@@ -407,17 +444,14 @@ class EmbeddingMap(StatusMixin, w.VBox):
 
         self._color_column = self._shown(self.color_by)
         self._frame[self._color_column] = self._colors(self.color_by)
+        # the colouring and the regl options given at creation: every later call re-encodes
+        # and copies all the points (~0.3 s per call at 1,000,000 points)
         self.scatter = jscatter.Scatter(
             x="x", y="y", data=self._frame, height=height, axes=False, legend=True,
             legend_position="top-right", tooltip=True, tooltip_properties=["color"],
             size=self._point_size(), opacity_unselected=0.25, zoom_on_selection=False,
-            lasso_initiator=False, lasso_on_long_press=True)
-        # regl-scatterplot draws only once its spatial index (the lasso's k-d tree) is built;
-        # from 1,000,000 points on it builds it in a Web Worker, after structured-cloning
-        # every point to it, which is slower than building it in place (measured: the first
-        # drawing of 1,000,000 points ~2 s sooner in headless Chromium)
-        self.scatter.options(regl_scatterplot_options={"spatialIndexUseWorker": False})
-        self._apply_color()
+            lasso_initiator=False, lasso_on_long_press=True,
+            options=copy.deepcopy(REGL_OPTIONS), **self._color_options())
 
     def _point_size(self) -> float:
         n = len(self.ids)
@@ -434,12 +468,16 @@ class EmbeddingMap(StatusMixin, w.VBox):
         """What the dropdown shows for a colouring (the legend's title)."""
         return dict((k, s) for s, k in color_options(self.project)).get(key, key)
 
-    def _apply_color(self) -> None:
+    def _color_options(self) -> dict:
+        """The jupyter-scatter colour encoding of the current colour column."""
         column = self._color_column
         if isinstance(self._frame[column].dtype, pd.CategoricalDtype):
-            self.scatter.color(by=column, map="auto", norm=None)
-        else:
-            self.scatter.color(by=column, map="magma_r", norm=(0.0, 1.0))
+            return {"color_by": column, "color_map": "auto", "color_norm": None}
+        return {"color_by": column, "color_map": "magma_r", "color_norm": (0.0, 1.0)}
+
+    def _apply_color(self) -> None:
+        opts = self._color_options()
+        self.scatter.color(by=opts["color_by"], map=opts["color_map"], norm=opts["color_norm"])
 
     # ---- state ------------------------------------------------------------------------
 
@@ -487,8 +525,11 @@ class EmbeddingMap(StatusMixin, w.VBox):
             return
         what = (f"item {ids[0]} on the map" if len(ids) == 1
                 else f"{len(ids):,} items lassoed on the map")
-        # sorted and unique already (numpy), so the Selection's canonical form is this tuple
-        self.selection.select(tuple(np.unique(ids).tolist()), origin=self, description=what)
+        idx = np.asarray(points, dtype=np.int64)
+        if not (self._lookup.ascending and bool((idx[1:] > idx[:-1]).all())):
+            ids = np.unique(ids)  # increasing points of increasing ids need no sort
+        # sorted and unique, so the Selection's canonical form is this tuple (no re-sort)
+        self.selection.select(tuple(ids.tolist()), origin=self, description=what)
 
     @guarded
     def _on_points_selected(self, change) -> None:
