@@ -16,6 +16,7 @@ the line (CSV) or row (Parquet, 0-based), the column and how to fix it.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import difflib
 import io
@@ -32,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ._ids import ItemIds, arrow_strings, blank_strings, rows_with, worker_count
+from ._progress import progress
 from .errors import SchemaError
 
 __all__ = [
@@ -1462,10 +1464,13 @@ def _default_path() -> Path:
     return Path(__file__).resolve().parents[1] / "data" / "sample"
 
 
-def _load(path, problems: _Problems, *, embeddings: bool = True) -> Project | None:
+def _load(path, problems: _Problems, *, embeddings: bool = True,
+          cache: bool = False) -> Project | None:
     """Read and validate a project folder; None when ``problems`` holds errors.
 
     ``embeddings=False`` leaves its embedding files unread (``workbench embed --force``).
+    ``cache=True`` reuses (or stores) the validated frames of a classification project in
+    its state folder (:func:`_cached_tables`).
     """
     root = Path(path)
     if not root.exists():
@@ -1484,6 +1489,36 @@ def _load(path, problems: _Problems, *, embeddings: bool = True) -> Project | No
 
         project = load_detection(root, config, problems)
         return _with_embeddings(project, root, problems) if embeddings else project
+    cache = cache and not problems.errors
+    # stages: [cache lookup,] read, validate, [cache store,] embeddings
+    with progress(total=5 if cache else 3, desc=f"open {root.name}", unit="stage") as bar:
+        if cache:
+            project = _cached_tables(root, config, problems, bar)
+        else:
+            project = _read_and_build(root, config, problems, bar)
+        if project is None:
+            return None
+        _stage(bar, "embeddings")
+        project = _with_embeddings(project, root, problems) if embeddings else project
+        _stage(bar, "done")
+        return project
+
+
+def _stage(bar, name: str) -> None:
+    """Mark the stage before as done on the bar of :func:`open_project`; show ``name``."""
+    if bar is None:
+        return
+    if getattr(bar, "_workbench_stage", None) is not None and (bar.total is None
+                                                               or bar.n < bar.total):
+        bar.update()
+    bar._workbench_stage = name
+    bar.set_postfix_str(name)
+
+
+def _read_and_build(root: Path, config: dict, problems: _Problems, bar=None
+                    ) -> Project | None:
+    """Read the tables of a classification project folder and validate them."""
+    _stage(bar, "read")
     frames, sources, coded = {}, {}, {}
     for kind in _KINDS:
         path_ = _find_table(root, kind, problems, required=kind == "items")
@@ -1494,17 +1529,107 @@ def _load(path, problems: _Problems, *, embeddings: bool = True) -> Project | No
         frames[kind], sources[kind] = _read_table(path_, kind, problems, coded[kind])
     if frames["items"] is None:
         return None
+    _stage(bar, "validate")
     try:
         # read errors are already in `problems`, so _build raises after adding its own
-        project = _build(frames, sources, config, root=root, problems=problems, info={},
-                         own=True, coded=coded)
+        return _build(frames, sources, config, root=root, problems=problems, info={},
+                      own=True, coded=coded)
     except SchemaError as exc:
         if not problems.errors:
             problem = exc.problems[0] if exc.problems else None
             problems.error(problem.file if problem else str(root), str(exc),
                            column=problem.column if problem else None)
         return None
-    return _with_embeddings(project, root, problems) if embeddings else project
+
+
+#: Version of the layout of the validated frames kept by :func:`_cached_tables`; entries
+#: written under another version (or another workbench, pandas or pyarrow) are not read.
+FRAME_CACHE_FORMAT = 1
+
+
+class _NotValid(Exception):
+    """The project has errors: nothing to cache (they are in ``problems``)."""
+
+
+def _frame_cache_key(root: Path) -> dict:
+    """What the validated frames of the project at ``root`` depend on (JSON values)."""
+    import pyarrow as pa
+
+    from . import __version__
+    from ._fingerprint import input_fingerprint
+
+    inputs = input_fingerprint(root)
+    # also each file's inode and change time: a file replaced or rewritten within the
+    # file system's time granularity, at the same size, still gives another key
+    stats = []
+    for name, *_ in inputs["files"]:
+        with contextlib.suppress(OSError):
+            st = os.stat(root / name)
+            stats.append([name, int(st.st_ino), int(st.st_ctime_ns)])
+    return {"inputs": inputs, "stats": stats, "format": FRAME_CACHE_FORMAT,
+            "workbench": __version__, "pandas": pd.__version__, "pyarrow": pa.__version__,
+            "release": None}
+
+
+def _writable(root: Path) -> bool:
+    """Whether the project's state folder can be written (else the cache is skipped)."""
+    state = root / ".workbench"
+    for folder in (state / "cache", state, root):
+        if folder.exists():
+            return os.access(folder, os.W_OK | os.X_OK)
+    return False
+
+
+def _cached_tables(root: Path, config: dict, problems: _Problems, bar=None
+                   ) -> Project | None:
+    """:func:`_read_and_build`, its validated frames cached in ``<root>/.workbench/cache``.
+
+    The entry (``project-frames-<digest>``: items, annotations and predictions as Arrow
+    files, with the classes and the warnings found; :mod:`workbench._table_cache`) is keyed
+    by :func:`_frame_cache_key`: the name, size and mtime of every input file, and the
+    library versions. A later open with the same inputs reads the frames back without
+    validating them again; a changed input file gives another key; an entry that cannot be
+    read is recomputed. A project folder that cannot be written is opened without the cache.
+    """
+    if not _writable(root):
+        return _read_and_build(root, config, problems, bar)
+    from ._table_cache import cached_tables
+
+    built: list[Project] = []
+
+    def compute() -> tuple[dict, dict]:
+        project = _read_and_build(root, config, problems, bar)
+        if project is None:
+            raise _NotValid
+        built.append(project)
+        _stage(bar, "store")
+        frames = {"items": project.items, "annotations": project.annotations,
+                  "predictions": project.predictions}
+        meta = {"classes": list(project.classes),
+                "problems": [[p.file, p.message, p.line, p.row, p.column, p.severity]
+                             for p in project.problems]}
+        return frames, meta
+
+    _stage(bar, "cache")
+    try:
+        frames, meta = cached_tables(root, "project-frames", _frame_cache_key(root),
+                                     ["items", "annotations", "predictions"], compute)
+    except _NotValid:
+        return None
+    if built:
+        return built[0]
+    if bar is not None:  # read back: no read, validate and store stages
+        bar.total = bar.n + 2
+    # read back: the frames as validated, the settings from workbench.toml (in the key)
+    pred = frames["predictions"]
+    runs = list(pd.unique(pred["run"])) if len(pred) else []
+    default_run, image_root, name, info = _settings(config, root, runs, {})
+    found = [Problem(*p) for p in meta["problems"]]
+    problems.extend(p for p in found if p not in problems)
+    return Project(items=frames["items"], annotations=frames["annotations"], predictions=pred,
+                   classes=[str(c) for c in meta["classes"]], name=name,
+                   default_run=default_run, root=root, image_root=image_root, info=info,
+                   problems=found)
 
 
 def _with_embeddings(project: Project | None, root: Path, problems: _Problems
@@ -1512,10 +1637,11 @@ def _with_embeddings(project: Project | None, root: Path, problems: _Problems
     """Read the folder's embedding files into ``project`` (their problems into ``problems``)."""
     if project is None:
         return None
-    from .embeddings import read_embeddings
+    from .embeddings import EMBEDDING_FILES, read_embeddings
 
-    project._set_embeddings(read_embeddings(root, project.items["item_id"].to_numpy(),
-                                            problems))
+    if any((root / name).exists() for name in EMBEDDING_FILES):  # else no pass over the ids
+        project._set_embeddings(read_embeddings(root, project.items["item_id"].to_numpy(),
+                                                problems))
     project.problems = list(problems)
     return None if problems.errors else project
 
@@ -1554,14 +1680,27 @@ def open_project(path: str | os.PathLike | None = None, release: int | None = No
     """
     path = _default_path() if path is None else Path(path)
     problems = _Problems()
-    project = _load(path, problems)
+    before = _inputs(path)
+    project = _load(path, problems, cache=True)
     if project is None:
         raise SchemaError(_summary(problems), problems=list(problems))
+    # the files read, for the result cache (workbench.results); None if they changed meanwhile
+    project.input_fingerprint = before if before is not None and before == _inputs(path) else None
     if release is not None:
         from .releases import apply_release
 
         return apply_release(project, release)
     return project
+
+
+def _inputs(path: Path) -> dict | None:
+    """:func:`workbench._fingerprint.input_fingerprint` of ``path``, None if unreadable."""
+    from ._fingerprint import input_fingerprint
+
+    try:
+        return input_fingerprint(path)
+    except OSError:
+        return None
 
 
 def validate_project(path: str | os.PathLike, *, check_media: bool = True) -> list[Problem]:

@@ -597,3 +597,166 @@ def test_rows_with_agrees_with_str_contains(needle):
     np.testing.assert_array_equal(_ids.rows_with(_ids.arrow_strings(s), needle), contains)
     np.testing.assert_array_equal(_ids.rows_with(_ids.arrow_strings(s), needle, at_start=True),
                                   starts)
+
+
+# ---- the validated-frame cache of open_project ----------------------------------------
+
+
+PUBLIC = ("classes", "runs", "default_run", "name", "root", "image_root", "info", "problems",
+          "release", "task", "metadata_columns", "prob_columns", "annotators")
+
+
+def assert_same_project(got, expected):
+    for kind in ("items", "annotations", "predictions"):
+        pd.testing.assert_frame_equal(getattr(got, kind), getattr(expected, kind),
+                                      check_exact=True)
+    for name in PUBLIC:
+        assert getattr(got, name) == getattr(expected, name), name
+    pd.testing.assert_series_equal(got.reference_labels(), expected.reference_labels())
+    pd.testing.assert_frame_equal(got.errors(), expected.errors())
+
+
+def uncached(root):
+    from workbench.project import _load, _Problems
+
+    return _load(root, _Problems())
+
+
+def cache_files(root):
+    folder = root / ".workbench" / "cache"
+    return sorted(p.name for p in folder.glob("project-frames-*.arrow")) if folder.is_dir() \
+        else []
+
+
+def frames_with_extras(n=400):
+    frames = shuffled_frames(n)
+    rng = np.random.default_rng(1)
+    frames["items"]["score"] = rng.random(n)
+    frames["items"]["count"] = rng.integers(0, 9, n)
+    frames["items"]["site"] = pd.Categorical(rng.choice(["x", "y"], n))
+    frames["items"].loc[3, "label"] = None  # an unlabelled item: reference from annotators
+    probs = rng.dirichlet(np.ones(3), n)
+    for i, c in enumerate(["bird", "cat", "dog"]):
+        frames["predictions"][f"prob_{c}"] = probs[:, i]
+    return frames
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_open_reuses_the_validated_frames(tmp_path, fmt, monkeypatch):
+    from workbench import project as project_module
+
+    root = write_frames(tmp_path / fmt, frames_with_extras(), fmt)
+    (root / "workbench.toml").write_text('name = "cached"\ndefault_run = "r1"\n')
+    first = wb.open_project(root)
+    assert len(cache_files(root)) == 3  # items, annotations, predictions
+    expected = uncached(root)
+    assert_same_project(first, expected)
+
+    def no_validation(*args, **kwargs):
+        raise AssertionError("validated again")
+
+    monkeypatch.setattr(project_module, "_build", no_validation)
+    again = wb.open_project(root)  # read back, not validated
+    assert_same_project(again, expected)
+    assert again.items["site"].dtype == expected.items["site"].dtype == (
+        "category" if fmt == "parquet" else "str")
+    assert again.root == root.resolve() and again.name == "cached"
+
+
+def test_open_cache_of_a_project_without_annotations_or_predictions(tmp_path):
+    root = write_frames(tmp_path / "p", {"items": shuffled_frames(50)["items"]})
+    first = wb.open_project(root)
+    again = wb.open_project(root)
+    for kind in ("items", "annotations", "predictions"):
+        pd.testing.assert_frame_equal(getattr(again, kind), getattr(first, kind))
+    assert again.runs == [] and again.default_run is None and len(cache_files(root)) == 3
+
+
+@pytest.mark.parametrize("changed", ["items", "annotations", "predictions", "workbench.toml"])
+def test_open_cache_follows_every_input_file(tmp_path, changed):
+    frames = frames_with_extras()
+    root = write_frames(tmp_path / "p", frames)
+    (root / "workbench.toml").write_text('name = "before"\n')
+    wb.open_project(root)
+    if changed == "workbench.toml":
+        (root / "workbench.toml").write_text('name = "after!"\n')  # the same size
+    else:
+        frame = frames[changed].copy()
+        frame.loc[0, "label"] = "cat" if frame.loc[0, "label"] != "cat" else "dog"
+        frame.to_parquet(root / f"{changed}.parquet", index=False)
+    opened = wb.open_project(root)
+    assert_same_project(opened, uncached(root))
+    if changed == "workbench.toml":
+        assert opened.name == "after!"
+    else:
+        assert getattr(opened, changed)["label"].iloc[0] == frame["label"].iloc[0]
+    assert len(cache_files(root)) == 6  # a second entry, under the new key
+
+
+def test_open_cache_is_never_read_when_an_input_becomes_invalid(tmp_path):
+    frames = frames_with_extras()
+    root = write_frames(tmp_path / "p", frames)
+    wb.open_project(root)
+    bad = frames["annotations"].copy()
+    bad.loc[5, "item_id"] = "nope"
+    bad.to_parquet(root / "annotations.parquet", index=False)
+    assert "annotations for item_id(s) not in items: 'nope'" in problem_text(root)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "other-key", "one-part-missing"])
+def test_open_cache_recomputes_a_corrupt_entry(tmp_path, damage):
+    root = write_frames(tmp_path / "p", frames_with_extras())
+    first = wb.open_project(root)
+    folder = root / ".workbench" / "cache"
+    target = next(folder.glob("project-frames-*.annotations.arrow"))
+    if damage == "garbage":
+        target.write_bytes(b"not an arrow file at all")
+    elif damage == "truncated":
+        data = target.read_bytes()
+        target.write_bytes(data[: len(data) // 2])
+    elif damage == "other-key":  # a valid file of another entry under this entry's name
+        other = write_frames(tmp_path / "q", shuffled_frames(30))
+        wb.open_project(other)
+        source = next((other / ".workbench" / "cache").glob("*.annotations.arrow"))
+        target.write_bytes(source.read_bytes())
+    else:
+        target.unlink()
+    again = wb.open_project(root)
+    assert_same_project(again, first)
+    assert_same_project(wb.open_project(root), first)  # and the entry is whole again
+
+
+def test_open_cache_skipped_when_the_folder_is_not_writable(tmp_path, monkeypatch):
+    from workbench import project as project_module
+
+    root = write_frames(tmp_path / "p", frames_with_extras())
+    monkeypatch.setattr(project_module, "_writable", lambda root: False)
+    opened = wb.open_project(root)
+    assert not (root / ".workbench").exists()
+    assert_same_project(opened, uncached(root))
+
+
+def test_open_cache_writable_check(tmp_path):
+    from workbench.project import _writable
+
+    assert _writable(tmp_path)
+    assert not _writable(tmp_path / "missing")
+    if os.geteuid() != 0:  # root may write anywhere
+        tmp_path.chmod(0o555)
+        try:
+            assert not _writable(tmp_path)
+        finally:
+            tmp_path.chmod(0o755)
+
+
+def test_validate_project_does_not_use_the_cache(tmp_path, monkeypatch):
+    root = write_frames(tmp_path / "p", frames_with_extras())
+    wb.open_project(root)
+    calls = []
+    from workbench import project as project_module
+
+    real = project_module._build
+    monkeypatch.setattr(project_module, "_build",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert wb.validate_project(root, check_media=False) == []
+    assert calls == [1]
