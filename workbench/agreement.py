@@ -94,6 +94,11 @@ class _Encoded:
         return self._order
 
 
+def _labels_per_item(enc: _Encoded) -> np.ndarray:
+    """Number of (current) labels of every item: ``enc.counts.sum(axis=1)`` by bincount."""
+    return np.bincount(enc.item, minlength=enc.n_items)
+
+
 def _stable_argsort(codes: np.ndarray) -> np.ndarray:
     """``np.argsort(codes, kind="stable")``, without the sort when codes already ascend."""
     if len(codes) < 2 or bool((codes[1:] >= codes[:-1]).all()):
@@ -115,6 +120,21 @@ def _str_index(values) -> pd.Index:
 def _class_names(enc: _Encoded, codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
     """Class names (dtype ``str``) of class ``codes``: one Arrow take, no per-row objects."""
     return pd.array(enc.classes, dtype="str").take(np.asarray(codes, dtype=np.int64))
+
+
+def _item_names(enc: _Encoded, codes: np.ndarray) -> list[str]:
+    """Item ids (Python str, for list outputs) of item ``codes``, through one Arrow take."""
+    import pyarrow as pa
+
+    return pa.array(enc.items.array).take(pa.array(codes)).to_pylist()
+
+
+def _sorted_distinct(key: np.ndarray) -> np.ndarray:
+    """``np.unique(key)`` (sorted distinct values) by one sort and a comparison."""
+    key = np.sort(key)
+    if len(key) < 2:
+        return key
+    return key[np.r_[True, key[1:] != key[:-1]]]
 
 
 def _sorted_codes(codes: np.ndarray, uniques: pd.Index) -> tuple[np.ndarray, pd.Index]:
@@ -271,7 +291,7 @@ def _within_item_pairs(enc: _Encoded) -> tuple[np.ndarray, np.ndarray]:
 
 def _pairs_within(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Row indices (r1, r2) of every unordered pair of rows with the same code."""
-    order = np.argsort(codes, kind="stable")
+    order = _stable_argsort(codes)
     cs = codes[order]
     n = len(order)
     if n == 0:
@@ -335,8 +355,21 @@ def _agreement_stats(counts: np.ndarray) -> dict[str, float]:
 
     ``counts`` must only hold items with at least two labels.
     """
-    terms = _item_terms(counts)
-    return _stats_from_sums(terms.sum(axis=0), float(len(terms)))
+    return _stats_from_sums(_term_sums(counts), float(len(counts)))
+
+
+def _term_sums(counts: np.ndarray, chunk: int = 1_000_000) -> np.ndarray:
+    """``_item_terms(counts).sum(axis=0)`` without the (n_items, K + 2) array (in chunks)."""
+    sums = np.zeros(counts.shape[1] + 2)
+    ones = np.ones(counts.shape[1])
+    for start in range(0, len(counts), chunk):
+        c = counts[start:start + chunk].astype(np.float64)
+        m = c @ ones  # row sums by matrix product (exact: small integers)
+        same_pairs = (c * (c - 1)) @ ones
+        sums[0] += (same_pairs / (m * (m - 1))).sum()
+        sums[1] += (same_pairs / (m - 1)).sum()
+        sums[2:] += np.ones(len(c)) @ c
+    return sums
 
 
 def agreement_summary(annotations: pd.DataFrame, *, classes=None, min_shared: int = 10,
@@ -396,7 +429,7 @@ def agreement_summary(annotations: pd.DataFrame, *, classes=None, min_shared: in
     check_int(min_shared, "min_shared", func, minimum=1)
     enc = _encode(annotations, func, classes=classes)
     counts = enc.counts
-    m = counts.sum(axis=1)
+    m = _labels_per_item(enc)
     scored = m >= 2
     if not scored.any():
         raise SchemaError(
@@ -502,7 +535,8 @@ def _pairwise_frame(enc: _Encoded, min_shared: int) -> pd.DataFrame:
     a1, a2 = np.where(swap, a2, a1), np.where(swap, a1, a2)
     l1, l2 = np.where(swap, l2, l1), np.where(swap, l1, l2)
     key = a1 * n_ann + a2
-    ukeys, inv = np.unique(key, return_inverse=True)
+    del a1, a2, r1, r2
+    ukeys, inv = _small_unique(key, n_ann * n_ann)
     npairs = len(ukeys)
     n_shared = np.bincount(inv, minlength=npairs).astype(np.int64)
     agree = np.bincount(inv, weights=(l1 == l2), minlength=npairs)
@@ -520,6 +554,18 @@ def _pairwise_frame(enc: _Encoded, min_shared: int) -> pd.DataFrame:
         "kappa": kappa,
     })
     return frame[frame["n_shared"] >= min_shared].reset_index(drop=True)
+
+
+def _small_unique(key: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(key, return_inverse=True)`` for keys in ``[0, n_keys)``.
+
+    With few possible keys (annotator pairs, class pairs) a bincount finds the keys in use
+    and a gather numbers them, instead of sorting every key.
+    """
+    if n_keys > max(4 * len(key), 1 << 20):
+        return np.unique(key, return_inverse=True)
+    used = np.bincount(key, minlength=n_keys) > 0
+    return np.flatnonzero(used), (np.cumsum(used) - 1)[key]
 
 
 def pivot_pairwise(pairs: pd.DataFrame, value: str = "kappa") -> pd.DataFrame:
@@ -836,7 +882,7 @@ def consensus(annotations: pd.DataFrame, method: str = "majority", *, pred_probs
         if method == "majority":
             empty["tie"] = np.empty(0, dtype=bool)
         return pd.DataFrame(empty)
-    n_labels = enc.counts.sum(axis=1)
+    n_labels = _labels_per_item(enc)
     if method == "majority":
         probs = (None if pred_probs is None else
                  _align_pred_probs(pred_probs, enc.items, enc.classes, func,
@@ -1022,7 +1068,8 @@ def _dawid_skene(enc: _Encoded, smoothing: float, max_iter: int, tol: float
                  ) -> DawidSkeneResult:
     """The EM of :func:`dawid_skene` on encoded annotations (parameters checked)."""
     fit = _dawid_skene_fit(enc, smoothing, max_iter, tol)
-    items = enc.items.rename("item_id")
+    items = (enc.items if isinstance(enc.items, pd.Index)
+             else pd.Index(np.asarray(enc.items).astype(str))).rename("item_id")
     cls = pd.Index(enc.classes)
     confusion = {
         str(a): pd.DataFrame(np.exp(fit.log_conf[j]), index=cls.rename("true"),
@@ -1043,32 +1090,24 @@ def _dawid_skene_fit(enc: _Encoded, smoothing: float, max_iter: int, tol: float)
     """Dawid-Skene EM on integer codes.
 
     Everything per item is class-major, ``(K, n_items)``, so the per-item reductions of
-    the E-step run over K contiguous rows. The M-step is one sparse product (posteriors
-    times the (item) x (annotator, given label) indicator matrix); the E-step gathers each
-    label's log-likelihood row ``log_conf[annotator, :, label]`` from a small
-    (K, n_annotators * K) table, one gather per label position within the item
-    (:func:`_label_positions`). Memory: a few (K, n_items) float64 arrays and the sparse
-    indicator matrix (about 12 bytes per label), no (n_labels, K) or (n_items,
-    n_annotators) array.
+    the E-step run over K contiguous rows. Both steps go label position by label position
+    within the item (:func:`_label_positions`): the M-step is a weighted ``np.bincount`` of
+    the (annotator, given label) codes per true class, the E-step gathers each label's
+    log-likelihood ``log_conf[annotator, :, label]`` from a small (K, n_annotators * K)
+    table. Memory: a few (K, n_items) float64 arrays and one code per label, no
+    (n_labels, K), (n_items, n_annotators) or (n_items, K, K) array.
     """
-    from scipy import sparse
-
     from ._progress import progress
 
     k = enc.n_classes
     n = enc.n_items
     n_ann = len(enc.annotators)
-    code = enc.annotator * k + enc.label
-    # the labels as a sparse (item) x (annotator, given label) indicator matrix
-    labels = sparse.csr_matrix(
-        (np.ones(len(enc.item)), (enc.item, code)), shape=(n, n_ann * k))
-    parts, rest = _label_positions(enc, code.astype(np.int32 if n_ann * k < 2**31 else
-                                                    np.int64))
-    del code
+    n_cols = n_ann * k
+    parts, rest = _label_positions(enc, (enc.annotator * k + enc.label).astype(np.intp))
     n_labels = max(len(enc.item), 1)
     counts = enc.counts
     post = np.empty((k, n))
-    np.divide(counts.T, counts.sum(axis=1), out=post)
+    np.divide(counts.T, _labels_per_item(enc), out=post)
     floor = 1e-3
     ll = ll_old = -np.inf
     converged = False
@@ -1080,8 +1119,16 @@ def _dawid_skene_fit(enc: _Encoded, smoothing: float, max_iter: int, tol: float)
             # M-step: priors and confusion matrices [annotator, true, given]
             prior = post.mean(axis=1) + 1e-12
             log_prior = np.log(prior / prior.sum())
-            conf = np.ascontiguousarray(
-                np.asarray(post @ labels).reshape(k, n_ann, k).transpose(1, 0, 2))
+            # expected counts [true t, (annotator, given)]: one bincount per class and
+            # label position, weighted by that class's (contiguous) posteriors
+            sums = np.zeros((k, n_cols))
+            for t in range(k):
+                for idx, codes in parts:
+                    weights = post[t] if idx is None else post[t, idx]
+                    sums[t] += np.bincount(codes, weights=weights, minlength=n_cols)
+                if rest is not None:
+                    sums[t] += np.bincount(rest[1], weights=post[t, rest[0]], minlength=n_cols)
+            conf = np.ascontiguousarray(sums.reshape(k, n_ann, k).transpose(1, 0, 2))
             del post
             pooled = conf.sum(axis=0) + floor
             pooled /= pooled.sum(axis=1, keepdims=True)
@@ -1091,12 +1138,13 @@ def _dawid_skene_fit(enc: _Encoded, smoothing: float, max_iter: int, tol: float)
             # E-step: log p(true = t | labels) per item, gathered label by label
             table = np.ascontiguousarray(log_conf.transpose(1, 0, 2).reshape(k, n_ann * k))
             log_post = np.empty((k, n))
+            buf = np.empty(n)
             for t in range(k):
                 row, out = table[t], log_post[t]
                 np.take(row, parts[0][1], out=out)
                 for idx, codes in parts[1:]:
                     if idx is None:
-                        out += row[codes]
+                        out += np.take(row, codes, out=buf)
                     else:
                         out[idx] += row[codes]
                 if rest is not None:
@@ -1124,10 +1172,14 @@ def _dawid_skene_fit(enc: _Encoded, smoothing: float, max_iter: int, tol: float)
 # annotator quality
 # --------------------------------------------------------------------------------------
 def _reference_codes(reference: Any, enc: _Encoded, func: str) -> np.ndarray:
-    """Reference class code per item of ``enc`` (-1 = no reference)."""
+    """Reference class code per item of ``enc`` (-1 = no reference).
+
+    Item ids are matched with Arrow's hash lookup and the reference labels are factorised
+    once (their distinct values mapped to classes), so no per-item Python string is made.
+    """
     if isinstance(reference, pd.DataFrame):
         check_columns(reference, ["item_id", "label"], what="reference", func=func)
-        ref = reference.set_index(reference["item_id"].astype(str))["label"]
+        ref = pd.Series(reference["label"].to_numpy(), index=reference["item_id"].astype(str))
     elif isinstance(reference, pd.Series):
         ref = reference
     else:
@@ -1136,27 +1188,60 @@ def _reference_codes(reference: Any, enc: _Encoded, func: str) -> np.ndarray:
             f"DataFrame with item_id and label, a str among {{'majority', 'dawid_skene'}} "
             f"or None. Got {type(reference).__name__} instead."
         )
-    ref = ref.copy()
-    ref.index = ref.index.astype(str)
-    if ref.index.has_duplicates:
+    ref_ids = _str_index(ref.index.astype(str))
+    if _has_duplicates(ref_ids):
         raise SchemaError(f"{func}: reference has several labels for some items, e.g. "
-                          f"{ref.index[ref.index.duplicated()][:5].tolist()}.")
-    ref = ref.reindex(pd.Index(enc.items.astype(str)))
-    present = ref.notna().to_numpy()
-    codes = np.full(enc.n_items, -1, dtype=np.int64)
-    vals = ref[present].astype(str).to_numpy()
-    idx = pd.Index(enc.classes).get_indexer(vals)
-    if (idx < 0).any():
+                          f"{ref_ids[ref_ids.duplicated()][:5].tolist()}.")
+    pos = _lookup(enc.items, ref_ids)  # reference row of each encoded item, -1 if none
+    valid = ref.notna().to_numpy()
+    row_code = np.full(len(ref), -1, dtype=np.int64)
+    vals = pd.Index([], dtype="str")
+    if valid.any():
+        row_code[valid], vals = _str_codes(ref[valid].reset_index(drop=True))
+    item_code = np.where(pos >= 0, row_code[np.maximum(pos, 0)], -1) if len(ref) else \
+        np.full(enc.n_items, -1, dtype=np.int64)
+    present = item_code >= 0
+    to_class = pd.Index(enc.classes).get_indexer(vals)
+    used = np.zeros(len(vals), dtype=bool)
+    used[item_code[present]] = True
+    if (used & (to_class < 0)).any():
         raise SchemaError(
-            f"{func}: reference uses label(s) {sorted(set(vals[idx < 0]))[:10]} that no "
-            f"annotator used and that are not in classes {enc.classes[:20]}. "
+            f"{func}: reference uses label(s) {sorted(vals[used & (to_class < 0)])[:10]} "
+            f"that no annotator used and that are not in classes {enc.classes[:20]}. "
             f"Pass classes= with every class."
         )
-    codes[present] = idx
     if not present.any():
         raise SchemaError(f"{func}: reference has no label for any annotated item "
                           f"(check that its index holds item_id values).")
-    return codes
+    return np.where(present, np.append(to_class, -1)[item_code], -1).astype(np.int64)
+
+
+def _has_duplicates(index: pd.Index) -> bool:
+    """Whether a str Index repeats a value (Arrow's distinct count for Arrow strings)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        return pc.count_distinct(pa.array(index.array), mode="all").as_py() != len(index)
+    except (TypeError, ValueError, ImportError):  # pragma: no cover - non-Arrow strings
+        return bool(index.has_duplicates)
+
+
+def _lookup(values: pd.Index, keys: pd.Index) -> np.ndarray:
+    """Position in ``keys`` (distinct str) of every value (-1 when absent)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        found = pc.index_in(pa.array(values.array), value_set=pa.array(keys.array))
+        return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    except (TypeError, ValueError, ImportError):  # pragma: no cover - non-Arrow strings
+        return np.asarray(keys.get_indexer(values), dtype=np.int64)
+
+
+def _str_set(values: pd.Series) -> set[str]:
+    """The str forms of the distinct non-missing ``values`` (distinct values first)."""
+    return {str(v) for v in pd.unique(values.dropna())}
 
 
 def _kappa_from_confusion(cm: np.ndarray) -> np.ndarray:
@@ -1195,6 +1280,22 @@ def _ds_posteriors(enc: _Encoded, *, smoothing: float = 2.0, max_iter: int = 100
     A transposed view of the class-major array of the fit (``result.T`` is contiguous).
     """
     return _dawid_skene_fit(enc, smoothing, max_iter, tol).post.T
+
+
+def _leave_one_out_majority(enc: _Encoded, chunk: int = 2_000_000) -> np.ndarray:
+    """Per label: the majority class of the *other* labels of its item (-1: none or tie).
+
+    Goes through the labels in chunks so the (labels, K) counts stay small.
+    """
+    out = np.empty(len(enc.item), dtype=np.int64)
+    counts = enc.counts
+    for start in range(0, len(enc.item), chunk):
+        stop = min(start + chunk, len(enc.item))
+        c = counts[enc.item[start:stop]]  # (chunk, K) counts of the label's item
+        c[np.arange(stop - start), enc.label[start:stop]] -= 1
+        label_ref, top, tie = _majority_codes(c)
+        out[start:stop] = np.where((top > 0) & ~tie, label_ref, -1)
+    return out
 
 
 def annotator_quality(annotations: pd.DataFrame, reference=None, *, method: str = "dawid_skene",
@@ -1269,25 +1370,26 @@ def annotator_quality(annotations: pd.DataFrame, reference=None, *, method: str 
         check_option(reference, "reference", func, ("majority", "dawid_skene"))
     gold = isinstance(reference, (pd.Series, pd.DataFrame))
     if classes is None and isinstance(reference, (pd.Series, pd.DataFrame)):
-        ann_labels = set(annotations["label"].dropna().astype(str)) if "label" in \
+        ann_labels = _str_set(annotations["label"]) if "label" in \
             annotations.columns else set()
         ref_vals = reference["label"] if isinstance(reference, pd.DataFrame) and \
             "label" in reference.columns else reference
         if isinstance(ref_vals, pd.Series):
-            classes = sorted(ann_labels | set(ref_vals.dropna().astype(str)))
+            classes = sorted(ann_labels | _str_set(ref_vals))
     enc = _encode(annotations, func, classes=classes)
     k = enc.n_classes
     n_ann = len(enc.annotators)
+    post = None  # Dawid-Skene posteriors (n_items, K), fitted once
     if reference is None:
-        c = enc.counts[enc.item].copy()  # (N, K) counts of the annotation's item
-        c[np.arange(len(c)), enc.label] -= 1
-        label_ref, top, tie = _majority_codes(c)
-        ref_per_ann = np.where((top > 0) & ~tie, label_ref, -1)
+        ref_per_ann = _leave_one_out_majority(enc)
     else:
-        if isinstance(reference, str):
-            cons = consensus(annotations, method=reference, classes=enc.classes)
-            reference = cons.set_index("item_id")["label"]
-        ref_codes = _reference_codes(reference, enc, func)
+        if isinstance(reference, str) and reference == "dawid_skene":
+            post = _ds_posteriors(enc)
+            ref_codes = np.argmax(post.T, axis=0)
+        elif isinstance(reference, str):  # "majority"
+            ref_codes = _majority_codes(enc.counts)[0]
+        else:
+            ref_codes = _reference_codes(reference, enc, func)
         ref_per_ann = ref_codes[enc.item]
     scored = ref_per_ann >= 0
     a, r, g = enc.annotator[scored], ref_per_ann[scored], enc.label[scored]
@@ -1315,9 +1417,12 @@ def annotator_quality(annotations: pd.DataFrame, reference=None, *, method: str 
     })
     # Dawid-Skene: labels on items that someone else labelled too (a lone label only
     # confirms itself); NaN for an annotator who shares no item
-    shared = enc.counts.sum(axis=1)[enc.item] >= 2
+    shared = _labels_per_item(enc)[enc.item] >= 2
+    if post is None:
+        post = _ds_posteriors(enc)
     soft = _soft_confusion(enc.annotator[shared], n_ann, enc.label[shared], enc.item[shared],
-                           _ds_posteriors(enc))
+                           post)
+    del post
     with np.errstate(divide="ignore", invalid="ignore"):
         out["ds_accuracy"] = (np.trace(soft, axis1=1, axis2=2)
                               / np.bincount(enc.annotator[shared], minlength=n_ann))
@@ -1390,14 +1495,16 @@ def confused_pairs(annotations: pd.DataFrame, *, classes=None, min_count: int = 
         return pd.DataFrame({c: pd.Series([], dtype="str" if c.startswith("class") else
                                           ("object" if c == "item_ids" else "float64"))
                              for c in cols})
-    ukeys, inv, n_pairs = np.unique(key, return_inverse=True, return_counts=True)
+    ukeys, inv = _small_unique(key, k * k)
+    n_pairs = np.bincount(inv, minlength=len(ukeys))
     # distinct items per pair
-    pair_item = np.unique(inv.astype(np.int64) * max(enc.n_items, 1) + item)
+    pair_item = _sorted_distinct(inv.astype(np.int64) * max(enc.n_items, 1) + item)
     pi_pair = pair_item // max(enc.n_items, 1)
     pi_item = pair_item % max(enc.n_items, 1)
     n_items = np.bincount(pi_pair, minlength=len(ukeys))
-    splits = np.cumsum(n_items)[:-1]
-    item_lists = [list(x) for x in np.split(enc.items[pi_item].astype(str), splits)]
+    bounds = np.r_[0, np.cumsum(n_items)]
+    ids = _item_names(enc, pi_item)
+    item_lists = [ids[bounds[j]:bounds[j + 1]] for j in range(len(ukeys))]
     a, b = ukeys // k, ukeys % k
     both = np.zeros(len(ukeys))
     both[:] = touch[a] + touch[b] - n_pairs  # pairs touching a or b
@@ -1506,12 +1613,12 @@ def disagreeing_items_by_annotator(annotations: pd.DataFrame) -> dict[str, list[
     diff = enc.label[r1] != enc.label[r2]
     who = np.concatenate([enc.annotator[r1][diff], enc.annotator[r2][diff]])
     item = np.concatenate([enc.item[r1][diff], enc.item[r2][diff]])
-    key = np.unique(who.astype(np.int64) * enc.n_items + item)  # sorted by annotator, item
+    key = _sorted_distinct(who.astype(np.int64) * enc.n_items + item)  # by annotator, item
     who, item = key // enc.n_items, key % enc.n_items
     bounds = np.searchsorted(who, np.arange(n_ann + 1))
-    ids = enc.items.astype(str)
+    ids = _item_names(enc, item)
     for j, a in enumerate(enc.annotators):
-        out[str(a)] = ids[item[bounds[j]:bounds[j + 1]]].tolist()
+        out[str(a)] = ids[bounds[j]:bounds[j + 1]]
     return out
 
 
@@ -1560,7 +1667,7 @@ def disagreement_frame(project_or_annotations: Any, items: pd.DataFrame | None =
             classes = None
     enc = _encode(annotations, func, classes=classes)
     counts = enc.counts
-    n_labels = counts.sum(axis=1)
+    n_labels = _labels_per_item(enc)
     label, top, _ = _majority_codes(counts)
     keep = n_labels >= min_labels
     agreement = top / n_labels
