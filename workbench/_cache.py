@@ -414,8 +414,9 @@ def _from_table(table, md: dict) -> pd.DataFrame:
     frame = table.to_pandas()
     for col, how in json.loads(md.get(_META_COLUMNS, b"{}")).items():
         values = frame[col].to_numpy(dtype=object)
-        if how == "list":
-            cells = [None if v is None else [str(s) for s in v] for v in values]
+        if how == "list":  # numpy arrays of str from Arrow: tolist() is one C call each
+            cells = [None if v is None else v.tolist() if hasattr(v, "tolist") else list(v)
+                     for v in values]
         else:
             cells = [None if v is None else json.loads(v) for v in values]
         column = np.empty(len(cells), dtype=object)

@@ -1,4 +1,4 @@
-"""The ``workbench`` command: ``validate``, ``sample``, ``synth``, ``embed``, ``serve``."""
+"""The ``workbench`` command: validate, sample, synth, embed, precompute, serve."""
 
 from __future__ import annotations
 
@@ -98,6 +98,51 @@ def _embed(args) -> int:
     return 0
 
 
+def _precompute(args) -> int:
+    from ._cache import clear_cache
+    from .errors import SchemaError
+    from .project import open_project
+    from .results import RESULTS, precompute
+
+    try:  # read once; a project with errors prints what `workbench validate` prints
+        project = open_project(args.path)
+    except SchemaError as exc:
+        problems = list(getattr(exc, "problems", None) or [])
+        errors = [p for p in problems if p.severity == "error"]
+        for p in errors:
+            print(f"error: {p}", file=sys.stderr)
+        if not errors:
+            print(f"error: {exc}", file=sys.stderr)
+        print(f"{args.path}: {max(1, len(errors))} error(s); nothing computed (see `workbench "
+              f"validate {args.path}`).", file=sys.stderr)
+        return 1
+    if args.clear:
+        print(f"cleared {clear_cache(args.path)} cached file(s)")
+    unknown = [r for r in (args.runs or []) if r not in project.runs]
+    if unknown:
+        print(f"error: unknown run(s) {unknown}; the project's runs are {project.runs}.",
+              file=sys.stderr)
+        return 2
+    wrong = [o for o in (args.only or []) if o not in RESULTS]
+    if wrong:
+        print(f"error: unknown result(s) {wrong}; choose among {list(RESULTS)}.",
+              file=sys.stderr)
+        return 2
+    if getattr(project, "input_fingerprint", None) is None:
+        print(f"warning: the files of {args.path} changed while they were read; the results "
+              "are computed but not cached. Run precompute again.", file=sys.stderr)
+    report = precompute(project, runs=args.runs, only=args.only)
+    width = max([len(r) for r in report["result"]] + [6])
+    for row in report.itertuples():
+        line = f"{row.result:<{width}}  {row.status:<9} {row.seconds:8.1f} s"
+        print(line + (f"  {row.error}" if row.error else ""))
+    counts = report["status"].value_counts()
+    print(f"{args.path}: {counts.get('computed', 0)} computed, {counts.get('reused', 0)} "
+          f"reused, {counts.get('failed', 0)} failed in {report['seconds'].sum():.1f} s; "
+          f"cache in {args.path / '.workbench' / 'cache'}")
+    return 1 if counts.get("failed", 0) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``workbench`` command line."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -146,6 +191,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--force", action="store_true",
                    help="replace existing embeddings.parquet / embeddings.npy")
     p.set_defaults(func=_embed)
+
+    p = sub.add_parser("precompute", help="compute the dashboards' results into the project's "
+                                          "cache (.workbench/cache), with a progress bar")
+    p.add_argument("path", type=Path)
+    p.add_argument("--runs", nargs="+", metavar="RUN",
+                   help="runs of the per-run results (default: every run)")
+    p.add_argument("--only", nargs="+", metavar="RESULT",
+                   help="only these results (errors, label_issues, agreement_summary, "
+                        "pairwise_agreement, annotator_quality, disagreeing_items, "
+                        "confused_pairs, consensus, agreement_table, agreement_by, scorecard, "
+                        "slice_metrics, discover_slices, drift)")
+    p.add_argument("--clear", action="store_true",
+                   help="delete the project's cached results first")
+    p.set_defaults(func=_precompute)
 
     sub.add_parser("serve", help="serve the dashboards with Voila (see `workbench serve -h`)")
     args = parser.parse_args(argv)

@@ -397,7 +397,12 @@ def worst_slices(errors: pd.DataFrame, *, top: int = 5, max_order: int = 2,
     from .slicing import discover_slices
 
     top = check_int(top, "top", "worst_slices", minimum=1)
-    found = discover_slices(errors, features=features, max_order=max_order, top=top)
+    if features is None and max_order == 2:  # cached when errors came from results.errors
+        from . import results
+
+        found = results.discover_slices(errors, top=top)
+    else:
+        found = discover_slices(errors, features=features, max_order=max_order, top=top)
     cols = [c for c in ("slice", "n", "errors", "error_rate", "lift", "q_value")
             if c in found.columns]
     return found[cols].reset_index(drop=True)
@@ -497,7 +502,7 @@ def cached_scorecard(project: Any, *, store: Any = None,
     DataFrame
         The scorecard (do not modify it: it is shared).
     """
-    from .scorecard import vendor_scorecard
+    from . import results
 
     by = tuple(by)
     try:
@@ -506,12 +511,8 @@ def cached_scorecard(project: Any, *, store: Any = None,
         cache = {}
     key = (by, id(store))
     if key not in cache:
-        if store is None:
-            from .tags import TagStore
-
-            store = (TagStore.for_project(project) if _store_exists(project)
-                     else TagStore("sqlite://"))
-        cache[key] = vendor_scorecard(project, by=by, store=store)
+        # cached on disk under the tag store's state (a new gold tag gives a new entry)
+        cache[key] = results.scorecard(project, by=by, store=store)
     return cache[key]
 
 
@@ -687,10 +688,10 @@ def overview_kpis(project: Any, *, store: Any = None, by: tuple[str, ...] = ("ve
     per_run = []
     if project.runs:
         try:
-            from .slicing import project_errors
+            from . import results
 
             for run in project.runs:
-                e = project_errors(project, run)
+                e = results.errors(project, run)  # cached for every kernel
                 per_run.append(e.assign(run=run))
             long = pd.concat(per_run, ignore_index=True)
             out.error_rates = error_rate_table(long, runs=list(project.runs))
@@ -703,14 +704,16 @@ def overview_kpis(project: Any, *, store: Any = None, by: tuple[str, ...] = ("ve
     ann = project.annotations
     if len(ann):
         try:
-            from .agreement import agreement_summary
+            from . import results
 
-            out.agreement_overall = agreement_summary(ann, classes=project.classes)
+            out.agreement_overall = results.agreement_summary(project)
         except Exception as exc:  # noqa: BLE001
             out.problems["agreement"] = _reason(exc)
         for col in meta:
             try:
-                out.agreement[col] = agreement_table(ann, project.items, col)
+                from . import results
+
+                out.agreement[col] = results.agreement_table(project, col)
             except Exception as exc:  # noqa: BLE001
                 out.problems[f"agreement_{col}"] = _reason(exc)
     else:
@@ -731,16 +734,18 @@ def overview_kpis(project: Any, *, store: Any = None, by: tuple[str, ...] = ("ve
     if per_run:
         try:
             default = project.default_run or project.runs[0]
-            errors = per_run[list(project.runs).index(default)]
-            out.worst = worst_slices(errors, top=top)
+            from . import results
+
+            out.worst = worst_slices(results.errors(project, default), top=top)
         except Exception as exc:  # noqa: BLE001
             out.problems["worst"] = _reason(exc)
 
     if issues and project.runs and getattr(project, "prob_columns", []):
         try:
-            from .label_quality import label_issues
+            from . import results
 
-            out.label_issues = label_issue_rate(label_issues(project, project.default_run))
+            out.label_issues = label_issue_rate(results.label_issues(project,
+                                                                     project.default_run))
         except Exception as exc:  # noqa: BLE001
             out.problems["label_issues"] = _reason(exc)
     elif issues:
@@ -885,8 +890,9 @@ def _drift_kpis(project: Any, out: OverviewKPIs, by: str) -> None:
         out.problems["drift"] = f"the items have no {by!r} column"
         return
     try:
-        from .drift import drift, drift_summary
+        from . import results
+        from .drift import drift_summary
 
-        out.drift = drift_summary(drift(project, by=by))
+        out.drift = drift_summary(results.drift(project, by))
     except Exception as exc:  # noqa: BLE001 - shown on the dashboard
         out.problems["drift"] = _reason(exc)

@@ -291,9 +291,9 @@ class RelabelQueue:
         prio = None
         if project.default_run is not None and project.prob_columns:
             try:
-                from .label_quality import label_issues
+                from . import results
 
-                issues = label_issues(project)
+                issues = results.label_issues(project)  # cached for every kernel
                 if "label_quality" in issues.columns:
                     quality = issues.set_index("item_id")["label_quality"].astype(float)
                     prio = (1.0 - quality).reindex(ids)
@@ -347,11 +347,12 @@ class RelabelQueue:
         lift = pd.Series(1.0, index=pd.Index(ids, name="item_id"))
         name = pd.Series("", index=lift.index, dtype=object)
         if self.project.default_run is not None:
-            from .slicing import discover_slices, slice_items
+            from . import results
+            from .slicing import slice_items
 
             try:
-                errors = self.project.errors()
-                found = discover_slices(errors)
+                errors = results.errors(self.project)  # cached for every kernel
+                found = results.discover_slices(errors)
             except Exception as exc:  # e.g. no metadata column: the lift stays 1
                 self.priority_note = (self.priority_note + f" slice lift unavailable "
                                       f"({type(exc).__name__}: {exc})").strip()

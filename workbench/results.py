@@ -174,9 +174,24 @@ def _run(project: Any, run: str | None, func: str) -> str:
 
 
 def _get(project: Any, name: str, options: dict, compute: Callable[[], Any], *,
-         encode=None, decode=None, tags: Any = False, info: dict | None = None) -> Any:
-    """The cached result ``name`` of ``project`` for ``options`` (memo, then disk, then compute)."""
-    from ._cache import key_digest
+         encode=None, decode=None, tags: Any = False, info: dict | None = None,
+         warns: bool = False) -> Any:
+    """The cached result ``name`` of ``project`` for ``options`` (memo, then disk, then compute).
+
+    ``warns``: the warnings the computation raised are kept with the result and raised
+    again on every call, so a caller sees what it would see computing it.
+    """
+    from ._cache import _frame_parts, _frame_value, key_digest
+
+    if warns:
+        inner, encode, decode = compute, (encode or _frame_parts), (decode or _frame_value)
+        compute, encode, decode = _recording(inner), _with_warnings(encode), \
+            _without_warnings(decode)
+        value, caught = _get(project, name, options, compute, encode=encode, decode=decode,
+                             tags=tags, info=info)
+        for category, message in caught:
+            warnings.warn(message, _category(category), stacklevel=3)
+        return value
 
     base = project_key(project)
     state = None
@@ -212,6 +227,35 @@ def _get(project: Any, name: str, options: dict, compute: Callable[[], Any], *,
         outer.update(info)
     memo[memo_key] = value
     return value
+
+
+def _recording(compute: Callable[[], Any]) -> Callable[[], tuple]:
+    def run() -> tuple:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            value = compute()
+        return value, [(c.category.__name__, str(c.message)) for c in caught]
+    return run
+
+
+def _with_warnings(encode):
+    def run(pair: tuple) -> tuple[dict, dict]:
+        parts, meta = encode(pair[0])
+        return parts, {**meta, "_warnings": [list(w) for w in pair[1]]}
+    return run
+
+
+def _without_warnings(decode):
+    def run(parts: dict, meta: dict) -> tuple:
+        return decode(parts, meta), [tuple(w) for w in meta["_warnings"]]
+    return run
+
+
+def _category(name: str) -> type[Warning]:
+    import builtins
+
+    found = getattr(builtins, name, None)
+    return found if isinstance(found, type) and issubclass(found, Warning) else UserWarning
 
 
 # ---- results ---------------------------------------------------------------------------
@@ -270,11 +314,11 @@ def label_issues(project: Any, run: str | None = None) -> pd.DataFrame:
     """
     from .label_quality import label_issues as compute
 
-    if getattr(project, "task", None) == "detection":
-        run = run if run is not None else (project.default_run or project.runs[0])
-    else:
-        run = _run(project, run, "workbench.results.label_issues")
-    return _get(project, "label_issues", {"run": run}, lambda: compute(project, run))
+    if getattr(project, "task", None) == "detection":  # boxes: computed, not cached
+        return compute(project, run)
+    run = _run(project, run, "workbench.results.label_issues")
+    return _get(project, "label_issues", {"run": run}, lambda: compute(project, run),
+                warns=True)
 
 
 def consensus(project: Any, method: str = "majority") -> pd.DataFrame:
@@ -359,42 +403,33 @@ def agreement_summary(project: Any) -> dict:
     """
     from .agreement import agreement_summary as compute
 
-    def run() -> dict:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return compute(project.annotations, classes=project.classes or None)
-
-    return _get(project, "agreement_summary", {}, run, encode=_dict_encode,
-                decode=_dict_decode)
+    return _get(project, "agreement_summary", {},
+                lambda: compute(project.annotations, classes=project.classes or None),
+                encode=_dict_encode, decode=_dict_decode, warns=True)
 
 
 def pairwise_agreement(project: Any) -> pd.DataFrame:
     """:func:`workbench.pairwise_agreement` of the annotations (default options), cached."""
     from .agreement import pairwise_agreement as compute
 
-    def run() -> pd.DataFrame:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return compute(project.annotations)
-
-    return _get(project, "pairwise_agreement", {}, run)
+    return _get(project, "pairwise_agreement", {}, lambda: compute(_current(project)),
+                warns=True)
 
 
 def annotator_quality(project: Any) -> pd.DataFrame:
-    """:func:`workbench.annotator_quality` (no gold, Dawid-Skene ranking), cached.
-
-    Warnings raised by the computation are kept in ``attrs["warnings"]``.
-    """
+    """:func:`workbench.annotator_quality` (no gold, Dawid-Skene ranking), cached."""
     from .agreement import annotator_quality as compute
 
-    def run() -> pd.DataFrame:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            frame = compute(project.annotations)
-        frame.attrs["warnings"] = [str(c.message) for c in caught]
-        return frame
+    return _get(project, "annotator_quality", {}, lambda: compute(_current(project)),
+                warns=True)
 
-    return _get(project, "annotator_quality", {}, run)
+
+def _current(project: Any) -> pd.DataFrame:
+    """The current annotations (the latest label of each annotator and item)."""
+    from ._validation import latest_annotations
+
+    ann = project.annotations
+    return latest_annotations(ann) if len(ann) else ann
 
 
 def _lists_encode(value: dict) -> tuple[dict, dict]:
@@ -417,7 +452,7 @@ def disagreeing_items(project: Any) -> dict[str, list[str]]:
     from .agreement import disagreeing_items_by_annotator
 
     return _get(project, "disagreeing_items", {},
-                lambda: disagreeing_items_by_annotator(project.annotations),
+                lambda: disagreeing_items_by_annotator(_current(project)),
                 encode=_lists_encode, decode=_lists_decode)
 
 
@@ -429,12 +464,14 @@ def confused_pairs(project: Any) -> pd.DataFrame:
     """
     from .agreement import confused_pairs as compute
 
-    ann = project.annotations
-    classes = list(getattr(project, "classes", None) or [])
-    if classes and len(ann) and not set(ann["label"].astype(str)) <= set(classes):
-        classes = []
-    return _get(project, "confused_pairs", {"classes": classes},
-                lambda: compute(ann, classes=classes or None))
+    def run() -> pd.DataFrame:
+        ann = _current(project)
+        classes = list(getattr(project, "classes", None) or [])
+        if classes and len(ann) and not set(ann["label"].astype(str)) <= set(classes):
+            classes = []
+        return compute(ann, classes=classes or None)
+
+    return _get(project, "confused_pairs", {}, run)
 
 
 def agreement_by(project: Any, by: str, *, n_boot: int = 200) -> pd.DataFrame:

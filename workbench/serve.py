@@ -87,6 +87,9 @@ ROLE_NOTEBOOKS: dict[str, tuple[str, ...]] = {
 
 #: The marker a notebook calls to say "data loading starts here" (see :func:`wait_for_viewer`).
 _PREHEAT_MARKER = "wait_for_viewer("
+#: The call computing a dashboard's results with a progress bar (:func:`workbench.results.warm`):
+#: no cell timeout (at 10M items a cold result may take minutes; a precomputed one is read).
+_WARM_MARKER = "warm("
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _TEMPLATE_ROOT = _PACKAGE_DIR / "_voila" / "jupyter"
@@ -385,7 +388,8 @@ async def _request_info(url: str, poll: float, give_up: float) -> str | None:
 
 
 def voila_argv(serve_dir: str | os.PathLike, *, port: int, ip: str, pool_size: int = 1,
-               timeout: int = 120, cull_idle_timeout: int = 1800) -> list[str]:
+               timeout: int = 120, cull_idle_timeout: int = 1800,
+               progressive: bool = False) -> list[str]:
     """Build Voila's command-line options for a hardened server (no secret in them).
 
     Only single values go on the command line; the list-valued options go in the
@@ -406,6 +410,10 @@ def voila_argv(serve_dir: str | os.PathLike, *, port: int, ip: str, pool_size: i
         Seconds a cell may run before it is stopped (waiting for a viewer is exempt).
     cull_idle_timeout : int, default=1800
         Seconds after which an idle kernel (also one whose tab is still open) is shut down.
+    progressive : bool, default=False
+        Voila's ``progressive_rendering``: each cell's output (the progress bar of the
+        cell computing the dashboard's results) shows while the next cells run. Voila
+        cannot do it with preheated kernels: ``pool_size`` must be 0.
 
     Returns
     -------
@@ -448,6 +456,11 @@ def voila_argv(serve_dir: str | os.PathLike, *, port: int, ip: str, pool_size: i
         ]
     else:
         argv += ["--VoilaConfiguration.preheat_kernel=False"]
+    if progressive:
+        if pool_size > 0:
+            raise ValueError("progressive rendering needs pool_size=0 (Voila cannot render "
+                             "progressively from a preheated kernel).")
+        argv.append("--VoilaConfiguration.progressive_rendering=True")
     return argv
 
 
@@ -459,8 +472,9 @@ def voila_config(*, timeout: int | None = 120,
     Parameters
     ----------
     timeout : int or None, default=120
-        Seconds a cell may run; the cell that calls :func:`wait_for_viewer` is exempt
-        (waiting for a viewer is not a stuck cell). None or 0: no limit.
+        Seconds a cell may run; the cells that call :func:`wait_for_viewer` or
+        :func:`workbench.results.warm` are exempt (waiting for a viewer, or computing the
+        results with a progress bar, is not a stuck cell). None or 0: no limit.
     preheat_denylist : sequence of str, default=()
         Notebooks never preheated (they do not call :func:`wait_for_viewer`).
     user_header : str, default=None
@@ -487,7 +501,10 @@ def voila_config(*, timeout: int | None = 120,
     limit = int(timeout) if timeout else None
 
     def cell_timeout(cell):
-        return None if _PREHEAT_MARKER in (cell.get("source") or "") else limit
+        source = cell.get("source") or ""
+        # waiting for a viewer, and computing the results (with a progress bar), are not
+        # stuck cells
+        return None if _PREHEAT_MARKER in source or _WARM_MARKER in source else limit
 
     cfg = Config()
     cfg.VoilaConfiguration.file_allowlist = []
@@ -583,6 +600,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--pool-size", type=int, default=1,
                    help="preheated kernels per dashboard, 0 = no preheating "
                    "(default: %(default)s)")
+    p.add_argument("--progressive", action="store_true",
+                   help="render the cells as they run (a dashboard computing its results "
+                   "shows its progress bar); implies --pool-size 0")
     p.add_argument("--timeout", type=int, default=120,
                    help="seconds a notebook cell may run (default: %(default)s)")
     p.add_argument("--cull-idle-timeout", type=int, default=1800,
@@ -735,8 +755,11 @@ def _run(args: argparse.Namespace, project: Path, serve_dir: Path) -> int:
     # (the request-info socket exists only for preheated kernels)
     pool_size = args.pool_size if _voila_adapter.harden_request_info_socket(
         query_secret, log=app.log) else 0
+    if args.progressive:
+        pool_size = 0  # Voila renders progressively only from kernels started per request
     app.initialize(voila_argv(serve_dir, port=port, ip=ip, pool_size=pool_size,
-                              timeout=args.timeout, cull_idle_timeout=args.cull_idle_timeout)
+                              timeout=args.timeout, cull_idle_timeout=args.cull_idle_timeout,
+                              progressive=args.progressive)
                    + [f"--Voila.log_level={args.log_level}"])
     cfg = voila_config(timeout=args.timeout, preheat_denylist=denylist,
                        user_header=args.user_header)

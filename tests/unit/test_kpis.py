@@ -192,7 +192,9 @@ def test_overview_never_creates_a_tag_database(tmp_path, sample_root):
     project = wb.open_project(root)
     k = kpis.overview_kpis(project, issues=False)
     assert k.relabel["n_items"].sum() == 0
-    assert not (root / ".workbench").exists()
+    # no tag database (the result cache, .workbench/cache, is not one)
+    assert not (root / ".workbench" / "workbench.db").exists()
+    assert not list((root / ".workbench").glob("*.db*"))
 
 
 # --------------------------------------------------------------------------- scorecards

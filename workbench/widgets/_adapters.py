@@ -118,7 +118,11 @@ def errors_from(project_or_errors: Any, run: str | None = None) -> tuple[Any, pd
     if isinstance(project_or_errors, pd.DataFrame):
         return None, project_or_errors
     if hasattr(project_or_errors, "errors") and hasattr(project_or_errors, "items"):
-        return project_or_errors, project_or_errors.errors(run)
+        if getattr(project_or_errors, "task", "classification") == "detection":
+            return project_or_errors, project_or_errors.errors(run)  # raises its message
+        from .. import results
+
+        return project_or_errors, results.errors(project_or_errors, run)
     raise TypeError(
         "Expected a workbench Project or an errors DataFrame (Project.errors()). "
         f"Got {type(project_or_errors).__name__} instead.")

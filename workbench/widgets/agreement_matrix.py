@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import traitlets
 
+from .. import results
 from .._validation import check_option, latest_annotations
 from ..agreement import disagreeing_items, pairwise_agreement, pivot_pairwise
 from ..selection import Selection
@@ -250,7 +251,8 @@ class AgreementMatrix(StatusMixin, _ClickHeatmap, w.VBox):
         else:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # surfaced in the caption instead
-                self.pairs = pairwise_agreement(self.annotations)
+                self.pairs = (pairwise_agreement(self.annotations) if self.project is None
+                              else results.pairwise_agreement(self.project))  # cached
         names = sorted(set(self.annotations["annotator"].astype(str))) if len(
             self.annotations) else []
         self._labels = names

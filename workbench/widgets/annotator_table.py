@@ -15,6 +15,7 @@ import ipywidgets as w
 import pandas as pd
 import traitlets
 
+from .. import results
 from .._format import MISSING, percent
 from .._validation import check_int
 from ..agreement import annotator_quality, disagreeing_items, disagreeing_items_by_annotator
@@ -103,9 +104,13 @@ class AnnotatorTable(StatusMixin, w.VBox):
             return
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            q = annotator_quality(self.annotations, self.reference)
+            if self.project is not None and self.reference is None:  # cached
+                q = results.annotator_quality(self.project).copy()  # shared: copy to add to
+            else:
+                q = annotator_quality(self.annotations, self.reference)
         self._warnings = [str(c.message) for c in caught]
-        self._cache = disagreeing_items_by_annotator(self.annotations)
+        self._cache = (dict(results.disagreeing_items(self.project)) if self.project is not None
+                       else disagreeing_items_by_annotator(self.annotations))
         q["n_disagreements"] = [len(self.items_of(a)) for a in q["annotator"]]
         self.quality = q
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import traitlets
 
+from .. import results
 from .._format import percent
 from .._validation import check_option
 from ..agreement import confused_pairs, confused_pairs_matrix
@@ -98,7 +99,9 @@ class ConfusedPairs(StatusMixin, _ClickHeatmap, w.VBox):
         if classes and len(self.annotations) and not set(
                 self.annotations["label"].astype(str)) <= set(classes):
             classes = None
-        if len(self.annotations):
+        if len(self.annotations) and self.project is not None:
+            self.pairs = results.confused_pairs(self.project)  # cached, same class rule
+        elif len(self.annotations):
             self.pairs = confused_pairs(self.annotations, classes=classes or None)
         else:
             self.pairs = pd.DataFrame(columns=["class_a", "class_b", "n_pairs", "n_items",

@@ -8,9 +8,10 @@ import ipywidgets as w
 import numpy as np
 import pandas as pd
 
+from .. import results
 from .._format import percent
 from ..coverage import coverage
-from ..drift import MAX_LEVELS, drift, drift_items, drift_summary, slice_values
+from ..drift import MAX_LEVELS, drift_items, drift_summary, slice_values
 from ..selection import Selection
 from ._adapters import RowGrid, StatusMixin, esc, guarded
 from .data_issue_list import DataIssueList
@@ -376,7 +377,7 @@ class DriftView(StatusMixin, w.VBox):
 
     def compute(self) -> pd.DataFrame:
         """Run :func:`workbench.drift` by the picked column and list its summary."""
-        self.frame = drift_summary(drift(self.project, by=self.by))
+        self.frame = drift_summary(results.drift(self.project, self.by))  # cached
         self.page = 0
         self._render()
         return self.frame

@@ -13,8 +13,8 @@ from typing import Any
 import ipywidgets as w
 import pandas as pd
 
+from .. import results
 from .._format import percent
-from ..agreement import agreement_by, agreement_summary
 from ..selection import Selection
 from ._adapters import StatusMixin, esc
 from .agreement_by_slice import AgreementBySliceMixin, mark_lowest
@@ -110,7 +110,7 @@ class DisagreementExplorer(AgreementBySliceMixin, StatusMixin, w.VBox):
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 try:
-                    self.summary = agreement_summary(ann, classes=project.classes or None)
+                    self.summary = results.agreement_summary(project)  # cached
                 except Exception as exc:  # e.g. no item with two labels
                     self.notes.append(str(exc))
             self.notes += [str(c.message) for c in caught]
@@ -169,7 +169,7 @@ class DisagreementExplorer(AgreementBySliceMixin, StatusMixin, w.VBox):
     # ---- agreement by slice (hooks of AgreementBySliceMixin) -----------------------------
     def _slice_agreement(self, col: str) -> pd.DataFrame | None:
         ann = self.project.annotations
-        return agreement_by(ann, self.project, col, n_boot=200) if len(ann) else None
+        return results.agreement_by(self.project, col, n_boot=200) if len(ann) else None
 
     def _slice_caption(self, col: str, worst: pd.Series | None) -> str:
         lowest = ""

@@ -11,6 +11,7 @@ from typing import Any
 import ipywidgets as w
 import traitlets
 
+from .. import results
 from ..selection import Selection
 from ._adapters import StatusMixin, esc, fiftyone_button, guarded
 from .confusion import ConfusionMatrix
@@ -92,7 +93,7 @@ class ErrorExplorer(StatusMixin, w.VBox):
         if not runs:
             self._build_without_runs(project)
             return
-        self.errors = project.errors(run)
+        self.errors = results.errors(project, run)  # cached for every kernel
         self.run_picker = w.Dropdown(options=runs, value=run, description="run",
                                      layout=w.Layout(width="260px"))
         self.run_picker.add_class("wb-run-picker")
@@ -199,7 +200,7 @@ class ErrorExplorer(StatusMixin, w.VBox):
 
     def set_run(self, run: str) -> None:
         """Recompute the errors for ``run`` and update every child widget."""
-        self.errors = self.project.errors(run)
+        self.errors = results.errors(self.project, run)
         self.confusion.set_errors(self.errors)
         self.slices.set_errors(self.errors)
         self.gallery.run = run

@@ -226,10 +226,10 @@ class _Facts:
     def label_issues(self) -> pd.DataFrame | str:
         """``label_issues(project)`` indexed by item id, or the note why there are none."""
         if self._label_issues is None:
-            from ..label_quality import label_issues
+            from .. import results
 
             try:
-                self._label_issues = label_issues(self.project).set_index("item_id")
+                self._label_issues = results.label_issues(self.project).set_index("item_id")
             except Exception as exc:  # no probabilities, no labels: shown as a note
                 self._label_issues = f"No label-issue scores: {exc}"
         return self._label_issues

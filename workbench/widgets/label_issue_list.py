@@ -9,9 +9,9 @@ import ipywidgets as w
 import pandas as pd
 import traitlets
 
+from .. import results
 from .._format import percent
 from .._validation import check_int
-from ..label_quality import label_issues
 from ..selection import Selection
 from ._adapters import RowGrid, StatusMixin, esc, guarded
 
@@ -132,7 +132,7 @@ class LabelIssueList(StatusMixin, w.VBox):
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                self.issues = label_issues(project_or_issues, self.run)
+                self.issues = results.label_issues(project_or_issues, self.run)
             self.notes = [str(c.message) for c in caught if issubclass(c.category, UserWarning)]
         except Exception as exc:  # no predictions / no probabilities: say so, keep working
             self.unavailable = f"{type(exc).__name__}: {exc}"

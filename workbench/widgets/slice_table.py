@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import traitlets
 
+from .. import results
 from .._format import MISSING, percent
 from .._validation import check_int
 from ..selection import Selection
-from ..slicing import _default_features, _encode, discover_slices, slice_metrics
+from ..slicing import _default_features, _encode
 from ._adapters import RowGrid, StatusMixin, errors_from, esc, guarded
 
 __all__ = ["SliceTable"]
@@ -136,7 +137,7 @@ class SliceTable(StatusMixin, w.VBox):
     def _metrics(self) -> pd.DataFrame:
         if self.discovered:
             if self._discovered_frame is None:
-                self._discovered_frame = discover_slices(self.errors, bins=self.bins,
+                self._discovered_frame = results.discover_slices(self.errors, bins=self.bins,
                                                          target=self.target)
             frame = self._discovered_frame.copy()
             frame["bin"] = frame["slice"]
@@ -144,7 +145,8 @@ class SliceTable(StatusMixin, w.VBox):
         if self.column is None:
             return pd.DataFrame(columns=["column", "value", "bin", "n", "errors",
                                          "error_rate", "ci_low", "ci_high", "lift", "q_value"])
-        frame = slice_metrics(self.errors, self.column, bins=self.bins, target=self.target)
+        frame = results.slice_metrics(self.errors, self.column, bins=self.bins,
+                                      target=self.target).copy()  # shared: do not modify
         frame["_code"] = np.arange(len(frame))
         return frame
 
