@@ -61,7 +61,8 @@ from ._validation import check_option
 
 __all__ = ["DASHBOARDS", "FORMAT_VERSION", "RESULTS", "agreement_by", "agreement_summary",
            "agreement_table", "annotator_quality", "confused_pairs", "consensus",
-           "dashboard_steps", "dawid_skene", "discover_slices", "disagreeing_items", "drift",
+           "current_annotations", "dashboard_steps", "dawid_skene", "discover_slices",
+           "disagreeing_items", "drift",
            "errors", "label_issues", "pairwise_agreement", "precompute", "project_key",
            "scorecard", "slice_metrics", "store_state", "warm"]
 
@@ -426,10 +427,58 @@ def annotator_quality(project: Any) -> pd.DataFrame:
 
 def _current(project: Any) -> pd.DataFrame:
     """The current annotations (the latest label of each annotator and item)."""
+    return current_annotations(project)
+
+
+def current_annotations(project: Any) -> pd.DataFrame:
+    """:func:`workbench._validation.latest_annotations` of the project, once per kernel.
+
+    Kept for the project object (not on disk: it is a filter of the annotations); the
+    widgets of a dashboard share it. Do not modify it in place.
+
+    Parameters
+    ----------
+    project : Project
+
+    Returns
+    -------
+    DataFrame
+    """
     from ._validation import latest_annotations
 
     ann = project.annotations
-    return latest_annotations(ann) if len(ann) else ann
+    try:
+        memo = _MEMO.setdefault(project, {})
+    except TypeError:
+        memo = {}
+    key = ("current_annotations", id(ann))
+    if key not in memo or memo[key][0] is not ann:
+        if not len(ann) or not pd.api.types.is_integer_dtype(ann.index.dtype):
+            current = latest_annotations(ann) if len(ann) else ann
+        else:  # which rows are current is cached on disk (a 10M check costs seconds)
+            kept = _get(project, "current_rows", {}, lambda: _current_rows(ann),
+                        encode=_rows_encode, decode=_rows_decode)
+            current = ann if kept is None else ann.loc[kept]
+        memo[key] = (ann, current)
+    return memo[key][1]
+
+
+def _current_rows(ann: pd.DataFrame):
+    """The index labels of the current annotations, or None when every row is current."""
+    from ._validation import latest_annotations
+
+    current = latest_annotations(ann)
+    return None if current is ann else current.index.to_numpy()
+
+
+def _rows_encode(rows) -> tuple[dict, dict]:
+    if rows is None:
+        return {"rows": pd.DataFrame()}, {"all": True}
+    return {"rows": pd.DataFrame({"row": rows})}, {"all": False}
+
+
+def _rows_decode(parts: dict, meta: dict):
+    return None if meta["all"] else parts["rows"]["row"].to_numpy()
 
 
 def _lists_encode(value: dict) -> tuple[dict, dict]:

@@ -376,3 +376,23 @@ def test_precompute_reports_each_result(fresh_dir):
     for board in results.DASHBOARDS:
         steps = results.dashboard_steps(p, board)
         assert steps and all(callable(call) for _, call in steps)
+
+
+def test_current_annotations_equal_latest_and_are_cached(tmp_path):
+    from workbench._validation import latest_annotations
+
+    folder = _write(tmp_path / "p", n=200, seed=4)
+    p = open_project(folder)
+    assert results.current_annotations(p) is p.annotations  # no re-import: every row
+    first = p.annotations.assign(annotated_at=pd.Timestamp("2026-01-01", tz="UTC"))
+    redo = first.iloc[:30].assign(label=p.classes[0],
+                                  annotated_at=pd.Timestamp("2026-02-01", tz="UTC"))
+    again = pd.concat([redo, first], ignore_index=True)  # re-imported labels: the latest counts
+    again.to_parquet(folder / "annotations.parquet")
+    for _ in range(2):  # computed, then read back from the cache
+        q = open_project(folder)
+        got = results.current_annotations(q)
+        pd.testing.assert_frame_equal(got, latest_annotations(q.annotations))
+        assert results.current_annotations(q) is got
+    assert len(got) == len(p.annotations)
+    assert list(cache_folder(folder).glob("current_rows-*.parquet"))

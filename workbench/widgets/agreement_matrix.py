@@ -60,7 +60,9 @@ def annotations_from(project_or_annotations: Any) -> tuple[Any, pd.DataFrame]:
             "Expected a workbench Project or an annotations DataFrame (item_id, annotator, "
             f"label). Got {type(project_or_annotations).__name__} instead.")
     if len(ann) and not is_detection(ann):
-        ann = latest_annotations(ann)
+        # a project's current annotations are filtered once per kernel (every widget needs them)
+        ann = (results.current_annotations(project) if project is not None
+               else latest_annotations(ann))
     return project, ann
 
 
@@ -253,7 +255,7 @@ class AgreementMatrix(StatusMixin, _ClickHeatmap, w.VBox):
                 warnings.simplefilter("ignore")  # surfaced in the caption instead
                 self.pairs = (pairwise_agreement(self.annotations) if self.project is None
                               else results.pairwise_agreement(self.project))  # cached
-        names = sorted(set(self.annotations["annotator"].astype(str))) if len(
+        names = sorted(map(str, pd.unique(self.annotations["annotator"]))) if len(
             self.annotations) else []
         self._labels = names
         self._cache: dict = {}

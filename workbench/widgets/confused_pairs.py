@@ -97,7 +97,7 @@ class ConfusedPairs(StatusMixin, _ClickHeatmap, w.VBox):
     def _compute(self) -> None:
         classes = getattr(self.project, "classes", None)
         if classes and len(self.annotations) and not set(
-                self.annotations["label"].astype(str)) <= set(classes):
+                map(str, pd.unique(self.annotations["label"]))) <= set(classes):
             classes = None
         if len(self.annotations) and self.project is not None:
             self.pairs = results.confused_pairs(self.project)  # cached, same class rule
@@ -109,7 +109,7 @@ class ConfusedPairs(StatusMixin, _ClickHeatmap, w.VBox):
         if classes:
             self._labels = [str(c) for c in classes]
         else:
-            self._labels = sorted(set(self.annotations["label"].astype(str))) if len(
+            self._labels = sorted(map(str, pd.unique(self.annotations["label"]))) if len(
                 self.annotations) else []
         self._index = {(a, b): ids for a, b, ids in zip(
             self.pairs["class_a"], self.pairs["class_b"], self.pairs["item_ids"], strict=True)}
