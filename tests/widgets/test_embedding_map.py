@@ -89,6 +89,26 @@ def test_a_selection_made_elsewhere_is_highlighted_without_feedback(emap, layout
     assert sel.ids is None and len(calls) == 2
 
 
+@pytest.mark.parametrize("dtype", ["str", object])
+def test_a_lasso_on_a_shuffled_layout_publishes_sorted_ids(embedded, layout, dtype):
+    # points in layout order are not in id order here: the map sorts before publishing
+    shuffled = layout.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    shuffled["item_id"] = shuffled["item_id"].astype(dtype)
+    m = EmbeddingMap(embedded, Selection(), layout=shuffled)
+    points = np.array([0, 5, 9, 700], dtype=np.uint32)
+    m.scatter.widget.selection = points
+    assert m.selection.ids == tuple(sorted(shuffled["item_id"].to_numpy()[points]))
+    assert m.points_of(m.selection.ids).tolist() == points.tolist()
+    assert m.ids.tolist() == shuffled["item_id"].tolist()
+    # the colours follow the points, not the items' order
+    labels = embedded.reference_labels()
+    assert np.asarray(m._colors("label")).tolist() == \
+        labels.loc[shuffled["item_id"].astype(str)].tolist()
+    dup = pd.concat([shuffled, shuffled.iloc[[3]]], ignore_index=True)
+    with pytest.raises(ValueError, match="more than once"):
+        EmbeddingMap(embedded, layout=dup)
+
+
 def test_ids_and_points_are_mapped_with_numpy(emap, layout):
     ids = layout["item_id"].to_numpy()
     pts = emap.points_of([ids[9], ids[2], "unknown"])

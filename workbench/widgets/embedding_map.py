@@ -148,6 +148,8 @@ class _IdLookup:
 
     def duplicated(self) -> np.ndarray:
         """The ids that appear more than once."""
+        if self.ascending:
+            return self._sorted[:0]  # strictly increasing: none
         same = self._sorted[1:] == self._sorted[:-1]
         return np.unique(self._sorted[1:][same])
 
@@ -210,9 +212,10 @@ def item_positions(project: Any, ids: Any) -> np.ndarray:
     ndarray of int64
     """
     items = project.items["item_id"]
-    if isinstance(ids, pd.Series) and len(ids) == len(items) and \
-            ids.reset_index(drop=True).astype(str).equals(items.reset_index(drop=True)):
-        return np.arange(len(ids), dtype=np.int64)  # the layout is in items order
+    if isinstance(ids, pd.Series) and len(ids) == len(items):
+        same = ids if isinstance(ids.dtype, pd.StringDtype) else ids.astype(str)
+        if same.reset_index(drop=True).equals(items.reset_index(drop=True)):
+            return np.arange(len(ids), dtype=np.int64)  # the layout is in items order
     ids = _as_str_array(ids)
     keys = _as_str_array(items)
     if len(keys) == len(ids) and np.array_equal(keys, ids):
