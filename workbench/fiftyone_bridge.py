@@ -43,6 +43,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ._progress import progress
 from .errors import MissingDependencyError, WorkbenchError
 
 __all__ = [
@@ -792,8 +793,11 @@ _PY_FIELDS = {bool: "BooleanField", int: "IntField", float: "FloatField", str: "
 
 
 def _write_samples(fo, ds, ids, columns, kinds, fields, hashes, store_tags, new_idx,
-                   changed, batch_size) -> None:
-    """Write through FiftyOne's API: ``set_values`` for changed samples, ``add_samples``."""
+                   changed, batch_size, bar=None) -> None:
+    """Write through FiftyOne's API: ``set_values`` for changed samples, ``add_samples``.
+
+    ``bar`` (a :func:`~workbench._progress.progress` bar) advances by the samples written.
+    """
     if SYNCED_TAGS_FIELD not in ds.get_field_schema():
         ds.add_sample_field(SYNCED_TAGS_FIELD, fo.ListField, subfield=fo.StringField)
     if changed:
@@ -801,6 +805,8 @@ def _write_samples(fo, ds, ids, columns, kinds, fields, hashes, store_tags, new_
             values = {sid: hashes[i] if f == HASH_FIELD else _to_fo(fo, kinds[f], columns[f][i])
                       for sid, i in changed}
             ds.set_values(f, values, key_field="id")
+        if bar is not None:
+            bar.update(len(changed))
     for start in range(0, len(new_idx), batch_size):
         samples = []
         for i in new_idx[start:start + batch_size]:
@@ -811,6 +817,8 @@ def _write_samples(fo, ds, ids, columns, kinds, fields, hashes, store_tags, new_
                                      tags=tags, **{HASH_FIELD: hashes[i],
                                                    SYNCED_TAGS_FIELD: tags}, **kwargs))
         ds.add_samples(samples, progress=False)
+        if bar is not None:
+            bar.update(len(samples))
     if new_idx or changed:
         ds.add_dynamic_sample_fields()
 
@@ -873,19 +881,30 @@ def _declare_schema(fo, ds, columns, kinds, fields) -> bool:
     return True
 
 
+#: batches of the bulk writer per progress-bar step (each step ends with a dataset reload)
+_BATCHES_PER_STEP = 5
+
+
 def _bulk_write(ds, ids, columns, kinds, fields, hashes, store_tags, new_idx, changed,
-                batch_size) -> None:
+                batch_size, bar=None) -> None:
     """Insert/update sample documents with bulk MongoDB writes (schema declared before).
 
     The raw document layout lives in :mod:`workbench._fiftyone_adapter` (the one module that
     uses FiftyOne's internals); only fields created by the workbench are set on updates.
+    ``bar`` (a :func:`~workbench._progress.progress` bar) advances by the samples written,
+    every :data:`_BATCHES_PER_STEP` batches.
     """
     from . import _fiftyone_adapter as adapter
 
+    step = batch_size * _BATCHES_PER_STEP
     if changed:
         values = {f: columns[f] for f in fields}
         values[HASH_FIELD] = hashes
-        adapter.update_samples(ds, values, kinds, changed, batch_size=batch_size)
+        for start in range(0, len(changed), step):
+            chunk = changed[start:start + step]
+            adapter.update_samples(ds, values, kinds, chunk, batch_size=batch_size)
+            if bar is not None:
+                bar.update(len(chunk))
     if new_idx:
         tags = ([store_tags.get(item_id, []) for item_id in ids] if store_tags is not None
                 else [[]] * len(ids))
@@ -893,7 +912,11 @@ def _bulk_write(ds, ids, columns, kinds, fields, hashes, store_tags, new_idx, ch
         values.update((f, columns[f]) for f in fields if f != "filepath")
         values[HASH_FIELD] = hashes
         values[SYNCED_TAGS_FIELD] = tags
-        adapter.insert_samples(ds, values, kinds, new_idx, batch_size=batch_size)
+        for start in range(0, len(new_idx), step):
+            chunk = new_idx[start:start + step]
+            adapter.insert_samples(ds, values, kinds, chunk, batch_size=batch_size)
+            if bar is not None:
+                bar.update(len(chunk))
 
 
 # --------------------------------------------------------------------------------------
@@ -907,6 +930,18 @@ def _check_project(project, func: str) -> None:
                 f"The 'project' parameter of {func} must be a workbench Project. "
                 f"Got {type(project).__name__} instead."
             )
+
+
+def _check_image_project(project, func: str) -> None:
+    """Refuse a text project: the FiftyOne App shows images, not texts."""
+    if getattr(project, "is_text", False):
+        raise WorkbenchError(
+            f"{func} cannot put project {project.name!r} into FiftyOne: its items are texts "
+            "(a 'text' column or .txt files), and the FiftyOne App shows images. Read the "
+            "texts in the workbench instead: the gallery (workbench.widgets.ItemGallery) and "
+            "the item view (workbench.widgets.ItemView) show them, escaped, with their labels "
+            "and predictions."
+        )
 
 
 def _load_dataset(fo, name: str, overwrite: bool):
@@ -995,9 +1030,18 @@ def sync_project(project, name: str | None = None, overwrite: bool = False, *,
     MissingDependencyError
         If FiftyOne is not installed.
     WorkbenchError
-        If MongoDB cannot be reached, or ``name`` is a dataset the workbench did not create.
+        If MongoDB cannot be reached, ``name`` is a dataset the workbench did not create, or
+        the project's items are texts (``project.is_text``: the App shows images; the
+        workbench's gallery and item view show texts).
+
+    Notes
+    -----
+    Shows a progress bar of its steps (fingerprint, fields, compare, write, tags) and one of
+    the samples written (see :func:`workbench._progress.progress`; ``WORKBENCH_PROGRESS=0``
+    hides them).
     """
     _check_project(project, "sync_project")
+    _check_image_project(project, "sync_project")
     if name is not None and (not isinstance(name, str) or not name.strip()):
         raise ValueError(f"The 'name' parameter of sync_project must be a non-empty str or "
                          f"None. Got {name!r} instead.")
@@ -1013,6 +1057,27 @@ def sync_project(project, name: str | None = None, overwrite: bool = False, *,
     t0 = time.perf_counter()
     fo = _fiftyone()
     name = name or synced_dataset_name(project)
+    with progress(total=len(_SYNC_STAGES), desc=f"FiftyOne sync {name}", unit="step") as bar:
+        return _sync(fo, project, name, overwrite, consensus=consensus,
+                     label_issues=label_issues, fast=fast, batch_size=batch_size,
+                     options=options, detection=detection, t0=t0, bar=bar)
+
+
+#: the steps of :func:`sync_project` shown on its progress bar
+_SYNC_STAGES = ("fingerprint", "fields", "compare", "write", "tags")
+
+
+def _stage(bar, stage: str) -> None:
+    """Move the sync's stage bar to ``stage`` (the steps before it are done)."""
+    bar.n = _SYNC_STAGES.index(stage)
+    bar.set_postfix_str(stage, refresh=False)
+    bar.refresh()
+
+
+def _sync(fo, project, name, overwrite, *, consensus, label_issues, fast, batch_size, options,
+          detection, t0, bar) -> SyncStats:
+    """The body of :func:`sync_project` (arguments checked), reporting its stages on ``bar``."""
+    _stage(bar, "fingerprint")
     skipped: list[str] = []
     media = _media_status(project)
     fingerprint = _input_fingerprint(project, media, consensus=consensus,
@@ -1021,9 +1086,11 @@ def sync_project(project, name: str | None = None, overwrite: bool = False, *,
     info = dict(ds.info.get("workbench") or {})
     if (not created and info.get("input_fingerprint") == fingerprint
             and info.get("n_samples") == ds.count()):
+        _stage(bar, "tags")
         return _push_only(project, ds, name, info, t0)
 
     extra_info: dict[str, Any] = {}
+    _stage(bar, "fields")
     if detection:
         from .detection.fiftyone import detection_records
 
@@ -1041,6 +1108,7 @@ def sync_project(project, name: str | None = None, overwrite: bool = False, *,
     existing: dict[str, tuple[str, str | None]] = {}
     base_of: dict[str, list] = {}
     dup_sample_ids: list[str] = []
+    _stage(bar, "compare")
     if not created:
         for sid, eid, eh, base in _read_samples(ds, [HASH_FIELD, SYNCED_TAGS_FIELD]):
             if eid is None:
@@ -1077,6 +1145,7 @@ def sync_project(project, name: str | None = None, overwrite: bool = False, *,
     if removed:
         ds.delete_samples(removed)
 
+    _stage(bar, "write")
     use_bulk = False
     if fast and (new_idx or changed_idx):
         from ._fiftyone_adapter import bulk_unavailable_reason
@@ -1086,14 +1155,18 @@ def sync_project(project, name: str | None = None, overwrite: bool = False, *,
             skipped.append(f"fast writer: {reason}; wrote with add_samples/set_values")
         use_bulk = reason is None and _declare_schema(fo, ds, columns, kinds, fields)
     writer = "" if not (new_idx or changed_idx) else "bulk" if use_bulk else "api"
-    if use_bulk:
-        _bulk_write(ds, ids, columns, kinds, fields, hashes, store_tags, new_idx,
-                    [(existing[ids[i]][0], i) for i in changed_idx], batch_size)
-    else:
-        _write_samples(fo, ds, ids, columns, kinds, fields, hashes, store_tags, new_idx,
-                       [(existing[ids[i]][0], i) for i in changed_idx], batch_size)
+    changed = [(existing[ids[i]][0], i) for i in changed_idx]
+    with progress(total=len(new_idx) + len(changed), desc="FiftyOne samples",
+                  unit="samples", disable=None if writer else True) as samples_bar:
+        if use_bulk:
+            _bulk_write(ds, ids, columns, kinds, fields, hashes, store_tags, new_idx, changed,
+                        batch_size, samples_bar)
+        else:
+            _write_samples(fo, ds, ids, columns, kinds, fields, hashes, store_tags, new_idx,
+                           changed, batch_size, samples_bar)
 
     # tags of existing samples: push what changed in the store since the last sync
+    _stage(bar, "tags")
     tags_added = tags_removed = 0
     if store_tags is not None and existing:
         keep = {eid: sid for eid, (sid, _) in existing.items() if eid in idset}
@@ -1119,6 +1192,9 @@ def sync_project(project, name: str | None = None, overwrite: bool = False, *,
                       skipped=tuple(skipped), writer=writer, dataset=ds)
     _LAST_STATS[name] = stats
     _mark_synced(project, name)
+    bar.n = len(_SYNC_STAGES)
+    bar.set_postfix_str("done", refresh=False)
+    bar.refresh()
     return stats
 
 
@@ -1262,12 +1338,21 @@ def to_fiftyone(project, name: str | None = None, overwrite: bool = False):
     fiftyone.core.dataset.Dataset
         The persistent dataset.
 
+    Raises
+    ------
+    WorkbenchError
+        If the project's items are texts (``project.is_text``): FiftyOne's App shows images;
+        read texts in the workbench's gallery and item view. See :func:`sync_project` for
+        the other errors.
+
     Examples
     --------
     >>> dataset = wb.to_fiftyone(project)            # doctest: +SKIP
     >>> wb.fiftyone_bridge.last_sync_stats(project)  # doctest: +SKIP
     SyncStats(dataset_name='workbench-sample', added=0, updated=0, deleted=0, ...)
     """
+    _check_project(project, "to_fiftyone")
+    _check_image_project(project, "to_fiftyone")
     stats = sync_project(project, name=name, overwrite=overwrite)
     try:
         project.last_sync_stats = stats
@@ -1388,6 +1473,9 @@ def fiftyone_session(project=None, *, port: int | None = None, proxy_url: str | 
     fiftyone.core.session.Session
         The session; ``session.url`` is the App's URL.
     """
+    if project is not None:
+        _check_project(project, "fiftyone_session")
+        _check_image_project(project, "fiftyone_session")
     fo = _fiftyone()
     current = _SESSION.get("session")
     if project is None:
