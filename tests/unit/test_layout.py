@@ -210,3 +210,29 @@ def test_layout_matrix_tiny_inputs():
     assert layout_matrix(np.zeros((0, 4))).shape == (0, 2)
     assert layout_matrix(np.ones((2, 4)), "umap").shape == (2, 2)
     assert layout_matrix(np.arange(5.0)[:, None], "pca").shape == (5, 2)
+
+
+def test_umap_default_is_parallel_and_the_seed_is_part_of_the_cache_key(folder, monkeypatch):
+    import umap
+
+    import workbench.layout as layout_module
+
+    made = []
+
+    class Recording:  # stands in for umap.UMAP: records how it is configured
+        def __init__(self, **kwargs):
+            made.append(kwargs)
+
+        def fit_transform(self, X):
+            return np.asarray(X)[:, :2] * 1.0
+
+    monkeypatch.setattr(umap, "UMAP", Recording)
+    default = layout(open_project(folder), "umap")
+    assert made[-1]["random_state"] is None and made[-1]["n_jobs"] == layout_module.UMAP_JOBS
+    seeded = layout(open_project(folder), "umap", random_state=0)
+    assert made[-1]["random_state"] == 0 and made[-1]["n_jobs"] == 1
+    assert len(made) == 2 and len(default) == len(seeded)
+    assert len(list(cache_folder(folder).glob("layout-umap-*.parquet"))) == 2
+    layout(open_project(folder), "umap")  # the unseeded entry is read back, not recomputed
+    layout(open_project(folder), "umap", random_state=0)
+    assert len(made) == 2
