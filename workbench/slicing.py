@@ -23,6 +23,12 @@ Statistics used (stated once here, repeated in each docstring):
 * Numeric columns (with more distinct values than ``bins``) are cut at their quantiles into
   half-open bins ``[low, high)``, the last one closed ``[low, high]``; missing values are a
   slice of their own.
+
+Beyond memory: :func:`confusion_table`, :func:`cell_items`, :func:`slice_metrics`,
+:func:`discover_slices` and :func:`slice_items` also take a run's errors table where the
+data lives, ``workbench.engine.register_project(path).errors(run)`` (DuckDB out of core, or
+Spark through Ibis): the counting runs in the engine, the statistics here on its small
+results (docs/scale.md).
 """
 
 from __future__ import annotations
@@ -76,6 +82,33 @@ def _is_detection(obj: Any) -> bool:
     if isinstance(obj, pd.DataFrame):
         return _is_matches(obj)
     return getattr(obj, "task", None) == "detection"
+
+
+def _in_engine(errors: Any, func: str, run: str | None = None):
+    """The run's errors table in the engine behind ``errors``, or None for anything else.
+
+    ``errors`` may be ``EngineTables.errors(run)`` (a :class:`workbench.engine.EngineErrors`)
+    or the ``EngineTables`` themselves (``run``, else the default run): the functions below
+    then count where the data lives (:mod:`workbench.engine`).
+    """
+    if isinstance(errors, pd.DataFrame) or \
+            not type(errors).__module__.startswith("workbench.engine"):
+        return None
+    from .engine.tables import EngineErrors, EngineTables
+
+    if isinstance(errors, EngineTables):
+        return errors.errors(run)
+    if isinstance(errors, EngineErrors) and run is not None and run != errors.run:
+        raise ValueError(f"{func}: run={run!r}, but the errors table given is run "
+                         f"{errors.run!r}. Pass tables.errors({run!r}), or drop run.")
+    return errors if isinstance(errors, EngineErrors) else None
+
+
+def _engine_target(target: str, func: str) -> None:
+    if target != "is_error":
+        raise ValueError(f"The 'target' parameter of {func} must be 'is_error' for an errors "
+                         f"table in the engine (it counts the model's errors). Got {target!r} "
+                         "instead. Slice other targets on a loaded frame.")
 
 
 def _classification_only(func: str, **given: Any) -> None:
@@ -523,7 +556,16 @@ def slice_items(errors: pd.DataFrame, conditions: dict) -> list[str]:
     -------
     list of str
         In the frame's order.
+
+        **Out of core / distributed**: given a run's errors table in the engine
+        (``EngineTables.errors(run)``), only these ids are fetched, in item order
+        (:func:`workbench.engine.engine_slice_items`).
     """
+    src = _in_engine(errors, "slice_items")
+    if src is not None:
+        from .engine import engine_slice_items
+
+        return engine_slice_items(src.tables, src.run, conditions)
     check_columns(errors, ["item_id", *conditions], what="errors", func="slice_items")
     mask = np.ones(len(errors), dtype=bool)
     for col, value in conditions.items():
@@ -592,6 +634,10 @@ def confusion_table(errors: pd.DataFrame, normalize: str | None = None, *,
         labels seen). Equal to ``confusion_matrix(label, predicted, labels=classes)``.
         The items behind a cell: :func:`cell_items`.
 
+        **Out of core / distributed**: given ``EngineTables`` (with ``run``, default the
+        default run) or a run's ``EngineTables.errors(run)``, the pairs are counted in the
+        engine (:func:`workbench.engine.engine_confusion_table`); the same table.
+
         **Detection**: given a matches frame (:func:`workbench.match_detections`) or a
         detection project (matched at ``iou``, default 0.5, for ``run``, default the
         project's default run), the table has the classes plus a ``background`` row (false
@@ -606,6 +652,12 @@ def confusion_table(errors: pd.DataFrame, normalize: str | None = None, *,
     >>> confusion_table(errors).to_numpy().tolist()
     [[1, 1], [0, 1]]
     """
+    src = _in_engine(errors, "confusion_table", run)
+    if src is not None:
+        from .engine import engine_confusion_table
+
+        _classification_only("confusion_table", iou=iou)
+        return engine_confusion_table(src.tables, src.run, normalize)
     if _is_detection(errors):
         from .detection.slicing import detection_confusion_table
 
@@ -669,6 +721,9 @@ def cell_items(errors: pd.DataFrame, true: str | None, predicted: str | None, *,
         are ``rows["item_id"].unique()``. See
         :func:`workbench.detection.slicing.detection_cell_items`.
 
+        **Out of core / distributed** (``EngineTables``, with ``run``, or
+        ``EngineTables.errors(run)``): only these ids are fetched, in item order.
+
     Examples
     --------
     >>> errors = pd.DataFrame({"item_id": ["a", "b", "c"], "label": ["x", "x", "y"],
@@ -676,6 +731,12 @@ def cell_items(errors: pd.DataFrame, true: str | None, predicted: str | None, *,
     >>> cell_items(errors, "x", "y")
     ['b']
     """
+    src = _in_engine(errors, "cell_items", run)
+    if src is not None:
+        from .engine import engine_cell_items
+
+        _classification_only("cell_items", iou=iou)
+        return engine_cell_items(src.tables, src.run, true, predicted)
     if _is_detection(errors):
         from .detection.slicing import detection_cell_items
 
@@ -754,6 +815,13 @@ def slice_metrics(errors: pd.DataFrame, by: str | Sequence[str] | None = None, *
     metadata, box metadata (``is_fn`` only) and ``size``; ``n`` counts boxes. Other targets
     count every row.
 
+    **Out of core / distributed**: ``errors`` may be a run's errors table in the engine,
+    ``EngineTables.errors(run)`` (or ``EngineTables``: the default run), from
+    :func:`workbench.engine.register_project` on DuckDB or Spark. The items and errors per
+    value are counted where the data lives and the statistics computed here on those counts:
+    the same frame as on ``project.errors(run)`` (target ``is_error`` only). See
+    docs/scale.md.
+
     See Also
     --------
     discover_slices : the worst conjunctions of conditions, found automatically.
@@ -767,6 +835,13 @@ def slice_metrics(errors: pd.DataFrame, by: str | Sequence[str] | None = None, *
     0  scanner     A  2       0         0.0
     1  scanner     B  2       2         1.0
     """
+    src = _in_engine(errors, "slice_metrics")
+    if src is not None:
+        from .engine import engine_slice_metrics
+
+        _engine_target(target, "slice_metrics")
+        return engine_slice_metrics(src.tables, src.run, by, bins=bins,
+                                    per_class_recall=per_class_recall)
     if _is_matches(errors) and target in _DETECTION_TARGETS:
         from .detection.slicing import object_slice_metrics
 
@@ -1020,6 +1095,12 @@ def discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None,
       (:func:`workbench.detection.discover_label_slices`); ``item_ids`` lists the slice's
       images once each, ``box_ids`` its dataset boxes and ``consensus_ids`` its missing
       boxes.
+    * **Out of core / distributed**: ``errors`` may be a run's errors table in the engine,
+      ``EngineTables.errors(run)`` (or ``EngineTables``: the default run). The engine
+      returns the items and errors of every combination of the features' levels and the
+      search runs here on those counts: the same slices and numbers as on
+      ``project.errors(run)`` (target ``is_error`` only), but ``item_ids`` is None; fetch a
+      slice's items when a curator opens it, ``slice_items(errors, row.conditions)``.
 
     Examples
     --------
@@ -1032,6 +1113,14 @@ def discover_slices(errors: pd.DataFrame, features: Sequence[str] | None = None,
     >>> discover_slices(errors).slice.iloc[0]
     'scanner=C & vendor=Y'
     """
+    src = _in_engine(errors, "discover_slices")
+    if src is not None:
+        from .engine import engine_discover_slices
+
+        _engine_target(target, "discover_slices")
+        return engine_discover_slices(
+            src.tables, src.run, features, max_order, min_support, top, bins=bins, alpha=alpha,
+            min_refinement=min_refinement, prune_explained=prune_explained)
     if target in _DATA_ISSUE_TARGETS and target not in errors.columns:
         raise SchemaError(
             f"discover_slices: target={target!r} is a data-issue flag, which the errors frame "

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..slicing import _bin_values
-from .tables import EngineTables, _ibis
+from .tables import EngineTables, _ibis, backend_name
 
 __all__ = [
     "current_annotations",
@@ -52,39 +52,48 @@ _NA_LABEL = "<NA>"
 
 
 class Materialized:
-    """An expression computed once and written to Parquet in a temporary folder.
+    """An expression computed once and kept where the engine keeps data.
 
-    Later queries scan the compressed file (DuckDB reads it in parallel, out of core) instead
-    of recomputing the expression (a join over every item); ``drop()`` deletes it. Any Ibis
-    backend with ``to_parquet``/``read_parquet`` works the same way.
+    On DuckDB it is written to Parquet in a temporary folder (in ``directory``): later
+    queries scan the compressed file (in parallel, out of core) instead of recomputing the
+    expression (a join over every item). Other engines keep it their own way through
+    Ibis' ``Table.cache()`` (Spark: a cached DataFrame on the executors, memory then disk).
+    ``drop()`` deletes it.
     """
 
     def __init__(self, expr, directory=None):
+        backend = expr._find_backend()
+        self._dir = None
+        self._cached = None
+        if backend_name(backend) != "duckdb":
+            self._cached = expr.cache()
+            self.table = self._cached
+            return
         import shutil
         import tempfile
         from pathlib import Path
 
-        backend = expr._find_backend()
         self._dir = Path(tempfile.mkdtemp(prefix="wb-engine-", dir=directory))
         path = self._dir / "table.parquet"
         try:
-            if getattr(backend, "name", "") == "duckdb":
-                # DuckDB's own parallel COPY (Ibis' to_parquet goes through Arrow batches)
-                target = str(path).replace("'", "''")
-                backend.raw_sql(f"COPY ({backend.compile(expr)}) TO '{target}' "
-                                "(FORMAT parquet, COMPRESSION uncompressed)").fetchall()
-            else:
-                backend.to_parquet(expr, str(path))
+            # DuckDB's own parallel COPY (Ibis' to_parquet goes through Arrow batches)
+            target = str(path).replace("'", "''")
+            backend.raw_sql(f"COPY ({backend.compile(expr)}) TO '{target}' "
+                            "(FORMAT parquet, COMPRESSION uncompressed)").fetchall()
             self.table = backend.read_parquet(str(path))
         except BaseException:
             shutil.rmtree(self._dir, ignore_errors=True)
             raise
 
     def drop(self) -> None:
-        """Delete the file (idempotent)."""
+        """Delete the file or release the engine's cache (idempotent)."""
         import shutil
 
-        shutil.rmtree(self._dir, ignore_errors=True)
+        if self._cached is not None:
+            self._cached.release()
+            self._cached = None
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
 
 
 def _count():
@@ -237,25 +246,30 @@ def bin_values(edges: list[float]) -> tuple[list, list[str]]:
 
 
 def _order_stats(table, col: str, n: int, positions: list[int]) -> dict[int, float]:
-    """The values at 0-based ``positions`` of the sorted non-missing ``col`` (exact)."""
+    """The values at 0-based ``positions`` of the sorted non-missing ``col`` (exact).
+
+    One query: the discrete percentile at ``(j + 0.5) / n`` is the ``j``-th order statistic
+    exactly (the first value whose cumulative share reaches it), on DuckDB
+    (``quantile_disc``) and Spark (``percentile_disc``); other engines sort.
+    """
     x = table[col].cast("float64")
+    values = table.filter(x.notnull()).select(x=x)
     backend = table._find_backend()
-    if getattr(backend, "name", "") == "duckdb":
-        # quantile_disc at (j + 0.5) / n is the j-th order statistic, exactly
-        qs = [(j + 0.5) / n for j in positions]
-        sql = (f"SELECT quantile_disc(CAST({_quote(col)} AS DOUBLE), {qs!r}) FROM "
-               f"({backend.compile(table)}) AS t WHERE {_quote(col)} IS NOT NULL")
+    qs = [(j + 0.5) / n for j in positions]
+    name = backend_name(backend)
+    if name == "duckdb":
+        sql = f"SELECT quantile_disc(x, {qs!r}) FROM ({backend.compile(values)}) AS t"
         raw = backend.raw_sql(sql).fetchall()[0][0]
         return {j: float(v) for j, v in zip(positions, raw, strict=True)}
-    out = {}
-    sorted_x = table.filter(x.notnull()).select(x=x).order_by("x")
-    for j in positions:
-        out[j] = float(sorted_x.limit(1, offset=j).execute()["x"].iloc[0])
-    return out
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+    if name == "pyspark":
+        cols = ", ".join(f"percentile_disc({q!r}) WITHIN GROUP (ORDER BY x) AS q{i}"
+                         for i, q in enumerate(qs))
+        row = backend.sql(f"SELECT {cols} FROM ({backend.compile(values)}) AS t").execute()
+        return {j: float(row[f"q{i}"].iloc[0]) for i, j in enumerate(positions)}
+    ibis = _ibis()
+    ranked = values.mutate(_j=ibis.row_number().over(order_by=values.x))
+    got = ranked.filter(ranked._j.isin(positions)).execute()
+    return {int(j): float(v) for j, v in zip(got["_j"], got["x"], strict=True)}
 
 
 def quantile_edges(table, col: str, bins: int) -> list[float]:

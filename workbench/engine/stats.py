@@ -15,6 +15,7 @@ engine function                        equals
 ``engine_pairwise_agreement(t)``       ``pairwise_agreement(project.annotations)``
 ``engine_agreement_summary(t)``        ``agreement_summary(project.annotations)``
 ``engine_slice_items(t, run, cond)``   ``slice_items(project.errors(run), cond)``
+``engine_cell_items(t, run, tr, pr)``   ``cell_items(project.errors(run), tr, pr)``
 =====================================  ==================================================
 """
 
@@ -35,6 +36,7 @@ from .tables import EngineTables, _ibis
 
 __all__ = [
     "engine_confusion_table",
+    "engine_cell_items",
     "engine_slice_metrics",
     "engine_discover_slices",
     "engine_slice_items",
@@ -295,6 +297,38 @@ def engine_slice_items(tables: EngineTables, run: str | None = None,
             e = e.filter(x.isnull())
         else:
             e = e.filter(x == value)
+    return _ids_in_order(e, limit)
+
+
+def engine_cell_items(tables: EngineTables, run: str | None = None, true: str | None = None,
+                      predicted: str | None = None, *, limit: int | None = None
+                      ) -> list[str]:
+    """Item ids behind one cell of :func:`engine_confusion_table`, in item order.
+
+    Parameters
+    ----------
+    tables : EngineTables
+    run : str, default=None
+    true, predicted : str or None
+        The row and column of the cell; None matches every class.
+    limit : int, default=None
+        Most ids returned (the first in item order); None: all.
+
+    Returns
+    -------
+    list of str
+        Equal to ``cell_items(project.errors(run), true, predicted)`` (up to ``limit``).
+    """
+    limit = check_int(limit, "limit", "engine_cell_items", minimum=0, allow_none=True)
+    e = agg.errors_table(tables, run)
+    if true is not None:
+        e = e.filter(e.label == str(true))
+    if predicted is not None:
+        e = e.filter(e.predicted == str(predicted))
+    return _ids_in_order(e, limit)
+
+
+def _ids_in_order(e, limit: int | None) -> list[str]:
     e = e.select("item_id", "_row").order_by("_row")
     if limit is not None:
         e = e.limit(limit)

@@ -3,18 +3,21 @@
 :func:`register_project` opens a project folder (``items.parquet``, ``annotations.parquet``,
 ``predictions.parquet`` and ``workbench.toml``; each table may also be a folder of Parquet
 parts such as ``items/part-000.parquet``) as Ibis tables on a backend: DuckDB in this
-process by default (:func:`connect`), or any Ibis backend passed in (``ibis.pyspark.connect
-(spark)``...). Only the Parquet footers are read here; every query runs in the engine.
+process by default, Spark by name or session (``backend="pyspark"``), or any Ibis backend
+passed in (:func:`connect`). Only the Parquet footers are read here; every query runs in
+the engine.
 
 Each table gets a ``_row`` column, the row's position in the project (file order, then row
-order inside the file; on DuckDB from ``read_parquet(file_row_number=true)``): the pandas
-functions keep "the last row" of re-imported annotations and predictions, and list item ids
-in item order, and ``_row`` lets the engine do the same.
+order inside the file; on DuckDB from ``read_parquet(file_row_number=true)``, on Spark from
+the hidden ``_metadata.row_index`` column): the pandas functions keep "the last row" of
+re-imported annotations and predictions, and list item ids in item order, and ``_row``
+lets the engine do the same.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +25,8 @@ from typing import Any
 
 from ..errors import MissingDependencyError, SchemaError
 
-__all__ = ["EngineTables", "connect", "register_project", "register_tables"]
+__all__ = ["EngineErrors", "EngineTables", "backend_name", "connect", "register_project",
+           "register_tables"]
 
 #: Columns every table must have (as in the project format).
 REQUIRED = {
@@ -52,16 +56,47 @@ def _ibis():
     return ibis
 
 
+#: The engines ``connect`` creates by name.
+BACKENDS = ("duckdb", "pyspark")
+
+
+def _is_spark_session(obj: Any) -> bool:
+    """A ``pyspark.sql.SparkSession`` (checked without importing pyspark)."""
+    return any(c.__name__ == "SparkSession" and c.__module__.startswith("pyspark.")
+               for c in type(obj).__mro__)
+
+
+def _is_ibis_backend(obj: Any) -> bool:
+    if "ibis" not in type(obj).__module__.split(".")[0]:
+        return False
+    from ibis.backends import BaseBackend
+
+    return isinstance(obj, BaseBackend)
+
+
+def backend_name(backend: Any) -> str:
+    """The Ibis backend's name (``"duckdb"``, ``"pyspark"``...)."""
+    return str(getattr(backend, "name", ""))
+
+
 def connect(backend: Any = None, *, memory_limit: str | None = None,
             temp_directory: str | os.PathLike | None = None, threads: int | None = None):
     """The Ibis backend the engine runs on.
 
     Parameters
     ----------
-    backend : Ibis backend, default=None
-        Any connected Ibis backend (``ibis.pyspark.connect(session)``, ``ibis.duckdb.connect
-        (path)``...), returned as is. None creates an in-process DuckDB database
-        (``ibis.duckdb.connect()``).
+    backend : {'duckdb', 'pyspark'}, SparkSession, Ibis backend or None, default=None
+        Where the counting runs:
+
+        * None or ``'duckdb'``: a new in-process DuckDB database (``ibis.duckdb.connect()``),
+          out of core on this machine;
+        * ``'pyspark'``: Spark through Ibis (``ibis.pyspark.connect``) on the active
+          SparkSession, else on ``SparkSession.builder.getOrCreate()`` (its master and
+          resources come from ``spark-defaults.conf``/``PYSPARK_SUBMIT_ARGS``; local mode
+          when none is set);
+        * a ``pyspark.sql.SparkSession``: Spark on that session;
+        * any connected Ibis backend (``ibis.duckdb.connect(path)``, ``ibis.pyspark.connect
+          (session)``...), returned as is.
     memory_limit : str, default=None
         DuckDB only: the most memory DuckDB may use (``"4GB"``); beyond it, it spills to
         ``temp_directory``. None keeps DuckDB's default (80 % of the RAM).
@@ -73,13 +108,58 @@ def connect(backend: Any = None, *, memory_limit: str | None = None,
     Returns
     -------
     Ibis backend
+
+    Raises
+    ------
+    ValueError
+        If ``backend`` is none of these, or a DuckDB option is given with another backend.
+    MissingDependencyError
+        If Ibis, DuckDB or PySpark is not installed (``pip install 'workbench[scale]'``).
+    RuntimeError
+        If Spark cannot start because Java is missing (the message says what to install).
+
+    Examples
+    --------
+    >>> connect()                                       # doctest: +SKIP
+    >>> connect("pyspark")                              # doctest: +SKIP
+    >>> register_project("big_project", backend="pyspark")  # doctest: +SKIP
     """
-    if backend is not None:
-        if memory_limit is not None or temp_directory is not None or threads is not None:
-            raise ValueError("connect: memory_limit, temp_directory and threads configure the "
-                             "DuckDB database created when backend is None; configure the "
-                             "backend you pass yourself.")
+    func = "connect"
+    duck_options = {"memory_limit": memory_limit, "temp_directory": temp_directory,
+                    "threads": threads}
+    given = [k for k, v in duck_options.items() if v is not None]
+    if isinstance(backend, str):
+        if backend not in BACKENDS:
+            raise ValueError(_backend_message(backend, func))
+        if backend == "pyspark":
+            _no_duck_options(given, "'pyspark'", func)
+            return _spark_backend(None)
+        backend = None
+    if backend is None:
+        return _duckdb_backend(memory_limit, temp_directory, threads)
+    if _is_spark_session(backend):
+        _no_duck_options(given, "a SparkSession", func)
+        return _spark_backend(backend)
+    if _is_ibis_backend(backend):
+        _no_duck_options(given, "an Ibis backend", func)
         return backend
+    raise ValueError(_backend_message(backend, func))
+
+
+def _backend_message(backend: Any, func: str) -> str:
+    return (f"The 'backend' parameter of {func} must be a str among {{'duckdb', 'pyspark'}}, "
+            "a pyspark.sql.SparkSession, a connected Ibis backend or None. Got "
+            f"{backend!r} instead.")
+
+
+def _no_duck_options(given: list[str], what: str, func: str) -> None:
+    if given:
+        raise ValueError(f"{func}: {', '.join(given)} configure(s) the DuckDB database "
+                         f"created when backend is None or 'duckdb', not {what}; configure "
+                         "the engine you pass yourself (for Spark: its session's config).")
+
+
+def _duckdb_backend(memory_limit, temp_directory, threads):
     ibis = _ibis()
     # every order-dependent result is ordered by _row explicitly: let DuckDB reorder freely
     config: dict[str, Any] = {"preserve_insertion_order": False}
@@ -90,6 +170,28 @@ def connect(backend: Any = None, *, memory_limit: str | None = None,
     if threads is not None:
         config["threads"] = int(threads)
     return ibis.duckdb.connect(**config)
+
+
+def _spark_backend(session):
+    """Ibis on ``session`` (None: the active SparkSession, else a new default one)."""
+    ibis = _ibis()
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "The Spark engine needs PySpark: pip install 'workbench[scale]' (and Java 17, "
+            "e.g. apt-get install openjdk-17-jre-headless).") from exc
+    if session is None:
+        session = SparkSession.getActiveSession()
+    if session is None:
+        java = os.environ.get("JAVA_HOME") or shutil.which("java")
+        if not java:
+            raise RuntimeError(
+                "connect: Spark needs Java (17 for PySpark 4), and neither JAVA_HOME nor "
+                "java on the PATH was found. Install it (apt-get install "
+                "openjdk-17-jre-headless) or set JAVA_HOME.")
+        session = SparkSession.builder.getOrCreate()
+    return ibis.pyspark.connect(session)
 
 
 @dataclass
@@ -151,6 +253,25 @@ class EngineTables:
         self._edges.clear()
         self._cubes.clear()
 
+    def errors(self, run: str | None = None) -> EngineErrors:
+        """The errors table of ``run`` in the engine, for the public slicing functions.
+
+        The engine's counterpart of ``Project.errors(run)``: nothing is computed here;
+        :func:`workbench.slice_metrics`, :func:`workbench.discover_slices`,
+        :func:`workbench.confusion_table`, :func:`workbench.cell_items` and
+        :func:`workbench.slice_items` given it count in the engine.
+
+        Parameters
+        ----------
+        run : str, default=None
+            None: the project's default run.
+
+        Returns
+        -------
+        EngineErrors
+        """
+        return EngineErrors(self, self.run(run, "EngineTables.errors"))
+
     @property
     def metadata_columns(self) -> list[str]:
         """Item columns other than ``item_id``, ``filepath``, ``label``, ``text``."""
@@ -182,6 +303,37 @@ class EngineTables:
                              f"{{{', '.join(repr(r) for r in runs)}}} or None. Got {run!r} "
                              "instead.")
         return run
+
+
+@dataclass(frozen=True)
+class EngineErrors:
+    """A run's errors table where the data lives (``EngineTables.errors(run)``).
+
+    Pass it to the public slicing functions in place of ``project.errors(run)``: they count
+    in the engine and compute the statistics in pandas on the small counts, returning the
+    frames they return on the loaded project (:mod:`workbench.engine.stats`), except that
+    :func:`workbench.discover_slices` leaves ``item_ids`` None: a slice's items are fetched
+    when a curator opens it (:func:`workbench.slice_items` with its ``conditions``).
+
+    Attributes
+    ----------
+    tables : EngineTables
+    run : str
+    """
+
+    tables: EngineTables
+    run: str
+
+    @property
+    def table(self):
+        """The Ibis expression of the errors table (``aggregates.errors_table``)."""
+        from .aggregates import errors_table
+
+        return errors_table(self.tables, self.run)
+
+    def __repr__(self) -> str:
+        return (f"EngineErrors(run={self.run!r}, backend={backend_name(self.tables.backend)!r}"
+                f", metadata_columns={self.tables.metadata_columns})")
 
 
 def _parquet_files(path: Path) -> list[Path]:
@@ -232,17 +384,9 @@ def _check_schema(files: list[Path], kind: str) -> list[str]:
 
 def _read(backend, files: list[Path], kind: str, names: list[str]):
     """One Ibis table over ``files`` with string ids/labels and a ``_row`` column."""
-    ibis = _ibis()
-    duck = getattr(backend, "name", "") == "duckdb"
     parts = []
     for i, f in enumerate(files):
-        offset = ibis.literal(i * _FILE_STRIDE, "int64")
-        if duck:
-            t = backend.read_parquet(str(f), file_row_number=True)
-            t = t.mutate(_row=t["file_row_number"].cast("int64") + offset)
-        else:  # other engines: their scan order
-            t = backend.read_parquet(str(f))
-            t = t.mutate(_row=ibis.row_number().cast("int64") + offset)
+        t = _read_file(backend, f, i * _FILE_STRIDE)
         casts = {c: t[c].cast("string") for c in STRING_COLUMNS[kind]
                  if c in t.columns and not t[c].type().is_string()}
         if casts:
@@ -252,6 +396,48 @@ def _read(backend, files: list[Path], kind: str, names: list[str]):
     for t in parts[1:]:
         table = table.union(t, distinct=False)
     return table
+
+
+def _read_file(backend, path: Path, offset: int):
+    """One Parquet file as an Ibis table with ``_row`` = ``offset`` + the row's position."""
+    ibis = _ibis()
+    name = backend_name(backend)
+    if name == "duckdb":
+        t = backend.read_parquet(str(path), file_row_number=True)
+        return t.mutate(_row=t["file_row_number"].cast("int64") + ibis.literal(offset, "int64"))
+    if name == "pyspark":
+        return _read_spark(backend, path, offset)
+    # other engines: their scan order
+    t = backend.read_parquet(str(path))
+    return t.mutate(_row=ibis.row_number().cast("int64") + ibis.literal(offset, "int64"))
+
+
+def _spark_name(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _read_spark(backend, path: Path, offset: int):
+    """``_read_file`` on Spark: ``_row`` from the hidden ``_metadata.row_index`` column.
+
+    Spark cannot read nanosecond timestamps (pandas' default in Parquet) as timestamps:
+    with ``spark.sql.legacy.parquet.nanosAsLong`` (set on the session when a file has
+    them) they arrive as nanoseconds since the epoch; ``annotated_at`` stays so (it only
+    orders labels, exactly), other columns become Spark's microsecond timestamps.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(path)
+    cols = []
+    for f in schema:
+        col = _spark_name(f.name)
+        if pa.types.is_timestamp(f.type) and f.type.unit == "ns":
+            backend.raw_sql("SET spark.sql.legacy.parquet.nanosAsLong = true")
+            if f.name != "annotated_at":
+                col = f"timestamp_micros({col} DIV 1000) AS {col}"
+        cols.append(col)
+    return backend.sql(f"SELECT {', '.join(cols)}, CAST(_metadata.row_index AS BIGINT) + "
+                       f"{int(offset)} AS _row FROM parquet.{_spark_name(str(path))}")
 
 
 def _find(root: Path, kind: str) -> Path | None:
@@ -286,8 +472,8 @@ def register_tables(items, annotations=None, predictions=None, *, backend=None,
     annotations, predictions : path-like, optional
         ``item_id``, ``annotator``, ``label`` [, ``annotated_at``]; ``item_id``, ``run``,
         ``label`` [, ``confidence``, ``prob_<class>``].
-    backend : Ibis backend, default=None
-        See :func:`connect` (None: in-process DuckDB).
+    backend : {'duckdb', 'pyspark'}, SparkSession, Ibis backend or None, default=None
+        Where the queries run, see :func:`connect` (None: in-process DuckDB).
     classes : list of str, default=None
         The class order; None: the sorted labels seen (one query).
     default_run : str, default=None
@@ -344,8 +530,8 @@ def register_project(path: str | os.PathLike, *, backend=None) -> EngineTables:
         optional ``annotations`` and ``predictions`` the same way, optional
         ``workbench.toml`` (``classes``, ``default_run``). Write one with
         ``workbench.write_project(project, path, format="parquet")``.
-    backend : Ibis backend, default=None
-        See :func:`connect`.
+    backend : {'duckdb', 'pyspark'}, SparkSession, Ibis backend or None, default=None
+        Where the queries run, see :func:`connect` (None: in-process DuckDB).
 
     Returns
     -------
@@ -360,8 +546,10 @@ def register_project(path: str | os.PathLike, *, backend=None) -> EngineTables:
     Examples
     --------
     >>> tables = register_project("my_project")                       # doctest: +SKIP
-    >>> engine_slice_metrics(tables, by=["scanner", "site"])         # doctest: +SKIP
+    >>> wb.slice_metrics(tables.errors(), by=["scanner", "site"])     # doctest: +SKIP
+    >>> on_spark = register_project("my_project", backend="pyspark")  # doctest: +SKIP
     """
+    backend = connect(backend)  # a wrong backend is reported before the files are read
     root = Path(path)
     if not root.is_dir():
         raise SchemaError(f"{root}: not a project folder.")
