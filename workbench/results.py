@@ -61,7 +61,7 @@ from ._validation import check_option
 
 __all__ = ["DASHBOARDS", "FORMAT_VERSION", "RESULTS", "agreement_by", "agreement_summary",
            "agreement_table", "annotator_quality", "confused_pairs", "consensus",
-           "current_annotations", "dashboard_steps", "dawid_skene", "discover_slices",
+           "coverage", "current_annotations", "dashboard_steps", "dawid_skene", "discover_slices",
            "disagreeing_items", "drift",
            "errors", "label_issues", "pairwise_agreement", "precompute", "project_key",
            "scorecard", "slice_metrics", "store_state", "warm"]
@@ -612,6 +612,66 @@ def drift(project: Any, by: str = "batch") -> pd.DataFrame:
     return _get(project, "drift", {"by": by}, lambda: compute(project, by=by))
 
 
+def _coverage_encode(result) -> tuple[dict, dict]:
+    parts = {"slices": result.slices,
+             "reference_ids": pd.DataFrame({"item_id": pd.Series(result.reference_ids,
+                                                                 dtype="str")}),
+             "target_ids": pd.DataFrame({"item_id": pd.Series(result.target_ids, dtype="str")})}
+    if result.items is not None:
+        parts["items"] = result.items
+    meta = {"k": int(result.k), "percentile": result.percentile,
+            "threshold": None if result.threshold is None else float(result.threshold),
+            "note": result.note, "skipped": result.skipped,
+            "types": [type(result.percentile).__name__]}
+    return parts, meta
+
+
+def _coverage_decode(parts: dict, meta: dict):
+    from .coverage import Coverage
+
+    percentile = meta["percentile"]
+    if meta["types"][0] == "int":
+        percentile = int(percentile)
+    elif meta["types"][0] == "float":
+        percentile = float(percentile)
+    return Coverage(slices=parts["slices"], items=parts.get("items"),
+                    reference_ids=parts["reference_ids"]["item_id"].tolist(),
+                    target_ids=parts["target_ids"]["item_id"].tolist(), k=meta["k"],
+                    percentile=percentile, threshold=meta["threshold"], note=meta["note"],
+                    skipped=meta["skipped"])
+
+
+def coverage(project: Any, reference: dict, target: dict) -> Any:
+    """:func:`workbench.coverage` of ``target`` against ``reference`` (default options), cached.
+
+    Parameters
+    ----------
+    project : Project
+    reference, target : dict
+        ``{column: [values]}`` as :func:`workbench.coverage` takes them.
+
+    Returns
+    -------
+    Coverage
+    """
+    from ._cache import _plain
+    from .coverage import coverage as compute
+
+    def plain(groups: dict) -> dict:
+        return {str(c): [v if isinstance(v, (str, int, float, bool)) or v is None
+                         else _plain(v) for v in values] for c, values in groups.items()}
+
+    try:
+        options = {"reference": plain(reference), "target": plain(target),
+                   "types": {c: [type(v).__name__ for v in vs]
+                             for side in (reference, target) for c, vs in side.items()}}
+    except TypeError:  # values that are not JSON: computed, not cached
+        return compute(project, reference=reference, target=target)
+    return _get(project, "coverage", options,
+                lambda: compute(project, reference=reference, target=target),
+                encode=_coverage_encode, decode=_coverage_decode)
+
+
 def scorecard(project: Any, *, by: tuple[str, ...] = ("vendor", "batch"),
               store: Any = None) -> pd.DataFrame:
     """:func:`workbench.vendor_scorecard`, cached under the tag store's state.
@@ -700,9 +760,32 @@ def _steps(project: Any, runs: list[str]) -> dict[str, list[tuple[str, Callable[
     if default is not None and p.metadata_columns:
         add("discover_slices", f"discover_slices {default} top 5",
             lambda: discover_slices(p, run=default, top=5))
-    if "batch" in p.items.columns:
-        add("drift", "drift batch", lambda: drift(p, "batch"))
+    drift_by = _first_column(p, "batch")
+    if drift_by is not None:
+        add("drift", f"drift {drift_by}", lambda: drift(p, drift_by))
+    cover_by = _first_column(p, "split")
+    if cover_by is not None:
+        add("coverage", f"coverage {cover_by}", lambda: _default_coverage(p, cover_by))
     return steps
+
+
+def _first_column(project: Any, preferred: str) -> str | None:
+    """The column the data dashboard opens with: ``preferred``, else the first with 2 values."""
+    options = [c for c in project.metadata_columns
+               if project.items[c].nunique(dropna=True) >= 2]
+    return preferred if preferred in options else (options[0] if options else None)
+
+
+def _default_coverage(project: Any, column: str) -> Any:
+    """The coverage the data dashboard opens with (its default groups of ``column``)."""
+    from .widgets.data_explorer import default_groups
+
+    ref, tgt = default_groups(project.items, column)
+    if not ref or not tgt:
+        return None
+    lookup = {str(v): v for v in project.items[column].dropna().unique()}
+    return coverage(project, {column: [lookup[v] for v in ref]},
+                    {column: [lookup[v] for v in tgt]})
 
 
 def _overview_scorecard(project: Any) -> pd.DataFrame:
@@ -716,7 +799,7 @@ def _overview_scorecard(project: Any) -> pd.DataFrame:
 RESULTS = ("errors", "label_issues", "agreement_summary", "pairwise_agreement",
            "annotator_quality", "disagreeing_items", "confused_pairs", "consensus",
            "agreement_table", "agreement_by", "scorecard", "slice_metrics", "discover_slices",
-           "drift")
+           "drift", "coverage")
 
 #: What each dashboard reads at start (its notebook calls :func:`warm` with its name).
 DASHBOARDS = {
@@ -727,7 +810,7 @@ DASHBOARDS = {
                       "disagreeing_items", "confused_pairs", "label_issues", "agreement_by"),
     "relabel": ("label_issues", "errors", "discover_slices"),
     "vendors": ("scorecard", "confused_pairs"),
-    "data": ("drift",),
+    "data": ("drift", "coverage"),
 }
 
 

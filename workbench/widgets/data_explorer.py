@@ -10,7 +10,6 @@ import pandas as pd
 
 from .. import results
 from .._format import percent
-from ..coverage import coverage
 from ..drift import MAX_LEVELS, drift_items, drift_summary, slice_values
 from ..selection import Selection
 from ._adapters import RowGrid, StatusMixin, esc, guarded
@@ -224,8 +223,9 @@ class CoverageView(StatusMixin, w.VBox):
         values = self.project.items[column]
         # the filters compare with the column's own values (numbers stay numbers)
         lookup = {str(v): v for v in values.dropna().unique()}
-        self.result = coverage(self.project, reference={column: [lookup[v] for v in ref]},
-                               target={column: [lookup[v] for v in tgt]})
+        self.result = results.coverage(  # cached for every kernel
+            self.project, {column: [lookup[v] for v in ref]},
+            {column: [lookup[v] for v in tgt]})
         self.slices = self.result.slices.reset_index(drop=True)
         items = self.result.items
         self.novel = (items[items["is_novel"].to_numpy(bool)].reset_index(drop=True)
