@@ -21,6 +21,7 @@ from workbench.detection.sample import (
     CLASSES,
     CLUTTERED_SITE,
     DETECTION_SAMPLE_DIR,
+    EMBEDDING_DIM,
     FAULT_RATES,
     HEIGHT,
     N_IMAGES,
@@ -142,6 +143,45 @@ def test_committed_sample_has_every_file_and_image(frames):
 def test_committed_sample_stays_small():
     total = sum(p.stat().st_size for p in ROOT.rglob("*") if p.is_file())
     assert total < 15 * 2**20
+
+
+def test_committed_sample_ships_the_detectors_embeddings(frames):
+    import workbench as wb
+
+    items = frames[0]
+    emb = pd.read_parquet(ROOT / "embeddings.parquet")
+    assert list(emb.columns) == ["item_id"] + [f"e{k}" for k in range(EMBEDDING_DIM)]
+    assert emb["item_id"].tolist() == items["item_id"].tolist()
+    X = emb.drop(columns="item_id").to_numpy()
+    assert X.dtype == np.float32 and np.isfinite(X).all()
+    assert (X >= 0).all() and (X.std(axis=0) > 0).all()  # pooled ReLU units, none dead
+    project = wb.open_project(ROOT)  # validated like any project's embeddings
+    assert project.has_embeddings
+    ids, M = project.embedding_matrix()
+    assert M.shape == (N_IMAGES, EMBEDDING_DIM) and list(ids) == items["item_id"].tolist()
+
+
+def test_embeddings_see_the_scene_not_the_control(frames):
+    """Each scene's 5 nearest scenes share its light, camera and number of objects far more
+    often than chance; its capture week (a control with no effect on the images) at chance."""
+    from sklearn.neighbors import NearestNeighbors
+
+    items, boxes = frames[0], frames[1]
+    X = pd.read_parquet(ROOT / "embeddings.parquet").drop(columns="item_id").to_numpy()
+    near = NearestNeighbors(n_neighbors=6).fit(X).kneighbors(X, return_distance=False)[:, 1:]
+
+    def same(col):
+        v = items[col].to_numpy()
+        chance = float((items[col].value_counts(normalize=True) ** 2).sum())
+        return float((v[near] == v[:, None]).mean()), chance
+
+    for col, lift in (("time_of_day", 0.15), ("camera", 0.10), ("site", 0.05)):
+        share, chance = same(col)
+        assert share > chance + lift, (col, share, chance)
+    share, chance = same("capture_week")
+    assert share < chance + 0.05, (share, chance)
+    n = boxes.groupby("item_id").size().reindex(items["item_id"], fill_value=0).to_numpy()
+    assert np.corrcoef(n, n[near].mean(axis=1))[0, 1] > 0.4
 
 
 def test_workbench_toml_declares_a_detection_project():
@@ -371,6 +411,9 @@ def test_small_build_is_a_complete_project(small_builds):
     items, boxes, annotations, predictions, truth = _read(small_builds[0])
     assert len(items) == 36
     assert set(predictions["run"]) == set(RUNS)
+    emb = pd.read_parquet(small_builds[0] / "embeddings.parquet")
+    assert emb.shape == (36, 1 + EMBEDDING_DIM) and emb["item_id"].tolist() == items[
+        "item_id"].tolist()
     assert len(boxes) == (truth["box_id"] != "").sum()
     assert "a reduced build: 36 scenes" in (small_builds[0] / "README.md").read_text("utf-8")
 
@@ -424,3 +467,7 @@ def test_committed_sample_matches_a_full_rebuild(tmp_path):
                                   old_p[["item_id", "run", "label"]])
     numbers = [c for c in old_p.columns if c not in ("item_id", "run", "label")]
     np.testing.assert_allclose(new_p[numbers].to_numpy(), old_p[numbers].to_numpy(), atol=1e-5)
+    old_e, new_e = (pd.read_parquet(r / "embeddings.parquet") for r in (ROOT, new))
+    assert new_e["item_id"].tolist() == old_e["item_id"].tolist()
+    np.testing.assert_allclose(new_e.drop(columns="item_id").to_numpy(),
+                               old_e.drop(columns="item_id").to_numpy(), atol=2e-4)

@@ -18,7 +18,9 @@ project (the one committed in ``data/sample-detection/``):
   pixels and gradient-orientation histograms over an image pyramid, non-maximum
   suppression, Platt-calibrated confidences) trained out of fold on the noisy dataset boxes:
   run ``baseline`` (logistic regression, five scales, a coarse stride, one box shape per
-  class) and run ``candidate`` (a small neural network, nine scales, box regression).
+  class) and run ``candidate`` (a small neural network, nine scales, box regression);
+- ``embeddings.parquet``: the ``candidate`` detector's own representation of each scene, its
+  64 hidden units max-pooled over every window it scans (out of fold, like its detections).
 
 Everything is seeded and single-threaded, so rebuilding gives byte-identical files.
 """
@@ -43,6 +45,7 @@ __all__ = [
     "WEAK_CAMERA",
     "CLUTTERED_SITE",
     "N_IMAGES",
+    "EMBEDDING_DIM",
 ]
 
 #: Where the committed detection sample lives in a source checkout.
@@ -67,6 +70,10 @@ NIGHT_SHARE = 0.30
 WEEK_YEAR, FIRST_WEEK, N_WEEKS = 2026, 14, 6
 OCCLUDED_SHARE = 0.04
 N_FOLDS = 3
+#: Width of the shipped embeddings: the hidden layer of the ``candidate`` detector's network.
+EMBEDDING_DIM = 64
+#: The run whose network gives the embeddings.
+EMBEDDING_RUN = "candidate"
 #: Planted faults of the dataset's boxes, as shares of the true boxes.
 FAULT_RATES = {"missed": 0.015, "loose": 0.015, "wrong_class": 0.010}
 VENDORS = {"northstar": ["ana", "ben"], "quicklabel": ["dev"]}
@@ -501,7 +508,7 @@ def _specs(seed: int) -> list[_Spec]:
         _Spec("baseline", (0, 2, 4, 6, 8), 2, False, lambda: make_pipeline(
             StandardScaler(), LogisticRegression(C=0.1, max_iter=300))),
         _Spec("candidate", tuple(range(len(SCALES))), 1, True, lambda: make_pipeline(
-            StandardScaler(), MLPClassifier((64,), alpha=1e-3, max_iter=80,
+            StandardScaler(), MLPClassifier((EMBEDDING_DIM,), alpha=1e-3, max_iter=80,
                                             random_state=seed))),
     ]
 
@@ -558,6 +565,17 @@ class _Detector:
             self.shape = np.array([shift[y == c].mean(axis=0) for c in range(10)])
         return self
 
+    def hidden(self, feats: np.ndarray) -> np.ndarray | None:
+        """The window classifier's hidden-layer activations (ReLU) of each window.
+
+        None when the classifier has no hidden layer (the logistic-regression baseline).
+        """
+        mlp = self.model[-1]
+        if not hasattr(mlp, "coefs_"):
+            return None
+        Z = self.model[:-1].transform(feats)
+        return np.maximum(Z @ mlp.coefs_[0] + mlp.intercepts_[0], 0.0)
+
     def detect(self, feats: np.ndarray, wins: np.ndarray):
         """Boxes [x, y, w, h] and the 11 probabilities of each detection kept by NMS."""
         probs = self.model.predict_proba(feats)
@@ -578,11 +596,15 @@ class _Detector:
 
 
 def _detections(items: pd.DataFrame, images: np.ndarray, boxes: pd.DataFrame, seed: int):
-    """Out-of-fold detections of every run: {run: (frame of item/fold/box, probabilities)}.
+    """Out-of-fold detections of every run and the scenes' embeddings.
 
-    Two passes over the scenes: the first collects each detector's training windows (from
-    the dataset's boxes, faults included), the second scans each scene with the models of
-    the folds that did not train on it.
+    Returns ``({run: (frame of item/fold/box, probabilities)}, embeddings)``. Two passes
+    over the scenes: the first collects each detector's training windows (from the
+    dataset's boxes, faults included), the second scans each scene with the models of the
+    folds that did not train on it. In the second pass, each scene's embedding is the
+    :data:`EMBEDDING_RUN` network's hidden layer max-pooled over every window that network
+    scans (global max pooling, as a convolutional detector's backbone is pooled into one
+    vector per image): ``(n_images, EMBEDDING_DIM)``.
     """
     specs = _specs(seed)
     folds = items["fold"].to_numpy()
@@ -609,12 +631,15 @@ def _detections(items: pd.DataFrame, images: np.ndarray, boxes: pd.DataFrame, se
         detectors.append([_Detector(spec).fit(X[fold != k], y[fold != k], shift[fold != k])
                           for k in range(N_FOLDS)])
     found: list[list] = [[] for _ in specs]
+    embeddings = np.zeros((len(items), EMBEDDING_DIM))
     for i in range(len(items)):
         feats, wins, where = _windows(images[i])
         for spec, fitted, out in zip(specs, detectors, found, strict=True):
             m = spec.mask(where)
             b, p = fitted[folds[i]].detect(feats[m], wins[m])
             out.append((np.full(len(b), i), b, p))
+            if spec.name == EMBEDDING_RUN:
+                embeddings[i] = fitted[folds[i]].hidden(feats[m]).max(axis=0)
     result = {}
     for spec, out in zip(specs, found, strict=True):
         item = np.concatenate([o[0] for o in out])
@@ -622,7 +647,7 @@ def _detections(items: pd.DataFrame, images: np.ndarray, boxes: pd.DataFrame, se
         frame = pd.DataFrame({"item": item, "fold": folds[item],
                               "x": b[:, 0], "y": b[:, 1], "w": b[:, 2], "h": b[:, 3]})
         result[spec.name] = (frame, np.vstack([o[2] for o in out]))
-    return result
+    return result, embeddings
 
 
 def _greedy_match(det: pd.DataFrame, ref: pd.DataFrame, iou: float = 0.5,
@@ -683,13 +708,20 @@ def _calibrate(det: pd.DataFrame, ref: pd.DataFrame) -> np.ndarray:
     return out
 
 
-def _predictions(items, images, boxes, seed) -> pd.DataFrame:
-    """predictions.csv: every run's detections with calibrated confidences and class probs."""
+def _predictions(items, images, boxes, seed) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The predictions and the embeddings of the scenes.
+
+    predictions.csv: every run's detections with calibrated confidences and class probs;
+    embeddings.parquet: the :data:`EMBEDDING_RUN` network's pooled hidden layer, rounded to 4
+    decimals (see :func:`_detections`).
+    """
     from threadpoolctl import threadpool_limits
+
+    from ..embeddings import embedding_frame
 
     frames = []
     with threadpool_limits(limits=1):
-        found = _detections(items, images, boxes, seed)
+        found, pooled = _detections(items, images, boxes, seed)
         for run, (det, probs) in found.items():
             digit = _round_probs(probs[:, :10] / probs[:, :10].sum(axis=1, keepdims=True))
             det["item_id"] = items["item_id"].to_numpy()[det["item"].to_numpy()]
@@ -712,7 +744,8 @@ def _predictions(items, images, boxes, seed) -> pd.DataFrame:
                 frame[f"prob_{name}"] = digit[:, c]
             order = np.lexsort((-conf, det["item"].to_numpy()))
             frames.append(frame.iloc[order])
-    return pd.concat(frames, ignore_index=True)
+    embeddings = embedding_frame(items["item_id"].to_numpy(), np.round(pooled, 4))
+    return pd.concat(frames, ignore_index=True), embeddings
 
 
 # --------------------------------------------------------------------------- README
@@ -896,7 +929,9 @@ def build_detection_sample(directory, *, seed=0, n_images=N_IMAGES) -> Path:
     build (800 scenes) takes about a minute on one core (two passes of a sliding-window
     detector over every scene). It writes ``workbench.toml``, ``items.csv``,
     ``boxes.csv``, ``annotations.csv``, ``predictions.csv``, ``truth_boxes.csv``,
-    ``README.md`` and ``images/scene-NNNN.png``. Existing files of those names are replaced.
+    ``embeddings.parquet`` (the ``candidate`` detector's own 64-dimensional representation
+    of each scene), ``README.md`` and ``images/scene-NNNN.png``. Existing files of those
+    names are replaced.
 
     Parameters
     ----------
@@ -923,8 +958,8 @@ def build_detection_sample(directory, *, seed=0, n_images=N_IMAGES) -> Path:
     >>> from workbench.detection.sample import build_detection_sample
     >>> root = build_detection_sample("my-detection-sample")  # doctest: +SKIP
     >>> sorted(p.name for p in root.iterdir())  # doctest: +SKIP
-    ['README.md', 'annotations.csv', 'boxes.csv', 'images', 'items.csv', 'predictions.csv',
-     'truth_boxes.csv', 'workbench.toml']
+    ['README.md', 'annotations.csv', 'boxes.csv', 'embeddings.parquet', 'images', 'items.csv',
+     'predictions.csv', 'truth_boxes.csv', 'workbench.toml']
     """
     from PIL import Image
     from sklearn.datasets import load_digits
@@ -947,7 +982,7 @@ def build_detection_sample(directory, *, seed=0, n_images=N_IMAGES) -> Path:
     images = _render(items, layout, digits.images, seed)
     boxes, truth = _dataset_boxes(_truth_frame(items, layout), seed)
     annotations = _annotations(items, truth, seed)
-    predictions = _predictions(items, images, boxes, seed)
+    predictions, embeddings = _predictions(items, images, boxes, seed)
 
     for item_id, pixels in zip(items["item_id"], images, strict=True):
         Image.fromarray(pixels).save(root / "images" / f"{item_id}.png", format="PNG",
@@ -958,6 +993,7 @@ def build_detection_sample(directory, *, seed=0, n_images=N_IMAGES) -> Path:
     annotations.drop(columns="true_id").to_csv(root / "annotations.csv", **csv)
     predictions.to_csv(root / "predictions.csv", **csv)
     truth.to_csv(root / "truth_boxes.csv", **csv)
+    embeddings.to_parquet(root / "embeddings.parquet", index=False)
     classes = ", ".join(f'"{c}"' for c in CLASSES)
     (root / "workbench.toml").write_text(_TOML.format(classes=classes), encoding="utf-8")
     readme = _readme(items, truth, boxes, annotations, predictions, seed, n_images)
