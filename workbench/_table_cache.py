@@ -98,6 +98,20 @@ def _write(paths: dict[str, Path], canonical: str, frames: dict, meta: dict) -> 
     return True
 
 
+def _drop_others(paths: dict[str, Path], name: str) -> None:
+    """Delete the other entries of ``name``: written for inputs that have changed since.
+
+    A process still reading one keeps its data (the file lives on until it is unmapped).
+    """
+    keep = {p.name for p in paths.values()}
+    first = next(iter(paths.values()))
+    for path in first.parent.glob(f"{name}-*.arrow*"):
+        stem = path.name.removesuffix(".lock")
+        if stem not in keep and path.name not in keep:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
 @contextlib.contextmanager
 def _lock(path: Path):
     """Hold an exclusive lock on ``path`` (yields True), or yield False when there is none."""
@@ -167,6 +181,8 @@ def cached_tables(root: str | os.PathLike, name: str, key: dict, parts: list[str
                 return found
         frames, meta = compute()
         stored = _write(paths, canonical, frames, meta)
+        if stored:
+            _drop_others(paths, name)
     info["status"] = "computed" if stored else "uncached"
     return frames, meta
 

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._progress import progress
 from ._validation import check_columns, check_option
 from .agreement import _align_pred_probs, _encode
 from .errors import MissingDependencyError, SchemaError
@@ -63,8 +64,11 @@ def _labels_series(labels: Any, func: str) -> pd.Series:
     index = _string_index(ser.index)
     if index is not ser.index:
         ser = ser.set_axis(index)
-    _, uniques = pd.factorize(index)
-    if len(uniques) < len(index):
+    if index.hasnans:
+        unique = len(pd.factorize(index)[1]) == len(index)
+    else:  # the hash table of the index, kept by it (a project's item index: built once)
+        unique = index.is_unique
+    if not unique:
         dup = index[index.duplicated()].unique()[:5].tolist()
         raise SchemaError(f"{func}: labels has several rows for item(s) {dup}.")
     return ser
@@ -88,6 +92,51 @@ def _same_ids(index: pd.Index, ids: Any) -> bool:
         return bool(pc.all(eq).as_py()) and eq.null_count == 0
     except Exception:  # any type trouble: take the general path
         return False
+
+
+#: Rows per block when the model is mixed with the annotator votes: a few (rows, classes)
+#: arrays of one block at a time instead of the whole project's.
+_MIX_ROWS = 1 << 20
+
+
+def _mix_annotations(item_counts, pos, given, probs, model_quality, weight):
+    """Mix the model with each item's annotator votes (see the module docstring).
+
+    ``item_counts`` (annotated items x classes) are the votes, ``pos`` each labelled item's
+    row in it (-1: no annotation). Computed in blocks of :data:`_MIX_ROWS` rows, element for
+    element as on the whole arrays (the same numbers), so the memory is a few blocks.
+
+    Returns
+    -------
+    n_labels, annotator_agreement, suggested, label_quality, consensus (codes) : ndarray
+    """
+    n, k = probs.shape
+    n_lab = np.empty(n)
+    agreement = np.empty(n)
+    suggested = np.empty(n, dtype=np.intp)
+    quality = np.empty(n)
+    cons = np.empty(n, dtype=np.intp)
+    for start in range(0, n, _MIX_ROWS):
+        rows = slice(start, min(n, start + _MIX_ROWS))
+        at = pos[rows]
+        has_ann = at >= 0
+        counts = np.zeros((len(at), k))
+        counts[has_ann] = item_counts[at[has_ann]]
+        labels = counts.sum(axis=1)
+        voted = labels > 0
+        # the shares of the votes, 0 without votes (what nan_to_num makes of 0 / 0)
+        shares = np.divide(counts, labels[:, None], out=np.zeros_like(counts),
+                           where=voted[:, None])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            agree = np.where(voted, counts[np.arange(len(at)), given[rows]] / labels, np.nan)
+        wn = weight * labels
+        mixed = (probs[rows] + wn[:, None] * shares) / (1 + wn)[:, None]
+        suggested[rows] = mixed.argmax(axis=1)
+        quality[rows] = (model_quality[rows] + wn * np.where(voted, agree, 0.0)) / (1 + wn)
+        cons[rows] = counts.argmax(axis=1)  # the first class with the most votes
+        n_lab[rows] = labels
+        agreement[rows] = agree
+    return n_lab, agreement, suggested, quality, cons
 
 
 def find_label_issues_frame(labels: Any, pred_probs: Any, *, classes=None,
@@ -200,34 +249,34 @@ def find_label_issues_frame(labels: Any, pred_probs: Any, *, classes=None,
         raise SchemaError(f"{func}: pred_probs rows must sum to 1 (some are off by more than "
                           f"1e-3); pass probabilities, not scores or logits.")
 
+    bar = progress(total=3 if annotations is not None and len(annotations) else 2,
+                   desc="label issues", unit="stage")
+    bar.set_postfix_str("cleanlab find_label_issues")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if n_jobs is None and len(given) < 50_000:
             n_jobs = 1  # worker processes cost more than they save on small inputs
         model_issue = find_label_issues(given, probs, filter_by=filter_by, n_jobs=n_jobs)
+        bar.update()
+        bar.set_postfix_str("cleanlab label quality scores")
         model_quality = get_label_quality_scores(given, probs, method=quality_method)
+        bar.update()
     model_label = probs.argmax(axis=1)
     n = len(index)
     quality = model_quality
     suggested = model_label
     extra: dict[str, Any] = {}
     if annotations is not None and len(annotations):
+        bar.set_postfix_str("annotator votes")
         enc = _encode(annotations, func, classes=classes)
-        pos = pd.Index(enc.items.astype(str)).get_indexer(index.to_numpy(dtype=object))
-        has_ann = pos >= 0
-        counts = np.zeros((n, len(classes)))
-        counts[has_ann] = enc.counts[pos[has_ann]]
-        n_lab = counts.sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            shares = counts / n_lab[:, None]
-            agreement = np.where(n_lab > 0, counts[np.arange(n), given] / n_lab, np.nan)
-        wn = annotator_weight * n_lab
-        mixed = (probs + wn[:, None] * np.nan_to_num(shares)) / (1 + wn)[:, None]
-        suggested = mixed.argmax(axis=1)
-        quality = (model_quality + wn * np.nan_to_num(agreement)) / (1 + wn)
-        top = counts.max(axis=1)
-        is_top = counts == top[:, None]
-        cons = np.argmax(is_top, axis=1)
+        items_index = pd.Index(enc.items)
+        if isinstance(items_index.dtype, pd.StringDtype) and \
+                isinstance(index.dtype, pd.StringDtype):
+            pos = items_index.get_indexer(index)  # string to string, no Python objects
+        else:
+            pos = pd.Index(enc.items.astype(str)).get_indexer(index.to_numpy(dtype=object))
+        n_lab, agreement, suggested, quality, cons = _mix_annotations(
+            enc.counts, pos, given, probs, model_quality, annotator_weight)
         cons_label = pd.array(classes, dtype="str").take(np.where(n_lab > 0, cons, -1),
                                                           allow_fill=True)
         annotator_issue = (n_lab >= 2) & (np.nan_to_num(agreement, nan=1.0) < 0.5)
@@ -238,6 +287,7 @@ def find_label_issues_frame(labels: Any, pred_probs: Any, *, classes=None,
             "annotator_issue": annotator_issue,
         }
         is_issue = model_issue | annotator_issue
+        bar.update()
     else:
         is_issue = model_issue
     # sorted by label quality, ties in input order; strings via Arrow takes (no Python loop)
@@ -258,6 +308,7 @@ def find_label_issues_frame(labels: Any, pred_probs: Any, *, classes=None,
                else v[order]) for k, v in extra.items()},
     })
     out["rank"] = np.arange(1, n + 1)
+    bar.close()
     return out
 
 

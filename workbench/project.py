@@ -1189,7 +1189,9 @@ class Project:
                 f"predictions of run {run!r} have no probability columns; add "
                 f"{[PROB_PREFIX + c for c in self.classes[:3]]}... (one per class) to "
                 f"predictions to use probability-based features such as label issues.")
-        rows = self.predictions[self.predictions["run"] == run]
+        rows = self.predictions
+        if len(self.runs) > 1:  # else every row is of this run: no filtered copy
+            rows = rows[rows["run"] == run]
         return rows["item_id"].to_numpy(dtype=str), rows[self.prob_columns].to_numpy(float)
 
     def _check_run(self, run, func):
@@ -1559,14 +1561,14 @@ def _frame_cache_key(root: Path) -> dict:
     from ._fingerprint import input_fingerprint
 
     inputs = input_fingerprint(root)
-    # also each file's inode and change time: a file replaced or rewritten within the
-    # file system's time granularity, at the same size, still gives another key
-    stats = []
+    # also each file's inode: a file replaced (renamed over) within the file system's time
+    # granularity, at the same size, still gives another key (not the change time: a hard
+    # link made elsewhere changes it)
+    inodes = []
     for name, *_ in inputs["files"]:
         with contextlib.suppress(OSError):
-            st = os.stat(root / name)
-            stats.append([name, int(st.st_ino), int(st.st_ctime_ns)])
-    return {"inputs": inputs, "stats": stats, "format": FRAME_CACHE_FORMAT,
+            inodes.append([name, int(os.stat(root / name).st_ino)])
+    return {"inputs": inputs, "inodes": inodes, "format": FRAME_CACHE_FORMAT,
             "workbench": __version__, "pandas": pd.__version__, "pyarrow": pa.__version__,
             "release": None}
 

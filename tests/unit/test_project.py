@@ -678,6 +678,7 @@ def test_open_cache_follows_every_input_file(tmp_path, changed):
     root = write_frames(tmp_path / "p", frames)
     (root / "workbench.toml").write_text('name = "before"\n')
     wb.open_project(root)
+    before = cache_files(root)
     if changed == "workbench.toml":
         (root / "workbench.toml").write_text('name = "after!"\n')  # the same size
     else:
@@ -690,7 +691,8 @@ def test_open_cache_follows_every_input_file(tmp_path, changed):
         assert opened.name == "after!"
     else:
         assert getattr(opened, changed)["label"].iloc[0] == frame["label"].iloc[0]
-    assert len(cache_files(root)) == 6  # a second entry, under the new key
+    after = cache_files(root)  # a new entry, under the new key; the stale one is gone
+    assert len(after) == 3 and not set(after) & set(before)
 
 
 def test_open_cache_is_never_read_when_an_input_becomes_invalid(tmp_path):
