@@ -963,6 +963,9 @@ class Project:
         self._media: pd.DataFrame | None = None
         #: The label release the project was opened at (``open_project(path, release=n)``).
         self.release: int | None = None
+        #: :func:`workbench._fingerprint.input_fingerprint` of the folder, taken by
+        #: :func:`open_project` before it read the files (None for in-memory projects).
+        self.input_fingerprint: dict | None = None
         self._embeddings: tuple[np.ndarray, np.ndarray] | None = None
         self._knn_graphs: dict = {}  # (k, metric) -> csr_matrix, see embeddings.knn_graph
 
@@ -1483,6 +1486,9 @@ def _load(path, problems: _Problems, *, embeddings: bool = True,
                                   "items.csv or items.parquet.")
         return None
     root = root.resolve()
+    from ._fingerprint import input_fingerprint
+
+    fingerprint = input_fingerprint(root)  # before reading: what the project was read from
     config = _read_toml(root, problems)
     if any(p.file == "workbench.toml" and p.column == "task" for p in problems):
         return None  # an unknown task: reading the tables as either task would mislead
@@ -1490,16 +1496,19 @@ def _load(path, problems: _Problems, *, embeddings: bool = True,
         from .detection.io import load_detection
 
         project = load_detection(root, config, problems)
+        if project is not None:
+            project.input_fingerprint = fingerprint
         return _with_embeddings(project, root, problems) if embeddings else project
     cache = cache and not problems.errors
     # stages: [cache lookup,] read, validate, [cache store,] embeddings
     with progress(total=5 if cache else 3, desc=f"open {root.name}", unit="stage") as bar:
         if cache:
-            project = _cached_tables(root, config, problems, bar)
+            project = _cached_tables(root, config, problems, bar, fingerprint)
         else:
             project = _read_and_build(root, config, problems, bar)
         if project is None:
             return None
+        project.input_fingerprint = fingerprint
         _stage(bar, "embeddings")
         project = _with_embeddings(project, root, problems) if embeddings else project
         _stage(bar, "done")
@@ -1553,14 +1562,15 @@ class _NotValid(Exception):
     """The project has errors: nothing to cache (they are in ``problems``)."""
 
 
-def _frame_cache_key(root: Path) -> dict:
-    """What the validated frames of the project at ``root`` depend on (JSON values)."""
+def _frame_cache_key(root: Path, inputs: dict) -> dict:
+    """What the validated frames of the project at ``root`` depend on (JSON values).
+
+    ``inputs`` is its :func:`workbench._fingerprint.input_fingerprint`.
+    """
     import pyarrow as pa
 
     from . import __version__
-    from ._fingerprint import input_fingerprint
 
-    inputs = input_fingerprint(root)
     # also each file's inode: a file replaced (renamed over) within the file system's time
     # granularity, at the same size, still gives another key (not the change time: a hard
     # link made elsewhere changes it)
@@ -1582,7 +1592,7 @@ def _writable(root: Path) -> bool:
     return False
 
 
-def _cached_tables(root: Path, config: dict, problems: _Problems, bar=None
+def _cached_tables(root: Path, config: dict, problems: _Problems, bar, fingerprint: dict
                    ) -> Project | None:
     """:func:`_read_and_build`, its validated frames cached in ``<root>/.workbench/cache``.
 
@@ -1614,7 +1624,7 @@ def _cached_tables(root: Path, config: dict, problems: _Problems, bar=None
 
     _stage(bar, "cache")
     try:
-        frames, meta = cached_tables(root, "project-frames", _frame_cache_key(root),
+        frames, meta = cached_tables(root, "project-frames", _frame_cache_key(root, fingerprint),
                                      ["items", "annotations", "predictions"], compute)
     except _NotValid:
         return None

@@ -603,7 +603,8 @@ def test_rows_with_agrees_with_str_contains(needle):
 
 
 PUBLIC = ("classes", "runs", "default_run", "name", "root", "image_root", "info", "problems",
-          "release", "task", "metadata_columns", "prob_columns", "annotators")
+          "release", "task", "metadata_columns", "prob_columns", "annotators",
+          "input_fingerprint")
 
 
 def assert_same_project(got, expected):
@@ -762,3 +763,11 @@ def test_validate_project_does_not_use_the_cache(tmp_path, monkeypatch):
                         lambda *a, **k: calls.append(1) or real(*a, **k))
     assert wb.validate_project(root, check_media=False) == []
     assert calls == [1]
+
+
+def test_open_records_the_input_fingerprint(tmp_path):
+    from workbench._fingerprint import input_fingerprint
+
+    root = write_frames(tmp_path / "p", frames_with_extras())
+    assert wb.open_project(root).input_fingerprint == input_fingerprint(root)
+    assert wb.Project.from_frames(**shuffled_frames(20)).input_fingerprint is None
