@@ -94,6 +94,15 @@ class _Encoded:
         return self._order
 
 
+def _stage_bar(desc: str, n_stages: int):
+    """A stage progress bar (``update()`` per stage done), starting at "encode"."""
+    from ._progress import progress
+
+    bar = progress(total=n_stages, desc=desc, unit="stage")
+    bar.set_postfix_str("encode", refresh=False)
+    return bar
+
+
 def _labels_per_item(enc: _Encoded) -> np.ndarray:
     """Number of (current) labels of every item: ``enc.counts.sum(axis=1)`` by bincount."""
     return np.bincount(enc.item, minlength=enc.n_items)
@@ -427,6 +436,7 @@ def agreement_summary(annotations: pd.DataFrame, *, classes=None, min_shared: in
 
         return detection_agreement_summary(annotations, iou=_iou(iou), classes=classes)
     check_int(min_shared, "min_shared", func, minimum=1)
+    bar = _stage_bar(func, 3)
     enc = _encode(annotations, func, classes=classes)
     counts = enc.counts
     m = _labels_per_item(enc)
@@ -436,7 +446,11 @@ def agreement_summary(annotations: pd.DataFrame, *, classes=None, min_shared: in
             f"{func}: no item has labels from two annotators, so agreement is undefined. "
             f"Collect overlapping labels (at least 2 per item) for some items."
         )
+    bar.update()
+    bar.set_postfix_str("item agreement", refresh=False)
     out = _agreement_stats(counts[scored])
+    bar.update()
+    bar.set_postfix_str("annotator pairs", refresh=False)
     pairs = _pairwise_frame(enc, 1)
     use = pairs[(pairs["n_shared"] >= min_shared) & pairs["kappa"].notna()]
     if use.empty:
@@ -458,6 +472,7 @@ def agreement_summary(annotations: pd.DataFrame, *, classes=None, min_shared: in
     )
     if int(scored.sum()) < enc.n_items:
         out["n_items_single_label"] = int(enc.n_items - scored.sum())
+    bar.close()
     return out
 
 
@@ -875,13 +890,17 @@ def consensus(annotations: pd.DataFrame, method: str = "majority", *, pred_probs
         )
     if method == "crowdlab" and classes is None and isinstance(pred_probs, pd.DataFrame):
         classes = _classes_from_probs(pred_probs, annotations)
+    bar = _stage_bar(func, 3)
     enc = _encode(annotations, func, classes=classes, allow_empty=True)
     if enc.n_items == 0:
         empty = {"item_id": pd.array([], dtype="str"), "label": pd.array([], dtype="str"),
                  "confidence": np.empty(0), "n_labels": np.empty(0, dtype=np.int64)}
         if method == "majority":
             empty["tie"] = np.empty(0, dtype=bool)
+        bar.close()
         return pd.DataFrame(empty)
+    bar.update()
+    bar.set_postfix_str(method, refresh=False)
     n_labels = _labels_per_item(enc)
     if method == "majority":
         probs = (None if pred_probs is None else
@@ -903,6 +922,8 @@ def consensus(annotations: pd.DataFrame, method: str = "majority", *, pred_probs
     else:
         label, conf = _crowdlab(enc, pred_probs, func)
         extra = {}
+    bar.update()
+    bar.set_postfix_str("result", refresh=False)
     out = pd.DataFrame({
         "item_id": enc.items.array,
         "label": _class_names(enc, label),
@@ -910,6 +931,7 @@ def consensus(annotations: pd.DataFrame, method: str = "majority", *, pred_probs
         "n_labels": n_labels.astype(np.int64),
         **extra,
     })
+    bar.close()
     return out
 
 
@@ -1376,7 +1398,10 @@ def annotator_quality(annotations: pd.DataFrame, reference=None, *, method: str 
             "label" in reference.columns else reference
         if isinstance(ref_vals, pd.Series):
             classes = sorted(ann_labels | _str_set(ref_vals))
+    bar = _stage_bar(func, 4)
     enc = _encode(annotations, func, classes=classes)
+    bar.update()
+    bar.set_postfix_str("reference", refresh=False)
     k = enc.n_classes
     n_ann = len(enc.annotators)
     post = None  # Dawid-Skene posteriors (n_items, K), fitted once
@@ -1391,6 +1416,8 @@ def annotator_quality(annotations: pd.DataFrame, reference=None, *, method: str 
         else:
             ref_codes = _reference_codes(reference, enc, func)
         ref_per_ann = ref_codes[enc.item]
+    bar.update()
+    bar.set_postfix_str("scores", refresh=False)
     scored = ref_per_ann >= 0
     a, r, g = enc.annotator[scored], ref_per_ann[scored], enc.label[scored]
     cm = np.bincount(a * k * k + r * k + g, minlength=n_ann * k * k).reshape(n_ann, k, k)
@@ -1418,6 +1445,8 @@ def annotator_quality(annotations: pd.DataFrame, reference=None, *, method: str 
     # Dawid-Skene: labels on items that someone else labelled too (a lone label only
     # confirms itself); NaN for an annotator who shares no item
     shared = _labels_per_item(enc)[enc.item] >= 2
+    bar.update()
+    bar.set_postfix_str("Dawid-Skene accuracy", refresh=False)
     if post is None:
         post = _ds_posteriors(enc)
     soft = _soft_confusion(enc.annotator[shared], n_ann, enc.label[shared], enc.item[shared],
@@ -1441,6 +1470,7 @@ def annotator_quality(annotations: pd.DataFrame, reference=None, *, method: str 
     out = out.sort_values([first, "kappa", "annotator"], ascending=[False, False, True],
                           na_position="last", kind="stable").reset_index(drop=True)
     out.insert(len(out.columns) - (1 if confusion else 0), "rank", np.arange(1, len(out) + 1))
+    bar.close()
     return out
 
 
