@@ -150,13 +150,17 @@ def check_slice_metrics_per_class_recall(project, tables) -> None:
                                    per_class_recall=True))
 
 
-def check_discover_slices(project, tables, prune, runs=None) -> None:
+def check_discover_slices(project, tables, prune, runs=None, item_ids=True) -> None:
+    """``item_ids=False``: everything but the slices' items (one query per slice)."""
     for run in _runs(project, runs):
         errors = project.errors(run)
         want = wb.discover_slices(errors, max_order=2, min_support=10, top=None,
                                   prune_explained=prune, alpha=0.2)
         got = engine_discover_slices(tables, run, max_order=2, min_support=10, top=None,
-                                     prune_explained=prune, alpha=0.2, item_ids=True)
+                                     prune_explained=prune, alpha=0.2, item_ids=item_ids)
+        if not item_ids:
+            assert got["item_ids"].isna().all()
+            got, want = got.drop(columns="item_ids"), want.drop(columns="item_ids")
         assert_frames(got, want)
 
 
@@ -171,9 +175,11 @@ def check_discover_pair_queries(project, tables) -> None:
     assert_frames(got.drop(columns="item_ids"), want.drop(columns="item_ids"))
 
 
-def check_slice_items(project, tables) -> None:
+def check_slice_items(project, tables, columns=("site", "score", "flag")) -> None:
+    """The items of every level of ``columns`` (one query each), of a conjunction with a
+    missing value, and the first two of them."""
     errors = project.errors("cand")
-    metrics = wb.slice_metrics(errors, ["site", "score", "flag"])
+    metrics = wb.slice_metrics(errors, list(columns))
     for value, col in zip(metrics["value"], metrics["column"], strict=True):
         assert engine_slice_items(tables, "cand", {col: value}) == \
             wb.slice_items(errors, {col: value})
