@@ -407,3 +407,19 @@ def test_current_annotations_equal_latest_and_are_cached(tmp_path):
         assert results.current_annotations(q) is got
     assert len(got) == len(p.annotations)
     assert list(cache_folder(folder).glob("current_rows-*.parquet"))
+
+
+def test_warnings_are_raised_again_when_the_result_is_read(tmp_path):
+    p = make_project(20, n_classes=3, n_annotators=6, labels_per_item=2, n_metadata=1,
+                     seed=5)
+    folder = write_tables(Project.from_frames(items=p.items, annotations=p.annotations,
+                                              predictions=p.predictions, classes=p.classes),
+                          tmp_path / "small")
+    messages = []
+    for _ in range(2):  # computed, then read from the cache by a new project object
+        with pytest.warns(UserWarning, match="mean_cohen_kappa is NaN") as caught:
+            summary = results.agreement_summary(open_project(folder))
+        messages.append([str(w.message) for w in caught])
+        assert math.isnan(summary["mean_cohen_kappa"])
+    assert messages[0] == messages[1]
+    assert list(cache_folder(folder).glob("agreement_summary-*.parquet"))
