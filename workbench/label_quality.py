@@ -199,7 +199,11 @@ def find_label_issues_frame(labels: Any, pred_probs: Any, *, classes=None,
                          f"range [0, inf). Got {annotator_weight!r} instead.")
     try:
         from cleanlab.filter import find_label_issues
-        from cleanlab.rank import get_label_quality_scores
+        from cleanlab.rank import (
+            get_confidence_weighted_entropy_for_each_label,
+            get_normalized_margin_for_each_label,
+            get_self_confidence_for_each_label,
+        )
     except ImportError as exc:  # pragma: no cover - core dependency
         raise MissingDependencyError("label issues need cleanlab: pip install cleanlab") from exc
 
@@ -259,7 +263,12 @@ def find_label_issues_frame(labels: Any, pred_probs: Any, *, classes=None,
         model_issue = find_label_issues(given, probs, filter_by=filter_by, n_jobs=n_jobs)
         bar.update()
         bar.set_postfix_str("cleanlab label quality scores")
-        model_quality = get_label_quality_scores(given, probs, method=quality_method)
+        # what get_label_quality_scores(given, probs, method=quality_method) returns, without
+        # its second pass of input checks over every label (find_label_issues made them)
+        scores = {"self_confidence": get_self_confidence_for_each_label,
+                  "normalized_margin": get_normalized_margin_for_each_label,
+                  "confidence_weighted_entropy": get_confidence_weighted_entropy_for_each_label}
+        model_quality = scores[quality_method](given, probs)
         bar.update()
     model_label = probs.argmax(axis=1)
     n = len(index)
