@@ -126,3 +126,66 @@ def test_integer_class_columns_and_labels():
     out = find_label_issues_frame(labels, probs)
     assert out["item_id"].iloc[0] == "z" and out["given_label"].iloc[0] == "1"
     assert out["suggested_label"].iloc[0] == "0"
+
+
+def _reference_mix(project, weight=1.0, quality_method="self_confidence"):
+    """The annotator mix of the module docstring, on whole arrays (the pre-block code)."""
+    from cleanlab.rank import get_label_quality_scores
+
+    labels = project.reference_labels().dropna()
+    ids, probs = project.pred_probs()
+    probs = pd.DataFrame(probs, index=ids).reindex(labels.index).to_numpy()
+    classes = project.classes
+    given = pd.Index(classes).get_indexer(labels.to_numpy())
+    quality = get_label_quality_scores(given, probs, method=quality_method)
+    ann = project.annotations
+    counts = pd.crosstab(ann["item_id"], pd.Categorical(ann["label"], categories=classes),
+                         dropna=False).reindex(labels.index).fillna(0).to_numpy(float)
+    n = counts.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = counts / n[:, None]
+        agreement = np.where(n > 0, counts[np.arange(len(n)), given] / n, np.nan)
+    wn = weight * n
+    mixed = (probs + wn[:, None] * np.nan_to_num(shares)) / (1 + wn)[:, None]
+    return pd.DataFrame({
+        "item_id": labels.index.astype(str),
+        "suggested_label": np.asarray(classes, dtype=object)[mixed.argmax(axis=1)],
+        "label_quality": (quality + wn * np.nan_to_num(agreement)) / (1 + wn),
+        "annotator_agreement": agreement,
+        "n_labels": n.astype(np.int64),
+    }).set_index("item_id")
+
+
+@pytest.mark.parametrize("rows", [7, 1_000, 1 << 20])
+@pytest.mark.parametrize("weight", [1.0, 0.3])
+def test_annotator_mix_in_blocks_gives_the_whole_array_numbers(sample_project, monkeypatch,
+                                                               rows, weight):
+    from workbench import label_quality
+
+    monkeypatch.setattr(label_quality, "_MIX_ROWS", rows)
+    got = wb.label_issues(sample_project, annotator_weight=weight).set_index("item_id")
+    expected = _reference_mix(sample_project, weight)
+    got = got.reindex(expected.index)
+    np.testing.assert_array_equal(got["label_quality"].to_numpy(),
+                                  expected["label_quality"].to_numpy())
+    np.testing.assert_array_equal(got["annotator_agreement"].to_numpy(),
+                                  expected["annotator_agreement"].to_numpy())
+    assert (got["n_labels"].to_numpy() == expected["n_labels"].to_numpy()).all()
+    assert (got["suggested_label"].astype(str).to_numpy()
+            == expected["suggested_label"].astype(str).to_numpy()).all()
+
+
+@pytest.mark.parametrize("method", ["self_confidence", "normalized_margin",
+                                    "confidence_weighted_entropy"])
+def test_model_quality_is_cleanlabs_label_quality_score(sample_project, method):
+    from cleanlab.rank import get_label_quality_scores
+
+    got = wb.label_issues(sample_project, quality_method=method, use_annotations=False)
+    labels = sample_project.reference_labels().dropna()
+    ids, probs = sample_project.pred_probs()
+    probs = pd.DataFrame(probs, index=ids).reindex(labels.index).to_numpy()
+    given = pd.Index(sample_project.classes).get_indexer(labels.to_numpy())
+    expected = pd.Series(get_label_quality_scores(given, probs, method=method),
+                         index=labels.index.astype(str))
+    got = got.set_index("item_id")["model_quality"].reindex(expected.index)
+    np.testing.assert_array_equal(got.to_numpy(), expected.to_numpy())
