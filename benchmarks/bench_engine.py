@@ -19,16 +19,29 @@ the process's peak resident set, DuckDB's buffers included):
    itself) at N, against the pandas call alone at M; skipped at 50M items and more unless
    ``WORKBENCH_BENCH_ENGINE_PER_CALL=1``.
 
-Sizes: N = 10,000,000 and M = 2,000,000 by default (about 10 minutes on 2 cores);
-``WORKBENCH_BENCH_ENGINE_ITEMS=100000000`` runs the 100M-item figure of issue 15 (target:
-each call within 3 minutes and under 8 GB); ``WORKBENCH_BENCH_ENGINE_PANDAS_ITEMS`` sets M.
-The Parquet files go to ``WORKBENCH_BENCH_DIR`` (default: a temporary folder, removed after).
+4. The distributed path: the same session (register, ``prepare``, ``slice_metrics`` and
+   ``discover_slices(max_order=2)`` through the public functions on ``tables.errors()``) on
+   Spark's local mode through Ibis (``local[2]``, 4 GB driver, the session's start
+   included) at S items, against the same session on DuckDB at S in the same run. The
+   JVM is a process of its own: its peak resident set is in the notes, not in ``peak_mb``.
+   Skipped without Java or with ``WORKBENCH_BENCH_ENGINE_SPARK_ITEMS=0``.
 
-Run: ``python benchmarks/bench_engine.py`` (``--quick``: N = 1M, M = 200k).
+Sizes: N = 10,000,000 and M = 2,000,000 by default (about 10 minutes on 2 cores), S =
+5,000,000; ``WORKBENCH_BENCH_ENGINE_ITEMS=100000000`` runs the 100M-item figure of issue 15
+(target: each call within 3 minutes and under 8 GB); ``WORKBENCH_BENCH_ENGINE_PANDAS_ITEMS``
+sets M, ``WORKBENCH_BENCH_ENGINE_SPARK_ITEMS`` S. The results are kept per (operation,
+size): a run replaces the rows of the sizes it measured and keeps the others (the 100M
+figures stay when the default run writes its 10M ones). The Parquet files go to
+``WORKBENCH_BENCH_DIR`` (default: a temporary folder, removed after).
+
+Run: ``python benchmarks/bench_engine.py`` (``--quick``: N = 1M, M = 200k, S = 1M;
+``--spark-only``: only row 4). Runs at 2M items or more belong under the shared lock:
+``flock /tmp/wb-bigmem.lock python benchmarks/bench_engine.py``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -38,13 +51,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import measure, record  # noqa: E402
+from harness import RESULTS_DIR, measure, record  # noqa: E402
 
 import workbench as wb  # noqa: E402
 
 QUICK = "--quick" in sys.argv
+SPARK_ONLY = "--spark-only" in sys.argv
 N = int(os.environ.get("WORKBENCH_BENCH_ENGINE_ITEMS", 1_000_000 if QUICK else 10_000_000))
 M = int(os.environ.get("WORKBENCH_BENCH_ENGINE_PANDAS_ITEMS", 200_000 if QUICK else 2_000_000))
+S = int(os.environ.get("WORKBENCH_BENCH_ENGINE_SPARK_ITEMS", 1_000_000 if QUICK else 5_000_000))
 TIMEOUT = 1800
 #: At 100M the per-call rows (each joining for itself) are skipped unless asked for.
 SESSION_ONLY = N >= 50_000_000 and not os.environ.get("WORKBENCH_BENCH_ENGINE_PER_CALL")
@@ -176,6 +191,69 @@ def pandas_session(root: Path):
             wb.discover_slices(errors, COLUMNS, max_order=2))
 
 
+def _spark(tmp: Path):
+    """A local-mode Spark session on 2 cores, spilling to ``tmp``."""
+    from pyspark.sql import SparkSession
+
+    spark = (SparkSession.builder.master("local[2]").appName("workbench-bench-engine")
+             .config("spark.driver.memory", "4g")
+             .config("spark.sql.shuffle.partitions", "8")
+             .config("spark.local.dir", str(tmp))
+             .config("spark.ui.enabled", "false")
+             .config("spark.ui.showConsoleProgress", "false")
+             .getOrCreate())
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def _public_session(tables, tmp: Path):
+    """``prepare``, then both calls through the public functions on ``tables.errors()``."""
+    tables.prepare(directory=tmp)
+    try:
+        errors = tables.errors()
+        return (wb.slice_metrics(errors, COLUMNS),
+                wb.discover_slices(errors, COLUMNS, max_order=2))
+    finally:
+        tables.release()
+
+
+def spark_session(root: Path, tmp: Path):
+    """The session on Spark's local mode (its start included); the JVM's peak RSS to a file."""
+    import threading
+
+    import psutil
+
+    from workbench.engine import register_project
+
+    peak, done = [0], threading.Event()
+
+    def watch():
+        me = psutil.Process()
+        while not done.wait(0.5):
+            rss = 0
+            for p in me.children(recursive=True):
+                try:
+                    rss += p.memory_info().rss
+                except psutil.Error:
+                    pass
+            peak[0] = max(peak[0], rss)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    spark = _spark(tmp)
+    try:
+        return _public_session(register_project(root, backend=spark), tmp)
+    finally:
+        spark.stop()
+        done.set()
+        (tmp / "spark_jvm_peak_mb").write_text(str(peak[0] / 2**20))
+
+
+def duckdb_public_session(root: Path, tmp: Path):
+    """The same session on DuckDB (memory limit as above)."""
+    return _public_session(_tables(root, tmp), tmp)
+
+
 def _equal(root: Path, tmp: Path) -> str:
     """Check engine == pandas at the pandas size (outside the timed calls)."""
     import pandas as pd
@@ -205,48 +283,104 @@ def _gb(path: Path) -> float:
     return sum(f.stat().st_size for f in path.glob("*.parquet")) / 1e9
 
 
+def _project(base: Path, n: int) -> Path:
+    root = base / f"items_{n}"
+    if not (root / "predictions.parquet").exists():
+        t0 = time.perf_counter()
+        write_project(root, n)
+        print(f"  wrote {n:,} items ({_gb(root):.2f} GB Parquet) in "
+              f"{time.perf_counter() - t0:.0f} s", flush=True)
+    return root
+
+
+def spark_rows(base: Path, tmp: Path) -> list[dict]:
+    """Row 4: the session on Spark's local mode against DuckDB, both at S items."""
+    if S <= 0:
+        return []
+    if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
+        print("  Spark row skipped: no Java (apt-get install openjdk-17-jre-headless)")
+        return []
+    root = _project(base, S)
+    duck = measure(duckdb_public_session, root, tmp, timeout=TIMEOUT)
+    ours = measure(spark_session, root, tmp, timeout=TIMEOUT)
+    peak_file = tmp / "spark_jvm_peak_mb"
+    jvm = float(peak_file.read_text()) if peak_file.exists() else float("nan")
+    print(f"  Spark local[2] {S:,}: {ours} (JVM peak {jvm:.0f} MB); DuckDB {duck}", flush=True)
+    op = ("slice_metrics + discover_slices(max_order=2), one session (join once), on Spark "
+          "local mode (local[2], 4 GB driver) through Ibis")
+    return [{"operation": f"engine {op}, from Parquet", "size": f"{S:,}", "ours": ours,
+             "peer": f"the same session on DuckDB ({MEMORY_LIMIT} limit)",
+             "peer_result": duck, "target": "",
+             "notes": f"Spark's start included; the JVM's peak resident set {jvm / 1024:.1f} "
+                      "GB is not in peak_mb (a process of its own); equal results: "
+                      "tests/unit/test_engine_spark.py"}]
+
+
+def _keyed(row: dict) -> tuple:
+    return row["operation"], row["size"]
+
+
+def merge_rows(rows: list[dict]) -> list[dict]:
+    """The rows of ``results/engine.json`` with those of this run in place (per operation
+    and size): a run never drops the figures of sizes it did not measure."""
+    when = time.strftime("%Y-%m-%d %H:%M:%S")
+    rows = [dict(r, when=when) for r in rows]
+    path = RESULTS_DIR / "engine.json"
+    if not path.exists():
+        return rows
+    old = json.loads(path.read_text())
+    new = {_keyed(r): r for r in rows}
+    merged = []
+    for r in old.get("rows", []):
+        merged.append(new.pop(_keyed(r), None) or dict(r, when=r.get("when",
+                                                                     old["meta"]["when"])))
+    return merged + list(new.values())
+
+
 def main() -> None:
     base = Path(os.environ.get("WORKBENCH_BENCH_DIR") or tempfile.mkdtemp(prefix="wb-engine-"))
     keep = "WORKBENCH_BENCH_DIR" in os.environ
-    rows = []
     try:
-        small, big, tmp = base / f"items_{M}", base / f"items_{N}", base / "spill"
+        tmp = base / "spill"
         tmp.mkdir(parents=True, exist_ok=True)
-        for root, n in ((small, M), (big, N)):
-            if not (root / "predictions.parquet").exists():
-                t0 = time.perf_counter()
-                write_project(root, n)
-                print(f"  wrote {n:,} items ({_gb(root):.2f} GB Parquet) in "
-                      f"{time.perf_counter() - t0:.0f} s", flush=True)
-        check = _equal(small, tmp)
-        print(" ", check, flush=True)
-        note = (f"DuckDB {MEMORY_LIMIT} limit, out of core; {_gb(big):.1f} GB Parquet; the "
-                "peer is pandas at the largest size this benchmark runs it")
-        for op, eng, pan in (
-                ("slice_metrics + discover_slices(max_order=2), one session (join once)",
-                 engine_session, pandas_session),
-                ("slice_metrics, 10 columns", engine_metrics, pandas_metrics),
-                ("discover_slices(max_order=2), 10 columns", engine_discover,
-                 pandas_discover)):
-            ours = measure(eng, big, tmp, timeout=TIMEOUT)
-            peer = measure(pan, small, timeout=TIMEOUT)
-            print(f"  {op}: engine {N:,} {ours}; pandas {M:,} {peer}", flush=True)
-            rows.append({"operation": f"engine {op}, from Parquet", "size": f"{N:,}",
-                         "ours": ours, "peer": f"pandas open+errors+call at {M:,}",
-                         "peer_result": peer, "target": "100M: < 180 s, < 8 GB",
-                         "notes": note + _per_item(ours, N, peer, M)})
-            if eng is engine_session:
-                same = measure(eng, small, tmp, timeout=TIMEOUT)
-                print(f"  {op}: engine {M:,} {same}", flush=True)
-                rows.append({"operation": f"engine {op}, from Parquet", "size": f"{M:,}",
-                             "ours": same, "peer": "pandas open+errors+calls",
-                             "peer_result": peer, "target": "", "notes": check})
-            if SESSION_ONLY and eng is engine_session:
-                break  # the per-call rows repeat the join: skipped at 100M unless asked
+        rows = spark_rows(base, tmp) if SPARK_ONLY else engine_rows(base, tmp)
     finally:
         if not keep:
             shutil.rmtree(base, ignore_errors=True)
-    print(f"wrote {record('engine', rows)}")
+    if rows:
+        print(f"wrote {record('engine', merge_rows(rows))}")
+
+
+def engine_rows(base: Path, tmp: Path) -> list[dict]:
+    """Rows 1 to 4."""
+    rows = []
+    small, big = _project(base, M), _project(base, N)
+    check = _equal(small, tmp)
+    print(" ", check, flush=True)
+    note = (f"DuckDB {MEMORY_LIMIT} limit, out of core; {_gb(big):.1f} GB Parquet; the "
+            "peer is pandas at the largest size this benchmark runs it")
+    for op, eng, pan in (
+            ("slice_metrics + discover_slices(max_order=2), one session (join once)",
+             engine_session, pandas_session),
+            ("slice_metrics, 10 columns", engine_metrics, pandas_metrics),
+            ("discover_slices(max_order=2), 10 columns", engine_discover,
+             pandas_discover)):
+        ours = measure(eng, big, tmp, timeout=TIMEOUT)
+        peer = measure(pan, small, timeout=TIMEOUT)
+        print(f"  {op}: engine {N:,} {ours}; pandas {M:,} {peer}", flush=True)
+        rows.append({"operation": f"engine {op}, from Parquet", "size": f"{N:,}",
+                     "ours": ours, "peer": f"pandas open+errors+call at {M:,}",
+                     "peer_result": peer, "target": "100M: < 180 s, < 8 GB",
+                     "notes": note + _per_item(ours, N, peer, M)})
+        if eng is engine_session:
+            same = measure(eng, small, tmp, timeout=TIMEOUT)
+            print(f"  {op}: engine {M:,} {same}", flush=True)
+            rows.append({"operation": f"engine {op}, from Parquet", "size": f"{M:,}",
+                         "ours": same, "peer": "pandas open+errors+calls",
+                         "peer_result": peer, "target": "", "notes": check})
+        if SESSION_ONLY and eng is engine_session:
+            break  # the per-call rows repeat the join: skipped at 100M unless asked
+    return rows + spark_rows(base, tmp)
 
 
 if __name__ == "__main__":
