@@ -870,6 +870,10 @@ def _validate_predictions(pred, source, early, classes, problems):
     return pred, prob_classes
 
 
+#: Rows per block when the probability rows are summed.
+_SUM_ROWS = 1 << 20
+
+
 def _validate_probs(pred, source, classes, problems) -> list[str]:
     """Check the ``prob_<class>`` columns (numbers in [0, 1], rows summing to 1), in place.
 
@@ -891,13 +895,18 @@ def _validate_probs(pred, source, classes, problems) -> list[str]:
                                             f"class {c!r}. When probabilities are given, every "
                                             f"class needs a '{PROB_PREFIX}<class>' column.",
                                column=PROB_PREFIX + c)
-        probs = np.column_stack([
-            _numeric(pred, c, source, problems, what=f"probability {c}", allow_missing=False)
-            for c in prob_cols
-        ])
-        for c, arr in zip(prob_cols, probs.T, strict=True):
-            pred[c] = arr
-        sums = probs.sum(axis=1)
+        columns = []
+        for c in prob_cols:
+            arr = _numeric(pred, c, source, problems, what=f"probability {c}",
+                           allow_missing=False)
+            if pred[c].dtype != np.float64:  # a float64 column is already these numbers
+                pred[c] = arr
+            columns.append(arr)
+        # the row sums of the stacked columns, a block of rows at a time (no n x k copy)
+        sums = np.empty(len(pred))
+        for start in range(0, len(pred), _SUM_ROWS):
+            rows = slice(start, start + _SUM_ROWS)
+            sums[rows] = np.column_stack([arr[rows] for arr in columns]).sum(axis=1)
         bad = np.abs(sums - 1.0) > PROB_TOLERANCE
         bad &= ~np.isnan(sums)
         if bad.any():
