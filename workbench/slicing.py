@@ -606,10 +606,18 @@ def _classes_of(errors: pd.DataFrame) -> list[str]:
     label, pred = errors["label"], errors["predicted"]
     if isinstance(label.dtype, pd.CategoricalDtype):
         classes = [str(c) for c in label.cat.categories]
-        extra = set(pred.dropna().astype(str)) - set(classes)
+        extra = set(map(str, _distinct(pred))) - set(classes)
         return classes + sorted(extra)
-    values = set(label.dropna().astype(str)) | set(pred.dropna().astype(str))
+    values = set(map(str, _distinct(label))) | set(map(str, _distinct(pred)))
     return sorted(values)
+
+
+def _distinct(values: pd.Series):
+    """The distinct non-missing values (a categorical's used categories), no loop over rows."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy()
+        return values.cat.categories[np.unique(codes[codes >= 0])]
+    return pd.unique(values.dropna())
 
 
 def confusion_table(errors: pd.DataFrame, normalize: str | None = None, *,
