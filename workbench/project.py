@@ -871,7 +871,7 @@ def _validate_predictions(pred, source, early, classes, problems):
 
 
 #: Rows per block when the probability rows are summed.
-_SUM_ROWS = 1 << 20
+_SUM_ROWS = 1 << 16
 
 
 def _validate_probs(pred, source, classes, problems) -> list[str]:
