@@ -1282,17 +1282,17 @@ def _soft_confusion(group: np.ndarray, n_groups: int, label: np.ndarray, item: n
     One entry of ``group``, ``label`` and ``item`` per label; ``post`` holds the posterior
     true-class probabilities of every item (n_items, K). Entry ``[g, t, c]`` is the expected
     number of group ``g``'s labels ``c`` whose item is truly ``t``; its trace is the expected
-    number of the group's labels that are right. One sparse product, class-major
-    (``post.T`` is contiguous for the posteriors of :func:`_ds_posteriors`).
+    number of the group's labels that are right. One weighted bincount per true class over
+    the class-major posteriors (``post.T`` is contiguous for :func:`_ds_posteriors`), so
+    the only temporaries are one float per label.
     """
-    from scipy import sparse
-
     k = post.shape[1]
-    pick = sparse.csr_matrix((np.ones(len(group)), (item, group * k + label)),
-                             shape=(post.shape[0], n_groups * k))
     post_t = np.ascontiguousarray(post.T)
-    return np.ascontiguousarray(
-        np.asarray(post_t @ pick).reshape(k, n_groups, k).transpose(1, 0, 2))
+    key = np.asarray(group, dtype=np.intp) * k + label
+    out = np.empty((k, n_groups * k))
+    for t in range(k):
+        out[t] = np.bincount(key, weights=post_t[t][item], minlength=n_groups * k)
+    return np.ascontiguousarray(out.reshape(k, n_groups, k).transpose(1, 0, 2))
 
 
 def _ds_posteriors(enc: _Encoded, *, smoothing: float = 2.0, max_iter: int = 100,
