@@ -170,8 +170,11 @@ def measure_spotlight(n: int, tmp: Path) -> dict:
     port = _free_port()
     log = (tmp / "spotlight.log").open("w")
     t0 = time.perf_counter()
+    # its own process group: Spotlight runs uvicorn and workers in child processes, which
+    # outlive a terminated parent; the whole group is stopped at the end
     proc = subprocess.Popen([SPOTLIGHT_PYTHON, str(script), str(points), str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, cwd=tmp)
+                            stdout=log, stderr=subprocess.STDOUT, cwd=tmp,
+                            start_new_session=True)
     out: dict = {"version": version.stdout.strip().splitlines()[-1]}
     try:
         while not _answers(port):
@@ -191,13 +194,25 @@ def measure_spotlight(n: int, tmp: Path) -> dict:
             pass
         return out
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        _stop_group(proc)
         log.close()
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """Stop the server and every process it started (its process group): TERM, then KILL."""
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        pass
+    time.sleep(2.0)  # the children's graceful shutdown
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(10)
 
 
 def _ours(n: int) -> tuple[dict, str]:
