@@ -532,7 +532,12 @@ def measure_size(data: dict, impl: str, n: int, calls: list[str], out: Path) -> 
             for f in _state_files(state) - snapshot:  # no call reuses another's results
                 (state / f).unlink(missing_ok=True)
         est = _estimate(data, impl, n, call)
-        if impl == "baseline" and est and est[0] > cap:
+        pre = _find(data["measurements"], impl, n, "precompute")
+        if call in READS_CACHE and pre is not None and pre.get("error"):
+            m = {"seconds": None, "peak_mb": None,
+                 "skipped": "skipped: precompute did not complete ("
+                            + pre["error"].splitlines()[0][:80] + ")"}
+        elif impl == "baseline" and est and est[0] > cap:
             m = {"seconds": None, "peak_mb": None,
                  "skipped": f"skipped: would need ~{est[0]:.0f} GB (linear from the largest "
                             f"size measured), over the {cap:g} GB cap"}
