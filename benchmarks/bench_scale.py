@@ -714,12 +714,15 @@ def markdown(data: dict, results_dir: Path | None = None) -> list[str]:
         "1, set at 10M items), a preheated dashboard < 5 s (goal 2); `fail (wall; cpu N s)` "
         "= over the time on the wall clock but not in CPU time.", ""]
     for n in sorted({m["n_items"] for m in ms}):
-        cur_version = next((m.get("version") for m in ms if m["n_items"] == n
-                            and m["impl"] == "current" and m.get("version")), "-")
-        base_version = next((m.get("version") for m in ms if m["n_items"] == n
-                             and m["impl"] == "baseline" and m.get("version")), "-")
+        cur_version = ", ".join(sorted({m["version"] for m in ms if m["n_items"] == n
+                                        and m["impl"] == "current" and m.get("version")
+                                        and m.get("seconds")})) or "-"
+        base_version = ", ".join(sorted({m["version"] for m in ms if m["n_items"] == n
+                                         and m["impl"] == "baseline" and m.get("version")
+                                         and m.get("seconds")})) or "-"
         lines += [f"### {n:,} items, {n * LABELS_PER_ITEM:,} annotations", "",
-                  f"Ours: {cur_version}; previous: {base_version}.", "",
+                  f"Ours: {cur_version} (each row's commit is in the raw figures); "
+                  f"previous: {base_version}.", "",
                   "| call | s | peak GB | growth GB | B/ann | previous s | "
                   "previous peak GB | vs previous | peer | peer s | peer peak GB | vs peer "
                   "| target | notes |",
