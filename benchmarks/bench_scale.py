@@ -626,6 +626,8 @@ def _verdict(m: dict | None, call: str = "") -> str:
     if target is None:
         return "-"
     if not m or m.get("seconds") is None:
+        if m and m.get("skipped"):
+            return "not measured"
         return "-" if not m or m.get("not_available") else "fail"
     mem_ok = (m.get("process_peak_mb") or 0) < target[1] * 1024
     if m["seconds"] < target[0] and mem_ok:
