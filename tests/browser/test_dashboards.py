@@ -211,6 +211,8 @@ def test_html_in_metadata_shows_as_text_in_the_overview(page, serve, xss_project
     assert "<img src=x onerror=" in text  # the vendor, shown literally
     assert "<script>window.__xss=2" in text  # the batch
     # plotly: axis labels and hover text
+    # plotly draws its axes after the widget view shows (seconds later on a loaded machine)
+    page.wait_for_selector(".wb-overview-trends .xtick text", state="attached", timeout=60_000)
     ticks = " ".join(page.locator(".wb-overview-trends .xtick text").all_text_contents())
     assert "<script>" in ticks or "<svg" in ticks, ticks
     points = page.locator(".wb-overview-trends .scatterlayer .point")

@@ -65,6 +65,10 @@ def test_detection_explorer_click_shows_images_with_boxes(page, serve, detection
     srv = serve(detection_root, "curator", "--pool-size", "0")
     open_dashboard(page, srv, "01_error_explorer")
     assert page.locator(".wb-detection-explorer").count() == 1
+    # the confusion heatmap's axes are drawn by plotly after the view shows
+    page.wait_for_function(
+        "() => (document.querySelector('.wb-confusion') || {}).innerText?.includes('background')",
+        timeout=60_000)
     assert "background" in page.inner_text(".wb-confusion")
     assert page.locator(".wb-ap-table").count() == 1 and page.locator(".wb-pr-curve").count()
 
