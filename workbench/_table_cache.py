@@ -22,12 +22,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-from ._cache import cache_folder
+from ._cache import _canonical, _entry_lock, cache_folder
 
 __all__ = ["cached_tables"]
 
@@ -112,31 +113,6 @@ def _drop_others(paths: dict[str, Path], name: str) -> None:
                 path.unlink()
 
 
-@contextlib.contextmanager
-def _lock(path: Path):
-    """Hold an exclusive lock on ``path`` (yields True), or yield False when there is none."""
-    import fcntl
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(path, "a+")  # noqa: SIM115 - closed below
-    except OSError:
-        yield False
-        return
-    try:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        except OSError:  # a file system without locks
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-    finally:
-        fh.close()
-
-
 def cached_tables(root: str | os.PathLike, name: str, key: dict, parts: list[str],
                   compute: Callable[[], tuple[dict, dict]], *,
                   info: dict | None = None) -> tuple[dict, dict]:
@@ -164,8 +140,7 @@ def cached_tables(root: str | os.PathLike, name: str, key: dict, parts: list[str
     (dict of DataFrame, dict)
     """
     info = {} if info is None else info
-    canonical = json.dumps(key, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
-                           allow_nan=False)  # what workbench._cache.key_digest hashes
+    canonical = _canonical(key)  # what workbench._cache.key_digest hashes
     root = Path(root)
     paths = _paths(root, name, canonical, parts)
     found = _read(paths, canonical)
@@ -173,7 +148,8 @@ def cached_tables(root: str | os.PathLike, name: str, key: dict, parts: list[str
         info["status"] = "reused"
         return found
     first = paths[parts[0]]
-    with _lock(first.with_name(first.name + ".lock")) as locked:
+    # the result cache's entry lock (<entry>.lock), waiting as long as the writer takes
+    with _entry_lock(first, math.inf) as locked:
         if locked:  # another process may have written it while we waited
             found = _read(paths, canonical)
             if found is not None:
