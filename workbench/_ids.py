@@ -34,7 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["ItemIds", "arrow_strings", "blank_strings", "rows_with", "string_buffers",
+__all__ = ["ItemIds", "arrow_strings", "blank_strings", "locate_ids", "rows_with",
+           "string_buffers",
            "worker_count"]
 
 #: Item ids of at most this many distinct byte lengths, each at most _MAX_ID_BYTES long,
@@ -93,6 +94,54 @@ def arrow_strings(series: pd.Series):
     if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
         return None
     return values
+
+
+def locate_ids(haystack: pd.Series, needles) -> np.ndarray:
+    """Position of the first row of ``haystack`` equal to each of ``needles``, -1 when none.
+
+    The needles are hashed, not the haystack: a few ids (a relabel queue, a selection)
+    found among 10M rows cost one pass over the haystack's Arrow strings
+    (``pyarrow.compute.index_in``), not a hash table of 10M ids.
+
+    Parameters
+    ----------
+    haystack : Series of str
+        An ``item_id`` column.
+    needles : sequence of str
+        The ids to find (repeats and missing values allowed).
+
+    Returns
+    -------
+    ndarray of int64, shape (len(needles),)
+
+    Examples
+    --------
+    >>> locate_ids(pd.Series(["a", "b", "a", "c"], dtype="str"), ["c", "a", "x", "c"]).tolist()
+    [3, 0, -1, 3]
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    needles = pd.Series(np.asarray(needles, dtype=object), dtype=object)
+    out = np.full(len(needles), -1, dtype=np.int64)
+    known = needles.notna().to_numpy()
+    if not len(needles) or not known.any() or not len(haystack):
+        return out
+    codes, uniques = pd.factorize(needles[known].astype(str))
+    hay = arrow_strings(haystack)
+    if hay is None:
+        hay = pa.chunked_array([pa.array(haystack.to_numpy(dtype=object), type=pa.large_string(),
+                                         from_pandas=True)])
+    value_set = pa.array(np.asarray(uniques, dtype=object), type=hay.type)
+    where = pc.index_in(hay, value_set=value_set)
+    valid = where.is_valid().to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(valid)
+    which = where.drop_null().to_numpy(zero_copy_only=False)
+    first = np.full(len(uniques), -1, dtype=np.int64)
+    found, at = np.unique(which, return_index=True)  # rows ascend: the first row of each
+    first[found] = rows[at]
+    out[known] = first[codes]
+    return out
 
 
 class ItemIds:

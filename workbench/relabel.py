@@ -203,6 +203,18 @@ def queue_statuses(status, tagged_at=None, status_at=None) -> np.ndarray:
 
 
 
+def _taken(values: np.ndarray, rows: np.ndarray, missing: Any) -> np.ndarray:
+    """``values[rows]``, with ``missing`` where a row is -1 (not found)."""
+    out = values[np.maximum(rows, 0)] if len(values) else np.full(len(rows), missing)
+    if out.dtype == object or missing is None:
+        out = out.astype(object)
+        out[rows < 0] = missing
+        return out
+    out = out.astype(float)
+    out[rows < 0] = missing
+    return out
+
+
 class RelabelQueue:
     """The items tagged for relabelling, with their status and priority.
 
@@ -284,48 +296,10 @@ class RelabelQueue:
         (``1 - label_quality``) when available, else ``1 -`` the default run's probability
         of the item's reference label, else 1 where the run disagrees with it, else 0.
         """
-        if self._scores is not None:
-            return self._scores
-        project = self.project
-        ids = project.items["item_id"].astype(str)
-        prio = None
-        if project.default_run is not None and project.prob_columns:
-            try:
-                from . import results
-
-                issues = results.label_issues(project)  # cached for every kernel
-                if "label_quality" in issues.columns:
-                    quality = issues.set_index("item_id")["label_quality"].astype(float)
-                    prio = (1.0 - quality).reindex(ids)
-                    self.priority_source = "label_issues"
-            except Exception as exc:  # optional scorer unavailable/failing: fall back below
-                self.priority_note = (f"label_issues unavailable ({type(exc).__name__}: "
-                                      f"{exc}); using the model's probabilities")
-                prio = None
-        if prio is None and project.default_run is not None:
-            ref = project.reference_labels()
-            if project.prob_columns:
-                item_ids, probs = project.pred_probs()
-                pos = {c: k for k, c in enumerate(project.classes)}
-                given = ref.reindex(item_ids)
-                codes = np.array([pos.get(v, -1) if isinstance(v, str) else -1
-                                  for v in given.to_numpy()])
-                p = np.where(codes >= 0, probs[np.arange(len(codes)), np.maximum(codes, 0)],
-                             np.nan)
-                prio = pd.Series(1.0 - p, index=pd.Index(item_ids, name="item_id"))
-                self.priority_source = "model_probability"
-            else:
-                pred = project.predictions
-                pred = pred[pred["run"] == project.default_run].set_index("item_id")["label"]
-                given = ref.reindex(pred.index)
-                prio = pd.Series((pred.to_numpy() != given.to_numpy()).astype(float),
-                                 index=pred.index)
-                self.priority_source = "model_disagreement"
-        if prio is None:
-            prio = pd.Series(0.0, index=ids)
-        prio = prio.reindex(ids).astype(float).fillna(0.0)
-        prio.index = pd.Index(ids.to_numpy(), name="item_id")
-        self._scores = prio.rename("score")
+        if self._scores is None:
+            ids = self._item_ids()
+            self._scores = pd.Series(self._scores_of(ids), index=pd.Index(ids, name="item_id"),
+                                     name="score")
         return self._scores
 
     def slice_lifts(self) -> pd.DataFrame:
@@ -341,29 +315,12 @@ class RelabelQueue:
             ``slice`` ("" outside every found slice) and ``slice_lift`` (1.0 there, and
             everywhere when the project has no run).
         """
-        if self._slices is not None:
-            return self._slices
-        ids = self.project.items["item_id"].astype(str).to_numpy()
-        lift = pd.Series(1.0, index=pd.Index(ids, name="item_id"))
-        name = pd.Series("", index=lift.index, dtype=object)
-        if self.project.default_run is not None:
-            from . import results
-            from .slicing import slice_items
-
-            try:
-                errors = results.errors(self.project)  # cached for every kernel
-                found = results.discover_slices(errors)
-            except Exception as exc:  # e.g. no metadata column: the lift stays 1
-                self.priority_note = (self.priority_note + f" slice lift unavailable "
-                                      f"({type(exc).__name__}: {exc})").strip()
-                found = pd.DataFrame(columns=["slice", "conditions", "lift"])
-            # lowest lift first: a later (worse) slice overwrites an item's slice
-            for row in found.sort_values("lift", kind="stable").itertuples():
-                members = slice_items(errors, row.conditions)
-                lift[members] = float(row.lift)
-                name[members] = row.slice
-        self._slices = pd.DataFrame({"slice": pd.array(name.to_numpy(), dtype="str"),
-                                     "slice_lift": lift.to_numpy()}, index=lift.index)
+        if self._slices is None:
+            ids = self._item_ids()
+            name, lift = self._slices_of(ids)
+            self._slices = pd.DataFrame({"slice": pd.array(name, dtype="str"),
+                                         "slice_lift": lift},
+                                        index=pd.Index(ids, name="item_id"))
         return self._slices
 
     def priorities(self) -> pd.Series:
@@ -373,13 +330,91 @@ class RelabelQueue:
         ``score``) or their product.
         """
         score = self.scores()
+        lift = self.slice_lifts()["slice_lift"].to_numpy()
+        return pd.Series(self._priority(score.to_numpy(), lift), index=score.index,
+                         name="priority")
+
+    def _priority(self, score: np.ndarray, lift: np.ndarray) -> np.ndarray:
         if self.priority == "label_issue":
-            return score.rename("priority")
-        lift = self.slice_lifts()["slice_lift"].reindex(score.index).fillna(1.0)
+            return score
         if self.priority == "slice_lift":
             # the score is in [0, 1]: a tie-break below any difference of lift that matters
-            return (lift + 1e-6 * score).rename("priority")
-        return (score * lift).rename("priority")
+            return lift + 1e-6 * score
+        return score * lift
+
+    def _item_ids(self) -> np.ndarray:
+        return self.project.items["item_id"].astype(str).to_numpy(dtype=object)
+
+    def _scores_of(self, ids: np.ndarray) -> np.ndarray:
+        """:meth:`scores` of the items ``ids`` only (0 for an item without a score).
+
+        The items are looked up in the frames (:func:`workbench._ids.locate_ids`), so the
+        queue of a 10M-item project is scored without a score of every item.
+        """
+        from ._ids import locate_ids
+
+        project = self.project
+        if project.default_run is not None and project.prob_columns:
+            try:
+                from . import results
+
+                issues = results.label_issues(project)  # cached for every kernel
+                if "label_quality" in issues.columns:
+                    pos = locate_ids(issues["item_id"], ids)
+                    quality = issues["label_quality"].to_numpy(dtype=float, na_value=np.nan)
+                    self.priority_source = "label_issues"
+                    return _taken(1.0 - quality, pos, 0.0)
+            except Exception as exc:  # optional scorer unavailable/failing: fall back below
+                self.priority_note = (f"label_issues unavailable ({type(exc).__name__}: "
+                                      f"{exc}); using the model's probabilities")
+        if project.default_run is None:
+            return np.zeros(len(ids))
+        given = _taken(project.reference_labels().to_numpy(dtype=object),
+                       locate_ids(project.items["item_id"], ids), None)
+        if project.prob_columns:
+            item_ids, probs = project.pred_probs()
+            row = locate_ids(pd.Series(item_ids, dtype=object), ids)
+            pos = {c: k for k, c in enumerate(project.classes)}
+            code = np.array([pos.get(v, -1) if isinstance(v, str) else -1 for v in given],
+                            dtype=np.int64)
+            ok = (row >= 0) & (code >= 0)
+            p = np.full(len(ids), np.nan)
+            p[ok] = probs[row[ok], code[ok]]
+            self.priority_source = "model_probability"
+            return np.nan_to_num(1.0 - p, nan=0.0)
+        pred = project.predictions
+        pred = pred[pred["run"] == project.default_run]
+        row = locate_ids(pred["item_id"], ids)
+        predicted = _taken(pred["label"].to_numpy(dtype=object), row, None)
+        self.priority_source = "model_disagreement"
+        return np.where(row >= 0, (predicted != given).astype(float), 0.0)
+
+    def _slices_of(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`slice_lifts` of the items ``ids`` only: (slice names, lifts)."""
+        name = np.full(len(ids), "", dtype=object)
+        lift = np.ones(len(ids))
+        if self.project.default_run is None:
+            return name, lift
+        from . import results
+        from ._ids import locate_ids
+        from .slicing import slice_mask
+
+        try:
+            errors = results.errors(self.project)  # cached for every kernel
+            found = results.discover_slices(errors)
+        except Exception as exc:  # e.g. no metadata column: the lift stays 1
+            self.priority_note = (self.priority_note + f" slice lift unavailable "
+                                  f"({type(exc).__name__}: {exc})").strip()
+            return name, lift
+        pos = locate_ids(errors["item_id"], ids)
+        held = np.flatnonzero(pos >= 0)
+        rows = errors.iloc[pos[held]]
+        # lowest lift first: a later (worse) slice overwrites an item's slice
+        for row in found.sort_values("lift", kind="stable").itertuples():
+            members = held[slice_mask(rows, row.conditions)]
+            lift[members] = float(row.lift)
+            name[members] = row.slice
+        return name, lift
 
     # ------------------------------------------------------------------ state
 
@@ -403,29 +438,36 @@ class RelabelQueue:
             found slice, see :meth:`slice_lifts`), ``filepath`` (if any), ``tagged_by``,
             ``reason``, ``tagged_at``, ``status_at``.
         """
+        from ._ids import locate_ids
+
         check_int(limit, "limit", "RelabelQueue.frame", minimum=0, allow_none=True)
         frame = self._state(status, func="RelabelQueue.frame")
-        frame["priority"] = self.priorities().reindex(frame["item_id"]).fillna(0.0).to_numpy()
-        frame["score"] = self.scores().reindex(frame["item_id"]).fillna(0.0).to_numpy()
-        slices = self.slice_lifts().reindex(frame["item_id"])
-        frame["slice"] = pd.array(slices["slice"].fillna("").to_numpy(), dtype="str")
-        frame["slice_lift"] = slices["slice_lift"].fillna(1.0).to_numpy()
+        ids = frame["item_id"].astype(str).to_numpy(dtype=object)
+        score = self._scores_of(ids)
+        name, lift = self._slices_of(ids)
+        frame["priority"] = self._priority(score, lift)
+        frame["score"] = score
+        frame["slice"] = pd.array(name, dtype="str")
+        frame["slice_lift"] = lift
         project = self.project
-        ref = project.reference_labels()
-        frame["label"] = pd.array(ref.reindex(frame["item_id"]).to_numpy(), dtype="str")
+        at = locate_ids(project.items["item_id"], ids)
+        ref = project.reference_labels().to_numpy(dtype=object)
+        frame["label"] = pd.array(_taken(ref, at, None), dtype="str")
         pred = project.predictions
         if project.default_run is not None and len(pred):
-            pred = pred[pred["run"] == project.default_run].set_index("item_id")
-            frame["predicted"] = pd.array(pred["label"].reindex(frame["item_id"]).to_numpy(),
-                                          dtype="str")
-            frame["confidence"] = pred["confidence"].reindex(frame["item_id"]).to_numpy(
-                dtype=float)
+            pred = pred[pred["run"] == project.default_run]
+            row = locate_ids(pred["item_id"], ids)
+            frame["predicted"] = pd.array(_taken(pred["label"].to_numpy(dtype=object), row,
+                                                 None), dtype="str")
+            frame["confidence"] = _taken(pred["confidence"].to_numpy(dtype=float,
+                                                                     na_value=np.nan),
+                                         row, np.nan)
         else:
             frame["predicted"] = pd.array([pd.NA] * len(frame), dtype="str")
             frame["confidence"] = np.nan
         if "filepath" in project.items.columns:
-            fp = project.items.set_index("item_id")["filepath"]
-            frame["filepath"] = pd.array(fp.reindex(frame["item_id"]).to_numpy(), dtype="str")
+            paths = project.items["filepath"].to_numpy(dtype=object)
+            frame["filepath"] = pd.array(_taken(paths, at, None), dtype="str")
         frame = frame.sort_values(["priority", "item_id"], ascending=[False, True],
                                   kind="stable", ignore_index=True)
         if limit is not None:

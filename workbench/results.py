@@ -279,8 +279,46 @@ def errors(project: Any, run: str | None = None) -> pd.DataFrame:
     run = _run(project, run, "workbench.results.errors")
     from .slicing import project_errors
 
-    frame = _get(project, "errors", {"run": run}, lambda: project_errors(project, run))
+    frame = _get(project, "errors", {"run": run}, lambda: project_errors(project, run),
+                 encode=lambda f: _errors_encode(project, f),
+                 decode=lambda parts, meta: _errors_decode(project, parts, meta))
     _ORIGIN[id(frame)] = (weakref.ref(frame), weakref.ref(project), run)
+    return frame
+
+
+def _errors_encode(project: Any, frame: pd.DataFrame) -> tuple[dict, dict]:
+    """An errors frame without the columns it takes from the items (kept once, in the
+    project's table cache): its own columns, and the item rows when items were excluded."""
+    from ._cache import _Uncacheable
+
+    items = project.items
+    item_columns = ["item_id", *frame.attrs.get("metadata_columns", [])]
+    ids = items["item_id"].astype("str")
+    if len(frame) == len(items) and frame["item_id"].equals(ids):
+        rows = None
+    else:
+        rows = pd.Index(ids).get_indexer(frame["item_id"])
+        if (rows < 0).any():
+            raise _Uncacheable("the errors frame holds items the project does not have")
+    own = frame.drop(columns=item_columns)
+    own.attrs = dict(frame.attrs)
+    parts = {"frame": own}
+    if rows is not None:
+        parts["rows"] = pd.DataFrame({"row": rows})
+    return parts, {"item_columns": item_columns, "columns": list(frame.columns)}
+
+
+def _errors_decode(project: Any, parts: dict, meta: dict) -> pd.DataFrame:
+    """The errors frame from its own columns and the project's items (see the encoder)."""
+    from .slicing import errors_item_columns
+
+    own = parts["frame"]
+    rows = parts["rows"]["row"].to_numpy() if "rows" in parts else None
+    if len(own) != (len(project.items) if rows is None else len(rows)):
+        raise ValueError("the errors entry does not fit the project's items")
+    taken = errors_item_columns(project.items, meta["item_columns"][1:], rows)
+    frame = pd.DataFrame({c: taken[c] if c in taken else own[c] for c in meta["columns"]})
+    frame.attrs = own.attrs
     return frame
 
 
@@ -870,7 +908,8 @@ def dashboard_steps(project: Any, dashboard: str | None = None, *,
 
 def precompute(project: Any, *, runs: Iterable[str] | None = None,
                only: Iterable[str] | None = None, dashboard: str | None = None,
-               progress: bool | None = None, raise_errors: bool = False) -> pd.DataFrame:
+               progress: bool | None = None, raise_errors: bool = False,
+               keep: bool = True) -> pd.DataFrame:
     """Compute (or read) the dashboards' results of ``project`` into its cache.
 
     Parameters
@@ -887,6 +926,10 @@ def precompute(project: Any, *, runs: Iterable[str] | None = None,
         Show a progress bar (one step per result); None: unless ``WORKBENCH_PROGRESS=0``.
     raise_errors : bool, default=False
         Raise the first failure instead of recording it.
+    keep : bool, default=True
+        Keep each result in this kernel for the project (what a dashboard reads next).
+        False frees it after its step (``workbench precompute``): the peak memory is then
+        that of the largest single result, not of all of them together.
 
     Returns
     -------
@@ -914,10 +957,35 @@ def precompute(project: Any, *, runs: Iterable[str] | None = None,
                 status, error = "failed", f"{type(exc).__name__}: {exc}".splitlines()[0]
             finally:
                 _INFO.reset(token)
+            if not keep:
+                _forget(project)
             rows.append({"result": label, "status": status,
                          "seconds": time.perf_counter() - t0, "error": error})
             pb.update()
     return pd.DataFrame(rows, columns=["result", "status", "seconds", "error"])
+
+
+def _forget(project: Any) -> None:
+    """Drop the results kept in this kernel for ``project`` and give the memory back."""
+    import gc
+
+    try:
+        _MEMO.pop(project, None)
+    except TypeError:
+        pass
+    gc.collect()
+    try:
+        import pyarrow as pa
+
+        pa.default_memory_pool().release_unused()
+    except (ImportError, AttributeError):  # pragma: no cover - older pyarrow
+        pass
+    try:  # glibc keeps freed pages in its arenas until asked
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        pass
 
 
 def warm(project: Any, dashboard: str) -> pd.DataFrame:

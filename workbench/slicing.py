@@ -52,6 +52,7 @@ __all__ = [
     "cell_items",
     "slice_metrics",
     "slice_items",
+    "slice_mask",
     "discover_slices",
     "compare_runs",
     "RunDiff",
@@ -217,19 +218,18 @@ def project_errors(project: Any, run: str | None = None) -> pd.DataFrame:
         conf = preds["confidence"].to_numpy(dtype=float, na_value=np.nan)[rows]
     else:
         conf = np.full(len(rows), np.nan)
+    kept = np.flatnonzero(keep)
+    taken = errors_item_columns(items, meta_cols, None if len(kept) == n else kept)
     frame = pd.DataFrame({
-        "item_id": ids.astype("str").array.take(np.flatnonzero(keep)),
+        "item_id": taken["item_id"],
         "label": label,
         "predicted": predicted,
         "confidence": conf,
         "correct": np.asarray(label.codes == predicted.codes),
     })
     frame["is_error"] = ~frame["correct"]
-    kept = np.flatnonzero(keep)
-    for col in meta_cols:  # strings taken in Arrow; other columns as before, through numpy
-        values = items[col]
-        frame[col] = values.array.take(kept) if isinstance(values.dtype, pd.StringDtype) \
-            else values.to_numpy()[keep]
+    for col in meta_cols:
+        frame[col] = taken[col]
     excluded = {"no_prediction": int((~has_pred).sum()),
                 "no_reference": int((has_pred & ~has_ref).sum())}
     frame.attrs.update({
@@ -240,6 +240,37 @@ def project_errors(project: Any, run: str | None = None) -> pd.DataFrame:
         "n_excluded": int(sum(excluded.values())),
     })
     return frame
+
+
+def errors_item_columns(items: pd.DataFrame, columns: list[str],
+                        rows: np.ndarray | None) -> dict[str, Any]:
+    """The columns an errors frame takes from the items: ``item_id`` and ``columns``.
+
+    Parameters
+    ----------
+    items : DataFrame
+        The project's items.
+    columns : list of str
+        Metadata columns of ``items``.
+    rows : ndarray of int or None
+        The item rows kept, in order; None: every row (Arrow string columns are shared,
+        not copied: they are immutable, and a project read from its table cache keeps them
+        memory-mapped).
+
+    Returns
+    -------
+    dict
+        Column name -> array (strings stay Arrow strings).
+    """
+    ids = items["item_id"].astype("str")
+    out: dict[str, Any] = {"item_id": ids.array if rows is None else ids.array.take(rows)}
+    for col in columns:  # strings taken in Arrow; other columns through numpy
+        values = items[col]
+        if isinstance(values.dtype, pd.StringDtype):
+            out[col] = values.array if rows is None else values.array.take(rows)
+        else:
+            out[col] = values.to_numpy().copy() if rows is None else values.to_numpy()[rows]
+    return out
 
 
 # --------------------------------------------------------------------------------------
@@ -567,10 +598,29 @@ def slice_items(errors: pd.DataFrame, conditions: dict) -> list[str]:
 
         return engine_slice_items(src.tables, src.run, conditions)
     check_columns(errors, ["item_id", *conditions], what="errors", func="slice_items")
-    mask = np.ones(len(errors), dtype=bool)
-    for col, value in conditions.items():
-        mask &= _value_mask(errors[col], value)
+    mask = slice_mask(errors, conditions)
     return errors["item_id"].to_numpy()[mask].astype(str).tolist()
+
+
+def slice_mask(frame: pd.DataFrame, conditions: dict) -> np.ndarray:
+    """The rows of ``frame`` meeting every ``column: value`` condition (see :func:`slice_items`).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Any frame with the conditions' columns (an errors frame, or some of its rows).
+    conditions : dict
+        As in :func:`slice_items`.
+
+    Returns
+    -------
+    ndarray of bool, shape (len(frame),)
+    """
+    check_columns(frame, list(conditions), what="errors", func="slice_mask")
+    mask = np.ones(len(frame), dtype=bool)
+    for col, value in conditions.items():
+        mask &= _value_mask(frame[col], value)
+    return mask
 
 
 def _default_features(errors: pd.DataFrame, target: str) -> list[str]:
@@ -618,6 +668,26 @@ def _distinct(values: pd.Series):
         codes = values.cat.codes.to_numpy()
         return values.cat.categories[np.unique(codes[codes >= 0])]
     return pd.unique(values.dropna())
+
+
+def _class_codes(values: pd.Series, classes: list[str]) -> np.ndarray:
+    """``pd.Categorical(values.astype(str), categories=classes).codes``, from a categorical's
+    codes when ``values`` is one (no string per row: 10M labels in milliseconds)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        index = pd.Index(classes, dtype=object)
+        text = [str(c) for c in values.cat.categories] + ["nan"]  # code -1: astype(str) 'nan'
+        lookup = index.get_indexer(text).astype(np.intp)
+        return lookup[values.cat.codes.to_numpy()]
+    return pd.Categorical(values.astype(str), categories=classes).codes.astype(np.intp)
+
+
+def _equals_text(values: pd.Series, text: str) -> np.ndarray:
+    """``(values.astype(str) == text)`` as a bool array, from a categorical's codes."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        same = np.array([str(c) == text for c in values.cat.categories] + [text == "nan"],
+                        dtype=bool)
+        return same[values.cat.codes.to_numpy()]
+    return (values.astype(str) == text).to_numpy(dtype=bool)
 
 
 def confusion_table(errors: pd.DataFrame, normalize: str | None = None, *,
@@ -676,8 +746,8 @@ def confusion_table(errors: pd.DataFrame, normalize: str | None = None, *,
                  allow_none=True)
     classes = _classes_of(errors)
     k = len(classes)
-    t = pd.Categorical(errors["label"].astype(str), categories=classes).codes.astype(np.intp)
-    p = pd.Categorical(errors["predicted"].astype(str), categories=classes).codes.astype(np.intp)
+    t = _class_codes(errors["label"], classes)
+    p = _class_codes(errors["predicted"], classes)
     ok = (t >= 0) & (p >= 0)
     counts = np.bincount(t[ok] * k + p[ok], minlength=k * k).reshape(k, k)
     return _confusion_frame(counts, classes, normalize)
@@ -753,9 +823,9 @@ def cell_items(errors: pd.DataFrame, true: str | None, predicted: str | None, *,
     check_columns(errors, ["item_id", "label", "predicted"], what="errors", func="cell_items")
     mask = np.ones(len(errors), dtype=bool)
     if true is not None:
-        mask &= (errors["label"].astype(str) == str(true)).to_numpy(dtype=bool)
+        mask &= _equals_text(errors["label"], str(true))
     if predicted is not None:
-        mask &= (errors["predicted"].astype(str) == str(predicted)).to_numpy(dtype=bool)
+        mask &= _equals_text(errors["predicted"], str(predicted))
     return errors["item_id"].to_numpy()[mask].astype(str).tolist()
 
 
@@ -880,8 +950,7 @@ def _slice_metrics(errors: pd.DataFrame, by: str | Sequence[str] | None = None, 
         check_columns(errors, ["label", "correct"], what="errors", func=func)
         classes = _classes_of(errors) if "predicted" in errors else sorted(
             set(errors["label"].dropna().astype(str)))
-        recall_codes = pd.Categorical(errors["label"].astype(str),
-                                      categories=classes).codes.astype(np.intp)
+        recall_codes = _class_codes(errors["label"], classes)
         correct = errors["correct"].to_numpy(dtype=bool).astype(float)
 
     parts = []

@@ -423,3 +423,61 @@ def test_warnings_are_raised_again_when_the_result_is_read(tmp_path):
         assert math.isnan(summary["mean_cohen_kappa"])
     assert messages[0] == messages[1]
     assert list(cache_folder(folder).glob("agreement_summary-*.parquet"))
+
+
+def _with_gaps(folder):
+    """A project whose errors frame excludes items: no prediction, no reference label."""
+    p = make_project(200, n_classes=3, n_annotators=4, labels_per_item=2, n_metadata=2,
+                     n_runs=1, seed=3)
+    items = p.items.copy()
+    items["score"] = np.arange(len(items), dtype=float)  # a numeric metadata column
+    items["site"] = pd.Categorical(np.where(np.arange(len(items)) % 2, "north", "south"))
+    no_pred = set(items["item_id"].iloc[::7])
+    no_ref = list(items["item_id"].iloc[3::11])
+    preds = p.predictions[~p.predictions["item_id"].isin(no_pred)]
+    ann = p.annotations[~p.annotations["item_id"].isin(no_ref)]
+    if "label" in items:
+        items.loc[items["item_id"].isin(no_ref), "label"] = None
+    write_tables(Project.from_frames(items=items, annotations=ann, predictions=preds,
+                                     classes=p.classes), folder)
+    return folder
+
+
+def test_errors_entry_keeps_only_its_own_columns(tmp_path):
+    """The stored errors frame leaves out the item columns and reads them back exactly."""
+    import pyarrow.parquet as pq
+
+    folder = _with_gaps(tmp_path / "gaps")
+    uncached = open_project(folder)
+    uncached.input_fingerprint = None
+    computed = results.errors(uncached)
+    assert computed.attrs["n_excluded"] > 0  # the row map is exercised
+    results.errors(open_project(folder))
+    again = results.errors(open_project(folder))
+    _same(computed, again)
+    stored = set()
+    for part in cache_folder(folder).glob("errors-*.parquet"):
+        stored |= set(pq.read_schema(part).names)
+    assert "item_id" not in stored and "score" not in stored and "site" not in stored
+    assert {"label", "predicted", "confidence", "row"} <= stored
+
+
+def test_errors_entry_that_does_not_fit_the_items_is_refused(tmp_path):
+    """A stored errors frame is only joined to items of its length (else recomputed)."""
+    folder = _write(tmp_path / "project", n=120, seed=4)
+    p = open_project(folder)
+    parts, meta = results._errors_encode(p, results.errors(p))
+    assert set(parts) == {"frame"}  # every item kept: no row map
+    short = {"frame": parts["frame"].iloc[:-1]}
+    with pytest.raises(ValueError, match="does not fit"):
+        results._errors_decode(p, short, meta)
+
+
+def test_precompute_without_keep_frees_each_result(fresh_dir):
+    p = open_project(fresh_dir)
+    report = results.precompute(p, only=["errors", "confused_pairs"], keep=False)
+    assert set(report["status"]) == {"computed"}, report
+    assert not results._MEMO.get(p)  # nothing kept in this kernel
+    kept = open_project(fresh_dir)
+    results.precompute(kept, only=["errors", "confused_pairs"])
+    assert len(results._MEMO.get(kept)) >= 2

@@ -35,7 +35,7 @@ class LabelDecisions(StorePart):
     ----------
     engine, tables : StoreEngine, Tables
         The store's connection and tables (see :class:`~workbench.store.part.StorePart`).
-    known : frozenset of str or None
+    known : KnownIds or None
         The project's item ids; decisions on others are refused. None accepts any id.
 
     Attributes

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .engine import StoreEngine
 from .schema import Tables
+from .validation import KnownIds
 
 __all__ = ["StorePart"]
 
@@ -17,12 +18,12 @@ class StorePart:
         The store's connection.
     tables : Tables
         The store's tables.
-    known : frozenset of str or None, default=None
+    known : KnownIds or None, default=None
         The project's item ids; writes naming others are refused. None accepts any id.
     """
 
     def __init__(self, engine: StoreEngine, tables: Tables,
-                 known: frozenset[str] | None = None):
+                 known: KnownIds | None = None):
         self.engine = engine
         self.tables = tables
         self.known = known

@@ -28,7 +28,7 @@ class QcRounds(StorePart):
     ----------
     engine, tables : StoreEngine, Tables
         The store's connection and tables (see :class:`~workbench.store.part.StorePart`).
-    known : frozenset of str or None
+    known : KnownIds or None
         The project's item ids; rounds naming others are refused. None accepts any id.
 
     Examples

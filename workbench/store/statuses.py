@@ -32,7 +32,7 @@ class QueueStatuses(StorePart):
     ----------
     engine, tables : StoreEngine, Tables
         The store's connection and tables (see :class:`~workbench.store.part.StorePart`).
-    known : frozenset of str or None
+    known : KnownIds or None
         The project's item ids; writes naming others are refused. None accepts any id.
     """
 

@@ -31,6 +31,7 @@ from .qc_rounds import QcRounds
 from .revisions import GuidelineRevisions
 from .schema import Schema, define_tables
 from .statuses import QueueStatuses
+from .validation import KnownIds
 
 __all__ = ["TagStore"]
 
@@ -97,7 +98,9 @@ class TagStore:
                  max_attempts: int = 8, busy_timeout: float = 30.0):
         self._db = StoreEngine(resolve_url(url, root), max_attempts=max_attempts,
                                busy_timeout=busy_timeout)
-        known = None if item_ids is None else frozenset(map(str, item_ids))
+        if item_ids is not None and not isinstance(item_ids, (pd.Series, pd.Index, list, tuple)):
+            item_ids = list(item_ids)  # a generator is read once
+        known = None if item_ids is None else KnownIds(item_ids)
         tables = define_tables()
         self._events = TagEvents(self._db, tables, known)
         self._current = CurrentTags(self._db, tables)
@@ -347,7 +350,7 @@ def _project_store(cls, project) -> TagStore:
         store = _STORES.get(key)
         if store is not None and store._project_ref() is project:
             return store
-    ids = project.items["item_id"].astype(str).tolist()
+    ids = project.items["item_id"]  # hashed on the first write (KnownIds)
     url = os.environ.get("WORKBENCH_DB_URL") or None
     root = getattr(project, "root", None)
     if url is None and root is None:

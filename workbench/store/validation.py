@@ -17,7 +17,7 @@ import pandas as pd
 from ..errors import SchemaError
 
 __all__ = ["normalize_tag", "normalize_text", "normalize_ids", "action_key", "context_json",
-           "check_known_ids", "write_args", "item_box_pairs", "MAX_TAG_LENGTH",
+           "check_known_ids", "KnownIds", "write_args", "item_box_pairs", "MAX_TAG_LENGTH",
            "MAX_REASON_LENGTH", "MAX_AUTHOR_LENGTH", "MAX_KEY_LENGTH", "MAX_BOX_ID_LENGTH"]
 
 MAX_TAG_LENGTH = 64
@@ -243,7 +243,45 @@ def context_json(context: Any, func: str) -> str | None:
                          "str/number/list/dict values.") from exc
 
 
-def check_known_ids(ids: list[str], known: frozenset[str] | None, func: str) -> None:
+class KnownIds:
+    """The project's item ids, hashed on the first check (not when the store is made).
+
+    A dashboard makes its store when it opens but writes only when a curator tags, so a
+    10M-item project does not pay for a set of 10M strings before anyone writes.
+
+    Parameters
+    ----------
+    ids : Series or sequence of str
+        The ``item_id`` column of the project's items.
+    """
+
+    def __init__(self, ids):
+        self._ids = ids
+        self._lookup = None
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def missing(self, ids: list[str]) -> list[str]:
+        """The ids (in order, repeats kept) that are not item ids of the project."""
+        if not ids:
+            return []
+        if self._lookup is None:
+            from .._ids import ItemIds
+
+            source = self._ids
+            if not isinstance(source, pd.Series):
+                source = pd.Series(list(source), dtype=object)
+            self._lookup = ItemIds(source.astype(str).reset_index(drop=True))
+        found = self._lookup.locate(pd.Series(ids, dtype=object))
+        return [i for i, f in zip(ids, found) if f < 0]
+
+    def __contains__(self, item_id: object) -> bool:
+        return isinstance(item_id, str) and not self.missing([item_id])
+
+
+def check_known_ids(ids: list[str], known: KnownIds | frozenset[str] | None,
+                    func: str) -> None:
     """Refuse ids outside ``known`` (the project's items); ``known=None`` accepts any id.
 
     Raises
@@ -253,7 +291,10 @@ def check_known_ids(ids: list[str], known: frozenset[str] | None, func: str) -> 
     """
     if known is None:
         return
-    unknown = [i for i in ids if i not in known]
+    if isinstance(known, KnownIds):
+        unknown = known.missing(ids)
+    else:
+        unknown = [i for i in ids if i not in known]
     if unknown:
         raise SchemaError(
             f"{func}: {len(unknown)} item id(s) are not in the project: {unknown[:5]}"
@@ -262,7 +303,7 @@ def check_known_ids(ids: list[str], known: frozenset[str] | None, func: str) -> 
 
 
 def write_args(func: str, item_ids: Any, name: Any, author: Any, reason: Any, context: Any,
-               key: Any, known: frozenset[str] | None) -> tuple:
+               key: Any, known: KnownIds | frozenset[str] | None) -> tuple:
     """Validate the arguments of an audited write; nothing is written on a bad one.
 
     Returns
