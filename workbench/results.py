@@ -287,8 +287,11 @@ def errors(project: Any, run: str | None = None) -> pd.DataFrame:
 
 
 def _errors_encode(project: Any, frame: pd.DataFrame) -> tuple[dict, dict]:
-    """An errors frame without the columns it takes from the items (kept once, in the
-    project's table cache): its own columns, and the item rows when items were excluded."""
+    """An errors frame without the columns it takes from the items.
+
+    The items are kept once, in the project's table cache; the entry holds the frame's own
+    columns, and the item rows when items were excluded.
+    """
     from ._cache import _Uncacheable
 
     items = project.items

@@ -671,8 +671,10 @@ def _distinct(values: pd.Series):
 
 
 def _class_codes(values: pd.Series, classes: list[str]) -> np.ndarray:
-    """``pd.Categorical(values.astype(str), categories=classes).codes``, from a categorical's
-    codes when ``values`` is one (no string per row: 10M labels in milliseconds)."""
+    """``pd.Categorical(values.astype(str), categories=classes).codes``, fast.
+
+    A categorical is recoded from its codes (no string per row: 10M labels in milliseconds).
+    """
     if isinstance(values.dtype, pd.CategoricalDtype):
         index = pd.Index(classes, dtype=object)
         text = [str(c) for c in values.cat.categories] + ["nan"]  # code -1: astype(str) 'nan'

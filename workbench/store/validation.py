@@ -274,7 +274,7 @@ class KnownIds:
                 source = pd.Series(list(source), dtype=object)
             self._lookup = ItemIds(source.astype(str).reset_index(drop=True))
         found = self._lookup.locate(pd.Series(ids, dtype=object))
-        return [i for i, f in zip(ids, found) if f < 0]
+        return [i for i, f in zip(ids, found, strict=True) if f < 0]
 
     def __contains__(self, item_id: object) -> bool:
         return isinstance(item_id, str) and not self.missing([item_id])
