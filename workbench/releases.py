@@ -315,8 +315,8 @@ def _original_labels(project) -> pd.DataFrame:
     ref = getattr(project, "_original_labels", None)
     if ref is None:
         ref = project.reference_labels()
-    return pd.DataFrame({"item_id": pd.array(ref.index.to_numpy(), dtype="str"),
-                         "label": pd.array(ref.to_numpy(), dtype="str")})
+    return pd.DataFrame({"item_id": ref.index.astype("str").array,  # no str per row
+                         "label": ref.astype("str").array})
 
 
 def _labels_of(project, release: int) -> pd.DataFrame:
@@ -890,13 +890,7 @@ def preview_release(project, *, accept: str = "verified", tag: str = "relabel",
     numbers = _numbers(folder)
     parent = numbers[-1] if numbers else 0
     outcomes, unresolved, considered = _outcomes(project, _store(project, store), tag, accept)
-    ids = outcomes["item_id"].to_numpy()
-    prev = _labels_of(project, parent).set_index("item_id")["label"]
-    old = prev.reindex(ids).to_numpy(dtype=object, na_value=None)
-    missing = ~pd.Index(ids).isin(prev.index)
-    if missing.any():  # items added after the parent release: their own label
-        orig = _original_labels(project).set_index("item_id")["label"]
-        old[missing] = orig.reindex(ids[missing]).to_numpy(dtype=object, na_value=None)
+    old = _labels_at(project, parent, outcomes["item_id"].astype(str).to_numpy(dtype=object))
     new_labels = outcomes["new_label"].to_numpy(dtype=object)
     differs = np.array([o != n for o, n in zip(old, new_labels, strict=True)], dtype=bool)
     changes = outcomes[differs].copy()
@@ -904,6 +898,29 @@ def preview_release(project, *, accept: str = "verified", tag: str = "relabel",
     changes = changes[_CHANGE_COLUMNS].sort_values("item_id", ignore_index=True)
     changes.attrs.update(parent=parent, considered=considered, unresolved=unresolved)
     return changes
+
+
+def _labels_at(project, release: int, ids: np.ndarray) -> np.ndarray:
+    """The labels of the items ``ids`` in ``release`` (an item added since: its own label).
+
+    Only these items are looked up (:func:`workbench._ids.locate_ids`): a preview of a
+    few verified items does not index every label of a 10M-item project.
+    """
+    from ._ids import locate_ids
+
+    old = np.full(len(ids), None, dtype=object)
+    if not len(ids):
+        return old
+    todo = np.arange(len(ids))
+    for labels in (_labels_of(project, release), _original_labels(project)):
+        pos = locate_ids(labels["item_id"], ids[todo])
+        found = pos >= 0
+        old[todo[found]] = labels["label"].iloc[pos[found]].to_numpy(dtype=object,
+                                                                     na_value=None)
+        todo = todo[~found]
+        if not len(todo) or release == 0:
+            break
+    return old
 
 
 def _lost_race(folder: Path, winner: int, parent: int) -> str:

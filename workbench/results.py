@@ -761,8 +761,10 @@ def _has_probs(project: Any) -> bool:
     return bool(project.runs) and bool(getattr(project, "prob_columns", []))
 
 
-def _steps(project: Any, runs: list[str]) -> dict[str, list[tuple[str, Callable[[], Any]]]]:
-    """Every cacheable result of ``project``, by result name: ``[(label, call), ...]``."""
+def _steps(project: Any, runs: list[str],
+           names: Iterable[str] | None = None) -> dict[str, list[tuple[str, Callable[[], Any]]]]:
+    """The results ``names`` (default: all) of ``project``: ``{name: [(label, call)]}``."""
+    names = RESULTS if names is None else tuple(names)
     p = project
     default = p.default_run if p.default_run in runs else (runs[0] if runs else None)
     steps: dict[str, list] = {}
@@ -801,10 +803,10 @@ def _steps(project: Any, runs: list[str]) -> dict[str, list[tuple[str, Callable[
     if default is not None and p.metadata_columns:
         add("discover_slices", f"discover_slices {default} top 5",
             lambda: discover_slices(p, run=default, top=5))
-    drift_by = _first_column(p, "batch")
+    drift_by = _first_column(p, "batch") if "drift" in names else None
     if drift_by is not None:
         add("drift", f"drift {drift_by}", lambda: drift(p, drift_by))
-    cover_by = _first_column(p, "split")
+    cover_by = _first_column(p, "split") if "coverage" in names else None
     if cover_by is not None:
         add("coverage", f"coverage {cover_by}", lambda: _default_coverage(p, cover_by))
     return steps
@@ -812,9 +814,17 @@ def _steps(project: Any, runs: list[str]) -> dict[str, list[tuple[str, Callable[
 
 def _first_column(project: Any, preferred: str) -> str | None:
     """The column the data dashboard opens with: ``preferred``, else the first with 2 values."""
-    options = [c for c in project.metadata_columns
-               if project.items[c].nunique(dropna=True) >= 2]
+    options = [c for c in project.metadata_columns if _two_values(project.items[c])]
     return preferred if preferred in options else (options[0] if options else None)
+
+
+def _two_values(values: pd.Series) -> bool:
+    """Whether ``values`` holds at least two distinct non-missing values.
+
+    The first rows usually tell; a 10M-row column is counted only when they do not.
+    """
+    head = values.iloc[:4096]
+    return head.nunique(dropna=True) >= 2 or values.nunique(dropna=True) >= 2
 
 
 def _default_coverage(project: Any, column: str) -> Any:
@@ -893,7 +903,7 @@ def dashboard_steps(project: Any, dashboard: str | None = None, *,
         names = [n for n in names if n in only]
     if getattr(project, "task", "classification") == "detection":
         return []  # detection dashboards compute their own (box) results
-    steps = _steps(project, runs)
+    steps = _steps(project, runs, names)
     if dashboard == "errors":
         col = (list(project.metadata_columns) or [None])[0]
         steps["slice_metrics"] = [s for s in steps.get("slice_metrics", [])

@@ -512,6 +512,12 @@ def vendor_scorecard(project, by=("vendor", "batch"), *, gold=None, store=None,
                           f"score. Import vendor labels first (annotations.csv).")
     vendor_col = by[0]
     batch_col = by[1] if len(by) > 1 else None
+    items = getattr(project, "items", None)
+    item_cols = set(items.columns) if isinstance(items, pd.DataFrame) else set()
+    for col in by:  # before encoding 30M labels
+        if col not in annotations.columns and col not in item_cols:
+            raise _missing_column(col, annotations,
+                                  items if isinstance(items, pd.DataFrame) else None)
     (enc, lookup, vendor_code, vendors, batch_code, batches,
      post) = encoded_labels(project, vendor_col, batch_col, _FUNC)
     ann = enc.frame

@@ -19,6 +19,7 @@ from ._plotly_adapter import sync_figure_state  # re-exported: plotly internals 
 __all__ = [
     "point_indices",
     "points_to_ids",
+    "ids_where",
     "grid_point_to_cell",
     "errors_from",
     "StatusMixin",
@@ -87,6 +88,28 @@ def point_indices(points: Any) -> list[int]:
 def points_to_ids(points: Any, ids: Sequence[str]) -> list[str]:
     """Translate the point indices of a plotly callback into item ids (``ids[i]``)."""
     return [str(ids[i]) for i in point_indices(points) if 0 <= i < len(ids)]
+
+
+def ids_where(ids: pd.Series, mask: Any) -> list[str]:
+    """The item ids of ``ids`` where ``mask`` holds, as str.
+
+    Only those ids become Python strings: a widget keeps its frame's ``item_id`` column as
+    it is (Arrow strings) instead of 10M Python strings made up front.
+
+    Parameters
+    ----------
+    ids : Series
+        An ``item_id`` column.
+    mask : ndarray of bool
+        One value per row.
+
+    Returns
+    -------
+    list of str
+    """
+    picked = ids.array[mask] if isinstance(ids.dtype, pd.StringDtype) else \
+        ids.to_numpy()[mask]
+    return [str(i) for i in picked]
 
 
 def grid_point_to_cell(points: Any, classes: Sequence[str]) -> tuple[str, str] | None:

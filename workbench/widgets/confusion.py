@@ -12,12 +12,13 @@ import traitlets
 from .._validation import check_option
 from ..detection.slicing import BACKGROUND, is_matches_frame
 from ..selection import Selection
-from ..slicing import cell_items, confusion_table
+from ..slicing import _class_codes, cell_items, confusion_table
 from ._adapters import (
     StatusMixin,
     errors_from,
     grid_point_to_cell,
     guarded,
+    ids_where,
     plot_text,
     square_axes,
     sync_figure_state,
@@ -138,12 +139,12 @@ class ConfusionMatrix(StatusMixin, w.VBox):
             return
         self.classes = [str(c) for c in self.table.index]
         k = len(self.classes)
-        t = pd.Categorical(self.errors["label"].astype(str), categories=self.classes).codes
-        p = pd.Categorical(self.errors["predicted"].astype(str), categories=self.classes).codes
-        code = t.astype(np.intp) * k + p
+        t = _class_codes(self.errors["label"], self.classes)
+        p = _class_codes(self.errors["predicted"], self.classes)
+        code = t * k + p
         code[(t < 0) | (p < 0)] = -1
         self._cell_code = code
-        self._ids = self.errors["item_id"].astype(str).to_numpy()
+        self._ids = self.errors["item_id"]
 
     def items_of(self, true: str, predicted: str) -> list[str]:
         """Item ids in cell ``(true, predicted)`` (detection: the images of its boxes)."""
@@ -154,7 +155,7 @@ class ConfusionMatrix(StatusMixin, w.VBox):
             k = len(self.classes)
             if key[0] in self.classes and key[1] in self.classes:
                 code = self.classes.index(key[0]) * k + self.classes.index(key[1])
-                self._cell_ids_cache[key] = self._ids[self._cell_code == code].tolist()
+                self._cell_ids_cache[key] = ids_where(self._ids, self._cell_code == code)
             else:
                 self._cell_ids_cache[key] = cell_items(self.errors, *key)
         return self._cell_ids_cache[key]

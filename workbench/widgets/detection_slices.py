@@ -14,7 +14,7 @@ import pandas as pd
 
 from .._format import percent
 from ..selection import Selection
-from ._adapters import esc
+from ._adapters import esc, ids_where
 from .slice_table import SliceTable
 
 __all__ = ["ObjectSliceTable"]
@@ -85,7 +85,7 @@ class ObjectSliceTable(SliceTable):
 
                 self._encodings[col] = _encode(self.errors[col], self.bins)
             mask = (self._encodings[col].codes == int(row["_code"])) & self._bad
-        items = list(dict.fromkeys(self._ids[mask].tolist()))
+        items = list(dict.fromkeys(ids_where(self._ids, mask)))
         return items, self._box_ids[mask].tolist()
 
     def select_row(self, i: int) -> list[str]:

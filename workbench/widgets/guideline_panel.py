@@ -13,8 +13,8 @@ import ipywidgets as w
 import pandas as pd
 import traitlets
 
+from .. import results
 from .._format import percent
-from ..agreement import confused_pairs
 from ..guidelines import Guidelines, guideline_effect, render_html
 from ..selection import Selection
 from ..session import can_write, current_author, require_write
@@ -79,7 +79,8 @@ class GuidelinePanel(StatusMixin, w.VBox):
     Attributes
     ----------
     pairs : DataFrame
-        :func:`workbench.confused_pairs` of the annotations, plus pairs that have a guideline.
+        :func:`workbench.confused_pairs` of the current annotations (read through
+        :mod:`workbench.results`), plus pairs that have a guideline.
     target : str or None
         The pair shown (``"a|b"``).
     examples : dict
@@ -201,11 +202,9 @@ class GuidelinePanel(StatusMixin, w.VBox):
         return sorted(items["batch"].dropna().astype(str).unique().tolist())
 
     def _compute_pairs(self) -> None:
-        ann = self.project.annotations
-        classes = [str(c) for c in self.project.classes]
         cols = ["class_a", "class_b", "n_pairs", "n_items", "share", "rate", "item_ids"]
-        pairs = (confused_pairs(ann, classes=classes or None) if len(ann)
-                 else pd.DataFrame(columns=cols))
+        pairs = (results.confused_pairs(self.project)  # cached for every kernel
+                 if len(self.project.annotations) else pd.DataFrame(columns=cols))
         pairs = pairs.assign(target=["|".join(sorted((str(a), str(b)))) for a, b in zip(
             pairs["class_a"], pairs["class_b"], strict=True)])
         written = [t for t in self.guidelines.targets() if "|" in t

@@ -14,7 +14,7 @@ from .._validation import check_int
 from ..detection.slicing import DetectionRunDiff
 from ..selection import Selection
 from ..slicing import RunDiff, _encode, compare_runs
-from ._adapters import RowGrid, StatusMixin, esc, guarded
+from ._adapters import RowGrid, StatusMixin, esc, guarded, ids_where
 
 __all__ = ["RunComparison"]
 
@@ -110,7 +110,7 @@ class RunComparison(StatusMixin, w.VBox):
             self.summary.value = "This project needs two prediction runs to compare."
             return
         self.diff = compare_runs(self.project, self.base, self.candidate)
-        self._ids = self.diff.errors["item_id"].astype(str).to_numpy()
+        self._ids = self.diff.errors["item_id"]  # made str only where selected
         self._encodings: dict = {}
         columns = list(self.diff.by_slice["column"].unique()) if len(self.diff.by_slice) else []
         keep = self.column if self.column in columns else (columns[0] if columns else None)
@@ -155,7 +155,7 @@ class RunComparison(StatusMixin, w.VBox):
         col = row["column"]
         if col not in self._encodings:
             self._encodings[col] = _encode(self.diff.errors[col], 4)
-        return self._ids[self._encodings[col].codes == int(row["_code"])].tolist()
+        return ids_where(self._ids, self._encodings[col].codes == int(row["_code"]))
 
     def select_row(self, i: int) -> list[str]:
         """Select the items of slice row ``i`` (what clicking a row does)."""

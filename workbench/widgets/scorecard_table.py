@@ -139,13 +139,13 @@ class ScorecardTable(StatusMixin, w.VBox):
         self._filter()
 
     def _compute(self, by: tuple) -> pd.DataFrame:
-        from ..scorecard import vendor_scorecard
+        from .. import results
 
         cols = set(self.project.items.columns) | set(self.project.annotations.columns)
         if len(by) > 1 and by[1] not in cols:
             by = by[:1]
         try:
-            return vendor_scorecard(self.project, by=by)
+            return results.scorecard(self.project, by=by)  # cached for every kernel
         except Exception as exc:  # e.g. no vendor column, no annotations: say why
             self.note = str(exc)
             return pd.DataFrame()

@@ -14,7 +14,7 @@ from .._format import MISSING, percent
 from .._validation import check_int
 from ..selection import Selection
 from ..slicing import _default_features, _encode
-from ._adapters import RowGrid, StatusMixin, errors_from, esc, guarded
+from ._adapters import RowGrid, StatusMixin, errors_from, esc, guarded, ids_where
 
 __all__ = ["SliceTable"]
 
@@ -118,7 +118,7 @@ class SliceTable(StatusMixin, w.VBox):
         self.errors = errors
         self._encodings: dict = {}
         self._discovered_frame: pd.DataFrame | None = None
-        self._ids = errors["item_id"].astype(str).to_numpy()
+        self._ids = errors["item_id"]  # made str only where selected (ids_where)
         columns = _default_features(errors, self.target)
         self.columns = columns
         keep = column if column in columns else (
@@ -208,7 +208,7 @@ class SliceTable(StatusMixin, w.VBox):
         if col not in self._encodings:
             self._encodings[col] = _encode(self.errors[col], self.bins)
         enc = self._encodings[col]
-        return self._ids[enc.codes == int(row["_code"])].tolist()
+        return ids_where(self._ids, enc.codes == int(row["_code"]))
 
     def describe_row(self, i: int) -> str:
         """Readable name of row ``i`` (``"scanner=C"``)."""
