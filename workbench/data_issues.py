@@ -100,6 +100,10 @@ def content_hashes(project) -> pd.Series:
 
 
 def _exact_duplicates(project) -> pd.DataFrame:
+    items = project.items
+    if "text" not in items.columns and ("filepath" not in items.columns
+                                        or getattr(project, "root", None) is None):
+        return _frame([])  # no content to compare (a table of metadata only)
     hashes = content_hashes(project).dropna()
     groups = hashes.groupby(hashes.to_numpy(), sort=False).groups
     rows = []
@@ -349,11 +353,12 @@ def data_issues(project, *, k: int = 10, run: str | None = None,
     parts = []
     skipped: dict[str, str] = {}
     info: dict = {}
+    wanted = [t for t in types if t in DATALAB_TYPES]
+    if wanted:  # before hashing every file
+        _require_embeddings(project, func)
     if "exact_duplicate" in types:
         parts.append(_exact_duplicates(project))
-    wanted = [t for t in types if t in DATALAB_TYPES]
     if wanted:
-        _require_embeddings(project, func)
         found, skipped, info = _datalab_issues(project, wanted, k, run, required=explicit)
         parts.append(found)
     frame = _sorted(_with_splits(project, pd.concat(parts, ignore_index=True)))

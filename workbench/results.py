@@ -22,6 +22,7 @@ function                    computed by                                         
 :func:`slice_metrics`       :func:`workbench.slice_metrics` of a run's errors
 :func:`discover_slices`     :func:`workbench.discover_slices` of a run's errors
 :func:`drift`               :func:`workbench.drift`
+:func:`data_issues`         :func:`workbench.data_issues` (media files in the key)
 :func:`scorecard`           :func:`workbench.vendor_scorecard`                     yes
 ==========================  =====================================================  ======
 
@@ -51,18 +52,20 @@ import contextvars
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ._cache import cached_value
 from ._validation import check_option
 
-__all__ = ["DASHBOARDS", "FORMAT_VERSION", "RESULTS", "agreement_by", "agreement_summary",
+__all__ = ["DASHBOARDS", "FORMAT_VERSION", "RESULTS", "ListsByName", "agreement_by",
+           "agreement_summary",
            "agreement_table", "annotator_quality", "confused_pairs", "consensus",
            "coverage", "current_annotations", "dashboard_steps", "dawid_skene", "discover_slices",
-           "disagreeing_items", "drift",
+           "data_issues", "disagreeing_items", "drift",
            "errors", "label_issues", "pairwise_agreement", "precompute", "project_key",
            "scorecard", "slice_metrics", "store_state", "warm"]
 
@@ -524,21 +527,68 @@ def _rows_decode(parts: dict, meta: dict):
 
 def _lists_encode(value: dict) -> tuple[dict, dict]:
     names = list(value)
-    frame = pd.DataFrame({"annotator": pd.Series(
-        [n for n in names for _ in value[n]], dtype="str"),
-        "item_id": pd.Series([i for n in names for i in value[n]], dtype="str")})
-    return {"pairs": frame}, {"annotators": names}
+    frame = pd.DataFrame({"item_id": pd.Series([i for n in names for i in value[n]],
+                                               dtype="str")})
+    return {"pairs": frame}, {"annotators": names, "sizes": [len(value[n]) for n in names]}
 
 
-def _lists_decode(parts: dict, meta: dict) -> dict:
-    frame = parts["pairs"]
-    groups = {str(k): v.tolist() for k, v in
-              frame.groupby("annotator", sort=False)["item_id"]} if len(frame) else {}
-    return {name: [str(i) for i in groups.get(name, [])] for name in meta["annotators"]}
+def _lists_decode(parts: dict, meta: dict) -> ListsByName:
+    return ListsByName(meta["annotators"], meta["sizes"], parts["pairs"]["item_id"])
 
 
-def disagreeing_items(project: Any) -> dict[str, list[str]]:
-    """:func:`workbench.agreement.disagreeing_items_by_annotator`, cached."""
+class ListsByName(Mapping):
+    """A read-only ``{name: [item ids]}`` over one column of ids, grouped by name in order.
+
+    Each list is made (as Python strings) when its name is first read: a dashboard of a
+    10M-item project counts each annotator's items (:meth:`size`) without making 10M
+    strings, and makes the list of the annotator a curator clicks.
+
+    Parameters
+    ----------
+    names : list of str
+        The keys, in order.
+    sizes : list of int
+        How many ids each key has.
+    ids : Series of str
+        The ids of every key, one after the other.
+    """
+
+    def __init__(self, names: list[str], sizes: list[int], ids: pd.Series):
+        if len(names) != len(sizes) or sum(sizes) != len(ids):
+            raise ValueError("ListsByName: the sizes do not add up to the ids")
+        ends = np.cumsum(np.asarray(sizes, dtype=np.int64))
+        self._span = {str(n): (int(e) - int(k), int(e)) for n, k, e in zip(names, sizes, ends,
+                                                                          strict=True)}
+        self._ids = ids.reset_index(drop=True)
+        self._made: dict[str, list[str]] = {}
+
+    def __getitem__(self, name: str) -> list[str]:
+        if name not in self._made:
+            start, stop = self._span[name]
+            self._made[name] = [str(i) for i in self._ids.iloc[start:stop]]
+        return self._made[name]
+
+    def __iter__(self):
+        return iter(self._span)
+
+    def __len__(self) -> int:
+        return len(self._span)
+
+    def size(self, name: str) -> int:
+        """How many ids ``name`` has (its list is not made)."""
+        start, stop = self._span[name]
+        return stop - start
+
+
+def disagreeing_items(project: Any) -> Mapping[str, list[str]]:
+    """:func:`workbench.agreement.disagreeing_items_by_annotator`, cached.
+
+    Returns
+    -------
+    Mapping
+        The dict when computed; read from the cache, a :class:`ListsByName` (each
+        annotator's list made when first read; ``size(name)`` counts without making it).
+    """
     from .agreement import disagreeing_items_by_annotator
 
     return _get(project, "disagreeing_items", {},
@@ -651,6 +701,63 @@ def drift(project: Any, by: str = "batch") -> pd.DataFrame:
     from .drift import drift as compute
 
     return _get(project, "drift", {"by": by}, lambda: compute(project, by=by))
+
+
+def data_issues(project: Any, *, k: int = 10, issue_types: list[str] | None = None
+                ) -> pd.DataFrame:
+    """:func:`workbench.data_issues` (default run), cached.
+
+    Exact duplicates are found by the content of the media files, which are not input files
+    of the project: their names, sizes and modification times are part of the key.
+
+    Parameters
+    ----------
+    project : Project
+    k : int, default=10
+    issue_types : list of str, optional
+
+    Returns
+    -------
+    DataFrame
+    """
+    from .data_issues import data_issues as compute
+
+    types = None if issue_types is None else [str(t) for t in issue_types]
+    return _get(project, "data_issues",
+                {"k": int(k), "issue_types": types, "media": _media_state(project)},
+                lambda: compute(project, k=k, issue_types=types))
+
+
+def _media_state(project: Any) -> str | None:
+    """A digest of the media files' paths, sizes and modification times (None: no files)."""
+    import hashlib
+    import os
+
+    items = project.items
+    root = getattr(project, "root", None)
+    if "filepath" not in items.columns or root is None or "text" in items.columns:
+        return None
+    digest = hashlib.sha256()
+    for rel in items["filepath"].astype(str).to_numpy(dtype=object):
+        try:
+            st = os.stat(os.path.join(root, rel))
+            digest.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        except OSError:
+            digest.update(f"{rel}\0-\n".encode())
+    return digest.hexdigest()
+
+
+def _dashboard_data_issues(project: Any) -> pd.DataFrame:
+    """What the data dashboard shows: every data issue (without embeddings, duplicates).
+
+    As :class:`~workbench.widgets.DataIssueList` reads them.
+    """
+    from .errors import SchemaError
+
+    try:
+        return data_issues(project)
+    except SchemaError:
+        return data_issues(project, issue_types=["exact_duplicate"])
 
 
 def _coverage_encode(result) -> tuple[dict, dict]:
@@ -806,6 +913,8 @@ def _steps(project: Any, runs: list[str],
     drift_by = _first_column(p, "batch") if "drift" in names else None
     if drift_by is not None:
         add("drift", f"drift {drift_by}", lambda: drift(p, drift_by))
+    if "data_issues" in names:
+        add("data_issues", "data_issues", lambda: _dashboard_data_issues(p))
     cover_by = _first_column(p, "split") if "coverage" in names else None
     if cover_by is not None:
         add("coverage", f"coverage {cover_by}", lambda: _default_coverage(p, cover_by))
@@ -850,7 +959,7 @@ def _overview_scorecard(project: Any) -> pd.DataFrame:
 RESULTS = ("errors", "label_issues", "agreement_summary", "pairwise_agreement",
            "annotator_quality", "disagreeing_items", "confused_pairs", "consensus",
            "agreement_table", "agreement_by", "scorecard", "slice_metrics", "discover_slices",
-           "drift", "coverage")
+           "drift", "data_issues", "coverage")
 
 #: What each dashboard reads at start (its notebook calls :func:`warm` with its name).
 DASHBOARDS = {
@@ -861,7 +970,7 @@ DASHBOARDS = {
                       "disagreeing_items", "confused_pairs", "label_issues", "agreement_by"),
     "relabel": ("label_issues", "errors", "discover_slices"),
     "vendors": ("scorecard", "confused_pairs"),
-    "data": ("drift", "coverage"),
+    "data": ("drift", "data_issues", "coverage"),
 }
 
 

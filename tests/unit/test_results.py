@@ -131,6 +131,7 @@ CALLS = {
     "drift": lambda p: results.drift(p, "batch"),
     "scorecard": lambda p: results.scorecard(p),
     "coverage": lambda p: results.coverage(p, {"vendor": ["v1"]}, {"vendor": ["v2"]}),
+    "data_issues": lambda p: results.data_issues(p, issue_types=["exact_duplicate"]),
 }
 
 
@@ -481,3 +482,23 @@ def test_precompute_without_keep_frees_each_result(fresh_dir):
     kept = open_project(fresh_dir)
     results.precompute(kept, only=["errors", "confused_pairs"])
     assert len(results._MEMO.get(kept)) >= 2
+
+
+def test_data_issues_entry_follows_the_media_files(tmp_path):
+    """Exact duplicates come from the media files, which are not input files: a changed
+    image gives a new entry (never a stale duplicate)."""
+    folder = tmp_path / "media"
+    (folder / "img").mkdir(parents=True)
+    for name, data in [("a", b"same"), ("b", b"same"), ("c", b"other")]:
+        (folder / "img" / f"{name}.png").write_bytes(data)
+    items = pd.DataFrame({"item_id": ["a", "b", "c"], "label": ["x", "y", "x"],
+                          "filepath": ["img/a.png", "img/b.png", "img/c.png"]})
+    write_tables(Project.from_frames(items=items, classes=["x", "y"]), folder)
+    first = results.data_issues(open_project(folder), issue_types=["exact_duplicate"])
+    assert set(first["item_id"]) == {"a", "b"}
+    again = results.data_issues(open_project(folder), issue_types=["exact_duplicate"])
+    _same(first, again)
+    (folder / "img" / "b.png").write_bytes(b"changed")
+    os.utime(folder / "img" / "b.png", ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    after = results.data_issues(open_project(folder), issue_types=["exact_duplicate"])
+    assert after.empty

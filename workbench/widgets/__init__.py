@@ -61,6 +61,8 @@ def preload() -> None:
 
     go.FigureWidget  # noqa: B018 - a lazy attribute: imports plotly's widget machinery
     figure_widget_class()  # the class the dashboards build (the served bundle's, if any)
+    # plotly reads its validators (a JSON file of several MB) when the first figure is made
+    go.Figure([go.Heatmap(z=[[0]]), go.Scatter(x=[0], y=[0]), go.Bar(x=[0], y=[0])])
     for name in _API:
         try:
             __getattr__(name)

@@ -109,16 +109,21 @@ class AnnotatorTable(StatusMixin, w.VBox):
             else:
                 q = annotator_quality(self.annotations, self.reference)
         self._warnings = [str(c.message) for c in caught]
-        self._cache = (dict(results.disagreeing_items(self.project)) if self.project is not None
-                       else disagreeing_items_by_annotator(self.annotations))
-        q["n_disagreements"] = [len(self.items_of(a)) for a in q["annotator"]]
+        lists = (results.disagreeing_items(self.project) if self.project is not None
+                 else disagreeing_items_by_annotator(self.annotations))
+        self._cache = {}
+        self._lists = lists  # read from the cache: each list made when clicked
+        q["n_disagreements"] = [lists.size(str(a)) if hasattr(lists, "size") and str(a) in lists
+                                else len(self.items_of(a)) for a in q["annotator"]]
         self.quality = q
 
     def items_of(self, annotator: str) -> list[str]:
         """Items where ``annotator`` disagrees with at least one other annotator."""
         key = str(annotator)
         if key not in self._cache:
-            self._cache[key] = disagreeing_items(self.annotations, key)
+            lists = getattr(self, "_lists", {})
+            self._cache[key] = (lists[key] if key in lists
+                                else disagreeing_items(self.annotations, key))
         return self._cache[key]
 
     def select_annotator(self, annotator: str) -> list[str]:

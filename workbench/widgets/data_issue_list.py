@@ -8,9 +8,10 @@ import ipywidgets as w
 import pandas as pd
 import traitlets
 
+from .. import results
 from .._format import percent
 from .._validation import check_int
-from ..data_issues import ISSUE_TYPES, data_issues, leakage_inflation
+from ..data_issues import ISSUE_TYPES, leakage_inflation
 from ..errors import SchemaError
 from ..selection import Selection
 from ..session import can_write, current_author, require_write
@@ -175,10 +176,10 @@ class DataIssueList(StatusMixin, w.VBox):
             return
         project = project_or_issues
         try:
-            self.issues = data_issues(project, k=self.k)
+            self.issues = results.data_issues(project, k=self.k)  # cached for every kernel
         except SchemaError as exc:  # no embeddings: exact duplicates only, and say why
             self.unavailable = str(exc)
-            self.issues = data_issues(project, issue_types=["exact_duplicate"])
+            self.issues = results.data_issues(project, issue_types=["exact_duplicate"])
         self.skipped = dict(self.issues.attrs.get("skipped", {}))
         leaks = self.issues[self.issues["is_leak"]]
         split = project.items.get("split")
