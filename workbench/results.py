@@ -565,8 +565,11 @@ class ListsByName(Mapping):
     def __getitem__(self, name: str) -> list[str]:
         if name not in self._made:
             start, stop = self._span[name]
-            self._made[name] = [str(i) for i in self._ids.iloc[start:stop]]
+            self._made[name] = self._ids.iloc[start:stop].astype(str).tolist()
         return self._made[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._span
 
     def __iter__(self):
         return iter(self._span)

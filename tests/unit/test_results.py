@@ -502,3 +502,14 @@ def test_data_issues_entry_follows_the_media_files(tmp_path):
     os.utime(folder / "img" / "b.png", ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
     after = results.data_issues(open_project(folder), issue_types=["exact_duplicate"])
     assert after.empty
+
+
+def test_lists_by_name_makes_a_list_only_when_read():
+    ids = pd.Series(["a", "b", "c", "d"], dtype="str")
+    lists = results.ListsByName(["x", "y", "z"], [1, 3, 0], ids)
+    assert "y" in lists and "w" not in lists and not lists._made  # membership: no list made
+    assert lists.size("y") == 3 and not lists._made
+    assert lists["y"] == ["b", "c", "d"] and all(type(v) is str for v in lists["y"])
+    assert dict(lists) == {"x": ["a"], "y": ["b", "c", "d"], "z": []}
+    with pytest.raises(ValueError, match="do not add up"):
+        results.ListsByName(["x"], [2], ids)
