@@ -40,8 +40,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["LOCK_TIMEOUT", "cache_entries", "cache_folder", "cached_frame", "cached_value",
-           "clear_cache", "key_digest"]
+__all__ = ["LOCK_TIMEOUT", "ON_DISK", "cache_entries", "cache_folder", "cached_frame",
+           "cached_value", "clear_cache", "key_digest"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 #: Parquet schema metadata key holding the canonical key an entry was computed for.
@@ -171,7 +171,8 @@ def cached_value(root: str | os.PathLike | None, name: str, key: dict,
                  encode: Callable[[Any], tuple[dict[str, pd.DataFrame], dict]] = _frame_parts,
                  decode: Callable[[dict[str, pd.DataFrame], dict], Any] = _frame_value,
                  lock_timeout: float | None = None, info: dict | None = None,
-                 func: str = "cached_value") -> Any:
+                 func: str = "cached_value", columns: list[str] | None = None,
+                 load: bool = True) -> Any:
     """Return ``compute()``, cached under ``<root>/.workbench/cache/`` as Parquet parts.
 
     Parameters
@@ -196,11 +197,18 @@ def cached_value(root: str | os.PathLike | None, name: str, key: dict,
         ``seconds`` (what the computation or the read took) and ``path`` (the first part).
     func : str, default='cached_value'
         Name used in error messages.
+    columns : list of str, optional
+        Read only these columns of the part named ``"frame"`` (a computed value is
+        returned whole: the caller selects).
+    load : bool, default=True
+        False: only make sure a valid entry is on disk (its parts' metadata are checked,
+        the data is not read) and return :data:`ON_DISK`; an absent or invalid entry is
+        computed, stored and returned.
 
     Returns
     -------
     object
-        The value (decoded from the cache, or computed).
+        The value (decoded from the cache, or computed), or :data:`ON_DISK`.
 
     Raises
     ------
@@ -224,14 +232,15 @@ def cached_value(root: str | os.PathLike | None, name: str, key: dict,
         return value
     digest = hashlib.sha256(canonical.encode("ascii")).hexdigest()[:40]
     base = cache_folder(root) / f"{name}-{digest}"
-    value = _load(base, canonical, decode)
+    value = _load(base, canonical, decode, columns, load)
     if value is not _MISSING:
-        info.update(status="reused", seconds=time.perf_counter() - t0, path=_part_path(base, 0))
+        info.update(status="reused", seconds=time.perf_counter() - t0,
+                    path=_part_path(base, 0))
         return value
     timeout = LOCK_TIMEOUT if lock_timeout is None else float(lock_timeout)
     with _entry_lock(base, timeout) as locked:
         if locked:  # another process may have written it while we waited
-            value = _load(base, canonical, decode)
+            value = _load(base, canonical, decode, columns, load)
             if value is not _MISSING:
                 info.update(status="reused", seconds=time.perf_counter() - t0,
                             path=_part_path(base, 0))
@@ -249,6 +258,15 @@ def cached_value(root: str | os.PathLike | None, name: str, key: dict,
 
 
 _MISSING = object()
+
+
+class _OnDisk:
+    def __repr__(self) -> str:
+        return "ON_DISK"
+
+
+#: What :func:`cached_value` returns with ``load=False`` when a valid entry is on disk.
+ON_DISK = _OnDisk()
 
 
 def _part_path(base: Path, i: int) -> Path:
@@ -293,8 +311,13 @@ def _entry_lock(base: Path, timeout: float):
         fh.close()
 
 
-def _load(base: Path, canonical: str, decode) -> Any:
-    """The value stored at ``base`` for ``canonical``, or ``_MISSING`` (absent or invalid)."""
+def _load(base: Path, canonical: str, decode, columns: list[str] | None = None,
+          load: bool = True) -> Any:
+    """The value stored at ``base`` for ``canonical``, or ``_MISSING`` (absent or invalid).
+
+    ``columns``: only these columns of the ``frame`` part; ``load=False``: only the parts'
+    metadata are checked and :data:`ON_DISK` is returned.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -308,8 +331,9 @@ def _load(base: Path, canonical: str, decode) -> Any:
     i = 0
     try:
         while i < n_parts:
-            table = pq.read_table(_part_path(base, i))
-            md = table.schema.metadata or {}
+            path = _part_path(base, i)
+            schema = pq.read_schema(path)
+            md = schema.metadata or {}
             if md.get(_META_KEY) != canonical.encode("ascii"):
                 return _MISSING
             if i == 0:
@@ -319,9 +343,18 @@ def _load(base: Path, canonical: str, decode) -> Any:
             elif md.get(_META_TOKEN) != token:  # parts of two different writes
                 return _MISSING
             part = md.get(_META_PART, b"frame").decode("utf-8")
-            parts[part] = _from_table(table, md)
+            if load:
+                wanted = None
+                if columns is not None and part == "frame":
+                    wanted = [c for c in schema.names if c in set(columns)
+                              or c.startswith("__index_level_")]
+                table = pq.read_table(path, columns=wanted)
+                if table.schema.metadata is None or \
+                        table.schema.metadata.get(_META_TOKEN) != md.get(_META_TOKEN):
+                    return _MISSING  # replaced between the two reads
+                parts[part] = _from_table(table, md)
             i += 1
-        return decode(parts, meta)
+        return decode(parts, meta) if load else ON_DISK
     except (pa.ArrowException, OSError, ValueError, KeyError, TypeError, IndexError):
         return _MISSING
 
@@ -411,19 +444,37 @@ def _to_table(frame: pd.DataFrame, extra: dict):
 
 
 def _from_table(table, md: dict) -> pd.DataFrame:
-    frame = table.to_pandas()
-    for col, how in json.loads(md.get(_META_COLUMNS, b"{}")).items():
-        values = frame[col].to_numpy(dtype=object)
-        if how == "list":  # numpy arrays of str from Arrow: tolist() is one C call each
-            cells = [None if v is None else v.tolist() if hasattr(v, "tolist") else list(v)
-                     for v in values]
+    encoded = {c: how for c, how in json.loads(md.get(_META_COLUMNS, b"{}")).items()
+               if c in table.column_names}  # a read of some columns: those read
+    lists = [c for c, how in encoded.items() if how == "list"]
+    order = list(table.column_names)
+    # lists of str are made from the flat values (Arrow's own conversion to pandas makes a
+    # numpy array per cell: 8x slower for a slice of 2M items)
+    frame = table.drop_columns(lists).to_pandas() if lists else table.to_pandas()
+    for col, how in encoded.items():
+        if how == "list":
+            cells = _list_cells(table[col])
         else:
-            cells = [None if v is None else json.loads(v) for v in values]
+            cells = [None if v is None else json.loads(v)
+                     for v in frame[col].to_numpy(dtype=object)]
         column = np.empty(len(cells), dtype=object)
         column[:] = cells
         frame[col] = pd.Series(column, index=frame.index, dtype=object)
+    if lists:
+        frame = frame[[c for c in order if c in frame.columns]]
     frame.attrs = json.loads(md.get(_META_ATTRS, b"{}"))
     return frame
+
+
+def _list_cells(column) -> list:
+    """The cells of an Arrow list<str> column as lists of str (None for a missing cell)."""
+    array = column.combine_chunks()
+    values = array.flatten().to_numpy(zero_copy_only=False)
+    offsets = array.offsets.to_numpy()
+    offsets = offsets - offsets[0]
+    valid = array.is_valid().to_numpy(zero_copy_only=False)
+    return [values[offsets[i]:offsets[i + 1]].tolist() if valid[i] else None
+            for i in range(len(array))]
 
 
 # ---- housekeeping ---------------------------------------------------------------------

@@ -131,7 +131,7 @@ def _precompute(args) -> int:
     if getattr(project, "input_fingerprint", None) is None:
         print(f"warning: the files of {args.path} changed while they were read; the results "
               "are computed but not cached. Run precompute again.", file=sys.stderr)
-    report = precompute(project, runs=args.runs, only=args.only, keep=False)
+    report = precompute(project, runs=args.runs, only=args.only, keep=False, load=False)
     width = max([len(r) for r in report["result"]] + [6])
     for row in report.itertuples():
         line = f"{row.result:<{width}}  {row.status:<9} {row.seconds:8.1f} s"

@@ -744,8 +744,8 @@ def overview_kpis(project: Any, *, store: Any = None, by: tuple[str, ...] = ("ve
         try:
             from . import results
 
-            out.label_issues = label_issue_rate(results.label_issues(project,
-                                                                     project.default_run))
+            out.label_issues = label_issue_rate(results.label_issues(
+                project, project.default_run, columns=["is_issue"]))  # one column read
         except Exception as exc:  # noqa: BLE001
             out.problems["label_issues"] = _reason(exc)
     elif issues:

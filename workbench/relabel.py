@@ -358,7 +358,8 @@ class RelabelQueue:
             try:
                 from . import results
 
-                issues = results.label_issues(project)  # cached for every kernel
+                issues = results.label_issues(  # cached for every kernel
+                    project, columns=["item_id", "label_quality"])
                 if "label_quality" in issues.columns:
                     pos = locate_ids(issues["item_id"], ids)
                     quality = issues["label_quality"].to_numpy(dtype=float, na_value=np.nan)

@@ -78,6 +78,10 @@ _KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _MEMO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 #: Where :func:`precompute` collects the status of the step it runs (outermost call only).
 _INFO: contextvars.ContextVar = contextvars.ContextVar("workbench_results_info", default=None)
+#: True inside :func:`precompute` with ``load=False``: the outermost result is only made
+#: sure of on disk (the ones it is computed from are read).
+_ENSURE: contextvars.ContextVar = contextvars.ContextVar("workbench_results_ensure",
+                                                         default=False)
 
 
 # ---- keys -------------------------------------------------------------------------------
@@ -179,11 +183,14 @@ def _run(project: Any, run: str | None, func: str) -> str:
 
 def _get(project: Any, name: str, options: dict, compute: Callable[[], Any], *,
          encode=None, decode=None, tags: Any = False, info: dict | None = None,
-         warns: bool = False) -> Any:
+         warns: bool = False, columns: list[str] | None = None) -> Any:
     """The cached result ``name`` of ``project`` for ``options`` (memo, then disk, then compute).
 
     ``warns``: the warnings the computation raised are kept with the result and raised
-    again on every call, so a caller sees what it would see computing it.
+    again on every call, so a caller sees what it would see computing it. ``columns``: only
+    these columns of a frame (read from disk alone when the frame is not in memory).
+    Inside :func:`precompute` with ``load=False`` the outermost result is only made sure of
+    on disk (None is returned when it was there).
     """
     from ._cache import _frame_parts, _frame_value, key_digest
 
@@ -191,27 +198,33 @@ def _get(project: Any, name: str, options: dict, compute: Callable[[], Any], *,
         inner, encode, decode = compute, (encode or _frame_parts), (decode or _frame_value)
         compute, encode, decode = _recording(inner), _with_warnings(encode), \
             _without_warnings(decode)
-        value, caught = _get(project, name, options, compute, encode=encode, decode=decode,
-                             tags=tags, info=info)
+        pair = _get(project, name, options, compute, encode=encode, decode=decode,
+                    tags=tags, info=info, columns=columns)
+        if pair is None:  # on disk, not read
+            return None
+        value, caught = pair
         for category, message in caught:
             warnings.warn(message, _category(category), stacklevel=3)
-        return value
+        return _only(value, columns)
 
     base = project_key(project)
     state = None
     if tags is not False:
         state = store_state(tags) if tags is not None else {"store": None}
-    memo_key = key_digest({"name": name, "options": options, "tags": state})
+    whole_key = key_digest({"name": name, "options": options, "tags": state})
+    memo_key = whole_key if columns is None else key_digest(
+        {"name": name, "options": options, "tags": state, "columns": list(columns)})
     try:
         memo = _MEMO.setdefault(project, {})
     except TypeError:
         memo = {}
     info = {} if info is None else info
-    if memo_key in memo:
-        info.update(status="in memory", seconds=0.0, path=None)
-        if _INFO.get() is not None:
-            _INFO.get().update(info)
-        return memo[memo_key]
+    for key_ in dict.fromkeys([memo_key, whole_key]):
+        if key_ in memo:
+            info.update(status="in memory", seconds=0.0, path=None)
+            if _INFO.get() is not None:
+                _INFO.get().update(info)
+            return memo[key_] if key_ == memo_key else _pair_only(memo[key_], columns)
     root = getattr(project, "root", None)
     cacheable = base is not None and (tags is False or state is not None)
     kwargs = {}
@@ -220,17 +233,44 @@ def _get(project: Any, name: str, options: dict, compute: Callable[[], Any], *,
     key = {**(base or {}), "result": name, "options": options}
     if tags is not False:
         key["tags"] = state
+    from ._cache import ON_DISK
+
     outer = _INFO.get()
+    load = not _ENSURE.get()
     token = _INFO.set(None)  # a result computed inside this one does not report
+    ensure = _ENSURE.set(False)  # ... and is read: this one needs it
     try:
         value = cached_value(root if cacheable else None, name, key, compute, info=info,
-                             func=f"workbench.results.{name}", **kwargs)
+                             func=f"workbench.results.{name}", columns=columns, load=load,
+                             **kwargs)
     finally:
         _INFO.reset(token)
+        _ENSURE.reset(ensure)
     if outer is not None:
         outer.update(info)
+    if value is ON_DISK:
+        return None
+    if info.get("status") != "reused":  # computed: the whole value
+        memo[whole_key] = value
+        value = _pair_only(value, columns)
     memo[memo_key] = value
     return value
+
+
+def _only(value: Any, columns: list[str] | None) -> Any:
+    """``value[columns]`` for a frame when ``columns`` is given."""
+    if columns is None or not isinstance(value, pd.DataFrame):
+        return value
+    wanted = [c for c in columns if c in value.columns]
+    return value if list(value.columns) == wanted else value[wanted]
+
+
+def _pair_only(value: Any, columns: list[str] | None) -> Any:
+    """:func:`_only` of a value, or of the value of a ``(value, warnings)`` pair."""
+    if columns is not None and isinstance(value, tuple) and len(value) == 2 \
+            and isinstance(value[0], pd.DataFrame):
+        return _only(value[0], columns), value[1]
+    return _only(value, columns)
 
 
 def _recording(compute: Callable[[], Any]) -> Callable[[], tuple]:
@@ -285,6 +325,8 @@ def errors(project: Any, run: str | None = None) -> pd.DataFrame:
     frame = _get(project, "errors", {"run": run}, lambda: project_errors(project, run),
                  encode=lambda f: _errors_encode(project, f),
                  decode=lambda parts, meta: _errors_decode(project, parts, meta))
+    if frame is None:  # precompute(load=False): on disk, not read
+        return None
     _ORIGIN[id(frame)] = (weakref.ref(frame), weakref.ref(project), run)
     return frame
 
@@ -344,7 +386,8 @@ def _origin(frame: pd.DataFrame) -> tuple[Any, str] | None:
     return project_ref(), run
 
 
-def label_issues(project: Any, run: str | None = None) -> pd.DataFrame:
+def label_issues(project: Any, run: str | None = None, *,
+                 columns: list[str] | None = None) -> pd.DataFrame:
     """:func:`workbench.label_issues` of ``run`` (default options), cached.
 
     Parameters
@@ -352,6 +395,9 @@ def label_issues(project: Any, run: str | None = None) -> pd.DataFrame:
     project : Project
     run : str, optional
         Default: the project's default run.
+    columns : list of str, optional
+        Only these columns (read alone from the cache: a count of issues of a 10M-item
+        project reads one column).
 
     Returns
     -------
@@ -360,10 +406,10 @@ def label_issues(project: Any, run: str | None = None) -> pd.DataFrame:
     from .label_quality import label_issues as compute
 
     if getattr(project, "task", None) == "detection":  # boxes: computed, not cached
-        return compute(project, run)
+        return _only(compute(project, run), columns)
     run = _run(project, run, "workbench.results.label_issues")
     return _get(project, "label_issues", {"run": run}, lambda: compute(project, run),
-                warns=True)
+                warns=True, columns=None if columns is None else [str(c) for c in columns])
 
 
 def consensus(project: Any, method: str = "majority") -> pd.DataFrame:
@@ -633,15 +679,19 @@ def agreement_table(project: Any, by: str) -> pd.DataFrame:
                 lambda: compute(project.annotations, project.items, by))
 
 
-def _errors_args(source: Any, run: str | None) -> tuple[Any, str | None, pd.DataFrame]:
-    """``(project or None, run, errors)`` from a project or an errors frame."""
+def _errors_args(source: Any, run: str | None
+                 ) -> tuple[Any, str | None, Callable[[], pd.DataFrame]]:
+    """``(project or None, run, errors)`` from a project or an errors frame.
+
+    ``errors`` is called when the frame is needed (a result already cached never reads it).
+    """
     if isinstance(source, pd.DataFrame):
         origin = _origin(source)
         if origin is None:
-            return None, None, source
-        return origin[0], origin[1], source
+            return None, None, lambda: source
+        return origin[0], origin[1], lambda: source
     run = _run(source, run, "workbench.results")
-    return source, run, errors(source, run)
+    return source, run, lambda: errors(source, run)
 
 
 def slice_metrics(source: Any, by: str, *, run: str | None = None, bins: int | None = 4,
@@ -666,10 +716,10 @@ def slice_metrics(source: Any, by: str, *, run: str | None = None, bins: int | N
 
     project, run, frame = _errors_args(source, run)
     if project is None:
-        return compute(frame, by, bins=bins, target=target)
+        return compute(frame(), by, bins=bins, target=target)
     return _get(project, "slice_metrics",
                 {"run": run, "by": by, "bins": bins, "target": target},
-                lambda: compute(frame, by, bins=bins, target=target))
+                lambda: compute(frame(), by, bins=bins, target=target))
 
 
 def discover_slices(source: Any, *, run: str | None = None, bins: int | None = 4,
@@ -693,10 +743,10 @@ def discover_slices(source: Any, *, run: str | None = None, bins: int | None = 4
 
     project, run, frame = _errors_args(source, run)
     if project is None:
-        return compute(frame, bins=bins, target=target, top=top)
+        return compute(frame(), bins=bins, target=target, top=top)
     return _get(project, "discover_slices",
                 {"run": run, "bins": bins, "target": target, "top": top},
-                lambda: compute(frame, bins=bins, target=target, top=top))
+                lambda: compute(frame(), bins=bins, target=target, top=top))
 
 
 def drift(project: Any, by: str = "batch") -> pd.DataFrame:
@@ -1034,7 +1084,7 @@ def dashboard_steps(project: Any, dashboard: str | None = None, *,
 def precompute(project: Any, *, runs: Iterable[str] | None = None,
                only: Iterable[str] | None = None, dashboard: str | None = None,
                progress: bool | None = None, raise_errors: bool = False,
-               keep: bool = True) -> pd.DataFrame:
+               keep: bool = True, load: bool = True) -> pd.DataFrame:
     """Compute (or read) the dashboards' results of ``project`` into its cache.
 
     Parameters
@@ -1055,6 +1105,10 @@ def precompute(project: Any, *, runs: Iterable[str] | None = None,
         Keep each result in this kernel for the project (what a dashboard reads next).
         False frees it after its step (``workbench precompute``): the peak memory is then
         that of the largest single result, not of all of them together.
+    load : bool, default=True
+        Read each result that is already cached. False only checks that its entry is on
+        disk and valid (the parts' metadata), as :func:`warm` does: a dashboard then reads
+        what it shows, and a result it does not show at start is not read at all.
 
     Returns
     -------
@@ -1073,6 +1127,7 @@ def precompute(project: Any, *, runs: Iterable[str] | None = None,
             info: dict = {}
             t0 = time.perf_counter()
             token = _INFO.set(info)
+            ensure = _ENSURE.set(not load)
             try:
                 call()
                 status, error = info.get("status", "in memory"), ""
@@ -1082,6 +1137,7 @@ def precompute(project: Any, *, runs: Iterable[str] | None = None,
                 status, error = "failed", f"{type(exc).__name__}: {exc}".splitlines()[0]
             finally:
                 _INFO.reset(token)
+                _ENSURE.reset(ensure)
             if not keep:
                 _forget(project)
             rows.append({"result": label, "status": status,
@@ -1126,6 +1182,11 @@ def warm(project: Any, dashboard: str) -> pd.DataFrame:
     -------
     DataFrame
         See :func:`precompute`. Failures are recorded, not raised (the dashboard shows them).
+
+    Notes
+    -----
+    A result already cached is not read here (``precompute(load=False)``): the widgets read
+    what they show, and only that.
     """
-    return precompute(project, dashboard=dashboard)
+    return precompute(project, dashboard=dashboard, load=False)
 

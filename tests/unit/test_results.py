@@ -513,3 +513,54 @@ def test_lists_by_name_makes_a_list_only_when_read():
     assert dict(lists) == {"x": ["a"], "y": ["b", "c", "d"], "z": []}
     with pytest.raises(ValueError, match="do not add up"):
         results.ListsByName(["x"], [2], ids)
+
+
+def test_list_columns_round_trip_exactly(tmp_path):
+    """Lists of str (empty, missing, long) come back as lists of str, in column order."""
+    frame = pd.DataFrame({"a": [1, 2, 3, 4],
+                          "ids": [["x", "y"], [], None, [f"i{k}" for k in range(5000)]],
+                          "z": pd.array(["p", None, "r", "s"], dtype="str")},
+                         index=pd.Index(["w", "x", "y", "z"], name="key"))
+    frame.attrs = {"note": "kept"}
+    first = cached_value(tmp_path, "lists", {"v": 1}, lambda: frame)
+    again = cached_value(tmp_path, "lists", {"v": 1}, lambda: pytest.fail("recomputed"))
+    _same(first, again)
+    assert list(again.columns) == ["a", "ids", "z"] and again["ids"].iloc[2] is None
+    assert [type(v) for v in again["ids"].iloc[3]] == [str] * 5000
+
+
+def test_some_columns_are_read_alone(fresh_dir, monkeypatch):
+    import pyarrow.parquet as pq
+
+    full = results.label_issues(open_project(fresh_dir))
+    read = []
+    real = pq.read_table
+    monkeypatch.setattr(pq, "read_table",
+                        lambda path, columns=None, **kw: read.append(columns) or
+                        real(path, columns=columns, **kw))
+    p = open_project(fresh_dir)
+    part = results.label_issues(p, columns=["item_id", "is_issue"])
+    _same(full[["item_id", "is_issue"]], part)
+    assert read == [["item_id", "is_issue"]]  # only these columns came off the disk
+    assert results.label_issues(p, columns=["item_id", "is_issue"]) is part  # kept
+    whole = results.label_issues(p)
+    _same(full, whole)
+    _same(whole[["is_issue"]], results.label_issues(p, columns=["is_issue"]))  # from memory
+    assert len(read) == 2
+
+
+def test_warm_checks_the_cache_without_reading_it(fresh_dir, monkeypatch):
+    from workbench import slicing
+
+    results.precompute(open_project(fresh_dir), dashboard="errors")
+    p = open_project(fresh_dir)
+    calls = _counting(monkeypatch, slicing, "project_errors")
+    report = results.warm(p, "errors")
+    assert set(report["status"]) == {"reused"} and not calls
+    assert not results._MEMO.get(p)  # nothing read: the widgets read what they show
+    missing = open_project(fresh_dir)
+    for part in cache_folder(fresh_dir).glob("slice_metrics-*.parquet"):
+        part.unlink()
+    report = results.warm(missing, "errors")
+    assert "computed" in set(report["status"]), report  # a missing entry is computed
+    assert len(calls) == 0  # ... from the errors entry on disk
