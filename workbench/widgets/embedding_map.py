@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import traitlets
 
-from .._validation import latest_annotations
+from .. import results
 from ..selection import Selection
 from ._adapters import StatusMixin, esc, guarded
 
@@ -289,21 +289,20 @@ def color_values(project: Any, by: str, ids: Any, *, run: str | None = None,
             labels = _take(labels.to_numpy(dtype=object), positions)
         return _categorical(labels, missing="unlabeled", order=list(project.classes))
     if by == "correct":
-        err = project.errors(run)
+        err = results.errors(project, run)  # cached for every kernel
         correct = pd.Series(np.where(err["correct"].to_numpy(dtype=bool), "correct", "wrong"),
                             index=err["item_id"].astype(str).to_numpy())
         return _categorical(_per_item(correct, ids), missing="no prediction",
                             order=["wrong", "correct"])
     if by == "label_issue":
-        from ..label_quality import label_issues
-
-        issues = label_issues(project, run)
+        issues = results.label_issues(project, run,  # cached; two columns read
+                                      columns=["item_id", "label_quality"])
         score = 1.0 - pd.Series(issues["label_quality"].to_numpy(dtype=float),
                                 index=issues["item_id"].astype(str).to_numpy())
         values = _per_item(score, ids)
         return np.nan_to_num(values.astype(float), nan=0.0).clip(0, 1).astype(np.float32)
     if by == "disagreement":
-        ann = latest_annotations(project.annotations)
+        ann = results.current_annotations(project)  # the latest labels, once per kernel
         per = ann.groupby("item_id")["label"].agg(["nunique", "size"])
         state = np.where(per["nunique"].to_numpy() > 1, "annotators disagree",
                          np.where(per["size"].to_numpy() >= 2, "annotators agree",
