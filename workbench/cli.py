@@ -98,6 +98,22 @@ def _embed(args) -> int:
     return 0
 
 
+def _reopened(project, path):
+    """``project`` opened again once its first (validating) read is freed.
+
+    The first open of a project reads and checks every file into memory (7 GB at 10M
+    items); opened again, its frames are memory-mapped from the table cache that open
+    wrote (2.4 GB resident), which leaves the memory to the results computed next.
+    """
+    from .project import open_project
+    from .results import _forget, release_memory
+
+    _forget(project)
+    del project
+    release_memory()  # the frames are collected and their memory returned
+    return open_project(path)
+
+
 def _precompute(args) -> int:
     from ._cache import clear_cache
     from .errors import SchemaError
@@ -131,6 +147,8 @@ def _precompute(args) -> int:
     if getattr(project, "input_fingerprint", None) is None:
         print(f"warning: the files of {args.path} changed while they were read; the results "
               "are computed but not cached. Run precompute again.", file=sys.stderr)
+    else:  # read again from the table cache just written: memory-mapped, not on the heap
+        project = _reopened(project, args.path)
     report = precompute(project, runs=args.runs, only=args.only, keep=False, load=False)
     width = max([len(r) for r in report["result"]] + [6])
     for row in report.itertuples():

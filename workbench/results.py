@@ -1148,12 +1148,17 @@ def precompute(project: Any, *, runs: Iterable[str] | None = None,
 
 def _forget(project: Any) -> None:
     """Drop the results kept in this kernel for ``project`` and give the memory back."""
-    import gc
-
     try:
         _MEMO.pop(project, None)
     except TypeError:
         pass
+    release_memory()
+
+
+def release_memory() -> None:
+    """Collect garbage and return freed memory to the system (Arrow's pool, glibc's heap)."""
+    import gc
+
     gc.collect()
     try:
         import pyarrow as pa
