@@ -15,6 +15,7 @@ __all__ = [
     "check_int",
     "check_fraction",
     "latest_annotations",
+    "has_two_values",
 ]
 
 
@@ -143,3 +144,17 @@ def latest_annotations(annotations: pd.DataFrame) -> pd.DataFrame:
         frame = frame.drop(columns="_order")
     keep = ~frame.duplicated(key, keep="last")
     return frame[keep].sort_index()
+
+
+def has_two_values(values: pd.Series) -> bool:
+    """Whether ``values`` holds at least two distinct non-missing values.
+
+    The first rows usually tell; a 10M-row column is counted only when they do not.
+
+    Examples
+    --------
+    >>> has_two_values(pd.Series(["a", "a", None, "b"])), has_two_values(pd.Series([1, 1]))
+    (True, False)
+    """
+    head = values.iloc[:4096]
+    return bool(head.nunique(dropna=True) >= 2 or values.nunique(dropna=True) >= 2)

@@ -976,17 +976,10 @@ def _steps(project: Any, runs: list[str],
 
 def _first_column(project: Any, preferred: str) -> str | None:
     """The column the data dashboard opens with: ``preferred``, else the first with 2 values."""
-    options = [c for c in project.metadata_columns if _two_values(project.items[c])]
+    from ._validation import has_two_values
+
+    options = [c for c in project.metadata_columns if has_two_values(project.items[c])]
     return preferred if preferred in options else (options[0] if options else None)
-
-
-def _two_values(values: pd.Series) -> bool:
-    """Whether ``values`` holds at least two distinct non-missing values.
-
-    The first rows usually tell; a 10M-row column is counted only when they do not.
-    """
-    head = values.iloc[:4096]
-    return head.nunique(dropna=True) >= 2 or values.nunique(dropna=True) >= 2
 
 
 def _default_coverage(project: Any, column: str) -> Any:

@@ -666,7 +666,9 @@ def _distinct(values: pd.Series):
     """The distinct non-missing values (a categorical's used categories), no loop over rows."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         codes = values.cat.codes.to_numpy()
-        return values.cat.categories[np.unique(codes[codes >= 0])]
+        used = np.bincount(codes[codes >= 0].astype(np.intp),
+                           minlength=len(values.cat.categories))
+        return values.cat.categories[np.flatnonzero(used)]
     return pd.unique(values.dropna())
 
 

@@ -20,6 +20,7 @@ from .. import results
 from .._validation import check_option, latest_annotations
 from ..agreement import disagreeing_items, pairwise_agreement, pivot_pairwise
 from ..selection import Selection
+from ..slicing import _distinct
 from ._adapters import (
     StatusMixin,
     esc,
@@ -255,7 +256,7 @@ class AgreementMatrix(StatusMixin, _ClickHeatmap, w.VBox):
                 warnings.simplefilter("ignore")  # surfaced in the caption instead
                 self.pairs = (pairwise_agreement(self.annotations) if self.project is None
                               else results.pairwise_agreement(self.project))  # cached
-        names = sorted(map(str, pd.unique(self.annotations["annotator"]))) if len(
+        names = sorted(map(str, _distinct(self.annotations["annotator"]))) if len(
             self.annotations) else []
         self._labels = names
         self._cache: dict = {}

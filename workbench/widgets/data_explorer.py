@@ -10,6 +10,7 @@ import pandas as pd
 
 from .. import results
 from .._format import percent
+from .._validation import has_two_values
 from ..drift import MAX_LEVELS, drift_items, drift_summary, slice_values
 from ..selection import Selection
 from ._adapters import RowGrid, StatusMixin, esc, guarded
@@ -153,7 +154,7 @@ class CoverageView(StatusMixin, w.VBox):
         self.novel = pd.DataFrame({"item_id": [], "distance": [], "novelty": []})
         self.slice_page = self.novel_page = 0
         columns = [c for c in project.metadata_columns
-                   if project.items[c].nunique(dropna=True) >= 2]
+                   if has_two_values(project.items[c])]
         self.columns = columns
         first = "split" if "split" in columns else (columns[0] if columns else None)
         self.column_box = w.Dropdown(options=columns, value=first, description="groups by",
@@ -347,7 +348,7 @@ class DriftView(StatusMixin, w.VBox):
         self.page = 0
         self.frame = pd.DataFrame()
         options = [c for c in project.metadata_columns
-                   if project.items[c].nunique(dropna=True) >= 2]
+                   if has_two_values(project.items[c])]
         first = "batch" if "batch" in options else (options[0] if options else None)
         self.by_box = w.Dropdown(options=options, value=first, description="batches by",
                                  layout=w.Layout(width="260px"))
