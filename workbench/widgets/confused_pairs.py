@@ -19,6 +19,7 @@ from .._format import percent
 from .._validation import check_option
 from ..agreement import confused_pairs, confused_pairs_matrix
 from ..selection import Selection
+from ..slicing import _distinct
 from ._adapters import StatusMixin, guarded
 from .agreement_matrix import _ClickHeatmap, annotations_from, is_detection
 
@@ -97,7 +98,7 @@ class ConfusedPairs(StatusMixin, _ClickHeatmap, w.VBox):
     def _compute(self) -> None:
         classes = getattr(self.project, "classes", None)
         if classes and len(self.annotations) and not set(
-                map(str, pd.unique(self.annotations["label"]))) <= set(classes):
+                map(str, _distinct(self.annotations["label"]))) <= set(classes):
             classes = None
         if len(self.annotations) and self.project is not None:
             self.pairs = results.confused_pairs(self.project)  # cached, same class rule
@@ -109,7 +110,7 @@ class ConfusedPairs(StatusMixin, _ClickHeatmap, w.VBox):
         if classes:
             self._labels = [str(c) for c in classes]
         else:
-            self._labels = sorted(map(str, pd.unique(self.annotations["label"]))) if len(
+            self._labels = sorted(map(str, _distinct(self.annotations["label"]))) if len(
                 self.annotations) else []
         self._index = {(a, b): ids for a, b, ids in zip(
             self.pairs["class_a"], self.pairs["class_b"], self.pairs["item_ids"], strict=True)}
