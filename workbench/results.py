@@ -408,60 +408,8 @@ def label_issues(project: Any, run: str | None = None, *,
     if getattr(project, "task", None) == "detection":  # boxes: computed, not cached
         return _only(compute(project, run), columns)
     run = _run(project, run, "workbench.results.label_issues")
-    if columns is not None:
-        columns = [str(c) for c in columns]
-        if "item_id" in columns:  # stored as item rows in a large entry
-            columns = [*columns, _ITEM_ROW]
     return _get(project, "label_issues", {"run": run}, lambda: compute(project, run),
-                warns=True, columns=columns,
-                encode=lambda f: _item_rows_encode(project, f),
-                decode=lambda parts, meta: _item_rows_decode(project, parts, meta))
-
-
-#: A frame of at least this many rows stores its ``item_id`` as item rows (see below).
-_ITEM_ROWS_MIN = 100_000
-_ITEM_ROW = "_item_row"
-
-
-def _item_rows_encode(project: Any, frame: pd.DataFrame) -> tuple[dict, dict]:
-    """A large frame with its ``item_id`` column stored as rows of the project's items.
-
-    Reading 10M item ids back from Parquet makes 10M strings (about a second); rows are
-    integers, and the ids are taken from the items (memory-mapped from the table cache).
-    A frame with an id the items do not have is stored as it is.
-    """
-    if len(frame) < _ITEM_ROWS_MIN or "item_id" not in frame.columns \
-            or _ITEM_ROW in frame.columns:
-        return {"frame": frame}, {}
-    from ._ids import ItemIds
-
-    ids = project.items["item_id"].astype("str")
-    if frame["item_id"].dtype != ids.dtype:
-        return {"frame": frame}, {}
-    rows = ItemIds(ids).locate(frame["item_id"])
-    if (rows < 0).any():
-        return {"frame": frame}, {}
-    out = frame.drop(columns="item_id")
-    out.insert(frame.columns.get_loc("item_id"), _ITEM_ROW, rows.astype(np.int64))
-    out.attrs = dict(frame.attrs)
-    return {"frame": out}, {"item_rows": True}
-
-
-def _item_rows_decode(project: Any, parts: dict, meta: dict) -> pd.DataFrame:
-    """The frame of :func:`_item_rows_encode` with its ``item_id`` column back."""
-    frame = parts["frame"]
-    if not meta.get("item_rows") or _ITEM_ROW not in frame.columns:
-        return frame
-    ids = project.items["item_id"].astype("str")
-    rows = frame[_ITEM_ROW].to_numpy()
-    if len(rows) and (rows.min() < 0 or rows.max() >= len(ids)):
-        raise ValueError("the entry's item rows do not fit the project's items")
-    at = frame.columns.get_loc(_ITEM_ROW)
-    attrs = frame.attrs
-    frame = frame.drop(columns=_ITEM_ROW)
-    frame.insert(at, "item_id", ids.array.take(rows))
-    frame.attrs = attrs
-    return frame
+                warns=True, columns=None if columns is None else [str(c) for c in columns])
 
 
 def consensus(project: Any, method: str = "majority") -> pd.DataFrame:

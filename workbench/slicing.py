@@ -669,6 +669,13 @@ def _distinct(values: pd.Series):
         used = np.bincount(codes[codes >= 0].astype(np.intp),
                            minlength=len(values.cat.categories))
         return values.cat.categories[np.flatnonzero(used)]
+    from ._ids import arrow_strings
+
+    arrow = arrow_strings(values)
+    if arrow is not None:  # Arrow strings: hashed in Arrow, no copy without the missing
+        import pyarrow.compute as pc
+
+        return pd.Index(pc.unique(arrow).drop_null().to_pylist(), dtype=values.dtype)
     return pd.unique(values.dropna())
 
 

@@ -565,20 +565,3 @@ def test_warm_checks_the_cache_without_reading_it(fresh_dir, monkeypatch):
     assert "computed" in set(report["status"]), report  # a missing entry is computed
     assert len(calls) == 0  # ... from the errors entry on disk
 
-
-def test_large_label_issues_store_item_rows(fresh_dir, monkeypatch):
-    """A large entry keeps item rows instead of item ids; read back exactly, whole or not."""
-    import pyarrow.parquet as pq
-
-    monkeypatch.setattr(results, "_ITEM_ROWS_MIN", 0)  # the fixture project is small
-    uncached = open_project(fresh_dir)
-    uncached.input_fingerprint = None
-    computed = results.label_issues(uncached)
-    results.label_issues(open_project(fresh_dir))
-    stored = set()
-    for part in cache_folder(fresh_dir).glob("label_issues-*.parquet"):
-        stored |= set(pq.read_schema(part).names)
-    assert "_item_row" in stored and "item_id" not in stored
-    _same(computed, results.label_issues(open_project(fresh_dir)))
-    part = results.label_issues(open_project(fresh_dir), columns=["label_quality", "item_id"])
-    _same(computed[["label_quality", "item_id"]], part)
