@@ -645,11 +645,12 @@ def disagreeing_items(project: Any) -> Mapping[str, list[str]]:
                 encode=_lists_encode, decode=_lists_decode)
 
 
-def confused_pairs(project: Any) -> pd.DataFrame:
+def confused_pairs(project: Any, *, columns: list[str] | None = None) -> pd.DataFrame:
     """:func:`workbench.confused_pairs` in the project's class order, cached.
 
     The class order is dropped (sorted labels) when an annotation holds a label outside
-    the project's classes, as the confused-pairs widget does.
+    the project's classes, as the confused-pairs widget does. ``columns``: only these
+    columns (without ``item_ids`` the entry is read without making its item ids).
     """
     from .agreement import confused_pairs as compute
 
@@ -660,7 +661,8 @@ def confused_pairs(project: Any) -> pd.DataFrame:
             classes = []
         return compute(ann, classes=classes or None)
 
-    return _get(project, "confused_pairs", {}, run)
+    return _get(project, "confused_pairs", {}, run,
+                columns=None if columns is None else [str(c) for c in columns])
 
 
 def agreement_by(project: Any, by: str, *, n_boot: int = 200) -> pd.DataFrame:

@@ -9,6 +9,7 @@ import pytest
 from plotly.callbacks import Points
 
 import workbench as wb
+from workbench import results
 from workbench.agreement import disagreeing_items
 from workbench.selection import Selection
 from workbench.widgets.agreement_matrix import AgreementMatrix
@@ -102,9 +103,12 @@ def test_confused_pairs_click(project):
     tops = [b.description for b in c.top_buttons if b.layout.display is None]
     assert len(tops) == 5 and tops[0].startswith(("1 ↔ 7", "4 ↔ 9"))
     first = c.pairs.iloc[0]
+    assert "item_ids" not in c.pairs.columns  # read from the cache when a pair is clicked
     c.top_buttons[0].click()  # the list selects like the cell
     assert c.cell == (first["class_a"], first["class_b"])
-    assert set(c.selection.ids) == set(first["item_ids"])
+    full = results.confused_pairs(project)
+    assert set(c.selection.ids) == set(full.iloc[0]["item_ids"]) == set(
+        c.items_of(first["class_a"], first["class_b"]))
 
 
 def test_annotator_table_click(project):

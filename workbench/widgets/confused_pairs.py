@@ -23,6 +23,9 @@ from ..slicing import _distinct
 from ._adapters import StatusMixin, guarded
 from .agreement_matrix import _ClickHeatmap, annotations_from, is_detection
 
+#: The columns of the confused pairs shown (their item ids are read on a click).
+_PAIR_COLUMNS = ["class_a", "class_b", "n_pairs", "n_items", "share", "rate"]
+
 __all__ = ["ConfusedPairs", "DetectionConfusedPairs"]
 
 
@@ -47,7 +50,8 @@ class ConfusedPairs(StatusMixin, _ClickHeatmap, w.VBox):
     Attributes
     ----------
     pairs : DataFrame
-        :func:`workbench.confused_pairs` of the annotations.
+        :func:`workbench.confused_pairs` of the annotations; read from a project's cache
+        without ``item_ids`` (:meth:`items_of` reads them when a pair is clicked).
     matrix : DataFrame
         The symmetric class x class matrix shown.
     cell : tuple of (str, str) or None
@@ -100,8 +104,10 @@ class ConfusedPairs(StatusMixin, _ClickHeatmap, w.VBox):
         if classes and len(self.annotations) and not set(
                 map(str, _distinct(self.annotations["label"]))) <= set(classes):
             classes = None
+        self._items = None
         if len(self.annotations) and self.project is not None:
-            self.pairs = results.confused_pairs(self.project)  # cached, same class rule
+            # cached, same class rule; each pair's items are read when one is clicked
+            self.pairs = results.confused_pairs(self.project, columns=_PAIR_COLUMNS)
         elif len(self.annotations):
             self.pairs = confused_pairs(self.annotations, classes=classes or None)
         else:
@@ -112,11 +118,18 @@ class ConfusedPairs(StatusMixin, _ClickHeatmap, w.VBox):
         else:
             self._labels = sorted(map(str, _distinct(self.annotations["label"]))) if len(
                 self.annotations) else []
-        self._index = {(a, b): ids for a, b, ids in zip(
-            self.pairs["class_a"], self.pairs["class_b"], self.pairs["item_ids"], strict=True)}
+        if "item_ids" in self.pairs.columns:
+            self._items = self.pairs
 
     def items_of(self, class_a: str, class_b: str) -> list[str]:
         """Items where some annotators said ``class_a`` and others ``class_b``."""
+        if self._items is None:  # read from the project's cache on the first click
+            self._items = results.confused_pairs(self.project)
+        if not hasattr(self, "_index") or self._index_of is not self._items:
+            self._index = {(a, b): ids for a, b, ids in zip(
+                self._items["class_a"], self._items["class_b"], self._items["item_ids"],
+                strict=True)}
+            self._index_of = self._items
         a, b = str(class_a), str(class_b)
         return list(self._index.get((a, b)) or self._index.get((b, a)) or [])
 

@@ -17,6 +17,10 @@ from ._adapters import RowGrid, StatusMixin, esc, guarded
 
 __all__ = ["LabelIssueList"]
 
+#: The columns of a project's label issues the list reads and shows.
+SHOWN_COLUMNS = ["item_id", "given_label", "suggested_label", "label_quality", "is_issue",
+                 "annotator_agreement", "n_labels", "rank"]
+
 _HEADERS = ["item", "label → suggested", "label quality", "annotators agreeing", "flagged"]
 
 
@@ -61,8 +65,10 @@ class LabelIssueList(StatusMixin, w.VBox):
     Attributes
     ----------
     issues : DataFrame
-        The full label-issues frame (empty with a message when the project has no model
-        probabilities).
+        The label-issues frame given, or of a project the columns the list uses
+        (:data:`SHOWN_COLUMNS`, read alone from the project's cache; the whole frame is
+        ``workbench.results.label_issues(project)``). Empty with a message when the project
+        has no model probabilities.
     frame : DataFrame
         The rows listed (``issues`` or its flagged part).
     item_id : str or None
@@ -132,7 +138,8 @@ class LabelIssueList(StatusMixin, w.VBox):
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                self.issues = results.label_issues(project_or_issues, self.run)
+                self.issues = results.label_issues(project_or_issues, self.run,
+                                                   columns=SHOWN_COLUMNS)
             self.notes = [str(c.message) for c in caught if issubclass(c.category, UserWarning)]
         except Exception as exc:  # no predictions / no probabilities: say so, keep working
             self.unavailable = f"{type(exc).__name__}: {exc}"
