@@ -301,8 +301,8 @@ class AgreementMatrix(StatusMixin, _ClickHeatmap, w.VBox):
         shared = pivot_pairwise(self.pairs, "n_shared").reindex(index=names, columns=names)
         self._draw_matrix(mat, shared, "click: items where this annotator disagrees with "
                           "others", noun="items")
-        alone = [a for a in names if a not in set(self.pairs["annotator_a"])
-                 | set(self.pairs["annotator_b"])]
+        paired = set(self.pairs["annotator_a"]) | set(self.pairs["annotator_b"])
+        alone = [a for a in names if a not in paired]
         note = (f" Annotators sharing no item: {esc(', '.join(alone))}." if alone else "")
         self.caption.value = (
             f"<span>{k} annotators, {len(self.pairs)} pairs with shared items. Click a cell to "
