@@ -8,6 +8,7 @@ import io
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 
 try:  # tests/browser is a package (tests/__init__.py); keep working if it is not
@@ -135,5 +136,83 @@ def test_map_draws_points_and_a_lasso_selects_items_for_the_gallery(
         arg=f"{n:,}", timeout=30_000)
     assert re.search(r"digit-\d{4}", page.inner_text(".wb-gallery"))
 
+    assert page.dialogs == []
+    assert sorted({u for u in page.requests if not is_local(u)}) == []
+
+
+LARGE_MAP_NOTEBOOK = """import os
+import ipywidgets as w
+import pandas as pd
+import workbench as wb
+from workbench.serve import wait_for_viewer
+from workbench.widgets import _jscatter_adapter
+from workbench.widgets.embedding_map import EmbeddingMap
+wait_for_viewer()
+ROOT = os.environ["WORKBENCH_PROJECT"]
+project = wb.open_project(ROOT)
+app = EmbeddingMap(project, layout=pd.read_parquet(os.path.join(ROOT, "layout.parquet")))
+deferred = w.HTML(f"<span class='wb-deferred'>{_jscatter_adapter.is_deferred(app.scatter)}</span>")
+app.children = (*app.children, deferred)
+app.add_class("wb-ready")
+app
+"""
+
+
+def _large_map_project(root, n: int):
+    """``n`` items in two clusters (left, right) with their layout, and a served notebook."""
+    import json
+
+    from workbench.serve import ROLE_NOTEBOOKS
+
+    rng = np.random.default_rng(0)
+    ids = np.char.add("it-", np.char.zfill(np.arange(n).astype(str), 7))
+    label = np.where(np.arange(n) < n // 2, "left", "right")
+    x = np.where(label == "left", -4.0, 4.0) + rng.normal(0, 0.5, n)
+    root.mkdir(parents=True)
+    pd.DataFrame({"item_id": ids, "label": label}).to_parquet(root / "items.parquet")
+    (root / "workbench.toml").write_text("name = 'large-map'\nclasses = ['left', 'right']\n")
+    pd.DataFrame({"item_id": ids, "x": x.astype(np.float32),
+                  "y": rng.normal(0, 0.5, n).astype(np.float32)}).to_parquet(
+        root / "layout.parquet")
+    nbs = root.parent / "notebooks"
+    nbs.mkdir()
+    for name in ROLE_NOTEBOOKS["curator"]:
+        source = LARGE_MAP_NOTEBOOK if name == "00_overview.ipynb" else "print('unused')"
+        (nbs / name).write_text(json.dumps({
+            "cells": [{"cell_type": "code", "execution_count": None, "id": "c0",
+                       "metadata": {}, "outputs": [], "source": source}],
+            "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
+                                        "name": "python3"}},
+            "nbformat": 4, "nbformat_minor": 5}))
+    return root, nbs
+
+
+def test_a_large_map_gets_its_deferred_points_and_a_lasso_selects(
+        page, serve, open_dashboard, tmp_path_factory):
+    """From 100,000 points the kernel sends the points once the view rendered (drawn once)."""
+    from workbench.widgets import _jscatter_adapter
+
+    n = _jscatter_adapter.DEFER_MIN_POINTS + 20_000
+    root, nbs = _large_map_project(tmp_path_factory.mktemp("large-map") / "project", n)
+    srv = serve(root, "curator", "--notebooks", str(nbs), "--pool-size", "0")
+    open_dashboard(page, srv, "00_overview")
+    assert page.inner_text(".wb-deferred") == "True"  # the kernel held the points back
+    page.wait_for_function(  # then sent them all once the view rendered
+        "n => { const c = document.querySelector('.wb-map canvas');"
+        " const api = c && c.closest('[id]').api; return api && api.get('points').length === n; }",
+        arg=n, timeout=120_000)
+    page.wait_for_timeout(1500)  # the first frames of the WebGL canvas
+    assert _drawn_pixels(page, ".wb-map canvas") > 2000
+    page.bring_to_front()
+    box = page.locator(".wb-map canvas").first.bounding_box()
+    # a lasso around the left half of the map: the left cluster, none of the right one
+    _lasso(page, {"x": box["x"], "y": box["y"], "width": box["width"] / 2,
+                  "height": box["height"]})
+    page.wait_for_function(
+        "() => /[0-9,]+<\\/b> selected/.test(document.querySelector('.wb-map-info').innerHTML)",
+        timeout=60_000)
+    info = page.inner_text(".wb-map-info")
+    selected = int(re.search(r"([\d,]+) selected", info).group(1).replace(",", ""))
+    assert 0.5 * n / 2 < selected <= n / 2, info
     assert page.dialogs == []
     assert sorted({u for u in page.requests if not is_local(u)}) == []

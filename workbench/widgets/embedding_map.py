@@ -24,6 +24,7 @@ import traitlets
 
 from .. import results
 from ..selection import Selection
+from . import _jscatter_adapter
 from ._adapters import StatusMixin, esc, guarded
 
 __all__ = ["EmbeddingMap", "MapPanel", "color_options", "color_values", "item_positions",
@@ -454,6 +455,8 @@ class EmbeddingMap(StatusMixin, w.VBox):
             size=self._point_size(), opacity_unselected=0.25, zoom_on_selection=False,
             lasso_initiator=False, lasso_on_long_press=True,
             options=copy.deepcopy(REGL_OPTIONS), **self._color_options())
+        # a large map is drawn once when its page opens, not twice (see the adapter)
+        _jscatter_adapter.defer_points(self.scatter)
 
     def _point_size(self) -> float:
         n = len(self.ids)
@@ -557,7 +560,7 @@ class EmbeddingMap(StatusMixin, w.VBox):
         self._pushed = points.astype(np.int64)
         self._pushing = True
         try:
-            self.scatter.selection(points if len(points) else None)
+            _jscatter_adapter.select(self.scatter, points if len(points) else None)
         finally:
             self._pushing = False
 
@@ -565,8 +568,8 @@ class EmbeddingMap(StatusMixin, w.VBox):
 
     def _render_info(self) -> None:
         shown = self._color_column
-        n_sel = len(self.scatter.widget.selection) if \
-            self.scatter.widget.selection is not None else 0
+        selected = _jscatter_adapter.selected(self.scatter)
+        n_sel = len(selected) if selected is not None else 0
         sel = (f"; <b>{n_sel:,}</b> selected" if n_sel else
                "; shift + drag (or the lasso button) to select, click a point to pick it")
         self.info.value = (f"<span>{len(self.ids):,} items, coloured by "

@@ -1,0 +1,127 @@
+"""jupyter-scatter's widget internals the map relies on, in one module (jupyter-scatter 1).
+
+One thing has no public API: **a large map drawn once, not twice, when a page opens.**
+jupyter-scatter's view (its ``bundle.js``) creates the regl-scatterplot, whose ``init`` asks
+for a redraw on the next animation frame, then draws the points it was created with. With
+1,000,000 points building the spatial index holds the page past that frame, so the points
+are drawn, then drawn again: in a browser without a GPU (headless Chromium, a remote
+desktop) each drawing of 1,000,000 points takes 0.5 to 1.4 s (measured by
+``benchmarks/bench_embedding_map.py``, about 1 s of the page's time).
+
+:func:`defer_points` keeps the full points in the kernel and gives the widget its first
+point only; when a view reports it was rendered (the synced trait ``dom_element_id``, which
+the view sets at the end of ``render``), the kernel sends every point, and the view draws
+them once (its ``pointsHandler``: a new number of points is a fresh ``draw``). A selection
+made meanwhile (:func:`select`) is sent after the points. The contract: the widget's synced
+traits ``points``, ``selection`` and ``dom_element_id``, and the places of ``bundle.js`` named
+in :data:`BUNDLE_MARKERS`; ``tests/widgets/test_jscatter_adapter.py`` checks them.
+
+Public fallback: the widget keeps all its points from the start (jupyter-scatter's own
+behaviour, drawn twice); taken on any other jupyter-scatter major than
+:data:`JSCATTER_MAJOR`, when the bundle no longer reads as above, and for maps smaller than
+:data:`DEFER_MIN_POINTS` (drawn in milliseconds either way).
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["JSCATTER_MAJOR", "DEFER_MIN_POINTS", "installed_major", "uses_private_api",
+           "defer_points", "is_deferred", "select", "selected"]
+
+#: The jupyter-scatter major version whose internals this module uses.
+JSCATTER_MAJOR = 1
+#: Maps with fewer points keep jupyter-scatter's own behaviour.
+DEFER_MIN_POINTS = 100_000
+#: What ``bundle.js`` must contain for the deferral to hold (see the module docstring).
+BUNDLE_MARKERS = ('this.model.set("dom_element_id", this.randomStr);',
+                  "pointsHandler(newPoints) {",
+                  "if (newPoints.length === this.scatterplot.get(\"points\").length) {")
+_PENDING = "_workbench_deferred"
+
+
+def installed_major() -> int | None:
+    """The installed jupyter-scatter's major version (None when it cannot be read)."""
+    try:
+        return int(metadata.version("jupyter-scatter").split(".")[0])
+    except (metadata.PackageNotFoundError, ValueError):
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def _bundle_reads_as_expected() -> bool:
+    import jscatter
+
+    bundle = Path(jscatter.__file__).with_name("bundle.js")
+    try:
+        text = bundle.read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return all(marker in text for marker in BUNDLE_MARKERS)
+
+
+def uses_private_api() -> bool:
+    """Whether the deferral is used (the installed jupyter-scatter is the one it knows)."""
+    return installed_major() == JSCATTER_MAJOR and _bundle_reads_as_expected()
+
+
+def defer_points(scatter: Any) -> bool:
+    """Give a large map's widget its first point now and every point once a view rendered.
+
+    Parameters
+    ----------
+    scatter : jscatter.Scatter
+        A scatter whose widget (``scatter.widget``) was just created and not shown yet.
+
+    Returns
+    -------
+    bool
+        Whether the points were deferred (False: the public fallback, nothing changed).
+    """
+    widget = scatter.widget
+    points = widget.points
+    if points is None or len(points) < DEFER_MIN_POINTS or not uses_private_api():
+        return False
+    pending = {"points": points, "selection": widget.selection}
+
+    def on_rendered(change: dict) -> None:
+        widget.unobserve(on_rendered, names=["dom_element_id"])
+        setattr(scatter, _PENDING, None)
+        if widget.points is not None and len(widget.points) == 1:  # not replaced meanwhile
+            widget.points = pending["points"]
+        selection = pending["selection"]
+        if selection is not None and len(selection):
+            scatter.selection(selection)
+
+    setattr(scatter, _PENDING, pending)
+    with widget.hold_sync():
+        widget.selection = np.asarray([], dtype=widget.selection.dtype
+                                      if widget.selection is not None else np.uint32)
+        widget.points = points[:1]
+    widget.observe(on_rendered, names=["dom_element_id"])
+    return True
+
+
+def select(scatter: Any, points: np.ndarray | None) -> None:
+    """``scatter.selection(points)``, kept for after the points while they are deferred."""
+    pending = getattr(scatter, _PENDING, None)
+    if pending is not None:
+        pending["selection"] = points
+        return
+    scatter.selection(points)
+
+
+def selected(scatter: Any) -> np.ndarray | None:
+    """The widget's selected point indices, the one kept for after deferred points included."""
+    pending = getattr(scatter, _PENDING, None)
+    return pending["selection"] if pending is not None else scatter.widget.selection
+
+
+def is_deferred(scatter: Any) -> bool:
+    """Whether the scatter's points wait for a view to be rendered."""
+    return getattr(scatter, _PENDING, None) is not None
