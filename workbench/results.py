@@ -65,7 +65,7 @@ __all__ = ["DASHBOARDS", "FORMAT_VERSION", "RESULTS", "ListsByName", "agreement_
            "agreement_summary",
            "agreement_table", "annotator_quality", "confused_pairs", "consensus",
            "coverage", "current_annotations", "dashboard_steps", "dawid_skene", "discover_slices",
-           "data_issues", "disagreeing_items", "drift",
+           "data_issues", "data_issues_shown", "disagreeing_items", "drift",
            "errors", "label_issues", "pairwise_agreement", "precompute", "project_key",
            "scorecard", "slice_metrics", "store_state", "warm"]
 
@@ -802,17 +802,28 @@ def _media_state(project: Any) -> str | None:
     return digest.hexdigest()
 
 
-def _dashboard_data_issues(project: Any) -> pd.DataFrame:
-    """What the data dashboard shows: every data issue (without embeddings, duplicates).
+def data_issues_shown(project: Any, *, k: int = 10) -> tuple[pd.DataFrame, str | None]:
+    """What the data dashboard shows: every data issue, or exact duplicates without embeddings.
 
-    As :class:`~workbench.widgets.DataIssueList` reads them.
+    Parameters
+    ----------
+    project : Project
+    k : int, default=10
+
+    Returns
+    -------
+    issues : DataFrame
+        :func:`data_issues` (cached).
+    unavailable : str or None
+        None, or why only exact duplicates are listed (the project has no embeddings: the
+        message of the :class:`~workbench.errors.SchemaError` that says how to add them).
     """
     from .errors import SchemaError
 
     try:
-        return data_issues(project)
-    except SchemaError:
-        return data_issues(project, issue_types=["exact_duplicate"])
+        return data_issues(project, k=k), None
+    except SchemaError as exc:
+        return data_issues(project, issue_types=["exact_duplicate"]), str(exc)
 
 
 def _coverage_encode(result) -> tuple[dict, dict]:
@@ -969,7 +980,7 @@ def _steps(project: Any, runs: list[str],
     if drift_by is not None:
         add("drift", f"drift {drift_by}", lambda: drift(p, drift_by))
     if "data_issues" in names:
-        add("data_issues", "data_issues", lambda: _dashboard_data_issues(p))
+        add("data_issues", "data_issues", lambda: data_issues_shown(p)[0])
     cover_by = _first_column(p, "split") if "coverage" in names else None
     if cover_by is not None:
         add("coverage", f"coverage {cover_by}", lambda: _default_coverage(p, cover_by))

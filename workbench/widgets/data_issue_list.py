@@ -12,7 +12,6 @@ from .. import results
 from .._format import percent
 from .._validation import check_int
 from ..data_issues import ISSUE_TYPES, leakage_inflation
-from ..errors import SchemaError
 from ..selection import Selection
 from ..session import can_write, current_author, require_write
 from ..tags import TagStore
@@ -175,11 +174,8 @@ class DataIssueList(StatusMixin, w.VBox):
             self.issues = project_or_issues.reset_index(drop=True)
             return
         project = project_or_issues
-        try:
-            self.issues = results.data_issues(project, k=self.k)  # cached for every kernel
-        except SchemaError as exc:  # no embeddings: exact duplicates only, and say why
-            self.unavailable = str(exc)
-            self.issues = results.data_issues(project, issue_types=["exact_duplicate"])
+        # cached for every kernel; no embeddings: exact duplicates only, and say why
+        self.issues, self.unavailable = results.data_issues_shown(project, k=self.k)
         self.skipped = dict(self.issues.attrs.get("skipped", {}))
         leaks = self.issues[self.issues["is_leak"]]
         split = project.items.get("split")
