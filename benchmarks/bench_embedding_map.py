@@ -242,6 +242,8 @@ def _kernel_lasso(n: int) -> dict:
     emap = EmbeddingMap(project, layout=pd.DataFrame({"item_id": ids, "x": xy[:, 0],
                                                       "y": xy[:, 1]}))
     points = np.sort(rng.choice(n, n // N_CLUSTERS, replace=False)).astype(np.uint32)
+    # a view rendered (what the browser says first): the map sends its points (deferred)
+    emap.scatter.widget.set_state({"dom_element_id": "bench"})
 
     def lasso():
         emap.selection.clear()

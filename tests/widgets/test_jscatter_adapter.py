@@ -93,6 +93,17 @@ def test_a_selection_waits_for_the_points_and_a_lasso_still_publishes(small_thre
     assert sel.origin is emap
 
 
+def test_a_selection_cleared_before_any_view_leaves_the_widget_unselected(small_threshold):
+    emap = _map()
+    widget = emap.scatter.widget
+    widget.selection = np.array([1, 2], dtype=np.uint32)  # as a browser would write it
+    assert emap.selection.ids == ("it-00001", "it-00002")
+    emap.selection.clear()
+    assert len(widget.selection) == 0  # the same lasso again is a change again
+    widget.selection = np.array([1, 2], dtype=np.uint32)
+    assert emap.selection.ids == ("it-00001", "it-00002")
+
+
 def test_a_recolour_before_the_view_is_not_overwritten_by_the_held_points(small_threshold):
     emap = _map()
     emap.color_by = "meta:site"

@@ -110,10 +110,13 @@ def defer_points(scatter: Any) -> bool:
 def select(scatter: Any, points: np.ndarray | None) -> None:
     """``scatter.selection(points)``, kept for after the points while they are deferred."""
     pending = getattr(scatter, _PENDING, None)
-    if pending is not None:
-        pending["selection"] = points
+    if pending is None:
+        scatter.selection(points)
         return
-    scatter.selection(points)
+    pending["selection"] = points
+    widget = scatter.widget
+    if widget.selection is not None and len(widget.selection):  # shown nowhere yet
+        widget.selection = widget.selection[:0]
 
 
 def selected(scatter: Any) -> np.ndarray | None:
