@@ -5,8 +5,8 @@ jupyter-scatter's view (its ``bundle.js``) creates the regl-scatterplot, whose `
 for a redraw on the next animation frame, then draws the points it was created with. With
 1,000,000 points building the spatial index holds the page past that frame, so the points
 are drawn, then drawn again: in a browser without a GPU (headless Chromium, a remote
-desktop) each drawing of 1,000,000 points takes 0.5 to 1.4 s (measured by
-``benchmarks/bench_embedding_map.py``, about 1 s of the page's time).
+desktop) each drawing of 1,000,000 points takes 0.5 to 1.4 s (traced in headless Chromium on
+2 cores; ``benchmarks/bench_embedding_map.py``'s page was about 1 s faster without it).
 
 :func:`defer_points` keeps the full points in the kernel and gives the widget its first
 point only; when a view reports it was rendered (the synced trait ``dom_element_id``, which
@@ -19,7 +19,7 @@ in :data:`BUNDLE_MARKERS`; ``tests/widgets/test_jscatter_adapter.py`` checks the
 Public fallback: the widget keeps all its points from the start (jupyter-scatter's own
 behaviour, drawn twice); taken on any other jupyter-scatter major than
 :data:`JSCATTER_MAJOR`, when the bundle no longer reads as above, and for maps smaller than
-:data:`DEFER_MIN_POINTS` (drawn in milliseconds either way).
+:data:`DEFER_MIN_POINTS` (drawn in a fraction of a second either way).
 """
 
 from __future__ import annotations
