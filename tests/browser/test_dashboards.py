@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 try:  # tests/browser is a package (tests/__init__.py); keep working if it is not
-    from ._browser import ERROR_CELL, curator_notebooks_present, is_local
+    from ._browser import ERROR_CELL, curator_notebooks_present, is_local, write_notebooks
     from ._crafted import KernelWire, click, kernel_id_of, set_value, widget_states
 except ImportError:
-    from _browser import ERROR_CELL, curator_notebooks_present, is_local
+    from _browser import ERROR_CELL, curator_notebooks_present, is_local, write_notebooks
     from _crafted import KernelWire, click, kernel_id_of, set_value, widget_states
 
 from workbench.serve import ROLE_NOTEBOOKS
@@ -144,14 +144,7 @@ panel"""
 
 def _tag_panel_notebooks(tmp: Path) -> Path:
     """A notebooks folder whose '00_overview' is a bare TagPanel: the write handlers exposed."""
-    nb = {"cells": [{"cell_type": "code", "execution_count": None, "metadata": {},
-                     "outputs": [], "source": TAG_NOTEBOOK}],
-          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                      "language": "python"}},
-          "nbformat": 4, "nbformat_minor": 5}
-    tmp.mkdir(parents=True, exist_ok=True)
-    (tmp / "00_overview.ipynb").write_text(json.dumps(nb))
-    return tmp
+    return write_notebooks(tmp, {"00_overview.ipynb": TAG_NOTEBOOK})
 
 
 @pytest.mark.parametrize("role, writes", [("manager", False), ("curator", True)])

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 try:  # tests/browser is a package (tests/__init__.py); keep working if it is not
-    from ._browser import curator_notebooks_present, is_local
+    from ._browser import curator_notebooks_present, is_local, write_notebooks
     from .conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 except ImportError:
-    from _browser import curator_notebooks_present, is_local
+    from _browser import curator_notebooks_present, is_local, write_notebooks
     from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.skipif(
@@ -160,8 +160,6 @@ app
 
 def _large_map_project(root, n: int):
     """``n`` items in two clusters (left, right) with their layout, and a served notebook."""
-    import json
-
     from workbench.serve import ROLE_NOTEBOOKS
 
     rng = np.random.default_rng(0)
@@ -174,16 +172,9 @@ def _large_map_project(root, n: int):
     pd.DataFrame({"item_id": ids, "x": x.astype(np.float32),
                   "y": rng.normal(0, 0.5, n).astype(np.float32)}).to_parquet(
         root / "layout.parquet")
-    nbs = root.parent / "notebooks"
-    nbs.mkdir()
-    for name in ROLE_NOTEBOOKS["curator"]:
-        source = LARGE_MAP_NOTEBOOK if name == "00_overview.ipynb" else "print('unused')"
-        (nbs / name).write_text(json.dumps({
-            "cells": [{"cell_type": "code", "execution_count": None, "id": "c0",
-                       "metadata": {}, "outputs": [], "source": source}],
-            "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
-                                        "name": "python3"}},
-            "nbformat": 4, "nbformat_minor": 5}))
+    nbs = write_notebooks(root.parent / "notebooks", {
+        name: LARGE_MAP_NOTEBOOK if name == "00_overview.ipynb" else "print('unused')"
+        for name in ROLE_NOTEBOOKS["curator"]})
     return root, nbs
 
 

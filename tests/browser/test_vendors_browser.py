@@ -16,11 +16,11 @@ import pandas as pd
 import pytest
 
 try:  # tests/browser is a package (tests/__init__.py); keep working if it is not
-    from ._browser import ERROR_CELL, XSS, curator_notebooks_present, is_local
+    from ._browser import ERROR_CELL, XSS, curator_notebooks_present, is_local, write_notebooks
     from ._crafted import KernelWire, click, kernel_id_of, set_value, widget_states
     from .conftest import ARTIFACTS
 except ImportError:
-    from _browser import ERROR_CELL, XSS, curator_notebooks_present, is_local
+    from _browser import ERROR_CELL, XSS, curator_notebooks_present, is_local, write_notebooks
     from _crafted import KernelWire, click, kernel_id_of, set_value, widget_states
     from conftest import ARTIFACTS
 
@@ -153,15 +153,7 @@ panel"""
 
 def _board_notebooks(tmp: Path, names) -> Path:
     """A notebooks folder whose dashboards are all the guideline panel with a pair shown."""
-    nb = {"cells": [{"cell_type": "code", "execution_count": None, "metadata": {},
-                     "outputs": [], "source": BOARD_NOTEBOOK}],
-          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                      "language": "python"}},
-          "nbformat": 4, "nbformat_minor": 5}
-    tmp.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        (tmp / name).write_text(json.dumps(nb))
-    return tmp
+    return write_notebooks(tmp, dict.fromkeys(names, BOARD_NOTEBOOK))
 
 
 @pytest.mark.parametrize("role, writes", [("manager", False), ("curator", True)])

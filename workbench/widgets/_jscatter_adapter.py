@@ -100,8 +100,7 @@ def defer_points(scatter: Any) -> bool:
 
     setattr(scatter, _PENDING, pending)
     with widget.hold_sync():
-        widget.selection = np.asarray([], dtype=widget.selection.dtype
-                                      if widget.selection is not None else np.uint32)
+        _unselect(widget)
         widget.points = points[:1]
     widget.observe(on_rendered, names=["dom_element_id"])
     return True
@@ -114,9 +113,13 @@ def select(scatter: Any, points: np.ndarray | None) -> None:
         scatter.selection(points)
         return
     pending["selection"] = points
-    widget = scatter.widget
-    if widget.selection is not None and len(widget.selection):  # shown nowhere yet
-        widget.selection = widget.selection[:0]
+    _unselect(scatter.widget)  # shown nowhere yet
+
+
+def _unselect(widget: Any) -> None:
+    """Empty the widget's selection trait (a no-op when it is empty already)."""
+    if widget.selection is None or len(widget.selection):
+        widget.selection = np.array([], dtype=np.uint32)  # jupyter-scatter's SELECTION_DTYPE
 
 
 def selected(scatter: Any) -> np.ndarray | None:
