@@ -5,6 +5,7 @@ jupyter-scatter bundle comes inlined from the installed package through anywidge
 from __future__ import annotations
 
 import io
+import json
 import re
 
 import numpy as np
@@ -152,7 +153,11 @@ ROOT = os.environ["WORKBENCH_PROJECT"]
 project = wb.open_project(ROOT)
 app = EmbeddingMap(project, layout=pd.read_parquet(os.path.join(ROOT, "layout.parquet")))
 deferred = w.HTML(f"<span class='wb-deferred'>{_jscatter_adapter.is_deferred(app.scatter)}</span>")
-app.children = (*app.children, deferred)
+faster_module = app.scatter.widget._esm == _jscatter_adapter.faster_bundle()
+faster = w.HTML(f"<span class='wb-faster'>{faster_module}</span>")
+ends = app.scatter.get_point_list()[[0, -1]].astype("float32").tolist()  # as sent
+ends = w.HTML(f"<span class='wb-ends'>{ends}</span>")
+app.children = (*app.children, deferred, faster, ends)
 app.add_class("wb-ready")
 app
 """
@@ -180,7 +185,8 @@ def _large_map_project(root, n: int):
 
 def test_a_large_map_gets_its_deferred_points_and_a_lasso_selects(
         page, serve, open_dashboard, tmp_path_factory):
-    """From 100,000 points the kernel sends the points once the view rendered (drawn once)."""
+    """From 100,000 points the kernel sends the points once the view rendered (drawn once),
+    and the view reads them with the adapter's faster deserialiser (the same numbers)."""
     from workbench.widgets import _jscatter_adapter
 
     n = _jscatter_adapter.DEFER_MIN_POINTS + 20_000
@@ -188,10 +194,15 @@ def test_a_large_map_gets_its_deferred_points_and_a_lasso_selects(
     srv = serve(root, "curator", "--notebooks", str(nbs), "--pool-size", "0")
     open_dashboard(page, srv, "00_overview")
     assert page.inner_text(".wb-deferred") == "True"  # the kernel held the points back
+    assert page.inner_text(".wb-faster") == "True"  # and gave the view the faster module
     page.wait_for_function(  # then sent them all once the view rendered
         "n => { const c = document.querySelector('.wb-map canvas');"
         " const api = c && c.closest('[id]').api; return api && api.get('points').length === n; }",
         arg=n, timeout=120_000)
+    ends = page.evaluate("n => { const api = document.querySelector('.wb-map canvas')"
+                         ".closest('[id]').api; const p = api.get('points');"
+                         " return [p[0], p[n - 1]]; }", n)
+    assert ends == json.loads(page.inner_text(".wb-ends"))  # float32, read exactly
     page.wait_for_timeout(1500)  # the first frames of the WebGL canvas
     assert _drawn_pixels(page, ".wb-map canvas") > 2000
     page.bring_to_front()
@@ -207,3 +218,24 @@ def test_a_large_map_gets_its_deferred_points_and_a_lasso_selects(
     assert 0.5 * n / 2 < selected <= n / 2, info
     assert page.dialogs == []
     assert sorted({u for u in page.requests if not is_local(u)}) == []
+
+
+def test_the_faster_deserialiser_reads_what_jupyter_scatters_reads(page):
+    """The adapter's replacement of jupyter-scatter's ``Numpy2D`` deserialiser, run in
+    Chromium beside the original on the same float32 buffers: the same arrays, in the same
+    shape (one plain array per point), for the widths the widget sends (points: 4, lasso
+    polygon: 2), empty and odd sizes included."""
+    from workbench.widgets import _jscatter_adapter
+
+    source = ("(data) => { const arr = new Float32Array(data.values);"
+              " const height = data.height, width = data.width;\n{body}\nreturn points; }")
+    original = source.replace("{body}", _jscatter_adapter.DESERIALIZER)
+    faster = source.replace("{body}", _jscatter_adapter.FAST_DESERIALIZER)
+    rng = np.random.default_rng(3)
+    for height, width in [(0, 4), (1, 4), (1001, 4), (7, 2), (5, 3)]:
+        values = rng.normal(size=height * width).astype(np.float32)
+        data = {"values": values.tolist(), "height": height, "width": width}
+        got = page.evaluate(faster, data)
+        assert got == page.evaluate(original, data)
+        assert got == values.reshape(height, width).tolist()
+        assert page.evaluate(f"(data) => ({faster})(data).every(Array.isArray)", data)

@@ -2,9 +2,11 @@
 
 Written against jupyter-scatter 1. On another major ``test_written_for_the_installed_jscatter``
 fails on purpose: check the module docstring's contract against the new jupyter-scatter
-(its widget's synced traits, the view's ``render`` and ``pointsHandler``), then update
+(its widget's synced traits, the view's ``render``, ``pointsHandler`` and points
+deserialiser), then update
 ``JSCATTER_MAJOR``. Until then the map keeps all its points from the start (tested here too).
-A served page drawing deferred points is tested in Chromium by
+A served page drawing deferred points read by the faster deserialiser, and that
+deserialiser beside jupyter-scatter's own, are tested in Chromium by
 ``tests/browser/test_embedding_map_browser.py``.
 """
 
@@ -59,9 +61,25 @@ def test_the_view_reports_its_render_and_redraws_new_points():
     text = (Path(jscatter.__file__).with_name("bundle.js")).read_text(encoding="utf-8")
     for marker in adapter.BUNDLE_MARKERS:
         assert marker in text, f"jupyter-scatter's bundle.js no longer has {marker!r}"
+    assert text.count(adapter.DESERIALIZER) == 1, "the points deserialiser is not unique"
     traits = jscatter.widget.JupyterScatter.class_traits(sync=True)
     for name in ("points", "selection", "dom_element_id"):
         assert name in traits, f"jupyter-scatter's widget has no synced trait {name}"
+    assert "_esm" in _map(n=50).scatter.widget.traits(sync=True)  # anywidget's module
+
+
+def test_the_faster_module_is_jupyter_scatters_with_one_text_replaced():
+    text = (Path(jscatter.__file__).with_name("bundle.js")).read_text(encoding="utf-8")
+    faster = adapter.faster_bundle()
+    head, tail = text.split(adapter.DESERIALIZER)
+    assert faster == head + adapter.FAST_DESERIALIZER + tail
+    assert adapter.DESERIALIZER not in faster
+
+
+def test_a_large_map_gets_the_faster_module_and_a_small_one_jscatters(small_threshold):
+    text = (Path(jscatter.__file__).with_name("bundle.js")).read_text(encoding="utf-8")
+    assert _map().scatter.widget._esm == adapter.faster_bundle()
+    assert _map(n=50).scatter.widget._esm == text
 
 
 def test_a_large_map_sends_one_point_then_all_once_a_view_rendered(small_threshold):
@@ -119,3 +137,13 @@ def test_small_maps_and_other_majors_keep_every_point(small_threshold, monkeypat
     emap = _map()
     assert not adapter.is_deferred(emap.scatter)
     assert len(emap.scatter.widget.points) == N
+    assert adapter.DESERIALIZER in emap.scatter.widget._esm  # jupyter-scatter's own module
+
+
+def test_a_bundle_that_reads_otherwise_keeps_jscatters_module(small_threshold, monkeypatch):
+    text = (Path(jscatter.__file__).with_name("bundle.js")).read_text(encoding="utf-8")
+    changed = text.replace(adapter.DESERIALIZER, adapter.DESERIALIZER.replace("map(", "map (", 1))
+    monkeypatch.setattr(adapter, "_bundle", lambda: changed)
+    emap = _map()
+    assert not adapter.is_deferred(emap.scatter)
+    assert emap.scatter.widget._esm == text  # the widget's own, not the changed text

@@ -1,25 +1,40 @@
 """jupyter-scatter's widget internals the map relies on, in one module (jupyter-scatter 1).
 
-One thing has no public API: **a large map drawn once, not twice, when a page opens.**
-jupyter-scatter's view (its ``bundle.js``) creates the regl-scatterplot, whose ``init`` asks
-for a redraw on the next animation frame, then draws the points it was created with. With
-1,000,000 points building the spatial index holds the page past that frame, so the points
-are drawn, then drawn again: in a browser without a GPU (headless Chromium, a remote
-desktop) each drawing of 1,000,000 points takes 0.5 to 1.4 s (traced in headless Chromium on
-2 cores; ``benchmarks/bench_embedding_map.py``'s page was about 1 s faster without it).
+Two things have no public API: **a large map drawn once, not twice, when a page opens**, and
+**its points read in a tenth of the time**.
+
+Drawn once: jupyter-scatter's view (its ``bundle.js``) creates the regl-scatterplot, whose
+``init`` asks for a redraw on the next animation frame, then draws the points it was created
+with. With 1,000,000 points building the spatial index holds the page past that frame, so
+the points are drawn, then drawn again: in a browser without a GPU (headless Chromium, a
+remote desktop) each drawing of 1,000,000 points takes 0.5 to 1.4 s (traced in headless
+Chromium on 2 cores; ``benchmarks/bench_embedding_map.py``'s page was about 1 s faster
+without it).
 
 :func:`defer_points` keeps the full points in the kernel and gives the widget its first
 point only; when a view reports it was rendered (the synced trait ``dom_element_id``, which
 the view sets at the end of ``render``), the kernel sends every point, and the view draws
 them once (its ``pointsHandler``: a new number of points is a fresh ``draw``). A selection
-made meanwhile (:func:`select`) is sent after the points. The contract: the widget's synced
-traits ``points``, ``selection`` and ``dom_element_id``, and the places of ``bundle.js`` named
-in :data:`BUNDLE_MARKERS`; ``tests/widgets/test_jscatter_adapter.py`` checks them.
+made meanwhile (:func:`select`) is sent after the points.
 
-Public fallback: the widget keeps all its points from the start (jupyter-scatter's own
-behaviour, drawn twice); taken on any other jupyter-scatter major than
-:data:`JSCATTER_MAJOR`, when the bundle no longer reads as above, and for maps smaller than
-:data:`DEFER_MIN_POINTS` (drawn in a fraction of a second either way).
+Read faster: the view turns the points it gets (one binary array) into one JavaScript array
+per point with ``Array.from({length}).map((_, i) => Array.from(arr.subarray(...)))``: a
+typed-array view and two iterator conversions per point, 1.0 to 1.3 s for 1,000,000 points
+in Node 20 and again as much in garbage collection in the page. :func:`read_points_faster`
+gives the widget its own copy of ``bundle.js`` whose deserialiser fills the same arrays (the
+same numbers, one plain array per point, as regl-scatterplot needs) with a loop: 70 to 200 ms
+(``benchmarks/bench_embedding_map.py`` measures the page). The one replaced text is
+:data:`DESERIALIZER`; nothing else in the bundle changes.
+
+The contract: the widget's synced traits ``points``, ``selection``, ``dom_element_id`` and
+``_esm`` (anywidget's module source), and the places of ``bundle.js`` named in
+:data:`BUNDLE_MARKERS`; ``tests/widgets/test_jscatter_adapter.py`` checks them, and
+``tests/browser/test_embedding_map_browser.py`` serves a deferred, faster-read map in Chromium.
+
+Public fallback: the widget keeps all its points from the start and jupyter-scatter's own
+module (drawn twice, read as jupyter-scatter reads them); taken on any other jupyter-scatter
+major than :data:`JSCATTER_MAJOR`, when the bundle no longer reads as above, and for maps
+smaller than :data:`DEFER_MIN_POINTS` (drawn and read in a fraction of a second either way).
 """
 
 from __future__ import annotations
@@ -32,16 +47,36 @@ from typing import Any
 import numpy as np
 
 __all__ = ["JSCATTER_MAJOR", "DEFER_MIN_POINTS", "installed_major", "uses_private_api",
-           "defer_points", "is_deferred", "select", "selected"]
+           "defer_points", "is_deferred", "read_points_faster", "select", "selected"]
 
 #: The jupyter-scatter major version whose internals this module uses.
 JSCATTER_MAJOR = 1
 #: Maps with fewer points keep jupyter-scatter's own behaviour.
 DEFER_MIN_POINTS = 100_000
-#: What ``bundle.js`` must contain for the deferral to hold (see the module docstring).
+#: jupyter-scatter's points deserialiser (``Numpy2D``), the one text the faster module replaces.
+DESERIALIZER = """      const points = Array.from({ length: height }).map(
+        (_, i) => Array.from(arr.subarray(i * width, (i + 1) * width))
+      );"""
+#: Its replacement: the same arrays (one plain array of ``width`` numbers per point), by a loop.
+FAST_DESERIALIZER = """      const points = new Array(height);
+      if (width === 4) {
+        for (let i = 0, k = 0; i < height; i++, k += 4) {
+          points[i] = [arr[k], arr[k + 1], arr[k + 2], arr[k + 3]];
+        }
+      } else {
+        for (let i = 0, k = 0; i < height; i++, k += width) {
+          const row = [];
+          for (let j = 0; j < width; j++) row.push(arr[k + j]);
+          points[i] = row;
+        }
+      }"""
+#: What ``bundle.js`` must contain for the deferral and the faster reading to hold (see the
+#: module docstring); the deserialiser exactly once.
 BUNDLE_MARKERS = ('this.model.set("dom_element_id", this.randomStr);',
                   "pointsHandler(newPoints) {",
-                  "if (newPoints.length === this.scatterplot.get(\"points\").length) {")
+                  "if (newPoints.length === this.scatterplot.get(\"points\").length) {",
+                  "points: Numpy2D(\"float32\"),",
+                  DESERIALIZER)
 _PENDING = "_workbench_deferred"
 
 
@@ -54,15 +89,26 @@ def installed_major() -> int | None:
 
 
 @functools.lru_cache(maxsize=1)
-def _bundle_reads_as_expected() -> bool:
+def _bundle() -> str | None:
+    """jupyter-scatter's ``bundle.js`` (None when it cannot be read)."""
     import jscatter
 
-    bundle = Path(jscatter.__file__).with_name("bundle.js")
     try:
-        text = bundle.read_text(encoding="utf-8")
+        return Path(jscatter.__file__).with_name("bundle.js").read_text(encoding="utf-8")
     except OSError:
-        return False
-    return all(marker in text for marker in BUNDLE_MARKERS)
+        return None
+
+
+def _bundle_reads_as_expected() -> bool:
+    text = _bundle()
+    return (text is not None and all(marker in text for marker in BUNDLE_MARKERS)
+            and text.count(DESERIALIZER) == 1)
+
+
+@functools.lru_cache(maxsize=1)
+def faster_bundle() -> str:
+    """jupyter-scatter's ``bundle.js`` with :data:`FAST_DESERIALIZER` for its deserialiser."""
+    return _bundle().replace(DESERIALIZER, FAST_DESERIALIZER)
 
 
 def uses_private_api() -> bool:
@@ -103,6 +149,27 @@ def defer_points(scatter: Any) -> bool:
         _unselect(widget)
         widget.points = points[:1]
     widget.observe(on_rendered, names=["dom_element_id"])
+    return True
+
+
+def read_points_faster(scatter: Any) -> bool:
+    """Give a large map's widget jupyter-scatter's module with a faster points deserialiser.
+
+    Parameters
+    ----------
+    scatter : jscatter.Scatter
+        A scatter whose widget (``scatter.widget``) was just created and not shown yet.
+
+    Returns
+    -------
+    bool
+        Whether the module was replaced (False: the public fallback, nothing changed).
+    """
+    pending = getattr(scatter, _PENDING, None)
+    points = pending["points"] if pending is not None else scatter.widget.points
+    if points is None or len(points) < DEFER_MIN_POINTS or not uses_private_api():
+        return False
+    scatter.widget._esm = faster_bundle()
     return True
 
 

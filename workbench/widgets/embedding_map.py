@@ -49,8 +49,14 @@ _META = "meta:"
 #: lasso's k-d tree) is built; from 1,000,000 points on it builds it in a Web Worker, after
 #: structured-cloning every point to it, which is slower than building it in place
 #: (measured: the first drawing of 1,000,000 points ~2 s sooner in headless Chromium).
+#:
+#: ``syncEvents``: regl-scatterplot publishes its events (a lasso's ``select``) from a
+#: ``setTimeout``, which a browser without a GPU runs only after the next frame, the
+#: selection drawn (1.1 s for 1,000,000 points in headless Chromium). Published at once,
+#: the selection starts for the kernel before that frame; a large one (100,000 points,
+#: 400 kB) still arrives after it, as the page writes the rest of the message between frames.
 REGL_OPTIONS = {"actionKeyMap": {"lasso": "shift", "merge": "meta", "remove": "alt"},
-                "spatialIndexUseWorker": False}
+                "spatialIndexUseWorker": False, "syncEvents": True}
 
 
 def no_embeddings_note(project: Any, *, html: bool = True) -> str:
@@ -455,7 +461,8 @@ class EmbeddingMap(StatusMixin, w.VBox):
             size=self._point_size(), opacity_unselected=0.25, zoom_on_selection=False,
             lasso_initiator=False, lasso_on_long_press=True,
             options=copy.deepcopy(REGL_OPTIONS), **self._color_options())
-        # a large map is drawn once when its page opens, not twice (see the adapter)
+        # a large map is read faster and drawn once when its page opens (see the adapter)
+        _jscatter_adapter.read_points_faster(self.scatter)
         _jscatter_adapter.defer_points(self.scatter)
 
     def _point_size(self) -> float:
