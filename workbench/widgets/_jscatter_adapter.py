@@ -11,20 +11,21 @@ remote desktop) each drawing of 1,000,000 points takes 0.5 to 1.4 s (traced in h
 Chromium on 2 cores; ``benchmarks/bench_embedding_map.py``'s page was about 1 s faster
 without it).
 
-:func:`defer_points` keeps the full points in the kernel and gives the widget its first
-point only; when a view reports it was rendered (the synced trait ``dom_element_id``, which
-the view sets at the end of ``render``), the kernel sends every point, and the view draws
-them once (its ``pointsHandler``: a new number of points is a fresh ``draw``). A selection
-made meanwhile (:func:`select`) is sent after the points.
+For a large map :func:`prepare_large_map` keeps the full points in the kernel and gives the
+widget its first point only; when a view reports it was rendered (the synced trait
+``dom_element_id``, which the view sets at the end of ``render``), the kernel sends every
+point, and the view draws them once (its ``pointsHandler``: a new number of points is a
+fresh ``draw``). A selection made meanwhile (:func:`select`) is sent after the points.
 
 Read faster: the view turns the points it gets (one binary array) into one JavaScript array
 per point with ``Array.from({length}).map((_, i) => Array.from(arr.subarray(...)))``: a
 typed-array view and two iterator conversions per point, 1.0 to 1.3 s for 1,000,000 points
-in Node 20 and again as much in garbage collection in the page. :func:`read_points_faster`
-gives the widget its own copy of ``bundle.js`` whose deserialiser fills the same arrays (the
-same numbers, one plain array per point, as regl-scatterplot needs) with a loop: 70 to 200 ms
-(``benchmarks/bench_embedding_map.py`` measures the page). The one replaced text is
-:data:`DESERIALIZER`; nothing else in the bundle changes.
+in Node 20 and again as much in garbage collection in the page. :func:`prepare_large_map`
+also gives the widget its own copy of ``bundle.js`` whose deserialiser fills the same arrays
+(the same numbers, one plain array per point, as regl-scatterplot needs) with a loop: 70 to
+200 ms in Node, about 25 ms in a page traced in Chromium (``benchmarks/bench_embedding_map.py``
+measures the page). The one replaced text is :data:`DESERIALIZER`; nothing else in the
+bundle changes.
 
 The contract: the widget's synced traits ``points``, ``selection``, ``dom_element_id`` and
 ``_esm`` (anywidget's module source), and the places of ``bundle.js`` named in
@@ -47,7 +48,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["JSCATTER_MAJOR", "DEFER_MIN_POINTS", "installed_major", "uses_private_api",
-           "defer_points", "is_deferred", "read_points_faster", "select", "selected"]
+           "prepare_large_map", "faster_bundle", "is_deferred", "select", "selected"]
 
 #: The jupyter-scatter major version whose internals this module uses.
 JSCATTER_MAJOR = 1
@@ -112,12 +113,12 @@ def faster_bundle() -> str:
 
 
 def uses_private_api() -> bool:
-    """Whether the deferral is used (the installed jupyter-scatter is the one it knows)."""
+    """Whether large maps use it (the installed jupyter-scatter is the one it knows)."""
     return installed_major() == JSCATTER_MAJOR and _bundle_reads_as_expected()
 
 
-def defer_points(scatter: Any) -> bool:
-    """Give a large map's widget its first point now and every point once a view rendered.
+def prepare_large_map(scatter: Any) -> bool:
+    """Have a large map's points read faster and drawn once (see the module docstring).
 
     Parameters
     ----------
@@ -127,12 +128,20 @@ def defer_points(scatter: Any) -> bool:
     Returns
     -------
     bool
-        Whether the points were deferred (False: the public fallback, nothing changed).
+        Whether it was done (False: the public fallback, nothing changed).
     """
-    widget = scatter.widget
-    points = widget.points
+    points = scatter.widget.points
     if points is None or len(points) < DEFER_MIN_POINTS or not uses_private_api():
         return False
+    scatter.widget._esm = faster_bundle()
+    _defer_points(scatter)
+    return True
+
+
+def _defer_points(scatter: Any) -> None:
+    """Give the widget its first point now and every point once a view rendered."""
+    widget = scatter.widget
+    points = widget.points
     pending = {"points": points, "selection": widget.selection}
 
     def on_rendered(change: dict) -> None:
@@ -149,28 +158,6 @@ def defer_points(scatter: Any) -> bool:
         _unselect(widget)
         widget.points = points[:1]
     widget.observe(on_rendered, names=["dom_element_id"])
-    return True
-
-
-def read_points_faster(scatter: Any) -> bool:
-    """Give a large map's widget jupyter-scatter's module with a faster points deserialiser.
-
-    Parameters
-    ----------
-    scatter : jscatter.Scatter
-        A scatter whose widget (``scatter.widget``) was just created and not shown yet.
-
-    Returns
-    -------
-    bool
-        Whether the module was replaced (False: the public fallback, nothing changed).
-    """
-    pending = getattr(scatter, _PENDING, None)
-    points = pending["points"] if pending is not None else scatter.widget.points
-    if points is None or len(points) < DEFER_MIN_POINTS or not uses_private_api():
-        return False
-    scatter.widget._esm = faster_bundle()
-    return True
 
 
 def select(scatter: Any, points: np.ndarray | None) -> None:

@@ -462,8 +462,7 @@ class EmbeddingMap(StatusMixin, w.VBox):
             lasso_initiator=False, lasso_on_long_press=True,
             options=copy.deepcopy(REGL_OPTIONS), **self._color_options())
         # a large map is read faster and drawn once when its page opens (see the adapter)
-        _jscatter_adapter.read_points_faster(self.scatter)
-        _jscatter_adapter.defer_points(self.scatter)
+        _jscatter_adapter.prepare_large_map(self.scatter)
 
     def _point_size(self) -> float:
         n = len(self.ids)
