@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pandas as pd
+import traitlets
 
 from ._plotly_adapter import sync_figure_state  # re-exported: plotly internals live there
 
@@ -166,6 +167,32 @@ def fiftyone_button(project: Any, selection: Any) -> tuple[Any, str | None]:
     from .fiftyone_button import FiftyOneButton
 
     return FiftyOneButton(project, selection), None
+
+
+class PagedFrameMixin(traitlets.HasTraits):
+    """Pages of a list widget's ``frame``, ``page_size`` rows each (a mixin).
+
+    The widget sets ``frame`` and ``page_size`` and defines ``_render``; it gets the synced
+    ``page``, :attr:`n_pages`, :meth:`go` and a render whenever ``page`` changes.
+    """
+
+    page = traitlets.Int(0)
+    frame: Any
+    page_size: int
+
+    @property
+    def n_pages(self) -> int:
+        """Number of pages (at least 1)."""
+        return RowGrid.n_pages(len(self.frame), self.page_size)
+
+    def go(self, page: int) -> None:
+        """Show page ``page`` (clipped to the valid range)."""
+        self.page = RowGrid.clip(page, len(self.frame), self.page_size)
+
+    @traitlets.observe("page")
+    def _on_page(self, change) -> None:
+        if getattr(self, "frame", None) is not None:
+            self._render()
 
 
 class StatusMixin:

@@ -15,7 +15,7 @@ from ..data_issues import ISSUE_TYPES, leakage_inflation
 from ..selection import Selection
 from ..session import can_write, current_author, require_write
 from ..tags import TagStore
-from ._adapters import RowGrid, StatusMixin, esc, guarded
+from ._adapters import PagedFrameMixin, RowGrid, StatusMixin, esc, guarded
 
 __all__ = ["DataIssueList", "issue_reason"]
 
@@ -50,7 +50,7 @@ def issue_reason(row: Any) -> str:
     return text[:2000]
 
 
-class DataIssueList(StatusMixin, w.VBox):
+class DataIssueList(StatusMixin, PagedFrameMixin, w.VBox):
     """Data issues beyond labels, leaks first; a click selects the item and its duplicates.
 
     Rows come from :func:`workbench.data_issues` (exact and near duplicates, outliers,
@@ -102,7 +102,6 @@ class DataIssueList(StatusMixin, w.VBox):
     >>> wb.widgets.DataIssueList(project, selection)  # doctest: +SKIP
     """
 
-    page = traitlets.Int(0)
     issue_type = traitlets.Unicode("all")
     #: The row clicked (its position in :attr:`frame`), None when none.
     row = traitlets.Int(None, allow_none=True)
@@ -195,15 +194,6 @@ class DataIssueList(StatusMixin, w.VBox):
         self.page = 0
         self._render()
 
-    @property
-    def n_pages(self) -> int:
-        """Number of pages (at least 1)."""
-        return RowGrid.n_pages(len(self.frame), self.page_size)
-
-    def go(self, page: int) -> None:
-        """Show page ``page`` (clipped to the valid range)."""
-        self.page = RowGrid.clip(page, len(self.frame), self.page_size)
-
     def select_issue(self, i: int) -> list[str]:
         """Select the item of row ``i`` of :attr:`frame` and its related duplicates."""
         r = self.frame.iloc[int(i)]
@@ -270,11 +260,6 @@ class DataIssueList(StatusMixin, w.VBox):
         if self.row is not None and self.selection.origin is not self:
             self.row = None
             self.reason = ""
-
-    @traitlets.observe("page")
-    def _on_page(self, change) -> None:
-        if getattr(self, "frame", None) is not None:
-            self._render()
 
     @traitlets.observe("issue_type")
     def _on_type(self, change) -> None:

@@ -17,7 +17,7 @@ import traitlets
 from .._validation import check_int
 from ..detection.label_quality import ISSUE_TYPES
 from ..selection import Selection
-from ._adapters import RowGrid, StatusMixin, esc, guarded
+from ._adapters import PagedFrameMixin, RowGrid, StatusMixin, esc, guarded
 from ._detection_data import DetectionData, detection_data
 
 __all__ = ["DetectionIssueList", "row_box_ids"]
@@ -67,7 +67,7 @@ def row_box_ids(row: Any, members: dict | None = None) -> list[str]:
     return out
 
 
-class DetectionIssueList(StatusMixin, w.VBox):
+class DetectionIssueList(StatusMixin, PagedFrameMixin, w.VBox):
     """Suspected box label errors of a detection project, ranked and paginated.
 
     Every row is one box in question: a ``missing`` box (a confident detection, or a box
@@ -118,7 +118,6 @@ class DetectionIssueList(StatusMixin, w.VBox):
     >>> issues = DetectionIssueList(wb.open_project("data/sample-detection"))  # doctest: +SKIP
     """
 
-    page = traitlets.Int(0)
     issues_only = traitlets.Bool(True)
     issue_type = traitlets.Unicode(_ALL)
     row = traitlets.Int(None, allow_none=True)
@@ -229,20 +228,11 @@ class DetectionIssueList(StatusMixin, w.VBox):
         self._render()
 
     @property
-    def n_pages(self) -> int:
-        """Number of pages (at least 1)."""
-        return RowGrid.n_pages(len(self.frame), self.page_size)
-
-    @property
     def item_id(self) -> str | None:
         """The image of the row selected by a click (None when none is)."""
         if self.row is None or self.row not in self.issues.index:
             return None
         return str(self.issues.at[self.row, "item_id"])
-
-    def go(self, page: int) -> None:
-        """Show page ``page`` (clipped to the valid range)."""
-        self.page = RowGrid.clip(page, len(self.frame), self.page_size)
 
     def _page_rows(self) -> pd.DataFrame:
         start = self.page * self.page_size
@@ -342,11 +332,6 @@ class DetectionIssueList(StatusMixin, w.VBox):
     def _on_selection(self, change) -> None:
         if self.row is not None and self.selection.origin is not self:
             self.row = None
-
-    @traitlets.observe("page")
-    def _on_page(self, change) -> None:
-        if getattr(self, "frame", None) is not None:
-            self._render()
 
     @traitlets.observe("issues_only", "issue_type")
     def _on_filter(self, change) -> None:

@@ -13,7 +13,7 @@ from .. import results
 from .._format import percent
 from .._validation import check_int
 from ..selection import Selection
-from ._adapters import RowGrid, StatusMixin, esc, guarded
+from ._adapters import PagedFrameMixin, RowGrid, StatusMixin, esc, guarded
 
 __all__ = ["LabelIssueList"]
 
@@ -41,7 +41,7 @@ def _agreeing(agree: Any, n_labels: Any) -> str:
     return f"{int(round(agree * n))} of {n}"
 
 
-class LabelIssueList(StatusMixin, w.VBox):
+class LabelIssueList(StatusMixin, PagedFrameMixin, w.VBox):
     """Suspected label errors, ranked and paginated; a click selects the item.
 
     Rows come from :func:`workbench.label_issues` (cleanlab on the run's out-of-sample
@@ -82,7 +82,6 @@ class LabelIssueList(StatusMixin, w.VBox):
     the box).
     """
 
-    page = traitlets.Int(0)
     issues_only = traitlets.Bool(True)
     item_id = traitlets.Unicode(None, allow_none=True)
 
@@ -154,15 +153,6 @@ class LabelIssueList(StatusMixin, w.VBox):
         self.page = 0
         self._render()
 
-    @property
-    def n_pages(self) -> int:
-        """Number of pages (at least 1)."""
-        return RowGrid.n_pages(len(self.frame), self.page_size)
-
-    def go(self, page: int) -> None:
-        """Show page ``page`` (clipped to the valid range)."""
-        self.page = min(max(0, int(page)), self.n_pages - 1)
-
     def page_ids(self) -> list[str]:
         """Item ids listed on the current page."""
         start = self.page * self.page_size
@@ -222,11 +212,6 @@ class LabelIssueList(StatusMixin, w.VBox):
     def _on_selection(self, change) -> None:
         if self.item_id is not None and self.selection.origin is not self:
             self.item_id = None
-
-    @traitlets.observe("page")
-    def _on_page(self, change) -> None:
-        if getattr(self, "frame", None) is not None:
-            self._render()
 
     @traitlets.observe("issues_only")
     def _on_only(self, change) -> None:
