@@ -172,7 +172,7 @@ def fiftyone_button(project: Any, selection: Any) -> tuple[Any, str | None]:
 class PagedFrameMixin(traitlets.HasTraits):
     """Pages of a list widget's ``frame``, ``page_size`` rows each (a mixin).
 
-    The widget sets ``frame`` and ``page_size`` and defines ``_render``; it gets the synced
+    The widget sets ``frame`` and ``page_size`` and defines ``_render``; it gets the trait
     ``page``, :attr:`n_pages`, :meth:`go` and a render whenever ``page`` changes.
     """
 
