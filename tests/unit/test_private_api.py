@@ -1,10 +1,14 @@
-"""No private attribute of plotly, Voila, ipywidgets or FiftyOne outside its adapter module.
+"""No private attribute of plotly, jupyter-scatter, anywidget, Voila, ipywidgets or FiftyOne
+outside its adapter module.
 
 Where a library has no public API for something workbench needs, the private use lives in one
 adapter module per library, with a contract test naming the version it was written against
 and a public fallback at run time:
 
 - plotly: ``workbench/widgets/_plotly_adapter.py`` (tests/widgets/test_plotly_adapter.py)
+- jupyter-scatter: ``workbench/widgets/_jscatter_adapter.py``
+  (tests/widgets/test_jscatter_adapter.py)
+- anywidget's module source (``_esm``) of another library's widget: those two adapters
 - FiftyOne: ``workbench/_fiftyone_adapter.py``
 - Voila: ``workbench/_voila_adapter.py``
 - cleanlab, ipywidgets: none (only their public APIs are used; ``workbench/_cleanlab_adapter.py``
@@ -23,7 +27,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "workbench"
 
-#: library -> (the one module allowed to use its internals, or None; patterns)
+#: library -> (the modules allowed to use its internals, or None; patterns)
 PRIVATE = {
     "plotly": ("widgets/_plotly_adapter.py", [
         r"\._config\b",             # FigureWidget's synced config trait
@@ -31,10 +35,17 @@ PRIVATE = {
         r"\b_widget_layout\b",      # ... and layout
         r"\b_layout_obj\b",         # the figure's layout object
         r"\b_props\b",              # ... and its raw property dict
-        r"\._esm\b",                # patching FigureWidget's anywidget module source
         r"\bwidgetbundle\b",        # plotly's bundle file inside its package
         r"\._data\b(?!\w)",         # BaseFigure's raw trace dicts
         r"\bplotly\.basewidget\b",  # plotly's private widget module
+    ]),
+    "jupyter-scatter": ("widgets/_jscatter_adapter.py", [
+        r"\bdom_element_id\b",      # the view's render report (a synced trait)
+        r"\bbundle\.js\b",          # jupyter-scatter's module inside its package
+        r"\bNumpy2D\b",             # its points deserialiser
+    ]),
+    "anywidget": (("widgets/_plotly_adapter.py", "widgets/_jscatter_adapter.py"), [
+        r"\._esm\b",                # another library's widget's module source, patched
     ]),
     "ipywidgets": (None, [
         r"\bwidget_string\b",        # where the unexported HTMLStyle lives
@@ -58,6 +69,10 @@ PRIVATE = {
 }
 
 
+def _modules(adapter: str | tuple[str, ...] | None) -> tuple[str, ...]:
+    return () if adapter is None else (adapter,) if isinstance(adapter, str) else adapter
+
+
 def _uses() -> list[tuple[str, str, int, str]]:
     """``(library, file, line number, line)`` of every private use outside its adapter."""
     found = []
@@ -65,7 +80,7 @@ def _uses() -> list[tuple[str, str, int, str]]:
         rel = path.relative_to(PACKAGE).as_posix()
         lines = path.read_text(encoding="utf-8").splitlines()
         for library, (adapter, patterns) in PRIVATE.items():
-            if rel == adapter:
+            if rel in _modules(adapter):
                 continue
             for pattern in patterns:
                 rx = re.compile(pattern)
@@ -78,7 +93,8 @@ def test_private_library_internals_only_in_their_adapter_module():
     offenders = sorted(set(_uses()))
     message = "\n".join(
         f"  workbench/{rel}:{n}: {library} internals ({line[:90]}); move this into "
-        + (f"workbench/{PRIVATE[library][0]}" if PRIVATE[library][0] else
+        + (" or ".join(f"workbench/{m}" for m in _modules(PRIVATE[library][0]))
+           if PRIVATE[library][0] else
            f"a public {library} API (workbench has no {library} adapter)")
         for library, rel, n, line in offenders)
     assert not offenders, f"private library internals outside their adapter:\n{message}"
@@ -87,8 +103,8 @@ def test_private_library_internals_only_in_their_adapter_module():
 @pytest.mark.parametrize("library", sorted(lib for lib, (adapter, _) in PRIVATE.items()
                                             if adapter is not None))
 def test_the_adapter_modules_exist(library):
-    adapter = PRIVATE[library][0]
-    assert (PACKAGE / adapter).is_file(), f"workbench/{adapter} is missing"
+    for adapter in _modules(PRIVATE[library][0]):
+        assert (PACKAGE / adapter).is_file(), f"workbench/{adapter} is missing"
 
 
 def test_the_grep_finds_what_it_looks_for(tmp_path, monkeypatch):
@@ -98,7 +114,8 @@ def test_the_grep_finds_what_it_looks_for(tmp_path, monkeypatch):
     (fake / "widgets" / "confusion.py").write_text(
         "fig._config = {}\nfig._widget_layout = deepcopy(fig._layout_obj._props)\n"
         "go.FigureWidget._esm = src\n"
-        "from ipywidgets.widgets.widget_string import HTMLStyle\n")
+        "from ipywidgets.widgets.widget_string import HTMLStyle\n"
+        "emap.scatter.widget.observe(rendered, names=['dom_element_id'])\n")
     (fake / "fiftyone_bridge.py").write_text(
         "coll = ds._sample_collection\ndoc = {'_cls': 'Classification', '_rand': 1.0}\n")
     (fake / "serve.py").write_text("from voila.request_info_handler import "
@@ -108,7 +125,9 @@ def test_the_grep_finds_what_it_looks_for(tmp_path, monkeypatch):
     monkeypatch.setitem(globals(), "PACKAGE", fake)
     libraries = {(lib, rel) for lib, rel, _n, _line in _uses()}
     assert libraries == {("plotly", "widgets/confusion.py"),
+                         ("anywidget", "widgets/confusion.py"),
+                         ("jupyter-scatter", "widgets/confusion.py"),
                          ("ipywidgets", "widgets/confusion.py"),
                          ("FiftyOne", "fiftyone_bridge.py"), ("Voila", "serve.py")}
     lines = {(rel, n) for _lib, rel, n, _line in _uses()}
-    assert {("widgets/confusion.py", n) for n in (1, 2, 3, 4)} <= lines
+    assert {("widgets/confusion.py", n) for n in (1, 2, 3, 4, 5)} <= lines
