@@ -38,6 +38,8 @@ def test_manager_overview_renders_air_gapped_without_write_controls(
     cards = page.locator(".wb-overview .wb-card")
     assert cards.count() == 5
     assert "model error rate" in page.inner_text(".wb-kpi-error-rate").lower()
+    # the trends figure is drawn by plotly's view after the page is ready (late when busy)
+    page.wait_for_selector(".wb-overview-trends .scatterlayer .trace", timeout=60_000)
     assert page.locator(".wb-overview-trends .js-plotly-plot").count() == 1
     assert page.locator(".wb-overview-trends .scatterlayer .trace").count() >= 2
     # read-only: no tagging or status controls, no text inputs; only Refresh
