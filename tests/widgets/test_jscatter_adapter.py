@@ -3,8 +3,8 @@
 Written against jupyter-scatter 1. On another major ``test_written_for_the_installed_jscatter``
 fails on purpose: check the module docstring's contract against the new jupyter-scatter
 (its widget's synced traits, the view's ``render``, ``pointsHandler`` and points
-deserialiser), then update
-``JSCATTER_MAJOR``. Until then the map keeps all its points from the start (tested here too).
+deserialiser), then update ``JSCATTER_MAJOR``. Until then the map keeps all its points
+from the start (tested here too).
 A served page drawing deferred points read by the faster deserialiser, and that
 deserialiser beside jupyter-scatter's own, are tested in Chromium by
 ``tests/browser/test_embedding_map_browser.py``.
@@ -44,6 +44,11 @@ def _map(n: int = N, selection: Selection | None = None, **kwargs) -> EmbeddingM
         {"item_id": ids, "x": xy[:, 0], "y": xy[:, 1]}), **kwargs)
 
 
+def _bundle_text() -> str:
+    """The installed jupyter-scatter's ``bundle.js``."""
+    return Path(jscatter.__file__).with_name("bundle.js").read_text(encoding="utf-8")
+
+
 def _view_rendered(widget) -> None:
     """What the browser sends at the end of the view's ``render``."""
     widget.set_state({"dom_element_id": "abc123"})
@@ -58,7 +63,7 @@ def test_written_for_the_installed_jscatter():
 
 
 def test_the_view_reports_its_render_and_redraws_new_points():
-    text = (Path(jscatter.__file__).with_name("bundle.js")).read_text(encoding="utf-8")
+    text = _bundle_text()
     for marker in adapter.BUNDLE_MARKERS:
         assert marker in text, f"jupyter-scatter's bundle.js no longer has {marker!r}"
     assert text.count(adapter.DESERIALIZER) == 1, "the points deserialiser is not unique"
@@ -69,7 +74,7 @@ def test_the_view_reports_its_render_and_redraws_new_points():
 
 
 def test_the_faster_module_is_jupyter_scatters_with_one_text_replaced():
-    text = (Path(jscatter.__file__).with_name("bundle.js")).read_text(encoding="utf-8")
+    text = _bundle_text()
     faster = adapter.faster_bundle()
     head, tail = text.split(adapter.DESERIALIZER)
     assert faster == head + adapter.FAST_DESERIALIZER + tail
@@ -77,7 +82,7 @@ def test_the_faster_module_is_jupyter_scatters_with_one_text_replaced():
 
 
 def test_a_large_map_gets_the_faster_module_and_a_small_one_jscatters(small_threshold):
-    text = (Path(jscatter.__file__).with_name("bundle.js")).read_text(encoding="utf-8")
+    text = _bundle_text()
     assert _map().scatter.widget._esm == adapter.faster_bundle()
     assert _map(n=50).scatter.widget._esm == text
 
@@ -141,7 +146,7 @@ def test_small_maps_and_other_majors_keep_every_point(small_threshold, monkeypat
 
 
 def test_a_bundle_that_reads_otherwise_keeps_jscatters_module(small_threshold, monkeypatch):
-    text = (Path(jscatter.__file__).with_name("bundle.js")).read_text(encoding="utf-8")
+    text = _bundle_text()
     changed = text.replace(adapter.DESERIALIZER, adapter.DESERIALIZER.replace("map(", "map (", 1))
     monkeypatch.setattr(adapter, "_bundle", lambda: changed)
     emap = _map()
