@@ -157,7 +157,18 @@ faster_module = app.scatter.widget._esm == _jscatter_adapter.faster_bundle()
 faster = w.HTML(f"<span class='wb-faster'>{faster_module}</span>")
 ends = app.scatter.get_point_list()[[0, -1]].astype("float32").tolist()  # as sent
 ends = w.HTML(f"<span class='wb-ends'>{ends}</span>")
-app.children = (*app.children, deferred, faster, ends)
+# the widget's selected points when the shared Selection first changed (0: the kernel found
+# the lasso's points from its outline before they arrived), and once they arrived whether
+# they are the Selection's items
+first = w.HTML("")
+first.add_class("wb-first")
+app.selection.observe(lambda change: first.value or setattr(
+    first, "value", str(len(app.scatter.widget.selection))), ["ids"])
+agree = w.HTML("")
+agree.add_class("wb-agree")
+app.scatter.widget.observe(lambda change: setattr(agree, "value", str(
+    tuple(sorted(app.ids_of(change["new"]).tolist())) == app.selection.ids)), ["selection"])
+app.children = (*app.children, deferred, faster, ends, first, agree)
 app.add_class("wb-ready")
 app
 """
@@ -216,8 +227,68 @@ def test_a_large_map_gets_its_deferred_points_and_a_lasso_selects(
     info = page.inner_text(".wb-map-info")
     selected = int(re.search(r"([\d,]+) selected", info).group(1).replace(",", ""))
     assert 0.5 * n / 2 < selected <= n / 2, info
+    # the kernel took the lasso from its outline, before the points arrived: the same items
+    page.wait_for_function("() => document.querySelector('.wb-agree').innerText === 'True'",
+                           timeout=60_000)
+    assert page.inner_text(".wb-first") == "0"
     assert page.dialogs == []
     assert sorted({u for u in page.requests if not is_local(u)}) == []
+
+
+def _bundle_function(text: str, start: str, end: str) -> str:
+    """The JavaScript from ``start`` to the end of ``end`` (its first occurrence after)."""
+    i = text.index(start)
+    return text[i:text.index(end, i) + len(end)]
+
+
+def test_the_kernels_lasso_finds_what_regl_scatterplot_finds(page):
+    """The kernel's :func:`~workbench.widgets._lasso.points_in_lasso` beside
+    regl-scatterplot's own functions (taken from jupyter-scatter's bundle) in Chromium, on
+    float32 points (random, on the vertices, midway along the edges) and lassos (a circle, a
+    concave star, a figure eight, a bow tie, scribbles that cross themselves, a flat one);
+    and the page's checksum (the faster module's ``workbenchSendLasso``) is the kernel's."""
+    from workbench.widgets import _jscatter_adapter, _lasso
+
+    text = _jscatter_adapter._bundle()
+    functions = "\n".join([
+        _bundle_function(text, "function crossProduct(", "\n}\n"),
+        _bundle_function(text, "var isPointInPolygon = ", "return winding !== 0;\n};"),
+        _bundle_function(text, "var getBBox = ", "return [xMin, yMin, xMax, yMax];\n};"),
+        _bundle_function(text, "var isValidBBox = ", ";\n")])
+    find = ("(data) => {\n" + functions + """
+      const poly = data.polygon, xy = new Float32Array(data.xy), out = [];
+      const bBox = getBBox(poly);
+      if (!isValidBBox(bBox)) return out;
+      const [x0, y0, x1, y1] = bBox;
+      for (let i = 0; i < xy.length / 2; i++) {
+        const x = xy[2 * i], y = xy[2 * i + 1];
+        if (x >= x0 && x <= x1 && y >= y0 && y <= y1 && isPointInPolygon(poly, [x, y])) {
+          out.push(i);
+        }
+      }
+      return out;
+    }""")
+    method = _jscatter_adapter.SELECT_HANDLER_PATCHED.split("  selectHandler(event)")[0]
+    send = ("(data) => { const proto = {" + method + "};"
+            " const view = {workbenchLasso: data.lasso, model: {send: (m) => { view.sent = m; }}};"
+            " proto.workbenchSendLasso.call(view, data.points); return view.sent; }")
+    rng = np.random.default_rng(11)
+    t = np.linspace(0, 2 * np.pi, 90, endpoint=False)
+    star = np.where(np.arange(90) % 2, 0.3, 0.9)
+    shapes = [np.c_[0.6 * np.cos(t), 0.6 * np.sin(t)], np.c_[star * np.cos(t), star * np.sin(t)],
+              np.c_[0.8 * np.sin(t), 0.5 * np.sin(2 * t)],
+              np.array([[-0.5, -0.5], [0.5, 0.5], [0.5, -0.5], [-0.5, 0.5]]),
+              rng.uniform(-1, 1, (7, 2)), rng.uniform(-1, 1, (60, 2)),
+              np.array([[-0.5, 0.2], [0.5, 0.2], [0.1, 0.2]])]
+    for shape in shapes:
+        lasso = shape.astype(np.float32).astype(np.float64)  # as pointer positions are
+        mid = (lasso + np.roll(lasso, 1, axis=0)) / 2
+        xy = np.vstack([rng.uniform(-1, 1, (4000, 2)), lasso, mid]).astype(np.float32)
+        polygon = lasso.ravel().tolist()
+        expected = page.evaluate(find, {"polygon": polygon, "xy": xy.ravel().tolist()})
+        assert _lasso.points_in_lasso(xy, polygon).tolist() == expected
+        message = page.evaluate(send, {"lasso": lasso.tolist(), "points": expected})
+        assert _lasso.parse_lasso_message(message) == (polygon, _lasso.checksum(expected))
 
 
 def test_the_faster_deserialiser_reads_what_jupyter_scatters_reads(page):

@@ -66,19 +66,24 @@ def test_the_view_reports_its_render_and_redraws_new_points():
     text = _bundle_text()
     for marker in adapter.BUNDLE_MARKERS:
         assert marker in text, f"jupyter-scatter's bundle.js no longer has {marker!r}"
-    assert text.count(adapter.DESERIALIZER) == 1, "the points deserialiser is not unique"
+    for old, _new in adapter.REPLACEMENTS:
+        assert text.count(old) == 1, f"{old!r} is not unique in jupyter-scatter's bundle.js"
     traits = jscatter.widget.JupyterScatter.class_traits(sync=True)
     for name in ("points", "selection", "dom_element_id"):
         assert name in traits, f"jupyter-scatter's widget has no synced trait {name}"
     assert "_esm" in _map(n=50).scatter.widget.traits(sync=True)  # anywidget's module
 
 
-def test_the_faster_module_is_jupyter_scatters_with_one_text_replaced():
+def test_the_faster_module_is_jupyter_scatters_with_its_texts_replaced():
     text = _bundle_text()
     faster = adapter.faster_bundle()
-    head, tail = text.split(adapter.DESERIALIZER)
-    assert faster == head + adapter.FAST_DESERIALIZER + tail
+    for old, new in adapter.REPLACEMENTS:
+        head, tail = text.split(old)
+        text = head + new + tail
+        assert faster.count(new) == 1
+    assert faster == text
     assert adapter.DESERIALIZER not in faster
+    assert "selectHandler(event) {\n    this.workbenchSendLasso(event.points);" in faster
 
 
 def test_a_large_map_gets_the_faster_module_and_a_small_one_jscatters(small_threshold):
@@ -152,3 +157,64 @@ def test_a_bundle_that_reads_otherwise_keeps_jscatters_module(small_threshold, m
     emap = _map()
     assert not adapter.is_deferred(emap.scatter)
     assert emap.scatter.widget._esm == text  # the widget's own, not the changed text
+
+
+def _send(widget, content: dict) -> None:
+    """A custom message from the view, as ipywidgets dispatches one arriving from a comm."""
+    widget._handle_msg({"content": {"data": {"method": "custom", "content": content}},
+                        "buffers": []})
+
+
+def _lasso_message(polygon: list[float], points) -> dict:
+    from workbench.widgets import _lasso
+
+    n, total, hashed = _lasso.checksum(points)
+    return {"type": _lasso.MESSAGE_TYPE, "polygon": polygon, "n": n, "sum": total,
+            "hash": hashed}
+
+
+def test_a_lasso_outline_selects_before_its_points_arrive(small_threshold):
+    from workbench.widgets import _lasso
+
+    emap = _map()
+    widget = emap.scatter.widget
+    _view_rendered(widget)
+    xy = widget.points[:, :2].astype(np.float32)  # as the page has them
+    square = [-0.5, -0.5, 0.5, -0.5, 0.5, 0.5, -0.5, 0.5]
+    inside = _lasso.points_in_lasso(xy, square)
+    assert 10 < len(inside) < N
+    changes = []
+    emap.selection.observe(lambda change: changes.append(change["new"]), names=["ids"])
+    _send(widget, _lasso_message(square, inside))
+    assert emap.selection.ids == tuple(emap.ids[inside])  # before the points arrived
+    assert emap.selection.origin is emap
+    assert f"<b>{len(inside)}</b> selected" in emap.info.value
+    assert len(widget.selection) == 0
+    widget.selection = inside[::-1].astype(np.uint32)  # then the browser's points: the same
+    assert len(changes) == 1
+    assert f"<b>{len(inside)}</b> selected" in emap.info.value
+
+
+def test_a_lasso_outline_the_kernel_disagrees_with_is_not_used(small_threshold):
+    emap = _map()
+    widget = emap.scatter.widget
+    _view_rendered(widget)
+    square = [-0.5, -0.5, 0.5, -0.5, 0.5, 0.5, -0.5, 0.5]
+    merged = np.array([0, 1, 2, 3, 4])  # a merged lasso: the page's points differ
+    for content in (_lasso_message(square, merged),
+                    {**_lasso_message(square, merged), "polygon": "not a polygon"},
+                    {"type": "tooltip", "index": 3, "properties": [], "preview": None}):
+        _send(widget, content)
+        assert emap.selection.ids is None
+    widget.selection = merged.astype(np.uint32)  # the browser's points decide
+    assert emap.selection.ids == tuple(emap.ids[merged])
+
+
+def test_jscatters_tooltips_still_get_their_messages(small_threshold, monkeypatch):
+    emap = _map()
+    widget = emap.scatter.widget
+    sent = []
+    monkeypatch.setattr(widget, "send", lambda content, buffers=None: sent.append(content))
+    _send(widget, {"type": jscatter.widget.EVENT_TYPES["TOOLTIP"], "index": 3,
+                   "properties": ["x"], "preview": None})
+    assert [m["index"] for m in sent] == [3]  # jupyter-scatter answered its tooltip

@@ -1,7 +1,8 @@
 """jupyter-scatter's widget internals the map relies on, in one module (jupyter-scatter 1).
 
-Two things have no public API: **a large map drawn once, not twice, when a page opens**, and
-**its points read in a tenth of the time**.
+Three things have no public API: **a large map drawn once, not twice, when a page opens**,
+**its points read in a tenth of the time**, and **a lasso known to the kernel before its
+points arrive**.
 
 Drawn once: jupyter-scatter's view (its ``bundle.js``) creates the regl-scatterplot, whose
 ``init`` asks for a redraw on the next animation frame, then draws the points it was created
@@ -24,16 +25,30 @@ in Node 20 and again as much in garbage collection in the page. :func:`prepare_l
 also gives the widget its own copy of ``bundle.js`` whose deserialiser fills the same arrays
 (the same numbers, one plain array per point, as regl-scatterplot needs) with a loop: 70 to
 200 ms in Node, about 25 ms in a page traced in Chromium (``benchmarks/bench_embedding_map.py``
-measures the page). The one replaced text is :data:`DESERIALIZER`; nothing else in the
-bundle changes.
+measures the page). The replaced text is :data:`DESERIALIZER`.
+
+Lasso first: a lasso of 100,000 points reaches the kernel as 400 kB of point indices, which
+a browser without a GPU delivers only after its next frame (the selection drawn, over 1 s for
+1,000,000 points). The faster module's view also keeps the lasso's outline (a subscription
+to regl-scatterplot's public ``lassoExtend`` event, added at :data:`LASSO_SUBSCRIBE`) and, in
+its ``selectHandler`` (:data:`SELECT_HANDLER`), sends the outline and a checksum of the points
+first, a message of a few kB. :func:`on_lasso` finds the same points in the kernel
+(:mod:`workbench.widgets._lasso`) and hands them on when the checksums agree. The
+``selection`` trait follows as before; nothing else in the bundle changes
+(:data:`REPLACEMENTS`). jupyter-scatter's widget overrides ipywidgets' dispatch of custom
+messages with its tooltip handler (so ``on_msg`` never reaches it); :func:`on_lasso` chains
+its own handler before it on the widget instance.
 
 The contract: the widget's synced traits ``points``, ``selection``, ``dom_element_id`` and
-``_esm`` (anywidget's module source), and the places of ``bundle.js`` named in
+``_esm`` (anywidget's module source), its custom messages (anywidget's ``model.send``,
+ipywidgets' ``Widget._handle_custom_msg``), and the places of ``bundle.js`` named in
 :data:`BUNDLE_MARKERS`; ``tests/widgets/test_jscatter_adapter.py`` checks them, and
-``tests/browser/test_embedding_map_browser.py`` serves a deferred, faster-read map in Chromium.
+``tests/browser/test_embedding_map_browser.py`` serves a deferred, faster-read map in Chromium
+and lassoes it.
 
 Public fallback: the widget keeps all its points from the start and jupyter-scatter's own
-module (drawn twice, read as jupyter-scatter reads them); taken on any other jupyter-scatter
+module (drawn twice, read as jupyter-scatter reads them, a lasso known to the kernel when
+its points arrive); taken on any other jupyter-scatter
 major than :data:`JSCATTER_MAJOR`, when the bundle no longer reads as above, and for maps
 smaller than :data:`DEFER_MIN_POINTS` (drawn and read in a fraction of a second either way).
 """
@@ -47,8 +62,11 @@ from typing import Any
 
 import numpy as np
 
+from . import _lasso
+
 __all__ = ["JSCATTER_MAJOR", "DEFER_MIN_POINTS", "installed_major", "uses_private_api",
-           "prepare_large_map", "faster_bundle", "is_deferred", "select", "selected"]
+           "prepare_large_map", "faster_bundle", "is_deferred", "select", "selected",
+           "on_lasso"]
 
 #: The jupyter-scatter major version whose internals this module uses.
 JSCATTER_MAJOR = 1
@@ -71,13 +89,55 @@ FAST_DESERIALIZER = """      const points = new Array(height);
           points[i] = row;
         }
       }"""
-#: What ``bundle.js`` must contain for the deferral and the faster reading to hold (see the
-#: module docstring); the deserialiser exactly once.
+#: Where the map's view follows a lasso: jupyter-scatter's view subscribes to
+#: regl-scatterplot's public events here; the view of the faster module also keeps the lasso's
+#: outline (regl-scatterplot's ``lassoExtend`` event; the last one before the lasso ends is
+#: published empty, when the lasso is cleared, and is not kept).
+LASSO_SUBSCRIBE = """      this.scatterplot.subscribe("lassoEnd", this.lassoEndHandlerBound);
+"""
+#: Its replacement: the same subscription, then the outline's.
+LASSO_SUBSCRIBE_PATCHED = LASSO_SUBSCRIBE + """\
+      this.scatterplot.subscribe("lassoStart", () => { this.workbenchLasso = null; });
+      this.scatterplot.subscribe("lassoExtend", (event) => {
+        if (event.coordinates.length > 2) this.workbenchLasso = event.coordinates;
+      });
+      this.scatterplot.subscribe("lassoEnd", () => { this.workbenchLasso = null; });
+"""
+#: jupyter-scatter's view publishing a selection to the kernel (the ``selection`` trait).
+SELECT_HANDLER = """  selectHandler(event) {
+    this.selectionChangedByJs = true;
+"""
+#: Its replacement: a lasso's outline and checksum go first, in a message of a few kB
+#: (:mod:`workbench.widgets._lasso`); the selection follows as before.
+SELECT_HANDLER_PATCHED = f"""  workbenchSendLasso(points) {{
+    const lasso = this.workbenchLasso;
+    this.workbenchLasso = null;
+    if (!lasso || lasso.length < 3) return;
+    let sum = 0, hash = 0;
+    for (const i of points) {{
+      sum += i;
+      let x = Math.imul(i ^ (i >>> 16), {_lasso.HASH_MULTIPLIER});
+      x = Math.imul(x ^ (x >>> 16), {_lasso.HASH_MULTIPLIER});
+      hash = (hash + (x ^ (x >>> 16))) >>> 0;
+    }}
+    this.model.send({{
+      type: "{_lasso.MESSAGE_TYPE}", polygon: lasso.flat(), n: points.length, sum, hash
+    }});
+  }}
+  selectHandler(event) {{
+    this.workbenchSendLasso(event.points);
+    this.selectionChangedByJs = true;
+"""
+#: The faster module's replacements of ``bundle.js``'s texts (each found exactly once).
+REPLACEMENTS = ((DESERIALIZER, FAST_DESERIALIZER), (LASSO_SUBSCRIBE, LASSO_SUBSCRIBE_PATCHED),
+                (SELECT_HANDLER, SELECT_HANDLER_PATCHED))
+#: What ``bundle.js`` must contain for the deferral, the faster reading and the lasso's
+#: outline to hold (see the module docstring); each replaced text exactly once.
 BUNDLE_MARKERS = ('this.model.set("dom_element_id", this.randomStr);',
                   "pointsHandler(newPoints) {",
                   "if (newPoints.length === this.scatterplot.get(\"points\").length) {",
                   "points: Numpy2D(\"float32\"),",
-                  DESERIALIZER)
+                  *(old for old, _new in REPLACEMENTS))
 _PENDING = "_workbench_deferred"
 
 
@@ -103,13 +163,16 @@ def _bundle() -> str | None:
 def _bundle_reads_as_expected() -> bool:
     text = _bundle()
     return (text is not None and all(marker in text for marker in BUNDLE_MARKERS)
-            and text.count(DESERIALIZER) == 1)
+            and all(text.count(old) == 1 for old, _new in REPLACEMENTS))
 
 
 @functools.lru_cache(maxsize=1)
 def faster_bundle() -> str:
-    """jupyter-scatter's ``bundle.js`` with :data:`FAST_DESERIALIZER` for its deserialiser."""
-    return _bundle().replace(DESERIALIZER, FAST_DESERIALIZER)
+    """jupyter-scatter's ``bundle.js`` with the texts of :data:`REPLACEMENTS` replaced."""
+    text = _bundle()
+    for old, new in REPLACEMENTS:
+        text = text.replace(old, new)
+    return text
 
 
 def uses_private_api() -> bool:
@@ -185,3 +248,64 @@ def selected(scatter: Any) -> np.ndarray | None:
 def is_deferred(scatter: Any) -> bool:
     """Whether the scatter's points wait for a view to be rendered."""
     return getattr(scatter, _PENDING, None) is not None
+
+
+def on_lasso(scatter: Any, callback: Any) -> None:
+    """Call ``callback(points)`` when the page sends a lasso's outline the kernel agrees with.
+
+    The faster module's view sends a lasso's outline and a checksum of the points it found
+    before it sends the points themselves (see :mod:`workbench.widgets._lasso`). The
+    kernel finds the points inside the outline from the positions it sent to the page and
+    calls ``callback`` with them (ascending point indices) only when their checksum is the
+    page's. The ``selection`` trait still follows with the same points.
+
+    Parameters
+    ----------
+    scatter : jscatter.Scatter
+        The map's scatter.
+    callback : callable
+        Called with a numpy array of point indices.
+    """
+    widget = scatter.widget
+    cache: dict = {}
+
+    def positions() -> np.ndarray | None:
+        points = widget.points
+        if points is None or len(points) == 0:
+            return None
+        if cache.get("points") is not points:  # as the page has them: float32
+            cache.update(points=points, xy=np.asarray(points)[:, :2].astype(np.float32))
+        return cache["xy"]
+
+    def handle(content: Any) -> bool:
+        message = _lasso.parse_lasso_message(content)
+        if message is None:
+            return False
+        xy = positions()
+        if xy is not None:
+            polygon, sums = message
+            found = _lasso.points_in_lasso(xy, polygon)
+            if _lasso.checksum(found) == sums:
+                callback(found)
+        return True
+
+    _also_handle_custom_messages(widget, handle)
+
+
+def _also_handle_custom_messages(widget: Any, handler: Any) -> None:
+    """Have ``handler(content)`` see the widget's custom messages before jupyter-scatter.
+
+    ipywidgets hands a custom message to ``Widget._handle_custom_msg``, which would call the
+    callbacks registered with ``on_msg``. jupyter-scatter's widget overrides that method
+    with its tooltip handler, and its own ``on_msg`` registration of the same handler fails
+    (a callback gets three arguments), so ``on_msg`` callbacks are never called on it. The
+    instance's method is chained instead: ``handler`` first; a message it does not take
+    (it returns False) goes on to jupyter-scatter's.
+    """
+    original = widget._handle_custom_msg
+
+    def handle(content: Any, buffers: Any) -> None:
+        if not handler(content):
+            original(content, buffers)
+
+    widget._handle_custom_msg = handle

@@ -420,6 +420,7 @@ class EmbeddingMap(StatusMixin, w.VBox):
         super().__init__([header, self._make_error_box(), self.scatter.widget])
         self.add_class("wb-map")
         self.scatter.widget.observe(self._on_points_selected, names=["selection"])
+        _jscatter_adapter.on_lasso(self.scatter, self._on_lasso)
         self.selection.observe(self._on_selection, names=["ids"])
         self._push_selection()
         self._render_info()
@@ -555,6 +556,15 @@ class EmbeddingMap(StatusMixin, w.VBox):
         self._render_info()
 
     @guarded
+    def _on_lasso(self, points: np.ndarray) -> None:
+        """Adapter: a lasso's points, found in the kernel from its outline -> the selection.
+
+        The browser's ``selection`` trait follows with the same points and changes nothing.
+        """
+        self.select_points(points)
+        self._render_info(n_selected=len(points))
+
+    @guarded
     def _on_selection(self, change) -> None:
         if self.selection.origin is not self:
             self._push_selection()
@@ -572,11 +582,13 @@ class EmbeddingMap(StatusMixin, w.VBox):
 
     # ---- view -------------------------------------------------------------------------
 
-    def _render_info(self) -> None:
+    def _render_info(self, n_selected: int | None = None) -> None:
+        """The map's line; ``n_selected``: the selected points when the widget's trait lags."""
         shown = self._color_column
-        selected = _jscatter_adapter.selected(self.scatter)
-        n_sel = len(selected) if selected is not None else 0
-        sel = (f"; <b>{n_sel:,}</b> selected" if n_sel else
+        if n_selected is None:
+            selected = _jscatter_adapter.selected(self.scatter)
+            n_selected = len(selected) if selected is not None else 0
+        sel = (f"; <b>{n_selected:,}</b> selected" if n_selected else
                "; shift + drag (or the lasso button) to select, click a point to pick it")
         self.info.value = (f"<span>{len(self.ids):,} items, coloured by "
                            f"<b>{esc(shown)}</b>{sel}.</span>")
