@@ -54,7 +54,8 @@ _META = "meta:"
 #: ``setTimeout``, which a browser without a GPU runs only after the next frame, the
 #: selection drawn (1.1 s for 1,000,000 points in headless Chromium). Published at once,
 #: the selection starts for the kernel before that frame; a large one (100,000 points,
-#: 400 kB) still arrives after it, as the page writes the rest of the message between frames.
+#: 400 kB) still arrives after it, as the page writes the rest of the message between frames,
+#: so a large map's page sends the lasso's outline first (``_jscatter_adapter.on_lasso``).
 REGL_OPTIONS = {"actionKeyMap": {"lasso": "shift", "merge": "meta", "remove": "alt"},
                 "spatialIndexUseWorker": False, "syncEvents": True}
 
