@@ -48,9 +48,9 @@ and lassoes it.
 
 Public fallback: the widget keeps all its points from the start and jupyter-scatter's own
 module (drawn twice, read as jupyter-scatter reads them, a lasso known to the kernel when
-its points arrive); taken on any other jupyter-scatter
-major than :data:`JSCATTER_MAJOR`, when the bundle no longer reads as above, and for maps
-smaller than :data:`DEFER_MIN_POINTS` (drawn and read in a fraction of a second either way).
+its points arrive); taken on any other jupyter-scatter major than :data:`JSCATTER_MAJOR`,
+when the bundle no longer reads as above, and for maps smaller than :data:`DEFER_MIN_POINTS`
+(drawn and read in a fraction of a second, a lasso of a few kB, either way).
 """
 
 from __future__ import annotations
