@@ -273,8 +273,9 @@ def on_lasso(scatter: Any, callback: Any) -> None:
         points = widget.points
         if points is None or len(points) == 0:
             return None
-        if cache.get("points") is not points:  # as the page has them: float32
-            cache.update(points=points, xy=np.asarray(points)[:, :2].astype(np.float32))
+        if cache.get("points") is not points:  # the page's float32 values, kept as float64
+            xy = np.asarray(points)[:, :2].astype(np.float32).astype(np.float64)
+            cache.update(points=points, xy=xy)
         return cache["xy"]
 
     def handle(content: Any) -> bool:
