@@ -28,8 +28,14 @@ rest of it. If the target came from the same distribution as the reference, abou
 ``100 - percentile`` percent of it (1%) would be flagged by chance. ``percentile_rank`` is
 the share of reference items whose own spread is below the item's distance.
 
-Without embeddings the slice part still works; ``Coverage.items`` is None and
-``Coverage.note`` says how to get embeddings (``workbench embed PROJECT``).
+The reference set gets its own :class:`~sklearn.neighbors.NearestNeighbors` (Euclidean),
+not the project's shared k-NN graph (:func:`workbench.embeddings.knn_graph`): that graph
+links every item to its neighbours among all items, while novelty needs each target item's
+distances to the reference items alone.
+
+Without embeddings (for the project, or for every reference item) the slice part still
+works; ``Coverage.items`` is None and ``Coverage.note`` says how to get embeddings
+(``workbench embed PROJECT``).
 """
 
 from __future__ import annotations
@@ -85,7 +91,8 @@ class Coverage:
     items : DataFrame or None
         One row per target item with an embedding, farthest first: ``item_id``,
         ``distance`` (to the ``k``-th nearest reference item), ``novelty`` (distance over the
-        reference's threshold), ``percentile_rank``, ``is_novel``. None without embeddings.
+        reference's threshold), ``percentile_rank``, ``is_novel``. None without embeddings
+        (for the project, or for every reference item).
     reference_ids, target_ids : list of str
         The items of each side, in the items' order.
     k : int
@@ -317,6 +324,15 @@ def _embeddings(project: Any) -> tuple[np.ndarray, np.ndarray] | str:
     return np.asarray(ids, dtype=str), np.asarray(x)
 
 
+def _no_reference_embeddings(project: Any, reference: dict, n_reference: int) -> str:
+    """Why no target item is scored when the reference items have no embedding, and the fix."""
+    where = f" {project.root}" if getattr(project, "root", None) is not None else " PROJECT"
+    return (f"None of the {n_reference} reference items ({reference!r}) has an embedding, so "
+            f"no target item is scored for novelty: embed them with `workbench "
+            f"embed{where}` (or add their vectors to embeddings.parquet), or choose a "
+            f"reference whose items have embeddings.")
+
+
 # ----------------------------------------------------------------------------- slices
 
 
@@ -418,7 +434,8 @@ def coverage(project: Any, reference: dict | None = None, target: dict | None = 
     -------
     Coverage
         ``slices`` (per metadata value), ``items`` (per target item with an embedding, or
-        None without embeddings, with ``note`` saying how to get them), ``novel_ids``.
+        None when the project or the reference items have no embeddings, with ``note``
+        saying how to get them), ``novel_ids``.
 
     Raises
     ------
@@ -490,6 +507,9 @@ def coverage(project: Any, reference: dict | None = None, target: dict | None = 
     pos = pd.Index(emb_ids).get_indexer(ids)
     ref_pos, tgt_pos = pos[ref], pos[tgt]
     missing = int((ref_pos < 0).sum() + (tgt_pos < 0).sum())
+    if not (ref_pos >= 0).any():
+        out.note = _no_reference_embeddings(project, reference, len(ref_pos))
+        return out
     if (ref_pos >= 0).sum() <= k:
         raise ValueError(f"The 'k' parameter of {func} must be smaller than the number of "
                          f"reference items with an embedding ({int((ref_pos >= 0).sum())}). "

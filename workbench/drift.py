@@ -26,15 +26,21 @@ How values are formed (the same rule in :func:`drift` and :func:`drift_items`):
   baseline's quantiles (deciles by default; bins ``< a``, ``[a, b)``, ``>= z``, open at both
   ends so that values beyond the baseline's range fall in the outer bins); with fewer
   distinct values each value is a level;
+* a datetime reads as its date (``2026-03-01``) when every value of the column is a
+  midnight, else as its full timestamp; a timezone-aware column is binned in UTC and shown
+  in its own timezone (with the offset); datetime cut points are rounded to the second. The
+  batches of a datetime ``by`` column are named the same way;
 * the predicted class of a run is the column ``predicted`` (items without a prediction are
   ``"(missing)"``).
 
 By default every metadata column is compared except ``by`` itself, columns with a single
-value inside every batch (a batch date describes the batch, it does not drift) and text
-columns with more than :data:`MAX_LEVELS` distinct values (ids, free text); those left out
-are listed in ``attrs["skipped"]`` with the reason. Name them in ``columns=`` to compare them
-anyway (a text column's rarest values beyond the ``MAX_LEVELS - 1`` most frequent are then
-pooled as ``"(other)"``).
+value over all items (nothing can change), text columns with more than :data:`MAX_LEVELS`
+distinct values (ids, free text) and dates with one value inside every batch (a batch date
+says when the batch came, not what it holds). Any other column with one value per batch is
+compared: a scanner that is ``a`` in every item of one batch and ``b`` in every item of the
+next is the largest drift there is. Those left out are listed in ``attrs["skipped"]`` with
+the reason. Name them in ``columns=`` to compare them anyway (a text column's rarest values
+beyond the ``MAX_LEVELS - 1`` most frequent are then pooled as ``"(other)"``).
 """
 
 from __future__ import annotations
@@ -98,6 +104,13 @@ def psi(expected, actual, *, epsilon: float = PSI_EPSILON) -> float:
         ``sum((a - e) * ln(a / e))`` over the shares ``a`` and ``e`` (each vector divided by
         its sum, then shares of 0 raised to ``epsilon``).
 
+    Raises
+    ------
+    ValueError
+        If ``expected`` or ``actual`` is not a 1-D vector of finite, non-negative numbers
+        with at least one positive, if their lengths differ, or if ``epsilon`` is not in
+        ``(0, 1]``.
+
     Examples
     --------
     >>> round(psi([50, 50], [50, 50]), 6)
@@ -105,8 +118,39 @@ def psi(expected, actual, *, epsilon: float = PSI_EPSILON) -> float:
     >>> round(psi([50, 50], [80, 20]), 4)
     0.4159
     """
-    return float(_psi_terms(np.asarray(expected, float), np.asarray(actual, float),
-                            epsilon).sum())
+    func = "psi"
+    if isinstance(epsilon, bool) or not isinstance(epsilon, int | float) \
+            or not 0 < epsilon <= 1:
+        raise ValueError(f"The 'epsilon' parameter of {func} must be a float in the range "
+                         f"(0, 1]. Got {epsilon!r} instead.")
+    e = _check_counts(expected, "expected", func)
+    a = _check_counts(actual, "actual", func)
+    if len(a) != len(e):
+        raise ValueError(f"The 'actual' parameter of {func} must hold one count per value of "
+                         f"'expected' ({len(e)} values, in the same order). Got {len(a)} "
+                         f"values instead.")
+    return float(_psi_terms(e, a, epsilon).sum())
+
+
+def _check_counts(counts: Any, name: str, func: str) -> np.ndarray:
+    """``counts`` as a 1-D float vector of finite, non-negative numbers, not all 0."""
+    try:
+        x = np.asarray(counts, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"The {name!r} parameter of {func} must be a 1-D array-like of "
+                         f"counts (numbers). Got {counts!r} instead.") from None
+    if x.ndim != 1:
+        raise ValueError(f"The {name!r} parameter of {func} must be 1-D (one count per "
+                         f"value). Got shape {x.shape} instead.")
+    bad = np.flatnonzero(~np.isfinite(x) | (x < 0))
+    if len(bad):
+        raise ValueError(f"The {name!r} parameter of {func} must hold finite, non-negative "
+                         f"counts. Got {float(x[bad[0]])!r} at position {int(bad[0])} instead.")
+    if not x.sum() > 0:
+        raise ValueError(f"The {name!r} parameter of {func} must hold at least one positive "
+                         f"count (shares of an all-zero distribution are undefined). Got "
+                         f"{len(x)} zero(s) instead.")
+    return x
 
 
 def _shares(counts: np.ndarray) -> np.ndarray:
@@ -125,11 +169,91 @@ def _psi_terms(expected: np.ndarray, actual: np.ndarray, epsilon: float) -> np.n
 
 def _is_numeric(series: pd.Series) -> bool:
     return (pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)) \
-        or pd.api.types.is_datetime64_any_dtype(series)
+        or _is_datetime(series)
 
 
-def _fmt(x: float, dt: bool) -> str:
-    return str(pd.Timestamp(int(x), tz=None)) if dt else f"{x:.4g}"
+def _is_datetime(series: pd.Series) -> bool:
+    return pd.api.types.is_datetime64_any_dtype(series)
+
+
+def _datetime_text(stamps: pd.Series) -> pd.Series:
+    """Datetimes (none missing) as text: the date alone when every one is a midnight.
+
+    ``'2026-03-01'``; otherwise the full timestamp, ``'2026-03-01 06:30:00'`` (with the UTC
+    offset, ``'+01:00'``, for a timezone-aware column, in its own timezone).
+    """
+    if (stamps == stamps.dt.normalize()).all():
+        return stamps.dt.strftime("%Y-%m-%d")
+    return stamps.astype(str)
+
+
+def _value_labels(series: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Each cell's value as text and the distinct values in display order.
+
+    The one place a value becomes its label, for the items and for the order alike.
+
+    Returns
+    -------
+    labels : ndarray of object
+        One per cell; None where the cell is missing.
+    order : list of str
+        Numbers and datetimes by value, other values sorted as text.
+    """
+    missing = series.isna().to_numpy()
+    present = series[~missing]
+    text = (_datetime_text(present) if _is_datetime(series) else present.astype(str))
+    text = text.to_numpy(dtype=object)
+    labels = np.full(len(series), None, dtype=object)
+    labels[~missing] = text
+    if _is_numeric(series):
+        by_value = present.reset_index(drop=True).sort_values(kind="stable").index.to_numpy()
+        order = list(pd.unique(text[by_value]))
+    else:
+        order = sorted(set(text))
+    return labels, order
+
+
+def _as_numbers(series: pd.Series) -> np.ndarray:
+    """A numeric column as float; a datetime one as int64 nanoseconds since the epoch, UTC."""
+    if _is_datetime(series):
+        if series.dt.tz is not None:
+            series = series.dt.tz_convert(None)  # to UTC, then naive
+        return series.to_numpy(dtype="datetime64[ns]").view("int64")
+    return series.to_numpy(dtype=float, na_value=np.nan)
+
+
+def _cut_labels(cuts: np.ndarray, series: pd.Series) -> list[str]:
+    """The cut points as text: datetimes in the column's timezone, numbers to 4 digits."""
+    if not _is_datetime(series):
+        return [f"{c:.4g}" for c in cuts]
+    stamps = pd.Series(pd.to_datetime(cuts, unit="ns", utc=True))
+    tz = series.dt.tz
+    stamps = stamps.dt.tz_convert(tz) if tz is not None else stamps.dt.tz_localize(None)
+    return _datetime_text(stamps).tolist()
+
+
+def _bins(series: pd.Series, missing: np.ndarray, reference: np.ndarray,
+          n_bins: int) -> tuple[np.ndarray, list[str]]:
+    """Each item's quantile bin (of the reference's values) as text, and the bins in order.
+
+    Datetime cut points are rounded to the second, so that their labels stay readable.
+    """
+    x = _as_numbers(series)
+    base = x[reference & ~missing]
+    if not len(base):
+        base = x[~missing]
+    cuts = np.quantile(base, np.linspace(0, 1, n_bins + 1)[1:-1])
+    if _is_datetime(series):
+        cuts = np.round(cuts / 1e9).astype(np.int64) * 1_000_000_000
+    cuts = np.unique(cuts)
+    if not len(cuts):
+        cuts = np.array([base.min()])
+    text = _cut_labels(cuts, series)
+    labels = ([f"< {text[0]}"]
+              + [f"[{lo}, {hi})" for lo, hi in zip(text[:-1], text[1:], strict=True)]
+              + [f">= {text[-1]}"])
+    codes = np.searchsorted(cuts, np.where(missing, cuts[0], x), side="right")
+    return np.asarray(labels, dtype=object)[codes], labels
 
 
 def slice_values(series: pd.Series, reference: np.ndarray, *, n_bins: int = 10,
@@ -152,38 +276,27 @@ def slice_values(series: pd.Series, reference: np.ndarray, *, n_bins: int = 10,
     Returns
     -------
     values : Series of str
-        Same index as ``series``; missing cells are :data:`MISSING`.
+        Same index as ``series``; missing cells are :data:`MISSING`. A datetime is its date
+        (``'2026-03-01'``) when every value of the column is a midnight, else its full
+        timestamp; a timezone-aware one is shown in its timezone and binned in UTC.
     order : list of str
-        The values in display order (bins low to high, levels sorted as text, then
-        ``"(other)"`` and ``"(missing)"``).
+        The values in display order (bins low to high, numbers and datetimes by value,
+        other levels sorted as text, then ``"(other)"`` and ``"(missing)"``).
+
+    Examples
+    --------
+    >>> s = pd.Series(pd.to_datetime(["2026-03-01", None, "2026-01-01"]))
+    >>> values, order = slice_values(s, np.ones(3, bool))
+    >>> values.tolist(), order
+    (['2026-03-01', '(missing)', '2026-01-01'], ['2026-01-01', '2026-03-01', '(missing)'])
     """
     missing = series.isna().to_numpy()
-    numeric = _is_numeric(series)
-    if numeric and series[~missing].nunique() > n_bins:
-        dt = pd.api.types.is_datetime64_any_dtype(series)
-        x = (series.astype("datetime64[ns]").astype("int64") if dt else series).to_numpy(float)
-        base = x[reference & ~missing]
-        if not len(base):
-            base = x[~missing]
-        cuts = np.unique(np.quantile(base, np.linspace(0, 1, n_bins + 1)[1:-1]))
-        if not len(cuts):
-            cuts = np.array([base.min()])
-        labels = ([f"< {_fmt(cuts[0], dt)}"]
-                  + [f"[{_fmt(lo, dt)}, {_fmt(hi, dt)})" for lo, hi in zip(cuts[:-1], cuts[1:],
-                                                                           strict=True)]
-                  + [f">= {_fmt(cuts[-1], dt)}"])
-        codes = np.searchsorted(cuts, np.where(missing, cuts[0], x), side="right")
-        values = np.asarray(labels, dtype=object)[codes]
-        order = list(labels)
+    if _is_numeric(series) and series[~missing].nunique() > n_bins:
+        values, order = _bins(series, missing, reference, n_bins)
     else:
-        values = series.astype(str).to_numpy(dtype=object)
-        present = pd.Series(values[~missing])
-        if numeric:
-            uniq = pd.unique(series[~missing])
-            order = [str(v) for v in np.sort(uniq)]
-        else:
-            order = sorted(present.unique())
+        values, order = _value_labels(series)
         if max_levels is not None and len(order) > max_levels:
+            present = pd.Series(values[~missing])
             keep = set(present.value_counts().index[: max_levels - 1])
             values = np.where(pd.Series(values).isin(keep).to_numpy() | missing, values, OTHER)
             order = [v for v in order if v in keep] + [OTHER]
@@ -221,14 +334,8 @@ def _batches(project: Any, by: Any, func: str) -> tuple[pd.Series, list[str]]:
         cols = [c for c in items.columns if c != "item_id"]
         raise SchemaError(f"{func}: the items have no column {by!r} to group batches by; they "
                           f"have {cols}.{_did_you_mean(by, cols)} Pass by=<an item column>.")
-    col = items[by]
-    batch = pd.Series(np.where(col.isna(), None, col.astype(str)), index=items.index,
-                      dtype=object)
-    present = col[col.notna()]
-    if _is_numeric(col):
-        order = [str(v) for v in np.sort(pd.unique(present))]
-    else:
-        order = sorted(pd.unique(present.astype(str)))
+    labels, order = _value_labels(items[by])  # the same labels as drift's values
+    batch = pd.Series(labels, index=items.index, dtype=object)
     if len(order) < 2:
         raise ValueError(f"{func} compares batches, but the items' {by!r} column has "
                          f"{len(order)} value(s) {order}. Pass by=<a column with at least two "
@@ -264,6 +371,41 @@ def _candidates(project: Any, by: str) -> list[str]:
     return cols
 
 
+def _is_date_like(col: pd.Series) -> bool:
+    """A datetime column, or text whose every value reads as an ISO 8601 date."""
+    if _is_datetime(col):
+        return True
+    if _is_numeric(col) or pd.api.types.is_bool_dtype(col):
+        return False
+    values = pd.Series(pd.unique(col.dropna())).astype(str)
+    parsed = pd.to_datetime(values, format="ISO8601", errors="coerce")
+    return bool(len(values)) and bool(parsed.notna().all())
+
+
+def _skip_reason(col: pd.Series, batch: pd.Series, by: str) -> str | None:
+    """Why :func:`drift` leaves a metadata column out by default, or None to compare it.
+
+    Left out: a column with one value over all items (missing counts as a value; nothing
+    can change), a text column with more than :data:`MAX_LEVELS` values (ids, free text)
+    and a date with one value inside every batch (the batch's date: it says when the batch
+    came, not what it holds). Any other column with one value per batch is compared: a
+    value that changes between batches (scanner 'a' in one batch, 'b' in the next) is the
+    largest drift there is.
+    """
+    n_values = col.nunique(dropna=False)
+    if n_values <= 1:
+        return "a single value over all items (nothing can change)"
+    if not _is_numeric(col) and col.nunique() > MAX_LEVELS:
+        return (f"{col.nunique()} distinct values (more than {MAX_LEVELS}); name it in "
+                f"columns= to compare it")
+    known = (col.notna() & batch.notna()).to_numpy()
+    per_batch = col[known].astype(str).groupby(batch[known].to_numpy()).nunique()
+    if len(per_batch) and (per_batch <= 1).all() and _is_date_like(col):
+        return (f"one date inside every {by} (it dates the {by}, it does not drift); name "
+                f"it in columns= to compare it")
+    return None
+
+
 def _resolve_columns(project: Any, columns: Any, by: str, batch: pd.Series,
                      func: str) -> tuple[list[str], dict[str, str]]:
     allowed = _candidates(project, by)
@@ -271,19 +413,11 @@ def _resolve_columns(project: Any, columns: Any, by: str, batch: pd.Series,
     if columns is None:
         chosen = []
         for c in allowed:
-            if c == PREDICTED:
+            why = None if c == PREDICTED else _skip_reason(project.items[c], batch, by)
+            if why is None:
                 chosen.append(c)
-                continue
-            col = project.items[c]
-            known = col.notna() & batch.notna()
-            per_batch = col[known].astype(str).groupby(batch[known]).nunique()
-            if len(per_batch) and (per_batch <= 1).all():
-                skipped[c] = f"one value inside every {by} (it describes the {by})"
-            elif not _is_numeric(col) and col.nunique() > MAX_LEVELS:
-                skipped[c] = (f"{col.nunique()} distinct values (more than {MAX_LEVELS}); "
-                              f"name it in columns= to compare it")
             else:
-                chosen.append(c)
+                skipped[c] = why
         if getattr(project, "task", "classification") == "detection" and project.runs:
             skipped[PREDICTED] = "detection projects: one prediction per box, not per image"
         return chosen, skipped
@@ -322,9 +456,10 @@ def drift(project: Any, by: str = "batch", columns=None, baseline=None, *, run=N
         e.g. ISO weeks; numbers as numbers). Items with no value are left out.
     columns : list of str, optional
         Item metadata columns and/or ``'predicted'`` (the predicted class of ``run``).
-        Default: every metadata column but ``by``, those with one value inside every batch
-        and text columns with more than :data:`MAX_LEVELS` values (see ``attrs["skipped"]``),
-        plus ``'predicted'`` when the project has predictions.
+        Default: every metadata column but ``by``, those with a single value over all items,
+        text columns with more than :data:`MAX_LEVELS` values and dates with one value
+        inside every batch (see ``attrs["skipped"]``), plus ``'predicted'`` when the project
+        has predictions.
     baseline : str, optional
         The batch every other is compared with; default the first in order.
     run : str, optional
@@ -354,8 +489,8 @@ def drift(project: Any, by: str = "batch", columns=None, baseline=None, *, run=N
     SchemaError
         If the items have no ``by`` column.
     ValueError
-        If ``by`` has fewer than two values, or ``baseline``, ``columns`` or a threshold is
-        not valid (the message lists the valid values).
+        If ``by`` has fewer than two values, or ``baseline``, ``columns``, ``run`` or a
+        threshold is not valid (the message lists the valid values).
 
     See Also
     --------
@@ -383,6 +518,8 @@ def drift(project: Any, by: str = "batch", columns=None, baseline=None, *, run=N
         raise ValueError(f"The 'psi_threshold' parameter of {func} must be a float in the "
                          f"range [0, inf). Got {psi_threshold!r} instead.")
     alpha = check_fraction(alpha, "alpha", func)
+    if run is not None:
+        project._check_run(run, func)
     batch, order = _batches(project, by, func)
     base = _check_baseline(baseline, order, by, func)
     cols, skipped = _resolve_columns(project, columns, by, batch, func)
@@ -485,7 +622,8 @@ def drift_items(project: Any, batch: Any, column: str, value: Any = None, *, by:
     ----------
     project : Project
     batch : str
-        The batch (a value of ``by``).
+        The batch (a value of ``by``, named as in :func:`drift`'s ``batch`` column: a date
+        such as ``'2026-01-12'`` for a datetime ``by``).
     column : str
         A metadata column or ``'predicted'``, as in :func:`drift`.
     value : str, optional
@@ -505,8 +643,8 @@ def drift_items(project: Any, batch: Any, column: str, value: Any = None, *, by:
     Raises
     ------
     ValueError
-        If ``batch``, ``column`` or ``value`` is not one :func:`drift` knows (the message
-        lists those it knows).
+        If ``batch``, ``column``, ``value`` or ``run`` is not one :func:`drift` knows (the
+        message lists those it knows).
 
     Examples
     --------
@@ -519,6 +657,8 @@ def drift_items(project: Any, batch: Any, column: str, value: Any = None, *, by:
     """
     func = "drift_items"
     n_bins = check_int(n_bins, "n_bins", func, minimum=1)
+    if run is not None:
+        project._check_run(run, func)
     series_batch, order = _batches(project, by, func)
     base = _check_baseline(baseline, order, by, func)
     if batch is None or str(batch) not in order:

@@ -243,3 +243,39 @@ def test_filters_compare_text_as_text_and_numbers_as_numbers():
     assert set(chosen.loc[cov.target_ids, "year"]) == {2021}
     with pytest.raises(ValueError, match=r"selects year=2019.0, .* has no such value"):
         coverage(project, reference={"year": "2019"}, target={"year": 2021})
+
+
+def test_a_reference_without_embeddings_says_so_and_keeps_the_slices():
+    project, _ = _project()
+    ids, x = project.embedding_matrix()
+    target_only = pd.DataFrame(np.asarray(x)[N_REF:], columns=[f"e{j}" for j in range(DIMS)])
+    target_only.insert(0, "item_id", ids[N_REF:])
+    partial = wb.Project.from_frames(items=project.items, embeddings=target_only)
+    cov = coverage(partial, k=3)
+    assert cov.items is None and cov.threshold is None
+    assert cov.note.startswith(f"None of the {N_REF} reference items ({{'split': 'train'}}) "
+                               f"has an embedding")
+    assert "workbench embed" in cov.note and "'k'" not in cov.note
+    assert list(cov.thin_slices["value"]) == ["c"]
+    with pytest.raises(WorkbenchError, match=r"None of the 600 reference items"):
+        _ = cov.novel_ids
+
+
+def test_datetime_slices_read_as_dates_and_timezone_aware_ones_are_binned():
+    n = 400
+    rng = np.random.default_rng(0)
+    items = pd.DataFrame({
+        "item_id": [f"i{i}" for i in range(n)], "split": ["train"] * 200 + ["production"] * 200,
+        "shipped": pd.to_datetime(["2026-01-01", "2026-02-01"] * 100 + ["2026-03-01"] * 200),
+        "captured": pd.to_datetime("2026-01-01", utc=True)
+        + pd.to_timedelta(rng.integers(0, 10**6, n), unit="s")})
+    cov = coverage(wb.Project.from_frames(items=items))
+    shipped = cov.slices[cov.slices["column"] == "shipped"].set_index("value")
+    assert sorted(shipped.index) == ["2026-01-01", "2026-02-01", "2026-03-01"]
+    assert shipped.loc["2026-03-01", ["n_target", "n_reference"]].tolist() == [200, 0]
+    assert list(cov.thin_slices["value"]) == ["2026-03-01"]
+    captured = cov.slices[cov.slices["column"] == "captured"]
+    assert len(captured) == 10 and captured["n_reference"].sum() == 200
+    assert captured["value"].str.fullmatch(
+        r"(< |>= |\[)2026-01-\d\d \d\d:\d\d:\d\d\+00:00"
+        r"(, 2026-01-\d\d \d\d:\d\d:\d\d\+00:00\))?").all()

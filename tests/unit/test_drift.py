@@ -158,15 +158,94 @@ def test_default_columns_skip_batch_descriptions_and_identifiers():
                           "batch": np.repeat(["b1", "b2"], n // 2),
                           "batch_date": np.repeat(["2026-01-01", "2026-01-08"], n // 2),
                           "note": [f"free text {i}" for i in range(n)],
+                          "lab": "lab-1",
                           "site": ["x", "y", "z"] * (n // 3)})
     project = wb.Project.from_frames(items=items)
     d = drift(project)
     assert d.attrs["columns"] == ["site"]
-    assert set(d.attrs["skipped"]) == {"batch_date", "note"}
-    assert "one value inside every batch" in d.attrs["skipped"]["batch_date"]
+    assert set(d.attrs["skipped"]) == {"batch_date", "note", "lab"}
+    assert "one date inside every batch" in d.attrs["skipped"]["batch_date"]
+    assert "a single value over all items" in d.attrs["skipped"]["lab"]
     named = drift(project, columns=["batch_date", "note"])
     assert set(named["column"]) == {"batch_date", "note"}
     assert named.loc[named["column"] == "note", "value"].nunique() <= 50  # pooled "(other)"
+
+
+def test_a_column_with_one_value_per_batch_that_changes_is_compared_by_default():
+    """A complete swap (scanner 'a' in all of w1, 'b' in all of w2) is the largest drift."""
+    items = pd.DataFrame({"item_id": [f"i{i}" for i in range(400)],
+                          "batch": ["w1"] * 200 + ["w2"] * 200,
+                          "scanner": ["a"] * 200 + ["b"] * 200,
+                          "site": ["x", "y"] * 200})
+    d = drift(wb.Project.from_frames(items=items))
+    assert d.attrs["columns"] == ["scanner", "site"] and d.attrs["skipped"] == {}
+    s = drift_summary(d).set_index("column")
+    assert s.loc["scanner", "drifted"] and not s.loc["site", "drifted"]
+    assert s.loc["scanner", "psi"] == pytest.approx(psi([200, 0], [0, 200]))
+    res = chi2_contingency(np.array([[200, 0], [0, 200]]))
+    assert s.loc["scanner", "chi2"] == pytest.approx(res.statistic)
+
+
+def _dated(n=400):
+    return pd.DataFrame({
+        "item_id": [f"i{i}" for i in range(n)], "batch": ["w1"] * 200 + ["w2"] * 200,
+        "split": ["train"] * 200 + ["production"] * 200,
+        "shipped": pd.to_datetime(["2026-01-01", "2026-02-01"] * 100 + ["2026-03-01"] * 200)})
+
+
+def test_datetime_levels_read_as_dates_in_drift_and_coverage():
+    project = wb.Project.from_frames(items=_dated())
+    d = drift(project, columns=["shipped"])
+    assert d["value"].tolist() == ["2026-01-01", "2026-02-01", "2026-03-01"]
+    assert d["n_baseline"].tolist() == [100, 100, 0] and d["n"].tolist() == [0, 0, 200]
+    assert d["drifted"].all()
+    thin = wb.coverage(project, columns=["shipped"]).thin_slices
+    assert thin[["value", "n_target", "n_reference"]].values.tolist() == [
+        ["2026-03-01", 200, 0]]
+    # a time of day anywhere in the column: every value shows its full timestamp
+    items = _dated().assign(shipped=lambda f: f["shipped"] + pd.Timedelta(hours=6))
+    d = drift(wb.Project.from_frames(items=items), columns=["shipped"])
+    assert d["value"].tolist() == ["2026-01-01 06:00:00", "2026-02-01 06:00:00",
+                                   "2026-03-01 06:00:00"]
+
+
+def test_a_datetime_by_column_names_its_batches_by_date():
+    items = _dated().assign(week=pd.to_datetime(["2026-01-05"] * 200 + ["2026-01-12"] * 200),
+                            scanner=["a", "b"] * 100 + ["a"] * 180 + ["b"] * 20)
+    project = wb.Project.from_frames(items=items.drop(columns=["batch", "split"]))
+    d = drift(project, by="week", columns=["scanner"])
+    assert d.attrs["batches"] == ["2026-01-05", "2026-01-12"]
+    assert d.attrs["baseline"] == "2026-01-05" and set(d["batch"]) == {"2026-01-12"}
+    assert d["drifted"].all()
+    got = drift_items(project, "2026-01-12", "scanner", by="week")
+    assert got.attrs["value"] == "a" and len(got) == 180
+    assert drift(project, by="week", columns=["scanner"], baseline="2026-01-12")[
+        "batch"].eq("2026-01-05").all()
+
+
+def test_timezone_aware_datetimes_are_binned_in_utc_and_shown_in_their_timezone():
+    rng = np.random.default_rng(0)
+    seconds = np.concatenate([rng.integers(0, 10**6, 200), rng.integers(10**6, 2 * 10**6, 200)])
+    stamps = pd.to_datetime("2026-01-01", utc=True) + pd.to_timedelta(seconds, unit="s")
+    items = _dated().drop(columns="shipped").assign(captured=stamps)
+    project = wb.Project.from_frames(items=items)
+    d = drift(project)  # the default columns include the tz-aware one
+    assert d.attrs["columns"] == ["split", "captured"]
+    cap = d[d["column"] == "captured"]
+    naive = stamps.tz_localize(None)
+    cuts = np.quantile(naive[:200].as_unit("ns").asi8, np.linspace(0, 1, 11)[1:-1])
+    first = pd.Timestamp(round(cuts[0] / 1e9), unit="s", tz="UTC")
+    assert cap["value"].iloc[0] == f"< {first}"  # e.g. '< 2026-01-02 03:14:15+00:00'
+    assert cap["value"].iloc[-1].startswith(">= ") and cap["value"].iloc[-1].endswith("+00:00")
+    assert cap["n_baseline"].sum() == 200 and cap["n"].iloc[-1] == 200  # all of w2 is later
+    assert cap["drifted"].all()
+    # in another timezone the labels follow it; the bins (UTC) do not change
+    paris = wb.Project.from_frames(items=items.assign(
+        captured=stamps.tz_convert("Europe/Paris")))
+    cp = drift(paris, columns=["captured"])
+    assert cp["value"].iloc[-1].endswith("+01:00")
+    assert cp["n"].tolist() == cap["n"].tolist()
+    assert len(wb.coverage(project).slices.query("column == 'captured'")) == 10
 
 
 def test_drift_on_the_sample_finds_no_drift(sample_project):
@@ -222,6 +301,41 @@ def test_parameter_errors_name_the_fix():
         drift_items(project, "b3", "color", value="pink")
     with pytest.raises(ValueError, match="no value of 'shape' grew"):
         drift_items(project, "b2", "shape")
+
+
+def test_an_unknown_run_is_an_error():
+    project, _ = _shifted_project()
+    with pytest.raises(ValueError, match=r"The 'run' parameter of drift must be a str among "
+                                         r"\{'.*'\} or None\. Got 'nope' instead\."):
+        drift(project, columns=["meta_0"], run="nope")
+    with pytest.raises(ValueError, match="The 'run' parameter of drift_items"):
+        drift_items(project, "w4", "meta_0", run="nope")
+    assert drift(project, columns=["meta_0"], run=project.default_run).attrs["columns"] == \
+        ["meta_0"]
+
+
+@pytest.mark.parametrize(("expected", "actual", "match"), [
+    ([1, 2], [1, 2, 3], r"'actual' parameter of psi must hold one count per value of "
+                        r"'expected' \(2 values"),
+    ([0, 0], [1, 1], r"'expected' parameter of psi must hold at least one positive count"),
+    ([1, 1], [0, 0], r"'actual' parameter of psi must hold at least one positive count"),
+    ([1, -1], [1, 1], r"'expected' parameter of psi must hold finite, non-negative counts\. "
+                      r"Got -1\.0 at position 1"),
+    ([1, np.nan], [1, 1], r"non-negative counts\. Got nan at position 1"),
+    ([1, 1], [np.inf, 1], r"'actual' parameter of psi must hold finite"),
+    ([[1, 2]], [1, 2], r"'expected' parameter of psi must be 1-D"),
+    (["a", "b"], [1, 2], r"'expected' parameter of psi must be a 1-D array-like of counts"),
+])
+def test_psi_rejects_invalid_counts(expected, actual, match):
+    with pytest.raises(ValueError, match=match):
+        psi(expected, actual)
+
+
+def test_psi_checks_epsilon_and_takes_shares():
+    with pytest.raises(ValueError, match=r"'epsilon' parameter of psi must be a float in the "
+                                         r"range \(0, 1\]\. Got 0 instead"):
+        psi([1, 1], [1, 0], epsilon=0)
+    assert psi([0.5, 0.5], [0.8, 0.2]) == pytest.approx(psi([50, 50], [80, 20]))
 
 
 def test_the_package_exports_the_functions_not_the_modules():
