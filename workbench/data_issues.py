@@ -26,7 +26,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from ._validation import check_int, check_option
+from ._validation import check_columns, check_int, check_option
 from .errors import SchemaError
 
 __all__ = [
@@ -196,10 +196,10 @@ def _datalab_issues(project, types: list[str], k: int, run: str | None, *,
         flagged = np.flatnonzero(found[f"is_{issue_type}_issue"].to_numpy(dtype=bool))
         severity = 1.0 - found[f"{issue_type}_score"].to_numpy(dtype=float)
         if issue_type == "near_duplicate":
-            sets = details["near_duplicate_sets"]
             names = ids.tolist()
+            groups = near_duplicate_groups(details["near_duplicate_sets"], flagged)
             for i in flagged.tolist():
-                others = sorted(names[j] for j in sets[i].tolist() if j != i)
+                others = sorted(names[j] for j in groups[i] if j != i)
                 rows.append((names[i], issue_type, float(severity[i]), others))
         elif issue_type == "underperforming_group":
             stats = details.get("clustering", {}).get("stats", {})
@@ -214,6 +214,48 @@ def _datalab_issues(project, types: list[str], k: int, run: str | None, *,
             if issue_type == "non_iid":
                 info[issue_type] = {"p_value": float(details.get("p-value", np.nan))}
     return _frame(rows), skipped, info
+
+
+def near_duplicate_groups(sets, flagged: np.ndarray) -> dict[int, list[int]]:
+    """Each flagged item's whole group of near duplicates (positions), itself included.
+
+    cleanlab's ``near_duplicate_sets`` give each item its near duplicates among its ``k``
+    nearest neighbours only: in a group of more than ``k + 1`` twins an item's set misses
+    some of them, and a twin in another split can be missed with them. The groups are the
+    connected components of the near-duplicate relation (an item, its set, their sets).
+
+    Parameters
+    ----------
+    sets : sequence of array-like of int
+        ``near_duplicate_sets`` from cleanlab's ``Datalab`` info, one per item.
+    flagged : ndarray of int
+        Positions of the items flagged as near duplicates.
+
+    Returns
+    -------
+    dict
+        ``{position: sorted positions of its group}`` for every flagged position.
+
+    Examples
+    --------
+    >>> sets = [np.array([1]), np.array([0, 2]), np.array([1]), np.array([], dtype=int)]
+    >>> near_duplicate_groups(sets, np.array([0, 1, 2]))[0]
+    [0, 1, 2]
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(sets)
+    src = [np.full(len(sets[i]), i, dtype=np.int64) for i in flagged.tolist()]
+    dst = [np.asarray(sets[i], dtype=np.int64) for i in flagged.tolist()]
+    src = np.concatenate(src) if src else np.zeros(0, dtype=np.int64)
+    dst = np.concatenate(dst) if dst else np.zeros(0, dtype=np.int64)
+    graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n, n))
+    _, component = connected_components(graph, directed=False)
+    members: dict[int, list[int]] = {}
+    for i in np.flatnonzero(np.isin(component, component[flagged])).tolist():
+        members.setdefault(int(component[i]), []).append(i)
+    return {i: members[int(component[i])] for i in flagged.tolist()}
 
 
 # --------------------------------------------------------------------------------------
@@ -479,6 +521,7 @@ def leakage_inflation(project, run: str | None = None, *, split: str = "test",
                           "rate to inflate. Add a predictions file.")
     if leaks is None:
         leaks = leakage(project, k=k)
+    leaks = check_columns(leaks, ["item_id", "split"], what="leaks", func=func)
     leaked = set(leaks.loc[leaks["split"] == split, "item_id"].astype(str))
     in_split = set(project.items.loc[project.items[_SPLIT].astype(str) == split, "item_id"]
                    .astype(str))

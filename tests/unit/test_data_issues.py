@@ -251,6 +251,34 @@ def test_bad_leakage_parameters(planted):
     p = wb.Project.from_frames(items=items, embeddings=emb)
     with pytest.raises(SchemaError, match="no 'split' column"):
         leakage(p)
+    with pytest.raises(SchemaError, match="leaks.*missing.*split"):
+        leakage_inflation(planted, leaks=data_issues(planted))  # not a leakage() frame
+
+
+def test_a_twin_group_larger_than_k_leaks_whole():
+    # one train item and 15 test twins: each item's cleanlab set holds at most k = 10 of
+    # its twins, so the group (and whether it spans the splits) is taken over all of them
+    rng = np.random.default_rng(0)
+    n = 300
+    ids = [f"i{i:03d}" for i in range(n)]
+    x = rng.normal(size=(n, D)) * 3
+    twins = [0, *range(150, 165)]
+    x[twins] = x[0] + rng.normal(size=(len(twins), D)) * 1e-3
+    items = pd.DataFrame({"item_id": ids, "split": ["train"] * 150 + ["test"] * 150,
+                          "label": rng.choice(["a", "b"], n)})
+    emb = pd.DataFrame(x, columns=[f"e{j}" for j in range(D)]).assign(item_id=ids)
+    prob = rng.dirichlet([1, 1], n)
+    pred = pd.DataFrame({"item_id": ids, "run": "r", "label": np.where(prob[:, 0] > .5, "a", "b"),
+                         "prob_a": prob[:, 0], "prob_b": prob[:, 1]})
+    p = wb.Project.from_frames(items=items, embeddings=emb, predictions=pred)
+    found = data_issues(p, k=10, issue_types=["near_duplicate"]).set_index("item_id")
+    names = {ids[i] for i in twins}
+    assert set(found.index) == names
+    assert found["is_leak"].all()
+    assert all(set(found.at[i, "related_ids"]) == names - {i} for i in names)
+    leaks = leakage(p, k=10)
+    assert sorted(leaks.loc[leaks["split"] == "test", "item_id"]) == sorted(names - {"i000"})
+    assert leakage_inflation(p, k=10, leaks=leaks)["n_leaked"].tolist() == [15]
 
 
 def test_discover_slices_on_outliers_and_duplicates():
