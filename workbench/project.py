@@ -1328,12 +1328,13 @@ def _confined(root: Path, base: Path, rel: Any) -> Path | None:
     if rel is None or (isinstance(rel, float) and np.isnan(rel)) or pd.isna(rel) or not str(rel):
         return None
     rel = str(rel)
-    if os.path.isabs(rel) or rel.startswith("\\") or ".." in Path(rel.replace("\\", "/")).parts:
+    if ("\0" in rel or os.path.isabs(rel) or rel.startswith("\\")
+            or ".." in Path(rel.replace("\\", "/")).parts):
         return None
     try:
         real_root = root.resolve()
         path = (base / rel).resolve()
-    except (OSError, RuntimeError):
+    except (OSError, RuntimeError, ValueError):
         return None
     if not path.is_relative_to(real_root):
         return None
@@ -1346,6 +1347,8 @@ def _status(root: Path, base: Path, rel: Any) -> str:
     path = _confined(root, base, rel)
     if path is None:
         return "outside_project"
+    if not path.is_file():  # a folder, a FIFO or a device is never opened (a FIFO blocks)
+        return "unreadable" if path.exists() else "missing"
     try:
         with open(path, "rb") as fh:
             head = fh.read(16)
@@ -1363,7 +1366,7 @@ def _status(root: Path, base: Path, rel: Any) -> str:
 
 def _read_text(path: Path | None) -> str | None:
     """A ``.txt`` file as UTF-8 (a BOM dropped), or None: absent, too large, not UTF-8."""
-    if path is None:
+    if path is None or not os.path.isfile(path):  # a FIFO would block the kernel
         return None
     try:
         with open(path, "rb") as fh:
@@ -1754,16 +1757,19 @@ def validate_project(path: str | os.PathLike, *, check_media: bool = True) -> li
                                                      project.root / "items.parquet")
                                     if p.exists()), "items"),
                               csv=(project.root / "items.csv").exists())
-                fix = {"outside_project": "it resolves (through a symbolic link) outside the "
-                                          "project folder; copy the image into the project",
-                       "missing": "the file does not exist; fix the path or add the image",
-                       "unreadable": "the file cannot be read as an image (permissions or not "
-                                     "PNG/JPEG/GIF/BMP/TIFF/WebP)",
+                kind = "text file" if text else "image"
+                fix = {"outside_project": "the path is absolute, climbs out with '..', holds a "
+                                          "NUL character or resolves (through a symbolic link) "
+                                          f"outside the project folder; copy the {kind} into "
+                                          "the project and give its path inside it",
+                       "missing": f"the file does not exist; fix the path or add the {kind}",
+                       "unreadable": "the file cannot be read as an image (permissions, not a "
+                                     "regular file, or not PNG/JPEG/GIF/BMP/TIFF/WebP)",
                        "empty": "the text file holds no text; fill it in or drop the item"
                        }[status]
                 if text and status == "unreadable":
-                    fix = ("the text file cannot be read as UTF-8 (permissions, larger than "
-                           "8 MiB, or another encoding); save it as UTF-8")
+                    fix = ("the text file cannot be read as UTF-8 (permissions, not a regular "
+                           "file, larger than 8 MiB, or another encoding); save it as UTF-8")
                 files = _listed(project.items["filepath"].to_numpy()[bad])
                 ids = media["item_id"].to_numpy()[bad]
                 msg = (f"{len(bad)} {'text file' if text else 'image'}(s) "

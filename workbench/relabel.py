@@ -559,6 +559,7 @@ class RelabelQueue:
         batch = self.frame(limit=limit, status=list(statuses))
         if getattr(self.project, "is_text", False):  # the vendor reads the text itself
             batch["text"] = [self.project.item_text(i) for i in batch["item_id"]]
+            _require_texts(batch, self.project, path)
             to_name = "text" if to_name is None else to_name
         to_name = "image" if to_name is None else to_name
         path = Path(path)
@@ -610,6 +611,26 @@ def _write_csv(batch: pd.DataFrame, fh) -> None:
 def _write_jsonl(batch: pd.DataFrame, fh) -> None:
     for _, row in batch.iterrows():
         fh.write(json.dumps(_record(row), ensure_ascii=False) + "\n")
+
+
+def _require_texts(batch: pd.DataFrame, project, path) -> None:
+    """Refuse a text batch with items whose text is missing, empty or unreadable.
+
+    The vendor labels the text in the file; a task without it cannot be labelled, and the
+    items would be marked ``sent`` all the same.
+    """
+    bad = [i for i, t in zip(batch["item_id"], batch["text"], strict=True)
+           if not isinstance(t, str) or not t.strip()]
+    if not bad:
+        return
+    files = project.items.set_index("item_id")["filepath"] \
+        if "filepath" in project.items.columns else None
+    shown = ", ".join(repr(i) + (f" ({files.get(i)})" if files is not None else "")
+                      for i in bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+    raise SchemaError(f"Cannot export {path}: {len(bad)} item(s) of the batch have no readable "
+                      f"text: {shown}. Each text must be a non-empty UTF-8 file inside the "
+                      "project folder; fix or add the files (`workbench validate PROJECT` "
+                      "lists them), or untag the items. Nothing was written or marked sent.")
 
 
 def _labelstudio_tasks(batch: pd.DataFrame, project, url_prefix, from_name, to_name) -> list:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 
 import numpy as np
@@ -14,6 +15,7 @@ import pytest
 import workbench as wb
 from workbench.errors import SchemaError
 from workbench.project import Project, validate_project, write_project
+from workbench.relabel import RelabelQueue
 from workbench.tags import TagStore
 from workbench.text_sample import AREAS, CLASSES, EMBEDDING_DIM, TEXT_SAMPLE_DIR
 
@@ -145,6 +147,45 @@ def test_txt_paths_stay_confined(tmp_path):
     items = pd.DataFrame({"item_id": ["a"], "filepath": ["../etc/passwd.txt"]})
     with pytest.raises(SchemaError, match="escapes the project folder"):
         Project.from_frames(items, root=tmp_path)
+
+
+def test_nul_fifo_and_empty_paths_are_reported_not_crashed_on(tmp_path):
+    root = _txt_project(tmp_path, {"ok.txt": "fine", "blank.txt": "  \n "})
+    os.mkfifo(root / "texts" / "pipe.txt")  # opening it would block the kernel
+    rows = pd.read_csv(root / "items.csv", dtype=str)
+    rows.loc[len(rows)] = ["pipe", "texts/pipe.txt", "a"]
+    rows.loc[len(rows)] = ["nul", "texts/n\x00.txt", "a"]
+    rows.to_csv(root / "items.csv", index=False)
+
+    problems = {p.message.split(": ")[0]: p for p in validate_project(root)}
+    assert "'pipe' (line 4" in problems["1 text file(s) unreadable"].message
+    assert "not a regular file" in problems["1 text file(s) unreadable"].message
+    outside = problems["1 text file(s) outside project"]
+    assert outside.severity == "error" and outside.line == 5
+    assert "NUL character" in outside.message and "copy the text file" in outside.message
+    project = wb.open_project(root)
+    assert project.item_text("pipe") is None and project.item_text("nul") is None
+    assert project.item_text("blank") == "  \n "
+    from workbench.widgets.gallery import text_html
+
+    assert "no text" in text_html(project.item_text("blank"))  # said, not a blank card
+    assert "wb-text-missing" in text_html(project.item_text("pipe"))
+
+
+def test_relabel_export_refuses_items_without_their_text(tmp_path):
+    root = _txt_project(tmp_path, {"ok.txt": "fine", "latin.txt": "caf\u00e9".encode("latin-1"),
+                                   "gone.txt": None})
+    project = wb.open_project(root)
+    store = TagStore.for_project(project)
+    store.add(["ok", "latin", "gone"], "relabel", author="u")
+    out = tmp_path / "tasks.json"
+    with pytest.raises(SchemaError, match=r"2 item\(s\) of the batch have no readable text: "
+                                          r"'gone' \(texts/gone.txt\), 'latin'"):
+        wb.export_relabel_queue(project, out)
+    assert not out.exists()  # nothing written, nothing marked sent
+    assert set(RelabelQueue(project, store=store).frame()["status"]) == {"queued"}
+    store.remove(["latin", "gone"], "relabel", author="u")
+    assert wb.export_relabel_queue(project, out) == 1
 
 
 # ---- the text sample ----------------------------------------------------------------------

@@ -335,3 +335,39 @@ def test_data_issues_shown_for_an_exact_duplicate(tmp_path):
         assert "Only exact duplicates were checked" in html
     view.show("it-04")
     assert "none found" in view.details.value.split("wb-item-data-issues")[1]
+
+
+def test_an_error_while_moving_by_key_stays_shown(project, store, monkeypatch):
+    sel = Selection()
+    sel.select(["it-03", "it-07"])
+    view = ItemView(project, sel, store=store)
+    view.show("it-03")
+    details = view._details
+
+    def broken(item_id):
+        if item_id == "it-07":
+            raise RuntimeError("cannot read it-07")
+        return details(item_id)
+
+    monkeypatch.setattr(view, "_details", broken)
+    _key(view, "ArrowRight")  # the key handler and the render it calls are both guarded
+    assert view.item_id == "it-07"
+    assert view.error_box.layout.display is None and "cannot read it-07" in view.error_box.value
+    assert view.details.value == ""  # not it-03's details under it-07's title
+    _key(view, "ArrowLeft")
+    assert view.item_id == "it-03" and view.error_box.value == ""
+    assert "it-03" in view.title.value and view.details.value
+
+
+def test_data_issues_on_a_project_with_few_embedded_items(tmp_path):
+    items, ann, preds = _frames(tmp_path / "p")
+    items = items.iloc[:4]
+    emb = pd.DataFrame({"item_id": items["item_id"], "e0": [0.0, 1.0, 2.0, 2.0],
+                        "e1": [0.0, 1.0, 0.0, 0.0]})
+    proj = wb.Project.from_frames(items=items, classes=CLASSES, root=tmp_path / "p",
+                                  embeddings=emb)
+    view = ItemView(proj, store=TagStore(item_ids=proj.items["item_id"]))
+    view.show("it-02")
+    html = view.details.value.split("wb-item-data-issues")[1]
+    assert "No data-issue scores" not in html and "parameter" not in html
+    assert "near_duplicate" in html and "it-03" in html  # k = 3, not the default 10

@@ -232,20 +232,30 @@ class StatusMixin:
 
 
 def guarded(method: Callable) -> Callable:
-    """Decorator for callbacks: exceptions go to the widget's error banner, not the void."""
+    """Decorator for callbacks: exceptions go to the widget's error banner, not the void.
+
+    Only the outermost guarded call of a widget shows or clears its banner: a guarded method
+    called by another (a key press calling ``next``) passes its error up, so the caller's
+    success cannot clear the error the inner call raised.
+    """
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
+        depth = getattr(self, "_guarded_depth", 0)
+        self._guarded_depth = depth + 1
         try:
             out = method(self, *args, **kwargs)
         except Exception as exc:  # shown to the user, never swallowed
-            if getattr(self, "error_box", None) is None:
+            if depth or getattr(self, "error_box", None) is None:
                 raise
             self.show_error(exc)
             if getattr(self, "raise_errors", False):
                 raise
             return None
-        self.clear_error()
+        finally:
+            self._guarded_depth = depth
+        if not depth:
+            self.clear_error()
         return out
 
     return wrapper

@@ -14,6 +14,7 @@ box-level selection can be shown as crops, one card per selected box. With
 from __future__ import annotations
 
 import io
+import os
 from typing import Any
 
 import ipywidgets as w
@@ -53,7 +54,7 @@ def read_image(path) -> tuple[bytes, str] | None:
     formats Pillow reads (BMP, TIFF, ...) are converted to PNG. Anything missing, too large,
     or unreadable gives None (the card shows a placeholder).
     """
-    if path is None:
+    if path is None or not os.path.isfile(path):  # a FIFO would block the kernel
         return None
     try:
         with open(path, "rb") as fh:
@@ -86,7 +87,8 @@ def text_html(text: str | None, *, limit: int = TEXT_PREVIEW_CHARS) -> str:
     The whole text is escaped (``<`` stays text, never markup) and kept as written (line
     breaks and spaces, ``white-space: pre-wrap``). A text longer than ``limit`` is a
     ``<details>`` element (CSS class ``wb-text-more``): the summary shows the beginning,
-    opening it shows the whole text. None (a missing or unreadable file) gives "no text".
+    opening it shows the whole text. None (a missing or unreadable file) and a text of only
+    whitespace give "no text".
 
     Parameters
     ----------
@@ -104,7 +106,7 @@ def text_html(text: str | None, *, limit: int = TEXT_PREVIEW_CHARS) -> str:
     "<div class='wb-text' style='white-space:pre-wrap;word-break:break-word'>a &lt;b&gt; tag</div>"
     """
     style = "white-space:pre-wrap;word-break:break-word"
-    if text is None:
+    if text is None or not text.strip():  # missing, unreadable or empty: said, not blank
         return "<div class='wb-text wb-text-missing' style='color:#777'><i>no text</i></div>"
     if len(text) <= limit:
         return f"<div class='wb-text' style='{style}'>{esc(text)}</div>"

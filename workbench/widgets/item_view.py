@@ -243,13 +243,16 @@ class _Facts:
                 self._data_issues = "Data-issue scores are not available in this version."
                 return self._data_issues
             try:
-                if getattr(self.project, "has_embeddings", False):
-                    self._data_issues = data_issues(self.project)
+                embedded = len(self.project.embedding_matrix()[0]) \
+                    if getattr(self.project, "has_embeddings", False) else 0
+                if embedded >= 2:  # k neighbours need k + 1 items: fewer on a small project
+                    self._data_issues = data_issues(self.project, k=min(10, embedded - 1))
                 else:  # exact duplicates (file content) need no embeddings
                     self._data_issues = data_issues(self.project,
                                                     issue_types=["exact_duplicate"])
                     self.data_note = ("Only exact duplicates were checked: this project has "
-                                      "no embeddings (`workbench embed PROJECT` adds them).")
+                                      + ("no embeddings" if not embedded else "one embedded item")
+                                      + " (`workbench embed PROJECT` adds them).")
             except Exception as exc:  # shown as a note
                 self._data_issues = f"No data-issue scores: {exc}"
         return self._data_issues
@@ -522,6 +525,7 @@ class ItemView(StatusMixin, w.VBox):
             self.neighbour_ids = []
             return
         self._render_title()
+        self.details.value = ""  # never the previous item's details under this title
         self._render_media(item_id)
         self.details.value = self._details(item_id)
         self._render_tags()
@@ -543,6 +547,12 @@ class ItemView(StatusMixin, w.VBox):
         from .gallery import read_image
 
         text = self._facts.text(item_id)
+        if getattr(self.project, "is_text", False) and (text is None or not text.strip()):
+            self.text.value = ("<i>No text for this item (missing, empty, not UTF-8 or outside "
+                               "the project folder).</i>")
+            self.text.layout.display = None
+            self.image.layout.display = "none"
+            return
         if text is not None:
             self.text.value = ("<div style='max-height:420px;overflow:auto;white-space:pre-wrap;"
                                "border:1px solid #ddd;padding:6px;font-size:13px'>"
@@ -716,7 +726,8 @@ class ItemView(StatusMixin, w.VBox):
         try:
             frame = nearest(self.project, item_id, k=self.n_neighbours)
         except Exception as exc:  # e.g. this item has no vector: shown as a note
-            return f"No neighbours: {exc}", None
+            why = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc  # unquoted
+            return f"No neighbours: {why}", None
         return "", frame
 
     def __repr__(self) -> str:
