@@ -153,6 +153,30 @@ def test_colour_options_and_values(embedded, emap, layout):
         color_values(embedded, "nope", ids)
 
 
+def test_numeric_colouring_with_infinite_and_missing_values(embedded, layout):
+    ids = layout["item_id"].to_numpy()
+    items = embedded.items.copy()
+    order = {item: i for i, item in enumerate(items["item_id"].astype(str))}
+    first, second, third = (order[i] for i in ids[:3])
+    base = np.linspace(1, 10, len(items))
+    # one inf must not flatten the scale: it takes the top colour, the rest keep theirs
+    with_inf = base.copy()
+    with_inf[first] = np.inf
+    with_inf[second] = -np.inf
+    p = wb.Project.from_frames(items=items.assign(w=with_inf))
+    got = color_values(p, "meta:w", ids)
+    assert got.dtype == np.float32 and got[0] == 1 and got[1] == 0
+    assert len(np.unique(got)) > len(ids) // 2
+    # a missing value is its own colour, never the smallest value's
+    with_nan = base.copy()
+    with_nan[first] = np.nan
+    with_nan[third] = base.min()
+    p = wb.Project.from_frames(items=items.assign(w=with_nan))
+    got = color_values(p, "meta:w", ids)
+    assert isinstance(got, pd.Categorical) and got[0] == "missing" and got[2] != "missing"
+    assert list(got.categories)[-1] == "missing" and 2 < len(got.categories) <= 9
+
+
 def test_the_dropdown_recolours_the_points_and_the_legend(emap):
     w = emap.scatter.widget
     assert "wb-map-color" in emap.color_picker._dom_classes

@@ -262,7 +262,8 @@ def color_values(project: Any, by: str, ids: Any, *, run: str | None = None,
         :func:`workbench.label_issues`; 0 for items without a score), ``'disagreement'``
         (annotators disagree, agree, or fewer than two labels), ``'tag'`` (the item's current
         tags joined by ``+``, or ``untagged``) or ``'meta:<column>'`` (a metadata column;
-        numeric columns give floats scaled to [0, 1]).
+        numeric columns give floats scaled to [0, 1], infinite values at the finite
+        extremes; a numeric column with missing values gives quantile bins and ``missing``).
     ids : array-like of str
         The items in point order.
     run : str, default=None
@@ -329,12 +330,46 @@ def color_values(project: Any, by: str, ids: Any, *, run: str | None = None,
         return _categorical(_per_item(joined, ids), missing="untagged")
     column = project.items[by[len(_META):]]
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
-        numeric = pd.Series(_take(column.to_numpy(dtype=float), positions), dtype=float)
-        if numeric.notna().any():
-            lo, hi = float(numeric.min()), float(numeric.max())
-            scaled = (numeric - lo) / (hi - lo) if hi > lo else numeric * 0.0
-            return scaled.fillna(0.0).to_numpy(dtype=np.float32)
+        colors = _numeric_colors(_take(column.to_numpy(dtype=float), positions))
+        if colors is not None:
+            return colors
     return _categorical(_take(column.to_numpy(dtype=object), positions), missing="missing")
+
+
+#: Bins of a numeric colouring that has missing values (quantiles of the present ones).
+NUMERIC_BINS = 8
+
+
+def _numeric_colors(values: np.ndarray) -> np.ndarray | pd.Categorical | None:
+    """A numeric column's colours: floats in [0, 1], bins when values are missing, or None.
+
+    Infinite values take the colour of the finite extreme on their side (one ``inf`` does not
+    flatten the scale). Without missing values the scale is continuous; with them it is
+    :data:`NUMERIC_BINS` quantile bins of the present values plus ``missing``, so a missing
+    value never reads as the smallest one. None when no value is finite.
+    """
+    finite = np.isfinite(values)
+    if not finite.any():
+        return None
+    lo, hi = float(values[finite].min()), float(values[finite].max())
+    clipped = np.clip(values, lo, hi)  # NaN stays NaN
+    if not np.isnan(values).any():
+        scaled = (clipped - lo) / (hi - lo) if hi > lo else np.zeros_like(clipped)
+        return scaled.astype(np.float32)
+    present = clipped[~np.isnan(clipped)]
+    if hi > lo:
+        bins = pd.qcut(clipped, q=min(NUMERIC_BINS, len(np.unique(present))),
+                       duplicates="drop", precision=3)
+    else:  # one value and missing ones
+        bins = pd.Categorical(np.where(np.isnan(clipped), None, f"{lo:g}"))
+    return _categorical(_bin_names(bins), missing="missing",
+                        order=[str(c) for c in bins.categories])
+
+
+def _bin_names(bins: pd.Categorical) -> np.ndarray:
+    """The bins' names per value (None where the value is missing)."""
+    names = np.array([str(c) for c in bins.categories] + [None], dtype=object)
+    return names[np.where(bins.codes < 0, len(names) - 1, bins.codes)]
 
 
 class EmbeddingMap(StatusMixin, w.VBox):
