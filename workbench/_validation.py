@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .errors import SchemaError
@@ -16,6 +17,8 @@ __all__ = [
     "check_fraction",
     "latest_annotations",
     "has_two_values",
+    "check_random_state",
+    "MAX_SEED",
 ]
 
 
@@ -158,3 +161,44 @@ def has_two_values(values: pd.Series) -> bool:
     """
     head = values.iloc[:4096]
     return bool(head.nunique(dropna=True) >= 2 or values.nunique(dropna=True) >= 2)
+
+
+#: The largest seed numpy's RandomState (and so scikit-learn, UMAP) takes.
+MAX_SEED = 2**32 - 1
+
+
+def check_random_state(value: Any, func: str, *, instances: bool = False):
+    """Check a ``random_state`` parameter the way scikit-learn does.
+
+    Parameters
+    ----------
+    value : object
+        None, an int in ``[0, 2**32 - 1]`` (any :class:`numbers.Integral` but a bool) or,
+        when ``instances``, a :class:`numpy.random.RandomState`.
+    func : str
+        The public function that received it, for the message.
+    instances : bool, default=False
+        Whether a RandomState instance is accepted.
+
+    Returns
+    -------
+    int, RandomState or None
+        ``value``, a numpy integer turned into an int.
+
+    Raises
+    ------
+    ValueError
+        ``The 'random_state' parameter of layout must be an int in the range
+        [0, 4294967295] or None. Got -3 instead.``
+    """
+    import numbers
+
+    if value is None or (instances and isinstance(value, np.random.RandomState)):
+        return value
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) \
+            and 0 <= value <= MAX_SEED:
+        return int(value)
+    kinds = f"an int in the range [0, {MAX_SEED}]"
+    kinds += ", an instance of 'numpy.random.RandomState'" if instances else ""
+    raise ValueError(f"The 'random_state' parameter of {func} must be {kinds} or None. Got "
+                     f"{value!r} instead.")

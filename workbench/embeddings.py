@@ -20,7 +20,9 @@ text. It captures shape and wording, not meaning: a team with a model of its own
 write that model's embeddings instead (see ``docs/embeddings.md``).
 
 :func:`knn_graph` builds the one nearest-neighbour graph (cleanlab's ``knn_graph`` format)
-that the data issues, the coverage and the item view share; :func:`nearest` reads it.
+that the data issues and the item view share; :func:`nearest` reads it. Coverage does not
+use it: it measures distances to the reference items only, so it fits its own Euclidean
+:class:`~sklearn.neighbors.NearestNeighbors` on them (:func:`workbench.coverage.coverage`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ._validation import check_int, check_option, check_random_state
 from .errors import SchemaError, WorkbenchError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -141,6 +144,9 @@ def _read_parquet(path: Path, problems) -> pd.DataFrame | None:
         problems.error(path.name, f"cannot read the Parquet file: {exc}. Write it again "
                                   f"(`frame.to_parquet(...)`), {_FIX_COMPUTE}.")
         return None
+    table = _without_pandas_index(table, path, problems)
+    if table is None:
+        return None
     names = [str(n).strip() for n in table.column_names]
     if len(set(names)) < len(names):
         dups = sorted({n for n in names if names.count(n) > 1})
@@ -156,9 +162,63 @@ def _read_parquet(path: Path, problems) -> pd.DataFrame | None:
         for i in lists:
             out[names[i]] = pd.Series(table.column(i).to_pylist(), dtype=object)
         return out
-    frame = table.to_pandas()
+    frame = table.to_pandas(ignore_metadata=True)  # the index is a column now, or gone
     frame.columns = names
     return frame
+
+
+def _without_pandas_index(table, path: Path, problems):
+    """The table with the pandas index it was saved with resolved, or None (an error).
+
+    ``frame.set_index('item_id').to_parquet(path)`` stores the ids as an index named
+    ``item_id``: it becomes the ``item_id`` column. pandas' default index (0 .. n-1,
+    unnamed) is dropped. Any other index is reported, with the fix.
+    """
+    import pyarrow as pa
+
+    meta = table.schema.pandas_metadata or {}
+    levels = meta.get("index_columns") or []
+    if not levels:
+        return table
+    if len(levels) == 1:
+        level = levels[0]
+        if isinstance(level, dict):  # a RangeIndex: kept in the metadata, not as a column
+            name, field = level.get("name"), None
+            values = np.arange(level.get("start", 0), level.get("stop", 0), level.get("step", 1))
+        else:
+            names = {c.get("field_name"): c.get("name") for c in meta.get("columns", [])}
+            name, field = names.get(level), level
+            values = table.column(level)
+        others = [c for c in table.column_names if c != field]
+        if name == "item_id" and "item_id" not in others:
+            if field is None:
+                return table.append_column("item_id", pa.array(values))
+            return table.rename_columns([("item_id" if c == field else c)
+                                         for c in table.column_names])
+        if name is None and _is_default_index(values):
+            return table if field is None else table.drop_columns([field])
+    shown = ", ".join("unnamed" if n is None else f"named {n!r}"
+                      for n in (_index_name(level, meta) for level in levels))
+    problems.error(path.name, f"the file was saved with a pandas index ({shown}); only an "
+                              f"index named item_id (with no item_id column beside it) or "
+                              f"pandas' default index can be read. Save it without the index "
+                              f"(`frame.to_parquet(path, index=False)`, the ids in an item_id "
+                              f"column) or, when the index holds the item ids, name it item_id "
+                              f"(`frame.rename_axis('item_id').to_parquet(path)`).")
+    return None
+
+
+def _is_default_index(values) -> bool:
+    """Whether ``values`` are 0, 1, ..., n - 1: pandas' default index."""
+    values = np.asarray(values)
+    return values.dtype.kind in "iu" and np.array_equal(values, np.arange(len(values)))
+
+
+def _index_name(level, meta: dict):
+    if isinstance(level, dict):
+        return level.get("name")
+    return next((c.get("name") for c in meta.get("columns", [])
+                 if c.get("field_name") == level), level)
 
 
 def _read_npy(npy: Path, ids_txt: Path, item_ids: np.ndarray, problems):
@@ -264,14 +324,7 @@ def _validated(frame: pd.DataFrame, item_ids: np.ndarray, problems, file: str, *
                                 f"these rows or add the items.", column="item_id",
                        row=int(pos[0]))
         ok = False
-    bad = ~np.isfinite(X).all(axis=1)
-    if bad.any():
-        pos = np.flatnonzero(bad)
-        col = dims[int(np.flatnonzero(~np.isfinite(X[pos[0]]))[0])]
-        problems.error(file, f"NaN or infinite values (or values too large for float32) in "
-                             f"the vectors of item_id(s) {mod._listed(ids[pos])} ({_where(pos)}"
-                             f"). Recompute these vectors or delete the rows.",
-                       column=str(col), row=int(pos[0]))
+    if not _all_finite(X, ids, dims, problems, file):
         ok = False
     if not ok:
         return None
@@ -286,6 +339,27 @@ def _validated(frame: pd.DataFrame, item_ids: np.ndarray, problems, file: str, *
     return item_ids[where[order]].astype(str), np.ascontiguousarray(X[order])
 
 
+def _all_finite(X: np.ndarray, ids: np.ndarray, dims: list, problems, file: str) -> bool:
+    """Whether every value is finite; else one problem naming the rows and the first column.
+
+    ``dims`` are the dimension columns, or the one list column (its first bad element is
+    named then).
+    """
+    bad = ~np.isfinite(X).all(axis=1)
+    if not bad.any():
+        return True
+    pos = np.flatnonzero(bad)
+    first = int(np.flatnonzero(~np.isfinite(X[pos[0]]))[0])
+    col = dims[first] if len(dims) == X.shape[1] else dims[0]
+    where = _where(pos) if len(dims) == X.shape[1] else \
+        f"{_where(pos)}; column {str(col)!r}, element {first} of the vector"
+    problems.error(file, f"NaN or infinite values (or values too large for float32) in "
+                         f"the vectors of item_id(s) {_problems_module()._listed(ids[pos])} "
+                         f"({where}). Recompute these vectors or delete the rows.",
+                   column=str(col), row=int(pos[0]))
+    return False
+
+
 def _where(pos: np.ndarray) -> str:
     shown = ", ".join(str(int(p)) for p in pos[:5])
     more = f" and {len(pos) - 5} more" if len(pos) > 5 else ""
@@ -295,31 +369,8 @@ def _where(pos: np.ndarray) -> str:
 def _matrix(frame: pd.DataFrame, dims: list, problems, file: str) -> np.ndarray | None:
     """The float32 matrix of the dimension columns (or of one list column), else None."""
     mod = _problems_module()
-    if len(dims) == 1 and frame[dims[0]].dtype == object and len(frame) and \
-            isinstance(frame[dims[0]].iloc[0], list | tuple | np.ndarray):
-        col = dims[0]
-        values = frame[col].to_numpy()
-        lengths = np.array([len(v) if v is not None and hasattr(v, "__len__") else -1
-                            for v in values])
-        width = int(pd.Series(lengths[lengths >= 0]).mode().iloc[0]) if (lengths >= 0).any() \
-            else 0
-        ragged = lengths != width
-        if ragged.any() or width == 0:
-            pos = np.flatnonzero(ragged)
-            problems.error(file, f"vectors of different lengths in column {col!r}: most have "
-                                 f"{width} values, but "
-                                 f"{mod._listed(frame['item_id'].to_numpy()[pos])} "
-                                 f"({_where(pos)}) have "
-                                 f"{mod._listed(sorted(set(lengths[pos].tolist())))}. Every "
-                                 f"vector needs the same dimension (-1: missing).",
-                           column=str(col), row=int(pos[0]) if len(pos) else None)
-            return None
-        try:
-            return np.asarray(np.stack(values), dtype=np.float32)
-        except (TypeError, ValueError) as exc:
-            problems.error(file, f"column {col!r} holds values that are not numbers ({exc}). "
-                                 f"Write numeric vectors.", column=str(col))
-            return None
+    if len(dims) == 1 and _is_list_column(frame[dims[0]]):
+        return _list_matrix(frame, dims[0], problems, file)
     nonnum = [c for c in dims if not (pd.api.types.is_numeric_dtype(frame[c].dtype)
                                       and not pd.api.types.is_bool_dtype(frame[c].dtype))]
     if nonnum:
@@ -332,6 +383,55 @@ def _matrix(frame: pd.DataFrame, dims: list, problems, file: str) -> np.ndarray 
         return None
     with np.errstate(over="ignore"):
         return frame[dims].to_numpy(dtype=np.float32, na_value=np.nan)
+
+
+def _is_list_column(values: pd.Series) -> bool:
+    """Whether ``values`` holds one vector (list, tuple, array) per row: its first non-null."""
+    if values.dtype != object:
+        return False
+    present = values.notna().to_numpy()
+    return bool(present.any()) and isinstance(values.iloc[int(present.argmax())],
+                                              list | tuple | np.ndarray)
+
+
+def _list_matrix(frame: pd.DataFrame, col, problems, file: str) -> np.ndarray | None:
+    """The float32 matrix of a list column (one vector per row), else None (problems added)."""
+    mod = _problems_module()
+    values = frame[col].to_numpy()
+    ids = frame["item_id"].to_numpy()
+    lengths = np.array([len(v) if hasattr(v, "__len__") else -1 for v in values])
+    ok = True
+    checks = ((lengths < 0, "missing vector(s) (null)",
+               "Write each item's vector, or delete these rows (items without a vector are "
+               "allowed)."),
+              (lengths == 0, "empty vector(s) (no values)",
+               "Write each item's vector (one number per dimension), or delete these rows."))
+    for mask, what, fix in checks:
+        if mask.any():
+            pos = np.flatnonzero(mask)
+            problems.error(file, f"{what} in column {col!r} for item_id(s) "
+                                 f"{mod._listed(ids[pos])} ({_where(pos)}). {fix}",
+                           column=str(col), row=int(pos[0]))
+            ok = False
+    sized = lengths[lengths > 0]
+    width = int(pd.Series(sized).mode().iloc[0]) if len(sized) else 0
+    ragged = (lengths > 0) & (lengths != width)
+    if ragged.any():
+        pos = np.flatnonzero(ragged)
+        problems.error(file, f"vectors of different lengths in column {col!r}: most have "
+                             f"{width} values, but {mod._listed(ids[pos])} ({_where(pos)}) "
+                             f"have {mod._listed(sorted(set(lengths[pos].tolist())))}. Every "
+                             f"vector needs the same dimension.",
+                       column=str(col), row=int(pos[0]))
+        ok = False
+    if not ok:
+        return None
+    try:
+        return np.asarray(np.stack(values), dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        problems.error(file, f"column {col!r} holds values that are not numbers ({exc}). "
+                             f"Write numeric vectors.", column=str(col))
+        return None
 
 
 def validate_embeddings(frame: pd.DataFrame, item_ids, *, name: str = "embeddings",
@@ -459,7 +559,7 @@ def _project_item_ids(root: Path) -> np.ndarray | None:
 
 
 def compute_embeddings(project: Project, method: str = "auto", *, dim: int = MAX_COMPUTED_DIM,
-                       random_state: int = 0) -> pd.DataFrame:
+                       random_state: int | np.random.RandomState | None = 0) -> pd.DataFrame:
     """Compute baseline embeddings offline: HOG + PCA for images, TF-IDF + SVD for text.
 
     This is a *baseline*, honest about what it is: HOG (histograms of oriented gradients,
@@ -475,8 +575,9 @@ def compute_embeddings(project: Project, method: str = "auto", *, dim: int = MAX
         else ``'hog'`` when they have image files.
     dim : int, default=64
         The most dimensions kept (PCA / truncated SVD components; fewer on tiny projects).
-    random_state : int, default=0
-        Seed of the randomized PCA / SVD solvers.
+    random_state : int, RandomState instance or None, default=0
+        Seed of the randomized PCA / SVD solvers: an int in [0, 2**32 - 1], a
+        :class:`numpy.random.RandomState`, or None (not reproducible).
 
     Returns
     -------
@@ -485,35 +586,36 @@ def compute_embeddings(project: Project, method: str = "auto", *, dim: int = MAX
 
     Raises
     ------
+    TypeError
+        A ``dim`` that is not an int.
     ValueError
-        An unknown ``method``.
+        An unknown ``method``, a ``dim`` below 1 or a bad ``random_state``.
     WorkbenchError
-        When the project has neither text nor images to embed, or an image cannot be read
-        (the message names the items).
+        When the project has neither text nor images to embed (or only text, with
+        ``method='hog'``), or an image cannot be read (the message names the file and the
+        item).
     """
-    if method not in _METHODS:
-        raise ValueError(f"The 'method' parameter of compute_embeddings must be a str among "
-                         f"{{{', '.join(repr(m) for m in _METHODS)}}}. Got {method!r} "
-                         f"instead.")
-    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-        raise ValueError(f"The 'dim' parameter of compute_embeddings must be an int in the "
-                         f"range [1, inf). Got {dim!r} instead.")
+    check_option(method, "method", "compute_embeddings", _METHODS)
+    dim = check_int(dim, "dim", "compute_embeddings", minimum=1)
+    random_state = check_random_state(random_state, "compute_embeddings", instances=True)
     if method == "auto":
         method = "tfidf" if _has_text(project) else "hog"
     ids = project.items["item_id"].to_numpy(dtype=str)
     if method == "tfidf":
         X = _tfidf_svd(_texts(project), dim, random_state)
     else:
-        X = _hog_pca(_images(project), dim, random_state)
+        X = _hog_pca(ids, _images(project), dim, random_state)
     frame = embedding_frame(ids, X)
     frame.attrs["method"] = method
     return frame
 
 
 def _has_text(project) -> bool:
-    items = project.items
-    if "text" in items.columns:
-        return True
+    return "text" in project.items.columns or _txt_files(project.items)
+
+
+def _txt_files(items: pd.DataFrame) -> bool:
+    """Whether the items' files are all ``.txt`` files (a text project without a text column)."""
     if "filepath" in items.columns and len(items):
         paths = items["filepath"].dropna().astype(str)
         return len(paths) > 0 and bool(paths.str.lower().str.endswith(".txt").all())
@@ -543,7 +645,13 @@ def _texts(project) -> list[str]:
 
 
 def _images(project) -> list[Path]:
-    if "filepath" not in project.items.columns or project.root is None:
+    no_files = "filepath" not in project.items.columns or project.root is None
+    if (no_files and "text" in project.items.columns) or _txt_files(project.items):
+        raise WorkbenchError(
+            "compute_embeddings(method='hog'): this is a text project (a 'text' column or .txt "
+            "files), and HOG embeds images. Use method='tfidf' (`workbench embed PROJECT "
+            "--method tfidf`) or the default 'auto'.")
+    if no_files:
         raise WorkbenchError(
             "compute_embeddings: the project has no image files (a 'filepath' column in a "
             "project folder) and no text. Supply your own embeddings.parquet (item_id + one "
@@ -566,32 +674,47 @@ def _refuse_unreadable(bad: list[str], what: str) -> None:
                              f"validate`) or remove the items, then run it again.")
 
 
-def _hog_pca(paths: list[Path], dim: int, random_state: int) -> np.ndarray:
-    from skimage.color import rgb2gray, rgba2rgb
+def _hog_pca(ids, paths: list[Path], dim: int, random_state) -> np.ndarray:
     from skimage.feature import hog
-    from skimage.io import imread
     from skimage.transform import resize
 
     feats = []
-    for path in paths:
+    for item_id, path in zip(ids, paths, strict=True):
         try:
-            img = imread(path)
-        except (OSError, ValueError) as exc:
-            raise WorkbenchError(f"compute_embeddings: cannot read the image {path}: {exc}. "
-                                 f"Fix or remove the file.") from None
-        img = np.asarray(img)
-        if img.ndim == 3 and img.shape[-1] == 4:
-            img = rgba2rgb(img)
-        if img.ndim == 3:
-            img = rgb2gray(img)
-        img = resize(img.astype(np.float64), (HOG_SIZE, HOG_SIZE), anti_aliasing=True)
+            img = _grey(path)
+        except Exception as exc:  # noqa: BLE001 - any decoder failure: this file's
+            raise WorkbenchError(f"compute_embeddings: cannot read the image {str(path)!r} of "
+                                 f"item {str(item_id)!r} ({type(exc).__name__}: {exc}). Fix or "
+                                 f"replace the file, or remove the item, then run it "
+                                 f"again.") from None
+        img = resize(img, (HOG_SIZE, HOG_SIZE), anti_aliasing=True)
         feats.append(hog(img, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2),
                          feature_vector=True).astype(np.float32))
     F = np.vstack(feats) if feats else np.zeros((0, 1), np.float32)
     return _reduce(F, dim, random_state, "pca")
 
 
-def _tfidf_svd(texts: list[str], dim: int, random_state: int) -> np.ndarray:
+def _grey(path: Path) -> np.ndarray:
+    """The image at ``path`` as a 2-D float64 array of grey levels, whatever its mode.
+
+    Any Pillow mode (grey, grey + alpha, palette, RGB, RGBA, CMYK, ...) is turned grey;
+    transparent pixels are laid on white (as :func:`skimage.color.rgba2rgb` does). 8-bit
+    images give values in [0, 1]; 16- and 32-bit grey images keep their own scale (HOG
+    normalises each block, so the scale does not matter). A multi-frame file gives its
+    first frame.
+    """
+    from PIL import Image
+
+    with Image.open(path) as im:
+        if im.mode in ("I", "F") or im.mode.startswith("I;16"):
+            return np.asarray(im, dtype=np.float64)
+        if "A" in im.getbands() or "transparency" in im.info:
+            white = Image.new("RGBA", im.size, (255, 255, 255, 255))
+            im = Image.alpha_composite(white, im.convert("RGBA"))
+        return np.asarray(im.convert("L"), dtype=np.float64) / 255.0
+
+
+def _tfidf_svd(texts: list[str], dim: int, random_state) -> np.ndarray:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     vec = TfidfVectorizer(sublinear_tf=True, min_df=1, max_features=50_000,
@@ -604,7 +727,7 @@ def _tfidf_svd(texts: list[str], dim: int, random_state: int) -> np.ndarray:
     return _reduce(F, dim, random_state, "svd")
 
 
-def _reduce(F, dim: int, random_state: int, kind: str) -> np.ndarray:
+def _reduce(F, dim: int, random_state, kind: str) -> np.ndarray:
     n, d = F.shape
     if kind == "pca":
         from sklearn.decomposition import PCA
@@ -642,8 +765,8 @@ def knn_graph(project_or_X, k: int = 10, *, metric: str | None = None) -> csr_ma
     3 dimensions, else euclidean). Exact duplicates are at distance 0.
 
     For a project the graph is computed once and kept on the project (one shared graph for
-    the data issues, the coverage and the item view); a smaller ``k`` than the kept one is
-    read from it, not recomputed.
+    the data issues and the item view; coverage fits its own on the reference items); a
+    smaller ``k`` than the kept one is read from it, not recomputed.
 
     Parameters
     ----------

@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ._validation import check_option, check_random_state
+from .errors import SchemaError, WorkbenchError
+
 if TYPE_CHECKING:  # pragma: no cover
     from .project import Project
 
@@ -22,7 +25,8 @@ __all__ = ["LAYOUT_METHODS", "embedding_fingerprint", "layout", "layout_matrix"]
 
 LAYOUT_METHODS = ("umap", "pca", "tsne")
 #: Bumped when the way a layout is computed changes, so old cache entries are not reused.
-_VERSION = 2
+#: (3: degenerate UMAP starts spread; version 2 entries may hold NaN.)
+_VERSION = 3
 #: UMAP runs on the first principal components of wider embeddings (a standard speed-up
 #: that barely changes the map; see docs/embeddings.md).
 UMAP_PCA_DIM = 50
@@ -52,15 +56,36 @@ def embedding_fingerprint(item_ids, X) -> str:
     return h.hexdigest()
 
 
-def _check(method, random_state, func: str) -> None:
-    if method not in LAYOUT_METHODS:
-        raise ValueError(f"The 'method' parameter of {func} must be a str among "
-                         f"{{{', '.join(repr(m) for m in LAYOUT_METHODS)}}}. Got {method!r} "
-                         f"instead.")
-    if random_state is not None and (isinstance(random_state, bool)
-                                     or not isinstance(random_state, int | np.integer)):
-        raise ValueError(f"The 'random_state' parameter of {func} must be an int or None. Got "
-                         f"{random_state!r} instead.")
+def _check(method, random_state, func: str) -> int | None:
+    """Check the options; return ``random_state`` (an int or None)."""
+    check_option(method, "method", func, LAYOUT_METHODS)
+    return check_random_state(random_state, func)
+
+
+def _check_vectors(X: np.ndarray) -> None:
+    """Refuse vectors no method can lay out (t-SNE crashes the process on identical rows)."""
+    if not np.isfinite(X).all():
+        rows = np.flatnonzero(~np.isfinite(X).all(axis=1))
+        raise SchemaError(f"layout: NaN or infinite values (or values too large for float32) "
+                          f"in rows {rows[:5].tolist()} of the embeddings. Recompute these "
+                          f"vectors (`workbench validate PROJECT` names their items).")
+    if (X == X[0]).all():
+        raise SchemaError(f"layout: all {len(X):,} vectors of the embeddings are identical "
+                          f"(no variance in any dimension), so there is nothing to lay out. "
+                          f"Check the model that wrote them (a constant output usually means "
+                          f"a broken export) and write varied vectors, or compute the baseline "
+                          f"with `workbench embed PROJECT --force`.")
+
+
+def _finite(xy: np.ndarray, method: str) -> np.ndarray:
+    """``xy``, checked finite (a layout with NaN is never returned nor cached)."""
+    if not np.isfinite(xy).all():
+        bad = int((~np.isfinite(xy).all(axis=1)).sum())
+        raise WorkbenchError(f"layout: the {method} layout has NaN or infinite coordinates "
+                             f"for {bad:,} of {len(xy):,} points (degenerate embeddings, e.g. "
+                             f"nearly all vectors identical); it was not kept. Try "
+                             f"method='pca', or check the embeddings for a constant output.")
+    return xy
 
 
 def layout_matrix(X, method: str = "umap", *, random_state: int | None = None) -> np.ndarray:
@@ -75,18 +100,30 @@ def layout_matrix(X, method: str = "umap", *, random_state: int | None = None) -
         ``'pca'``: :class:`sklearn.decomposition.PCA`;
         ``'tsne'``: :class:`sklearn.manifold.TSNE` (PCA init).
     random_state : int or None, default=None
-        Seed. For UMAP, None (the default) lets umap-learn use :data:`UMAP_JOBS` threads for
-        the neighbour search and the optimisation: the fast choice, but two runs give
-        slightly different maps (the same clusters, not the same bits). An int makes the
-        UMAP layout reproducible bit for bit, and single-threaded (umap-learn's own rule for
-        a seeded layout), so it takes about twice the wall time on 2 cores. PCA (the
-        ``'pca'`` method, the reduction to 50 dimensions and the start of UMAP) is seeded
-        with it, or with 0 when it is None, so those steps stay reproducible; t-SNE is
-        seeded by it.
+        Seed, an int in [0, 2**32 - 1]. For UMAP, None (the default) lets umap-learn use
+        :data:`UMAP_JOBS` threads for the neighbour search and the optimisation: the fast
+        choice, but two runs give slightly different maps (the same clusters, not the same
+        bits). An int makes the UMAP layout reproducible bit for bit, and single-threaded
+        (umap-learn's own rule for a seeded layout), so it takes about twice the wall time
+        on 2 cores. PCA (the ``'pca'`` method, the reduction to 50 dimensions and the start
+        of UMAP) is seeded with it, or with 0 when it is None, so those steps stay
+        reproducible; t-SNE is seeded by it.
 
     Returns
     -------
     ndarray of float32, shape (n, 2)
+        Finite coordinates.
+
+    Raises
+    ------
+    ValueError
+        An unknown ``method`` or a bad ``random_state`` (None or an int in
+        [0, 2**32 - 1]).
+    SchemaError
+        Vectors with NaN or infinite values, or all identical (from 3 rows and 2
+        dimensions; t-SNE would crash the process on them, UMAP return NaN).
+    WorkbenchError
+        A computed layout that is not finite.
 
     Notes
     -----
@@ -95,8 +132,7 @@ def layout_matrix(X, method: str = "umap", *, random_state: int | None = None) -
     buys little, while the seeded path missed the "100,000 x 128 under 90 s on 2 cores"
     target (see docs/embeddings.md and ``benchmarks/bench_layout.py``).
     """
-    _check(method, random_state, "layout_matrix")
-    pca_seed = 0 if random_state is None else random_state
+    random_state = _check(method, random_state, "layout_matrix")
     X = np.asarray(X, dtype=np.float32)
     n = len(X)
     if n == 0:
@@ -105,6 +141,13 @@ def layout_matrix(X, method: str = "umap", *, random_state: int | None = None) -
         out = np.zeros((n, 2), np.float32)
         out[:, :min(2, X.shape[1])] = X[:, :2]
         return out
+    _check_vectors(X)
+    return _finite(_computed(X, method, random_state), method)
+
+
+def _computed(X: np.ndarray, method: str, random_state: int | None) -> np.ndarray:
+    pca_seed = 0 if random_state is None else random_state
+    n = len(X)
     if method == "pca":
         from sklearn.decomposition import PCA
 
@@ -122,10 +165,7 @@ def layout_matrix(X, method: str = "umap", *, random_state: int | None = None) -
 
     if X.shape[1] > UMAP_PCA_DIM and n > UMAP_PCA_DIM:
         X = PCA(n_components=UMAP_PCA_DIM, random_state=pca_seed).fit_transform(X)
-    # PCA coordinates as the starting layout: deterministic, and much cheaper than UMAP's
-    # spectral start on 100k points (which also needs a connected graph)
-    init = PCA(n_components=2, random_state=pca_seed).fit_transform(X)
-    init = init / max(float(np.abs(init).max()), 1e-12) * 10.0
+    init = _umap_start(X, pca_seed)
     reducer = umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), min_dist=0.1,
                         random_state=random_state,
                         n_jobs=1 if random_state is not None else UMAP_JOBS,
@@ -134,6 +174,25 @@ def layout_matrix(X, method: str = "umap", *, random_state: int | None = None) -
         # "n_jobs value 1 overridden to 1 by setting random_state" and small-data notes
         warnings.simplefilter("ignore", UserWarning)
         return np.asarray(reducer.fit_transform(X), dtype=np.float32)
+
+
+def _umap_start(X: np.ndarray, seed: int) -> np.ndarray:
+    """UMAP's starting layout: the PCA coordinates, scaled to [-10, 10].
+
+    Deterministic, and much cheaper than UMAP's spectral start on 100k points (which also
+    needs a connected graph). umap-learn rescales each start column by its range, so a
+    column without spread (vectors on a line, or only two distinct ones) would give NaN:
+    such a column is replaced by small seeded noise.
+    """
+    from sklearn.decomposition import PCA
+
+    init = PCA(n_components=2, random_state=seed).fit_transform(X)
+    init = init / max(float(np.abs(init).max()), 1e-12) * 10.0
+    flat = np.ptp(init, axis=0) <= 1e-4
+    if flat.any():
+        noise = np.random.default_rng(seed).normal(scale=1e-2, size=(len(init), int(flat.sum())))
+        init[:, flat] = noise.astype(init.dtype)
+    return init
 
 
 def layout(project: Project, method: str = "umap", *, random_state: int | None = None
@@ -159,9 +218,13 @@ def layout(project: Project, method: str = "umap", *, random_state: int | None =
     Raises
     ------
     ValueError
-        An unknown ``method`` or a bad ``random_state``.
+        An unknown ``method`` or a bad ``random_state`` (None or an int in
+        [0, 2**32 - 1]).
+    SchemaError
+        Embeddings with nothing to lay out: every vector identical.
     WorkbenchError
-        A project without embeddings.
+        A project without embeddings, or a computed layout that is not finite (it is not
+        cached).
 
     Notes
     -----
@@ -178,14 +241,13 @@ def layout(project: Project, method: str = "umap", *, random_state: int | None =
     """
     from ._cache import cached_frame, key_digest
 
-    _check(method, random_state, "layout")
+    random_state = _check(method, random_state, "layout")
     ids, X = project.embedding_matrix()
     key = {"what": "layout", "version": _VERSION, "method": method,
-           "random_state": None if random_state is None else int(random_state),
-           "embeddings": embedding_fingerprint(ids, X)}
+           "random_state": random_state, "embeddings": embedding_fingerprint(ids, X)}
 
     def compute() -> pd.DataFrame:
-        xy = layout_matrix(X, method, random_state=random_state)
+        xy = _finite(np.asarray(layout_matrix(X, method, random_state=random_state)), method)
         return pd.DataFrame({"item_id": pd.Series(ids, dtype="str"),
                              "x": xy[:, 0], "y": xy[:, 1]})
 
@@ -197,6 +259,7 @@ def layout(project: Project, method: str = "umap", *, random_state: int | None =
         return memo[digest].copy()
     frame = cached_frame(project.root, f"layout-{method}", key, compute)
     if len(frame) != len(ids) or not np.array_equal(frame["item_id"].to_numpy(dtype=str),
-                                                     ids):
-        frame = compute()  # the entry is not for these items: never trusted
+                                                     ids) \
+            or not np.isfinite(frame[["x", "y"]].to_numpy()).all():
+        frame = compute()  # the entry is not for these items, or not finite: never trusted
     return frame

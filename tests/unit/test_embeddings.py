@@ -194,6 +194,67 @@ def test_both_forms_refused_and_float32_overflow(folder):
     assert problem.row == 2 and "too large for float32" in problem.message
 
 
+def test_parquet_saved_with_an_index(folder):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    X = _vectors()
+    frame = embedding_frame(_items()["item_id"], X)
+    path = folder / "embeddings.parquet"
+    # the ids as an index named item_id (any row order): read as the item_id column
+    frame.set_index("item_id").iloc[::-1].to_parquet(path)
+    assert not _problems(folder)
+    np.testing.assert_array_equal(open_project(folder).embedding_matrix()[1], X)
+    # pandas' default index, even when stored as a column, is ignored
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=True), path)
+    assert not _problems(folder)
+    np.testing.assert_array_equal(open_project(folder).embedding_matrix()[1], X)
+    # any other index: one error naming the file and the fix
+    frame.set_index(pd.Index(np.arange(N) * 2, name="row")).to_parquet(path)
+    (problem,) = _problems(folder)
+    assert problem.file == "embeddings.parquet" and "pandas index (named 'row')" in problem.message
+    assert "index=False" in problem.message and "rename_axis('item_id')" in problem.message
+    frame.drop(columns="item_id").set_axis(list(frame["item_id"])).to_parquet(path)
+    (problem,) = _problems(folder)
+    assert "pandas index (unnamed)" in problem.message
+    with pytest.raises(SchemaError, match="embeddings.parquet: the file was saved with a pandas"):
+        open_project(folder)
+
+
+def test_list_column_nan_element_named(folder):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    vectors = [list(map(float, v)) for v in _vectors(d=2)]
+    vectors[1][1] = None
+    pq.write_table(pa.table({"item_id": _items()["item_id"], "vec": pa.array(vectors)}),
+                   folder / "embeddings.parquet")
+    (problem,) = _problems(folder)
+    assert problem.row == 1 and problem.column == "vec"
+    assert "NaN or infinite values" in problem.message and "'it-001'" in problem.message
+    assert "row 1; column 'vec', element 1 of the vector" in problem.message
+
+
+def test_list_column_null_and_empty_vectors_named(folder):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    vectors = [list(map(float, v)) for v in _vectors()]
+    vectors[0] = None  # only the first row is null: still a list column
+    path = folder / "embeddings.parquet"
+    pq.write_table(pa.table({"item_id": _items()["item_id"], "vec": pa.array(vectors)}), path)
+    (problem,) = _problems(folder)
+    assert problem.row == 0 and problem.column == "vec"
+    assert problem.message.startswith("missing vector(s) (null) in column 'vec'")
+    assert "'it-000' (row 0)" in problem.message and "not numeric" not in problem.message
+    empty = pa.array([[]] * N, type=pa.list_(pa.float64()))
+    pq.write_table(pa.table({"item_id": _items()["item_id"], "vec": empty}), path)
+    (problem,) = _problems(folder)
+    assert problem.message.startswith("empty vector(s) (no values) in column 'vec'")
+    assert "'it-000', 'it-001'" in problem.message and "rows 0, 1" in problem.message
+    assert "have ." not in problem.message and "Write each item's vector" in problem.message
+
+
 def test_read_embeddings_raises_without_problem_list(folder):
     frame = embedding_frame(_items()["item_id"], _vectors())
     frame.loc[0, "item_id"] = "zz"
@@ -312,6 +373,39 @@ def test_compute_errors():
         compute_embeddings(Project.from_frames(_items()))
 
 
+def test_compute_parameters_scikit_learn_style():
+    texts = [f"word{i % 5} other{i % 3} common" for i in range(12)]
+    project = Project.from_frames(pd.DataFrame({"item_id": [f"t{i}" for i in range(12)],
+                                                "text": texts}))
+    assert compute_embeddings(project, dim=np.int64(3)).shape == (12, 4)
+    seeded = compute_embeddings(project, dim=3, random_state=np.uint32(7))
+    pd.testing.assert_frame_equal(seeded, compute_embeddings(project, dim=3, random_state=7))
+    assert compute_embeddings(project, random_state=np.random.RandomState(0)).shape[0] == 12
+    assert compute_embeddings(project, random_state=None).shape[0] == 12
+    with pytest.raises(TypeError, match="The 'dim' parameter of compute_embeddings must be an "
+                                        "int. Got True"):
+        compute_embeddings(project, dim=True)
+    for bad in ("x", -3, 2**32, 1.5, True):
+        with pytest.raises(ValueError, match=r"The 'random_state' parameter of "
+                                             r"compute_embeddings must be an int in the range "
+                                             r"\[0, 4294967295\]"):
+            compute_embeddings(project, random_state=bad)
+
+
+def test_hog_on_a_text_project_says_use_tfidf(tmp_path):
+    items = pd.DataFrame({"item_id": ["a", "b", "c"], "text": ["x y", "y z", "z w"]})
+    with pytest.raises(WorkbenchError, match=r"a text project .* method='tfidf'") as info:
+        compute_embeddings(Project.from_frames(items), "hog")
+    assert "no image files" not in str(info.value)
+    for i in range(3):
+        (tmp_path / f"d{i}.txt").write_text(f"words {i}", encoding="utf-8")
+    items = pd.DataFrame({"item_id": ["a", "b", "c"],
+                          "filepath": [f"d{i}.txt" for i in range(3)]})
+    items.to_csv(tmp_path / "items.csv", index=False)
+    with pytest.raises(WorkbenchError, match="--method tfidf"):
+        compute_embeddings(open_project(tmp_path), "hog")
+
+
 @pytest.fixture(scope="module")
 def small_images(tmp_path_factory):
     from PIL import Image
@@ -355,6 +449,27 @@ def test_hog_baseline_and_cli(small_images, capsys):
     (small_images / "embeddings.parquet").write_bytes(b"garbage")
     assert cli_main(["embed", str(small_images), "--force"]) == 0
     assert open_project(small_images).embedding_matrix()[1].shape[0] == 24
+
+
+def test_hog_reads_any_image_mode_and_names_unreadable_files(tmp_path, capsys):
+    from PIL import Image
+
+    (tmp_path / "images").mkdir()
+    rng = np.random.default_rng(0)
+    modes = ["LA", "RGBA", "P", "I;16", "RGB", "L", "1", "CMYK"]
+    rows = []
+    for i in range(16):
+        grey = Image.fromarray(rng.integers(0, 255, (20, 20)).astype(np.uint8))
+        suffix = "tif" if modes[i % 8] == "CMYK" else "png"
+        grey.convert(modes[i % 8]).save(tmp_path / "images" / f"im{i}.{suffix}")
+        rows.append({"item_id": f"im{i}", "filepath": f"images/im{i}.{suffix}"})
+    pd.DataFrame(rows).to_csv(tmp_path / "items.csv", index=False)
+    assert cli_main(["embed", str(tmp_path)]) == 0
+    assert np.isfinite(open_project(tmp_path).embedding_matrix()[1]).all()
+    (tmp_path / "images" / "im3.png").write_bytes(b"not an image")
+    assert cli_main(["embed", str(tmp_path), "--force"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot read the image" in err and "im3.png" in err and "item 'im3'" in err
 
 
 def test_write_embeddings_validates(folder):

@@ -11,7 +11,7 @@ import pytest
 
 from workbench._cache import cache_folder, cached_frame, key_digest
 from workbench.embeddings import embedding_frame, write_embeddings
-from workbench.errors import WorkbenchError
+from workbench.errors import SchemaError, WorkbenchError
 from workbench.layout import embedding_fingerprint, layout, layout_matrix
 from workbench.project import Project, open_project
 
@@ -192,6 +192,66 @@ def test_layout_errors(folder):
     bare = Project.from_frames(pd.DataFrame({"item_id": ["a", "b"]}))
     with pytest.raises(WorkbenchError, match="workbench embed"):
         layout(bare, "pca")
+
+
+@pytest.mark.parametrize("method", ["pca", "tsne", "umap"])
+def test_identical_vectors_refused_before_computing(method):
+    # t-SNE crashed the process on them, UMAP gave NaN, PCA divided by zero
+    with pytest.raises(SchemaError, match="all 50 vectors of the embeddings are identical"):
+        layout_matrix(np.ones((50, 4)), method, random_state=0)
+    items = pd.DataFrame({"item_id": [f"c{i}" for i in range(20)]})
+    project = Project.from_frames(items, embeddings=embedding_frame(items["item_id"],
+                                                                   np.ones((20, 3))))
+    with pytest.raises(SchemaError, match="workbench embed PROJECT --force"):
+        layout(project, method)
+    with pytest.raises(SchemaError, match="NaN or infinite values"):
+        layout_matrix(np.full((5, 3), np.nan), method)
+
+
+def test_umap_on_vectors_without_a_second_direction_is_finite():
+    line = np.zeros((60, 4), np.float32)
+    line[:, 0] = np.random.default_rng(0).normal(size=60)  # one direction of variance
+    two = np.repeat(np.eye(4, dtype=np.float32)[:2], 30, axis=0)  # two distinct vectors
+    for X in (line, two):
+        assert np.isfinite(layout_matrix(X, "umap", random_state=0)).all()
+
+
+def test_non_finite_layout_never_cached(folder, monkeypatch):
+    import workbench.layout as layout_module
+
+    real = layout_module.layout_matrix
+    monkeypatch.setattr(layout_module, "layout_matrix",
+                        lambda X, m, **kw: np.full((len(X), 2), np.nan, np.float32))
+    with pytest.raises(WorkbenchError, match="NaN or infinite coordinates .* not kept"):
+        layout(open_project(folder), "pca")
+    assert not list(cache_folder(folder).glob("layout-pca-*.parquet"))
+    # an entry holding NaN (written before this check) is recomputed, not shown
+    project = open_project(folder)
+    ids, X = project.embedding_matrix()
+    key = {"what": "layout", "version": layout_module._VERSION, "method": "pca",
+           "random_state": None, "embeddings": embedding_fingerprint(ids, X)}
+    cached_frame(folder, "layout-pca", key, lambda: pd.DataFrame(
+        {"item_id": pd.Series(ids, dtype="str"), "x": np.nan, "y": 0.0}))
+    monkeypatch.setattr(layout_module, "layout_matrix", real)
+    frame = layout(project, "pca")
+    assert np.isfinite(frame[["x", "y"]].to_numpy()).all()
+
+
+def test_layout_random_state_checked_up_front(folder, monkeypatch):
+    import workbench.layout as layout_module
+
+    project = open_project(folder)
+    monkeypatch.setattr(layout_module, "layout_matrix",
+                        lambda *a, **kw: pytest.fail("computed before checking"))
+    for bad in (-3, 2**32, "x", 1.0, True):
+        with pytest.raises(ValueError, match=r"The 'random_state' parameter of layout must be "
+                                             r"an int in the range \[0, 4294967295\] or None"):
+            layout(project, "pca", random_state=bad)
+    with pytest.raises(ValueError, match="The 'random_state' parameter of layout_matrix"):
+        layout_matrix(np.ones((5, 3)), "pca", random_state=-1)  # the module's own
+    monkeypatch.undo()
+    seeded = layout(project, "pca", random_state=np.int64(3))
+    pd.testing.assert_frame_equal(seeded, layout(project, "pca", random_state=3))
 
 
 def test_fingerprint_changes_with_ids_values_and_order():
