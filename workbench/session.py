@@ -15,8 +15,9 @@ Environment variables
     The author recorded in the audit trail. Falls back to the Jupyter/Voila user
     (``JUPYTERHUB_USER``), then to the operating-system user.
 ``WORKBENCH_ROLE``
-    ``manager`` or ``viewer`` (also ``readonly``/``read-only``) make the session read-only:
-    widgets hide their write controls and every write handler refuses with
+    Unset, ``curator`` or ``engineer``: the session may write. Any other role (``manager``,
+    ``viewer``, ``readonly``, a misspelt one) makes it read-only: widgets hide their write
+    controls, and every write handler and the tag store itself refuse with
     :class:`~workbench.errors.ReadOnlyError`.
 """
 
@@ -28,7 +29,7 @@ import os
 from .errors import ReadOnlyError, WorkbenchError
 
 __all__ = ["current_author", "can_write", "require_write", "current_role", "READ_ONLY_ROLES",
-           "header_env_name"]
+           "WRITER_ROLES", "header_env_name"]
 
 #: Names the HTTP request header that holds the author (set by ``workbench serve``).
 USER_HEADER_ENV = "WORKBENCH_USER_HEADER"
@@ -38,8 +39,10 @@ def header_env_name(header: str) -> str:
     """Return the environment variable Voila puts a request header in (``HTTP_X_USER``)."""
     return "HTTP_" + header.strip().upper().replace("-", "_")
 
-#: Roles that may look but not write.
+#: Roles that may look but not write (documented names; any non-writer role is read-only).
 READ_ONLY_ROLES = frozenset({"manager", "viewer", "readonly", "read-only"})
+#: The roles that may write (``""``: ``WORKBENCH_ROLE`` unset). Any other role is read-only.
+WRITER_ROLES = frozenset({"", "curator", "engineer"})
 
 
 def current_role() -> str:
@@ -92,8 +95,12 @@ def current_author() -> str:
 
 
 def can_write() -> bool:
-    """Return False when the session is read-only (``WORKBENCH_ROLE`` is manager or viewer)."""
-    return current_role() not in READ_ONLY_ROLES
+    """Return True when the session may write: ``WORKBENCH_ROLE`` unset or a writer role.
+
+    Fails closed: a role that is not one of :data:`WRITER_ROLES` (``manager``, ``viewer``,
+    or a misspelt ``curater``) is read-only.
+    """
+    return current_role() in WRITER_ROLES
 
 
 def require_write(action: str) -> None:
@@ -107,11 +114,11 @@ def require_write(action: str) -> None:
     Raises
     ------
     ReadOnlyError
-        When ``WORKBENCH_ROLE`` is a read-only role.
+        When ``WORKBENCH_ROLE`` is not a writer role (:data:`WRITER_ROLES`).
     """
     if not can_write():
         raise ReadOnlyError(
             f"Cannot {action}: this session is read-only (WORKBENCH_ROLE={current_role()!r}). "
-            "Ask a curator to do it, or start the workbench without a read-only "
-            "WORKBENCH_ROLE (manager, viewer)."
+            "Ask a curator to do it, or start the workbench with WORKBENCH_ROLE unset or "
+            f"one of the writer roles {sorted(r for r in WRITER_ROLES if r)}."
         )

@@ -7,6 +7,8 @@ the history of every item's decisions stays readable.
 
 from __future__ import annotations
 
+import unicodedata
+
 import pandas as pd
 import sqlalchemy as sa
 
@@ -102,7 +104,9 @@ class LabelDecisions(StorePart):
         reason = normalize_text(reason, "reason", func, MAX_REASON_LENGTH, required=False,
                                 allow_newlines=True)
         check_known_ids(list(dict.fromkeys(ids)), self.known, func)
-        if self.classes is not None:
+        if self.classes is not None:  # the project's spelling of a class (NFD names stay)
+            spelling = {unicodedata.normalize("NFC", c): c for c in self.classes}
+            labs = [spelling.get(lab, lab) for lab in labs]
             bad = sorted(set(labs) - self.classes)
             if bad:
                 raise SchemaError(f"{func}: label(s) {bad[:5]} are not classes of the project "
@@ -180,8 +184,8 @@ def _strings(values, name: str, func: str, *, n: int | None = None) -> list[str]
         if value is None or (not isinstance(value, str) and pd.isna(value)):
             raise SchemaError(f"{func}: {name} holds a missing value (None/NA) at position "
                               f"{pos}. Drop it; nothing was changed.")
-        text = str(value).strip()
-        if not text:
+        text = str(value)  # an id is taken as written (labels are normalised later)
+        if not text.strip():
             raise SchemaError(f"{func}: {name} holds an empty value at position {pos}. Drop "
                               "it; nothing was changed.")
         out.append(text)

@@ -188,11 +188,19 @@ class StoreEngine:
             conn = conn.execution_options(wb_read=True)
         return conn
 
-    def write(self, fn, *, doing: str = "write to"):
+    def write(self, fn, *, doing: str = "write to", records: bool = True):
         """Run ``fn(conn)`` in one write transaction, retrying transient failures.
 
         ``fn`` may run more than once: it must compute its writes from what it reads.
+        ``records``: the transaction records something (a tag, a status, a decision, a
+        revision, a QC round), refused in a read-only session
+        (:func:`workbench.session.require_write`) whichever API called it; opening the store
+        (creating or upgrading its tables) records nothing.
         """
+        if records:
+            from ..session import require_write
+
+            require_write(f"{doing} the tag store")
         if self.read_only:
             raise StoreError(
                 f"Cannot {doing} the tag store {self.where}: the file is read-only. Make it "

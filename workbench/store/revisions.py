@@ -56,7 +56,8 @@ class GuidelineRevisions(StorePart):
         target : str
             A class, or a sorted class pair ``"a|b"``.
         text : str
-            Markdown (stripped; at most 100,000 characters; newlines and tabs allowed).
+            Markdown (blank lines before it and whitespace after it dropped, the first
+            line's indentation kept; at most 100,000 characters; newlines and tabs allowed).
         author : str
             Who revises.
         reason : str, optional
@@ -79,7 +80,7 @@ class GuidelineRevisions(StorePart):
         target = normalize_text(target, "target", func, 2 * MAX_REASON_LENGTH, required=True,
                                 allow_newlines=False)
         text = normalize_text(text, "text", func, MAX_GUIDELINE_LENGTH, required=True,
-                              allow_newlines=True)
+                              allow_newlines=True, keep_indent=True)
         author = normalize_text(author, "author", func, MAX_AUTHOR_LENGTH, required=True,
                                 allow_newlines=False)
         reason = normalize_text(reason, "reason", func, MAX_REASON_LENGTH, required=False,

@@ -259,7 +259,7 @@ class Schema:
             if self.engine.read_only:
                 self._check_read_only()
             else:
-                self.engine.write(self._init, doing="open")
+                self.engine.write(self._init, doing="open", records=False)
         except StoreError:
             self.engine.dispose()
             raise

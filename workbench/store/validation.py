@@ -8,6 +8,7 @@ differently from what it is, Trojan-source style), newlines only in reasons.
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 import uuid
 from typing import Any
@@ -96,7 +97,7 @@ def normalize_tag(tag: Any, *, func: str = "TagStore") -> str:
 
 
 def normalize_text(value: Any, what: str, func: str, limit: int, *, required: bool,
-                   allow_newlines: bool) -> str | None:
+                   allow_newlines: bool, keep_indent: bool = False) -> str | None:
     """Normalise and validate a free-text field (author, reason).
 
     Parameters
@@ -113,6 +114,9 @@ def normalize_text(value: Any, what: str, func: str, limit: int, *, required: bo
         Whether None or an empty text is refused (else both become None).
     allow_newlines : bool
         Whether newlines and tabs are allowed.
+    keep_indent : bool, default=False
+        Keep the first line's indentation (Markdown: an indented first line is a code
+        block): only blank lines before it and whitespace at the end are dropped.
 
     Returns
     -------
@@ -134,8 +138,9 @@ def normalize_text(value: Any, what: str, func: str, limit: int, *, required: bo
     if not isinstance(value, str):
         raise TypeError(f"The {what!r} parameter of {func} must be a str"
                         f"{'' if required else ' or None'}. Got {value!r} instead.")
-    text = unicodedata.normalize("NFC", value.strip())
-    if not text:
+    kept = re.sub(r"\A(?:[ \t]*\r?\n)+", "", value.rstrip()) if keep_indent else value.strip()
+    text = unicodedata.normalize("NFC", kept)
+    if not text.strip():
         if required:
             raise SchemaError(f"{func}: the {what} is empty. Pass a non-empty {what}.")
         return None
