@@ -512,7 +512,7 @@ def _md_document(project, hist: pd.DataFrame) -> str:
     for target, rows in hist.groupby("target", sort=False):
         row = rows.iloc[-1]
         out += [f"## {_md_cell(_title(target, classes))}", "",
-                f"*Revision {int(row['revision_id'])}, applies from {_when(row)}, by "
+                f"*Revision {int(row['revision_id'])}, applies from {_md_cell(_when(row))}, by "
                 f"{_md_cell(str(row['author']))}*", "", _escape_markdown_html(row["text"]), ""]
         for item_id, kind in (row["examples"] or {}).items():
             uri = _data_uri(project, item_id)
@@ -527,7 +527,8 @@ def _md_document(project, hist: pd.DataFrame) -> str:
                 "| --- | --- | --- | --- |"]
         for _, r in rows.iterrows():
             reason = r["reason"] if isinstance(r["reason"], str) else ""
-            out.append(f"| {int(r['revision_id'])} | {_when(r)} | {_md_cell(str(r['author']))} "
+            out.append(f"| {int(r['revision_id'])} | {_md_cell(_when(r))} "
+                       f"| {_md_cell(str(r['author']))} "
                        f"| {_md_cell(reason)} |")
         out.append("")
     return "\n".join(out)

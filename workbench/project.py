@@ -1879,7 +1879,8 @@ def _parse_annotated_at(ann: pd.DataFrame, source, problems) -> None:
 
 
 def _toml_str(value: str) -> str:
+    """A TOML basic string: JSON's escapes, plus DEL (TOML forbids it raw; JSON keeps it)."""
     import json
 
-    return json.dumps(str(value), ensure_ascii=False)
+    return json.dumps(str(value), ensure_ascii=False).replace("\x7f", "\\u007F")
 

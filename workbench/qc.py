@@ -34,6 +34,7 @@ from ._io import atomic_write
 from ._validation import check_fraction, check_int, check_option, latest_annotations
 from .errors import SchemaError
 from .project import QC_DEFAULTS, qc_table_problems
+from .relabel import restore_cell
 
 __all__ = ["QCRound", "plan_qc_round", "export_qc_round", "qc_report", "qc_thresholds",
            "FOCUSES", "EXPORT_FORMATS"]
@@ -121,6 +122,9 @@ def _read_gold(gold, project, func: str) -> dict[str, str]:
             frame = pd.read_parquet(path)
         else:
             frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+            # a CSV the workbench wrote (a release, a vendor batch) guards formula-like
+            # cells with a leading ': undone exactly as on import (relabel.restore_cell)
+            frame = frame.map(restore_cell)
     else:
         raise TypeError(f"The 'gold' parameter of {func} must be a path, a DataFrame "
                         f"(item_id, label) or None. Got {type(gold).__name__} instead.")
@@ -128,14 +132,15 @@ def _read_gold(gold, project, func: str) -> dict[str, str]:
     if missing:
         raise SchemaError(f"{func}: {where} lacks the column(s) {missing}; it needs item_id "
                           f"and label (the verified label). Nothing was written.")
-    ids = frame["item_id"].astype(str).str.strip()
+    known = set(project.items["item_id"].astype(str))
+    raw = frame["item_id"].astype(str)
+    ids = raw.where(raw.isin(known), raw.str.strip())  # an id as written wins over stripped
     labels = frame["label"].astype(str).str.strip()
     blank = (ids == "") | (labels == "") | frame["label"].isna().to_numpy()
     if blank.any():
         rows = (np.flatnonzero(blank.to_numpy()) + 2).tolist()[:5]
         raise SchemaError(f"{func}: {where} has an empty item_id or label on line(s) {rows}. "
                           f"Fill them or drop those rows; nothing was written.")
-    known = set(project.items["item_id"].astype(str))
     unknown = sorted(set(ids) - known)
     if unknown:
         raise SchemaError(f"{func}: {where} names {len(unknown)} item(s) not in the project: "

@@ -360,3 +360,23 @@ def test_effect_of_a_single_class_and_without_times(sample):
             guideline_effect(project, rid, store=store, alpha=1.5)
         assert guideline_effect(project, g.history().iloc[0], store=store,
                                 n_boot=10).attrs["revision_id"] == 1
+
+
+def test_a_hostile_batch_name_is_escaped_and_indented_text_kept(tmp_path):
+    bad = "<img src=x onerror=alert(1)>"
+    items = pd.DataFrame({"item_id": ["a", "b", "c", "d"], "label": ["cat", "dog"] * 2,
+                          "batch": [bad, bad, "w2", "w2"]})
+    ann = pd.DataFrame({"item_id": ["a", "b", "c", "d"], "annotator": "x",
+                        "label": ["cat", "dog"] * 2,
+                        "annotated_at": pd.Timestamp("2026-01-05", tz="UTC")})
+    project = Project.from_frames(items=items, annotations=ann, classes=["cat", "dog"],
+                                  name="n", root=tmp_path)
+    g = Guidelines(project, store=TagStore(f"sqlite:///{tmp_path / 't.db'}",
+                                           item_ids=items["item_id"]))
+    g.revise("cat", "\n    indented code\n\nbody  \n", author="lead", reason="r",
+             effective=bad)
+    assert g.current("cat")["text"] == "    indented code\n\nbody"  # still a code block
+    md = g.export(tmp_path / "g.md", format="md").read_text(encoding="utf-8")
+    assert "<img" not in md and md.count("&lt;img src=x onerror=alert(1)>") == 2
+    html = g.export(tmp_path / "g.html", format="html").read_text(encoding="utf-8")
+    assert "<img src=x" not in html

@@ -771,3 +771,11 @@ def test_open_records_the_input_fingerprint(tmp_path):
     root = write_frames(tmp_path / "p", frames_with_extras())
     assert wb.open_project(root).input_fingerprint == input_fingerprint(root)
     assert wb.Project.from_frames(**shuffled_frames(20)).input_fingerprint is None
+
+
+def test_a_class_name_with_a_del_character_round_trips_through_workbench_toml(tmp_path):
+    classes = ["cat\x7f", "dog"]  # DEL: JSON keeps it raw, TOML forbids it raw
+    items = pd.DataFrame({"item_id": ["a", "b"], "label": classes})
+    root = wb.write_project(wb.Project.from_frames(items=items, classes=classes),
+                            tmp_path / "p")
+    assert wb.open_project(root).classes == classes

@@ -178,6 +178,20 @@ def test_gold_file_instead_of_tags(tmp_path):
     assert r.params["gold_labels"] == {"i03": "fox", "i04": "fox"}  # the file's labels win
 
 
+def test_gold_ids_as_written_and_csv_guards_undone(tmp_path):
+    project = base_project()
+    items = project.items.copy()
+    items.loc[0, "item_id"] = " i01"  # " i01" and "i01" are two items
+    items.loc[5, "item_id"] = "=i05"  # a formula-like id: guarded as "'=i05" in a CSV
+    ann = project.annotations.replace({"item_id": {"i00": " i01", "i05": "=i05"}})
+    project = wb.Project.from_frames(items=items, annotations=ann, classes=CLASSES)
+    path = tmp_path / "gold.csv"
+    pd.DataFrame({"item_id": [" i01", "'=i05", "i07 "], "label": ["fox", "dog", "cat"]}
+                 ).to_csv(path, index=False)
+    r = wb.plan_qc_round(project, 10, gold_share=0.3, focus="random", gold=path)
+    assert r.params["gold_labels"] == {" i01": "fox", "=i05": "dog", "i07": "cat"}
+
+
 # ---------------------------------------------------------------- export
 def planned_with_gold():
     project = base_project(30)
