@@ -330,3 +330,25 @@ def test_images_without_boxes_or_without_detections():
     assert not rows[("b", "wrong_class")].is_issue
     # cleanlab on the same inputs: the image without boxes has the lowest image score
     assert out.groupby("item_id")["image_score"].first().idxmin() == "a"
+
+
+def test_a_crowd_region_and_the_detections_it_absorbs_are_not_issues():
+    # as COCO's matching: a crowd region is neither a mislocated box nor are the people
+    # detected inside it missing boxes; a detection outside it still is
+    items = pd.DataFrame({"item_id": ["i0", "i1"], "filepath": ["a.jpg", "b.jpg"],
+                          "width": 300, "height": 300})
+    boxes = pd.DataFrame({"item_id": ["i0", "i0", "i1"], "label": ["person"] * 3,
+                          "x": [0.0, 200, 10], "y": [0.0, 200, 10], "w": [150.0, 50, 50],
+                          "h": [150.0, 50, 50], "iscrowd": [True, False, False]})
+    pred = pd.DataFrame({"item_id": ["i0"] * 5 + ["i1"], "run": "r", "label": "person",
+                         "x": [5.0, 40, 80, 200, 260, 10], "y": [5.0, 40, 80, 200, 260, 10],
+                         "w": [30.0, 30, 30, 50, 30, 50], "h": [30.0, 30, 30, 50, 30, 50],
+                         "confidence": 0.9})
+    project = wb.Project.from_frames(items, boxes=boxes, predictions=pred, task="detection",
+                                     classes=["person"])
+    out = wb.label_issues(project, run="r")
+    crowd_id = project.boxes.loc[project.boxes["iscrowd"].astype(bool), "box_id"].iloc[0]
+    assert crowd_id not in set(out["box_id"].dropna())
+    missing = out[out["issue_type"] == "missing"]
+    assert missing["pred_id"].tolist() == ["i0/r/p4"]  # the one outside the crowd
+    assert not out.loc[out["issue_type"] != "missing", "is_issue"].any()

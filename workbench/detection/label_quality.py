@@ -17,7 +17,9 @@ non-zero similarity), built here once with numpy instead of three times by clean
 Python loops; the scores equal cleanlab's on the same inputs to float rounding (1e-9
 relative), which the tests check against cleanlab called directly.
 
-Every score is between 0 and 1, and **lower means more likely a label error**.
+Every score is between 0 and 1, and **lower means more likely a label error**. Crowd regions
+(``iscrowd``) are not scored, and the detections inside them are not ``missing`` boxes: COCO's
+matching ignores both, and cleanlab has no notion of a crowd.
 
 Annotator evidence (``use_annotations=True``, the default when the project has annotations):
 the annotators' boxes are clustered by :func:`workbench.detection.consensus.box_consensus`
@@ -72,6 +74,7 @@ def _encode(project, run, func):
     item_index = pd.Index(project.items["item_id"].astype(str))
     boxes = project.boxes
     pred = project.predictions[project.predictions["run"] == run]
+    boxes, pred = _without_crowds(boxes, pred)
     class_index = pd.Index(classes)
     out = {}
     for name, frame in (("box", boxes), ("pred", pred)):
@@ -91,6 +94,44 @@ def _encode(project, run, func):
     return item_index, classes, out
 
 
+def _without_crowds(boxes: pd.DataFrame, pred: pd.DataFrame
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The boxes without crowd regions, the detections without those a crowd absorbs.
+
+    A crowd region (``iscrowd``) marks many objects not boxed one by one; COCO's matching
+    ignores it and the detections inside it (see :mod:`workbench.detection.matching`).
+    cleanlab knows no crowds: given one, it would call the region a mislocated box and its
+    detections missing boxes. A detection is absorbed when its same-class crowd IoU
+    (intersection over the detection's area) is at least 0.5 and no regular box of its
+    class overlaps it at IoU 0.5, the rule COCO applies at that threshold.
+    """
+    if "iscrowd" not in boxes.columns:
+        return boxes, pred
+    crowd = boxes["iscrowd"].fillna(False).astype(bool).to_numpy()
+    if not crowd.any():
+        return boxes, pred
+    absorbed = _overlapping(pred, boxes[crowd], crowd=True)
+    absorbed &= ~_overlapping(pred, boxes[~crowd], crowd=False)
+    return boxes[~crowd], pred[~absorbed]
+
+
+def _overlapping(pred: pd.DataFrame, boxes: pd.DataFrame, *, crowd: bool) -> np.ndarray:
+    """Per detection: whether a box of its image and class overlaps it at COCO IoU >= 0.5."""
+    from .matching import coco_iou
+
+    left = pd.DataFrame({"d": np.arange(len(pred)), "item_id": pred["item_id"].astype(str),
+                         "label": pred["label"].astype(str)})
+    right = pd.DataFrame({"g": np.arange(len(boxes)), "item_id": boxes["item_id"].astype(str),
+                          "label": boxes["label"].astype(str)})
+    pairs = left.merge(right, on=["item_id", "label"])
+    d = pred[["x", "y", "w", "h"]].to_numpy(np.float64)[pairs["d"].to_numpy()].T
+    g = boxes[["x", "y", "w", "h"]].to_numpy(np.float64)[pairs["g"].to_numpy()].T
+    hit = coco_iou(d, g, np.full(len(pairs), crowd)) >= 0.5
+    out = np.zeros(len(pred), bool)
+    out[pairs["d"].to_numpy()[hit]] = True
+    return out
+
+
 def to_cleanlab_inputs(project, run: str | None = None):
     """Convert a detection project's boxes and one run's detections to cleanlab's format.
 
@@ -104,7 +145,8 @@ def to_cleanlab_inputs(project, run: str | None = None):
     Returns
     -------
     labels : list of dict
-        Per image (``project.items`` order): ``bboxes`` (L, 4) in ``x1, y1, x2, y2`` and
+        Per image (``project.items`` order), crowd regions (``iscrowd``) left out with the
+        detections they absorb: ``bboxes`` (L, 4) in ``x1, y1, x2, y2`` and
         ``labels`` (L,) class indices in ``project.classes`` order.
     predictions : list of list of ndarray
         Per image, one (M_k, 5) array ``[x1, y1, x2, y2, confidence]`` per class.
