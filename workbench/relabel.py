@@ -633,6 +633,16 @@ def _require_texts(batch: pd.DataFrame, project, path) -> None:
                       "lists them), or untag the items. Nothing was written or marked sent.")
 
 
+def _shaped(value: Any, kind: type, what: str) -> Any:
+    """``value`` if it is a ``kind`` (a JSON object or list), else the file's error."""
+    if isinstance(value, kind):
+        return value
+    name = "a JSON object" if kind is dict else "a JSON list"
+    raise SchemaError(f"{what} is {type(value).__name__} {str(value)[:40]!r}, not {name}. "
+                      "Import the file Label Studio exported (Export > JSON), unedited; "
+                      "nothing was imported.")
+
+
 def _labelstudio_tasks(batch: pd.DataFrame, project, url_prefix, from_name, to_name) -> list:
     run = project.default_run
     tasks = []
@@ -743,17 +753,20 @@ def _parse_labelstudio(path: Path) -> pd.DataFrame:
     for n, task in enumerate(tasks):
         if not isinstance(task, dict):
             raise SchemaError(f"{path}: task #{n} is not a JSON object.")
-        data = task.get("data") or {}
+        data = _shaped(task.get("data") or {}, dict, f"{path}: task #{n}'s data")
         item_id = data.get("item_id")
         if item_id is None or str(item_id).strip() == "":
             raise SchemaError(f"{path}: task #{n} (id {task.get('id')!r}) has no data.item_id. "
                               "Import tasks exported by workbench (they carry data.item_id).")
-        for ann in task.get("annotations") or []:
+        where = f"{path}: task #{n} (item {item_id!r})"
+        for ann in _shaped(task.get("annotations") or [], list, f"{where}: annotations"):
+            ann = _shaped(ann, dict, f"{where}: an annotation")
             if ann.get("was_cancelled"):
                 continue
             choice = None
-            for res in ann.get("result") or []:
-                value = res.get("value") or {}
+            for res in _shaped(ann.get("result") or [], list, f"{where}: a result list"):
+                res = _shaped(res, dict, f"{where}: a result")
+                value = _shaped(res.get("value") or {}, dict, f"{where}: a result's value")
                 if res.get("type") == "choices" or "choices" in value:
                     choices = value.get("choices") or []
                     if choices:

@@ -288,6 +288,17 @@ def test_bad_labelstudio_json(project, tmp_path):
     path.write_text("{not json")
     with pytest.raises(SchemaError, match="not valid JSON"):
         import_labels(project, path)
+    ok = {"completed_by": 1, "result": [{"type": "choices", "value": {"choices": ["dog"]}}]}
+    for task, what in (({"data": "it1"}, "'s data is str"),
+                       ({"data": {"item_id": "it1"}, "annotations": "x"}, "annotations is str"),
+                       ({"data": {"item_id": "it1"}, "annotations": ["x"]}, "an annotation is"),
+                       ({"data": {"item_id": "it1"}, "annotations": [{**ok, "result": "r"}]},
+                        "a result list is str"),
+                       ({"data": {"item_id": "it1"}, "annotations": [{**ok, "result": ["r"]}]},
+                        "a result is str")):
+        path.write_text(json.dumps([task]))
+        with pytest.raises(SchemaError, match=f"x.json: task #0.*{what}.*nothing was imported"):
+            import_labels(project, path)
 
 
 def test_read_only_session_refuses_export_and_import(project, tmp_path, monkeypatch):
