@@ -570,7 +570,9 @@ def _reimported(project, accepted: pd.DataFrame) -> pd.DataFrame:
     rows = ann[_isin(ann["item_id"], accepted["item_id"])][cols]
     rows = rows.merge(accepted[["item_id", "queued_at"]], on="item_id")
     at = pd.to_datetime(rows["annotated_at"], utc=True)
-    timed = (rows["queued_at"].isna() | (at >= rows["queued_at"])).to_numpy()
+    # an item never queued (marked without its tag) has no re-imported labels: its
+    # annotations are not evidence of a relabelling, and the item stays unresolved
+    timed = (rows["queued_at"].notna() & (at >= rows["queued_at"])).to_numpy()
     keep = timed.copy()
     have = set(rows["item_id"].to_numpy()[timed])
     lacking = accepted[~accepted["item_id"].isin(have) & accepted["queued_at"].notna()]
@@ -805,9 +807,11 @@ def release_labels(project, message: str, *, author: str, accept: str = "verifie
                       "(project.decide) or re-import, and pass the project returned by "
                       "import_labels (report.project).", stacklevel=2)
     if changes.empty:
+        held = (f" ({len(unresolved)} of them unresolved: no label imported after they were "
+                f"queued, or a tie)" if unresolved else "")
         raise ReleaseError(
             f"Nothing to release: the {considered} item(s) {what} the {tag!r} queue or "
-            f"decided already carry those labels in "
+            f"decided{held} already carry their labels in "
             f"{'release ' + str(parent) if parent else 'the dataset'}; nothing was written.")
     labels[pos[differs]] = new_labels[differs]
 

@@ -123,7 +123,7 @@ def test_release_changes_exactly_the_verified_items_and_the_diff_matches(project
     assert label_diff(fresh, 1, 1).n_changed == 0
 
     # a second release with nothing new: refused, nothing written
-    with pytest.raises(ReleaseError, match="already carry those labels in release 1"):
+    with pytest.raises(ReleaseError, match="already carry their labels in release 1"):
         fresh.release_labels("again", author="lead")
     assert sorted(p.name for p in folder.parent.iterdir() if p.name.isdigit()) == ["1"]
     # accept='relabeled' takes it6 too, on top of release 1
@@ -187,6 +187,21 @@ def test_nothing_verified_or_decided_is_a_clear_error(project, tmp_path):
     mem = wb.Project.from_frames(items=_frames()[0], classes=CLASSES)
     with pytest.raises(ValueError, match="needs a project opened from a folder"):
         mem.release_labels("x", author="lead")
+
+
+def test_an_item_marked_verified_without_being_queued_keeps_its_label(tmp_path):
+    items = pd.DataFrame({"item_id": ["a", "b"], "label": ["cat", "cat"]})
+    ann = pd.DataFrame({"item_id": ["a", "a", "b", "b"], "annotator": ["x", "y", "x", "y"],
+                        "label": ["dog", "dog", "cat", "cat"],
+                        "annotated_at": pd.Timestamp("2026-01-05", tz="UTC")})
+    project = wb.open_project(wb.write_project(wb.Project.from_frames(
+        items=items, annotations=ann, classes=["cat", "dog"], name="n"), tmp_path / "p"))
+    RelabelQueue(project, store=_store(project)).mark(["a"], "verified")  # never tagged
+    # its old annotations are no relabelling: unresolved, nothing to release
+    with pytest.warns(UserWarning, match="1 item\\(s\\) verified in the 'relabel' queue have "
+                                         "no label imported after they were queued"), \
+            pytest.raises(ReleaseError, match="1 of them unresolved"):
+        project.release_labels("r", author="lead")
 
 
 def _release_in_child(root, barrier, queue):
