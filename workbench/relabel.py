@@ -11,8 +11,9 @@ The queue is every item carrying a tag (``relabel`` by default) in the project's
   (atomically, with a backup), marks the items ``relabeled`` and reports what changed, per
   slice.
 
-Both are idempotent: exporting the same queue twice writes the same file, importing the same
-results twice adds nothing. Exports are lossless: every legal id and label reads back
+Both are idempotent: exporting the same queue twice sends the same items with the same
+content (a CSV or JSON Lines file differs only in their ``status``, ``sent`` the second time),
+importing the same results twice adds nothing. Exports are lossless: every legal id and label reads back
 exactly from its own export, in every format (in a CSV, formula-like cells carry a guard
 that :func:`restore_cell` undoes exactly; see :func:`neutralize_cell`).
 """

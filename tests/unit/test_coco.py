@@ -339,6 +339,11 @@ def test_bad_iscrowd_and_categories(tmp_path):
     data["categories"][1]["name"] = "dog"
     with pytest.raises(SchemaError, match=r"category name 'dog' is used by ids 18 and 1"):
         wb.import_coco(write_json(tmp_path / "i.json", data), tmp_path / "project")
+    data = copy.deepcopy(INSTANCES)
+    data["categories"][1]["id"] = "x"
+    with pytest.raises(SchemaError, match=r"category ids mix integers \(18\) and strings "
+                                          r"\('x'\)"):
+        wb.import_coco(write_json(tmp_path / "i.json", data), tmp_path / "project")
 
 
 def test_box_outside_its_image_is_reported_in_coco_terms(tmp_path):

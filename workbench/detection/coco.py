@@ -285,8 +285,9 @@ def _categories(entries: list, file: str, problems: _Problems) -> list[tuple[int
         cid, cname = cat["id"], cat["name"]
         if not (_is_int(cid) or isinstance(cid, str)) or not isinstance(cname, str) \
                 or not cname.strip():
-            problems.error(file, f"categories[{k}]: id must be an integer and name a non-empty "
-                                 f"string; got id {cid!r}, name {cname!r}.", **where)
+            problems.error(file, f"categories[{k}]: id must be an integer (or a string) and "
+                                 f"name a non-empty string; got id {cid!r}, name {cname!r}.",
+                           **where)
             continue
         if cid in seen_ids:
             problems.error(file, f"category id {cid!r} is used by categories[{seen_ids[cid]}] "
@@ -303,6 +304,14 @@ def _categories(entries: list, file: str, problems: _Problems) -> list[tuple[int
     if not out and not problems.errors:
         problems.error(file, "'categories' is empty: a COCO file needs at least one category "
                              "(id and name).")
+    kinds = {isinstance(cid, str) for cid, _ in out}
+    if len(kinds) > 1:  # cannot be ordered (nor matched to annotations) consistently
+        ints = next(cid for cid, _ in out if not isinstance(cid, str))
+        text = next(cid for cid, _ in out if isinstance(cid, str))
+        problems.error(file, f"category ids mix integers ({ints!r}) and strings ({text!r}); "
+                             "give every category an integer id (COCO) or every one a "
+                             "string.", column="categories")
+        return []
     return out
 
 
