@@ -10,8 +10,10 @@ A project is a folder::
       annotations.csv|.parquet  optional: item_id, annotator, label [, annotated_at]
       predictions.csv|.parquet  optional: item_id, run, label [, confidence] [, prob_<class>...]
 
-IDs and labels are always read as strings. Every problem found is reported with the file,
-the line (CSV) or row (Parquet, 0-based), the column and how to fix it.
+IDs and labels are always read as strings, and so are the CSV columns ``workbench.toml``
+lists under ``[csv_text_columns]`` (per table; written by :func:`write_project`). Every
+problem found is reported with the file, the line (CSV) or row (Parquet, 0-based), the
+column and how to fix it.
 """
 
 from __future__ import annotations
@@ -82,6 +84,10 @@ _CODED_COLUMNS = {
 }
 _TOML_KEYS = {"name": str, "classes": list, "default_run": str, "image_root": str,
               "task": str}
+#: The ``workbench.toml`` table naming, per CSV table, the columns of text that a CSV reader
+#: would otherwise take for numbers, booleans or dates (``"007"``, ``"TRUE"``): written by
+#: :func:`write_project` in CSV format, so that opening the folder again gives equal frames.
+CSV_TEXT_KEY = "csv_text_columns"
 #: The ``[qc]`` table of ``workbench.toml``: pass/fail thresholds of
 #: :func:`workbench.qc_report`, and their ranges (kept in ``Project.info["qc"]``).
 QC_DEFAULTS = {"min_gold_accuracy": 0.9, "min_kappa": 0.6}
@@ -232,7 +238,9 @@ def _check_header(names: list[str], file: str, problems: _Problems) -> bool:
     return ok
 
 
-def _read_csv(path: Path, kind: str, problems: _Problems) -> pd.DataFrame | None:
+def _read_csv(path: Path, kind: str, problems: _Problems,
+              text_columns: tuple = ()) -> pd.DataFrame | None:
+    """Read a CSV table; ids, labels and ``text_columns`` as strings (see CSV_TEXT_KEY)."""
     file = path.name
     data = path.read_bytes()
     if not data.strip(b" \t\r\n\xef\xbb\xbf"):
@@ -257,7 +265,7 @@ def _read_csv(path: Path, kind: str, problems: _Problems) -> pd.DataFrame | None
     names = [h.strip() for h in header]
     if not _check_header(names, file, problems):
         return None
-    strings = {c: str for c in _STRING_COLUMNS[kind] if c in names}
+    strings = {c: str for c in (*_STRING_COLUMNS[kind], *text_columns) if c in names}
     try:
         frame = pd.read_csv(
             io.StringIO(text),
@@ -324,13 +332,19 @@ def _read_parquet(path: Path, kind: str, problems: _Problems,
     return table.to_pandas()
 
 
-def _read_table(path: Path, kind: str, problems: _Problems,
-                coded: dict | None = None) -> tuple[pd.DataFrame | None, _Source]:
-    """Read a CSV or Parquet table; ``coded`` as in :func:`_read_parquet` (Parquet only)."""
+def _read_table(path: Path, kind: str, problems: _Problems, coded: dict | None = None,
+                config: dict | None = None) -> tuple[pd.DataFrame | None, _Source]:
+    """Read a CSV or Parquet table; ``coded`` as in :func:`_read_parquet` (Parquet only).
+
+    ``config``: the project's ``workbench.toml``; a CSV's columns it lists under
+    :data:`CSV_TEXT_KEY` are read as text.
+    """
     source = _Source(path.name, csv=path.suffix == ".csv")
     try:
         if source.csv:
-            return _read_csv(path, kind, problems), source
+            listed = ((config or {}).get(CSV_TEXT_KEY) or {}).get(path.stem) or ()
+            text = tuple(c for c in listed if isinstance(c, str))
+            return _read_csv(path, kind, problems, text), source
         return _read_parquet(path, kind, problems, coded), source
     except PermissionError as exc:
         problems.error(path.name, f"cannot read the file: {exc}. Check its permissions.")
@@ -1549,7 +1563,8 @@ def _read_and_build(root: Path, config: dict, problems: _Problems, bar=None
             frames[kind], sources[kind] = None, _Source(f"{kind}.csv")
             continue
         coded[kind] = {}
-        frames[kind], sources[kind] = _read_table(path_, kind, problems, coded[kind])
+        frames[kind], sources[kind] = _read_table(path_, kind, problems, coded[kind],
+                                                  config=config)
     if frames["items"] is None:
         return None
     _stage(bar, "validate")
@@ -1812,23 +1827,26 @@ def write_project(project: Project, directory: str | os.PathLike, *,
 
         return write_detection_project(project, directory, format=format)
     root = Path(directory)
-    _write_tables(root, {"items": project.items, "annotations": project.annotations,
-                        "predictions": project.predictions}, format)
-    atomic_write(root / "workbench.toml",
-                 lambda fh: fh.write("\n".join(_toml_lines(project)) + "\n"))
+    text = _write_tables(root, {"items": project.items, "annotations": project.annotations,
+                                "predictions": project.predictions}, format)
+    lines = _toml_lines(project) + csv_text_lines(text)
+    atomic_write(root / "workbench.toml", lambda fh: fh.write("\n".join(lines) + "\n"))
     return root
 
 
-def _write_tables(root: Path, tables: dict[str, pd.DataFrame], format: str) -> None:
+def _write_tables(root: Path, tables: dict[str, pd.DataFrame], format: str
+                  ) -> dict[str, list[str]]:
     """Write a project's tables into ``root`` atomically, one format, as ``<kind>.<format>``.
 
     The other format's copy of each table is removed, so the folder holds one copy; an
     empty table other than ``items`` is not written (an existing file of it is removed).
+    Returns, in CSV format, each written table's text columns (:func:`_csv_text_columns`).
     """
     from ._io import atomic_write, csv_line_end
 
     root.mkdir(parents=True, exist_ok=True)
     other = "parquet" if format == "csv" else "csv"
+    text: dict[str, list[str]] = {}
     for kind, frame in tables.items():
         stale = root / f"{kind}.{other}"
         if stale.exists():
@@ -1842,9 +1860,34 @@ def _write_tables(root: Path, tables: dict[str, pd.DataFrame], format: str) -> N
             atomic_write(target, lambda fh, frame=frame: frame.to_csv(
                 fh, index=False, lineterminator=csv_line_end(frame),
                 date_format="%Y-%m-%dT%H:%M:%S.%fZ"))
+            text[kind] = _csv_text_columns(frame)
         else:
             atomic_write(target, lambda fh, frame=frame: frame.to_parquet(fh, index=False),
                          binary=True)
+    return {kind: cols for kind, cols in text.items() if cols}
+
+
+def _csv_text_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns of ``frame`` holding text only (missing cells aside), in order."""
+    out = []
+    for col in frame.columns:
+        values = frame[col]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            values = values.astype(object)
+        if pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values):
+            present = values.dropna()
+            if len(present) and all(isinstance(v, str) for v in present.to_numpy()):
+                out.append(str(col))
+    return out
+
+
+def csv_text_lines(text: dict[str, list[str]]) -> list[str]:
+    """The ``[csv_text_columns]`` table of ``workbench.toml`` (no lines when empty)."""
+    if not text:
+        return []
+    return ["", f"[{CSV_TEXT_KEY}]"] + [
+        f"{_toml_str(kind)} = [" + ", ".join(_toml_str(c) for c in cols) + "]"
+        for kind, cols in text.items()]
 
 
 def _toml_lines(project) -> list[str]:

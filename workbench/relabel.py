@@ -12,10 +12,10 @@ The queue is every item carrying a tag (``relabel`` by default) in the project's
   slice.
 
 Both are idempotent: exporting the same queue twice sends the same items with the same
-content (a CSV or JSON Lines file differs only in their ``status``, ``sent`` the second time),
-importing the same results twice adds nothing. Exports are lossless: every legal id and label reads back
-exactly from its own export, in every format (in a CSV, formula-like cells carry a guard
-that :func:`restore_cell` undoes exactly; see :func:`neutralize_cell`).
+content (a CSV or JSON Lines file differs only in their ``status``, ``sent`` the second
+time), importing the same results twice adds nothing. Exports are lossless: every legal id
+and label reads back exactly from its own export, in every format (in a CSV, formula-like
+cells carry a guard that :func:`restore_cell` undoes exactly; see :func:`neutralize_cell`).
 """
 
 from __future__ import annotations

@@ -779,3 +779,27 @@ def test_a_class_name_with_a_del_character_round_trips_through_workbench_toml(tm
     root = wb.write_project(wb.Project.from_frames(items=items, classes=classes),
                             tmp_path / "p")
     assert wb.open_project(root).classes == classes
+
+
+@pytest.mark.parametrize("task", ["classification", "detection"])
+def test_csv_text_that_looks_like_numbers_reads_back_as_text(tmp_path, task):
+    items = pd.DataFrame({"item_id": ["a", "b", "c"], "label": ["cat", "dog", "cat"],
+                          "code": ["007", "1e3", None], "flag": ["TRUE", "false", "x"],
+                          "day": ["2026-01-05", "2026-01-06", "n/a"],
+                          "weight": [1.5, 2.0, None], "ok": [True, False, True]})
+    extra = {}
+    if task == "detection":
+        items = items.drop(columns="label").assign(filepath=["a.png", "b.png", "c.png"],
+                                                   width=10, height=10)
+        extra["boxes"] = pd.DataFrame({"item_id": ["a"], "label": ["cat"], "x": [1.0],
+                                       "y": [1.0], "w": [2.0], "h": [2.0], "part": ["0012"]})
+    project = wb.Project.from_frames(items=items, classes=["cat", "dog"], task=task, **extra)
+    root = wb.write_project(project, tmp_path / "p", format="csv")
+    assert "[csv_text_columns]" in (root / "workbench.toml").read_text(encoding="utf-8")
+    back = wb.open_project(root)
+    for col in ("code", "flag", "day"):
+        assert back.items[col].tolist() == project.items[col].tolist(), col
+    assert back.items["weight"].tolist()[:2] == [1.5, 2.0]
+    assert back.items["ok"].tolist() == [True, False, True]
+    if task == "detection":
+        assert back.boxes["part"].tolist() == ["0012"]

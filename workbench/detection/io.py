@@ -67,6 +67,7 @@ from ..project import (
     _validate_items,
     _validate_probs,
     _write_tables,
+    csv_text_lines,
 )
 
 __all__ = [
@@ -212,7 +213,7 @@ def load_detection(root: Path, config: dict, problems: _Problems) -> DetectionPr
         if path is None:
             frames[stem], sources[stem] = None, _Source(f"{stem}.csv")
             continue
-        frames[stem], sources[stem] = _read_table(path, kind, problems)
+        frames[stem], sources[stem] = _read_table(path, kind, problems, config=config)
     if frames["items"] is None:
         return None
     try:
@@ -283,13 +284,14 @@ def write_detection_project(project: DetectionProject, directory: str | os.PathL
     from .._io import atomic_write
 
     root = Path(directory)
-    _write_tables(root, {"items": project.items, "boxes": project.boxes,
-                        "annotations": project.annotations,
-                        "predictions": project.predictions}, format)
+    text = _write_tables(root, {"items": project.items, "boxes": project.boxes,
+                                "annotations": project.annotations,
+                                "predictions": project.predictions}, format)
     lines = _toml_lines(project)
     coco = project.info.get("coco")
     if isinstance(coco, dict) and coco:
         lines += ["", "[coco]"] + [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in coco.items()]
+    lines += csv_text_lines(text)
     atomic_write(root / "workbench.toml", lambda fh: fh.write("\n".join(lines) + "\n"))
     return root
 
