@@ -708,8 +708,8 @@ def _records(frame: pd.DataFrame, columns: list[str], kind: str, coco: dict) -> 
         if col in json_cols:
             loads = json.loads
             for row, value, ok in zip(rows, values, present, strict=True):
-                if ok:
-                    row[key] = loads(value)
+                if ok:  # a CSV written before [csv_text_columns] typed some JSON already
+                    row[key] = loads(value) if isinstance(value, str) else _plain(value)
         elif col in int_cols:
             for row, value, ok in zip(rows, values, present, strict=True):
                 if ok:
