@@ -1001,7 +1001,11 @@ def label_diff(project, a: int | None, b: int | None) -> LabelDiff:
     LabelDiff
         ``items`` (every item whose label differs, with the release that changed it and
         where the label came from: annotators, import files, decision), ``by_class`` and
-        ``by_slice``. :func:`trace` tells the whole story of one item.
+        ``by_slice``, over the items both releases hold (an item added after a release is
+        not a label change; ``label_diff(p, a, b)`` and ``label_diff(p, b, a)`` compare the
+        same items). ``by_class`` lists the project's classes, then any label of either
+        release that is no class any more (renamed). :func:`trace` tells the whole story of
+        one item.
 
     Raises
     ------
@@ -1024,8 +1028,11 @@ def label_diff(project, a: int | None, b: int | None) -> LabelDiff:
     ids, new = _label_arrays(project, b)
     left_ids, old = _label_arrays(project, a)
     if not left_ids.equals(ids):  # items added or removed between the two: align on ids
-        pos = pc.index_in(ids, value_set=left_ids)
-        old = old.take(pos)
+        # the items both hold: an item added after a release is no label change, and
+        # diff(a, b) and diff(b, a) compare the same items
+        both = pc.is_in(ids, value_set=left_ids)
+        ids, new = ids.filter(both), new.filter(both)
+        old = old.take(pc.index_in(ids, value_set=left_ids))
     changed_arr = pc.or_(pc.fill_null(pc.not_equal(old, new), False),
                          pc.xor(pc.is_null(old), pc.is_null(new)))
     changed = changed_arr.to_numpy(zero_copy_only=False).astype(bool)
@@ -1038,7 +1045,8 @@ def label_diff(project, a: int | None, b: int | None) -> LabelDiff:
     items["release"] = items["release"].astype("Int64")
     items = items[["item_id", "old_label", "new_label", "release"] + _CHANGE_COLUMNS[3:]]
 
-    classes = list(project.classes)
+    classes = list(project.classes)  # then labels of a release no class has now (renamed)
+    classes += sorted((set(_counts(old)) | set(_counts(new))) - set(classes))
     by_class = pd.DataFrame({"class": pd.array(classes, dtype="str")})
     for name, values in (("n_before", old), ("n_after", new),
                          ("n_left", old.filter(changed_arr)),
@@ -1334,7 +1342,11 @@ def export_release(project, path, *, release: int | None = None,
 
 
 def _coco(labels: pd.DataFrame, classes: list[str], number: int, sha: str | None) -> dict:
-    cat = {c: k + 1 for k, c in enumerate(classes)}
+    # the project's classes, then labels of the release no class has now (a class renamed
+    # in workbench.toml after the release)
+    known = set(classes)
+    extra = sorted({v for v in labels["label"] if isinstance(v, str) and v not in known})
+    cat = {c: k + 1 for k, c in enumerate([*classes, *extra])}
     has_fp = "filepath" in labels.columns
     images, annotations = [], []
     for k, row in enumerate(labels.itertuples(index=False)):

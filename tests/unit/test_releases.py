@@ -402,3 +402,34 @@ def test_sample_relabel_round_with_vendor_times_changes_exactly_the_verified_ite
     at1 = wb.open_project(root, release=1)
     assert (at1.items.set_index("item_id").loc[verified, "label"]
             == truth.loc[verified, "true_label"]).all()
+
+
+def test_diff_is_symmetric_and_a_renamed_class_still_exports(project, tmp_path):
+    fresh = _relabel_round(project, tmp_path, {"it1": ["cat", "cat"]}, verify=["it1"])
+    fresh.release_labels("round 1", author="lead")
+    items = fresh.items.copy()
+    items = pd.concat([items, pd.DataFrame({"item_id": ["new"], "filepath": ["images/n.png"],
+                                            "label": ["dog"], "site": ["north"]})],
+                      ignore_index=True)
+    items.to_csv(project.root / "items.csv", index=False)
+    now = wb.open_project(project.root)
+    forth, back = label_diff(now, 1, 0), label_diff(now, 0, 1)
+    assert forth.items["item_id"].tolist() == back.items["item_id"].tolist() == ["it1"]
+    assert (forth.by_class["n_before"].tolist() == back.by_class["n_after"].tolist())
+    # a class renamed in workbench.toml after the release: its labels still export and count
+    toml = project.root / "workbench.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace('"dog"', '"hound"'),
+                    encoding="utf-8")
+    for table in ("items.csv", "annotations.csv"):
+        frame = pd.read_csv(project.root / table, dtype=str)
+        frame.assign(label=frame["label"].replace({"dog": "hound"})).to_csv(
+            project.root / table, index=False)
+    renamed = wb.open_project(project.root)
+    doc = json.loads(wb.export_release(renamed, tmp_path / "r.json", release=1,
+                                       format="coco").read_text(encoding="utf-8"))
+    names = {c["id"]: c["name"] for c in doc["categories"]}
+    assert sorted(names.values()) == ["cat", "dog", "hound"]
+    assert sum(names[a["category_id"]] == "dog" for a in doc["annotations"]) == 3  # it1: cat
+    by_class = label_diff(renamed, 1, 0).by_class.set_index("class")
+    assert by_class.loc["dog", "n_before"] == 3 and by_class.loc["hound", "n_after"] == 4
+    assert by_class["n_before"].sum() == by_class["n_after"].sum() == 8
