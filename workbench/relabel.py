@@ -955,14 +955,16 @@ class ImportReport:
         ``'labelstudio'``, ``'csv'`` or ``'jsonl'``.
     labels : DataFrame
         Every row read: ``item_id``, ``annotator``, ``label``, ``annotated_at``, ``kind``
-        (``'new'``, ``'changed'``, ``'duplicate'``) and ``previous_label`` (the annotator's
-        label for the item before the import, NA if none).
-    new, changed, duplicates : DataFrame
+        (``'new'``, ``'changed'``, ``'older'``, ``'duplicate'``) and ``previous_label``
+        (the annotator's label for the item before the import, NA if none).
+    new, changed, older, duplicates : DataFrame
         The rows of ``labels`` that are labels from an annotator new to the item, labels
-        replacing the annotator's previous different label, and labels already recorded
-        (skipped).
-    n_rows, n_new, n_changed, n_duplicates : int
-        ``len(labels)``, ``len(new)``, ``len(changed)``, ``len(duplicates)``.
+        replacing the annotator's previous different label, labels dated before the
+        annotator's current one (added to the history; the current label stays), and
+        labels already recorded (skipped).
+    n_rows, n_new, n_changed, n_older, n_duplicates : int
+        ``len(labels)``, ``len(new)``, ``len(changed)``, ``len(older)``,
+        ``len(duplicates)``.
     items_agreeing_before, items_agreeing_after : int
         Imported items whose annotators all agree, before and after.
     per_slice : DataFrame
@@ -1007,6 +1009,11 @@ class ImportReport:
         return self._of_kind("changed")
 
     @property
+    def older(self) -> pd.DataFrame:
+        """Rows read dated before the annotator's current label (history only)."""
+        return self._of_kind("older")
+
+    @property
     def duplicates(self) -> pd.DataFrame:
         """Rows read that were already recorded (skipped)."""
         return self._of_kind("duplicate")
@@ -1027,14 +1034,20 @@ class ImportReport:
         return len(self.changed)
 
     @property
+    def n_older(self) -> int:
+        """``len(older)``."""
+        return len(self.older)
+
+    @property
     def n_duplicates(self) -> int:
         """``len(duplicates)``."""
         return len(self.duplicates)
 
     def summary(self) -> str:
         """One line: counts and agreement before/after."""
+        older = f"{self.n_older} older (history only), " if self.n_older else ""
         return (f"{self.n_rows} labels read from {self.path.name}: {self.n_new} new, "
-                f"{self.n_changed} changed, {self.n_duplicates} duplicate; items agreeing "
+                f"{self.n_changed} changed, {older}{self.n_duplicates} duplicate; items agreeing "
                 f"{self.items_agreeing_before} -> {self.items_agreeing_after}; "
                 f"{self.n_relabeled} queue items marked relabeled.")
 
@@ -1163,9 +1176,12 @@ def import_labels(project, path, *, format: str = "labelstudio", tag: str = "rel
         if "annotated_at" in before.columns:
             before["annotated_at"] = pd.to_datetime(before["annotated_at"], utc=True)
         now = pd.Timestamp.now(tz="UTC").as_unit("us")
+        _check_conflicting_rows(labels, path, format)
         latest = latest_annotations(before) if len(before) else before
-        state = {(i, a): lab for i, a, lab in zip(latest["item_id"], latest["annotator"],
-                                                  latest["label"], strict=True)}
+        times = latest["annotated_at"] if "annotated_at" in latest.columns else \
+            pd.Series(pd.NaT, index=latest.index)
+        state = {(i, a): (lab, t) for i, a, lab, t in zip(
+            latest["item_id"], latest["annotator"], latest["label"], times, strict=True)}
         exact = set()
         if "annotated_at" in before.columns:
             exact = set(zip(before["item_id"], before["annotator"], before["label"],
@@ -1175,13 +1191,16 @@ def import_labels(project, path, *, format: str = "labelstudio", tag: str = "rel
         kinds, previous = {}, {}
         for idx, i, a, lab, t in zip(order.index, order["item_id"], order["annotator"],
                                      order["label"], order["annotated_at"], strict=True):
-            prev = state.get((i, a))
+            prev, prev_t = state.get((i, a), (None, pd.NaT))
             previous[idx] = prev
             if prev == lab or (not pd.isna(t) and (i, a, lab, t) in exact):
                 kinds[idx] = "duplicate"
                 continue
+            if prev is not None and not pd.isna(t) and not pd.isna(prev_t) and t < prev_t:
+                kinds[idx] = "older"  # history only: the annotator's later label stays
+                continue
             kinds[idx] = "new" if prev is None else "changed"
-            state[(i, a)] = lab
+            state[(i, a)] = (lab, t)
         labels["kind"] = pd.array([kinds[k] for k in labels.index], dtype="str")
         labels["previous_label"] = pd.array([previous[k] for k in labels.index], dtype="str")
         added = labels[labels["kind"] != "duplicate"]
@@ -1232,6 +1251,28 @@ def import_labels(project, path, *, format: str = "labelstudio", tag: str = "rel
         items_agreeing_after=int(agree_a.fillna(False).sum()), per_slice=per_slice,
         written=written, annotations_path=target, backup_path=backup,
         n_relabeled=n_relabeled, project=refreshed)
+
+
+def _check_conflicting_rows(labels: pd.DataFrame, path: Path, format: str) -> None:
+    """Refuse a file giving one annotator two labels for an item at the same time.
+
+    Rows without a time count as the import's time, so two such rows conflict too.
+    """
+    keyed = labels[["item_id", "annotator", "label"]].assign(
+        _t=labels["annotated_at"].astype("string").fillna("(no time)"))
+    n = keyed.groupby(["item_id", "annotator", "_t"], sort=False)["label"].transform("nunique")
+    bad = n.to_numpy() > 1
+    if not bad.any():
+        return
+    rows = np.flatnonzero(bad)
+    first = labels.iloc[rows[0]]
+    offset = {"csv": 2, "jsonl": 1}.get(format)  # a header line; JSON Lines from line 1
+    where = (f"lines {(rows[:6] + offset).tolist()}" if offset is not None
+             else f"annotations at positions {rows[:6].tolist()}")
+    raise SchemaError(f"{path.name}: annotator {first['annotator']!r} gives item "
+                      f"{first['item_id']!r} different labels at the same time ({where}). "
+                      "Keep one label per item, annotator and time (or give the rows their "
+                      "annotated_at); nothing was imported.")
 
 
 def _or_none(frame: pd.DataFrame) -> pd.DataFrame | None:

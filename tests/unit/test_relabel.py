@@ -603,3 +603,26 @@ def test_queue_statuses_rule():
     assert queue_statuses([None, "sent"]).tolist() == ["queued", "sent"]
     with pytest.raises(ValueError, match="same length"):
         queue_statuses(["sent"], tagged_at=t, status_at=t)
+
+
+def test_import_keeps_the_later_label_and_refuses_conflicting_rows(project, tmp_path):
+    # ann1 labelled it0 'cat' on 2026-01-05; a vendor file dated earlier is history only
+    path = tmp_path / "v.csv"
+    path.write_text("item_id,annotator,label,annotated_at\nit0,ann1,dog,2026-01-01T00:00:00Z\n")
+    report = import_labels(project, path, format="csv")
+    assert (report.n_older, report.n_changed) == (1, 0)
+    assert report.older["previous_label"].tolist() == ["cat"]
+    assert "1 older (history only)" in report.summary()
+    now = report.project.annotations
+    latest = now[(now["item_id"] == "it0") & (now["annotator"] == "ann1")].sort_values(
+        "annotated_at")
+    assert latest["label"].tolist() == ["dog", "cat"]  # kept in the history, cat current
+    assert import_labels(report.project, path, format="csv").n_duplicates == 1
+    # one annotator, one item, one time, two labels: which one? refused, by line
+    bad = tmp_path / "bad.csv"
+    bad.write_text("item_id,annotator,label\nit2,v,cat\nit3,v,dog\nit2,v,dog\n")
+    before = (project.root / "annotations.csv").read_bytes()
+    with pytest.raises(SchemaError, match=r"bad.csv: annotator 'v' gives item 'it2' different "
+                                          r"labels at the same time \(lines \[2, 4\]\)"):
+        import_labels(report.project, bad, format="csv")
+    assert (project.root / "annotations.csv").read_bytes() == before  # nothing written
