@@ -213,6 +213,11 @@ def test_export_of_the_detection_sample_evaluates_like_detection_metrics(tmp_pat
     assert again.boxes[["x", "y", "w", "h"]].equals(project.boxes[["x", "y", "w", "h"]])
     assert again.boxes["label"].tolist() == project.boxes["label"].tolist()
     assert again.boxes["occluded"].tolist() == project.boxes["occluded"].tolist()
+    # with the project's own ids (COCO's are 1..N; the export kept them as wb_*_id)
+    assert gt["images"][0]["wb_item_id"] == project.items.loc[0, "item_id"]
+    assert again.items["item_id"].tolist() == project.items["item_id"].tolist()
+    assert again.boxes["box_id"].tolist() == project.boxes["box_id"].tolist()
+    assert "wb_item_id" not in again.items.columns and "wb_box_id" not in again.boxes.columns
 
 
 def test_export_errors(tmp_path, coco, sample_project):

@@ -5,14 +5,15 @@ The mapping (what the round trip relies on):
 ============================  =============================================================
 COCO                          project
 ============================  =============================================================
-``images[].id``               ``items.item_id`` = ``str(id)``
+``images[].id``               ``items.item_id`` = ``str(id)`` (``wb_item_id`` when every
+                              image has a distinct one: the id a workbench export kept)
 ``images[].file_name``        ``items.filepath``, unchanged; ``images_root`` becomes the
                               project's ``image_root`` (relative to the project folder)
 ``images[].width/height``     ``items.width/height``
 other image keys              image metadata columns (``license``, ``coco_url``, ...)
 ``categories``                ``classes``, in category id order; ``[coco] category_ids``
                               in ``workbench.toml`` maps each class to its id
-``annotations[].id``          ``boxes.box_id`` = ``str(id)``
+``annotations[].id``          ``boxes.box_id`` = ``str(id)`` (or ``wb_box_id``, likewise)
 ``image_id`` / ``category_id`` ``boxes.item_id`` / ``boxes.label`` (the category's name)
 ``bbox``                      ``boxes.x, y, w, h``
 ``iscrowd``                   ``boxes.iscrowd`` (bool)
@@ -427,6 +428,9 @@ def _images(images: list, file: str, problems: _Problems):
         return None, None, layout
     raw_ids = _column(images, "id")
     ids, strings = _ids(raw_ids, file, "images", problems)
+    own = _own_ids(images, ITEM_ID_KEY)
+    if own is not None:  # a workbench export: the item ids it renumbered
+        ids, strings = own, True
     layout["string_ids"] = strings
     frame = {"item_id": ids}
     names = _column(images, "file_name")
@@ -441,8 +445,23 @@ def _images(images: list, file: str, problems: _Problems):
         values = _column(images, key)
         if any(v is not None for v in values):
             frame[key] = pd.Series(values, dtype=object)  # checked by the project format
-    _extra_columns(images, "items", {"id", "file_name", "width", "height"}, frame, layout)
+    used = {"id", "file_name", "width", "height"} | ({ITEM_ID_KEY} if own is not None else set())
+    _extra_columns(images, "items", used, frame, layout)
     return pd.DataFrame(frame), dict(zip(raw_ids, ids, strict=True)), layout
+
+
+#: Keys :func:`export_coco` adds where COCO's integer ids replace the project's own ids
+#: (which :func:`import_coco` then reads back): on images and on annotations.
+ITEM_ID_KEY, BOX_ID_KEY = "wb_item_id", "wb_box_id"
+
+
+def _own_ids(records: list, key: str) -> pd.Series | None:
+    """The ids under ``key`` when every record has a distinct non-empty str one, else None."""
+    values = _values(records, key)
+    if not values or not all(isinstance(v, str) and v for v in values):
+        return None
+    ids = pd.Series(values, dtype="str")
+    return None if ids.duplicated().any() else ids
 
 
 def _boxes_array(records: list, file: str, what: str, problems: _Problems) -> np.ndarray:
@@ -518,6 +537,9 @@ def _annotations(anns: list, file: str, image_ids: dict, by_id: dict, problems: 
     if image_ids is None:
         return None, layout
     box_ids, strings = _ids(_column(anns, "id"), file, "annotations", problems)
+    own = _own_ids(anns, BOX_ID_KEY)
+    if own is not None:  # a workbench export: the box ids it renumbered
+        box_ids, strings = own, True
     layout["string_ids"] = strings
     items = _references(anns, "image_id", image_ids, file, "annotations", "image id",
                         problems, "Add those images to 'images', or delete the annotations.")
@@ -544,7 +566,8 @@ def _annotations(anns: list, file: str, image_ids: dict, by_id: dict, problems: 
             [None if s is _ABSENT else encode(s) for s in _values(anns, "segmentation")],
             dtype="str")
         layout.setdefault("json_columns", []).append("segmentation")
-    used = set(_COCO_KEYS["boxes"]) | {"segmentation"}
+    used = set(_COCO_KEYS["boxes"]) | {"segmentation"} | ({BOX_ID_KEY} if own is not None
+                                                          else set())
     _extra_columns(anns, "boxes", used, frame, layout, keys)
     return pd.DataFrame(frame), layout
 
@@ -629,8 +652,11 @@ def export_coco(project, path: str | os.PathLike, *, source: str = "boxes") -> P
     A project imported with :func:`import_coco` is written back as it was read: the same
     ids, category ids, keys and values (floats as Python writes them), in the same order.
     Otherwise the ids are: the item/box id when every one is a whole number, else 1..N in
-    row order; category ids 1..K in class order (after the recorded ones). Every
-    annotation gets ``iscrowd`` (0/1) and an ``area`` (the ``area`` column, else ``w * h``).
+    row order, and then each image keeps its item id as ``wb_item_id`` and each annotation
+    its box id as ``wb_box_id``, which :func:`import_coco` reads back as the ids (so the
+    export re-imports with the project's own ids); category ids 1..K in class order (after
+    the recorded ones). Every annotation gets ``iscrowd`` (0/1) and an ``area`` (the
+    ``area`` column, else ``w * h``).
 
     Raises
     ------
@@ -737,8 +763,12 @@ def _export_images(project, image_ids: list, coco: dict) -> list[dict]:
     width = items["width"].tolist()
     height = items["height"].tolist()
     out = []
-    for row, iid, fname, w, h in zip(rows, image_ids, files, width, height, strict=True):
+    own = items["item_id"].tolist()
+    for row, iid, item, fname, w, h in zip(rows, image_ids, own, files, width, height,
+                                           strict=True):
         entry = {"id": iid}
+        if str(iid) != item:  # renumbered: the item id kept for import_coco
+            entry[ITEM_ID_KEY] = item
         if isinstance(fname, str):
             entry["file_name"] = fname
         if not pd.isna(w):
@@ -758,11 +788,13 @@ def _export_boxes(boxes: pd.DataFrame, image_of: dict, cat_ids: dict, coco: dict
     xywh = boxes[["x", "y", "w", "h"]].to_numpy(dtype=float).tolist()
     has_area = "area" in boxes.columns
     out = []
-    for row, aid, item, label, bbox, crowd in zip(
-            rows, ann_ids, boxes["item_id"].tolist(), boxes["label"].tolist(), xywh,
-            boxes["iscrowd"].tolist(), strict=True):
+    for row, aid, box, item, label, bbox, crowd in zip(
+            rows, ann_ids, boxes["box_id"].tolist(), boxes["item_id"].tolist(),
+            boxes["label"].tolist(), xywh, boxes["iscrowd"].tolist(), strict=True):
         entry = {"id": aid, "image_id": image_of[item], "category_id": cat_ids[label],
                  "bbox": bbox, "iscrowd": int(bool(crowd))}
+        if str(aid) != box:  # renumbered: the box id kept for import_coco
+            entry[BOX_ID_KEY] = box
         if not has_area:
             entry["area"] = bbox[2] * bbox[3]
         entry.update(row)
