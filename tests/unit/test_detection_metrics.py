@@ -434,6 +434,11 @@ def test_bad_input_messages():
         match_detections(b)
     with pytest.raises(SchemaError, match="neither item metadata"):
         detection_metrics({"boxes": b, "predictions": p.assign(confidence=.5)}, by="camera")
+    items = pd.DataFrame({"item_id": ["a"], "class": ["indoor"]})  # a metadata column 'class'
+    with pytest.raises(ValueError, match=r"'by' parameter of detection_metrics names "
+                                         r"\['class'\], which are columns of its output"):
+        detection_metrics({"boxes": b, "predictions": p.assign(confidence=.5),
+                           "items": items}, by="class")
 
 
 def test_exported_from_the_package():

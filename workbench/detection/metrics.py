@@ -309,6 +309,12 @@ def detection_metrics(matches_or_project: Any, by: str | list[str] | None = None
     thresholds = _thresholds(iou_thresholds)
     ranges = _area_ranges(area_ranges)
     keys = _as_list(by)
+    clash = [k for k in keys if k in (*_COLUMNS, "run", "area_range")]
+    if clash:  # the slice's value would be overwritten by the output column of that name
+        raise ValueError(f"The 'by' parameter of {func} names {clash}, which are columns of "
+                         f"its output ({list(_COLUMNS)}, 'run', 'area_range'). Copy the "
+                         f"metadata column under another name (e.g. items['{clash[0]}_'] = "
+                         f"items['{clash[0]}']) and slice by that.")
     if isinstance(matches_or_project, pd.DataFrame):
         return _from_matches(matches_or_project, keys, ranges, run, func)
     iou = mt._check_common(iou, "boxes", max_dets, func)
