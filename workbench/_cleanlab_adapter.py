@@ -37,9 +37,10 @@ def _run_datalab(types: list[str], *, k: int, features, knn_graph, labels, pred_
     from cleanlab import Datalab
 
     out = Findings(engine="cleanlab Datalab")
-    data: dict[str, Any] = {"row": np.arange(knn_graph.shape[0])}
-    if labels is not None:
-        data["label"] = labels
+    # Datalab needs one column; cleanlab reads the labels row by row through a `datasets`
+    # table, so the labels alone (no placeholder column to format beside them per row)
+    data: dict[str, Any] = ({"label": labels} if labels is not None
+                            else {"row": np.arange(knn_graph.shape[0])})
     lab = Datalab(data, label_name="label" if labels is not None else None, verbosity=0)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed), warnings.catch_warnings():
