@@ -18,6 +18,7 @@ __all__ = [
     "latest_annotations",
     "has_two_values",
     "check_random_state",
+    "check_float_array",
     "MAX_SEED",
 ]
 
@@ -202,3 +203,32 @@ def check_random_state(value: Any, func: str, *, instances: bool = False):
     kinds += ", an instance of 'numpy.random.RandomState'" if instances else ""
     raise ValueError(f"The 'random_state' parameter of {func} must be {kinds} or None. Got "
                      f"{value!r} instead.")
+
+
+def check_float_array(value: Any, name: str, func: str, *, ndim: int, what: str) -> np.ndarray:
+    """``value`` as a float array of ``ndim`` dimensions, or a scikit-learn-style error.
+
+    Parameters
+    ----------
+    value : array-like
+    name, func : str
+        The parameter and the public function, for the message.
+    ndim : int
+        The dimensions required.
+    what : str
+        What it holds, for the message (``"counts"``, ``"vectors (n, n_dims)"``).
+
+    Raises
+    ------
+    ValueError
+        ``The 'x' parameter of f must be a 1-D array-like of counts. Got ... instead.``
+    """
+    try:
+        out = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"The {name!r} parameter of {func} must be a {ndim}-D array-like of "
+                         f"{what} (numbers). Got {str(value)[:60]!r} instead.") from None
+    if out.ndim != ndim:
+        raise ValueError(f"The {name!r} parameter of {func} must be {ndim}-D ({what}). Got "
+                         f"shape {out.shape} instead.")
+    return out

@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._validation import check_fraction, check_int
+from ._validation import check_float_array, check_fraction, check_int
 from .drift import MAX_LEVELS, _column_list, _is_numeric, slice_values
 from .errors import WorkbenchError
 
@@ -274,14 +274,7 @@ def embedding_novelty(reference, target, *, k: int = 10,
                          f"[0, 100]. Got {percentile!r} instead.")
     arrays = []
     for name, x in (("reference", reference), ("target", target)):
-        try:
-            a = np.asarray(x, dtype=float)
-        except (TypeError, ValueError):
-            raise ValueError(f"The {name!r} parameter of {func} must be an array of numbers "
-                             f"of shape (n, n_dims).") from None
-        if a.ndim != 2:
-            raise ValueError(f"The {name!r} parameter of {func} must be 2-D (n, n_dims). Got "
-                             f"shape {a.shape} instead.")
+        a = check_float_array(x, name, func, ndim=2, what="vectors, shape (n, n_dims)")
         bad = ~np.isfinite(a).all(axis=1)
         if bad.any():
             raise ValueError(f"{func}: {name} rows {np.flatnonzero(bad)[:5].tolist()} hold NaN "

@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._validation import check_fraction, check_int
+from ._validation import check_float_array, check_fraction, check_int
 from .errors import SchemaError
 
 __all__ = [
@@ -134,14 +134,7 @@ def psi(expected, actual, *, epsilon: float = PSI_EPSILON) -> float:
 
 def _check_counts(counts: Any, name: str, func: str) -> np.ndarray:
     """``counts`` as a 1-D float vector of finite, non-negative numbers, not all 0."""
-    try:
-        x = np.asarray(counts, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"The {name!r} parameter of {func} must be a 1-D array-like of "
-                         f"counts (numbers). Got {counts!r} instead.") from None
-    if x.ndim != 1:
-        raise ValueError(f"The {name!r} parameter of {func} must be 1-D (one count per "
-                         f"value). Got shape {x.shape} instead.")
+    x = check_float_array(counts, name, func, ndim=1, what="counts")
     bad = np.flatnonzero(~np.isfinite(x) | (x < 0))
     if len(bad):
         raise ValueError(f"The {name!r} parameter of {func} must hold finite, non-negative "

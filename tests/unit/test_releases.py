@@ -333,14 +333,19 @@ def test_trace_tells_the_whole_story(project, tmp_path):
         trace(fresh, "nope")
 
 
-def test_items_added_after_a_release_keep_their_own_label(project, tmp_path):
+def _release_then_add_an_item(project, tmp_path) -> None:
+    """Release 1 (it1 relabelled cat), then an item 'new' (dog) added to items.csv."""
     fresh = _relabel_round(project, tmp_path, {"it1": ["cat", "cat"]}, verify=["it1"])
     fresh.release_labels("round 1", author="lead")
-    items = fresh.items.copy()
-    items = pd.concat([items, pd.DataFrame({"item_id": ["new"], "filepath": ["images/n.png"],
-                                            "label": ["dog"], "site": ["north"]})],
+    items = pd.concat([fresh.items, pd.DataFrame({"item_id": ["new"],
+                                                  "filepath": ["images/n.png"],
+                                                  "label": ["dog"], "site": ["north"]})],
                       ignore_index=True)
     items.to_csv(project.root / "items.csv", index=False)
+
+
+def test_items_added_after_a_release_keep_their_own_label(project, tmp_path):
+    _release_then_add_an_item(project, tmp_path)
     at1 = wb.open_project(project.root, release=1)
     lab = at1.items.set_index("item_id")["label"]
     assert (lab["new"], lab["it1"]) == ("dog", "cat")
@@ -405,13 +410,7 @@ def test_sample_relabel_round_with_vendor_times_changes_exactly_the_verified_ite
 
 
 def test_diff_is_symmetric_and_a_renamed_class_still_exports(project, tmp_path):
-    fresh = _relabel_round(project, tmp_path, {"it1": ["cat", "cat"]}, verify=["it1"])
-    fresh.release_labels("round 1", author="lead")
-    items = fresh.items.copy()
-    items = pd.concat([items, pd.DataFrame({"item_id": ["new"], "filepath": ["images/n.png"],
-                                            "label": ["dog"], "site": ["north"]})],
-                      ignore_index=True)
-    items.to_csv(project.root / "items.csv", index=False)
+    _release_then_add_an_item(project, tmp_path)
     now = wb.open_project(project.root)
     forth, back = label_diff(now, 1, 0), label_diff(now, 0, 1)
     assert forth.items["item_id"].tolist() == back.items["item_id"].tolist() == ["it1"]
