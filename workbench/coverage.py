@@ -305,12 +305,17 @@ def embedding_novelty(reference, target, *, k: int = 10,
             "novelty": novelty, "percentile_rank": rank, "is_novel": dist > threshold}
 
 
+def _embed_command(project: Any) -> str:
+    """The command that computes the project's baseline embeddings."""
+    root = getattr(project, "root", None)
+    return f"`workbench embed {root if root is not None else 'PROJECT'}`"
+
+
 def _embeddings(project: Any) -> tuple[np.ndarray, np.ndarray] | str:
     """The project's (item_ids, X), or the reason there are none and how to get them."""
     if not getattr(project, "has_embeddings", False):
-        where = f" {project.root}" if getattr(project, "root", None) is not None else " PROJECT"
         return (f"The project has no embeddings, so no item is scored for novelty: compute "
-                f"the offline baseline with `workbench embed{where}`, or write your model's "
+                f"the offline baseline with {_embed_command(project)}, or write your model's "
                 f"vectors to embeddings.parquet (item_id + one column per dimension; see "
                 f"docs/embeddings.md).")
     ids, x = project.embedding_matrix()
@@ -319,11 +324,10 @@ def _embeddings(project: Any) -> tuple[np.ndarray, np.ndarray] | str:
 
 def _no_reference_embeddings(project: Any, reference: dict, n_reference: int) -> str:
     """Why no target item is scored when the reference items have no embedding, and the fix."""
-    where = f" {project.root}" if getattr(project, "root", None) is not None else " PROJECT"
     return (f"None of the {n_reference} reference items ({reference!r}) has an embedding, so "
-            f"no target item is scored for novelty: embed them with `workbench "
-            f"embed{where}` (or add their vectors to embeddings.parquet), or choose a "
-            f"reference whose items have embeddings.")
+            f"no target item is scored for novelty: embed them with {_embed_command(project)} "
+            f"(or add their vectors to embeddings.parquet), or choose a reference whose items "
+            f"have embeddings.")
 
 
 # ----------------------------------------------------------------------------- slices

@@ -385,11 +385,11 @@ def _skip_reason(col: pd.Series, batch: pd.Series, by: str) -> str | None:
     value that changes between batches (scanner 'a' in one batch, 'b' in the next) is the
     largest drift there is.
     """
-    n_values = col.nunique(dropna=False)
-    if n_values <= 1:
+    if col.nunique(dropna=False) <= 1:
         return "a single value over all items (nothing can change)"
-    if not _is_numeric(col) and col.nunique() > MAX_LEVELS:
-        return (f"{col.nunique()} distinct values (more than {MAX_LEVELS}); name it in "
+    n_present = col.nunique()
+    if not _is_numeric(col) and n_present > MAX_LEVELS:
+        return (f"{n_present} distinct values (more than {MAX_LEVELS}); name it in "
                 f"columns= to compare it")
     known = (col.notna() & batch.notna()).to_numpy()
     per_batch = col[known].astype(str).groupby(batch[known].to_numpy()).nunique()

@@ -111,7 +111,8 @@ def _without_crowds(boxes: pd.DataFrame, pred: pd.DataFrame
     if not crowd.any():
         return boxes, pred
     absorbed = _overlapping(pred, boxes[crowd], crowd=True)
-    absorbed &= ~_overlapping(pred, boxes[~crowd], crowd=False)
+    inside = np.flatnonzero(absorbed)  # only these can be kept by a regular box
+    absorbed[inside[_overlapping(pred.iloc[inside], boxes[~crowd], crowd=False)]] = False
     return boxes[~crowd], pred[~absorbed]
 
 
