@@ -65,7 +65,7 @@ __all__ = ["DASHBOARDS", "FORMAT_VERSION", "RESULTS", "ListsByName", "agreement_
            "agreement_summary",
            "agreement_table", "annotator_quality", "confused_pairs", "consensus",
            "coverage", "current_annotations", "dashboard_steps", "dawid_skene", "discover_slices",
-           "data_issues", "data_issues_shown", "disagreeing_items", "drift",
+           "data_issues", "data_issues_shown", "data_state", "disagreeing_items", "drift",
            "errors", "label_issues", "pairwise_agreement", "precompute", "project_key",
            "scorecard", "slice_metrics", "store_state", "warm"]
 
@@ -154,6 +154,49 @@ def store_state(store: Any) -> dict | None:
         row = conn.execute(sa.select(*[sa.select(sa.func.max(c)).scalar_subquery()
                                        for c in columns])).one()
     return {"store": str(store.url), "last": [None if v is None else int(v) for v in row]}
+
+
+def data_state(project: Any, *, opened: bool = False) -> dict | None:
+    """Everything a dashboard of ``project`` reads, as a value that changes when any of it does.
+
+    The input files (:func:`workbench._fingerprint.input_fingerprint`), the label releases
+    made (the folders of ``<project>/.workbench/releases``) and the tag store's state
+    (:func:`store_state`; None while the project has no store). A dashboard built ahead of its
+    viewer (:class:`workbench.widgets.Dashboard`) keeps this value and builds again when the
+    value read at the viewer's arrival differs. Media files are not part of it (one ``stat``
+    per item): an image replaced in place under the same name is seen by the next kernel.
+
+    Parameters
+    ----------
+    project : Project
+        A project opened from a folder.
+    opened : bool, default=False
+        Take the input files as ``open_project`` found them before reading them (the
+        project's ``input_fingerprint``; None when they changed while it read them), not
+        as they are now.
+
+    Returns
+    -------
+    dict or None
+        None for a project without a folder, or (``opened=True``) one whose files changed
+        while it was opened: compare it as "unknown", never equal to a later state.
+    """
+    import os
+
+    from ._fingerprint import input_fingerprint
+
+    root = getattr(project, "root", None)
+    if root is None:
+        return None
+    inputs = getattr(project, "input_fingerprint", None) if opened else input_fingerprint(root)
+    if inputs is None:
+        return None
+    try:
+        releases = sorted(os.listdir(os.path.join(root, ".workbench", "releases")))
+    except OSError:
+        releases = []
+    return {"inputs": inputs, "releases": releases,
+            "store": store_state(_project_store(project, None))}
 
 
 def _project_store(project: Any, store: Any):

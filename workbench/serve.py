@@ -600,6 +600,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--pool-size", type=int, default=1,
                    help="preheated kernels per dashboard, 0 = no preheating "
                    "(default: %(default)s)")
+    p.add_argument("--build-ahead", choices=["auto", "always", "never"], default=None,
+                   help="whether a preheated kernel reads the project and builds its dashboard "
+                   "before a viewer arrives (checked, and rebuilt if the data changed, when one "
+                   "does): auto = for projects of at most 2,000,000 items, as each waiting "
+                   "kernel holds its dashboard's data (default: $WORKBENCH_BUILD_AHEAD, else "
+                   "auto)")
     p.add_argument("--progressive", action="store_true",
                    help="render the cells as they run (a dashboard computing its results "
                    "shows its progress bar); implies --pool-size 0")
@@ -725,6 +731,8 @@ def _run(args: argparse.Namespace, project: Path, serve_dir: Path) -> int:
     # What the kernels inherit: the project, the role, where the preheat query socket is.
     os.environ["WORKBENCH_PROJECT"] = str(project)
     os.environ["WORKBENCH_ROLE"] = args.role
+    if args.build_ahead:
+        os.environ["WORKBENCH_BUILD_AHEAD"] = args.build_ahead
     if args.author:
         os.environ["WORKBENCH_USER"] = args.author
     from .session import USER_HEADER_ENV, header_env_name

@@ -27,6 +27,7 @@ _API: dict[str, str] = {
     "DetectionIssueList": "detection_issue_list",
     "DataIssueList": "data_issue_list",
     "DataExplorer": "data_explorer",
+    "Dashboard": "dashboard",
     "DisagreementExplorer": "disagreement_explorer",
     "EmbeddingMap": "embedding_map",
     "DetectionDisagreementExplorer": "detection_disagreement",
