@@ -59,6 +59,27 @@ def test_manager_overview_renders_air_gapped_without_write_controls(
     assert "No release yet" in page.inner_text(".wb-overview-releases")
 
 
+def test_a_tag_written_while_a_preheated_overview_waits_shows_on_the_page(
+        page, serve, project_copy, open_dashboard):
+    """The overview is built ahead in its preheated kernel; the tag comes after: rebuilt."""
+    import time
+
+    import workbench as wb
+
+    root = project_copy("ahead")
+    srv = serve(root, "manager")
+    cache = root / ".workbench" / "cache"
+    deadline = time.monotonic() + 150  # the kernel's build ahead writes the result cache
+    while time.monotonic() < deadline and not (cache.is_dir() and any(cache.iterdir())):
+        time.sleep(1)
+    assert cache.is_dir() and any(cache.iterdir()), "the overview was not built ahead"
+    time.sleep(15)  # the widgets built after the results
+    ids = list(wb.open_project(root).items["item_id"][:3])
+    wb.TagStore.for_project(wb.open_project(root)).add(ids, "relabel", author="elsewhere")
+    open_dashboard(page, srv, "00_overview")
+    assert "queued 3" in page.inner_text(".wb-kpi-relabel")
+
+
 @needs_curator_notebooks
 @pytest.mark.parametrize("name", ROLE_NOTEBOOKS["curator"])
 def test_curator_dashboard_renders_air_gapped(page, serve, sample_root, open_dashboard, name):

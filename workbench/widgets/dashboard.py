@@ -1,9 +1,9 @@
 """A dashboard built before its viewer arrives, and built again if its data changed meanwhile.
 
-``workbench serve`` keeps a preheated kernel per dashboard. Before, such a kernel only made
-its imports and read the data when a viewer opened the page, so the viewer waited for
-``open_project``, the results and the widgets (1 to 2 s at 1,000,000 items), and the page's
-JavaScript could not even start: Voila sends the end of the page, with its scripts, only
+``workbench serve`` keeps a preheated kernel per dashboard. A kernel that only made its
+imports ahead and read the data when a viewer opened the page would have the viewer wait for
+``open_project``, the results and the widgets (1 to 2 s at 1,000,000 items), and hold back
+the page's JavaScript meanwhile: Voila sends the end of the page, with its scripts, only
 after the last cell ran. A :class:`Dashboard` reads the data and builds the widgets in the
 preheated kernel; when the viewer arrives (:meth:`Dashboard.wait_for_viewer`) it checks that
 nothing it read changed (:func:`workbench.results.data_state`: the input files, the label
@@ -13,7 +13,7 @@ stale data.
 Each kernel then holds its dashboard's data while it waits: about 0.7 GB for 1,000,000
 items, 3 to 5 GB for 10,000,000 (``benchmarks/bench_scale.py``), for each of the six
 dashboards of a curator. So by default (``WORKBENCH_BUILD_AHEAD=auto``) a project of more
-than :data:`BUILD_AHEAD_MAX_ITEMS` items is read when the viewer arrives, as before;
+than :data:`BUILD_AHEAD_MAX_ITEMS` items is read when the viewer arrives;
 ``workbench serve --build-ahead always|never`` chooses for every project.
 
 A dashboard notebook (after its imports and ``wb.widgets.preload()``)::
