@@ -85,11 +85,14 @@ ROLE_NOTEBOOKS: dict[str, tuple[str, ...]] = {
     ),
 }
 
+#: Seconds before a used preheated kernel is replaced (``workbench serve --refill-delay``).
+REFILL_DELAY = 1.0
 #: The marker a notebook calls to say "data loading starts here" (see :func:`wait_for_viewer`).
 _PREHEAT_MARKER = "wait_for_viewer("
-#: The call computing a dashboard's results with a progress bar (:func:`workbench.results.warm`):
-#: no cell timeout (at 10M items a cold result may take minutes; a precomputed one is read).
-_WARM_MARKER = "warm("
+#: The calls computing a dashboard's results with a progress bar (:func:`workbench.results.warm`,
+#: and :class:`workbench.widgets.Dashboard`, which calls it): no cell timeout (at 10M items a
+#: cold result may take minutes; a precomputed one is read).
+_WARM_MARKERS = ("warm(", "Dashboard(")
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _TEMPLATE_ROOT = _PACKAGE_DIR / "_voila" / "jupyter"
@@ -389,7 +392,7 @@ async def _request_info(url: str, poll: float, give_up: float) -> str | None:
 
 def voila_argv(serve_dir: str | os.PathLike, *, port: int, ip: str, pool_size: int = 1,
                timeout: int = 120, cull_idle_timeout: int = 1800,
-               progressive: bool = False) -> list[str]:
+               progressive: bool = False, refill_delay: float = REFILL_DELAY) -> list[str]:
     """Build Voila's command-line options for a hardened server (no secret in them).
 
     Only single values go on the command line; the list-valued options go in the
@@ -414,6 +417,10 @@ def voila_argv(serve_dir: str | os.PathLike, *, port: int, ip: str, pool_size: i
         Voila's ``progressive_rendering``: each cell's output (the progress bar of the
         cell computing the dashboard's results) shows while the next cells run. Voila
         cannot do it with preheated kernels: ``pool_size`` must be 0.
+    refill_delay : float, default=REFILL_DELAY
+        Seconds after a viewer took a preheated kernel before its replacement starts (Voila's
+        ``VoilaKernelManager.fill_delay``): the replacement imports and builds its dashboard
+        ahead, CPU work that would otherwise compete with the page being opened.
 
     Returns
     -------
@@ -453,6 +460,7 @@ def voila_argv(serve_dir: str | os.PathLike, *, port: int, ip: str, pool_size: i
         argv += [
             "--VoilaConfiguration.preheat_kernel=True",
             f"--VoilaConfiguration.default_pool_size={int(pool_size)}",
+            f"--VoilaKernelManager.fill_delay={float(refill_delay)}",
         ]
     else:
         argv += ["--VoilaConfiguration.preheat_kernel=False"]
@@ -472,9 +480,10 @@ def voila_config(*, timeout: int | None = 120,
     Parameters
     ----------
     timeout : int or None, default=120
-        Seconds a cell may run; the cells that call :func:`wait_for_viewer` or
-        :func:`workbench.results.warm` are exempt (waiting for a viewer, or computing the
-        results with a progress bar, is not a stuck cell). None or 0: no limit.
+        Seconds a cell may run; the cells that call :func:`wait_for_viewer`,
+        :func:`workbench.results.warm` or build a :class:`workbench.widgets.Dashboard` are
+        exempt (waiting for a viewer, or computing the results with a progress bar, is not a
+        stuck cell). None or 0: no limit.
     preheat_denylist : sequence of str, default=()
         Notebooks never preheated (they do not call :func:`wait_for_viewer`).
     user_header : str, default=None
@@ -504,7 +513,8 @@ def voila_config(*, timeout: int | None = 120,
         source = cell.get("source") or ""
         # waiting for a viewer, and computing the results (with a progress bar), are not
         # stuck cells
-        return None if _PREHEAT_MARKER in source or _WARM_MARKER in source else limit
+        exempt = _PREHEAT_MARKER in source or any(m in source for m in _WARM_MARKERS)
+        return None if exempt else limit
 
     cfg = Config()
     cfg.VoilaConfiguration.file_allowlist = []
@@ -606,6 +616,10 @@ def _parser() -> argparse.ArgumentParser:
                    "does): auto = for projects of at most 2,000,000 items, as each waiting "
                    "kernel holds its dashboard's data (default: $WORKBENCH_BUILD_AHEAD, else "
                    "auto)")
+    p.add_argument("--refill-delay", type=float, default=REFILL_DELAY, metavar="S",
+                   help="seconds after a viewer took a preheated kernel before its "
+                   "replacement starts, so that it does not compete with the page being "
+                   "opened (default: %(default)s)")
     p.add_argument("--progressive", action="store_true",
                    help="render the cells as they run (a dashboard computing its results "
                    "shows its progress bar); implies --pool-size 0")
@@ -679,7 +693,7 @@ def main(argv: list[str] | None = None) -> int:
             print("workbench serve: use either --author (one author for every viewer) or "
                   "--user-header (each viewer's own), not both.", file=sys.stderr)
             return 2
-    for name in ("pool_size", "timeout", "cull_idle_timeout"):
+    for name in ("pool_size", "timeout", "cull_idle_timeout", "refill_delay"):
         if getattr(args, name) < 0:
             print(f"workbench serve: --{name.replace('_', '-')} must be >= 0.", file=sys.stderr)
             return 2
@@ -767,7 +781,7 @@ def _run(args: argparse.Namespace, project: Path, serve_dir: Path) -> int:
         pool_size = 0  # Voila renders progressively only from kernels started per request
     app.initialize(voila_argv(serve_dir, port=port, ip=ip, pool_size=pool_size,
                               timeout=args.timeout, cull_idle_timeout=args.cull_idle_timeout,
-                              progressive=args.progressive)
+                              progressive=args.progressive, refill_delay=args.refill_delay)
                    + [f"--Voila.log_level={args.log_level}"])
     cfg = voila_config(timeout=args.timeout, preheat_denylist=denylist,
                        user_header=args.user_header)

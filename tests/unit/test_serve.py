@@ -163,6 +163,9 @@ def test_voila_config_closes_the_static_files_and_lists_the_denied_notebooks():
     timeout_of = cfg.VoilaExecutor.timeout_func
     assert timeout_of({"source": "import time\ntime.sleep(1)"}) == 30
     assert timeout_of({"source": "wait_for_viewer()"}) is None  # waiting is not a stuck cell
+    # nor is computing the results, alone or as a dashboard built ahead of its viewer
+    assert timeout_of({"source": "report = warm(project, 'data')"}) is None
+    assert timeout_of({"source": "board = wb.widgets.Dashboard(wb.widgets.X, 'data')"}) is None
     assert serve.voila_config(timeout=0).VoilaExecutor.timeout_func({"source": "x"}) is None
 
 
