@@ -85,8 +85,13 @@ ROLE_NOTEBOOKS: dict[str, tuple[str, ...]] = {
     ),
 }
 
-#: Seconds before a used preheated kernel is replaced (``workbench serve --refill-delay``).
-REFILL_DELAY = 1.0
+#: Seconds before a used preheated kernel is replaced (``workbench serve --refill-delay``;
+#: Voila's default is 1 s). The replacement imports and builds its dashboard ahead, about 10 s
+#: of one core; started at once, it competed with the page just requested: the 1,000,000-point
+#: map was drawn after 5.95 s with 1 s, 4.95 s with 15 s (medians of 3, two servers in turn).
+#: A second viewer within the delay (plus the replacement's own start) gets a kernel started
+#: for the request, as without preheating; ``--pool-size 2`` keeps a spare.
+REFILL_DELAY = 15.0
 #: The marker a notebook calls to say "data loading starts here" (see :func:`wait_for_viewer`).
 _PREHEAT_MARKER = "wait_for_viewer("
 #: The calls computing a dashboard's results with a progress bar (:func:`workbench.results.warm`,

@@ -144,8 +144,11 @@ def test_voila_argv_is_hardened_and_holds_no_secret(tmp_path):
                    "--VoilaExecutor.timeout=30",
                    "--MappingKernelManager.cull_idle_timeout=600",
                    "--VoilaConfiguration.preheat_kernel=True",
-                   "--Voila.port_retries=0"]:
+                   "--Voila.port_retries=0",
+                   f"--VoilaKernelManager.fill_delay={serve.REFILL_DELAY}"]:
         assert option in argv
+    assert "--VoilaKernelManager.fill_delay=3.5" in serve.voila_argv(
+        tmp_path, port=1, ip="127.0.0.1", refill_delay=3.5)
     assert "token" not in joined.lower()
     assert argv[0] == str(tmp_path)
     assert "--VoilaConfiguration.preheat_kernel=False" in serve.voila_argv(
@@ -177,7 +180,8 @@ app = Voila()
 app.initialize(serve.voila_argv(sys.argv[1], port=1, ip="127.0.0.1"))
 _voila_adapter.apply_config(app, serve.voila_config())
 c = app.voila_configuration
-print(json.dumps([c.file_allowlist, c.file_denylist, c.strip_sources]))
+print(json.dumps([c.file_allowlist, c.file_denylist, c.strip_sources,
+                  float(app.config.VoilaKernelManager.fill_delay)]))
 """
 
 
@@ -194,7 +198,7 @@ def test_voila_takes_the_options_without_warnings_and_over_a_config_file(tmp_pat
                          cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "Warning" not in out.stderr, out.stderr  # traitlets' "for containers is deprecated"
-    assert json.loads(out.stdout) == [[], [".*"], True]
+    assert json.loads(out.stdout) == [[], [".*"], True, serve.REFILL_DELAY]
 
 
 def test_template_has_no_cdn_links():
