@@ -118,6 +118,12 @@ def test_a_broken_project_fails_when_the_viewer_arrives(write_files, preheated):
         app.wait_for_viewer()
 
 
+def test_a_broken_project_fails_at_once_outside_voila(write_files):
+    bad = write_files({"workbench.toml": TOML, "items.csv": "label\na\n"})
+    with pytest.raises(Exception, match="item_id"):
+        D.Dashboard(_view, path=bad)
+
+
 def test_count_items_reads_sizes_cheaply(tmp_path):
     (tmp_path / "items.csv").write_text("item_id\na\nb")  # no final line break
     assert D.count_items(tmp_path) == 2

@@ -135,7 +135,9 @@ class Dashboard:
         self.project = self.report = self.view = None
         self.built = 0
         self._state: dict | None = None
-        if builds_ahead(path):
+        if not _preheated():
+            self._build()  # nobody waits here (JupyterLab, nbval): an error is raised now
+        elif builds_ahead(path):
             try:
                 self._build()
             except Exception:  # noqa: BLE001 - raised again, shown, when the viewer arrives
