@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import record  # noqa: E402
 
-from workbench.serve import ROLE_NOTEBOOKS, ServeProcess, _free_port  # noqa: E402
+from workbench.serve import REFILL_DELAY, ROLE_NOTEBOOKS, ServeProcess, _free_port  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
@@ -135,8 +135,11 @@ def main(settle: float = 45.0) -> None:
             time.sleep(settle)
             for i, nb in enumerate(notebooks):
                 if i:  # let the previous dashboard's pool refill (it competes for the CPUs)
-                    time.sleep(min(settle, 20))
-                s, ext, err = _best(browser, srv.render_url(nb), REPEAT, pause=20)
+                    time.sleep(REFILL_DELAY + min(settle, 20))
+                # the pool refills REFILL_DELAY s after a viewer took its kernel, then the
+                # new kernel starts, imports and builds its dashboard
+                s, ext, err = _best(browser, srv.render_url(nb), REPEAT,
+                                    pause=REFILL_DELAY + 30)
                 ours[nb] = {"preheated": _result(s, _rss_mb(srv.proc.pid), err),
                             "preheated_external": ext}
                 print(f"serve preheated {nb}: {s} s, {ext} external", flush=True)
