@@ -184,6 +184,7 @@ def data_state(project: Any, *, opened: bool = False) -> dict | None:
     import os
 
     from ._fingerprint import input_fingerprint
+    from .releases import RELEASES_DIR
 
     root = getattr(project, "root", None)
     if root is None:
@@ -192,7 +193,7 @@ def data_state(project: Any, *, opened: bool = False) -> dict | None:
     if inputs is None:
         return None
     try:
-        releases = sorted(os.listdir(os.path.join(root, ".workbench", "releases")))
+        releases = sorted(os.listdir(os.path.join(root, RELEASES_DIR)))
     except OSError:
         releases = []
     return {"inputs": inputs, "releases": releases,

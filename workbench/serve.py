@@ -66,6 +66,7 @@ __all__ = [
     "voila_argv",
     "voila_config",
     "wait_for_viewer",
+    "in_preheated_kernel",
     "preload",
     "PRELOAD_MODULES",
     "main",
@@ -304,6 +305,12 @@ def preload(modules=PRELOAD_MODULES) -> list[str]:
     return failed
 
 
+def in_preheated_kernel() -> bool:
+    """Whether this kernel is one of Voila's preheated kernels, waiting for its viewer."""
+    return os.environ.get("VOILA_PREHEAT", "False") == "True" and bool(
+        os.environ.get("VOILA_KERNEL_ID"))
+
+
 def wait_for_viewer(*, poll: float = 15.0, give_up: float = 600.0) -> None:
     """Pause a preheated Voila kernel until a viewer opens the page; no-op anywhere else.
 
@@ -332,7 +339,7 @@ def wait_for_viewer(*, poll: float = 15.0, give_up: float = 600.0) -> None:
     forever; this is the same protocol (``ws://<server>/voila/query/<kernel id>``, one JSON
     message of CGI-style variables put into ``os.environ``) with reconnects.
     """
-    if os.environ.get("VOILA_PREHEAT", "False") != "True" or not os.environ.get("VOILA_KERNEL_ID"):
+    if not in_preheated_kernel():
         return
     preload()
     ip = os.environ.get("VOILA_APP_IP", "127.0.0.1")

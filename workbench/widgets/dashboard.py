@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .._validation import check_option
+from ..serve import in_preheated_kernel
 
 __all__ = ["Dashboard", "BUILD_AHEAD_ENV", "BUILD_AHEAD_MAX_ITEMS", "build_ahead_mode",
            "builds_ahead", "count_items"]
@@ -73,19 +74,13 @@ def count_items(root: str | os.PathLike) -> int | None:
     return None
 
 
-def _preheated() -> bool:
-    """Whether this kernel is one of Voila's preheated kernels (``workbench serve``)."""
-    return os.environ.get("VOILA_PREHEAT", "False") == "True" and bool(
-        os.environ.get("VOILA_KERNEL_ID"))
-
-
 def builds_ahead(path: str | os.PathLike | None = None) -> bool:
     """Whether a :class:`Dashboard` of the project at ``path`` reads its data ahead.
 
     Always outside a preheated kernel (JupyterLab, nbval: nobody waits there). In a preheated
     kernel, per :func:`build_ahead_mode`: ``auto`` up to :data:`BUILD_AHEAD_MAX_ITEMS` items.
     """
-    if not _preheated():
+    if not in_preheated_kernel():
         return True
     mode = build_ahead_mode()
     if mode != "auto":
@@ -135,7 +130,7 @@ class Dashboard:
         self.project = self.report = self.view = None
         self.built = 0
         self._state: dict | None = None
-        if not _preheated():
+        if not in_preheated_kernel():
             self._build()  # nobody waits here (JupyterLab, nbval): an error is raised now
         elif builds_ahead(path):
             try:
