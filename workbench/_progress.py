@@ -11,10 +11,11 @@ suite sets it) or by ``disable=True``.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
-__all__ = ["progress", "progress_enabled"]
+__all__ = ["progress", "progress_enabled", "progress_off"]
 
 _OFF = {"0", "false", "off", "no"}
 
@@ -22,6 +23,20 @@ _OFF = {"0", "false", "off", "no"}
 def progress_enabled() -> bool:
     """False when ``WORKBENCH_PROGRESS`` is ``0``, ``false``, ``off`` or ``no``."""
     return os.environ.get("WORKBENCH_PROGRESS", "1").strip().lower() not in _OFF
+
+
+@contextlib.contextmanager
+def progress_off() -> Iterator[None]:
+    """Show no progress bar inside the block (``WORKBENCH_PROGRESS=0`` while it runs)."""
+    before = os.environ.get("WORKBENCH_PROGRESS")
+    os.environ["WORKBENCH_PROGRESS"] = "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("WORKBENCH_PROGRESS", None)
+        else:
+            os.environ["WORKBENCH_PROGRESS"] = before
 
 
 def progress(iterable: Iterable | None = None, *, total: int | None = None,

@@ -87,6 +87,15 @@ def test_data_state_sees_releases_and_files_changed_during_open(root):
         items=pd.DataFrame({"item_id": ["a"]}), classes=["x"])) is None
 
 
+def test_no_progress_bar_is_shown_before_the_viewer(root, preheated, monkeypatch):
+    from workbench._progress import progress_enabled
+
+    monkeypatch.delenv("WORKBENCH_PROGRESS", raising=False)
+    seen = []
+    D.Dashboard(lambda project: seen.append(progress_enabled()) or _view(project), path=root)
+    assert seen == [False] and progress_enabled()
+
+
 def test_never_reads_when_the_viewer_arrives(root, preheated, monkeypatch):
     monkeypatch.setenv(D.BUILD_AHEAD_ENV, "never")
     app = D.Dashboard(_view, path=root)

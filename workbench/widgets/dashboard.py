@@ -31,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .._progress import progress_off
 from .._validation import check_option
 from ..serve import in_preheated_kernel
 
@@ -134,7 +135,10 @@ class Dashboard:
             self._build()  # nobody waits here (JupyterLab, nbval): an error is raised now
         elif builds_ahead(path):
             try:
-                self._build()
+                # nobody watches a bar before the viewer: its closed widget would stay in the
+                # page as "Error displaying widget: model not found"
+                with progress_off():
+                    self._build()
             except Exception:  # noqa: BLE001 - raised again, shown, when the viewer arrives
                 self.view = None
 
