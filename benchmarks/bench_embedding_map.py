@@ -74,8 +74,10 @@ PAGE_TARGET = 5.0
 LASSO_TARGET = 1.0
 #: Openings of each page (ours, the peer's, interleaved); the figures are their medians.
 REPEATS = 3
-#: Seconds between openings: the served notebook's preheated kernel is replaced meanwhile.
-PAUSE_S = 25
+#: Seconds between openings: longer than the refill delay (``workbench serve --refill-delay``,
+#: 15 s) plus the replacement kernel's imports and build, so that no page loads while the
+#: previous page's replacement kernel is still being built (as when one viewer opens a page).
+PAUSE_S = 45
 
 _HEAD = """import os
 import time
