@@ -22,7 +22,7 @@ How values are formed (the same rule in :func:`drift` and :func:`drift_items`):
 
 * text, boolean and categorical columns: each value is a level; a missing cell is the level
   ``"(missing)"``;
-* numeric (and datetime) columns with more than ``n_bins`` distinct values are binned at the
+* numeric (datetime, duration) columns with more than ``n_bins`` distinct values are binned at the
   baseline's quantiles (deciles by default; bins ``< a``, ``[a, b)``, ``>= z``, open at both
   ends so that values beyond the baseline's range fall in the outer bins); with fewer
   distinct values each value is a level;
@@ -162,7 +162,11 @@ def _psi_terms(expected: np.ndarray, actual: np.ndarray, epsilon: float) -> np.n
 
 def _is_numeric(series: pd.Series) -> bool:
     return (pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)) \
-        or _is_datetime(series)
+        or _is_datetime(series) or _is_timedelta(series)
+
+
+def _is_timedelta(series: pd.Series) -> bool:
+    return pd.api.types.is_timedelta64_dtype(series)
 
 
 def _is_datetime(series: pd.Series) -> bool:
@@ -207,7 +211,12 @@ def _value_labels(series: pd.Series) -> tuple[np.ndarray, list[str]]:
 
 
 def _as_numbers(series: pd.Series) -> np.ndarray:
-    """A numeric column as float; a datetime one as int64 nanoseconds since the epoch, UTC."""
+    """A numeric column as float, a datetime or duration one as int64 nanoseconds.
+
+    Datetimes count from the epoch, in UTC; durations (timedelta) from zero.
+    """
+    if _is_timedelta(series):
+        return series.to_numpy(dtype="timedelta64[ns]").view("int64")
     if _is_datetime(series):
         if series.dt.tz is not None:
             series = series.dt.tz_convert(None)  # to UTC, then naive
@@ -216,7 +225,13 @@ def _as_numbers(series: pd.Series) -> np.ndarray:
 
 
 def _cut_labels(cuts: np.ndarray, series: pd.Series) -> list[str]:
-    """The cut points as text: datetimes in the column's timezone, numbers to 4 digits."""
+    """The cut points as text.
+
+    Datetimes in the column's timezone, durations as pandas writes them
+    (``'0 days 00:01:30'``), numbers to 4 digits.
+    """
+    if _is_timedelta(series):
+        return [str(pd.Timedelta(int(c), unit="ns")) for c in cuts]
     if not _is_datetime(series):
         return [f"{c:.4g}" for c in cuts]
     stamps = pd.Series(pd.to_datetime(cuts, unit="ns", utc=True))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -382,3 +383,43 @@ def test_import_is_fast_enough_to_be_linear(tmp_path):
                                             "categories": cats})
     project = wb.import_coco(path, tmp_path / "project")
     assert len(project.boxes) == 20000 and project.boxes["box_id"].iloc[-1] == "19999"
+
+
+def test_ids_and_numbers_past_int64_round_trip(tmp_path):
+    """JSON integers have no size limit: ids and extra keys past int64 (or past float64's
+    exact integers, when some are missing) are kept to the digit, not a raw OverflowError."""
+    data = copy.deepcopy(INSTANCES)
+    data["images"][0]["id"] = 2 ** 64 + 7
+    for ann in data["annotations"]:
+        if ann["image_id"] == INSTANCES["images"][0]["id"]:
+            ann["image_id"] = 2 ** 64 + 7
+    data["annotations"][0]["id"] = -(2 ** 63) - 1
+    data["annotations"][0]["serial"] = 2 ** 70
+    data["images"][1]["shot"] = 2 ** 53 + 1  # the other images lack the key
+    project = imported(tmp_path, write_json(tmp_path / "i.json", data))
+    assert str(2 ** 64 + 7) in project.items["item_id"].tolist()
+    assert str(-(2 ** 63) - 1) in project.boxes["box_id"].tolist()
+    out = wb.export_coco(wb.open_project(tmp_path / "project"), tmp_path / "out.json")
+    assert json.loads(out.read_text(encoding="utf-8")) == data
+
+
+@pytest.mark.parametrize("text,where", [
+    ('"name": "cat\\ud83d"', "categories[0].name"),
+    ('"name": "\\udc00cat"', "categories[0].name"),
+])
+def test_lone_surrogate_is_named(tmp_path, text, where):
+    path = tmp_path / "odd.json"
+    path.write_text('{"images": [], "annotations": [], "categories": [{"id": 1, ' + text + '}]}')
+    with pytest.raises(SchemaError, match=rf"odd\.json: {re.escape(where)} holds a lone UTF-16 "
+                                          "surrogate"):
+        wb.import_coco(path, tmp_path / "project")
+    assert not (tmp_path / "project" / "workbench.toml").exists()
+
+
+def test_a_surrogate_pair_is_text(tmp_path):
+    data = copy.deepcopy(INSTANCES)
+    path = tmp_path / "emoji.json"
+    text = json.dumps(data)  # ensure_ascii: escapes, and then an emoji as a surrogate pair
+    path.write_text(text.replace('"name": "dog"', '"name": "dog \\ud83d\\udc36"'))
+    project = wb.import_coco(path, tmp_path / "project")
+    assert "dog \N{DOG FACE}" in project.classes

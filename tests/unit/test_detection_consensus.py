@@ -100,17 +100,17 @@ def test_majority_keeps_a_box_one_annotator_drew_and_votes_the_class():
     assert first["confidence"] == pytest.approx(2 / 3)
     # the mean box of the three (WBF with unit scores)
     assert first[["x", "y", "w", "h"]].tolist() == pytest.approx([31 / 3, 31 / 3, 20, 20])
-    assert sorted(first["box_ids"].split("|")) == ["x0", "y0", "z0"]
-    assert (solo["label"], solo["support"], solo["box_ids"]) == ("cat", 1, "x1")
+    assert sorted(first["box_ids"]) == ["x0", "y0", "z0"]
+    assert (solo["label"], solo["support"], solo["box_ids"]) == ("cat", 1, ["x1"])
     assert solo["confidence"] == pytest.approx(1 / 3)
     assert solo[["x", "y", "w", "h"]].tolist() == pytest.approx([60, 60, 6, 6])
 
 
 def test_wbf_clusters_per_class_like_ensemble_boxes():
     out = wb.consensus(_three_annotators(), "wbf")
-    got = {(r.label, r.support, r.box_ids) for r in out.itertuples()}
-    assert got == {("cat", 2, "y0|x0"), ("dog", 1, "z0"), ("cat", 1, "x1")}
-    cat = out[out["box_ids"] == "y0|x0"].iloc[0]
+    got = {(r.label, r.support, tuple(r.box_ids)) for r in out.itertuples()}
+    assert got == {("cat", 2, ("y0", "x0")), ("dog", 1, ("z0",)), ("cat", 1, ("x1",))}
+    cat = out[out["box_ids"].map(tuple) == ("y0", "x0")].iloc[0]
     assert cat["confidence"] == pytest.approx(2 / 3)
     assert cat["x"] == pytest.approx(10.5)
 
@@ -139,13 +139,13 @@ def test_clipping_to_the_image_and_empty_input():
     ann = _three_annotators()
     items = pd.DataFrame({"item_id": ["img"], "width": [62], "height": [200]})
     out = box_consensus(ann, items=items)
-    solo = out[out["box_ids"] == "x1"].iloc[0]
+    solo = out[out["box_ids"].map(tuple) == ("x1",)].iloc[0]
     assert solo["w"] == pytest.approx(2.0)  # 60..66 clipped at 62
     assert box_consensus(ann.iloc[:0]).columns.tolist() == list(BOX_CONSENSUS_COLUMNS)
     outside = pd.DataFrame({"item_id": ["img"], "width": [50], "height": [200]})
     with pytest.warns(UserWarning, match=r"1 box\(es\) lie outside their image"):
         out = wb.consensus(ann, items=outside)
-    assert "x1" not in "|".join(out["box_ids"]) and out["support"].tolist() == [3]
+    assert "x1" not in out["box_ids"].explode().tolist() and out["support"].tolist() == [3]
 
 
 def test_bad_inputs_get_clear_errors():
@@ -230,6 +230,21 @@ def test_consensus_of_the_sample_annotators_recovers_the_true_boxes(method):
     cons = wb.consensus(project.annotations, method, items=project)
     assert _recovered(truth, cons) >= 0.95
     # every annotation box is in exactly one consensus box
-    members = cons["box_ids"].str.split("|").explode()
+    members = cons["box_ids"].explode()
     assert sorted(members) == sorted(project.annotations["box_id"].astype(str))
     assert cons["consensus_id"].is_unique
+
+
+def test_box_ids_holding_a_bar_stay_whole():
+    """``box_ids`` is a list: a '|' inside an item id (so its generated box ids) splits nothing."""
+    plain = _three_annotators()
+    barred = plain.assign(item_id="scan|7", box_id=plain["box_id"] + "|b")
+    out = wb.consensus(barred)
+    assert sorted(out.iloc[0]["box_ids"]) == ["x0|b", "y0|b", "z0|b"]
+    assert out.iloc[1]["box_ids"] == ["x1|b"]
+    # what reads the members (annotator quality against the consensus) sees the same boxes
+    from workbench.detection.agreement import detection_annotator_quality
+
+    expected = detection_annotator_quality(plain)
+    got = detection_annotator_quality(barred)
+    pd.testing.assert_frame_equal(got, expected)

@@ -434,3 +434,33 @@ def test_cli_validate_detection(sample, write_files):
     out = run_cli("validate", str(write_files(files(**{"boxes.csv": boxes}))))
     assert out.returncode == 1
     assert "error: boxes.csv, line 2, column 'w': w must be > 0" in out.stdout
+
+
+def test_class_named_all_is_refused_everywhere_it_can_appear(write_files):
+    """``all`` is detection_metrics' summary row: a class of that name would be a second one."""
+    boxes = BOXES + "im2,all,1,1,2,2\n"
+    text = errors_of(write_files(files(**{"boxes.csv": boxes})))
+    assert "boxes.csv, line 5, column 'label': label 'all' (line 5) is reserved" in text
+    assert "'all_'" in text
+    pred = PRED + "im2,r1,all,1,1,2,2,0.3\n"
+    text = errors_of(write_files(files(**{"predictions.csv": pred})))
+    assert "predictions.csv, line 6, column 'label': label 'all'" in text
+    toml = TOML + 'classes = ["cat", "dog", "all"]\n'
+    text = errors_of(write_files(files(**{"workbench.toml": toml})))
+    assert "class 'all' is declared (in 'classes', or as a COCO category) but is reserved" in text
+    # other spellings are ordinary classes
+    boxes = BOXES + "im2,All,1,1,2,2\n"
+    assert "All" in wb.open_project(write_files(files(**{"boxes.csv": boxes}))).classes
+
+
+def test_class_named_all_is_refused_from_frames():
+    boxes = pd.DataFrame({"item_id": ["a"], "label": ["all"], "x": 0, "y": 0, "w": 5, "h": 5})
+    with pytest.raises(SchemaError, match="label 'all' .* is reserved"):
+        wb.Project.from_frames(pd.DataFrame({"item_id": ["a"], "width": [10], "height": [10]}),
+                               boxes=boxes, task="detection")
+    pred = pd.DataFrame({"item_id": ["a"], "run": "r", "label": ["cat"], "x": 0, "y": 0, "w": 5,
+                         "h": 5, "confidence": .9, "prob_cat": .9, "prob_all": .1})
+    with pytest.raises(SchemaError, match="column 'prob_all' names the class 'all'"):
+        wb.Project.from_frames(pd.DataFrame({"item_id": ["a"], "width": [10], "height": [10]}),
+                               boxes=boxes.assign(label="cat"), predictions=pred,
+                               task="detection")

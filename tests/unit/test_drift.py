@@ -248,6 +248,27 @@ def test_timezone_aware_datetimes_are_binned_in_utc_and_shown_in_their_timezone(
     assert len(wb.coverage(project).slices.query("column == 'captured'")) == 10
 
 
+def test_durations_are_binned_and_ordered_by_value_not_as_text():
+    rng = np.random.default_rng(1)
+    seconds = np.concatenate([rng.uniform(0, 100, 200), rng.uniform(200, 300, 200)])
+    items = _dated().drop(columns="shipped").assign(
+        scan_time=pd.to_timedelta(seconds, unit="s"))
+    project = wb.Project.from_frames(items=items)
+    d = drift(project)  # many distinct durations: binned like numbers, not left out as text
+    assert "scan_time" in d.attrs["columns"]
+    scan = d[d["column"] == "scan_time"]
+    cuts = np.quantile(pd.to_timedelta(seconds[:200], unit="s").as_unit("ns").asi8,
+                       np.linspace(0, 1, 11)[1:-1])
+    assert scan["value"].iloc[0] == f"< {pd.Timedelta(int(cuts[0]), unit='ns')}"
+    assert scan["value"].iloc[-1] == f">= {pd.Timedelta(int(cuts[-1]), unit='ns')}"
+    assert scan["n"].iloc[-1] == 200 and scan["drifted"].all()
+    # few distinct durations: levels in the order of their values ('2 days' before '10 days')
+    few = items.assign(scan_time=pd.to_timedelta(["10 days", "2 days"] * 100 + ["2 days"] * 200))
+    d = drift(wb.Project.from_frames(items=few), columns=["scan_time"])
+    assert d["value"].tolist() == ["2 days", "10 days"]
+    assert d["n_baseline"].tolist() == [100, 100] and d["n"].tolist() == [200, 0]
+
+
 def test_drift_on_the_sample_finds_no_drift(sample_project):
     d = drift(sample_project)
     assert d.attrs["baseline"] == sorted(sample_project.items["batch"].unique())[0]

@@ -101,7 +101,7 @@ def test_row_click_selects_the_image_and_the_box_in_question(det_project, issues
         if name.startswith("missing (detection)"):
             expected = [row["pred_id"]]
         elif name.startswith("missing (annotators)"):
-            expected = members[row["consensus_id"]].split("|")
+            expected = members[row["consensus_id"]]
         else:
             expected = [row["box_id"]]
         assert sel.box_ids == tuple(sorted(expected)), name

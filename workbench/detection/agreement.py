@@ -552,14 +552,14 @@ def _reference_boxes(annotations, reference, func, *, iou, classes, labelled):
         on = r_item >= 0
         members = pd.Series([()] * int(on.sum()), dtype=object).to_numpy()
         return bx, _Reference(r_item[on], r_xywh[on], r_label[on], r_id[on], members)
-    from .consensus import BOX_ID_SEP, box_consensus
+    from .consensus import box_consensus
 
     bx = _encode_boxes(annotations, func, classes=classes, labelled=labelled)
     cons = box_consensus(annotations, "majority", iou=iou, classes=bx.classes)
     c_item = pd.Index(bx.items).get_indexer(cons["item_id"].astype(str).to_numpy(object))
     keep = 2 * cons["support"].to_numpy() > bx.labelled.sum(axis=1)[c_item]
-    members = pd.Series([tuple(str(m).split(BOX_ID_SEP)) for m in
-                         cons["box_ids"].to_numpy()[keep]], dtype=object).to_numpy()
+    members = pd.Series([tuple(m) for m in cons["box_ids"].to_numpy()[keep]],
+                        dtype=object).to_numpy()
     return bx, _Reference(
         c_item[keep], cons[["x", "y", "w", "h"]].to_numpy(float)[keep],
         pd.Index(bx.classes).get_indexer(cons["label"].astype(str))[keep],

@@ -254,7 +254,7 @@ def _read_json(path: Path):
         raise FileNotFoundError(f"{path}: no such file. Check the path of the COCO JSON "
                                 f"file.") from None
     try:
-        return json.loads(raw)
+        data = json.loads(raw)
     except UnicodeDecodeError as exc:
         raise SchemaError(f"{path.name}: not valid UTF-8 (byte offset {exc.start}). Save the "
                           f"file as UTF-8.") from None
@@ -265,6 +265,39 @@ def _read_json(path: Path):
             f"quote or bracket).",
             problems=[_problem(path.name, f"malformed JSON: {exc.msg}", line=exc.lineno)],
         ) from None
+    if b"\\ud" in raw or b"\\uD" in raw:  # an escaped surrogate: look for a lone one
+        where = _lone_surrogate(data)
+        if where is not None:
+            raise SchemaError(
+                f"{path.name}: {where} holds a lone UTF-16 surrogate (an escape \\ud800 to "
+                f"\\udfff without its pair), which is not text: no file can store it. Fix the "
+                f"escape there (a string cut in the middle of an emoji, or a bad encoder).",
+                problems=[_problem(path.name, f"lone UTF-16 surrogate in {where}")]) from None
+    return data
+
+
+def _lone_surrogate(value, where: str = "the file") -> str | None:
+    """Where the first string (or key) holding a lone surrogate is, as ``images[3].name``."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return where
+        return None
+    if isinstance(value, list):
+        for k, v in enumerate(value):
+            found = _lone_surrogate(v, f"{where}[{k}]" if where != "the file" else f"[{k}]")
+            if found is not None:
+                return found
+    elif isinstance(value, dict):
+        for key, v in value.items():
+            here = str(key) if where == "the file" else f"{where}.{key}"
+            if _lone_surrogate(key, here) is not None:
+                return f"a key of {where}"
+            found = _lone_surrogate(v, here)
+            if found is not None:
+                return found
+    return None
 
 
 def _compact(value) -> str:
@@ -366,9 +399,9 @@ def _scalar_column(values: list) -> tuple[pd.Series, str | None]:
         return pd.Series(values, dtype="str"), None
     if kinds <= {bool} and not missing:
         return pd.Series(values, dtype=bool), None
-    if kinds <= {int} and not missing:
+    if kinds <= {int} and not missing and _fit_int64(values):
         return pd.Series(values, dtype=np.int64), None
-    if kinds <= {int, float}:
+    if kinds <= {int, float} and _fit_int64(values, 2 ** 53):  # else JSON text: every digit
         column = pd.Series([np.nan if v is None else v for v in values], dtype=float)
         return column, "int" if kinds <= {int} else None
     return pd.Series([None if v is None else _compact(v) for v in values], dtype="str"), "json"
@@ -401,7 +434,7 @@ def _ids(values: list, file: str, what: str, problems: _Problems) -> tuple[pd.Se
                                  f"{' ...' if len(bad) > 5 else ''}: "
                                  f"{_short(values[bad[0]])}). Give each an integer id.",
                            row=bad[0], column="id")
-    if kinds <= {int}:
+    if kinds <= {int} and _fit_int64(values):
         ids = pd.Series(np.asarray(values, dtype=np.int64)).astype("str")
     else:
         ids = pd.Series([str(v) for v in values], dtype="str")
@@ -412,6 +445,16 @@ def _ids(values: list, file: str, what: str, problems: _Problems) -> tuple[pd.Se
                              f"({what}[{pos[0]}] ...). Each of the {what} needs its own id.",
                        row=int(pos[0]), column="id")
     return ids, str in kinds
+
+
+def _fit_int64(values: list, bound: int = 2 ** 63) -> bool:
+    """Whether every int among ``values`` is in ``[-bound, bound)``.
+
+    ``bound`` is int64's by default, or ``2 ** 53`` for float64 to hold the ints exactly
+    (JSON integers may be of any size).
+    """
+    ints = [v for v in values if type(v) is int]
+    return not ints or (min(ints) >= -bound and max(ints) < bound)
 
 
 def _listed_ids(ids: pd.Series, pos: np.ndarray) -> str:

@@ -61,7 +61,6 @@ __all__ = ["box_consensus", "BOX_CONSENSUS_METHODS", "BOX_CONSENSUS_COLUMNS"]
 BOX_CONSENSUS_METHODS = ("majority", "wbf", "dawid_skene")
 BOX_CONSENSUS_COLUMNS = ("item_id", "consensus_id", "label", "x", "y", "w", "h", "support",
                          "confidence", "box_ids")
-BOX_ID_SEP = "|"
 
 
 # --------------------------------------------------------------------------------------
@@ -187,7 +186,7 @@ def _empty() -> pd.DataFrame:
         "item_id": pd.array([], dtype="str"), "consensus_id": pd.array([], dtype="str"),
         "label": pd.array([], dtype="str"), "x": np.empty(0), "y": np.empty(0),
         "w": np.empty(0), "h": np.empty(0), "support": np.empty(0, np.int64),
-        "confidence": np.empty(0), "box_ids": pd.array([], dtype="str")})
+        "confidence": np.empty(0), "box_ids": np.empty(0, dtype=object)})
 
 
 # --------------------------------------------------------------------------------------
@@ -230,7 +229,8 @@ def box_consensus(annotations: pd.DataFrame, method: str = "majority", *, iou: f
         ``item_id``, ``consensus_id`` (``<item_id>/c<k>``, ``k`` counting from 0 in this
         order), ``label``, ``x``, ``y``, ``w``, ``h`` (pixels), ``support`` (distinct
         annotators who drew it), ``confidence`` (in [0, 1]), ``box_ids`` (the member boxes'
-        ``box_id`` joined by ``'|'``, in visiting order).
+        ``box_id``, a list of str in visiting order; a list rather than joined text, so that
+        any character may appear in a box id).
 
     Raises
     ------
@@ -344,7 +344,9 @@ def box_consensus(annotations: pd.DataFrame, method: str = "majority", *, iou: f
     members = np.argsort(rank[cluster], kind="stable")
     ids = box_id[rows][order][members].tolist()
     bounds = np.r_[0, np.cumsum(size[out_order])]
-    joined = [BOX_ID_SEP.join(ids[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    lists = np.empty(n_cl, dtype=object)  # a list per row (assigned one by one: not 2-D)
+    for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+        lists[k] = ids[a:b]
     o_item = cl_item[out_order]
     within = np.arange(n_cl) - np.r_[0, np.flatnonzero(o_item[1:] != o_item[:-1]) + 1].repeat(
         np.diff(np.r_[0, np.flatnonzero(o_item[1:] != o_item[:-1]) + 1, n_cl]))
@@ -358,5 +360,5 @@ def box_consensus(annotations: pd.DataFrame, method: str = "majority", *, iou: f
         "x": f[:, 0], "y": f[:, 1], "w": f[:, 2] - f[:, 0], "h": f[:, 3] - f[:, 1],
         "support": support[out_order].astype(np.int64),
         "confidence": conf[out_order].astype(np.float64),
-        "box_ids": pd.array(joined, dtype="str"),
+        "box_ids": lists,
     })

@@ -96,6 +96,9 @@ _RESERVED_ITEM = ("label", "box_id", "pred_id", "iou", "outcome", "is_fn", "is_f
 #: Box metadata names that would clash with the columns match_detections derives.
 _RESERVED_BOX = ("pred_id", "run", "predicted", "confidence", "iou", "outcome", "is_fn",
                  "is_fp", "size", "annotator", "filepath", "width", "height")
+#: A class name a detection project cannot use: ``detection_metrics`` names its summary row
+#: (every class pooled) ``all``, and the AP tables, dashboards and scorecards read it by name.
+RESERVED_CLASS = "all"
 _TABLES = (("items", "items"), ("boxes", "boxes"), ("annotations", "box_annotations"),
            ("predictions", "box_predictions"))
 _TRUE = frozenset({"1", "true"})
@@ -346,6 +349,7 @@ def _build(frames, sources, config, *, root, problems: _Problems, info,
     prob_classes: list[str] = []
     if pred is not None:
         pred, prob_classes = _validate_predictions(pred, sources["predictions"], context)
+    _check_reserved_classes(classes, (boxes, ann, pred), problems)
     if problems.errors:
         raise SchemaError(_summary(problems), problems=list(problems))
 
@@ -576,6 +580,37 @@ def _ids_column(frame, col: str, keys: list[str], sep: list[str], source: _Sourc
     frame[col] = (generated + sep[-1] + k).astype("str")
 
 
+def _check_reserved_class(frame, source: _Source, problems: _Problems) -> None:
+    hit = (frame["label"] == RESERVED_CLASS).to_numpy(dtype=bool, na_value=False)
+    if hit.any():
+        pos = np.flatnonzero(hit)
+        problems.error(source.name, f"label {RESERVED_CLASS!r} ({source.where(pos)}) is reserved "
+                                    f"in a detection project: detection_metrics names its "
+                                    f"summary row (every class pooled) {RESERVED_CLASS!r}. "
+                                    f"Rename the class, for example to '{RESERVED_CLASS}_', "
+                                    f"in every table (and in 'classes' in workbench.toml, or "
+                                    f"the COCO category).",
+                       column="label", **source.at(pos[0]))
+
+
+def _check_reserved_classes(classes, frames, problems: _Problems) -> None:
+    """Refuse a declared class named ``all``, when no table's label said it already.
+
+    Declared: ``classes`` in workbench.toml, the COCO categories or the ``classes`` given to
+    from_frames.
+    """
+    if classes is None or RESERVED_CLASS not in classes:
+        return
+    if any(f is not None and "label" in f.columns and (f["label"] == RESERVED_CLASS).any()
+           for f in frames):
+        return
+    problems.error("workbench.toml", f"class {RESERVED_CLASS!r} is declared (in 'classes', or "
+                                     f"as a COCO category) but is reserved in a detection "
+                                     f"project: detection_metrics names its summary row (every "
+                                     f"class pooled) {RESERVED_CLASS!r}. Rename the class, for "
+                                     f"example to '{RESERVED_CLASS}_'.", column="classes")
+
+
 def _iscrowd(frame, source: _Source, problems: _Problems) -> None:
     if "iscrowd" not in frame.columns:
         frame["iscrowd"] = False
@@ -609,6 +644,7 @@ def _common(frame, kind: str, source: _Source, context: _Context, what: str, plu
     if positions is not None:
         _check_known_ids(frame, positions, source, problems, plural)
     _check_labels(frame, "label", context.classes, source, problems)
+    _check_reserved_class(frame, source, problems)
     _ids_column(frame, id_col, id_keys, id_sep, source, problems, what)
     _check_inside(xywh, positions, frame[id_col].to_numpy(), context, source, what,
                   strict=strict_inside)
@@ -662,6 +698,12 @@ def _validate_predictions(pred, source: _Source, context: _Context):
     pred["confidence"] = _numeric(pred, "confidence", source, problems, what="confidence",
                                   allow_missing=False)
     prob_classes = _validate_probs(pred, source, context.classes, problems)
+    if RESERVED_CLASS in prob_classes:
+        problems.error(source.name, f"column '{PROB_PREFIX}{RESERVED_CLASS}' names the class "
+                                    f"{RESERVED_CLASS!r}, which is reserved in a detection "
+                                    f"project (detection_metrics' summary row). Rename the "
+                                    f"class, for example to '{RESERVED_CLASS}_'.",
+                       column=PROB_PREFIX + RESERVED_CLASS)
     return pred, prob_classes
 
 

@@ -37,7 +37,7 @@ import pandas as pd
 from .._validation import check_int
 from ..errors import SchemaError
 from .agreement import _check_iou, _encode_boxes, _match_sets
-from .consensus import BOX_ID_SEP, box_consensus
+from .consensus import box_consensus
 from .matching import size_labels
 
 __all__ = ["label_frame", "discover_label_slices", "LABEL_TARGETS"]
@@ -118,7 +118,7 @@ def label_frame(project: Any, *, iou: float = 0.5, min_support: int = 2) -> pd.D
     # members of every cluster: their annotators and labels
     ann_of = dict(zip(bx.box_id, bx.ann, strict=True))
     label_of = dict(zip(bx.box_id, bx.label, strict=True))
-    members = cons["box_ids"].astype(str).str.split(BOX_ID_SEP, regex=False)
+    members = cons["box_ids"]
     unanimous = np.array([
         len(m) == n_ann and len({ann_of[b] for b in m}) == n_ann
         and len({label_of[b] for b in m}) == 1

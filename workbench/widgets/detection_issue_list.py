@@ -256,7 +256,7 @@ class DetectionIssueList(StatusMixin, PagedFrameMixin, w.VBox):
             if len(ann):
                 cons = box_consensus(ann, "majority", items=self.project,
                                      classes=[str(c) for c in self.project.classes])
-                self._members = {str(c): tuple(str(b).split("|")) for c, b in zip(
+                self._members = {str(c): tuple(b) for c, b in zip(
                     cons["consensus_id"].tolist(), cons["box_ids"].tolist(), strict=True)}
         return self._members
 
