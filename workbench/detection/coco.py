@@ -265,7 +265,7 @@ def _read_json(path: Path):
             f"quote or bracket).",
             problems=[_problem(path.name, f"malformed JSON: {exc.msg}", line=exc.lineno)],
         ) from None
-    if b"\\ud" in raw or b"\\uD" in raw:  # an escaped surrogate: look for a lone one
+    if (b"\\ud" in raw or b"\\uD" in raw) and not _is_text(data):  # escaped surrogates
         where = _lone_surrogate(data)
         if where is not None:
             raise SchemaError(
@@ -274,6 +274,15 @@ def _read_json(path: Path):
                 f"escape there (a string cut in the middle of an emoji, or a bad encoder).",
                 problems=[_problem(path.name, f"lone UTF-16 surrogate in {where}")]) from None
     return data
+
+
+def _is_text(data) -> bool:
+    """Whether every string of the parsed JSON can be stored (no lone surrogate); C speed."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _lone_surrogate(value, where: str = "the file") -> str | None:
