@@ -99,6 +99,8 @@ _RESERVED_BOX = ("pred_id", "run", "predicted", "confidence", "iou", "outcome", 
 #: A class name a detection project cannot use: ``detection_metrics`` names its summary row
 #: (every class pooled) ``all``, and the AP tables, dashboards and scorecards read it by name.
 RESERVED_CLASS = "all"
+_RESERVED_WHY = (f"is reserved in a detection project: detection_metrics names its summary row "
+                 f"(every class pooled) {RESERVED_CLASS!r}")
 _TABLES = (("items", "items"), ("boxes", "boxes"), ("annotations", "box_annotations"),
            ("predictions", "box_predictions"))
 _TRUE = frozenset({"1", "true"})
@@ -584,11 +586,9 @@ def _check_reserved_class(frame, source: _Source, problems: _Problems) -> None:
     hit = (frame["label"] == RESERVED_CLASS).to_numpy(dtype=bool, na_value=False)
     if hit.any():
         pos = np.flatnonzero(hit)
-        problems.error(source.name, f"label {RESERVED_CLASS!r} ({source.where(pos)}) is reserved "
-                                    f"in a detection project: detection_metrics names its "
-                                    f"summary row (every class pooled) {RESERVED_CLASS!r}. "
-                                    f"Rename the class, for example to '{RESERVED_CLASS}_', "
-                                    f"in every table (and in 'classes' in workbench.toml, or "
+        problems.error(source.name, f"label {RESERVED_CLASS!r} ({source.where(pos)}) "
+                                    f"{_RESERVED_WHY}. Rename the class, for example to "
+                                    f"'{RESERVED_CLASS}_', in every table (and in 'classes' in workbench.toml, or "
                                     f"the COCO category).",
                        column="label", **source.at(pos[0]))
 
@@ -605,10 +605,9 @@ def _check_reserved_classes(classes, frames, problems: _Problems) -> None:
            for f in frames):
         return
     problems.error("workbench.toml", f"class {RESERVED_CLASS!r} is declared (in 'classes', or "
-                                     f"as a COCO category) but is reserved in a detection "
-                                     f"project: detection_metrics names its summary row (every "
-                                     f"class pooled) {RESERVED_CLASS!r}. Rename the class, for "
-                                     f"example to '{RESERVED_CLASS}_'.", column="classes")
+                                     f"as a COCO category) but {_RESERVED_WHY}. Rename the "
+                                     f"class, for example to '{RESERVED_CLASS}_'.",
+                   column="classes")
 
 
 def _iscrowd(frame, source: _Source, problems: _Problems) -> None:
@@ -700,8 +699,7 @@ def _validate_predictions(pred, source: _Source, context: _Context):
     prob_classes = _validate_probs(pred, source, context.classes, problems)
     if RESERVED_CLASS in prob_classes:
         problems.error(source.name, f"column '{PROB_PREFIX}{RESERVED_CLASS}' names the class "
-                                    f"{RESERVED_CLASS!r}, which is reserved in a detection "
-                                    f"project (detection_metrics' summary row). Rename the "
+                                    f"{RESERVED_CLASS!r}, which {_RESERVED_WHY}. Rename the "
                                     f"class, for example to '{RESERVED_CLASS}_'.",
                        column=PROB_PREFIX + RESERVED_CLASS)
     return pred, prob_classes

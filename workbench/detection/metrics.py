@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..errors import SchemaError
 from . import matching as mt
+from .io import RESERVED_CLASS
 from .matching import at as at_
 
 __all__ = ["detection_metrics", "RECALL_THRESHOLDS", "IOU_THRESHOLDS"]
@@ -200,7 +201,7 @@ def _rows(counts: dict, ap50: np.ndarray, ap: np.ndarray, classes: list[str]) ->
         rows.append(r)
     total = {n: int(v.sum()) for n, v in counts.items()}
     with np.errstate(invalid="ignore"):
-        overall = {"class": "all",
+        overall = {"class": RESERVED_CLASS,
                    "ap50": np.nanmean(ap50) if np.isfinite(ap50).any() else np.nan,
                    "ap": np.nanmean(ap) if np.isfinite(ap).any() else np.nan}
     overall.update(total)
