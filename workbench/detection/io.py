@@ -588,8 +588,8 @@ def _check_reserved_class(frame, source: _Source, problems: _Problems) -> None:
         pos = np.flatnonzero(hit)
         problems.error(source.name, f"label {RESERVED_CLASS!r} ({source.where(pos)}) "
                                     f"{_RESERVED_WHY}. Rename the class, for example to "
-                                    f"'{RESERVED_CLASS}_', in every table (and in 'classes' in workbench.toml, or "
-                                    f"the COCO category).",
+                                    f"'{RESERVED_CLASS}_', in every table (and in 'classes' "
+                                    f"in workbench.toml, or the COCO category).",
                        column="label", **source.at(pos[0]))
 
 
