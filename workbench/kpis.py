@@ -148,8 +148,10 @@ def error_rate_table(errors: pd.DataFrame, runs: list[str] | None = None) -> pd.
 
 def _all_rows(metrics: pd.DataFrame, func: str) -> pd.DataFrame:
     """The ``all`` rows of :func:`workbench.detection_metrics`, with a ``run`` column."""
+    from .detection.io import RESERVED_CLASS
+
     check_columns(metrics, ["class", "ap", "ap50"], what="metrics", func=func)
-    rows = metrics[metrics["class"].astype(str) == "all"].copy()
+    rows = metrics[metrics["class"].astype(str) == RESERVED_CLASS].copy()
     if "run" not in rows.columns:
         runs = metrics.attrs.get("runs") or [None]
         rows.insert(0, "run", runs[0] if len(runs) == 1 else None)

@@ -133,6 +133,8 @@ def fo():
             close_fiftyone_session()
         finally:
             stop(proc)
+            # its data folder holds a few hundred MB of preallocated journal files
+            shutil.rmtree(_HOME / "mongo", ignore_errors=True)
 
 
 @pytest.fixture

@@ -758,12 +758,14 @@ def _size(boxes: pd.DataFrame) -> np.ndarray:
 
 def _evaluate(items, boxes, predictions, by=None) -> pd.DataFrame:
     """The ``all`` rows of :func:`workbench.detection_metrics` (per slice of ``by``)."""
+    from .io import RESERVED_CLASS
     from .metrics import detection_metrics
 
     frames = {"items": items[["item_id", "camera", "site", "time_of_day"]], "boxes": boxes,
               "predictions": predictions, "classes": CLASSES}
     out = detection_metrics(frames, by)
-    return out[out["class"] == "all"].set_index(by) if by else out[out["class"] == "all"]
+    out = out[out["class"] == RESERVED_CLASS]
+    return out.set_index(by) if by else out
 
 
 def _run_tables(items, boxes, predictions):

@@ -42,6 +42,7 @@ from .. import slicing as sl
 from .._validation import check_columns, check_option
 from ..errors import SchemaError
 from . import matching as mt
+from .io import RESERVED_CLASS
 
 __all__ = [
     "BACKGROUND",
@@ -610,7 +611,7 @@ def _metrics_all(frames: dict, col: str | None, runs: list[str], iou: float) -> 
     from .metrics import detection_metrics
 
     d = detection_metrics(frames, None if col is None else col, iou=iou)
-    d = d[d["class"] == "all"]
+    d = d[d["class"] == RESERVED_CLASS]
     out = {}
     for _, r in d.iterrows():
         run = r["run"] if "run" in d.columns else runs[0]
