@@ -18,6 +18,7 @@ import traitlets
 
 from .._format import MISSING, percent
 from .._validation import check_fraction
+from ..detection.io import RESERVED_CLASS
 from ._adapters import RowGrid, StatusMixin, esc, guarded
 
 __all__ = ["APTable", "class_table"]
@@ -108,7 +109,7 @@ class APTable(StatusMixin, w.VBox):
     def _on_row(self, slot: int) -> None:
         if slot < len(self.frame):
             value = str(self.frame["class"].iloc[slot])
-            self.label = None if slot == len(self.frame) - 1 and value == "all" else value
+            self.label = None if slot == len(self.frame) - 1 and value == RESERVED_CLASS else value
 
     @traitlets.observe("label")
     def _on_label(self, change) -> None:
@@ -117,7 +118,7 @@ class APTable(StatusMixin, w.VBox):
 
     def _is_selected(self, i: int) -> bool:
         value = str(self.frame["class"].iloc[i])
-        return value == self.label or (self.label is None and value == "all")
+        return value == self.label or (self.label is None and value == RESERVED_CLASS)
 
     def _row(self, i: int) -> tuple[str, str, list[str]]:
         r = self.frame.iloc[i]
@@ -129,13 +130,13 @@ class APTable(StatusMixin, w.VBox):
         cells = [ap(r["ap"]), ap(r["ap50"]), ap(r["ap_iou"]), percent(r["precision"]),
                  percent(r["recall"]), f"{int(r['n_boxes']):,}", f"{int(r['n_missed']):,}",
                  f"{int(r['n_false']):,}"]
-        if name == "all":
+        if name == RESERVED_CLASS:
             cells = [f"<b>{c}</b>" for c in cells]
         return name, f"precision-recall curve of {name}", cells
 
     def _render(self) -> None:
         self.table.render(0, len(self.frame), self._row, selected=self._is_selected)
-        overall = self.frame[self.frame["class"].astype(str) == "all"]
+        overall = self.frame[self.frame["class"].astype(str) == RESERVED_CLASS]
         ap = float(overall["ap"].iloc[0]) if len(overall) else np.nan
         self.summary.value = (
             f"<b>AP {MISSING if np.isnan(ap) else f'{ap:.3f}'}</b> (COCO, IoU .50:.95) on run "
